@@ -1,0 +1,85 @@
+"""Fixtures: real Dovecot and PostgreSQL (see servers.py), a temporary data directory, a key.
+
+When CI=true a server that cannot start fails the run; elsewhere the tests that need it skip
+with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mail_pipeline.storage import crypto
+from mail_pipeline_tests.servers import Dovecot, Postgres, ServerUnavailable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _server_root(prefix: str) -> Path:
+    # World-traversable: Dovecot's imap processes run as nobody and PostgreSQL as postgres,
+    # and pytest's own tmp dirs are 0700 root.
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required server could not start under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _start(server_factory):
+    try:
+        return server_factory().start()
+    except ServerUnavailable as error:
+        _unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def dovecot_session() -> Iterator[Dovecot]:
+    root = _server_root("mp-dovecot-")
+    server = _start(lambda: Dovecot(root))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(tmp_path_factory) -> Iterator[Dovecot]:
+    """A fresh Dovecot per test: tests mutate mailboxes and restart servers."""
+    root = _server_root("mp-dovecot-")
+    server = _start(lambda: Dovecot(root))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    root = _server_root("mp-postgres-")
+    server = _start(lambda: Postgres(root))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fernet_key(monkeypatch) -> str:
+    key = crypto.generate_key()
+    monkeypatch.setenv(crypto.KEY_VARIABLE, key)
+    return key
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch, fernet_key) -> Path:
+    path = tmp_path / "data"
+    monkeypatch.setenv("MAIL_PIPELINE_DATA_DIR", str(path))
+    monkeypatch.chdir(tmp_path)  # no stray .env from the repo root
+    return path

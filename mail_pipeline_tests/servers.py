@@ -1,0 +1,222 @@
+"""Real servers for tests: a private Dovecot (passwd-file users, self-signed TLS) and a private
+PostgreSQL cluster, each in a temp dir on free loopback ports, stopped by waiting on the process.
+
+Also used by the benchmark harness (`bench/`), so it imports no pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise ServerUnavailable(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = dovecot-{tag}
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {users}
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home={maildirs}/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = create
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = create
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = create
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    root: Path
+    users: dict[str, str] = field(default_factory=lambda: {"alice": "alice-secret-pw", "bob": "bob-secret-pw"})
+    port: int = 0
+    tls_port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.root / "cert.pem")
+
+    def start(self) -> Dovecot:
+        if not Path(DOVECOT).exists():
+            raise ServerUnavailable("dovecot is not installed (apt-get install dovecot-imapd)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in ("run", "state"):
+            (self.root / sub).mkdir(exist_ok=True)
+        maildirs = self.root / "maildirs"
+        maildirs.mkdir(exist_ok=True)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(maildirs, nobody.pw_uid, nobody.pw_gid)
+        cert, key = make_self_signed_cert(self.root)
+        users_file = self.root / "users"
+        users_file.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        self.port = self.port or free_port()
+        self.tls_port = self.tls_port or free_port()
+        conf = self.root / "dovecot.conf"
+        conf.write_text(DOVECOT_CONF.format(
+            root=self.root, tag=self.root.name, cert=cert, key=key, users=users_file,
+            maildirs=maildirs, port=self.port, tls_port=self.tls_port,
+        ))
+        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.tls_port)
+            wait_for_port(self.port)
+        except ServerUnavailable:
+            self.stop()
+            raise ServerUnavailable(f"dovecot did not start: {self.log_tail()}") from None
+        return self
+
+    def log_tail(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self, user: str = "alice") -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False)
+        client.login(user, self.users[user])
+        return client
+
+    def append(self, messages: list[tuple[str, bytes, datetime]], user: str = "alice", batch: int = 500) -> None:
+        """Seed with MULTIAPPEND (~2,000-3,000 msg/s): (folder, raw bytes, internaldate)."""
+        client = self.client(user)
+        try:
+            folders = {f for _flags, _d, f in client.list_folders()}
+            by_folder: dict[str, list[dict]] = {}
+            for folder, raw, when in messages:
+                by_folder.setdefault(folder, []).append({"msg": raw, "date": when})
+            for folder, items in by_folder.items():
+                if folder not in folders:
+                    client.create_folder(folder)
+                for start in range(0, len(items), batch):
+                    client.multiappend(folder, items[start:start + batch])
+        finally:
+            client.logout()
+
+
+@dataclass
+class Postgres:
+    root: Path
+    port: int = 0
+    process_started: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True)
+
+    def start(self) -> Postgres:
+        if not (PG_BIN / "initdb").exists():
+            raise ServerUnavailable("PostgreSQL 15 is not installed (apt-get install postgresql)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.root, "postgres", "postgres")
+        data = self.root / "data"
+        self.port = self.port or free_port()
+        done = self._as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+        if done.returncode:
+            raise ServerUnavailable(f"initdb failed: {done.stderr[-1000:]}")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        done = self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "pg.log"), "-w", "start")
+        if done.returncode:
+            raise ServerUnavailable(f"pg_ctl start failed: {done.stderr[-1000:]}")
+        self.process_started = True
+        return self
+
+    def stop(self) -> None:
+        if self.process_started:
+            self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+            self.process_started = False

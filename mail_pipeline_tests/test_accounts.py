@@ -1,0 +1,97 @@
+"""Account registry and keys: unit tests, no servers."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountError, AccountRegistry
+
+SECRET = "pa55-w0rd-that-must-not-leak"
+
+
+def account(**overrides) -> Account:
+    values = dict(slug="work", email="me@example.com", host="imap.example.com", port=993, username="me", password_token="")
+    values.update(overrides)
+    return Account(**values)
+
+
+def test_registry_stores_only_a_token_with_mode_0600(tmp_path):
+    cipher = crypto.load_cipher(crypto.generate_key())
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(), SECRET, cipher)
+    raw = (tmp_path / "accounts.json").read_bytes()
+    assert SECRET.encode() not in raw
+    assert stat.S_IMODE((tmp_path / "accounts.json").stat().st_mode) == 0o600
+    assert registry.password(registry.get("work"), cipher) == SECRET
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(slug="Work"), "invalid slug"),
+        (dict(slug="me@example.com"), "invalid slug"),
+        (dict(slug="a" * 65), "invalid slug"),
+        (dict(port=0), "invalid port"),
+        (dict(port=70000), "invalid port"),
+        (dict(security="plain"), r"plain \(unencrypted\) IMAP is refused"),
+        (dict(security="ssl3"), "invalid security"),
+        (dict(ca_file="/nonexistent/ca.pem"), "does not exist"),
+    ],
+)
+def test_invalid_input_is_refused_and_registry_unchanged(tmp_path, overrides, message):
+    cipher = crypto.load_cipher(crypto.generate_key())
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(slug="first"), SECRET, cipher)
+    before = (tmp_path / "accounts.json").read_bytes()
+    with pytest.raises(AccountError, match=message):
+        registry.add(account(**overrides), SECRET, cipher)
+    assert (tmp_path / "accounts.json").read_bytes() == before
+
+
+def test_plain_is_allowed_on_loopback(tmp_path):
+    cipher = crypto.load_cipher(crypto.generate_key())
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(host="127.0.0.1", security="plain"), SECRET, cipher)
+    registry.add(account(slug="other", host="localhost", security="plain"), SECRET, cipher)
+    assert [a.slug for a in registry.list()] == ["other", "work"]
+
+
+def test_duplicate_slug_is_refused(tmp_path):
+    cipher = crypto.load_cipher(crypto.generate_key())
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(), SECRET, cipher)
+    with pytest.raises(AccountError, match="already exists"):
+        registry.add(account(email="other@example.com"), SECRET, cipher)
+
+
+def test_rotation_to_a_new_first_key(tmp_path):
+    old, new = crypto.generate_key(), crypto.generate_key()
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(), SECRET, crypto.load_cipher(old))
+    assert registry.rotate(crypto.load_cipher(f"{new},{old}")) == 1
+    assert registry.password(registry.get("work"), crypto.load_cipher(new)) == SECRET
+    # A registry written before rotation is readable only with the old key.
+    registry.add(account(slug="late"), SECRET, crypto.load_cipher(old))
+    with pytest.raises(crypto.DecryptError, match="'late'"):
+        registry.password(registry.get("late"), crypto.load_cipher(new))
+
+
+@pytest.mark.parametrize("value", ["", " , ", "not-a-key", "abc," + "x" * 44])
+def test_missing_or_malformed_key_names_the_variable_and_the_command(value):
+    with pytest.raises(crypto.KeyConfigError) as caught:
+        crypto.load_cipher(value)
+    message = str(caught.value)
+    assert "FERNET_KEY" in message and "mail-pipeline key generate" in message
+    assert "not-a-key" not in message and "x" * 44 not in message
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_wrong_key_names_the_account(tmp_path):
+    registry = AccountRegistry(tmp_path / "accounts.json")
+    registry.add(account(slug="acme"), SECRET, crypto.load_cipher(crypto.generate_key()))
+    with pytest.raises(crypto.DecryptError, match="account 'acme'") as caught:
+        registry.password(registry.get("acme"), crypto.load_cipher(crypto.generate_key()))
+    assert SECRET not in str(caught.value)
