@@ -83,3 +83,27 @@ def data_dir(tmp_path, monkeypatch, fernet_key) -> Path:
     monkeypatch.setenv("MAIL_PIPELINE_DATA_DIR", str(path))
     monkeypatch.chdir(tmp_path)  # no stray .env from the repo root
     return path
+
+
+@pytest.fixture
+def alice(dovecot, data_dir):
+    """Alice's Dovecot mailbox registered as account 'alice' (TLS with the fixture's CA)."""
+    from mail_pipeline.storage.accounts import Account, AccountRegistry
+
+    client = dovecot.client()
+    client.create_folder("Archive")
+    client.logout()
+    registry = AccountRegistry(data_dir / "accounts.json")
+    return registry.add(
+        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port,
+                username="alice", password_token="", ca_file=dovecot.ca_file, folders=("INBOX", "Archive")),
+        dovecot.users["alice"], crypto.load_cipher(),
+    )
+
+
+@pytest.fixture
+def instance():
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as inst:
+        yield inst

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -59,6 +60,7 @@ state_dir = {root}/state
 instance_name = dovecot-{tag}
 log_path = {root}/dovecot.log
 protocols = imap
+shutdown_clients = yes
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{cert}
@@ -137,7 +139,9 @@ class Dovecot:
             root=self.root, tag=self.root.name, cert=cert, key=key, users=users_file,
             maildirs=maildirs, port=self.port, tls_port=self.tls_port,
         ))
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Own process group: stop() ends the master and every imap/log child with it, like a real outage.
+        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_for_port(self.tls_port)
             wait_for_port(self.port)
@@ -152,7 +156,10 @@ class Dovecot:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:

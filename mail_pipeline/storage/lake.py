@@ -122,3 +122,15 @@ class Lake:
         freed = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
         shutil.rmtree(directory)
         return freed
+
+
+def rows_to_batches(rows: Iterable[dict], schema: pa.Schema, batch_rows: int = 256) -> Iterable[pa.RecordBatch]:
+    """Stream dict rows into record batches, so a day's mail is never held in memory twice."""
+    pending: list[dict] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch_rows:
+            yield pa.RecordBatch.from_pylist(pending, schema=schema)
+            pending = []
+    if pending:
+        yield pa.RecordBatch.from_pylist(pending, schema=schema)
