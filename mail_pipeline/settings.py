@@ -7,7 +7,7 @@ win), so `make run` and the Dagster processes it starts see the same values.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -47,6 +47,8 @@ class Settings:
     embedding_precision: str = field(default_factory=lambda: _env("MAIL_PIPELINE_EMBEDDING_PRECISION", "auto"))
     sensor_interval_s: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_SENSOR_INTERVAL", "60")))
     log_format: str = field(default_factory=lambda: _env("MAIL_PIPELINE_LOG_FORMAT", "text"))
+    max_concurrent_runs: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_MAX_CONCURRENT_RUNS", "4")))
+    ui_port: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_UI_PORT", "3000")))
 
     @property
     def lake_dir(self) -> Path:
@@ -71,4 +73,9 @@ def get_settings() -> Settings:
     return Settings()
 
 
-SETTING_NAMES = tuple(f.name for f in fields(Settings))
+def environment_variables() -> list[str]:
+    """Every variable the settings read (the .env.example test checks each is documented)."""
+    import inspect
+    import re
+
+    return sorted(set(re.findall(r'_env\("([A-Z_]+)"', inspect.getsource(Settings))))

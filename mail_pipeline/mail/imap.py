@@ -259,6 +259,14 @@ class ImapSession:
             )
         return self._retrying(run)
 
+    def unselect(self) -> None:
+        """Leave the selected folder: STATUS of the selected folder may be stale (RFC 3501 6.3.10)."""
+        if self._selected is None or self._client is None:
+            return
+        # Selected read-only (EXAMINE), so CLOSE expunges nothing where UNSELECT is missing.
+        self._retrying(self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder)
+        self._selected = None
+
     def search_between(self, since: date, before: date) -> list[int]:
         """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
         return sorted(self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before])))

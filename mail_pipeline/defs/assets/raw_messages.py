@@ -8,10 +8,10 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from mail_pipeline.defs.metadata import summary_metadata
-from mail_pipeline.defs.partitions import context_partitions, mail_partitions
+from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
 from mail_pipeline.defs.resources import ImapResource, LakeResource
 from mail_pipeline.mail import imap, sync
 from mail_pipeline.settings import get_settings
@@ -90,14 +90,14 @@ def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug:
     return totals
 
 
-@asset(partitions_def=mail_partitions, group_name="mail", kinds={"imap", "parquet"})
+@asset(partitions_def=mail_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="mail", kinds={"imap", "parquet"})
 def raw_messages(context: AssetExecutionContext, lake: LakeResource, imap: ImapResource) -> MaterializeResult:
     """Raw RFC 822 messages of the synced folders whose INTERNALDATE falls on the UTC day."""
     started = time.monotonic()
     store = lake.lake
     lake.ensure_catalog()
     totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}}
-    for account, days in context_partitions(context).items():
+    for account, days in locked_partitions(context, lake):
         result = sync_account(context, store, imap, account, days)
         for key in ("new", "kept", "bytes", "stale"):
             totals[key] += result[key]

@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` (demo pipeline + UI) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test test-fast bench services install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# constraints.txt pins the CPU build of torch (see the comment inside it).
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The real servers the tests and the benchmark start: Dovecot, PostgreSQL, mbsync (isync).
+services:
+	@command -v dovecot >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mbsync >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd postgresql isync >/dev/null; }
+
+run: $(STAMP)
+	$(BIN)/mail-pipeline run $(ARGS)
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration and not e2e"
+
+bench: $(STAMP) services
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline's stages against real servers; `python -m bench --help`."""

@@ -1,0 +1,99 @@
+"""`python -m bench [--n 20000] [--sections fetch,parse] [--out bench/]`: run the benchmark
+sections on one synthetic mailbox and merge their figures into results.json and RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shlex
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import machine, report
+from bench.mailbox import Workbench
+from bench.sections import SECTIONS
+
+# Each module registers one section at import, in report order.
+SECTION_MODULES = ("bench.fetch", "bench.parse")
+
+
+def load_sections() -> None:
+    for module in SECTION_MODULES:
+        importlib.import_module(module)
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="messages in the synthetic mailbox (default 20000)")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of: {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="directory of results.json and RESULTS.md (default: bench/)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best is kept (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic mailbox (default 0)")
+    parser.add_argument("--profile", choices=("auto", "yes", "no"), default="auto",
+                        help="write <out>/profile_fetch.md from extra untimed passes of the raw_messages "
+                             "stage: auto (default) when a fetch goal is missed")
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown or args.n < 1 or args.repeat < 1:
+        parser.error(f"unknown section(s) {', '.join(unknown)}" if unknown else "--n and --repeat must be at least 1")
+    return args
+
+
+def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
+    """Figures of every section that ran; a failing section is reported and skipped."""
+    figures: dict = {}
+    failed: list[str] = []
+    for name in names:
+        print(f"== {name} (N = {bench.n:,})", flush=True)
+        started = time.perf_counter()
+        try:
+            produced = SECTIONS[name].run(bench)
+        except Exception:
+            traceback.print_exc()
+            print(f"== {name} FAILED: its figures are left as they were", file=sys.stderr, flush=True)
+            failed.append(name)
+            continue
+        figures.update(produced)
+        figures[f"{name}_n_messages"] = bench.n
+        figures[f"{name}_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        print(f"== {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+    return figures, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_sections()
+    args = arguments(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    bench = Workbench(args.n, out=args.out, seed=args.seed, repeat=args.repeat, profile=args.profile)
+    load_before = os.getloadavg()[0]
+    try:
+        figures, failed = run_sections(bench, args.sections)
+    finally:
+        bench.close()
+    if len(failed) == len(args.sections):
+        print("no section succeeded: results left unchanged", file=sys.stderr)
+        return 1
+    results = report.write(args.out, {
+        **figures, **bench.figures, "n_messages": args.n,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine.describe(), **machine.versions(),
+        # Other processes skew absolute rates; the side-by-side ratios much less.
+        "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
+    })
+    for key in sorted(figures):
+        if isinstance(results[key], float):
+            print(f"{key:32} {results[key]:12,.2f}")
+    print(f"wrote {args.out / report.RESULTS_JSON} and {args.out / report.RESULTS_MD}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""fetch: raw_messages over the whole window against a bare imapclient loop and mbsync, on the
+same mailbox, the same Dovecot and TLS, side by side in one run."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+from imapclient import IMAPClient
+
+from bench import mbsync
+from bench.mailbox import DAYS, END, FOLDERS, USER, Workbench, environment, window_days
+from bench.sections import Figure, Goal, Section, register
+from mail_pipeline.mail.imap import FETCH_ITEMS
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+
+SLUG = "bench"
+# Dagster's console logger prints every event at DEBUG; a deployment's runs do not.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def settings_environment(bench: Workbench) -> dict[str, str]:
+    return {
+        crypto.KEY_VARIABLE: crypto.generate_key(),
+        "MAIL_PIPELINE_TODAY": END.date().isoformat(),
+        "MAIL_PIPELINE_RETENTION_DAYS": str(DAYS),
+        "MAIL_PIPELINE_DATA_DIR": str(bench.scratch / "unused-data"),
+    }
+
+
+def fresh_data_dir(bench: Workbench, name: str) -> Path:
+    """An empty data directory holding only the registered account (TLS, the server's CA)."""
+    server = bench.dovecot
+    data_dir = bench.scratch_dir(name)
+    AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug=SLUG, email=f"{USER}@example.test", host="127.0.0.1", port=server.tls_port,
+                username=USER, password_token="", ca_file=server.ca_file, folders=FOLDERS),
+        bench.password, crypto.load_cipher(),
+    )
+    return data_dir
+
+
+def bare_imapclient(bench: Workbench) -> tuple[float, int]:
+    """The ceiling: the pipeline's FETCH items for every UID, in its batch size, discarded."""
+    server, batch = bench.dovecot, get_settings().imap_batch_messages
+    context = ssl.create_default_context(cafile=server.ca_file)
+    started = time.perf_counter()
+    client = IMAPClient("127.0.0.1", port=server.tls_port, ssl=True, ssl_context=context)
+    client.normalise_times = False
+    client.login(USER, bench.password)
+    fetched = 0
+    try:
+        for folder in FOLDERS:
+            client.select_folder(folder, readonly=True)
+            uids = sorted(client.search(["ALL"]))
+            for start in range(0, len(uids), batch):
+                fetched += len(client.fetch(uids[start:start + batch], FETCH_ITEMS))
+    finally:
+        client.logout()
+    return time.perf_counter() - started, fetched
+
+
+def raw_messages_run(bench: Workbench) -> tuple[float, int]:
+    """The asset itself: one Dagster run over the window's 30 day partitions (a range)."""
+    from dagster import DagsterInstance, materialize
+
+    from mail_pipeline.defs.assets.raw_messages import raw_messages
+    from mail_pipeline.defs.partitions import partition_key
+    from mail_pipeline.defs.resources import build_resources
+
+    days = window_days()
+    with environment(MAIL_PIPELINE_DATA_DIR=str(fresh_data_dir(bench, "data-asset"))), \
+            DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("accounts", [SLUG])
+        started = time.perf_counter()
+        result = materialize(
+            [raw_messages], resources=build_resources(get_settings()), instance=instance, run_config=QUIET,
+            tags={"dagster/asset_partition_range_start": partition_key(SLUG, days[0]),
+                  "dagster/asset_partition_range_end": partition_key(SLUG, days[-1])},
+        )
+        seconds = time.perf_counter() - started
+    metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
+    return seconds, int(metadata["messages_new"].value)
+
+
+def sync_stage(bench: Workbench, around=None) -> tuple[float, int]:
+    """The stage without Dagster: the asset body's calls over the window, into a fresh lake.
+
+    `around`, a context manager factory, wraps the timed part (the profiler uses it)."""
+    from contextlib import nullcontext
+
+    from mail_pipeline.defs.assets.raw_messages import sync_account
+    from mail_pipeline.defs.resources import ImapResource, LakeResource
+
+    data_dir = str(fresh_data_dir(bench, "data-stage"))
+    with environment(MAIL_PIPELINE_DATA_DIR=data_dir):
+        lake = LakeResource(data_dir=data_dir)
+        imap = ImapResource(data_dir=data_dir, fernet_key=os.environ[crypto.KEY_VARIABLE])
+        started = time.perf_counter()
+        with (around or nullcontext)():
+            lake.ensure_catalog()
+            totals = sync_account(SimpleNamespace(run_id="bench-stage"), lake.lake, imap, SLUG, window_days())
+        return time.perf_counter() - started, totals["new"]
+
+
+# (figure prefix, label, measure): each measure returns (seconds, messages moved).
+METHODS = (
+    ("imap_ceiling", "bare imapclient", bare_imapclient),
+    ("fetch", "raw_messages (Dagster run)", raw_messages_run),
+    ("fetch_stage", "raw_messages (sync_account)", sync_stage),
+    ("mbsync", "mbsync", mbsync.pull),
+    ("mbsync_nofsync", "mbsync, FSync no", partial(mbsync.pull, fsync=False)),
+)
+
+
+def best_seconds(bench: Workbench) -> dict[str, float]:
+    """Fastest run of each method over `bench.repeat` rounds; the methods alternate within a
+    round, so load from other processes on the machine hits them alike."""
+    best: dict[str, float] = {}
+    for _ in range(bench.repeat):
+        for key, label, measure in METHODS:
+            seconds, count = measure(bench)
+            if count != bench.n:
+                raise RuntimeError(f"{label} moved {count} messages, expected {bench.n}")
+            best[key] = min(best.get(key, seconds), seconds)
+            print(f"  {label:30} {count} messages in {seconds:6.2f} s ({count / seconds:,.0f} msg/s)", flush=True)
+    return best
+
+
+def run(bench: Workbench) -> dict[str, float]:
+    if not mbsync.available():
+        raise RuntimeError("mbsync is not installed (apt-get install isync; `make services` does it)")
+    with environment(**settings_environment(bench)):
+        bench.dovecot  # loaded before any clock starts
+        bare_imapclient(bench)  # warm-up: Dovecot's caches and the page cache, for every method
+        best = best_seconds(bench)
+        figures = {}
+        for key, seconds in best.items():
+            figures[f"{key}_msgs_per_s"] = bench.n / seconds
+            figures[f"{key}_mb_per_s"] = bench.total_bytes / 1e6 / seconds
+        for key in ("fetch", "fetch_stage"):
+            figures[f"{key}_vs_ceiling"] = best["imap_ceiling"] / best[key]
+            figures[f"{key}_vs_mbsync"] = best["mbsync"] / best[key]
+            figures[f"{key}_vs_mbsync_nofsync"] = best["mbsync_nofsync"] / best[key]
+        missed = [goal.text for goal in SECTION.goals if not goal.met(figures[goal.key])]
+        if bench.profile == "yes" or (bench.profile == "auto" and missed):
+            from bench import fetch_profile
+
+            print(f"  profiling the stage ({'goal missed: ' + '; '.join(missed) if missed else 'asked'})", flush=True)
+            fetch_profile.write(bench, sync_stage)
+    return figures
+
+
+def _rates(key: str, label: str) -> tuple[Figure, Figure]:
+    return Figure(f"{key}_msgs_per_s", label, "msg/s"), Figure(f"{key}_mb_per_s", label, "MB/s", 1)
+
+
+SECTION = register(Section(
+    name="fetch",
+    title="Fetch: raw_messages vs bare imapclient vs mbsync",
+    run=run,
+    figures=(
+        *_rates("fetch", "raw_messages, one Dagster run over the 30 day partitions"),
+        *_rates("fetch_stage", "raw_messages stage alone (`sync_account`, no Dagster)"),
+        *_rates("imap_ceiling", "bare imapclient FETCH loop (ceiling)"),
+        *_rates("mbsync", "mbsync (isync) into a Maildir, defaults (FSync on)"),
+        *_rates("mbsync_nofsync", "mbsync (isync) into a Maildir, `FSync no`"),
+        Figure("fetch_vs_ceiling", "raw_messages (Dagster run) / ceiling", "×", 2),
+        Figure("fetch_vs_mbsync", "raw_messages (Dagster run) / mbsync", "×", 2),
+        Figure("fetch_vs_mbsync_nofsync", "raw_messages (Dagster run) / mbsync `FSync no`", "×", 2),
+        Figure("fetch_stage_vs_ceiling", "raw_messages stage alone / ceiling", "×", 2),
+        Figure("fetch_stage_vs_mbsync", "raw_messages stage alone / mbsync", "×", 2),
+        Figure("fetch_stage_vs_mbsync_nofsync", "raw_messages stage alone / mbsync `FSync no`", "×", 2),
+    ),
+    goals=(
+        Goal("fetch_vs_ceiling", ">=", 0.8, "raw_messages ≥ 0.8 × bare imapclient"),
+        Goal("fetch_vs_mbsync", ">", 1.0, "raw_messages faster than mbsync"),
+    ),
+    method=(
+        "All methods pull every message of INBOX and Archive from the same loopback Dovecot over "
+        "implicit TLS (certificate verified), after one untimed warm-up pass of the bare loop; "
+        "they alternate within each of the `--repeat` rounds and each figure is the best round. "
+        "Every run is checked to have moved all N messages. raw_messages writes into a fresh "
+        "data directory each time: the Dagster figure is one `materialize` of the asset over the "
+        "partition range of the 30 days (ephemeral instance, in-process executor, console log "
+        "at WARNING, timed around `materialize`); the stage figure times `ensure_catalog` + "
+        "`sync_account`, what the asset body does, without Dagster. The bare loop fetches "
+        "`BODY.PEEK[] INTERNALDATE FLAGS RFC822.SIZE` for `SEARCH ALL`'s UIDs in batches of "
+        "`MAIL_PIPELINE_IMAP_BATCH_MESSAGES` and discards them. mbsync runs `mbsync -a` into a "
+        "fresh Maildir, with its defaults and with `FSync no` (the lake does not fsync either)."
+    ),
+))

@@ -1,0 +1,118 @@
+"""The shared fixture of every section: one deterministic synthetic mailbox, generated once,
+and served by a private Dovecot loaded with MULTIAPPEND (both on first use, both timed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+
+from bench.sections import Figure
+from mail_pipeline.mail.synthetic import SyntheticMessage, iter_mailbox
+from mail_pipeline_tests.servers import Dovecot
+
+# A fixed window, so every run benchmarks byte-identical mail; MAIL_PIPELINE_TODAY pins the
+# pipeline's clock to `END` so the 30-day retention window covers all of it.
+END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+DAYS = 30
+USER = "alice"
+FOLDERS = ("INBOX", "Archive")
+FIGURES = (
+    Figure("mailbox_mb", "synthetic mailbox, total", "MB", 1),
+    Figure("mailbox_avg_kb", "average message", "KB", 1),
+    Figure("mailbox_archive_messages", "messages in Archive (the rest in INBOX)"),
+    Figure("mailbox_generate_s", "generation (`iter_mailbox`, one core)", "s", 1),
+    Figure("dovecot_load_s", "load into Dovecot (MULTIAPPEND, 500 per command)", "s", 1),
+    Figure("dovecot_load_msgs_per_s", "load into Dovecot (MULTIAPPEND, 500 per command)", "msg/s"),
+)
+
+
+def window_days() -> list[date]:
+    """The UTC days the mailbox spans: [END - DAYS, END)."""
+    first = (END - timedelta(days=DAYS)).date()
+    return [first + timedelta(days=i) for i in range(DAYS)]
+
+
+class Workbench:
+    """What sections share: the mailbox, its Dovecot, a scratch directory, and shared figures."""
+
+    def __init__(self, n: int, *, out: Path, seed: int = 0, repeat: int = 1, profile: str = "auto"):
+        self.n = n
+        self.out = out  # where results and profiles are written
+        self.seed = seed
+        self.repeat = repeat
+        self.profile = profile  # auto (when a goal is missed) | yes | no
+        # World-traversable: Dovecot's imap processes run as nobody.
+        self.scratch = Path(tempfile.mkdtemp(prefix="mp-bench-"))
+        self.scratch.chmod(0o755)
+        self.figures: dict[str, float] = {}
+        self._dovecot: Dovecot | None = None
+
+    @cached_property
+    def messages(self) -> list[SyntheticMessage]:
+        started = time.perf_counter()
+        messages = list(iter_mailbox(self.n, days=DAYS, end=END, seed=self.seed))
+        seconds = time.perf_counter() - started
+        total = sum(len(m.raw) for m in messages)
+        self.figures.update({
+            "mailbox_n_messages": len(messages),
+            "mailbox_generate_s": seconds,
+            "mailbox_mb": total / 1e6,
+            "mailbox_avg_kb": total / max(len(messages), 1) / 1e3,
+            "mailbox_archive_messages": sum(1 for m in messages if m.folder == "Archive"),
+        })
+        return messages
+
+    @cached_property
+    def total_bytes(self) -> int:
+        return sum(len(m.raw) for m in self.messages)
+
+    @property
+    def dovecot(self) -> Dovecot:
+        """A private Dovecot holding the mailbox in INBOX and Archive (started on first use)."""
+        if self._dovecot is None:
+            messages = self.messages
+            server = Dovecot(self.scratch / "dovecot").start()
+            self._dovecot = server
+            started = time.perf_counter()
+            server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=USER)
+            seconds = time.perf_counter() - started
+            self.figures.update({"dovecot_load_s": seconds, "dovecot_load_msgs_per_s": len(messages) / seconds})
+        return self._dovecot
+
+    @property
+    def password(self) -> str:
+        return self.dovecot.users[USER]
+
+    def scratch_dir(self, name: str) -> Path:
+        """A fresh, empty directory under the scratch root."""
+        path = self.scratch / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def close(self) -> None:
+        if self._dovecot is not None:
+            self._dovecot.stop()
+            self._dovecot = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@contextmanager
+def environment(**variables: str):
+    """Set environment variables for the block, restoring the previous values after it."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

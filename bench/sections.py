@@ -1,0 +1,57 @@
+"""The registry of benchmark sections: each measures one stage and returns named figures.
+
+A new section (embedding, search, sensor, backfill) is one module that calls `register(...)`
+at import, plus its name in `bench.__main__.SECTION_MODULES`. The report is drawn from the
+declarations here, so a section's table and goals need no code in `report.py`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.mailbox import Workbench
+
+_OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str  # the key in results.json
+    label: str
+    unit: str = ""
+    digits: int = 0
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str  # a figure of the section
+    op: str  # one of >=, >, <=, <
+    target: float
+    text: str  # the comparison in words, for the report
+
+    def met(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.target)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    run: Callable[[Workbench], dict[str, float]]
+    figures: tuple[Figure, ...]
+    goals: tuple[Goal, ...] = ()
+    method: str = ""  # how it is measured, one paragraph of Markdown
+
+
+SECTIONS: dict[str, Section] = {}
+
+
+def register(section: Section) -> Section:
+    if section.name in SECTIONS:
+        raise ValueError(f"bench section {section.name!r} registered twice")
+    SECTIONS[section.name] = section
+    return section

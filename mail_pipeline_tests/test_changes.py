@@ -1,0 +1,61 @@
+"""The sensor's cursor logic (pure, table-driven) and poll_account against a real Dovecot."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from mail_pipeline.mail import changes
+from mail_pipeline.mail.changes import Change, FolderCursor
+from mail_pipeline.mail.imap import FolderStatus, ImapSession, config_for
+from mail_pipeline.settings import get_settings
+from mail_pipeline_tests.mailgen import message
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    "previous, current, expected",
+    [
+        (FolderCursor(7, 10, 100), FolderStatus(7, 10, 9, 100), Change.NONE),
+        (FolderCursor(7, 10, 100), FolderStatus(7, 10, 9, 105), Change.NONE),  # flags only
+        (FolderCursor(7, 10, 100), FolderStatus(7, 12, 11, 110), Change.NEW_UIDS),
+        (FolderCursor(7, 10, None), FolderStatus(7, 11, 10, None), Change.NEW_UIDS),  # no CONDSTORE
+        (FolderCursor(7, 10, 100), FolderStatus(8, 3, 2, 4), Change.UIDVALIDITY),
+        (FolderCursor(7, 10, 100), FolderStatus(8, 10, 9, 100), Change.UIDVALIDITY),
+        (None, FolderStatus(7, 10, 9, 100), Change.NEW_FOLDER),
+    ],
+)
+def test_classify(previous, current, expected):
+    assert changes.classify(previous, current) is expected
+
+
+def test_cursor_round_trip_and_empty():
+    cursors = {"a": {"INBOX": FolderCursor(1, 5, None), "Work/2026": FolderCursor(2, 9, 44)}, "b": {}}
+    assert changes.load_cursors(changes.dump_cursors(cursors)) == cursors
+    assert changes.load_cursors(None) == {} and changes.load_cursors("") == {}
+
+
+@pytest.mark.integration
+def test_poll_account_days_and_cursor(dovecot, alice):
+    dovecot.append([
+        ("INBOX", message("p1", datetime(2026, 11, 18, 10, tzinfo=UTC)), datetime(2026, 11, 18, 10, tzinfo=UTC)),
+        ("Archive", message("p2", datetime(2026, 11, 19, 23, 59, tzinfo=UTC)), datetime(2026, 11, 19, 23, 59, tzinfo=UTC)),
+        ("INBOX", message("old", datetime(2026, 9, 1, 10, tzinfo=UTC)), datetime(2026, 9, 1, 10, tzinfo=UTC)),
+    ])
+    first, last = date(2026, 10, 21), date(2026, 11, 20)
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    password = AccountRegistry(get_settings().accounts_path).password(alice, crypto.load_cipher())
+    with ImapSession(config_for(alice, get_settings()), password) as session:
+        poll = changes.poll_account(session, ["INBOX", "Archive"], {}, first, last)
+        assert poll.days == {date(2026, 11, 18), date(2026, 11, 19)}  # the September message is outside
+        assert set(poll.changes.values()) == {Change.NEW_FOLDER}
+        again = changes.poll_account(session, ["INBOX", "Archive"], poll.cursors, first, last)
+        assert again.days == set() and set(again.changes.values()) == {Change.NONE}
+        dovecot.append([("Archive", message("p3", datetime(2026, 11, 20, 1, tzinfo=UTC)), datetime(2026, 11, 20, 1, tzinfo=UTC))])
+        third = changes.poll_account(session, ["INBOX", "Archive"], again.cursors, first, last)
+        assert third.days == {date(2026, 11, 20)}
+        assert third.changes == {"INBOX": Change.NONE, "Archive": Change.NEW_UIDS}

@@ -1,0 +1,278 @@
+"""The docker/ stack without docker (no daemon runs here): its files are checked against each
+other and against the repository, then the very commands, workspace and instance config of its
+services run as local processes against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tomllib
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+import yaml
+
+from mail_pipeline.storage import crypto
+from mail_pipeline_tests.dagster_process import wait_until
+from mail_pipeline_tests.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+APP_SERVICES = ("code", "webserver", "daemon")
+CONTAINER_WORKSPACE = "/opt/mail_pipeline/docker/workspace.yaml"
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def instance_config() -> dict:
+    return yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with comment lines dropped and continuations joined."""
+    lines = [line for line in (DOCKER / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
+
+
+def copied_files() -> dict[str, Path]:
+    """Container path -> source in the build context, for every COPY of the Dockerfile."""
+    workdir, env, copies = "/", {}, {}
+    for instruction, args in dockerfile():
+        if instruction == "ENV":
+            env.update(token.split("=", 1) for token in shlex.split(args))
+        elif instruction == "WORKDIR":
+            workdir = posixpath.join(workdir, args.strip())
+        elif instruction == "COPY":
+            *sources, dest = [t for t in shlex.split(args) if not t.startswith("--")]
+            dest = posixpath.normpath(posixpath.join(workdir, re.sub(r"\$\{?(\w+)\}?", lambda m: env[m[1]], dest)))
+            into_dir = len(sources) > 1 or args.rstrip().endswith("/")
+            for source in sources:
+                copies[posixpath.join(dest, posixpath.basename(source)) if into_dir else dest] = ROOT / source
+    return copies
+
+
+def referenced_variables(value) -> set[str]:
+    """Variables a compose value expands ($VAR, $$VAR, ${VAR}) or a dagster.yaml reads ({env: VAR})."""
+    if isinstance(value, dict):
+        found = {value["env"]} if set(value) == {"env"} else set()
+        return found.union(*(referenced_variables(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(referenced_variables(v) for v in value))
+    return set(re.findall(r"\$\$?\{?([A-Z_][A-Z0-9_]*)", value)) if isinstance(value, str) else set()
+
+
+def documented_variables() -> set[str]:
+    return set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+
+
+def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
+    services = compose()["services"]
+    assert set(services) == {"postgres", *APP_SERVICES}
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+            assert "healthcheck" in services[dependency]
+    for name in APP_SERVICES:
+        assert "mail-data:/data" in services[name]["volumes"]
+        assert services[name]["environment"]["MAIL_PIPELINE_DATA_DIR"] == "/data"
+    assert set(services["webserver"]["depends_on"]) == set(services["daemon"]["depends_on"]) == {"postgres", "code"}
+
+
+def test_every_file_the_stack_references_exists():
+    services = compose()["services"]
+    copies = copied_files()
+    for name in APP_SERVICES:
+        build = services[name]["build"]
+        assert (DOCKER / build["context"]).resolve() == ROOT
+        assert (ROOT / build["dockerfile"]).is_file()
+    for name, service in services.items():
+        env_file = (DOCKER / service["env_file"]).resolve()
+        # .env itself is the operator's copy of .env.example (README: cp .env.example .env).
+        assert env_file == ROOT / ".env" and (ROOT / ".env.example").is_file(), name
+    for name in ("webserver", "daemon"):
+        command = services[name]["command"]
+        workspace = command[command.index("-w") + 1]
+        assert workspace == CONTAINER_WORKSPACE and copies[workspace] == DOCKER / "workspace.yaml", name
+    for target, source in copies.items():
+        assert source.exists(), f"COPY source {source.relative_to(ROOT)} (for {target}) is missing"
+
+
+def test_image_is_cpu_only_unprivileged_and_carries_the_instance_config():
+    instructions = dockerfile()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    env = dict(token.split("=", 1) for i, args in instructions if i == "ENV" for token in shlex.split(args))
+    assert env["HF_HUB_OFFLINE"] == "1" and env["MAIL_PIPELINE_DATA_DIR"] == "/data"
+    assert copied_files()[f"{env['DAGSTER_HOME']}/dagster.yaml"] == DOCKER / "dagster.yaml"
+    assert ("WORKDIR", "/opt/mail_pipeline") in instructions
+    runs = [args for i, args in instructions if i == "RUN"]
+    torch_pin = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.MULTILINE)[1]
+    cpu_torch = next(n for n, r in enumerate(runs) if f'"torch=={torch_pin}+cpu"' in r)
+    assert "download.pytorch.org/whl/cpu" in runs[cpu_torch]
+    package = next(n for n, r in enumerate(runs) if "pip install -c constraints.txt ." in r)
+    assert cpu_torch < package, "the CPU build of torch must be installed before the package pulls torch"
+    users = [args.strip() for i, args in instructions if i == "USER"]
+    assert users == ["mail"]
+
+
+def test_variables_are_documented_in_env_example():
+    read = referenced_variables(compose()) | referenced_variables(instance_config())
+    assert {v for v in read if v.startswith("DAGSTER_PG_")} == {f"DAGSTER_PG_{s}" for s in ("HOST", "PORT", "USER", "PASSWORD", "DB")}
+    assert read <= documented_variables(), read - documented_variables()
+
+
+def test_instance_config_is_the_root_one_on_postgres():
+    docker, root = instance_config(), yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    assert docker["concurrency"] == root["concurrency"]
+    assert docker["run_retries"] == root["run_retries"]
+    assert docker["telemetry"] == {"enabled": False}
+    assert docker["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+    assert docker["run_launcher"]["class"] == "DefaultRunLauncher"
+
+
+def test_workspace_points_at_the_code_service():
+    services = compose()["services"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dagster"]
+    [entry] = yaml.safe_load((DOCKER / "workspace.yaml").read_text())["load_from"]
+    server = entry["grpc_server"]
+    code = services["code"]["command"]
+    assert server["host"] == "code" and str(server["port"]) == code[code.index("-p") + 1]
+    assert server["location_name"] == pyproject["code_location_name"]
+    assert code[code.index("-m") + 1] == pyproject["module_name"]
+
+
+# --- the stack's commands, run here -------------------------------------------------------------
+
+LOCATION_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename
+      ... on PythonError { message }
+      ... on RepositoryLocation { repositories { name assetNodes { assetKey { path } } } } } } } } }"""
+DAEMONS_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+def localize(argv: list[str], replacements: dict[str, str]) -> list[str]:
+    """A compose command as it runs here: this venv's executables, local hosts, ports and paths."""
+    program, *args = argv
+    executable = Path(sys.executable) if program == "python" else Path(sys.executable).with_name(program)
+    return [str(executable), *(replacements.get(token, token) for token in args)]
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], cwd: Path):
+        self.env, self.cwd, self.running = env, cwd, {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.cwd / f"{name}.log").open("wb")
+        self.running[name] = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+
+    def check(self, argv: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=60)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}.log ---\n{(self.cwd / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                         for name in self.running)
+
+    def stop(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def stack_database(postgres) -> str:
+    """A database of its own on the session's PostgreSQL, as the postgres service's DAGSTER_PG_DB."""
+    name = f"mp_docker_{uuid.uuid4().hex[:8]}"
+    con = psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
+    con.autocommit = True
+    with con.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    con.close()
+    return name
+
+
+def graphql(port: int, query: str) -> dict:
+    try:
+        return requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10).json().get("data") or {}
+    except (requests.ConnectionError, ValueError):
+        return {}
+
+
+def loaded_location(port: int) -> dict | None:
+    workspace = graphql(port, LOCATION_QUERY).get("workspaceOrError") or {}
+    entries = {e["name"]: e for e in workspace.get("locationEntries", [])}
+    entry = entries.get("mail_pipeline")
+    return entry if entry and entry["loadStatus"] == "LOADED" else None
+
+
+def healthy_daemons(port: int) -> set[str]:
+    health = (graphql(port, DAEMONS_QUERY).get("instance") or {}).get("daemonHealth") or {}
+    return {d["daemonType"] for d in health.get("allDaemonStatuses", []) if d["healthy"]}
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, stack_database, tmp_path):
+    services = compose()["services"]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((DOCKER / "dagster.yaml").read_text())
+    code_port, ui_port = free_port(), free_port()
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=code_port)
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    replacements = {"0.0.0.0": "127.0.0.1", "4000": str(code_port), "3000": str(ui_port),
+                    CONTAINER_WORKSPACE: str(tmp_path / "workspace.yaml")}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FERNET_KEY": crypto.generate_key(),
+           "MAIL_PIPELINE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1",
+           "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_USER": "postgres",
+           "DAGSTER_PG_PASSWORD": "unused-with-trust-auth", "DAGSTER_PG_DB": stack_database}
+    processes = Processes(env, tmp_path)
+    try:
+        processes.start("code", localize(services["code"]["command"], replacements))
+        wait_for_port(code_port, timeout=60)
+        code_health = localize(services["code"]["healthcheck"]["test"][1:], replacements)
+        wait_until(lambda: processes.check(code_health).returncode == 0, 60, "the code server's healthcheck")
+        # depends_on: code is healthy before the webserver and the daemon start.
+        processes.start("webserver", localize(services["webserver"]["command"], replacements))
+        processes.start("daemon", localize(services["daemon"]["command"], replacements))
+
+        entry = wait_until(lambda: loaded_location(ui_port), 60, f"the code location to load\n{processes.logs()}")
+        location = entry["locationOrLoadError"]
+        assert location["__typename"] == "RepositoryLocation", location
+        assets = {"/".join(n["assetKey"]["path"]) for r in location["repositories"] for n in r["assetNodes"]}
+        assert {"raw_messages", "emails", "email_chunks", "email_embeddings", "retention"} <= assets
+
+        wait_until(lambda: {"SENSOR", "SCHEDULER"} <= healthy_daemons(ui_port), 60,
+                   f"sensor and scheduler daemon heartbeats\n{processes.logs()}")
+        ui_health = localize([t.replace(":3000/", f":{ui_port}/") for t in services["webserver"]["healthcheck"]["test"][1:]],
+                             replacements)
+        assert processes.check(ui_health).returncode == 0
+        daemon_health = processes.check(localize(services["daemon"]["healthcheck"]["test"][1:], replacements))
+        assert daemon_health.returncode == 0, daemon_health.stdout + daemon_health.stderr
+
+        # The history is in PostgreSQL, not in SQLite under DAGSTER_HOME.
+        with psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname=stack_database) as con:
+            with con.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM daemon_heartbeats")
+                assert cursor.fetchone()[0] > 0
+        assert not list(home.rglob("*.db"))
+    finally:
+        processes.stop()

@@ -1,0 +1,107 @@
+"""End to end: Dovecot -> raw_messages -> emails -> email_chunks -> email_embeddings -> search,
+materializing the real asset graph (with its checks) into a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import pytest
+from dagster import materialize
+
+from mail_pipeline import cli
+from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
+from mail_pipeline.defs.assets.emails import emails
+from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.defs.checks import CHECKS
+from mail_pipeline.defs.partitions import partition_key
+from mail_pipeline.defs.resources import build_resources
+from mail_pipeline.settings import get_settings
+from mail_pipeline_tests.mailgen import message
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+UTC = timezone.utc
+DAYS = [date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)]
+GRAPH = [raw_messages, emails, email_chunks, email_embeddings]
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+
+
+def conversation() -> list[tuple[str, bytes, datetime]]:
+    """Six messages over three days and two folders; m4 lost its References (In-Reply-To only)."""
+    mail = []
+    refs: list[str] = []
+    topics = ["the quarterly budget review", "moving the review to Thursday", "room booking for Thursday",
+              "agenda for the budget review", "catering for the review", "final minutes of the review"]
+    for i, topic in enumerate(topics):
+        when = datetime(2026, 11, 10, 9, tzinfo=UTC) + timedelta(hours=12 * i)
+        mid = f"thread{i}@example.test"
+        headers = ""
+        if refs:
+            headers += f"In-Reply-To: <{refs[-1]}>\r\n"
+            if i != 4:
+                headers += "References: " + " ".join(f"<{r}>" for r in refs) + "\r\n"
+        raw = message(f"thread{i}", when, subject=("Re: " if i else "") + "Budget review",
+                      body=f"Let's talk about {topic}.\r\n\r\n-- \r\nDana\r\n", extra_headers=headers)
+        mail.append(("Archive" if i % 2 else "INBOX", raw, when))
+        refs.append(mid)
+    return mail
+
+
+def seed(dovecot):
+    mail = conversation()
+    mail.append(("INBOX", message("invoice", datetime(2026, 11, 11, 13, tzinfo=UTC), subject="Invoice INV-2026-0042 overdue",
+                                  body="Hello,\r\n\r\nInvoice INV-2026-0042 for the October consulting work is 30 days overdue.\r\n"
+                                       "Please arrange payment of EUR 4,200 this week.\r\n"), datetime(2026, 11, 11, 13, tzinfo=UTC)))
+    # The same message filed in two folders is one email listing both.
+    copy = message("copied", datetime(2026, 11, 12, 8, tzinfo=UTC), subject="Offsite in Lisbon",
+                   body="The team offsite will be in Lisbon in March; flights are booked.\r\n")
+    mail += [("INBOX", copy, datetime(2026, 11, 12, 8, tzinfo=UTC)), ("Archive", copy, datetime(2026, 11, 12, 8, tzinfo=UTC))]
+    dovecot.append(mail)
+
+
+def run_graph(instance, day):
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    return materialize(GRAPH + CHECKS, partition_key=partition_key("alice", day),
+                       resources=build_resources(get_settings()), instance=instance)
+
+
+def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instance, capsys):
+    seed(dovecot)
+    for day in DAYS:
+        result = run_graph(instance, day)
+        checks = result.get_asset_check_evaluations()
+        assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
+
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM raw_messages").fetchone()[0] == 9
+    assert con.execute("SELECT count(*) FROM emails").fetchone()[0] == 8
+    threads = con.execute("SELECT count(DISTINCT thread_id) FROM emails WHERE subject_normalized = 'budget review'").fetchone()[0]
+    assert threads == 1
+    thread = con.execute("SELECT message_count FROM threads WHERE subject = 'Budget review'").fetchone()
+    assert thread == (6,)
+    locations = con.execute("SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'").fetchone()
+    assert locations == (2,)
+    volume = dict(con.execute("SELECT day, messages FROM daily_volume").fetchall())
+    assert sum(volume.values()) == 8
+    chunk_count = con.execute("SELECT count(*) FROM email_chunks").fetchone()[0]
+    con.close()
+
+    from mail_pipeline.storage.vectors import VectorStore
+
+    store = VectorStore(data_dir / "lancedb")
+    assert store.count() == chunk_count
+    run_graph(instance, DAYS[1])  # re-materializing replaces exactly that partition's rows
+    assert store.count() == chunk_count
+
+    assert cli.main(["search", "INV-2026-0042", "--json", "-k", "3"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["subject"] == "Invoice INV-2026-0042 overdue"
+    assert cli.main(["search", "where will the team offsite be held", "--mode", "vector", "--json", "-k", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["subject"] == "Offsite in Lisbon"
+    assert cli.main(["search", "budget", "--since", "2026-11-12", "--json"]) == 0
+    assert all(h["day"] >= "2026-11-12" for h in json.loads(capsys.readouterr().out))

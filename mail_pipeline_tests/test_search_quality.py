@@ -1,0 +1,107 @@
+"""Search quality on a labelled corpus, and the search function's contract (emails, not chunks)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pyarrow as pa
+import pytest
+
+import mail_pipeline
+from mail_pipeline.search import EmptyStoreError, SearchHit, search
+from mail_pipeline.settings import Settings
+from mail_pipeline.storage.catalog import ensure_catalog
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.schemas import EMAILS
+from mail_pipeline.storage.vectors import VectorStore
+from mail_pipeline_tests.retrieval_corpus import CORPUS, D1, D2, QUERIES, index_mails, shared_embedder
+
+K = 5
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return shared_embedder()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory, embedder) -> Settings:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("search") / "data")
+    index_mails(CORPUS, embedder, VectorStore(settings.lancedb_dir, dimension=embedder.dimension))
+    return settings
+
+
+def recall_at_k(mode: str, settings: Settings, embedder) -> tuple[float, list[str]]:
+    total, misses = 0.0, []
+    for query, relevant in QUERIES:
+        found = {hit.email_id for hit in search(query, k=K, mode=mode, settings=settings, embedder=embedder)}
+        total += len(found & relevant) / len(relevant)
+        if not relevant <= found:
+            misses.append(query)
+    return total / len(QUERIES), misses
+
+
+def test_corpus_is_big_enough():
+    assert len(CORPUS) >= 30 and len(QUERIES) >= 15
+    assert len({m.email_id for m in CORPUS}) == len(CORPUS)
+    assert all(relevant <= {m.email_id for m in CORPUS} for _, relevant in QUERIES)
+
+
+def test_hybrid_recall_beats_each_mode_alone(settings, embedder):
+    recall = {mode: recall_at_k(mode, settings, embedder) for mode in ("vector", "text", "hybrid")}
+    for mode, (value, misses) in recall.items():
+        print(f"\nrecall@{K} {mode:6s} = {value:.3f}  missed: {misses}")
+    assert recall["hybrid"][0] >= 0.9
+    assert recall["hybrid"][0] >= max(recall["vector"][0], recall["text"][0])
+
+
+def test_results_are_emails_with_snippets(settings, embedder):
+    hits = search("what is blocking the data warehouse migration", k=10, settings=settings, embedder=embedder)
+    assert hits[0].email_id == "status-report" and isinstance(hits[0], SearchHit)
+    assert len({h.email_id for h in hits}) == len(hits) == 10
+    assert "blocked" in hits[0].snippet and not hits[0].snippet.startswith("Subject:")
+    assert hits[0].subject == "Monthly engineering status report - February" and hits[0].sender == "cto@ourco.example"
+    assert hits[0].sent_at.year == 2026 and hits[0].day == D2
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_filters(settings, embedder, mode):
+    hits = search("appointment reminder", k=20, account="home", mode=mode, settings=settings, embedder=embedder)
+    assert hits and {h.account for h in hits} == {"home"}
+    hits = search("appointment reminder", k=20, since=D2, until=D2, mode=mode, settings=settings, embedder=embedder)
+    assert hits and {h.day for h in hits} == {D2}
+
+
+def test_text_mode_loads_no_model(settings):
+    assert search("QX7P2M", k=3, mode="text", settings=settings)[0].email_id == "flight-lis"
+
+
+def test_empty_store_says_what_to_do(tmp_path, embedder):
+    with pytest.raises(EmptyStoreError, match="run the pipeline first"):
+        search("anything", settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
+    with pytest.raises(ValueError, match="mode"):
+        search("anything", mode="semantic", settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
+
+
+def test_catalog_describes_the_hits(tmp_path, embedder):
+    settings = Settings(data_dir=tmp_path / "data")
+    mails = [m for m in CORPUS if m.email_id in ("inv-0042", "flight-lis")]
+    index_mails(mails, embedder, VectorStore(settings.lancedb_dir, dimension=embedder.dimension))
+    lake = Lake(settings.lake_dir)
+    row = {"email_id": "inv-0042", "subject": "Invoice (from the catalog)", "from_address": "ap@acme.example",
+           "sent_at": mails[0].sent_at, "thread_id": "thread-from-catalog"}
+    lake.write_partition("emails", "work", D1, pa.Table.from_pylist([row], schema=EMAILS))
+    ensure_catalog(settings.warehouse_path, lake)
+    hits = {h.email_id: h for h in search("invoice flight", k=5, settings=settings, embedder=embedder)}
+    assert (hits["inv-0042"].subject, hits["inv-0042"].sender) == ("Invoice (from the catalog)", "ap@acme.example")
+    assert hits["inv-0042"].thread_id == "thread-from-catalog" and hits["inv-0042"].sent_at == mails[0].sent_at
+    assert hits["flight-lis"].subject == mails[1].subject  # not in the catalog: the chunk row's own fields
+
+
+def test_package_exposes_search(settings, embedder):
+    hits = mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder)
+    assert hits[0].email_id == "referral"
+    importlib.import_module("mail_pipeline.search")  # may rebind the attribute to the submodule
+
+    assert mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder) == hits

@@ -1,0 +1,157 @@
+"""The LanceDB store on a real database in a temporary directory, and the embedding cache."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mail_pipeline.embedding import embed_with_cache
+from mail_pipeline.storage.vectors import VectorStore
+from mail_pipeline_tests.retrieval_corpus import DISCLAIMER, Mail, index_mails, mail_chunks, shared_embedder
+
+DIM = 8
+D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
+
+
+def rows(account: str, day: date, n: int, word: str = "hello", model_id: str = "m") -> list[dict]:
+    rng = np.random.default_rng(abs(hash((account, day, word))) % 2**32)
+    return [
+        dict(chunk_id=f"{account}-{day}-{i}", email_id=f"{account}-{day}-e{i // 2}", account=account, day=day,
+             thread_id="t1", subject=f"subject {i}", sender="alice@example.com",
+             sent_at=datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc),
+             text=f"Subject: s\n{word} number {i} of {account} on {day}", text_sha256=f"{word}{i:04d}".encode().hex(),
+             model_id=model_id, vector=rng.random(DIM, dtype=np.float32))
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def store(tmp_path) -> VectorStore:
+    return VectorStore(tmp_path / "lancedb", dimension=DIM)
+
+
+def test_empty_store(store):
+    assert store.count() == 0 and store.partition_counts() == {} and store.disk_bytes() == 0
+    assert store.search("anything", np.ones(DIM), mode="hybrid", k=5) == []
+    assert store.cached_vectors(["ab"], "m") == {}
+    assert store.drop_before(D3) == 0
+
+
+def test_replace_partition_is_idempotent(store):
+    assert store.replace_partition("work", D1, rows("work", D1, 6)) == 6
+    store.replace_partition("home", D1, rows("home", D1, 4))
+    store.replace_partition("work", D1, rows("work", D1, 6))
+    assert store.count() == 10 and store.count("work", D1) == 6
+    store.replace_partition("work", D1, rows("work", D1, 3, word="fewer"))
+    assert store.partition_counts() == {("work", D1): 3, ("home", D1): 4}
+    assert store.replace_partition("work", D1, []) == 0
+    assert store.partition_counts() == {("home", D1): 4}
+
+
+def test_rows_of_another_partition_are_refused(store):
+    with pytest.raises(ValueError, match="other partitions"):
+        store.replace_partition("work", D1, rows("work", D2, 2))
+
+
+def test_search_modes_and_filters(store):
+    for account, day in [("work", D1), ("work", D2), ("home", D3)]:
+        store.replace_partition(account, day, rows(account, day, 4, word=f"kiwi{account}"))
+    vector = np.ones(DIM, dtype=np.float32)
+    for mode in ("vector", "text", "hybrid"):
+        hits = store.search("kiwiwork", vector, mode=mode, k=20, account="work", since=D2)
+        assert hits and {(h["account"], h["day"]) for h in hits} == {("work", D2)}
+        assert all("vector" not in h and isinstance(h["_score"], float) for h in hits)
+        assert hits == sorted(hits, key=lambda h: -h["_score"])
+    assert {h["day"] for h in store.search("kiwiwork", vector, mode="text", k=20, until=D1)} == {D1}
+    with pytest.raises(ValueError, match="mode"):
+        store.search("x", vector, mode="fuzzy", k=3)
+
+
+def test_cache_lookup(store):
+    written = rows("work", D1, 4)
+    store.replace_partition("work", D1, written)
+    found = store.cached_vectors([r["text_sha256"] for r in written] + ["ffff"], "m")
+    assert set(found) == {r["text_sha256"] for r in written}
+    np.testing.assert_array_equal(found[written[2]["text_sha256"]], written[2]["vector"])
+    assert store.cached_vectors([written[0]["text_sha256"]], "another-model") == {}
+
+
+def files_containing(root: Path, marker: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and marker in p.read_bytes()]
+
+
+def test_drop_before_removes_rows_from_disk(store):
+    marker = "zqxdroppedmarker7731"
+    store.replace_partition("work", D1, rows("work", D1, 5, word=marker))
+    store.replace_partition("work", D2, rows("work", D2, 2, word="zebra"))
+    store.replace_partition("work", D1, rows("work", D1, 5, word=marker))  # an older version too
+    store.replace_partition("home", D3, rows("home", D3, 3, word="zebra"))
+    root = Path(store.uri)
+    assert files_containing(root, marker.encode())  # the check below can see it at all
+    assert store.drop_before(D2) == 5
+    assert files_containing(root, marker.encode()) == []
+    assert store.count() == 5 and set(store.partition_counts()) == {("work", D2), ("home", D3)}
+    assert len(store.search("zebra", None, mode="text", k=10)) == 5
+    assert store.search(marker, None, mode="text", k=10) == []
+    store.replace_partition("work", D3, rows("work", D3, 2, word="latecomer"))
+    assert len(store.search("latecomer", None, mode="text", k=10)) == 2
+
+
+def _writer(uri: str, account: str, rounds: int) -> None:
+    store = VectorStore(uri, dimension=DIM)
+    for i in range(rounds):
+        day = D1 + timedelta(days=i % 2)
+        store.replace_partition(account, day, rows(account, day, 5 + i % 2, word=f"w{account}"))
+
+
+def test_parallel_writers_of_different_accounts(store):
+    store.replace_partition("seed", D1, rows("seed", D1, 1))
+    context = multiprocessing.get_context("spawn")  # lance runs threads: never fork it
+    workers = [context.Process(target=_writer, args=(store.uri, account, 6)) for account in ("acct-a", "acct-b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert store.partition_counts() == {("seed", D1): 1, ("acct-a", D1): 5, ("acct-a", D2): 6,
+                                        ("acct-b", D1): 5, ("acct-b", D2): 6}
+    assert len(store.search("wacct", None, mode="text", k=50)) == 22
+
+
+THREAD_DAY = date(2026, 3, 4)
+THANKS = "Thanks, approved.\n\n-- \nAlice Smith\nHead of Finance, Our Co\n\n" + DISCLAIMER
+THREAD = [  # a 10-message thread; quotes already stripped by the parser, so what repeats is exact
+    Mail(f"thread-{i}", "work", THREAD_DAY, "Re: Q3 budget review",
+         "alice@ourco.example" if i % 2 else "bob@ourco.example",
+         THANKS if i % 2 else f"Revision {i}: moved {i * 1000} EUR from events to paid search.\n\n-- \nBob\n\n{DISCLAIMER}",
+         thread_id="q3-budget")
+    for i in range(10)
+]
+
+
+def test_embedding_cache_on_a_thread(tmp_path):
+    embedder = shared_embedder()
+    cached, plain = (VectorStore(tmp_path / name, dimension=embedder.dimension) for name in ("cached", "plain"))
+    produced, embedded = index_mails(THREAD, embedder, cached)
+    assert (produced, embedded) == (10, 6)  # Alice's five identical replies embedded once
+    assert index_mails(THREAD, embedder, plain, use_cache=False) == (10, 6)  # duplicates within a batch
+    assert index_mails(THREAD, embedder, cached) == (10, 0)  # re-materialized: everything cached
+    assert cached.count() == plain.count() == 10
+    for query in ("budget moved to paid search", "Alice approved", "confidential disclaimer"):
+        vector = embedder.encode([query])[0]
+        with_cache, without = (s.search(query, vector, mode="hybrid", k=10) for s in (cached, plain))
+        assert [h["chunk_id"] for h in with_cache] == [h["chunk_id"] for h in without]
+        np.testing.assert_allclose([h["_score"] for h in with_cache], [h["_score"] for h in without], rtol=1e-6)
+
+
+def test_embed_with_cache_without_store_dedupes():
+    embedder = shared_embedder()
+    chunks = mail_chunks(THREAD[1], embedder) * 3 + mail_chunks(THREAD[2], embedder)
+    vectors, embedded = embed_with_cache([(c.text, c.text_sha256) for c in chunks], embedder, None)
+    assert vectors.shape == (4, 384) and embedded == 2
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    assert embed_with_cache([], embedder, None)[1] == 0
