@@ -180,6 +180,10 @@ class Processes:
     def check(self, argv: list[str]) -> subprocess.CompletedProcess:
         return subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=60)
 
+    def assert_running(self) -> None:
+        exited = {name: p.returncode for name, p in self.running.items() if p.poll() is not None}
+        assert not exited, f"exited early: {exited}"
+
     def logs(self) -> str:
         return "\n".join(f"--- {name}.log ---\n{(self.cwd / f'{name}.log').read_text(errors='replace')[-3000:]}"
                          for name in self.running)
@@ -254,14 +258,14 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
         processes.start("webserver", localize(services["webserver"]["command"], replacements))
         processes.start("daemon", localize(services["daemon"]["command"], replacements))
 
-        entry = wait_until(lambda: loaded_location(ui_port), 60, f"the code location to load\n{processes.logs()}")
+        entry = wait_until(lambda: processes.assert_running() or loaded_location(ui_port), 60, "the code location to load")
         location = entry["locationOrLoadError"]
         assert location["__typename"] == "RepositoryLocation", location
         assets = {"/".join(n["assetKey"]["path"]) for r in location["repositories"] for n in r["assetNodes"]}
         assert {"raw_messages", "emails", "email_chunks", "email_embeddings", "retention"} <= assets
 
-        wait_until(lambda: {"SENSOR", "SCHEDULER"} <= healthy_daemons(ui_port), 60,
-                   f"sensor and scheduler daemon heartbeats\n{processes.logs()}")
+        wait_until(lambda: processes.assert_running() or {"SENSOR", "SCHEDULER"} <= healthy_daemons(ui_port), 60,
+                   "sensor and scheduler daemon heartbeats")
         ui_health = localize([t.replace(":3000/", f":{ui_port}/") for t in services["webserver"]["healthcheck"]["test"][1:]],
                              replacements)
         assert processes.check(ui_health).returncode == 0
@@ -276,3 +280,4 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
         assert not list(home.rglob("*.db"))
     finally:
         processes.stop()
+        print(processes.logs())  # pytest shows it when the test fails

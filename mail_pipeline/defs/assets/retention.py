@@ -5,6 +5,7 @@ from datetime import date
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from mail_pipeline.defs.instance_records import forget_partitions
 from mail_pipeline.defs.metadata import summary_metadata
 from mail_pipeline.defs.partitions import split_key
 from mail_pipeline.defs.resources import LakeResource, VectorsResource
@@ -33,8 +34,7 @@ def wipe_records(context: AssetExecutionContext, first_kept: date) -> dict[str, 
     for name in STAGE_ASSETS:
         key = AssetKey(name)
         old = [k for k in context.instance.get_materialized_partitions(key) if split_key(k)[1] < first_kept]
-        if old:
-            context.instance.wipe_asset_partitions(key, old)
+        forget_partitions(context.instance, key, old)
         wiped[name] = len(old)
     return wiped
 

@@ -1,0 +1,50 @@
+"""notebooks/explore.ipynb runs headless on data the real asset graph materialized from Dovecot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from mail_pipeline_tests.test_pipeline_e2e import DAYS, pinned_today, run_graph, seed  # noqa: F401 (autouse fixture)
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
+
+
+def stdout(notebook, source_part: str) -> str:
+    """What the code cell whose source contains `source_part` printed (warnings on stderr left out)."""
+    [cell] = [c for c in notebook.cells if c.cell_type == "code" and source_part in c.source]
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+
+def test_committed_notebook_has_no_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
+
+
+def test_notebook_runs_on_a_materialized_lake(dovecot, alice, data_dir, instance, tmp_path):
+    seed(dovecot)
+    for day in DAYS:
+        assert run_graph(instance, day).success
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path / "notebook"
+    workdir.mkdir()
+    env = {**os.environ, "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    client = NotebookClient(notebook, kernel_name="python3", timeout=180,
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, on any error
+
+    first_hit = stdout(notebook, "mail_pipeline.search(").splitlines()[:3]
+    assert first_hit[0].startswith("1. [alice]") and first_hit[1].strip() == "Invoice INV-2026-0042 overdue", first_hit
+    assert "2026-11-10" in stdout(notebook, "FROM daily_volume") and "2026-11-12" in stdout(notebook, "FROM daily_volume")
+    assert "carol@example.test" in stdout(notebook, "FROM top_senders")
+    assert "Budget review" in stdout(notebook, "FROM threads")
+    assert "3 day(s), 8 message(s)" in stdout(notebook, "savefig")
+    assert (workdir / "messages_per_day.png").stat().st_size > 0
