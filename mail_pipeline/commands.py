@@ -36,6 +36,9 @@ def register(groups, command) -> None:
     groups.add_parser("status", help="per account and folder: last sync, messages stored, last error")
     command("status")(cmd_status)
 
+    groups.add_parser("doctor", help="check key, account logins, data directory, instance storage and the model")
+    command("doctor")(cmd_doctor)
+
     backfill = groups.add_parser("backfill", help="launch a backfill of every stage through the running Dagster daemon")
     backfill.add_argument("--account", action="append", required=True, help="account slug (repeatable)")
     backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
@@ -206,3 +209,12 @@ def cmd_backfill(args, settings: Settings) -> int:
     print(f"backfill {result['backfillId']} launched: {len(params['partitionNames'])} partitions of {', '.join(STAGES)}; "
           f"follow it at {url}/overview/backfills/{result['backfillId']}")
     return 0
+
+
+def cmd_doctor(args, settings: Settings) -> int:
+    from mail_pipeline import logs
+    from mail_pipeline.doctor import diagnose, render
+
+    findings = diagnose(settings)
+    print(logs.redact(render(findings)))
+    return 0 if all(f.ok for f in findings) else 1

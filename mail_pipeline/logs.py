@@ -34,6 +34,8 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         for name, value in list(vars(record).items()):
             if SECRET_FIELD.search(name) and name not in ("msg", "args"):
                 setattr(record, name, REDACTED)
@@ -50,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         }
         event.update(redact_fields(getattr(record, "fields", {}) or {}))
         if record.exc_info:
-            event["exception"] = redact(self.formatException(record.exc_info))
+            event["exception"] = redact(record.exc_text or self.formatException(record.exc_info))
         return json.dumps(event, default=str)
 
 

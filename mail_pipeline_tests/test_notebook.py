@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mail_pipeline_tests.test_pipeline_e2e import DAYS, pinned_today, run_graph, seed  # noqa: F401 (autouse fixture)
+# pinned_today is an autouse fixture: imported, it pins MAIL_PIPELINE_TODAY here too.
+from mail_pipeline_tests.test_pipeline_e2e import DAYS, pinned_today, run_graph, seed  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
 
 
@@ -28,19 +28,39 @@ def test_committed_notebook_has_no_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+def execute(workdir: Path, data_dir: Path):
+    """The notebook run headless in `workdir` by a python3 kernel of this venv, reading `data_dir`."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    workdir.mkdir()
+    env = {**os.environ, "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    client = NotebookClient(notebook, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=env)  # raises CellExecutionError, naming the cell and its traceback, on any error
+    return notebook
+
+
+@pytest.mark.e2e
+def test_notebook_runs_before_anything_is_indexed(data_dir, tmp_path):
+    from mail_pipeline.settings import get_settings
+    from mail_pipeline.storage import catalog
+    from mail_pipeline.storage.lake import Lake
+
+    settings = get_settings()
+    data_dir.mkdir()
+    catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
+    notebook = execute(tmp_path / "notebook", data_dir)
+    assert "nothing to search yet: nothing indexed yet" in stdout(notebook, "mail_pipeline.search(")
+    assert "0 day(s), 0 message(s)" in stdout(notebook, "savefig")
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
 def test_notebook_runs_on_a_materialized_lake(dovecot, alice, data_dir, instance, tmp_path):
     seed(dovecot)
     for day in DAYS:
         assert run_graph(instance, day).success
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
     workdir = tmp_path / "notebook"
-    workdir.mkdir()
-    env = {**os.environ, "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    client = NotebookClient(notebook, kernel_name="python3", timeout=180,
-                            resources={"metadata": {"path": str(workdir)}})
-    client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, on any error
-
+    notebook = execute(workdir, data_dir)
     first_hit = stdout(notebook, "mail_pipeline.search(").splitlines()[:3]
     assert first_hit[0].startswith("1. [alice]") and first_hit[1].strip() == "Invoice INV-2026-0042 overdue", first_hit
     assert "2026-11-10" in stdout(notebook, "FROM daily_volume") and "2026-11-12" in stdout(notebook, "FROM daily_volume")

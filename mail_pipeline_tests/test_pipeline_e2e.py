@@ -105,3 +105,33 @@ def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instanc
     assert json.loads(capsys.readouterr().out)[0]["subject"] == "Offsite in Lisbon"
     assert cli.main(["search", "budget", "--since", "2026-11-12", "--json"]) == 0
     assert all(h["day"] >= "2026-11-12" for h in json.loads(capsys.readouterr().out))
+
+
+POSTGRES_INSTANCE = """
+storage:
+  postgres:
+    postgres_db:
+      username: postgres
+      password: ""
+      hostname: 127.0.0.1
+      db_name: postgres
+      port: {port}
+      scheme: postgresql+psycopg2
+telemetry:
+  enabled: false
+"""
+
+
+def test_the_pipeline_runs_green_on_a_postgres_instance(dovecot, alice, data_dir, postgres, tmp_path):
+    from dagster import AssetKey, DagsterInstance
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(POSTGRES_INSTANCE.format(port=postgres.port))
+    seed(dovecot)
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        result = run_graph(instance, DAYS[1])
+        assert result.success
+        assert all(c.passed for c in result.get_asset_check_evaluations())
+        assert instance.get_materialized_partitions(AssetKey("email_embeddings")) == {f"alice|{DAYS[1]}"}
