@@ -67,7 +67,7 @@ def goal_table(section: Section, results: dict) -> list[str]:
 
 def section_block(section: Section, results: dict, out: Path) -> list[str]:
     lines = [f"## {section.title}", ""]
-    when = [f"{label} {results[key]}" for label, key in
+    when = [f"{label} {number(results[key])}" for label, key in
             (("N =", f"{section.name}_n_messages"), ("measured", f"{section.name}_date")) if key in results]
     if when:
         lines += [f"_{', '.join(when)}._", ""]
@@ -102,7 +102,7 @@ def render(results: dict, out: Path) -> str:
         f"(`mail_pipeline.mail.synthetic.iter_mailbox`, {mailbox.DAYS} days ending {mailbox.END.date()}, seed 0)",
         f"- Versions: {versions}", "",
         "## Mailbox", "",
-        *([f"_N = {results['mailbox_n_messages']}._", ""] if "mailbox_n_messages" in results else []),
+        *([f"_N = {number(results['mailbox_n_messages'])}._", ""] if "mailbox_n_messages" in results else []),
         *figure_table(mailbox.FIGURES, results),
     ]
     for section in SECTIONS.values():

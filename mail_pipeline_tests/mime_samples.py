@@ -299,3 +299,22 @@ def many_parts(count: int) -> bytes:
     out += [b"--p\nContent-Type: text/plain\n\npart %d\n" % i for i in range(count)]
     out.append(b"--p--\n")
     return crlf(b"".join(out))
+
+
+def digest(count: int) -> bytes:
+    """A wide but shallow message: ``count`` forwarded messages, each multipart/alternative."""
+    out = [HEAD, b'Subject: digest\nContent-Type: multipart/mixed; boundary="d"\n\n--d\n']
+    out.append(b"Content-Type: text/plain\n\nToday's digest.\n")
+    for i in range(count):
+        out.append(b'--d\nContent-Type: message/rfc822\n\nSubject: item %d\nMessage-ID: <i%d@x.org>\n' % (i, i))
+        out.append(b'Content-Type: multipart/alternative; boundary="a%d"\n\n--a%d\n' % (i, i))
+        out.append(b"Content-Type: text/plain\n\nitem %d text\n--a%d\nContent-Type: text/html\n\n" % (i, i))
+        out.append(b"<p>item %d html</p>\n--a%d--\n" % (i, i))
+    out.append(b"--d--\n")
+    return crlf(b"".join(out))
+
+
+HTML_META_CHARSET = crlf(
+    HEAD + b'Subject: meta\nContent-Type: text/html\n\n<html><head><meta charset="windows-1252">'
+    b"</head><body><p>Price: 5\x80 &amp; caf\xe9</p></body></html>\n"
+)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import psycopg2
@@ -118,8 +119,8 @@ def test_image_is_cpu_only_unprivileged_and_carries_the_instance_config():
     assert ("WORKDIR", "/opt/mail_pipeline") in instructions
     runs = [args for i, args in instructions if i == "RUN"]
     torch_pin = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.MULTILINE)[1]
-    cpu_torch = next(n for n, r in enumerate(runs) if f'"torch=={torch_pin}+cpu"' in r)
-    assert "download.pytorch.org/whl/cpu" in runs[cpu_torch]
+    cpu_torch = next(n for n, r in enumerate(runs) if f'"torch=={torch_pin}"' in r)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in runs[cpu_torch], "torch must come from the CPU index only"
     package = next(n for n, r in enumerate(runs) if "pip install -c constraints.txt ." in r)
     assert cpu_torch < package, "the CPU build of torch must be installed before the package pulls torch"
     users = [args.strip() for i, args in instructions if i == "USER"]
@@ -169,15 +170,19 @@ def localize(argv: list[str], replacements: dict[str, str]) -> list[str]:
 
 
 class Processes:
+    """The stack's long-running services as local processes, each in its own process group."""
+
     def __init__(self, env: dict[str, str], cwd: Path):
-        self.env, self.cwd, self.running = env, cwd, {}
+        self.env, self.cwd, self.running, self.logs_open = env, cwd, {}, []
 
     def start(self, name: str, argv: list[str]) -> None:
         log = (self.cwd / f"{name}.log").open("wb")
+        self.logs_open.append(log)
         self.running[name] = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
                                               start_new_session=True)
 
     def check(self, argv: list[str]) -> subprocess.CompletedProcess:
+        """A healthcheck command, run once."""
         return subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=60)
 
     def assert_running(self) -> None:
@@ -198,17 +203,37 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for log in self.logs_open:
+            log.close()
+
+
+def local_stack(tmp_path: Path, postgres, database: str) -> tuple[Processes, dict[str, str]]:
+    """docker/dagster.yaml as DAGSTER_HOME and docker/workspace.yaml pointed at a local code port;
+    the replacements turn the compose commands into local ones."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((DOCKER / "dagster.yaml").read_text())
+    code_port, ui_port = free_port(), free_port()
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=code_port)
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FERNET_KEY": crypto.generate_key(),
+           "MAIL_PIPELINE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1",
+           "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_USER": "postgres",
+           "DAGSTER_PG_PASSWORD": "unused-with-trust-auth", "DAGSTER_PG_DB": database}
+    replacements = {"0.0.0.0": "127.0.0.1", "4000": str(code_port), "3000": str(ui_port),
+                    CONTAINER_WORKSPACE: str(tmp_path / "workspace.yaml")}
+    return Processes(env, tmp_path), replacements
 
 
 @pytest.fixture
 def stack_database(postgres) -> str:
     """A database of its own on the session's PostgreSQL, as the postgres service's DAGSTER_PG_DB."""
     name = f"mp_docker_{uuid.uuid4().hex[:8]}"
-    con = psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
-    con.autocommit = True
-    with con.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    con.close()
+    with closing(psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")) as con:
+        con.autocommit = True
+        with con.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
     return name
 
 
@@ -235,28 +260,20 @@ def healthy_daemons(port: int) -> set[str]:
 @pytest.mark.e2e
 def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, stack_database, tmp_path):
     services = compose()["services"]
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((DOCKER / "dagster.yaml").read_text())
-    code_port, ui_port = free_port(), free_port()
-    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
-    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=code_port)
-    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
-    replacements = {"0.0.0.0": "127.0.0.1", "4000": str(code_port), "3000": str(ui_port),
-                    CONTAINER_WORKSPACE: str(tmp_path / "workspace.yaml")}
-    env = {**os.environ, "DAGSTER_HOME": str(home), "FERNET_KEY": crypto.generate_key(),
-           "MAIL_PIPELINE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1",
-           "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_USER": "postgres",
-           "DAGSTER_PG_PASSWORD": "unused-with-trust-auth", "DAGSTER_PG_DB": stack_database}
-    processes = Processes(env, tmp_path)
+    processes, local = local_stack(tmp_path, postgres, stack_database)
+    ui_port = int(local["3000"])
+
+    def healthcheck(service: str) -> subprocess.CompletedProcess:
+        test = [token.replace(":3000/", f":{ui_port}/") for token in services[service]["healthcheck"]["test"][1:]]
+        return processes.check(localize(test, local))
+
     try:
-        processes.start("code", localize(services["code"]["command"], replacements))
-        wait_for_port(code_port, timeout=60)
-        code_health = localize(services["code"]["healthcheck"]["test"][1:], replacements)
-        wait_until(lambda: processes.check(code_health).returncode == 0, 60, "the code server's healthcheck")
-        # depends_on: code is healthy before the webserver and the daemon start.
-        processes.start("webserver", localize(services["webserver"]["command"], replacements))
-        processes.start("daemon", localize(services["daemon"]["command"], replacements))
+        processes.start("code", localize(services["code"]["command"], local))
+        wait_for_port(int(local["4000"]), timeout=60)
+        wait_until(lambda: healthcheck("code").returncode == 0, 60, "the code server's healthcheck")
+        # depends_on: the code server is healthy before the webserver and the daemon start.
+        processes.start("webserver", localize(services["webserver"]["command"], local))
+        processes.start("daemon", localize(services["daemon"]["command"], local))
 
         entry = wait_until(lambda: processes.assert_running() or loaded_location(ui_port), 60, "the code location to load")
         location = entry["locationOrLoadError"]
@@ -266,18 +283,16 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
 
         wait_until(lambda: processes.assert_running() or {"SENSOR", "SCHEDULER"} <= healthy_daemons(ui_port), 60,
                    "sensor and scheduler daemon heartbeats")
-        ui_health = localize([t.replace(":3000/", f":{ui_port}/") for t in services["webserver"]["healthcheck"]["test"][1:]],
-                             replacements)
-        assert processes.check(ui_health).returncode == 0
-        daemon_health = processes.check(localize(services["daemon"]["healthcheck"]["test"][1:], replacements))
-        assert daemon_health.returncode == 0, daemon_health.stdout + daemon_health.stderr
+        for service in ("webserver", "daemon"):
+            done = healthcheck(service)
+            assert done.returncode == 0, (service, done.stdout, done.stderr)
 
         # The history is in PostgreSQL, not in SQLite under DAGSTER_HOME.
-        with psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname=stack_database) as con:
+        with closing(psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname=stack_database)) as con:
             with con.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM daemon_heartbeats")
                 assert cursor.fetchone()[0] > 0
-        assert not list(home.rglob("*.db"))
+        assert not list((tmp_path / "dagster_home").rglob("*.db"))
     finally:
         processes.stop()
         print(processes.logs())  # pytest shows it when the test fails

@@ -59,6 +59,7 @@ CASES = [
      {"body_source": "text/plain",
       "attachments": [att(None, "image/png", inline=True), att("report.pdf", "application/pdf")]},
      ["Plain version with café and a soft break."], []),
+    ("html_meta_charset", s.HTML_META_CHARSET, {"defects": []}, ["Price: 5€ & café"], []),
     ("html_only", s.HTML_ONLY, {"body_source": "text/html"},
      ["Dear reader, see our offer & more.", "Widget", "€5"], []),
     ("base64_body", s.BASE64_BODY, {}, ["Grüße aus Köln, schöne Tage!", "Jörg"], []),
@@ -176,6 +177,13 @@ def test_part_size_limit_truncates_text_and_drops_hash():
     assert (pdf.size, pdf.sha256) == (9, "")  # size estimated from the base64 length
     pdf = parse_message(s.NESTED_ALTERNATIVE, ParseLimits(max_part_bytes=8)).attachments[1]
     assert (pdf.size, pdf.sha256) == (9, "")  # decoded, then found over the limit
+
+
+def test_wide_shallow_mail_passes_the_limits():
+    parsed = parse_message(s.digest(60))
+    assert not {"depth_limit", "parts_limit"} & set(parsed.defects)
+    assert [a.content_type for a in parsed.attachments] == ["message/rfc822"] * 60
+    assert parsed.body_text == "Today's digest."
 
 
 def test_text_limit():

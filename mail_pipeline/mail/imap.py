@@ -264,7 +264,13 @@ class ImapSession:
         if self._selected is None or self._client is None:
             return
         # Selected read-only (EXAMINE), so CLOSE expunges nothing where UNSELECT is missing.
-        self._retrying(self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder)
+        leave = self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder
+        try:
+            self._retrying(leave)
+        except ImapError as error:
+            # Some servers (pymap) refuse CLOSE on a read-only mailbox; a STATUS that might be
+            # stale then costs one extra tick, which is better than failing the account.
+            log.debug("could not leave folder %r: %s", self._selected, error)
         self._selected = None
 
     def search_between(self, since: date, before: date) -> list[int]:

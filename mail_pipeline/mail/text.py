@@ -134,18 +134,18 @@ def collapse_whitespace(text: str) -> str:
 # counter ("Re[2]:", "Re(3):"), and mailing-list tags like "[dev]".
 _REPLY_WORDS = r"re|aw|sv|vs|antw"
 _PREFIX = re.compile(
-    rf"^\s*(?:(?:(?P<reply>{_REPLY_WORDS})|fwd?|wg|tr|rv)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*"
+    rf"\s*(?:(?:(?P<reply>{_REPLY_WORDS})|fwd?|wg|tr|rv)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*"
     r"|\[[^\[\]]{0,80}\]\s*)",
     re.IGNORECASE,
 )
 
 
 def _strip_prefixes(subject: str) -> tuple[str, bool]:
-    is_reply = False
-    while match := _PREFIX.match(subject):
+    is_reply, pos = False, 0
+    while match := _PREFIX.match(subject, pos):  # by position: "Re: " * 10**5 stays linear
         is_reply = is_reply or match.group("reply") is not None
-        subject = subject[match.end() :]
-    return subject, is_reply
+        pos = match.end()
+    return subject[pos:], is_reply
 
 
 def normalize_subject(subject: str) -> str:
@@ -166,10 +166,20 @@ _BLOCKS = [
 _IMG = re.compile(r"<img\b[^<>]*>?", re.I)
 _DATA_URI = re.compile(r"data:[^\s\"'<>)]*", re.I)
 # Attributes carry nothing html2text keeps once links and images are ignored, and parsing them
-# was a third of its time on newsletters. A quoted value holding "<" or ">" leaves its tag whole.
-_ATTRIBUTES = re.compile(r"""<([a-zA-Z][\w:-]*)(?:[^<>"']|"[^"<>]*"|'[^'<>]*')*>""")
+# was a third of its time on newsletters. A quoted value holding "<" leaves its tag whole.
+_ATTRIBUTES = re.compile(r"""<(/?[a-zA-Z][\w:-]*)(?:[^<>"']|"[^"<]*"|'[^'<]*')*>""")
+_DECLARATIONS = re.compile(r"<[!?][^<>]*>")  # doctype, <![if mso]>, <?xml ...?>
+# Python's HTMLParser rescans to the end of input at every unterminated "<" (42 s for 80 KB of
+# '<a "'), and crawls through bare "&"s one at a time; after the passes above, a "<" that does
+# not open a bare tag and an "&" that opens no entity travel through html2text as placeholders.
+_STRAY_LT = re.compile(r"<(?!/?[a-zA-Z][\w:-]*>)")
+_STRAY_AMP = re.compile(r"&(?!(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});)")
+_LT, _AMP = "\ue000", "\ue001"
+# html2text indents each nested list level, so 100,000 nested <ul> make quadratic output.
+_NESTING = re.compile(r"<(/?)(?:ul|ol|dl|blockquote)>", re.I)
+_MAX_NESTING = 20
 # With ignore_tables html2text keeps rows but glues cells together: "ItemPrice".
-_CELL_END = re.compile(r"</t[dh]\s*>", re.I)
+_CELL_END = re.compile(r"</t[dh]>", re.I)
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|])")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -189,25 +199,46 @@ def _drop_blocks(html: str) -> str:
     return html
 
 
+def _cap_nesting(html: str) -> str:
+    depth = 0
+
+    def keep_shallow(match: re.Match) -> str:
+        nonlocal depth
+        if match.group(1):
+            keep, depth = 0 < depth <= _MAX_NESTING, max(depth - 1, 0)
+        else:
+            depth += 1
+            keep = depth <= _MAX_NESTING
+        return match.group(0) if keep else ""
+
+    return _NESTING.sub(keep_shallow, html)
+
+
+def _sanitize(html: str) -> str:
+    """Markup html2text handles in linear time: bare tags, entities, text, nothing else."""
+    html = _DATA_URI.sub("", _IMG.sub("", _drop_blocks(html)))
+    html = _DECLARATIONS.sub("", _ATTRIBUTES.sub(r"<\1>", html))
+    html = _STRAY_AMP.sub(_AMP, _STRAY_LT.sub(_LT, html.replace(_LT, "").replace(_AMP, "")))
+    return _CELL_END.sub(r" \g<0>", _cap_nesting(html))
+
+
 def html_to_text(html: str) -> str:
     """Readable text from HTML mail: no scripts, styles, images, data URIs or link targets.
 
     Link URLs are dropped because they inflate token counts without helping search; html2text
     never fetches anything, and images are removed before it sees them.
     """
-    html = _DATA_URI.sub("", _IMG.sub("", _drop_blocks(html)))
-    html = _CELL_END.sub(r" \g<0>", _ATTRIBUTES.sub(r"<\1>", html))
+    html = _sanitize(html)
     converter = html2text.HTML2Text(bodywidth=0)
     # Layout tables in markdown form ("| |", "---|---") are noise; rows as lines read better.
-    options = ("ignore_links", "ignore_images", "ignore_emphasis", "ignore_mailto_links", "ignore_tables")
-    for option in options:
-        setattr(converter, option, True)
+    for option in ("links", "images", "emphasis", "mailto_links", "tables"):
+        setattr(converter, f"ignore_{option}", True)
     converter.unicode_snob = True
     try:
         text = converter.handle(html)
     except Exception:  # noqa: BLE001 - html2text has raised on malformed markup before
         text = html_lib.unescape(re.sub(r"<[^<>]*>", " ", html))
-    return _MD_ESCAPE.sub(r"\1", text)
+    return _MD_ESCAPE.sub(r"\1", text).replace(_LT, "<").replace(_AMP, "&")
 
 
 def clean_text(text: str) -> str:

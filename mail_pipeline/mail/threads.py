@@ -14,9 +14,10 @@ stored for the account) and through the batch itself:
    message itself has no parent.
 4. Else the message has no parent.
 
-Following stops at a message found in ``known``, the message itself included (its stored thread id is the answer), at an id
-that is neither known nor in the batch (that id is the root), or at a message without a parent
-(its own id is the root); a cycle resolves to its smallest id.
+Following stops at a message found in ``known``, the message itself included (its stored
+thread id is the answer), at an id that is neither known nor in the batch (that id is the
+root), or at a message without a parent (its own id is the root); a cycle resolves to its
+smallest id.
 
 Messages linked through any References or In-Reply-To entry form one conversation (union-find
 over the batch and the ids it mentions). When the rule above gives such a group more than one
@@ -31,7 +32,7 @@ since the root of a conversation is its first message's id, feeding the days one
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mail_pipeline.mail.parse import email_id
@@ -41,6 +42,8 @@ _LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 @dataclass(frozen=True)
 class ThreadInput:
+    """What threading needs from one parsed message (ids normalized as `parse` does)."""
+
     message_id: str
     thread_root: str
     in_reply_to: str | None
@@ -51,7 +54,8 @@ class ThreadInput:
 
 
 def _order(message: ThreadInput) -> tuple[datetime, str]:
-    return (message.sent_at or _LATEST, message.message_id)
+    sent = message.sent_at or _LATEST
+    return (sent if sent.tzinfo else sent.replace(tzinfo=timezone.utc), message.message_id)
 
 
 def _rank(message: ThreadInput) -> tuple:
@@ -93,30 +97,32 @@ def _parents(
     return parents, by_subject
 
 
-def _follow(mid: str, batch, known, parents, by_subject, memo: dict[str, str]) -> str:
-    path: list[str] = []
-    current = mid
-    while True:
-        if current in memo:
-            result = memo[current]
-            break
-        if current in known:
-            result = known[current]
-            break
-        if current in by_subject:
-            result = by_subject[current]
-            break
-        if current in path:  # a cycle of References: its smallest id is the root
-            result = email_id(min(path[path.index(current) :]))
-            break
-        if current not in batch or current not in parents:
-            result = email_id(current)
-            break
-        path.append(current)
-        current = parents[current]
-    for step in path:
-        memo[step] = result
-    return result
+@dataclass
+class _Chains:
+    known: Mapping[str, str]
+    parents: dict[str, str]  # only batch messages that have a parent
+    by_subject: dict[str, str]
+    memo: dict[str, str] = field(default_factory=dict)
+
+    def _stop(self, current: str) -> str | None:
+        for table in (self.memo, self.known, self.by_subject):
+            if current in table:
+                return table[current]
+        return None if current in self.parents else email_id(current)
+
+    def thread_of(self, mid: str) -> str:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current = mid
+        while (result := self._stop(current)) is None:
+            if current in on_path:  # a cycle of References: its smallest id is the root
+                result = email_id(min(path[path.index(current) :]))
+                break
+            path.append(current)
+            on_path.add(current)
+            current = self.parents[current]
+        self.memo.update(dict.fromkeys(path, result))
+        return result
 
 
 class _UnionFind:
@@ -169,6 +175,6 @@ def resolve_thread_ids(
     """
     batch = _dedupe(messages)
     parents, by_subject = _parents(batch, known_subjects or {})
-    memo: dict[str, str] = {}
-    primary = {mid: _follow(mid, batch, known, parents, by_subject, memo) for mid in sorted(batch)}
+    chains = _Chains(known, parents, by_subject)
+    primary = {mid: chains.thread_of(mid) for mid in sorted(batch)}
     return _harmonize(batch, primary, known, parents)

@@ -1,0 +1,204 @@
+"""The `mail-pipeline` command."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable
+
+from mail_pipeline import logs
+from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountError, AccountRegistry, validate
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def command(name: str):
+    def register(func):
+        COMMANDS[name] = func
+        return func
+    return register
+
+
+def _cipher():
+    cipher = crypto.load_cipher()
+    for key in os.environ.get(crypto.KEY_VARIABLE, "").split(","):
+        logs.register_secret(key.strip())
+    return cipher
+
+
+def _registry(settings: Settings) -> AccountRegistry:
+    return AccountRegistry(settings.accounts_path)
+
+
+@command("key generate")
+def key_generate(args, settings) -> int:
+    print(crypto.generate_key())
+    return 0
+
+
+@command("key check")
+def key_check(args, settings) -> int:
+    cipher = _cipher()
+    registry = _registry(settings)
+    accounts = registry.list()
+    for account in accounts:
+        registry.password(account, cipher)
+    print(f"FERNET_KEY OK ({len(cipher._fernets)} key(s)); {len(accounts)} stored password(s) decrypt")
+    return 0
+
+
+@command("key rotate")
+def key_rotate(args, settings) -> int:
+    count = _registry(settings).rotate(_cipher())
+    print(f"re-encrypted {count} password(s) with the first key of FERNET_KEY; older keys may now be removed")
+    return 0
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password_env:
+        if args.password_env not in os.environ:
+            raise CliError(f"environment variable {args.password_env} is not set")
+        password = os.environ[args.password_env]
+    else:
+        password = getpass.getpass("IMAP password: ")
+    if not password:
+        raise CliError("empty password")
+    logs.register_secret(password)
+    return password
+
+
+@command("account add")
+def account_add(args, settings) -> int:
+    from mail_pipeline.mail import imap
+
+    cipher = _cipher()
+    password = _read_password(args)
+    account = Account(
+        slug=args.slug, email=args.email, host=args.host, port=args.port,
+        username=args.username or args.email, password_token="", display_name=args.name or "",
+        security=args.security, ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
+        folders=("*",) if args.all_folders else tuple(args.folder or ["INBOX"]),
+    )
+    validate(account)
+    registry = _registry(settings)
+    if args.slug in registry.load():
+        raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
+    if args.verify:
+        with imap.ImapSession(imap.config_for(account, settings), password) as session:
+            folders = imap.sync_folders(session.list_folders(), account.folders)
+        print(f"logged in to {account.host}; will sync: {', '.join(folders)}")
+    registry.add(account, password, cipher)
+    print(f"added account {account.slug!r} ({account.email}); password stored encrypted")
+    return 0
+
+
+@command("account list")
+def account_list(args, settings) -> int:
+    accounts = _registry(settings).list()
+    if not accounts:
+        print("no accounts; add one with `mail-pipeline account add`")
+    for a in accounts:
+        state = "active" if a.active else "paused"
+        print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  folders={','.join(a.folders)}  {state}")
+    return 0
+
+
+@command("account remove")
+def account_remove(args, settings) -> int:
+    _registry(settings).remove(args.slug)
+    print(f"removed account {args.slug!r} (its stored mail stays until retention drops it)")
+    return 0
+
+
+@command("account test")
+def account_test(args, settings) -> int:
+    from mail_pipeline.mail import imap
+
+    registry = _registry(settings)
+    account = registry.get(args.slug)
+    password = registry.password(account, _cipher())
+    logs.register_secret(password)
+    with imap.ImapSession(imap.config_for(account, settings), password) as session:
+        available = session.list_folders()
+        synced = set(imap.sync_folders(available, account.folders))
+        print(f"OK: logged in to {account.host}:{account.port} as {account.username}")
+        for folder in available:
+            if "\\Noselect" in folder.flags:
+                continue
+            status = session.status(folder.name)
+            mark = "sync" if folder.name in synced else "    "
+            print(f"  [{mark}] {folder.name:<30} {status.messages:>8} messages")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mail-pipeline", description=__doc__)
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    key = groups.add_parser("key", help="manage FERNET_KEY").add_subparsers(dest="action", required=True)
+    key.add_parser("generate", help="print a new Fernet key")
+    key.add_parser("check", help="validate FERNET_KEY and that every stored password decrypts")
+    key.add_parser("rotate", help="re-encrypt every stored password with the first key")
+
+    account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(dest="action", required=True)
+    add = account.add_parser("add", help="register an IMAP account (password encrypted at rest)")
+    add.add_argument("slug", help="partition key: 1-64 of a-z 0-9 _ -")
+    add.add_argument("--email", required=True)
+    add.add_argument("--host", required=True)
+    add.add_argument("--port", type=int, default=993)
+    add.add_argument("--username", help="defaults to --email")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--security", choices=["tls", "starttls", "plain"], default="tls")
+    add.add_argument("--ca-file", help="CA certificate for a self-signed server")
+    add.add_argument("--folder", action="append", help="folder to sync (repeatable; default INBOX)")
+    add.add_argument("--all-folders", action="store_true", help="every folder except Trash, Junk, Drafts")
+    source = add.add_mutually_exclusive_group()
+    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    source.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    add.add_argument("--no-verify", dest="verify", action="store_false", help="do not log in to check the account first")
+    account.add_parser("list", help="list accounts (no secrets)")
+    account.add_parser("remove", help="remove an account").add_argument("slug")
+    account.add_parser("test", help="log in and list folders with message counts").add_argument("slug")
+
+    _add_pipeline_commands(groups)
+    return parser
+
+
+def _add_pipeline_commands(groups) -> None:
+    """Commands provided by the pipeline modules register their own arguments here."""
+    from mail_pipeline import commands
+
+    commands.register(groups, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    logs.configure(settings.log_format)
+    args = build_parser().parse_args(argv)
+    name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
+    try:
+        return COMMANDS[name](args, settings)
+    except (CliError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
+        print(f"error: {logs.redact(str(error))}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        from mail_pipeline.mail.imap import ImapError
+
+        if isinstance(error, ImapError):
+            print(f"error ({error.kind}): {logs.redact(str(error))}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

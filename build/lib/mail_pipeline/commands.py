@@ -1,0 +1,220 @@
+"""Pipeline commands of the CLI: run, search, status, backfill, doctor (registered by cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from mail_pipeline.settings import Settings
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def register(groups, command) -> None:
+    run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
+    demo = run.add_mutually_exclusive_group()
+    demo.add_argument("--demo", dest="demo", action="store_true", default=None, help="always serve the demo mailbox")
+    demo.add_argument("--no-demo", dest="demo", action="store_false", help="never serve the demo mailbox")
+    run.add_argument("--port", type=int, help="web UI port (default MAIL_PIPELINE_UI_PORT or 3000)")
+    command("run")(cmd_run)
+
+    search = groups.add_parser("search", help="search mail by meaning and words")
+    search.add_argument("query")
+    search.add_argument("--account")
+    search.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
+    search.add_argument("--until", type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
+    search.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+    command("search")(cmd_search)
+
+    groups.add_parser("status", help="per account and folder: last sync, messages stored, last error")
+    command("status")(cmd_status)
+
+    groups.add_parser("doctor", help="check key, account logins, data directory, instance storage and the model")
+    command("doctor")(cmd_doctor)
+
+    backfill = groups.add_parser("backfill", help="launch a backfill of every stage through the running Dagster daemon")
+    backfill.add_argument("--account", action="append", required=True, help="account slug (repeatable)")
+    backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="YYYY-MM-DD (inclusive)")
+    backfill.add_argument("--url", help="Dagster webserver (default http://127.0.0.1:<MAIL_PIPELINE_UI_PORT>)")
+    command("backfill")(cmd_backfill)
+
+
+def ensure_key(env_file: Path = Path(".env")) -> None:
+    """Create FERNET_KEY in .env when none is configured, saying where and why it matters."""
+    from mail_pipeline.storage import crypto
+
+    if os.environ.get(crypto.KEY_VARIABLE):
+        return
+    key = crypto.generate_key()
+    with env_file.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n# Encrypts stored IMAP passwords. Losing it makes them unreadable.\n{crypto.KEY_VARIABLE}={key}\n")
+    env_file.chmod(0o600)
+    os.environ[crypto.KEY_VARIABLE] = key
+    print(f"created {crypto.KEY_VARIABLE} in {env_file.resolve()} (mode 0600); back it up: "
+          "losing it makes the stored IMAP passwords unreadable")
+
+
+def write_instance_config(settings: Settings) -> Path:
+    """DAGSTER_HOME under the data directory, with the repo's dagster.yaml (SQLite, limits)."""
+    home = (settings.data_dir / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    template = (PACKAGE_ROOT.parent / "dagster.yaml").read_text()
+    template = template.replace("max_concurrent_runs: 4", f"max_concurrent_runs: {settings.max_concurrent_runs}")
+    (home / "dagster.yaml").write_text(template)
+    return home
+
+
+def cmd_run(args, settings: Settings) -> int:
+    from mail_pipeline import demo as demo_module
+    from mail_pipeline.settings import get_settings
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    ensure_key()
+    settings = get_settings()
+    registry = AccountRegistry(settings.accounts_path)
+    real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
+    use_demo = (not real) if args.demo is None else args.demo
+    server = None
+    if use_demo:
+        server = demo_module.DemoServer().start()
+        count = server.seed()
+        demo_module.register_demo_account(registry, server.port)
+        print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}")
+    elif demo_module.DEMO_SLUG in registry.load():
+        registry.set_active(demo_module.DEMO_SLUG, False)
+    port = args.port or settings.ui_port
+    env = {**os.environ, "DAGSTER_HOME": str(write_instance_config(settings)),
+           "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
+    print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
+    dagster = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
+         "-h", "127.0.0.1", "-p", str(port)], env=env, start_new_session=True,
+    )
+    try:
+        return dagster.wait()
+    except KeyboardInterrupt:
+        os.killpg(dagster.pid, signal.SIGINT)
+        try:
+            dagster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dagster.pid, signal.SIGKILL)
+            dagster.wait()
+        return 0
+    finally:
+        if server:
+            server.stop()
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from mail_pipeline.search import EmptyStoreError, search
+
+    try:
+        hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
+                      mode=args.mode, settings=settings)
+    except EmptyStoreError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([{**hit.__dict__, "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
+                           "day": hit.day.isoformat()} for hit in hits], indent=2))
+        return 0
+    if not hits:
+        print("no matches")
+    for n, hit in enumerate(hits, 1):
+        when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
+        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
+    return 0
+
+
+STATUS_SQL = """
+SELECT s.account, s.folder, s.last_sync, s.last_status, s.consecutive_failures, s.last_error,
+       coalesce(m.stored, 0) AS stored
+FROM sync_status s
+LEFT JOIN (SELECT account, folder, count(*) AS stored FROM raw_messages GROUP BY ALL) m USING (account, folder)
+ORDER BY s.account, s.folder
+"""
+
+
+def cmd_status(args, settings: Settings) -> int:
+    from mail_pipeline.storage import catalog
+    from mail_pipeline.storage.lake import Lake
+
+    catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
+    with catalog.connect(settings.warehouse_path) as con:
+        rows = con.execute(STATUS_SQL).fetchall()
+    if not rows:
+        print("nothing synced yet")
+    for account, folder, last_sync, status, failures, error, stored in rows:
+        when = last_sync.strftime("%Y-%m-%d %H:%M:%S") if last_sync else "never"
+        line = f"{account:<16} {folder:<20} last sync {when}  {status:<8} {stored:>7} stored"
+        if failures:
+            line += f"  {failures} consecutive failure(s): {error}"
+        print(line)
+    return 0
+
+
+STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+
+
+def backfill_partitions(accounts: list[str], first: date, last: date) -> list[str]:
+    from datetime import timedelta
+
+    from mail_pipeline.defs.partitions import partition_key
+
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [str(partition_key(account, day)) for account in accounts for day in days]
+
+
+def cmd_backfill(args, settings: Settings) -> int:
+    import requests
+
+    if args.last < args.first:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    url = (args.url or f"http://127.0.0.1:{settings.ui_port}").rstrip("/")
+    params = {
+        "partitionNames": backfill_partitions(args.account, args.first, args.last),
+        "assetSelection": [{"path": [stage]} for stage in STAGES],
+        "title": f"{','.join(args.account)} {args.first}..{args.last}",
+    }
+    try:
+        reply = requests.post(f"{url}/graphql", json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=60)
+    except requests.ConnectionError:
+        print(f"error: no Dagster webserver at {url}; start it with `make run` (or pass --url)", file=sys.stderr)
+        return 2
+    result = reply.json().get("data", {}).get("launchPartitionBackfill") or {}
+    if result.get("__typename") != "LaunchBackfillSuccess":
+        print(f"error: backfill refused: {result.get('message') or reply.text[:500]}", file=sys.stderr)
+        return 2
+    print(f"backfill {result['backfillId']} launched: {len(params['partitionNames'])} partitions of {', '.join(STAGES)}; "
+          f"follow it at {url}/overview/backfills/{result['backfillId']}")
+    return 0
+
+
+def cmd_doctor(args, settings: Settings) -> int:
+    from mail_pipeline import logs
+    from mail_pipeline.doctor import diagnose, render
+
+    findings = diagnose(settings)
+    print(logs.redact(render(findings)))
+    return 0 if all(f.ok for f in findings) else 1

@@ -1,0 +1,117 @@
+"""raw_messages: every message of the synced folders, as RFC 822 bytes, per account x UTC day."""
+
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from mail_pipeline.defs.metadata import summary_metadata
+from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
+from mail_pipeline.defs.resources import ImapResource, LakeResource
+from mail_pipeline.mail import imap, sync
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage.lake import Lake, rows_to_batches
+from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
+from mail_pipeline.window import in_window
+
+
+def kept_batches(lake: Lake, account: str, day: date, valid: dict[str, int]) -> Iterator[pa.RecordBatch]:
+    """Stored rows whose folder is still synced with the same UIDVALIDITY (others are void)."""
+    for batch in lake.iter_batches("raw_messages", account, day):
+        folders, validities = batch.column("folder"), batch.column("uidvalidity")
+        mask = pc.is_in(
+            pc.binary_join_element_wise(folders, pc.cast(validities, pa.string()), "\x00"),
+            value_set=pa.array([f"{f}\x00{v}" for f, v in valid.items()]),
+        )
+        yield batch.filter(mask)
+
+
+def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, folders: list[str]) -> list[sync.FolderOutcome]:
+    settings = get_settings()
+    stored_rows = lake.read_partition("raw_messages", account, day, columns=["folder", "uidvalidity", "uid"]).to_pylist()
+    stored = sync.stored_index(stored_rows)
+    plans = [sync.plan_folder(session, folder, day, stored.get(folder, {})) for folder in folders]
+    outcomes = [sync.FolderOutcome(p.folder, p.uidvalidity, p.highest_uid, kept=p.already_stored) for p in plans]
+    valid = {p.folder: p.uidvalidity for p in plans}
+    stale = sum(1 for r in stored_rows if valid.get(r["folder"]) != r["uidvalidity"])
+    if not any(p.to_fetch for p in plans) and not stale:
+        return outcomes  # nothing new: leave the file as it is
+    new_rows = itertools.chain.from_iterable(
+        sync.raw_rows(session, plan, outcome, max_messages=settings.imap_batch_messages, max_bytes=settings.imap_batch_bytes)
+        for plan, outcome in zip(plans, outcomes)
+    )
+    lake.write_partition("raw_messages", account, day,
+                         itertools.chain(kept_batches(lake, account, day, valid), rows_to_batches(new_rows, RAW_MESSAGES, 64)))
+    for outcome in outcomes:
+        outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == outcome.folder and r["uidvalidity"] != outcome.uidvalidity)
+    return outcomes
+
+
+def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Iterable[sync.FolderOutcome]) -> None:
+    rows = [{
+        "run_id": run_id, "folder": o.folder, "partition_day": day, "started_at": o.started_at,
+        "finished_at": o.finished_at or datetime.now(timezone.utc), "uidvalidity": o.uidvalidity,
+        "highest_uid": o.highest_uid, "messages_fetched": o.fetched, "bytes_fetched": o.bytes,
+        "status": o.status, "error": o.error,
+    } for o in outcomes]
+    if rows:
+        lake.append("sync_log", account, datetime.now(timezone.utc).date(), pa.Table.from_pylist(rows, schema=SYNC_LOG))
+
+
+def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug: str, days: list[date]) -> dict:
+    settings = get_settings()
+    account = imap_resource.account(account_slug)
+    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}}
+    wanted = [d for d in days if in_window(d, settings.retention_days)]
+    totals["skipped_days"] = [d.isoformat() for d in days if d not in wanted]
+    if not wanted:
+        return totals
+    with imap_resource.session(account) as session:
+        folders = imap.sync_folders(session.list_folders(), account.folders)
+        for day in wanted:
+            try:
+                outcomes = sync_day(session, lake, account_slug, day, folders)
+            except imap.ImapError as error:
+                failed = sync.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
+                log_outcomes(lake, account_slug, context.run_id, day, [failed])
+                raise
+            log_outcomes(lake, account_slug, context.run_id, day, outcomes)
+            for o in outcomes:
+                totals["new"] += o.fetched
+                totals["kept"] += o.kept
+                totals["bytes"] += o.bytes
+                totals["stale"] += o.dropped_stale
+                totals["folders"][o.folder] = totals["folders"].get(o.folder, 0) + o.fetched + o.kept
+    return totals
+
+
+@asset(partitions_def=mail_partitions, backfill_policy=BackfillPolicy.single_run(), group_name="mail", kinds={"imap", "parquet"})
+def raw_messages(context: AssetExecutionContext, lake: LakeResource, imap: ImapResource) -> MaterializeResult:
+    """Raw RFC 822 messages of the synced folders whose INTERNALDATE falls on the UTC day."""
+    started = time.monotonic()
+    store = lake.lake
+    lake.ensure_catalog()
+    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}}
+    for account, days in locked_partitions(context, lake):
+        result = sync_account(context, store, imap, account, days)
+        for key in ("new", "kept", "bytes", "stale"):
+            totals[key] += result[key]
+        totals["skipped_days"] += result["skipped_days"]
+        for folder, count in result["folders"].items():
+            totals["folders"][folder] = totals["folders"].get(folder, 0) + count
+    rows = totals["new"] + totals["kept"]
+    return MaterializeResult(metadata=summary_metadata(
+        rows=rows, seconds=time.monotonic() - started, extra={
+            "messages_new": totals["new"], "messages_already_stored": totals["kept"],
+            "stale_rows_dropped": totals["stale"], "bytes_fetched": totals["bytes"],
+            "per_folder": MetadataValue.json(totals["folders"]),
+            "skipped_out_of_window": MetadataValue.json(totals["skipped_days"]),
+        },
+        summary=f"{totals['new']} new, {totals['kept']} already stored, {totals['bytes'] / 1e6:.1f} MB fetched"
+        + (f"; days outside the retention window stored nothing: {', '.join(totals['skipped_days'])}" if totals["skipped_days"] else ""),
+    ))

@@ -1,0 +1,77 @@
+"""Asset checks: the contracts between stages, per account x day partition."""
+
+from collections.abc import Callable
+from datetime import date, timezone
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+
+from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
+from mail_pipeline.defs.assets.emails import emails
+from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.defs.partitions import context_partitions, mail_partitions
+from mail_pipeline.defs.resources import LakeResource, VectorsResource
+from mail_pipeline.storage.lake import Lake
+
+
+def per_partition(context: AssetCheckExecutionContext, problems: Callable[[str, date], list[str]]) -> AssetCheckResult:
+    """Run `problems(account, day)` over the check's partitions; pass when none are found."""
+    found = [f"{account}/{day}: {p}" for account, days in context_partitions(context).items() for day in days
+             for p in problems(account, day)]
+    return AssetCheckResult(passed=not found, metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"})
+
+
+def days_outside(lake: Lake, table: str, column: str, account: str, day: date) -> list[str]:
+    values = lake.read_partition(table, account, day, columns=[column]).column(column).to_pylist()
+    wrong = sum(1 for v in values if v is not None and v.astimezone(timezone.utc).date() != day)
+    return [f"{wrong} row(s) whose {column} is not on {day}"] if wrong else []
+
+
+@asset_check(asset=raw_messages, partitions_def=mail_partitions, blocking=True)
+def raw_messages_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    """Every raw message's INTERNALDATE (UTC) falls on the partition's day."""
+    return per_partition(context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d))
+
+
+def _duplicates(lake: Lake, account: str, day: date) -> list[str]:
+    ids = lake.read_partition("emails", account, day, columns=["email_id"]).column("email_id").to_pylist()
+    extra = len(ids) - len(set(ids))
+    return ([f"{extra} duplicate message(s)"] if extra else []) + days_outside(lake, "emails", "received_at", account, day)
+
+
+@asset_check(asset=emails, partitions_def=mail_partitions, blocking=True)
+def emails_unique_and_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    """No message appears twice in a partition, and none lies outside its day."""
+    return per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
+
+
+def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
+    texts = lake.read_partition("emails", account, day, columns=["email_id", "search_text"]).to_pylist()
+    chunked = set(lake.read_partition("email_chunks", account, day, columns=["email_id"]).column("email_id").to_pylist())
+    missing = [e["email_id"] for e in texts if (e["search_text"] or "").strip() and e["email_id"] not in chunked]
+    return [f"{len(missing)} email(s) with text but no chunks, e.g. {missing[0]}"] if missing else []
+
+
+@asset_check(asset=email_chunks, partitions_def=mail_partitions)
+def every_email_with_text_chunked(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    """Every email with search text has at least one chunk."""
+    return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
+
+
+def _unembedded(lake: Lake, vectors: VectorsResource, account: str, day: date) -> list[str]:
+    chunk_ids = set(lake.read_partition("email_chunks", account, day, columns=["chunk_id"]).column("chunk_id").to_pylist())
+    stored = vectors.store().chunk_ids(account, day)
+    problems = []
+    if chunk_ids - stored:
+        problems.append(f"{len(chunk_ids - stored)} chunk(s) without a vector")
+    if stored - chunk_ids:
+        problems.append(f"{len(stored - chunk_ids)} vector(s) for chunks the lake no longer has")
+    return problems
+
+
+@asset_check(asset=email_embeddings, partitions_def=mail_partitions)
+def every_chunk_embedded(context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource) -> AssetCheckResult:
+    """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
+    return per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
+
+
+CHECKS = [raw_messages_on_their_day, emails_unique_and_on_their_day, every_email_with_text_chunked, every_chunk_embedded]

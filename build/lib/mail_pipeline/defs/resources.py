@@ -1,0 +1,123 @@
+"""One resource per external system. Secrets enter only here, through EnvVar."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+
+from mail_pipeline import logs
+from mail_pipeline.mail.imap import ImapSession, config_for
+from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.storage import catalog, crypto
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.locks import file_lock
+
+
+class LakeResource(ConfigurableResource):
+    """The Parquet lake and its DuckDB catalog of views."""
+
+    data_dir: str
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(Path(self.data_dir) / "lake")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.data_dir) / "warehouse.duckdb"
+
+    def ensure_catalog(self) -> bool:
+        return catalog.ensure_catalog(self.warehouse_path, self.lake)
+
+    def account_lock(self, account: str):
+        """Serializes one account's writes across runs: a sensor run and a backfill run of the same
+        account may be in flight together (single-run backfills carry no per-account tag)."""
+        return file_lock(Path(self.data_dir) / "locks" / f"{account}.lock", exclusive=True)
+
+
+class ImapResource(ConfigurableResource):
+    """IMAP access to the registry's accounts; passwords decrypted only to log in."""
+
+    data_dir: str
+    fernet_key: str
+
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @property
+    def registry(self) -> AccountRegistry:
+        return AccountRegistry(Path(self.data_dir) / "accounts.json")
+
+    def account(self, slug: str) -> Account:
+        return self.registry.get(slug)
+
+    def active_accounts(self) -> list[Account]:
+        return self.registry.list(active_only=True)
+
+    @contextmanager
+    def session(self, account: Account, on_fetch=None):
+        cipher = crypto.load_cipher(self.fernet_key)
+        password = self.registry.password(account, cipher)
+        logs.register_secret(password)
+        with ImapSession(config_for(account, self.settings()), password, on_fetch=on_fetch) as session:
+            yield session
+
+
+class VectorsResource(ConfigurableResource):
+    """The LanceDB store of chunk vectors (full-text index included)."""
+
+    data_dir: str
+
+    @property
+    def lock_path(self) -> Path:
+        return Path(self.data_dir) / "lancedb.lock"
+
+    def store(self):
+        from mail_pipeline.storage.vectors import VectorStore
+
+        return VectorStore(Path(self.data_dir) / "lancedb")
+
+    @contextmanager
+    def writing(self):
+        with file_lock(self.lock_path, exclusive=False):
+            yield self.store()
+
+    @contextmanager
+    def maintaining(self):
+        with file_lock(self.lock_path, exclusive=True):
+            yield self.store()
+
+
+class EmbedderResource(ConfigurableResource):
+    """The sentence-transformers model; torch and the weights load on first use, in the run process."""
+
+    model: str
+    batch_size: int = 64
+    precision: str = "auto"
+
+    def embedder(self):
+        return _embedder(self.model, self.precision, self.batch_size)
+
+
+@lru_cache(maxsize=2)
+def _embedder(model: str, precision: str, batch_size: int):
+    # One model load per process: every stage and partition of an in-process run shares it.
+    from mail_pipeline.embedding.embedder import Embedder
+
+    return Embedder(model, precision=precision, batch_size=batch_size)
+
+
+def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    data_dir = str(settings.data_dir.resolve())
+    resources: dict[str, ConfigurableResource] = {
+        "lake": LakeResource(data_dir=data_dir),
+        "imap": ImapResource(data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE)),
+        "vectors": VectorsResource(data_dir=data_dir),
+        "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
+                                     precision=settings.embedding_precision),
+    }
+    return resources

@@ -1,0 +1,129 @@
+"""`mail-pipeline doctor`: every dependency of a healthy pipeline, checked, with a hint per failure."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mail_pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+def check_key(settings: Settings) -> Iterator[Finding]:
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    try:
+        cipher = crypto.load_cipher()
+    except crypto.KeyConfigError as error:
+        yield Finding("key", False, str(error), "run `mail-pipeline key generate` and set FERNET_KEY in .env")
+        return
+    registry = AccountRegistry(settings.accounts_path)
+    bad = []
+    for account in registry.list():
+        try:
+            registry.password(account, cipher)
+        except crypto.DecryptError:
+            bad.append(account.slug)
+    if bad:
+        yield Finding("key", False, f"cannot decrypt the password of: {', '.join(bad)}",
+                      "add the key they were encrypted with to FERNET_KEY (after the first), then `key rotate`")
+    else:
+        yield Finding("key", True, f"{len(cipher._fernets)} key(s); every stored password decrypts")
+
+
+def check_accounts(settings: Settings) -> Iterator[Finding]:
+    from mail_pipeline.mail import imap
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    registry = AccountRegistry(settings.accounts_path)
+    accounts = registry.list(active_only=True)
+    if not accounts:
+        yield Finding("accounts", True, "no active accounts (make run serves the demo mailbox)")
+        return
+    try:
+        cipher = crypto.load_cipher()
+    except crypto.KeyConfigError:
+        return  # already reported by the key check
+    hints = {"auth": "check username and password: `account remove` then `account add`",
+             "dns": "check --host", "refused": "check --port and that the server is up",
+             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked"}
+    for account in accounts:
+        name = f"account {account.slug}"
+        try:
+            with imap.ImapSession(imap.config_for(account, settings), registry.password(account, cipher)) as session:
+                folders = imap.sync_folders(session.list_folders(), account.folders)
+            yield Finding(name, True, f"logged in to {account.host}; folders: {', '.join(folders)}")
+        except crypto.DecryptError:
+            yield Finding(name, False, "password cannot be decrypted", "see the key check")
+        except imap.ImapError as error:
+            yield Finding(name, False, f"{error.kind}: {error}", hints.get(error.kind, ""))
+
+
+def check_data_dir(settings: Settings) -> Iterator[Finding]:
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+        yield Finding("data directory", True, str(path.resolve()))
+    except OSError as error:
+        yield Finding("data directory", False, f"{path}: {error.strerror}", "set MAIL_PIPELINE_DATA_DIR to a writable directory")
+
+
+def check_instance(settings: Settings) -> Iterator[Finding]:
+    from dagster import DagsterInstance
+
+    home = os.environ.get("DAGSTER_HOME") or str((settings.data_dir / "dagster").resolve())
+    if not (Path(home) / "dagster.yaml").exists():
+        yield Finding("instance storage", True, f"{home} not created yet (`mail-pipeline run` creates it)")
+        return
+    try:
+        with DagsterInstance.from_config(home) as instance:
+            instance.get_runs(limit=1)
+            kind = type(instance.run_storage).__name__
+        yield Finding("instance storage", True, f"{kind} at {home}")
+    except Exception as error:  # any storage error: unreachable Postgres, bad yaml, locked SQLite
+        yield Finding("instance storage", False, f"{type(error).__name__}: {str(error)[:200]}",
+                      "check dagster.yaml in DAGSTER_HOME and, for PostgreSQL, the DAGSTER_PG_* variables")
+
+
+def check_model(settings: Settings) -> Iterator[Finding]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from mail_pipeline.embedding.embedder import Embedder
+
+        embedder = Embedder(settings.embedding_model, precision=settings.embedding_precision)
+        vector = embedder.encode(["doctor check"])
+        yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
+    except Exception as error:
+        yield Finding("embedding model", False, f"{type(error).__name__}: {str(error)[:200]}",
+                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path")
+
+
+CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [check_key, check_accounts, check_data_dir, check_instance, check_model]
+
+
+def diagnose(settings: Settings, checks=CHECKS) -> list[Finding]:
+    return [finding for check in checks for finding in check(settings)]
+
+
+def render(findings: list[Finding]) -> str:
+    width = max(len(f.check) for f in findings)
+    lines = []
+    for f in findings:
+        lines.append(f"{'OK  ' if f.ok else 'FAIL'}  {f.check:<{width}}  {f.detail}")
+        if not f.ok and f.hint:
+            lines.append(f"      {'':<{width}}  hint: {f.hint}")
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Structured logging: one event per line (JSON with MAIL_PIPELINE_LOG_FORMAT=json), with a
+redaction filter that blanks known secret values and fields named like secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+
+REDACTED = "[REDACTED]"
+SECRET_FIELD = re.compile(r"pass(word)?|token|secret|fernet|(^|_)key$", re.IGNORECASE)
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Every later log line has this value replaced by [REDACTED]."""
+    if value and len(value) >= 4:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_fields(fields: dict) -> dict:
+    return {k: (REDACTED if SECRET_FIELD.search(k) else v) for k, v in fields.items()}
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        for name, value in list(vars(record).items()):
+            if SECRET_FIELD.search(name) and name not in ("msg", "args"):
+                setattr(record, name, REDACTED)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        event = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        event.update(redact_fields(getattr(record, "fields", {}) or {}))
+        if record.exc_info:
+            event["exception"] = redact(record.exc_text or self.formatException(record.exc_info))
+        return json.dumps(event, default=str)
+
+
+def configure(fmt: str = "text", level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)

@@ -1,0 +1,342 @@
+"""An IMAP session for syncing: TLS with verification, timeouts, batched streaming FETCH, and
+retries that reconnect on transient failures (never on bad credentials).
+
+Secrets: the password is passed in, used for LOGIN and dropped from every error message.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+log = logging.getLogger(__name__)
+
+FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
+META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE"]
+
+
+class ImapError(Exception):
+    """An IMAP failure with a message fit for an operator (no secrets)."""
+
+    kind = "error"
+    transient = False
+
+
+class ImapAuthError(ImapError):
+    kind = "auth"
+
+
+class ImapDnsError(ImapError):
+    kind = "dns"
+
+
+class ImapRefusedError(ImapError):
+    kind = "refused"
+    transient = True
+
+
+class ImapTlsError(ImapError):
+    kind = "tls"
+
+
+class ImapTimeoutError(ImapError):
+    kind = "timeout"
+    transient = True
+
+
+class ImapConnectionLost(ImapError):
+    kind = "connection_lost"
+    transient = True
+
+
+class ImapFolderError(ImapError):
+    kind = "folder"
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    username: str
+    security: str = "tls"  # tls | starttls | plain
+    ca_file: str | None = None
+    connect_timeout_s: float = 15.0
+    read_timeout_s: float = 60.0
+    retries: int = 3
+    backoff_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    uid: int
+    internaldate: datetime
+    size: int
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    internaldate: datetime
+    flags: tuple[str, ...]
+    size: int
+    raw: bytes
+
+
+def _aware_utc(value: datetime) -> datetime:
+    # With normalise_times=False imapclient keeps the server's offset; a naive value can only
+    # come from a server that sent none, and RFC 3501 dates always carry a zone.
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def classify(error: BaseException, config: ImapConfig) -> ImapError:
+    """Turn a socket/TLS/IMAP exception into one clear, secret-free ImapError."""
+    where = f"{config.host}:{config.port}"
+    if isinstance(error, ImapError):
+        return error
+    if isinstance(error, LoginError):
+        return ImapAuthError(f"login failed for user {config.username!r} on {where}: bad credentials")
+    if isinstance(error, socket.gaierror):
+        return ImapDnsError(f"cannot resolve host {config.host!r} (DNS lookup failed)")
+    if isinstance(error, ConnectionRefusedError):
+        return ImapRefusedError(f"connection refused by {where}: is the IMAP server running on that port?")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return ImapTlsError(
+            f"TLS certificate of {where} could not be verified ({error.verify_message}); "
+            "pass the server's CA with --ca-file if it is self-signed"
+        )
+    if isinstance(error, ssl.SSLError):
+        return ImapTlsError(f"TLS handshake with {where} failed: {error.reason or error}")
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return ImapTimeoutError(f"timed out talking to {where}")
+    if isinstance(error, (IMAPClientAbortError, imaplib.IMAP4.abort, ConnectionError, EOFError, OSError)):
+        return ImapConnectionLost(f"connection to {where} was lost: {type(error).__name__}: {error}")
+    if isinstance(error, IMAPClientError):
+        return ImapError(f"IMAP error from {where}: {error}")
+    return ImapError(f"unexpected error talking to {where}: {type(error).__name__}")
+
+
+class ImapSession:
+    """One connection per account per run. Use as a context manager; logout happens in finally."""
+
+    def __init__(self, config: ImapConfig, password: str, *, on_fetch: Callable[[int], None] | None = None):
+        self.config = config
+        self._password = password
+        self._client: IMAPClient | None = None
+        self._selected: str | None = None
+        self._on_fetch = on_fetch
+        self.capabilities: frozenset[bytes] = frozenset()
+
+    def __enter__(self) -> ImapSession:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.config.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def connect(self) -> None:
+        c = self.config
+        try:
+            client = IMAPClient(
+                c.host, port=c.port, ssl=c.security == "tls",
+                ssl_context=self._ssl_context() if c.security != "plain" else None,
+                timeout=SocketTimeout(connect=c.connect_timeout_s, read=c.read_timeout_s),
+            )
+            if c.security == "starttls":
+                client.starttls(self._ssl_context())
+            client.normalise_times = False
+            client.login(c.username, self._password)
+        except Exception as error:
+            raise classify(error, c) from None
+        self._client = client
+        self._selected = None
+        self.capabilities = frozenset(client.capabilities())
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # the connection may already be gone; nothing left to release
+            try:
+                client.shutdown()
+            except Exception:
+                pass
+
+    def _retrying(self, operation: Callable[[], object]) -> object:
+        """Run `operation`, reconnecting and re-selecting on transient failures."""
+        attempt = 0
+        while True:
+            try:
+                if self._client is None:
+                    folder, self._selected = self._selected, None
+                    self.connect()
+                    if folder:
+                        self.select(folder)
+                return operation()
+            except Exception as raw_error:
+                error = classify(raw_error, self.config)
+                if not error.transient or attempt >= self.config.retries:
+                    raise error from None
+                attempt += 1
+                delay = self.config.backoff_s * 2 ** (attempt - 1)
+                log.warning("%s; retry %d/%d in %.1fs", error, attempt, self.config.retries, delay)
+                selected = self._selected
+                self.close()
+                self._selected = selected
+                time.sleep(delay)
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            raise ImapConnectionLost("not connected")
+        return self._client
+
+    def list_folders(self) -> list[Folder]:
+        def run():
+            return [
+                Folder(name=name, flags=tuple(f.decode() if isinstance(f, bytes) else str(f) for f in flags))
+                for flags, _delim, name in self.client.list_folders()
+            ]
+        return self._retrying(run)
+
+    def status(self, folder: str) -> FolderStatus:
+        items = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"]
+        if b"CONDSTORE" in self.capabilities:
+            items.append(b"HIGHESTMODSEQ")
+
+        def run():
+            try:
+                data = self.client.folder_status(folder, items)
+            except IMAPClientError as error:
+                if "NONEXISTENT" in str(error).upper() or "doesn't exist" in str(error):
+                    raise ImapFolderError(f"folder {folder!r} does not exist on {self.config.host}") from None
+                raise
+            return FolderStatus(
+                uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data[b"UIDNEXT"]),
+                messages=int(data[b"MESSAGES"]), highestmodseq=data.get(b"HIGHESTMODSEQ"),
+            )
+        return self._retrying(run)
+
+    def select(self, folder: str) -> FolderStatus:
+        def run():
+            try:
+                data = self.client.select_folder(folder, readonly=True)
+            except IMAPClientError as error:
+                raise ImapFolderError(f"cannot select folder {folder!r}: {error}") from None
+            self._selected = folder
+            return FolderStatus(
+                uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT", 0)),
+                messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
+            )
+        return self._retrying(run)
+
+    def unselect(self) -> None:
+        """Leave the selected folder: STATUS of the selected folder may be stale (RFC 3501 6.3.10)."""
+        if self._selected is None or self._client is None:
+            return
+        # Selected read-only (EXAMINE), so CLOSE expunges nothing where UNSELECT is missing.
+        self._retrying(self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder)
+        self._selected = None
+
+    def search_between(self, since: date, before: date) -> list[int]:
+        """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
+        return sorted(self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before])))
+
+    def search_from(self, first_uid: int) -> list[int]:
+        # `UID n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8).
+        uids = self._retrying(lambda: self.client.search([b"UID", f"{first_uid}:*"]))
+        return sorted(uid for uid in uids if uid >= first_uid)
+
+    def fetch_meta(self, uids: Sequence[int], batch: int = 1000) -> list[MessageMeta]:
+        found: list[MessageMeta] = []
+        for start in range(0, len(uids), batch):
+            chunk = list(uids[start:start + batch])
+            data = self._retrying(lambda: self.client.fetch(chunk, META_ITEMS))
+            found += [
+                MessageMeta(uid=uid, internaldate=_aware_utc(item[b"INTERNALDATE"]), size=int(item[b"RFC822.SIZE"]))
+                for uid, item in data.items() if b"INTERNALDATE" in item
+            ]
+        return sorted(found, key=lambda m: m.uid)
+
+    def fetch_messages(self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[FetchedMessage]:
+        """Stream full messages in batches capped by count and by bytes."""
+        for batch in plan_batches(metas, max_messages=max_messages, max_bytes=max_bytes):
+            uids = [m.uid for m in batch]
+            data = self._retrying(lambda: self.client.fetch(uids, FETCH_ITEMS))
+            if self._on_fetch:
+                self._on_fetch(len(data))
+            for uid in uids:
+                item = data.get(uid)
+                if item is None or b"BODY[]" not in item:
+                    continue  # expunged between SEARCH and FETCH
+                yield FetchedMessage(
+                    uid=uid, internaldate=_aware_utc(item[b"INTERNALDATE"]),
+                    flags=tuple(f.decode(errors="replace") if isinstance(f, bytes) else str(f) for f in item.get(b"FLAGS", ())),
+                    size=int(item.get(b"RFC822.SIZE", len(item[b"BODY[]"]))), raw=bytes(item[b"BODY[]"]),
+                )
+
+
+def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
+    batch: list[MessageMeta] = []
+    size = 0
+    for meta in metas:
+        if batch and (len(batch) >= max_messages or size + meta.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(meta)
+        size += meta.size
+    if batch:
+        yield batch
+
+
+def sync_folders(available: Sequence[Folder], wanted: Sequence[str]) -> list[str]:
+    """The folder names to sync: `wanted` as given (each must exist), or for `("*",)` every
+    selectable folder except Trash, Junk and Drafts by their SPECIAL-USE flags (RFC 6154)."""
+    selectable = {f.name: f for f in available if "\\Noselect" not in f.flags and "\\NonExistent" not in f.flags}
+    if tuple(wanted) == ("*",):
+        skip = {"\\Trash", "\\Junk", "\\Drafts"}
+        return sorted(name for name, f in selectable.items() if not skip & set(f.flags))
+    missing = [name for name in wanted if name not in selectable]
+    if missing:
+        raise ImapFolderError(
+            f"unknown folder(s) {', '.join(map(repr, missing))}; the server has: {', '.join(sorted(selectable))}"
+        )
+    return list(wanted)
+
+
+def config_for(account, settings) -> ImapConfig:
+    """The connection settings of a registry `Account` under the given `Settings`."""
+    return ImapConfig(
+        host=account.host, port=account.port, username=account.username, security=account.security,
+        ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
+        read_timeout_s=settings.imap_read_timeout_s, retries=settings.imap_retries,
+    )

@@ -1,0 +1,97 @@
+"""Sync one (account, UTC day): which UIDs to fetch, and the raw rows they become.
+
+IMAP SEARCH SINCE/BEFORE compares dates in the server's timezone (RFC 3501 6.4.4), so the
+search spans a day either side and INTERNALDATE, converted to UTC, decides membership.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from mail_pipeline.mail.imap import ImapError, ImapSession, MessageMeta
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID header, unfolded and without angle brackets (None when absent)."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end if end >= 0 else 65536]
+    match = _MESSAGE_ID.search(head)
+    if not match:
+        return None
+    value = re.sub(rb"\s+", b"", match.group(1)).decode("ascii", errors="replace").strip("<>")
+    return value or None
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(timezone.utc).date()
+
+
+@dataclass
+class FolderPlan:
+    folder: str
+    uidvalidity: int
+    highest_uid: int
+    to_fetch: list[MessageMeta]
+    already_stored: int
+    on_server: int
+
+
+@dataclass
+class FolderOutcome:
+    folder: str
+    uidvalidity: int
+    highest_uid: int
+    fetched: int = 0
+    bytes: int = 0
+    kept: int = 0
+    dropped_stale: int = 0
+    status: str = "ok"
+    error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished_at: datetime | None = None
+
+
+def plan_folder(session: ImapSession, folder: str, day: date, stored: dict[int, set[int]]) -> FolderPlan:
+    """What the day still needs from `folder`; `stored` maps UIDVALIDITY -> UIDs already in the lake."""
+    status = session.select(folder)
+    candidates = session.search_between(day - timedelta(days=1), day + timedelta(days=2))
+    metas = [m for m in session.fetch_meta(candidates) if utc_day(m.internaldate) == day]
+    have = stored.get(status.uidvalidity, set())
+    return FolderPlan(
+        folder=folder, uidvalidity=status.uidvalidity, highest_uid=max(status.uidnext - 1, 0),
+        to_fetch=[m for m in metas if m.uid not in have],
+        already_stored=sum(1 for m in metas if m.uid in have), on_server=len(metas),
+    )
+
+
+def raw_rows(session: ImapSession, plan: FolderPlan, outcome: FolderOutcome, *, max_messages: int, max_bytes: int) -> Iterator[dict]:
+    """Fetch the plan's messages as lake rows (schema RAW_MESSAGES), counting into `outcome`."""
+    if not plan.to_fetch:
+        return
+    # Planning selected every folder in turn: select this one again before fetching its UIDs.
+    status = session.select(plan.folder)
+    if status.uidvalidity != plan.uidvalidity:
+        raise ImapError(f"UIDVALIDITY of {plan.folder!r} changed during the sync; re-run to fetch it afresh")
+    for message in session.fetch_messages(plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes):
+        outcome.fetched += 1
+        outcome.bytes += len(message.raw)
+        yield {
+            "folder": plan.folder, "uidvalidity": plan.uidvalidity, "uid": message.uid,
+            "internaldate": message.internaldate, "flags": list(message.flags), "size": message.size,
+            "sha256": hashlib.sha256(message.raw).hexdigest(), "message_id": header_message_id(message.raw),
+            "raw": message.raw, "fetched_at": datetime.now(timezone.utc),
+        }
+
+
+def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:
+    """folder -> UIDVALIDITY -> UIDs, from the stored partition's (folder, uidvalidity, uid) rows."""
+    index: dict[str, dict[int, set[int]]] = {}
+    for row in rows:
+        index.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], set()).add(row["uid"])
+    return index

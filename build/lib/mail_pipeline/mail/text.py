@@ -1,0 +1,271 @@
+"""Text of a message: charset decoding, RFC 2047 headers, HTML to text, search-text cleaning.
+
+Pure functions, no I/O. Decoding never produces U+FFFD: every byte string decodes through the
+chain declared charset -> UTF-8 -> cp1252 -> latin-1 (latin-1 maps every byte), and the caller
+records ``charset_fallback:<codec>`` when the declared charset was not the one that worked.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import functools
+import html as html_lib
+import re
+
+import html2text
+
+# Labels that mail software means as a superset (WHATWG Encoding Standard, §4.2): decoding with
+# the superset first avoids a needless fallback on e.g. GBK characters in "gb2312" mail.
+_SUPERSETS = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030",
+    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-1": "cp1252", "tis-620": "cp874",
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
+    "iso-2022-jp": "iso2022_jp_2", "iso-8859-8-i": "iso-8859-8",
+}  # fmt: skip
+_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+# Python-only codecs, not MIME charsets: a label must not make "\\u0041" decode as "A".
+_PYTHON_ONLY = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined", "mbcs"}
+# C0 controls except TAB, LF, CR, plus DEL: NUL bytes and friends break search and Parquet readers.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")  # str.translate cost 1/3 of parse time
+
+
+@functools.lru_cache(maxsize=512)
+def declared_codecs(charset: str | None) -> tuple[str, ...]:
+    """Python codecs to try for a declared MIME charset label, superset first; () if unknown."""
+    label = (charset or "us-ascii").strip().strip("\"'").lower()
+    out: list[str] = []
+    for name in (_SUPERSETS.get(label), label):
+        try:
+            codec = codecs.lookup(name).name if name else None
+        except (LookupError, ValueError):  # hostile labels: NULs, surrogates
+            continue
+        if codec and codec not in out and codec not in _PYTHON_ONLY:
+            out.append(codec)
+    return tuple(out)
+
+
+def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
+    """Decode ``data``: declared charset, then UTF-8, cp1252, latin-1.
+
+    Returns ``(text, defect)`` where defect is ``"charset_fallback:<codec>"`` when a fallback
+    decoded the bytes, else None. A missing charset means us-ascii (RFC 2045 §5.2).
+    """
+    declared = declared_codecs(charset)
+    for codec in (*declared, *_FALLBACKS):
+        try:
+            text = data.decode(codec)
+        except (ValueError, LookupError):  # UnicodeError, and codecs like "undefined" that refuse
+            continue
+        if codecs.lookup(codec).name in declared:
+            return text, None
+        return text, f"charset_fallback:{codec}"
+    raise AssertionError("latin-1 decodes every byte string")
+
+
+def header_text(value: str) -> str:
+    """A raw header value (8-bit bytes kept as surrogate escapes) as text, unfolded."""
+    if value.isascii():
+        return unfold(value)
+    return decode_bytes(_raw_bytes(unfold(value)), "utf-8")[0]
+
+
+# RFC 2047 §2; the text part is lenient about spaces, which some encoders leave unencoded.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def unfold(value: str) -> str:
+    """Undo header folding (RFC 5322 §2.2.3): drop each CRLF that precedes whitespace."""
+    return _FOLD.sub("", value).strip("\r\n")
+
+
+def _raw_bytes(text: str) -> bytes:
+    # BytesParser keeps non-ASCII header bytes as lone surrogates; this restores the bytes.
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _decode_word(encoding: str, payload: str) -> bytes | None:
+    try:
+        if encoding in "qQ":
+            return binascii.a2b_qp(payload.encode("ascii", "surrogateescape"), header=True)
+        padded = payload + "=" * (-len(payload) % 4)
+        return binascii.a2b_base64(padded.encode("ascii", "surrogateescape"))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_header_value(value: str) -> str:
+    """Decode RFC 2047 encoded words in a raw header value and collapse whitespace.
+
+    Adjacent encoded words in one charset are joined before decoding, so a multi-byte character
+    split across two words (and two folded lines) survives; whitespace between encoded words is
+    dropped (RFC 2047 §6.2). Plain runs with raw 8-bit bytes decode as UTF-8, then cp1252.
+    """
+    value = unfold(value)
+    if "=?" not in value:
+        return collapse_whitespace(header_text(value))
+    pieces: list[tuple[bytearray, str | None]] = []  # bytearray: appending stays linear
+    pos = 0
+    for match in _ENCODED_WORD.finditer(value):
+        data = _decode_word(match.group(2), match.group(3))
+        if data is None:
+            continue  # leave the undecodable word as plain text
+        between = value[pos : match.start()]
+        follows_word = bool(pieces) and pieces[-1][1] is not None
+        if between and not (follows_word and between.isspace()):
+            pieces.append((bytearray(_raw_bytes(between)), None))
+        charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 §5 language suffix
+        if pieces and pieces[-1][1] == charset and (not between or between.isspace()):
+            pieces[-1][0].extend(data)
+        else:
+            pieces.append((bytearray(data), charset))
+        pos = match.end()
+    pieces.append((bytearray(_raw_bytes(value[pos:])), None))
+    text = "".join(decode_bytes(bytes(data), charset or "utf-8")[0] for data, charset in pieces)
+    return collapse_whitespace(text)
+
+
+def collapse_whitespace(text: str) -> str:
+    return " ".join((text if text.isprintable() else _CONTROLS.sub("", text)).split())
+
+
+# Reply and forward prefixes in the languages mail clients localise them to, optionally with a
+# counter ("Re[2]:", "Re(3):"), and mailing-list tags like "[dev]".
+_REPLY_WORDS = r"re|aw|sv|vs|antw"
+_PREFIX = re.compile(
+    rf"^\s*(?:(?:(?P<reply>{_REPLY_WORDS})|fwd?|wg|tr|rv)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*"
+    r"|\[[^\[\]]{0,80}\]\s*)",
+    re.IGNORECASE,
+)
+
+
+def _strip_prefixes(subject: str) -> tuple[str, bool]:
+    is_reply = False
+    while match := _PREFIX.match(subject):
+        is_reply = is_reply or match.group("reply") is not None
+        subject = subject[match.end() :]
+    return subject, is_reply
+
+
+def normalize_subject(subject: str) -> str:
+    """Lowercased subject without reply/forward prefixes and leading [list tags]."""
+    return collapse_whitespace(_strip_prefixes(subject)[0]).lower()
+
+
+def has_reply_prefix(subject: str) -> bool:
+    """True when the subject starts with a reply prefix (Re:, AW:, SV:, VS:, Antw:, ...)."""
+    return _strip_prefixes(subject)[1]
+
+
+_BLOCKS = [
+    (re.compile(r"<(script|style|head)\b", re.I), r"</{}\s*>"),
+    (re.compile(r"<!--"), r"-->"),
+]
+# <[^<>]* stops at the next tag, so hostile input with thousands of unclosed <img is linear.
+_IMG = re.compile(r"<img\b[^<>]*>?", re.I)
+_DATA_URI = re.compile(r"data:[^\s\"'<>)]*", re.I)
+# Attributes carry nothing html2text keeps once links and images are ignored, and parsing them
+# was a third of its time on newsletters. A quoted value holding "<" or ">" leaves its tag whole.
+_ATTRIBUTES = re.compile(r"""<([a-zA-Z][\w:-]*)(?:[^<>"']|"[^"<>]*"|'[^'<>]*')*>""")
+# With ignore_tables html2text keeps rows but glues cells together: "ItemPrice".
+_CELL_END = re.compile(r"</t[dh]\s*>", re.I)
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|])")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def _drop_blocks(html: str) -> str:
+    # find-based rather than a lazy ".*?" regex: an unclosed <script> costs one scan, not one
+    # scan per opening tag.
+    for opener, closer in _BLOCKS:
+        out, pos = [], 0
+        while match := opener.search(html, pos):
+            out.append(html[pos : match.start()])
+            tag = match.group(1) if match.groups() else ""
+            end = re.compile(closer.format(tag), re.I).search(html, match.end())
+            pos = end.end() if end else len(html)
+        out.append(html[pos:])
+        html = "".join(out)
+    return html
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from HTML mail: no scripts, styles, images, data URIs or link targets.
+
+    Link URLs are dropped because they inflate token counts without helping search; html2text
+    never fetches anything, and images are removed before it sees them.
+    """
+    html = _DATA_URI.sub("", _IMG.sub("", _drop_blocks(html)))
+    html = _CELL_END.sub(r" \g<0>", _ATTRIBUTES.sub(r"<\1>", html))
+    converter = html2text.HTML2Text(bodywidth=0)
+    # Layout tables in markdown form ("| |", "---|---") are noise; rows as lines read better.
+    options = ("ignore_links", "ignore_images", "ignore_emphasis", "ignore_mailto_links", "ignore_tables")
+    for option in options:
+        setattr(converter, option, True)
+    converter.unicode_snob = True
+    try:
+        text = converter.handle(html)
+    except Exception:  # noqa: BLE001 - html2text has raised on malformed markup before
+        text = html_lib.unescape(re.sub(r"<[^<>]*>", " ", html))
+    return _MD_ESCAPE.sub(r"\1", text)
+
+
+def clean_text(text: str) -> str:
+    """Normalise newlines, drop control characters and trailing spaces, squeeze blank runs."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    # isprintable() is C-speed; the regex only runs on the rare lines with controls or tabs.
+    text = "\n".join(
+        (line if line.isprintable() else _CONTROLS.sub("", line)).rstrip() for line in lines
+    )
+    return (_BLANK_RUNS.sub("\n\n", text) if "\n\n\n" in text else text).strip()
+
+
+# Markers after which the rest of a body is quoted history or a signature.
+_ATTRIBUTION_START = re.compile(r"^(?:On|Am|Le|El|Op|Il giorno)\s", re.I)
+_ATTRIBUTION_END = re.compile(
+    r"(?:wrote|schrieb|a écrit|escribió|schreef|ha scritto)\b[^:\n]{0,80}:\s*$", re.I
+)
+_CUT_LINE = re.compile(
+    r"^(?:-{2,}\s*Original Message\s*-{2,}|--|Sent from my \S.*|Sent from (?:Mail|Outlook|Yahoo)\b.*"
+    r"|Get Outlook for \S.*)$",
+    re.I,
+)
+_HEADER_FROM = re.compile(r"^(?:From|Von|De)\s*:", re.I)
+_OUTLOOK_SENT = re.compile(r"^\s*(?:Sent|Gesendet|Envoyé|Enviado)\s*:", re.I)
+_SEPARATOR = re.compile(r"^[\s_\-=*]*$")
+
+
+def _is_cut(lines: list[str], index: int) -> bool:
+    line = lines[index].strip()  # "-- " arrives as "--" once trailing spaces are trimmed
+    if _CUT_LINE.match(line):
+        return True
+    if _HEADER_FROM.match(line):  # Outlook history: "From:" then "Sent:" a few lines below
+        return any(_OUTLOOK_SENT.match(below) for below in lines[index + 1 : index + 5])
+    if _ATTRIBUTION_START.match(line):
+        joined = ""
+        for below in lines[index : index + 3]:  # clients wrap long attributions
+            if not below.strip():
+                break
+            joined = f"{joined} {below}"
+            if _ATTRIBUTION_END.search(joined):
+                return True
+    return False
+
+
+def strip_quotes_and_signature(text: str) -> str:
+    """Body without quoted replies, attributions, forwarded Outlook history and signatures.
+
+    Removes ">" lines, and cuts from the first "On ... wrote:" attribution, Outlook
+    "-----Original Message-----" or "From: ... Sent: ..." block, "-- " signature delimiter
+    (RFC 3676 §4.3) or mobile footer ("Sent from my iPhone", "Get Outlook for ...").
+    """
+    lines = text.split("\n")
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        if _is_cut(lines, index):
+            break
+        if not line.lstrip().startswith(">"):
+            kept.append(line)
+    while kept and _SEPARATOR.match(kept[-1]):
+        kept.pop()
+    return clean_text("\n".join(kept))

@@ -1,0 +1,119 @@
+"""`warehouse.duckdb`: views over the lake, and nothing else.
+
+The file holds no data, so a notebook can keep it open read-only while the pipeline writes
+Parquet: the views read the files at query time and see new partitions at once. The pipeline
+opens it read-write only when the view definitions change (a version stamp inside), and a
+reader holding it open then only delays that update, never a materialization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import duckdb
+
+from mail_pipeline.storage.lake import PLACEHOLDER_ACCOUNT, Lake
+from mail_pipeline.storage.schemas import TABLES
+
+log = logging.getLogger(__name__)
+
+
+def _table_view(lake: Lake, table: str) -> str:
+    glob = (lake.table_dir(table).resolve() / "*" / "*" / "*.parquet").as_posix()
+    return (
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
+        "hive_partitioning = true, union_by_name = true, "
+        "hive_types = {'account': VARCHAR, 'day': DATE}) "
+        f"WHERE account <> '{PLACEHOLDER_ACCOUNT}'"
+    )
+
+
+DERIVED_VIEWS = {
+    "threads": """
+        SELECT account, thread_id,
+               arg_min(subject, coalesce(sent_at, received_at)) AS subject,
+               list_distinct(list(from_address)) AS participants,
+               min(coalesce(sent_at, received_at)) AS first_message_at,
+               max(coalesce(sent_at, received_at)) AS last_message_at,
+               count(*) AS message_count
+        FROM emails GROUP BY account, thread_id""",
+    "daily_volume": """
+        SELECT account, day, count(*) AS messages, sum(size) AS bytes,
+               count(*) FILTER (WHERE len(attachments) > 0) AS with_attachments
+        FROM emails GROUP BY account, day""",
+    "top_senders": """
+        SELECT account, from_address, any_value(from_name) AS from_name, count(*) AS messages,
+               max(received_at) AS last_received_at
+        FROM emails GROUP BY account, from_address""",
+    "sync_status": """
+        WITH ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY account, folder ORDER BY started_at DESC) AS rn
+            FROM sync_log),
+        successes AS (
+            SELECT account, folder, max(finished_at) AS last_success
+            FROM sync_log WHERE status = 'ok' GROUP BY account, folder),
+        failures AS (
+            SELECT l.account, l.folder, count(*) AS consecutive_failures
+            FROM sync_log l LEFT JOIN successes s USING (account, folder)
+            WHERE l.status <> 'ok' AND l.started_at > coalesce(s.last_success, TIMESTAMPTZ '1970-01-01 00:00:00+00')
+            GROUP BY l.account, l.folder)
+        SELECT r.account, r.folder, r.status AS last_status, r.finished_at AS last_sync,
+               s.last_success, coalesce(f.consecutive_failures, 0) AS consecutive_failures,
+               r.uidvalidity, r.highest_uid,
+               (SELECT error FROM sync_log e WHERE e.account = r.account AND e.folder = r.folder
+                  AND e.status <> 'ok' ORDER BY e.started_at DESC LIMIT 1) AS last_error
+        FROM ranked r LEFT JOIN successes s USING (account, folder)
+                      LEFT JOIN failures f USING (account, folder)
+        WHERE r.rn = 1""",
+}
+
+
+def view_statements(lake: Lake) -> list[str]:
+    statements = [_table_view(lake, table) for table in TABLES]
+    statements += [f"CREATE OR REPLACE VIEW {name} AS {sql.strip()}" for name, sql in DERIVED_VIEWS.items()]
+    return statements
+
+
+def _version(statements: list[str]) -> str:
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
+
+
+def current_version(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT version FROM catalog_version").fetchone()
+            return row[0] if row else None
+    except duckdb.Error:
+        return None
+
+
+def ensure_catalog(path: Path, lake: Lake) -> bool:
+    """Create or update the views when their definitions changed. Returns True when written.
+
+    A reader holding the file open makes the write fail with a lock error: that is logged and
+    left for the next run, because the views in place still read every file the run wrote.
+    """
+    lake.ensure_placeholders()
+    statements = view_statements(lake)
+    version = _version(statements)
+    if current_version(path) == version:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with duckdb.connect(str(path)) as con:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("CREATE OR REPLACE TABLE catalog_version AS SELECT ? AS version", [version])
+    except duckdb.IOException as error:
+        log.warning("catalog update postponed, %s is held open elsewhere: %s", path, error)
+        return False
+    return True
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for readers: never blocks the pipeline's writes."""
+    return duckdb.connect(str(path), read_only=True)

@@ -1,0 +1,65 @@
+"""Fernet keys from `FERNET_KEY`: one or more comma-separated keys, the first encrypts, all decrypt."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+KEY_VARIABLE = "FERNET_KEY"
+GENERATE_HINT = "generate one with `mail-pipeline key generate` and put it in FERNET_KEY (see .env.example)"
+
+
+class KeyConfigError(Exception):
+    """Raised for a missing or malformed FERNET_KEY. Never carries key material."""
+
+
+class DecryptError(Exception):
+    """A stored token that none of the configured keys can decrypt."""
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def load_cipher(value: str | None = None) -> MultiFernet:
+    """Build the MultiFernet from FERNET_KEY, failing with one clear, secret-free message."""
+    raw = os.environ.get(KEY_VARIABLE, "") if value is None else value
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    if not keys:
+        raise KeyConfigError(f"{KEY_VARIABLE} is not set: {GENERATE_HINT}")
+    fernets = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            fernets.append(Fernet(key.encode("ascii")))
+        except (ValueError, UnicodeEncodeError):
+            # `from None`: the ValueError's context would otherwise drag the key into tracebacks.
+            raise KeyConfigError(
+                f"{KEY_VARIABLE} key #{position} of {len(keys)} is not a valid Fernet key "
+                f"(32 url-safe base64-encoded bytes): {GENERATE_HINT}"
+            ) from None
+    return MultiFernet(fernets)
+
+
+def encrypt(cipher: MultiFernet, secret: str) -> str:
+    return cipher.encrypt(secret.encode("utf-8")).decode("ascii")
+
+
+def decrypt(cipher: MultiFernet, token: str, *, owner: str) -> str:
+    try:
+        return cipher.decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise DecryptError(
+            f"the stored password of account {owner!r} cannot be decrypted with any key in "
+            f"{KEY_VARIABLE}: add the key it was encrypted with (comma-separated, after the new one)"
+        ) from None
+
+
+def rotate(cipher: MultiFernet, token: str, *, owner: str) -> str:
+    try:
+        return cipher.rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise DecryptError(
+            f"the stored password of account {owner!r} cannot be decrypted with any key in "
+            f"{KEY_VARIABLE}; rotation stopped before writing anything"
+        ) from None

@@ -1,0 +1,113 @@
+"""Arrow schemas of every lake table, declared once: writers, views and tests use these.
+
+Partition columns (`account`, `day`) are not stored inside the Parquet files: they live in the
+hive path (`account=<slug>/day=<YYYY-MM-DD>`), and DuckDB adds them back with typed hive
+partitioning. `Lake.read_partition` adds them back too.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+ADDRESS = pa.struct([("name", pa.string()), ("address", pa.string())])
+ATTACHMENT = pa.struct(
+    [
+        ("filename", pa.string()),
+        ("content_type", pa.string()),
+        ("size", pa.int64()),
+        ("sha256", pa.string()),
+        ("inline", pa.bool_()),
+    ]
+)
+LOCATION = pa.struct([("folder", pa.string()), ("uidvalidity", pa.int64()), ("uid", pa.int64())])
+
+RAW_MESSAGES = pa.schema(
+    [
+        ("folder", pa.string()),
+        ("uidvalidity", pa.int64()),
+        ("uid", pa.int64()),
+        ("internaldate", UTC_TS),
+        ("flags", pa.list_(pa.string())),
+        ("size", pa.int64()),
+        ("sha256", pa.string()),
+        ("message_id", pa.string()),
+        ("raw", pa.large_binary()),
+        ("fetched_at", UTC_TS),
+    ]
+)
+
+EMAILS = pa.schema(
+    [
+        ("email_id", pa.string()),
+        ("message_id", pa.string()),
+        ("message_id_synthetic", pa.bool_()),
+        ("in_reply_to", pa.string()),
+        ("references", pa.list_(pa.string())),
+        ("thread_id", pa.string()),
+        ("subject", pa.string()),
+        ("subject_normalized", pa.string()),
+        ("from_name", pa.string()),
+        ("from_address", pa.string()),
+        ("to", pa.list_(ADDRESS)),
+        ("cc", pa.list_(ADDRESS)),
+        ("bcc", pa.list_(ADDRESS)),
+        ("reply_to", pa.list_(ADDRESS)),
+        ("list_id", pa.string()),
+        ("sent_at", UTC_TS),
+        ("received_at", UTC_TS),
+        ("body_source", pa.string()),
+        ("body_text", pa.large_string()),
+        ("search_text", pa.large_string()),
+        ("attachments", pa.list_(ATTACHMENT)),
+        ("seen", pa.bool_()),
+        ("answered", pa.bool_()),
+        ("flagged", pa.bool_()),
+        ("locations", pa.list_(LOCATION)),
+        ("size", pa.int64()),
+        ("sha256", pa.string()),
+        ("defects", pa.list_(pa.string())),
+    ]
+)
+
+EMAIL_CHUNKS = pa.schema(
+    [
+        ("chunk_id", pa.string()),
+        ("email_id", pa.string()),
+        ("ordinal", pa.int32()),
+        ("text", pa.large_string()),
+        ("token_count", pa.int32()),
+        ("text_sha256", pa.string()),
+        ("thread_id", pa.string()),
+        ("subject", pa.string()),
+        ("sender", pa.string()),
+        ("sent_at", UTC_TS),
+    ]
+)
+
+SYNC_LOG = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("folder", pa.string()),
+        ("partition_day", pa.date32()),
+        ("started_at", UTC_TS),
+        ("finished_at", UTC_TS),
+        ("uidvalidity", pa.int64()),
+        ("highest_uid", pa.int64()),
+        ("messages_fetched", pa.int64()),
+        ("bytes_fetched", pa.int64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+
+# Table name -> schema of the per-partition files. sync_log is append-only (one small file per
+# run), the others hold exactly one file per (account, day).
+TABLES: dict[str, pa.Schema] = {
+    "raw_messages": RAW_MESSAGES,
+    "emails": EMAILS,
+    "email_chunks": EMAIL_CHUNKS,
+    "sync_log": SYNC_LOG,
+}
+PARTITIONED_TABLES = ("raw_messages", "emails", "email_chunks")

@@ -1,0 +1,276 @@
+"""The LanceDB vector store: one table of chunks with their vectors, searchable by meaning
+(vectors), by words (full-text index) or both (hybrid, fused with reciprocal rank fusion).
+
+Partitions of different accounts are written by parallel processes. Lance commits optimistically:
+a partition is replaced in one commit (merge-insert keyed on account, day and chunk id, deleting
+the partition's rows the new data lacks), so readers never see it half-written, and commits that
+lose a race are retried. Index upkeep is best effort: rows an index does not cover yet are still
+searched, by a scan, so a lost race there only costs speed until the next write.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import FTS, Bitmap, BTree
+from lancedb.rerankers import RRFReranker
+
+from mail_pipeline.storage.schemas import UTC_TS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MERGE_KEYS = ["account", "day", "chunk_id"]
+RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text"]
+# English stemming and stop words suit most of the mail seen so far; words are lowercased and
+# accents folded so "Zürich" finds "zurich".
+TEXT_INDEX = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
+INDEXES = {"text": TEXT_INDEX, "account": Bitmap(), "day": BTree(), "text_sha256": BTree()}
+# Compaction merges the small fragments every partition write leaves; versions older than this
+# are pruned then (readers of older versions would fail, and none lives that long).
+COMPACT_AT_FRAGMENTS = 64
+PRUNE_OLDER_THAN = timedelta(hours=1)
+RETRIES = 8
+CACHE_LOOKUP_BATCH = 1000
+_HEX = re.compile(r"^[0-9a-f]{1,128}$")
+_RETRYABLE = re.compile(r"conflict|retry|concurrent|commit|preempt", re.IGNORECASE)
+
+
+def vector_schema(dimension: int) -> pa.Schema:
+    return pa.schema([
+        ("chunk_id", pa.string()), ("email_id", pa.string()), ("account", pa.string()), ("day", pa.date32()),
+        ("thread_id", pa.string()), ("subject", pa.string()), ("sender", pa.string()), ("sent_at", UTC_TS),
+        ("text", pa.string()), ("text_sha256", pa.string()), ("model_id", pa.string()),
+        ("vector", pa.list_(pa.float32(), dimension)),
+    ])
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_date(value: date) -> str:
+    return f"date '{value.isoformat()}'"
+
+
+def filter_clause(account: str | None = None, since: date | None = None, until: date | None = None,
+                  day: date | None = None) -> str | None:
+    terms = []
+    if account is not None:
+        terms.append(f"account = {sql_string(account)}")
+    if day is not None:
+        terms.append(f"day = {sql_date(day)}")
+    if since is not None:
+        terms.append(f"day >= {sql_date(since)}")
+    if until is not None:
+        terms.append(f"day <= {sql_date(until)}")
+    return " AND ".join(terms) or None
+
+
+def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) -> T:
+    """Run `action`, retrying with jittered backoff when a concurrent commit won the race."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as error:  # lance raises plain OSError/RuntimeError for commit conflicts
+            if attempt == attempts - 1 or not _RETRYABLE.search(str(error)):
+                raise
+            log.info("%s lost a commit race (attempt %d): %s", what, attempt + 1, error)
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+class VectorStore:
+    TABLE = "email_chunks"
+
+    def __init__(self, uri: str | Path, dimension: int = 384):
+        self.uri = str(uri)
+        self.dimension = dimension
+        self.schema = vector_schema(dimension)
+        # Check for other processes' commits on every read: a long-lived resource must see them.
+        self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def _open(self):
+        try:
+            return self._db.open_table(self.TABLE)
+        except (ValueError, FileNotFoundError, RuntimeError, OSError):
+            return None
+
+    def _open_or_create(self):
+        table = self._open()
+        if table is not None:
+            return table
+        try:
+            return self._db.create_table(self.TABLE, schema=self.schema, exist_ok=True)
+        except Exception:  # another process created it between our open and create
+            table = self._open()
+            if table is None:
+                raise
+            return table
+
+    def _as_table(self, rows: pa.Table | list[dict], account: str, day: date) -> pa.Table:
+        if not isinstance(rows, pa.Table):
+            rows = pa.Table.from_pylist([_plain_row(row) for row in rows], schema=self.schema)
+        rows = rows.select(self.schema.names).cast(self.schema)
+        accounts, days = set(rows.column("account").to_pylist()), set(rows.column("day").to_pylist())
+        if accounts - {account} or days - {day}:
+            raise ValueError(f"rows for partition ({account}, {day}) hold other partitions: {accounts}, {days}")
+        return rows
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def replace_partition(self, account: str, day: date, rows: pa.Table | list[dict]) -> int:
+        """Make the (account, day) partition hold exactly `rows`, in one commit. Returns rows written."""
+        data = self._as_table(rows, account, day)
+        table = self._open_or_create()
+        where = filter_clause(account=account, day=day)
+        if data.num_rows == 0:
+            with_retries(lambda: table.delete(where), f"clear {account}/{day}")
+        else:
+            merge = (table.merge_insert(MERGE_KEYS).when_matched_update_all().when_not_matched_insert_all()
+                     .when_not_matched_by_source_delete(where))
+            with_retries(lambda: merge.execute(data), f"replace {account}/{day}")
+        self._maintain(table)
+        return data.num_rows
+
+    def _maintain(self, table) -> None:
+        """Create missing indexes, fold new rows into existing ones, compact when fragmented."""
+        try:
+            have = {column for index in table.list_indices() for column in index.columns}
+            for column in INDEXES.keys() - have:
+                table.create_index(column, config=INDEXES[column], replace=False)
+            dataset = table.to_lance()
+            if len(dataset.get_fragments()) >= COMPACT_AT_FRAGMENTS:
+                table.optimize(cleanup_older_than=PRUNE_OLDER_THAN)
+            elif have:
+                dataset.optimize.optimize_indices()
+        except Exception as error:
+            # Parallel writers race on index commits; the winner just did the same upkeep, and
+            # rows left out of an index are still searched by a scan until the next write.
+            level = logging.INFO if _RETRYABLE.search(str(error)) else logging.WARNING
+            log.log(level, "vector index upkeep skipped: %s", error)
+
+    def _rebuild_indexes(self, table) -> None:
+        for column, config in INDEXES.items():
+            with_retries(lambda: table.create_index(column, config=config, replace=True), f"index {column}")
+
+    def drop_before(self, cutoff: date) -> int:
+        """Delete rows older than `cutoff` and remove them from disk. Returns rows deleted.
+
+        Lance's delete only marks rows; the retention promise needs the bytes gone, so the table
+        is compacted with deletions materialized, indexes are rebuilt from what is left, and every
+        older version is removed. Meant for the retention run: a reader still holding an older
+        version while this runs fails and must retry.
+        """
+        table = self._open()
+        if table is None:
+            return 0
+        where = f"day < {sql_date(cutoff)}"
+        doomed = table.count_rows(where)
+        if doomed == 0:
+            return 0
+        with_retries(lambda: table.delete(where), "retention delete")
+        with_retries(lambda: table.to_lance().optimize.compact_files(
+            materialize_deletions=True, materialize_deletions_threshold=0.0), "retention compaction")
+        if table.count_rows() > 0:
+            self._rebuild_indexes(table)
+        # delete_unverified stays False: files no version references yet may be a parallel
+        # writer's commit in flight (deleting them corrupts the table); the dropped rows' files
+        # are referenced by the versions removed here, so they go either way.
+        table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
+        return doomed
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def cached_vectors(self, text_sha256s: Iterable[str], model_id: str) -> dict[str, np.ndarray]:
+        """Vectors already computed by `model_id` for these chunk texts, across the whole table."""
+        table = self._open()
+        wanted = sorted({sha for sha in text_sha256s if _HEX.match(sha)})
+        if table is None or not wanted:
+            return {}
+        dataset, found = table.to_lance(), {}
+        for offset in range(0, len(wanted), CACHE_LOOKUP_BATCH):
+            batch = ", ".join(sql_string(sha) for sha in wanted[offset : offset + CACHE_LOOKUP_BATCH])
+            hits = dataset.to_table(columns=["text_sha256", "vector"],
+                                    filter=f"model_id = {sql_string(model_id)} AND text_sha256 IN ({batch})")
+            vectors = hits.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            vectors = vectors.reshape(-1, self.dimension).astype(np.float32)
+            found.update(zip(hits.column("text_sha256").to_pylist(), vectors, strict=True))
+        return found
+
+    def count(self, account: str | None = None, day: date | None = None) -> int:
+        table = self._open()
+        return 0 if table is None else table.count_rows(filter_clause(account=account, day=day))
+
+    def chunk_ids(self, account: str, day: date) -> set[str]:
+        """The chunk ids stored for one partition (the asset check compares them with the lake)."""
+        table = self._open()
+        if table is None:
+            return set()
+        ids = table.to_lance().to_table(columns=["chunk_id"], filter=filter_clause(account=account, day=day))
+        return set(ids.column("chunk_id").to_pylist())
+
+    def partition_counts(self) -> dict[tuple[str, date], int]:
+        table = self._open()
+        if table is None:
+            return {}
+        counts = table.to_lance().to_table(columns=["account", "day"]).group_by(["account", "day"]).aggregate(
+            [([], "count_all")])
+        return {(a, d): n for a, d, n in zip(*(counts.column(c).to_pylist() for c in ("account", "day", "count_all")),
+                                             strict=True)}
+
+    def disk_bytes(self) -> int:
+        root = Path(self.uri)
+        return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+
+    def search(self, query_text: str | None, query_vector: np.ndarray | None, *, mode: str, k: int,
+               account: str | None = None, since: date | None = None, until: date | None = None) -> list[dict]:
+        """Chunk hits, best first, each with `_score` (higher is better)."""
+        table = self._open()
+        if table is None or k <= 0:
+            return []
+        query, score, extra = self._query(table, query_text, query_vector, mode)
+        where = filter_clause(account=account, since=since, until=until)
+        if where:
+            query = query.where(where, prefilter=True)
+        hits = query.select(RESULT_COLUMNS + extra).limit(k).to_list()
+        for hit in hits:
+            hit["_score"] = score(hit)
+        return hits
+
+    def _query(self, table, text: str | None, vector: np.ndarray | None, mode: str) -> tuple[Any, Callable, list]:
+        if mode in ("vector", "hybrid") and vector is None:
+            raise ValueError(f"{mode} search needs a query vector")
+        if mode in ("text", "hybrid") and not (text and text.strip()):
+            raise ValueError(f"{mode} search needs query text")
+        if mode == "vector":
+            query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            return query.distance_type("cosine"), lambda hit: 1.0 - float(hit["_distance"]), ["_distance"]
+        if mode == "text":
+            query = table.search(text, query_type="fts", fts_columns="text")
+            return query, lambda hit: float(hit["_score"]), ["_score"]
+        if mode == "hybrid":
+            query = (table.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
+                     .vector(np.asarray(vector, dtype=np.float32)).text(text).distance_type("cosine")
+                     .rerank(RRFReranker()))
+            return query, lambda hit: float(hit["_relevance_score"]), []
+        raise ValueError(f"search mode must be vector, text or hybrid, not {mode!r}")
+
+
+def _plain_row(row: dict) -> dict:
+    vector = row.get("vector")
+    if isinstance(vector, np.ndarray):
+        row = {**row, "vector": vector.astype(np.float32).tolist()}
+    return row

@@ -1,0 +1,73 @@
+"""new_mail_sensor evaluated with build_sensor_context against a real Dovecot."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from dagster import Definitions, SensorResult, build_sensor_context
+
+from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
+from mail_pipeline.defs.assets.emails import emails
+from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.defs.resources import build_resources
+from mail_pipeline.defs.sensors import new_mail_sensor
+from mail_pipeline.mail import changes
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline_tests.mailgen import message
+
+pytestmark = pytest.mark.integration
+UTC = timezone.utc
+TODAY = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def tick(data_dir, instance, monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.date().isoformat())
+    resources = build_resources(get_settings())
+    defs = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings], sensors=[new_mail_sensor], resources=resources)
+    repository = defs.get_repository_def()
+
+    def evaluate(cursor: str | None) -> SensorResult:
+        context = build_sensor_context(instance=instance, cursor=cursor, repository_def=repository, resources=resources)
+        result = new_mail_sensor(context)
+        if result.dynamic_partitions_requests:
+            for request in result.dynamic_partitions_requests:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return result
+    return evaluate
+
+
+def day(n: int) -> datetime:
+    return TODAY - timedelta(days=n) + timedelta(hours=9)
+
+
+def test_sensor_ticks(dovecot, alice, tick):
+    dovecot.append([("INBOX", message(f"d{n}", day(n)), day(n)) for n in (1, 2, 3)])
+    first = tick(None)
+    # A new account: its partition is registered and its three days become one backfill.
+    assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["alice"]]
+    assert len(first.run_requests) == 1 and first.run_requests[0].requires_backfill_daemon()
+
+    second = tick(first.cursor)
+    assert not second.run_requests and "no new mail" in second.skip_reason.skip_message
+
+    dovecot.append([("Archive", message("new", day(0)), day(0))])
+    third = tick(second.cursor)
+    assert [str(r.partition_key) for r in third.run_requests] == [f"alice|{day(0).date()}"]
+    # The same mailbox state gives the same run key: a repeated tick is harmless.
+    assert tick(second.cursor).run_requests[0].run_key == third.run_requests[0].run_key
+
+
+def test_one_failing_account_does_not_stop_the_others(dovecot, alice, data_dir, tick):
+    AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug="broken", email="b@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
+                password_token="", ca_file=dovecot.ca_file), "wrong-password", crypto.load_cipher())
+    dovecot.append([("INBOX", message("x", day(1)), day(1))])
+    result = tick(None)
+    assert [str(r.partition_key) for r in result.run_requests] == [f"alice|{day(1).date()}"]
+    cursors = changes.load_cursors(result.cursor)
+    assert "alice" in cursors and "broken" not in cursors  # never moves past mail it did not request
+    assert sorted(result.dynamic_partitions_requests[0].partition_keys) == ["alice", "broken"]
