@@ -4,8 +4,8 @@
 def __getattr__(name: str):
     # Lazy: `import mail_pipeline` must not load lancedb or torch; `mail_pipeline.search(...)` does.
     if name == "search":
-        from mail_pipeline.search import search
+        from mail_pipeline.query import search
 
-        globals()["search"] = search  # the submodule import just bound the name to the module
+        globals()["search"] = search
         return search
     raise AttributeError(f"module 'mail_pipeline' has no attribute {name!r}")

@@ -12,9 +12,6 @@ from pathlib import Path
 
 from mail_pipeline.settings import Settings
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-
-
 def register(groups, command) -> None:
     run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
     demo = run.add_mutually_exclusive_group()
@@ -62,13 +59,28 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
           "losing it makes the stored IMAP passwords unreadable")
 
 
+def instance_config(max_concurrent_runs: int = 4) -> dict:
+    """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
+    Built in code so that a non-editable install needs no file from the repository."""
+    return {
+        "telemetry": {"enabled": False},
+        "concurrency": {"runs": {
+            "max_concurrent_runs": max_concurrent_runs,
+            "tag_concurrency_limits": [
+                {"key": "dagster/partition/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+            ],
+        }},
+        "run_retries": {"enabled": True, "max_retries": 2},
+    }
+
+
 def write_instance_config(settings: Settings) -> Path:
-    """DAGSTER_HOME under the data directory, with the repo's dagster.yaml (SQLite, limits)."""
+    """DAGSTER_HOME under the data directory: SQLite storage there, run limits, retries."""
+    import yaml
+
     home = (settings.data_dir / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    template = (PACKAGE_ROOT.parent / "dagster.yaml").read_text()
-    template = template.replace("max_concurrent_runs: 4", f"max_concurrent_runs: {settings.max_concurrent_runs}")
-    (home / "dagster.yaml").write_text(template)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(settings.max_concurrent_runs), sort_keys=False))
     return home
 
 
@@ -115,7 +127,7 @@ def cmd_run(args, settings: Settings) -> int:
 
 
 def cmd_search(args, settings: Settings) -> int:
-    from mail_pipeline.search import EmptyStoreError, search
+    from mail_pipeline.query import EmptyStoreError, search
 
     try:
         hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,

@@ -34,3 +34,11 @@ def test_env_example_documents_every_variable():
     missing = [name for name in environment_variables() if f"\n{name}=" not in documented]
     assert not missing
     assert "FERNET_KEY=" in documented and "mail-pipeline key generate" in documented
+
+
+def test_repo_dagster_yaml_is_the_instance_config_run_writes():
+    import yaml
+
+    from mail_pipeline.commands import instance_config
+
+    assert yaml.safe_load((ROOT / "dagster.yaml").read_text()) == instance_config(4)

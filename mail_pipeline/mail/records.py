@@ -4,15 +4,13 @@ message found in several folders, and resolve thread ids against what is already
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
-from mail_pipeline.mail.parse import ParsedEmail, email_id, parse_message
+from mail_pipeline.mail.parse import ParsedEmail, email_id, is_reply_subject, parse_message
 from mail_pipeline.mail.threads import ThreadInput, resolve_thread_ids
 
-REPLY_PREFIX = re.compile(r"^\s*(\[[^\]]*\]\s*)*(re|aw|sv|vs|antw|fwd?|wg)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 # Below this many messages a process pool costs more to start than it saves.
 PARALLEL_THRESHOLD = 200
 
@@ -70,7 +68,7 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
         "_thread_input": ThreadInput(
             message_id=parsed.message_id, thread_root=parsed.thread_root, in_reply_to=parsed.in_reply_to,
             references=tuple(parsed.references), subject_normalized=parsed.subject_normalized,
-            is_reply=bool(REPLY_PREFIX.match(parsed.subject)),
+            is_reply=is_reply_subject(parsed.subject),
             sent_at=parsed.sent_at,
         ),
     }
@@ -96,9 +94,9 @@ def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
     return list(merged.values()), copies
 
 
-def resolve_threads(rows: list[dict], known: Mapping[str, str]) -> None:
+def resolve_threads(rows: list[dict], known: Mapping[str, str], known_subjects: Mapping[str, str] | None = None) -> None:
     """Replace provisional thread roots with thread ids that span days and folders."""
-    thread_ids = resolve_thread_ids([row["_thread_input"] for row in rows], known)
+    thread_ids = resolve_thread_ids([row["_thread_input"] for row in rows], known, known_subjects)
     for row in rows:
         row["thread_id"] = thread_ids[row["message_id"]]
         del row["_thread_input"]

@@ -20,14 +20,21 @@ from mail_pipeline.window import in_window
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
 
 
-def known_threads(lake: Lake, account: str, except_day: date) -> dict[str, str]:
-    """message id -> thread id of the account's other stored days (the retention window)."""
+def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str, str], dict[str, str]]:
+    """From the account's other stored days (the retention window): message id -> thread id, and
+    normalized subject -> thread id of its earliest message (for replies without headers)."""
     known: dict[str, str] = {}
+    earliest: dict[str, tuple] = {}
     for _account, day in lake.list_partitions("emails", account):
-        if day != except_day:
-            table = lake.read_partition("emails", account, day, columns=["message_id", "thread_id"])
-            known.update(zip(table.column("message_id").to_pylist(), table.column("thread_id").to_pylist()))
-    return known
+        if day == except_day:
+            continue
+        rows = lake.read_partition("emails", account, day, columns=["message_id", "thread_id", "subject_normalized", "received_at"])
+        for row in rows.to_pylist():
+            known[row["message_id"]] = row["thread_id"]
+            subject = row["subject_normalized"]
+            if subject and (subject not in earliest or row["received_at"] < earliest[subject][0]):
+                earliest[subject] = (row["received_at"], row["thread_id"])
+    return known, {subject: thread for subject, (_when, thread) in earliest.items()}
 
 
 def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
@@ -40,7 +47,7 @@ def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
         parsed = records.parse_all(part.column("raw").to_pylist())
         rows += [records.email_row(p, m) for p, m in zip(parsed, metas)]
     merged, copies = records.merge_copies(rows)
-    records.resolve_threads(merged, known_threads(lake, account, day))
+    records.resolve_threads(merged, *known_threads(lake, account, day))
     merged.sort(key=lambda r: (r["received_at"], r["email_id"]))
     return merged, copies
 

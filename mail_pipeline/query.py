@@ -8,8 +8,6 @@ source of truth), else from the chunk rows themselves.
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -167,14 +165,3 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
     emails = _fetch_emails(store, query, vector, k, mode, account=account, since=since, until=until)
     described = _catalog_rows(settings, sorted({chunk["email_id"] for chunk in emails}))
     return [_hit(chunk, described.get((chunk["account"], chunk["email_id"])), query) for chunk in emails]
-
-
-class _CallableModule(types.ModuleType):
-    """`mail_pipeline.search(...)` must work even after `import mail_pipeline.search` has bound
-    the package attribute to this module instead of the function (the import system does that)."""
-
-    def __call__(self, *args, **kwargs) -> list[SearchHit]:
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
