@@ -193,6 +193,7 @@ SECTION = register(Section(
         "`sync_account`, what the asset body does, without Dagster. The bare loop fetches "
         "`BODY.PEEK[] INTERNALDATE FLAGS RFC822.SIZE` for `SEARCH ALL`'s UIDs in batches of "
         "`MAIL_PIPELINE_IMAP_BATCH_MESSAGES` and discards them. mbsync runs `mbsync -a` into a "
-        "fresh Maildir, with its defaults and with `FSync no` (the lake does not fsync either)."
+        "fresh Maildir, with its defaults and with `FSync no` (the lake does not fsync either); "
+        "the default figure is one fsync per message and swings most with disk and machine load."
     ),
 ))

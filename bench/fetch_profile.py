@@ -62,7 +62,9 @@ class _Namespace:
 
 
 def _fetch_label(_client, _messages, data, *args, **kwargs) -> str:
-    return "FETCH bodies (network + imapclient parsing)" if b"BODY.PEEK[]" in data else "FETCH INTERNALDATE/SIZE (day planning)"
+    if b"BODY.PEEK[]" in data:
+        return "FETCH bodies (network + imapclient parsing)"
+    return "FETCH INTERNALDATE/SIZE (planning)"
 
 
 @contextmanager
@@ -71,11 +73,13 @@ def phase_timers(clock: PhaseClock):
     from mail_pipeline.mail import imap, sync
     from mail_pipeline.storage import catalog, lake
 
-    record_batch = _Namespace(pa.RecordBatch, from_pylist=clock.timed("pyarrow RecordBatch.from_pylist", pa.RecordBatch.from_pylist))
+    from_pylist = clock.timed("pyarrow RecordBatch.from_pylist", pa.RecordBatch.from_pylist)
+    record_batch = _Namespace(pa.RecordBatch, from_pylist=from_pylist)
     patches = [
         (IMAPClient, "fetch", clock.timed(_fetch_label, IMAPClient.fetch)),
         (imap.ImapSession, "select", clock.timed("SELECT (EXAMINE)", imap.ImapSession.select)),
-        (imap.ImapSession, "search_between", clock.timed("SEARCH SINCE/BEFORE (day planning)", imap.ImapSession.search_between)),
+        (imap.ImapSession, "search_between",
+         clock.timed("SEARCH SINCE/BEFORE (planning)", imap.ImapSession.search_between)),
         (sync, "hashlib", _Namespace(hashlib, sha256=clock.timed("sha256", hashlib.sha256))),
         (sync, "header_message_id", clock.timed("Message-ID header regex", sync.header_message_id)),
         (lake, "pa", _Namespace(pa, RecordBatch=record_batch)),
@@ -93,7 +97,8 @@ def phase_timers(clock: PhaseClock):
 
 def phase_table(clock: PhaseClock, total: float) -> list[str]:
     rest = total - sum(clock.seconds.values())
-    rows = sorted(clock.seconds.items(), key=lambda item: -item[1]) + [("rest: row dicts, generators, GC, Python glue", rest)]
+    rows = sorted(clock.seconds.items(), key=lambda item: -item[1])
+    rows.append(("rest: row dicts, generators, GC, Python glue", rest))
     lines = ["| phase | seconds | share | calls | per call |", "|---|---:|---:|---:|---:|"]
     for name, seconds in rows:
         calls = clock.calls.get(name, 0)

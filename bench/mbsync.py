@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.mailbox import FOLDERS, USER, Workbench
 
 # isync 1.4 checks the certificate's DNS names only, never an IP SAN: connect as "localhost"
-# (the test certificate's CN). isync 1.4 syntax: Far/Near, and SSLType (1.5 renames it TLSType but still reads SSLType). SyncState * keeps its state inside the Maildir, so
-# nothing is written to $HOME.
+# (the test certificate's CN). isync 1.4 syntax: Far/Near, and SSLType (1.5 renames it
+# TLSType and still reads SSLType). SyncState * keeps the state inside the Maildir, not $HOME.
 MBSYNCRC = """\
 IMAPAccount bench
 Host localhost

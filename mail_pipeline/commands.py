@@ -107,18 +107,20 @@ def cmd_run(args, settings: Settings) -> int:
            "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
+    # Same process group as this command: Ctrl-C in the terminal reaches dagster and pymap too,
+    # and a killed `make run` takes them with it.
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
-         "-h", "127.0.0.1", "-p", str(port)], env=env, start_new_session=True,
+         "-h", "127.0.0.1", "-p", str(port)], env=env,
     )
     try:
         return dagster.wait()
     except KeyboardInterrupt:
-        os.killpg(dagster.pid, signal.SIGINT)
+        dagster.send_signal(signal.SIGINT)
         try:
-            dagster.wait(timeout=30)
+            dagster.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(dagster.pid, signal.SIGKILL)
+            dagster.kill()
             dagster.wait()
         return 0
     finally:

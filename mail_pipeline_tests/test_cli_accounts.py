@@ -105,3 +105,22 @@ def test_key_generate_prints_a_usable_key(capsys, monkeypatch):
     code, out = run_cli(capsys, monkeypatch, "key", "generate")
     assert code == 0
     crypto.load_cipher(out.strip())
+
+
+def test_all_folders_password_env_and_remove(dovecot, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HOME_IMAP_PASSWORD", dovecot.users["alice"])
+    client = dovecot.client()
+    client.create_folder("Projects/2026")
+    client.logout()
+    args = ["account", "add", "home", "--email", "alice@example.test", "--username", "alice", "--host", "127.0.0.1",
+            "--port", str(dovecot.tls_port), "--ca-file", dovecot.ca_file, "--all-folders", "--password-env", "HOME_IMAP_PASSWORD"]
+    code, out = run_cli(capsys, monkeypatch, *args)
+    assert code == 0, out
+    synced = out.split("will sync: ")[1].splitlines()[0].split(", ")
+    assert sorted(synced) == ["INBOX", "Projects/2026"]  # Trash, Junk and Drafts left out by SPECIAL-USE
+    code, out = run_cli(capsys, monkeypatch, "account", "remove", "home")
+    assert code == 0 and "removed account 'home'" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "list")
+    assert "no accounts" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "remove", "home")
+    assert code == 2 and "no account 'home'" in out

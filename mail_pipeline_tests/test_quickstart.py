@@ -42,6 +42,10 @@ def email_count(data_dir: Path) -> int:
         return con.execute("SELECT count(*), count(DISTINCT message_id) FROM emails").fetchone()
 
 
+def running(pattern: str) -> set[str]:
+    return set(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split())
+
+
 class MakeRun:
     def __init__(self, env: dict, port: int, log: Path):
         self.env, self.port, self.log = env, port, log
@@ -69,6 +73,7 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
     had_env = env_file.read_bytes() if env_file.exists() else None
     port = free_port()
     log = tmp_path / "make-run.log"
+    pymaps_before = running("bin/pymap")
     try:
         with MakeRun(env, port, log) as run:
             wait_until(lambda: materialized(port) >= 10, 420, f"demo partitions in the UI (log: {log})", interval=3)
@@ -80,8 +85,8 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             assert hits and all(h["account"] == "demo" for h in hits)
             assert run.stop() in (0, 2, 130, -signal.SIGINT)  # make itself dies of the SIGINT it forwards
             assert not graphql(port, "{ version }")  # the webserver is gone
-            leftovers = subprocess.run(["pgrep", "-f", f"dagster.*{port}|pymap"], capture_output=True, text=True).stdout
-            assert not leftovers.strip(), f"processes left running: {leftovers}"
+            wait_until(lambda: not running(str(data_dir)) and running("bin/pymap") <= pymaps_before, 30,
+                       "every process of `make run` to exit")
         first = email_count(data_dir)
         assert first[0] == first[1] and first[0] >= 300
         text = log.read_text(errors="replace")

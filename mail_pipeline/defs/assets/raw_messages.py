@@ -31,11 +31,13 @@ def kept_batches(lake: Lake, account: str, day: date, valid: dict[str, int]) -> 
         yield batch.filter(mask)
 
 
-def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, folders: list[str]) -> list[sync.FolderOutcome]:
+def stored_uids(lake: Lake, account: str, day: date) -> list[dict]:
+    return lake.read_partition("raw_messages", account, day, columns=["folder", "uidvalidity", "uid"]).to_pylist()
+
+
+def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, plans: list[sync.FolderPlan],
+             stored_rows: list[dict]) -> list[sync.FolderOutcome]:
     settings = get_settings()
-    stored_rows = lake.read_partition("raw_messages", account, day, columns=["folder", "uidvalidity", "uid"]).to_pylist()
-    stored = sync.stored_index(stored_rows)
-    plans = [sync.plan_folder(session, folder, day, stored.get(folder, {})) for folder in folders]
     outcomes = [sync.FolderOutcome(p.folder, p.uidvalidity, p.highest_uid, kept=p.already_stored) for p in plans]
     valid = {p.folder: p.uidvalidity for p in plans}
     stale = sum(1 for r in stored_rows if valid.get(r["folder"]) != r["uidvalidity"])
@@ -63,6 +65,15 @@ def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Ite
         lake.append("sync_log", account, datetime.now(timezone.utc).date(), pa.Table.from_pylist(rows, schema=SYNC_LOG))
 
 
+def add_totals(totals: dict, outcomes: list[sync.FolderOutcome]) -> None:
+    for o in outcomes:
+        totals["new"] += o.fetched
+        totals["kept"] += o.kept
+        totals["bytes"] += o.bytes
+        totals["stale"] += o.dropped_stale
+        totals["folders"][o.folder] = totals["folders"].get(o.folder, 0) + o.fetched + o.kept
+
+
 def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug: str, days: list[date]) -> dict:
     settings = get_settings()
     account = imap_resource.account(account_slug)
@@ -71,22 +82,22 @@ def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug:
     totals["skipped_days"] = [d.isoformat() for d in days if d not in wanted]
     if not wanted:
         return totals
-    with imap_resource.session(account) as session:
-        folders = imap.sync_folders(session.list_folders(), account.folders)
-        for day in wanted:
-            try:
-                outcomes = sync_day(session, lake, account_slug, day, folders)
-            except imap.ImapError as error:
-                failed = sync.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
-                log_outcomes(lake, account_slug, context.run_id, day, [failed])
-                raise
-            log_outcomes(lake, account_slug, context.run_id, day, outcomes)
-            for o in outcomes:
-                totals["new"] += o.fetched
-                totals["kept"] += o.kept
-                totals["bytes"] += o.bytes
-                totals["stale"] += o.dropped_stale
-                totals["folders"][o.folder] = totals["folders"].get(o.folder, 0) + o.fetched + o.kept
+    day = wanted[0]
+    try:
+        with imap_resource.session(account) as session:
+            folders = imap.sync_folders(session.list_folders(), account.folders)
+            stored_rows = {d: stored_uids(lake, account_slug, d) for d in wanted}
+            stored = {d: sync.stored_index(rows) for d, rows in stored_rows.items()}
+            plans = {folder: sync.plan_folder(session, folder, wanted, {d: s.get(folder, {}) for d, s in stored.items()})
+                     for folder in folders}
+            for day in wanted:
+                outcomes = sync_day(session, lake, account_slug, day, [plans[f][day] for f in folders], stored_rows[day])
+                log_outcomes(lake, account_slug, context.run_id, day, outcomes)
+                add_totals(totals, outcomes)
+    except imap.ImapError as error:
+        failed = sync.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
+        log_outcomes(lake, account_slug, context.run_id, day, [failed])
+        raise
     return totals
 
 
