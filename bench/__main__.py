@@ -1,5 +1,6 @@
-"""`python -m bench [--n 20000] [--sections fetch,parse] [--out bench/]`: run the benchmark
-sections on one synthetic mailbox and merge their figures into results.json and RESULTS.md."""
+"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,sensor,backfill] [--out bench/]`:
+run the benchmark sections on one synthetic mailbox and merge their figures into results.json and
+RESULTS.md."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bench.mailbox import Workbench
 from bench.sections import SECTIONS
 
 # Each module registers one section at import, in report order.
-SECTION_MODULES = ("bench.fetch", "bench.parse")
+SECTION_MODULES = ("bench.fetch", "bench.parse", "bench.embed", "bench.search", "bench.sensor", "bench.backfill")
 
 
 def load_sections() -> None:
@@ -38,11 +39,23 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=("auto", "yes", "no"), default="auto",
                         help="write <out>/profile_fetch.md from extra untimed passes of the raw_messages "
                              "stage: auto (default) when a fetch goal is missed")
+    parser.add_argument("--embed-sample", type=int, default=1500,
+                        help="distinct chunks the model embeds for the embed (and search) section (default 1500)")
+    parser.add_argument("--backfill-n", type=int, default=1000,
+                        help="messages of the mailbox the backfill section ingests through the daemon (default 1000)")
+    parser.add_argument("--backfill-k", type=int, default=5,
+                        help="empty days of the backfill section's one-run vs one-run-per-day comparison (default 5)")
+    parser.add_argument("--sensor-interval", type=int, default=60,
+                        help="MAIL_PIPELINE_SENSOR_INTERVAL of the backfill section's `dagster dev` (default 60, "
+                             "the product's; new_mail_to_searchable_s is measured at it)")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
-    if unknown or args.n < 1 or args.repeat < 1:
-        parser.error(f"unknown section(s) {', '.join(unknown)}" if unknown else "--n and --repeat must be at least 1")
+    small = [name for name in ("n", "repeat", "embed_sample", "backfill_n", "sensor_interval") if getattr(args, name) < 1]
+    if unknown or small or args.backfill_k < 2:
+        parser.error(f"unknown section(s) {', '.join(unknown)}" if unknown else
+                     "--backfill-k must be at least 2" if not small else
+                     f"{', '.join('--' + name.replace('_', '-') for name in small)} must be at least 1")
     return args
 
 
@@ -71,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     load_sections()
     args = arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    bench = Workbench(args.n, out=args.out, seed=args.seed, repeat=args.repeat, profile=args.profile)
+    bench = Workbench(args.n, out=args.out, seed=args.seed, repeat=args.repeat, profile=args.profile,
+                      embed_sample=args.embed_sample, backfill_n=args.backfill_n, backfill_k=args.backfill_k,
+                      sensor_interval=args.sensor_interval)
     load_before = os.getloadavg()[0]
     try:
         figures, failed = run_sections(bench, args.sections)
@@ -90,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     })
     for key in sorted(figures):
         if isinstance(results[key], float):
-            print(f"{key:32} {results[key]:12,.2f}")
+            print(f"{key:36} {results[key]:12,.2f}")
+        elif isinstance(results[key], str) and not key.endswith("_date"):
+            print(f"{key:36} {results[key]:>12}")
     print(f"wrote {args.out / report.RESULTS_JSON} and {args.out / report.RESULTS_MD}")
     return 1 if failed else 0
 

@@ -20,8 +20,10 @@ from mail_pipeline_tests.servers import Dovecot
 # pipeline's clock to `END` so the 30-day retention window covers all of it.
 END = datetime(2026, 11, 20, tzinfo=timezone.utc)
 DAYS = 30
-USER = "alice"
+USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
+# Dovecot users; mailboxes other than USER's are loaded by the sections that need them.
+USERS = ("alice", "bob", "carol", "dave")
 FIGURES = (
     Figure("mailbox_mb", "synthetic mailbox, total", "MB", 1),
     Figure("mailbox_avg_kb", "average message", "KB", 1),
@@ -41,12 +43,20 @@ def window_days() -> list[date]:
 class Workbench:
     """What sections share: the mailbox, its Dovecot, a scratch directory, and shared figures."""
 
-    def __init__(self, n: int, *, out: Path, seed: int = 0, repeat: int = 1, profile: str = "auto"):
+    def __init__(self, n: int, *, out: Path, seed: int = 0, repeat: int = 1, profile: str = "auto",
+                 embed_sample: int = 1500, backfill_n: int = 1000, backfill_k: int = 5, sensor_interval: int = 60):
         self.n = n
         self.out = out  # where results and profiles are written
         self.seed = seed
         self.repeat = repeat
         self.profile = profile  # auto (when a goal is missed) | yes | no
+        self.embed_sample = embed_sample  # distinct chunks the model embeds in the embed section
+        self.backfill_n = backfill_n  # messages of the mailbox the 30-day daemon backfill ingests
+        self.backfill_k = backfill_k  # empty days of the per-partition overhead comparison
+        self.sensor_interval = sensor_interval  # of `dagster dev` in the backfill section
+        # What one section computes and another reuses (the chunked corpus, the model, vectors).
+        self.shared: dict[str, object] = {}
+        self._loaded: dict[str, list[SyntheticMessage]] = {}
         # World-traversable: Dovecot's imap processes run as nobody.
         self.scratch = Path(tempfile.mkdtemp(prefix="mp-bench-"))
         self.scratch.chmod(0o755)
@@ -77,13 +87,33 @@ class Workbench:
         """A private Dovecot holding the mailbox in INBOX and Archive (started on first use)."""
         if self._dovecot is None:
             messages = self.messages
-            server = Dovecot(self.scratch / "dovecot").start()
+            server = Dovecot(self.scratch / "dovecot", users={u: f"{u}-{os.urandom(6).hex()}" for u in USERS}).start()
             self._dovecot = server
             started = time.perf_counter()
             server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=USER)
             seconds = time.perf_counter() - started
             self.figures.update({"dovecot_load_s": seconds, "dovecot_load_msgs_per_s": len(messages) / seconds})
+            self._loaded[USER] = messages
         return self._dovecot
+
+    def mailbox(self, user: str, n: int) -> list[SyntheticMessage]:
+        """`user`'s Dovecot mailbox: `n` synthetic messages of the bench's window and seed, loaded
+        on first use (USER's is the bench mailbox itself); INBOX and Archive exist even when empty."""
+        server = self.dovecot
+        if user not in self._loaded:
+            messages = list(iter_mailbox(n, days=DAYS, end=END, seed=self.seed))
+            client = server.client(user)
+            try:
+                existing = {name for _flags, _sep, name in client.list_folders()}
+                for folder in set(FOLDERS) - existing:
+                    client.create_folder(folder)
+            finally:
+                client.logout()
+            server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=user)
+            self._loaded[user] = messages
+        if len(self._loaded[user]) != n:
+            raise ValueError(f"{user}'s mailbox holds {len(self._loaded[user])} messages, not {n}")
+        return self._loaded[user]
 
     @property
     def password(self) -> str:

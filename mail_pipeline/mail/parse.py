@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email import utils as email_utils
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 
 from mail_pipeline.mail import text as mtext
+from mail_pipeline.mail.headers import Address, headers_of
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,6 @@ class ParseLimits:
     max_parts: int = 500
     max_part_bytes: int = 25 * 1024 * 1024
     max_text_chars: int = 2_000_000
-
-
-@dataclass(frozen=True)
-class Address:
-    name: str  # RFC 2047 decoded, "" when absent
-    address: str  # domain part lowercased
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedEmai
 def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
     defects: list[str] = []
     msg = _parse_tree(raw, limits, defects)
-    headers = _headers_of(msg, raw, defects)
+    headers = headers_of(msg, raw, defects)
     leaves = _walk(msg, limits, defects)
     body_source, body_text = _body(leaves, limits, defects)
     attachments = [_attachment(leaf.part, limits, defects) for leaf in leaves if not leaf.text]
@@ -114,10 +109,10 @@ def _unparseable(raw: bytes, exc: Exception) -> ParsedEmail:
     raw = bytes(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else b""  # e.g. a null
     defects = [f"unparseable:{type(exc).__name__}"]
     try:
-        headers = _headers_of(BytesHeaderParser(policy=compat32).parsebytes(raw), raw, defects)
+        headers = headers_of(BytesHeaderParser(policy=compat32).parsebytes(raw), raw, defects)
     except Exception:  # noqa: BLE001 - fall back to what needs no parsing at all
         defects = defects[:1]
-        headers = _headers_of(Message(), raw, [])
+        headers = headers_of(Message(), raw, [])
     return ParsedEmail(**headers, body_source="none", body_text="", search_text="",
                        attachments=[], defects=list(dict.fromkeys(defects)))  # fmt: skip
 
@@ -305,96 +300,6 @@ def _attachment(part: Message, limits: ParseLimits, defects: list[str]) -> Attac
     )
 
 
-# --- headers ---------------------------------------------------------------------------------
-
-_ANGLE_ID = re.compile(r"<([^<>]+)>")
-_SINGLE = ("message-id", "subject", "from", "date")
-
-
-def _synthetic_id(raw: bytes) -> str:
-    return f"synthetic-{hashlib.sha256(raw).hexdigest()[:32]}@mail-pipeline.invalid"
-
-
-def _normalize_id(token: str) -> str | None:
-    token = "".join(token.split()).strip("<>")  # long ids get folded mid-token
-    local, at, domain = token.rpartition("@")
-    if not at or not local or not domain or len(token) > 998:
-        return None
-    return f"{local}@{domain.lower()}"
-
-
-def _message_ids(value: str | None) -> list[str]:
-    if not value:
-        return []
-    value = mtext.header_text(value)
-    tokens = _ANGLE_ID.findall(value) or value.replace(",", " ").split()
-    ids = (_normalize_id(token) for token in tokens)
-    return list(dict.fromkeys(i for i in ids if i))
-
-
-def _addresses(values: list[str]) -> list[Address]:
-    out = []
-    for name, addr in email_utils.getaddresses([mtext.unfold(v) for v in values]):
-        addr = mtext.header_text(addr).strip()
-        if not addr:
-            continue
-        local, at, domain = addr.rpartition("@")
-        addr = f"{local}@{domain.lower()}" if at else addr
-        out.append(Address(mtext.decode_header_value(name).strip("\"' "), addr))
-    return out
-
-
-def _sent_at(value: str | None, defects: list[str]) -> datetime | None:
-    if value is None or not value.strip():
-        defects.append("missing_date")
-        return None
-    try:
-        parsed = email_utils.parsedate_to_datetime(mtext.header_text(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append("bad_date")
-        return None
-    if parsed.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322 §3.3)
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict:
-    found = _message_ids(_first(headers, "message-id"))
-    message_id = found[0] if found else _synthetic_id(raw)
-    if not found:
-        defects.append("bad_message_id" if "message-id" in headers else "missing_message_id")
-    in_reply_to = next(iter(_message_ids(_first(headers, "in-reply-to"))), None)
-    references = [r for r in _message_ids(" ".join(headers.get("references", []))) if r != message_id]
-    root = references[0] if references else in_reply_to or message_id
-    return dict(message_id=message_id, message_id_synthetic=not found,
-                in_reply_to=in_reply_to, references=references, thread_root=root)  # fmt: skip
-
-
-def _first(headers: dict[str, list[str]], name: str) -> str | None:
-    values = headers.get(name)
-    return values[0] if values else None
-
-
-def _headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict:
-    headers: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():
-        headers.setdefault(name.strip().lower(), []).append(value)
-    defects.extend(f"duplicate_header:{n}" for n in _SINGLE if len(headers.get(n, ())) > 1)
-    senders = _addresses(headers.get("from", [])[:1])
-    if not senders:
-        defects.append("missing_from" if "from" not in headers else "bad_from")
-    subject = mtext.decode_header_value(_first(headers, "subject") or "")
-    list_id = _first(headers, "list-id")
-    list_id = mtext.header_text(list_id) if list_id else None
-    if list_id:
-        list_id = (_ANGLE_ID.findall(list_id) or [list_id])[-1].strip().lower() or None
-    fields = _ids_fields(headers, raw, defects)
-    return dict(fields, subject=subject, subject_normalized=mtext.normalize_subject(subject),
-        from_name=senders[0].name if senders else "",
-        from_address=senders[0].address if senders else "",
-        to=_addresses(headers.get("to", [])), cc=_addresses(headers.get("cc", [])),
-        bcc=_addresses(headers.get("bcc", [])), reply_to=_addresses(headers.get("reply-to", [])),
-        list_id=list_id, sent_at=_sent_at(_first(headers, "date"), defects))  # fmt: skip
 
 
 def is_reply_subject(subject: str) -> bool:

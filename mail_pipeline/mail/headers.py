@@ -1,0 +1,113 @@
+"""Header fields of a message: identity, threading ids, addresses, subject and date.
+
+Message-IDs are normalized (no angle brackets, domain part lowercased: RFC 5322 3.6.4 leaves
+the local part case-sensitive); a message without one gets a synthetic id from the sha256 of
+its bytes, so re-runs give the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import utils as email_utils
+from email.message import Message
+
+from mail_pipeline.mail import text as mtext
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str  # RFC 2047 decoded, "" when absent
+    address: str  # domain part lowercased
+
+
+_ANGLE_ID = re.compile(r"<([^<>]+)>")
+_SINGLE = ("message-id", "subject", "from", "date")
+
+
+def synthetic_id(raw: bytes) -> str:
+    return f"synthetic-{hashlib.sha256(raw).hexdigest()[:32]}@mail-pipeline.invalid"
+
+
+def _normalize_id(token: str) -> str | None:
+    token = "".join(token.split()).strip("<>")  # long ids get folded mid-token
+    local, at, domain = token.rpartition("@")
+    if not at or not local or not domain or len(token) > 998:
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def _message_ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    value = mtext.header_text(value)
+    tokens = _ANGLE_ID.findall(value) or value.replace(",", " ").split()
+    ids = (_normalize_id(token) for token in tokens)
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def _addresses(values: list[str]) -> list[Address]:
+    out = []
+    for name, addr in email_utils.getaddresses([mtext.unfold(v) for v in values]):
+        addr = mtext.header_text(addr).strip()
+        if not addr:
+            continue
+        local, at, domain = addr.rpartition("@")
+        addr = f"{local}@{domain.lower()}" if at else addr
+        out.append(Address(mtext.decode_header_value(name).strip("\"' "), addr))
+    return out
+
+
+def _sent_at(value: str | None, defects: list[str]) -> datetime | None:
+    if value is None or not value.strip():
+        defects.append("missing_date")
+        return None
+    try:
+        parsed = email_utils.parsedate_to_datetime(mtext.header_text(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append("bad_date")
+        return None
+    if parsed.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322 §3.3)
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict:
+    found = _message_ids(_first(headers, "message-id"))
+    message_id = found[0] if found else synthetic_id(raw)
+    if not found:
+        defects.append("bad_message_id" if "message-id" in headers else "missing_message_id")
+    in_reply_to = next(iter(_message_ids(_first(headers, "in-reply-to"))), None)
+    references = [r for r in _message_ids(" ".join(headers.get("references", []))) if r != message_id]
+    root = references[0] if references else in_reply_to or message_id
+    return dict(message_id=message_id, message_id_synthetic=not found,
+                in_reply_to=in_reply_to, references=references, thread_root=root)  # fmt: skip
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict:
+    headers: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        headers.setdefault(name.strip().lower(), []).append(value)
+    defects.extend(f"duplicate_header:{n}" for n in _SINGLE if len(headers.get(n, ())) > 1)
+    senders = _addresses(headers.get("from", [])[:1])
+    if not senders:
+        defects.append("missing_from" if "from" not in headers else "bad_from")
+    subject = mtext.decode_header_value(_first(headers, "subject") or "")
+    list_id = _first(headers, "list-id")
+    list_id = mtext.header_text(list_id) if list_id else None
+    if list_id:
+        list_id = (_ANGLE_ID.findall(list_id) or [list_id])[-1].strip().lower() or None
+    fields = _ids_fields(headers, raw, defects)
+    return dict(fields, subject=subject, subject_normalized=mtext.normalize_subject(subject),
+        from_name=senders[0].name if senders else "",
+        from_address=senders[0].address if senders else "",
+        to=_addresses(headers.get("to", [])), cc=_addresses(headers.get("cc", [])),
+        bcc=_addresses(headers.get("bcc", [])), reply_to=_addresses(headers.get("reply-to", [])),
+        list_id=list_id, sent_at=_sent_at(_first(headers, "date"), defects))  # fmt: skip
