@@ -18,6 +18,10 @@ from bench import machine, report
 from bench.mailbox import Workbench
 from bench.sections import SECTIONS
 
+# LanceDB's Rust logger prints two deprecation warnings per hybrid search (the product selects
+# columns without `_score`/`_distance`); they would bury the progress lines.
+os.environ.setdefault("LANCEDB_LOG", "error")
+
 # Each module registers one section at import, in report order.
 SECTION_MODULES = ("bench.fetch", "bench.parse", "bench.embed", "bench.search", "bench.sensor", "bench.backfill")
 

@@ -1,0 +1,184 @@
+"""The real stack for the backfill section: `dagster dev` (webserver, daemon, code server) on a
+fresh DAGSTER_HOME, the `mail-pipeline backfill` CLI against it, and what the bench reads back
+from the instance: materialized partitions, run timings, the process tree's memory."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
+
+STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
+_LAUNCHED = re.compile(r"backfill (\S+) launched")
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    # `dagster dev` and the processes it starts read `.env` from their working directory: keep
+    # a developer's .env in the repository out of the measured stack.
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+class Stack:
+    """`dagster dev` over the data directory the current environment's settings name."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]):
+        from mail_pipeline.commands import write_instance_config
+        from mail_pipeline.settings import get_settings
+
+        self.data_dir = data_dir
+        self.home = write_instance_config(get_settings())
+        self.server = DagsterDev(self.home, env, data_dir / "dagster.log")
+        self._instance = None
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        with working_directory(self.data_dir):
+            self.server.start(timeout=180)
+        return time.perf_counter() - started
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self._instance is not None:
+            self._instance.dispose()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.server.log.read_text(errors="replace")[-chars:] if self.server.log.exists() else ""
+
+    @property
+    def instance(self):
+        if self._instance is None:
+            from dagster import DagsterInstance
+
+            self._instance = DagsterInstance.from_config(str(self.home))
+        return self._instance
+
+    def backfill(self, account: str, first: date, last: date) -> str:
+        """`mail-pipeline backfill` against this webserver; returns the backfill id."""
+        from mail_pipeline import cli
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["backfill", "--account", account, "--from", first.isoformat(), "--to", last.isoformat(),
+                             "--url", self.server.url])
+        match = _LAUNCHED.search(out.getvalue())
+        if code != 0 or not match:
+            raise RuntimeError(f"mail-pipeline backfill failed ({code}): {out.getvalue()[-500:]}")
+        return match.group(1)
+
+    def materialized(self, keys: set[str]) -> dict[str, int]:
+        """Per stage, how many of these partition keys are materialized."""
+        from dagster import AssetKey
+
+        return {stage: len(keys & set(self.instance.get_materialized_partitions(AssetKey(stage)))) for stage in STAGES}
+
+    def wait_materialized(self, keys: set[str], timeout: float, what: str) -> None:
+        def done() -> bool:
+            self.raise_on_failed_runs()
+            return all(n == len(keys) for n in self.materialized(keys).values())
+        wait_until(done, timeout, what, interval=0.5)
+
+    def raise_on_failed_runs(self) -> None:
+        from dagster import DagsterRunStatus, RunsFilter
+
+        failed = self.instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=1)
+        if failed:
+            raise RuntimeError(f"run {failed[0].dagster_run.run_id} failed; dagster dev log: {self.log_tail()}")
+
+    def runs(self, **tags: str) -> list:
+        from dagster import RunsFilter
+
+        return list(self.instance.get_run_records(RunsFilter(tags=tags)))
+
+    def backfill_runs(self, backfill_ids: list[str], timeout: float = 120) -> list[RunTiming]:
+        """The finished runs of these backfills, timed from the event log."""
+        def finished() -> list | None:
+            records = [r for b in backfill_ids for r in self.runs(**{"dagster/backfill": b})]
+            return records if records and all(r.dagster_run.is_finished for r in records) else None
+        return [self.timing(record) for record in wait_until(finished, timeout, "the backfill runs to finish", 0.5)]
+
+    def timing(self, record) -> RunTiming:
+        from dagster import DagsterEventType
+
+        run = record.dagster_run
+        starting = self.instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_STARTING)
+        launched = starting[0].timestamp if starting else record.start_time
+        return RunTiming(run.run_id, run.status.value, record.create_timestamp.timestamp(), launched,
+                         record.end_time or time.time())
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    run_id: str
+    status: str
+    created: float  # queued (epoch seconds)
+    launched: float  # RUN_STARTING: the launcher starts the run process
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        """Process start, code load, every step, teardown."""
+        return self.ended - self.launched
+
+
+def max_parallel(runs: list[RunTiming]) -> int:
+    edges = sorted([(r.launched, 1) for r in runs] + [(r.ended, -1) for r in runs])
+    depth = peak = 0
+    for _, step in edges:
+        depth += step
+        peak = max(peak, depth)
+    return peak
+
+
+@dataclass
+class MemorySampler:
+    """Samples RSS over the process tree under `pid` every `interval` s: the peak of the whole
+    tree's sum, and the peak of its largest process (the run worker, a multiprocessing child of
+    the code server, once it holds the model)."""
+
+    pid: int
+    interval: float = 0.5
+    peak_tree: int = 0
+    peak_process: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> MemorySampler:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        while not self._stop.wait(self.interval):
+            total = 0
+            for process in [root, *root.children(recursive=True)]:
+                try:
+                    rss = process.memory_info().rss
+                except psutil.Error:  # exited between listing and reading
+                    continue
+                total += rss
+                self.peak_process = max(self.peak_process, rss)
+            self.peak_tree = max(self.peak_tree, total)

@@ -1,0 +1,141 @@
+"""sensor: a new_mail_sensor tick with nothing new, on a small and on the bench mailbox."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from bench.mailbox import FOLDERS, USER, Workbench, environment
+from bench.sections import Figure, Goal, Section, register
+
+SMALL_USER = "bob"
+SMALL_N = 1000
+TICKS = 20
+
+
+def account_dir(bench: Workbench, user: str, slug: str) -> Path:
+    """A data directory whose registry holds only `user`'s mailbox, as account `slug`."""
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import Account, AccountRegistry
+
+    server, data_dir = bench.dovecot, bench.scratch_dir(f"sensor-{slug}")
+    AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug=slug, email=f"{user}@example.test", host="127.0.0.1", port=server.tls_port, username=user,
+                password_token="", ca_file=server.ca_file, folders=FOLDERS),
+        server.users[user], crypto.load_cipher(),
+    )
+    return data_dir
+
+
+class Ticker:
+    """Evaluates the sensor the way test_sensor does (build_sensor_context on an instance), with
+    resources bound to one account's data directory; only the sensor call itself is timed."""
+
+    def __init__(self, instance, data_dir: Path):
+        from dagster import Definitions
+
+        from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
+        from mail_pipeline.defs.assets.emails import emails
+        from mail_pipeline.defs.assets.raw_messages import raw_messages
+        from mail_pipeline.defs.resources import build_resources
+        from mail_pipeline.defs.sensors import new_mail_sensor
+        from mail_pipeline.settings import Settings
+
+        self.instance, self.sensor = instance, new_mail_sensor
+        self.resources = build_resources(Settings(data_dir=data_dir))
+        self.repository = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings],
+                                      sensors=[new_mail_sensor], resources=self.resources).get_repository_def()
+        self.cursor: str | None = None
+
+    def tick(self):
+        from dagster import build_sensor_context
+
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor, repository_def=self.repository,
+                                       resources=self.resources)
+        started = time.perf_counter()
+        result = self.sensor(context)
+        seconds = time.perf_counter() - started
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        return seconds * 1000, result
+
+
+def measure(bench: Workbench, small_n: int) -> dict[str, float]:
+    from dagster import DagsterInstance
+
+    sizes = {"1k": (SMALL_USER, small_n), "20k": (USER, bench.n)}
+    for user, n in sizes.values():
+        bench.mailbox(user, n)  # loaded before any clock starts
+    figures: dict[str, float] = {}
+    ticks: dict[str, list[float]] = {name: [] for name in sizes}
+    with DagsterInstance.ephemeral() as instance:
+        tickers = {name: Ticker(instance, account_dir(bench, user, f"sensor-{name}")) for name, (user, _) in sizes.items()}
+        for name, ticker in tickers.items():
+            figures[f"sensor_first_tick_ms_{name}"], first = ticker.tick()  # a new account: every day of it
+            if not first.run_requests:
+                raise RuntimeError(f"the first tick of the {name} mailbox requested no run")
+        for i in range(TICKS):
+            for name in (("1k", "20k") if i % 2 == 0 else ("20k", "1k")):
+                ms, result = tickers[name].tick()
+                if result.run_requests or "no new mail" not in (result.skip_reason.skip_message or ""):
+                    raise RuntimeError(f"a tick of the up-to-date {name} mailbox did not skip: {result}")
+                ticks[name].append(ms)
+    for name, values in ticks.items():
+        median = statistics.median(values)
+        quartiles = statistics.quantiles(values, n=4)
+        figures[f"sensor_noop_tick_ms_{name}"] = median
+        figures[f"sensor_noop_tick_iqr_ms_{name}"] = quartiles[2] - quartiles[0]
+        print(f"  {name:3} ({sizes[name][1]:,} messages): median {median:.1f} ms, "
+              f"quartiles {quartiles[0]:.1f}-{quartiles[2]:.1f} ms over {len(values)} ticks", flush=True)
+    figures["sensor_noop_tick_ratio"] = figures["sensor_noop_tick_ms_20k"] / figures["sensor_noop_tick_ms_1k"]
+    # Within noise: the medians differ by less than the larger interquartile range.
+    spread = max(figures["sensor_noop_tick_iqr_ms_1k"], figures["sensor_noop_tick_iqr_ms_20k"])
+    figures["sensor_noop_tick_difference_vs_iqr"] = abs(
+        figures["sensor_noop_tick_ms_20k"] - figures["sensor_noop_tick_ms_1k"]) / max(spread, 1e-9)
+    figures["sensor_small_n_messages"], figures["sensor_large_n_messages"] = small_n, bench.n
+    return figures
+
+
+def run(bench: Workbench) -> dict[str, float]:
+    from bench.fetch import settings_environment
+
+    with environment(**settings_environment(bench)):
+        return measure(bench, min(SMALL_N, bench.n))
+
+
+register(Section(
+    name="sensor",
+    title="Sensor: a tick with no new mail, 1,000 vs 20,000 messages",
+    run=run,
+    figures=(
+        Figure("sensor_small_n_messages", "small mailbox (`_1k` figures)", "messages"),
+        Figure("sensor_large_n_messages", "the bench mailbox (`_20k` figures)", "messages"),
+        Figure("sensor_noop_tick_ms_1k", "tick with the cursor up to date, small mailbox, median", "ms", 1),
+        Figure("sensor_noop_tick_ms_20k", "tick with the cursor up to date, bench mailbox, median", "ms", 1),
+        Figure("sensor_noop_tick_iqr_ms_1k", "interquartile range of those ticks, small mailbox", "ms", 1),
+        Figure("sensor_noop_tick_iqr_ms_20k", "interquartile range of those ticks, bench mailbox", "ms", 1),
+        Figure("sensor_noop_tick_ratio", "bench mailbox median / small mailbox median", "×", 2),
+        Figure("sensor_noop_tick_difference_vs_iqr", "|difference of the medians| / the larger IQR", "", 2),
+        Figure("sensor_first_tick_ms_1k", "first tick of the new account (every day requested), small", "ms"),
+        Figure("sensor_first_tick_ms_20k", "first tick of the new account (every day requested), bench", "ms"),
+    ),
+    goals=(
+        Goal("sensor_noop_tick_difference_vs_iqr", "<=", 1.0,
+             "no-op tick the same within noise: medians differ by ≤ 1 IQR"),
+        Goal("sensor_noop_tick_ratio", "<=", 1.2, "no-op tick on the bench mailbox ≤ 1.2 × the small one"),
+    ),
+    method=(
+        "Two accounts on the same loopback Dovecot over implicit TLS: the bench mailbox (N messages, "
+        "the one the fetch section reads) and a mailbox of 1,000 messages of the same window and "
+        "seed, each in its own data directory and its own `new_mail_sensor` evaluation "
+        "(`build_sensor_context` on one ephemeral instance with the real repository and resources, "
+        "as `mail_pipeline_tests/test_sensor.py` does). Each account's first tick (cursor empty: every "
+        "day of the new account is requested) is timed once; then 20 ticks each with the cursor up to "
+        "date, alternating the two mailboxes and swapping which goes first, each checked to skip with "
+        "\"no new mail\". A tick is the sensor call alone: registry read, connect + TLS login, LIST, "
+        "STATUS per folder, logout, the dynamic-partition lookup; building the context is not timed, "
+        "nor the daemon's own per-tick work."
+    ),
+))
