@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The real servers the tests and the benchmark start: Dovecot, PostgreSQL, mbsync (isync).
+# The real servers the tests and the benchmark start (Dovecot, PostgreSQL, mbsync from isync),
+# and the tools their harness uses (openssl for the test certificate, pgrep from procps).
 services:
-	@command -v dovecot >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mbsync >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd postgresql isync >/dev/null; }
+	@command -v dovecot >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mbsync >/dev/null \
+		&& command -v openssl >/dev/null && command -v pgrep >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			dovecot-imapd postgresql isync openssl procps >/dev/null; }
 
 run: $(STAMP)
 	$(BIN)/mail-pipeline run $(ARGS)

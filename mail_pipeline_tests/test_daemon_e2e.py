@@ -54,6 +54,12 @@ def emails_per_day(data_dir) -> dict[date, int]:
         return {}
 
 
+def settled(instance: DagsterInstance) -> bool:
+    """No run queued, starting or running: asset checks finish after the materializations."""
+    busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    return not instance.get_run_records(RunsFilter(statuses=busy))
+
+
 def finished_runs(instance: DagsterInstance, **filters):
     return instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE], **filters))
 
@@ -68,12 +74,14 @@ def test_sensor_launches_runs_for_exactly_the_days_with_new_mail(stack, dovecot,
     wait_until(lambda: emails_per_day(data_dir) == {d1: 1, d2: 1}, 240, "the sensor's runs to land both days")
     instance = DagsterInstance.from_config(str(home))
     wait_until(lambda: len(instance.get_materialized_partitions(AssetKey("email_embeddings"))) == 2, 120, "embeddings")
+    wait_until(lambda: settled(instance), 120, "the runs to finish")
     before = {r.dagster_run.run_id for r in finished_runs(instance)}
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in finished_runs(instance))
 
     dovecot.append([("INBOX", message("s3", at(d3, 9), subject="Server outage report"), at(d3, 9))])
     wait_until(lambda: emails_per_day(data_dir).get(d3) == 1, 240, "the new day's partition")
     wait_until(lambda: len(instance.get_materialized_partitions(AssetKey("email_embeddings"))) == 3, 120, "embeddings")
+    wait_until(lambda: settled(instance), 120, "the runs to finish")
     new_runs = [r.dagster_run for r in finished_runs(instance) if r.dagster_run.run_id not in before]
     assert new_runs and all(r.tags.get("dagster/partition") == f"alice|{d3.isoformat()}" for r in new_runs)
     assert all(r.status == DagsterRunStatus.SUCCESS for r in new_runs)
@@ -99,6 +107,7 @@ def test_cli_backfill_seven_days_two_accounts(stack, dovecot, data_dir, capsys):
     assert "14 partitions" in out
     for stage in STAGES:
         wait_until(lambda: len(instance.get_materialized_partitions(AssetKey(stage))) == 14, 300, f"14 partitions of {stage}")
+    wait_until(lambda: settled(instance), 120, "the backfill's runs to finish")
     per_day = emails_per_day(data_dir)
     assert sorted(per_day) == days and set(per_day.values()) == {2}
 
