@@ -69,6 +69,7 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
     failed: list[str] = []
     for name in names:
         print(f"== {name} (N = {bench.n:,})", flush=True)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         try:
             produced = SECTIONS[name].run(bench)
@@ -80,6 +81,8 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
         figures.update(produced)
         figures[f"{name}_n_messages"] = bench.n
         figures[f"{name}_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # The machine is shared: what else ran while this section measured, in its own words.
+        figures[f"{name}_load_average_before"], figures[f"{name}_load_average_after"] = load_before, os.getloadavg()[0]
         print(f"== {name} done in {time.perf_counter() - started:.0f} s", flush=True)
     return figures, failed
 

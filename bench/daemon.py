@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import threading
@@ -20,6 +21,19 @@ from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
 STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 _LAUNCHED = re.compile(r"backfill (\S+) launched")
+LOCATION = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+    ... on PipelineNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
 
 
 @contextmanager
@@ -40,6 +54,8 @@ class Stack:
     def __init__(self, data_dir: Path, env: dict[str, str]):
         from mail_pipeline.commands import write_instance_config
         from mail_pipeline.settings import get_settings
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per instance opened
 
         self.data_dir = data_dir
         self.home = write_instance_config(get_settings())
@@ -81,6 +97,25 @@ class Stack:
             raise RuntimeError(f"mail-pipeline backfill failed ({code}): {out.getvalue()[-500:]}")
         return match.group(1)
 
+    def launch_partition_run(self, account: str, day: date) -> str:
+        """One run of the `ingest` job for one partition, queued like the sensor's RunRequests:
+        with the partition's tags, dimension tags included (the per-account run limit keys on
+        `dagster/partition/account`)."""
+        from mail_pipeline.defs.partitions import mail_partitions, partition_key
+
+        repository = self.server.graphql(LOCATION)["repositoriesOrError"]["nodes"][0]
+        tags = mail_partitions.get_tags_for_partition_key(str(partition_key(account, day)))
+        params = {
+            "selector": {"repositoryLocationName": repository["location"]["name"],
+                         "repositoryName": repository["name"], "jobName": "ingest"},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }
+        reply = self.server.graphql(LAUNCH_RUN, {"params": params}).get("launchRun") or {}
+        if reply.get("__typename") != "LaunchRunSuccess":
+            raise RuntimeError(f"launchRun failed: {reply}")
+        return reply["run"]["runId"]
+
     def materialized(self, keys: set[str]) -> dict[str, int]:
         """Per stage, how many of these partition keys are materialized."""
         from dagster import AssetKey
@@ -112,6 +147,14 @@ class Stack:
             return records if records and all(r.dagster_run.is_finished for r in records) else None
         return [self.timing(record) for record in wait_until(finished, timeout, "the backfill runs to finish", 0.5)]
 
+    def finished_runs(self, run_ids: list[str], timeout: float = 120) -> list[RunTiming]:
+        from dagster import RunsFilter
+
+        def finished() -> list | None:
+            records = list(self.instance.get_run_records(RunsFilter(run_ids=run_ids)))
+            return records if len(records) == len(run_ids) and all(r.dagster_run.is_finished for r in records) else None
+        return [self.timing(record) for record in wait_until(finished, timeout, "the runs to finish", 0.5)]
+
     def timing(self, record) -> RunTiming:
         from dagster import DagsterEventType
 
@@ -120,6 +163,16 @@ class Stack:
         launched = starting[0].timestamp if starting else record.start_time
         return RunTiming(run.run_id, run.status.value, record.create_timestamp.timestamp(), launched,
                          record.end_time or time.time())
+
+
+    def step_seconds(self, run_id: str) -> dict[str, float]:
+        """Seconds of each step of a run (an asset's step key is its name), start to success."""
+        from dagster import DagsterEventType
+
+        events = self.instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
+        started = {e.step_key: e.timestamp for e in events if e.dagster_event.event_type == DagsterEventType.STEP_START}
+        return {e.step_key: e.timestamp - started[e.step_key] for e in events
+                if e.dagster_event.event_type == DagsterEventType.STEP_SUCCESS and e.step_key in started}
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
     lines = [f"## {section.title}", ""]
     when = [f"{label} {number(results[key])}" for label, key in
             (("N =", f"{section.name}_n_messages"), ("measured", f"{section.name}_date")) if key in results]
+    load = [results.get(f"{section.name}_load_average_{edge}") for edge in ("before", "after")]
+    if None not in load:
+        when.append(f"1-minute load average {number(load[0], 1)} before, {number(load[1], 1)} after")
     if when:
         lines += [f"_{', '.join(when)}._", ""]
     if section.method:
@@ -83,7 +86,8 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
 def known_keys() -> set[str]:
     keys = set(RUN_KEYS) | {f.key for f in mailbox.FIGURES} | {"mailbox_n_messages"}
     for section in SECTIONS.values():
-        keys |= {f.key for f in section.figures} | {f"{section.name}_n_messages", f"{section.name}_date"}
+        keys |= {f.key for f in section.figures} | {f"{section.name}_{suffix}" for suffix in (
+            "n_messages", "date", "load_average_before", "load_average_after")}
     return keys
 
 

@@ -62,6 +62,50 @@ class Ticker:
         return seconds * 1000, result
 
 
+def bare_imap_ms(bench: Workbench, user: str) -> dict[str, float]:
+    """What a tick asks the server, with imapclient alone: connect + TLS + login, LIST, STATUS of
+    both folders (the sensor's items), logout; then on a second connection the same STATUS
+    without the LIST before it. Milliseconds each."""
+    import ssl
+
+    from imapclient import IMAPClient
+
+    server, spent = bench.dovecot, {}
+    items = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"HIGHESTMODSEQ"]
+
+    def timed(phase: str, call) -> None:
+        started = time.perf_counter()
+        call()
+        spent[phase] = (time.perf_counter() - started) * 1000
+
+    def connect() -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=server.tls_port, ssl=True,
+                            ssl_context=ssl.create_default_context(cafile=server.ca_file))
+        client.login(user, server.users[user])
+        return client
+
+    started = time.perf_counter()
+    client = connect()
+    spent["login"] = (time.perf_counter() - started) * 1000
+    timed("list", client.list_folders)
+    timed("status", lambda: [client.folder_status(folder, items) for folder in FOLDERS])
+    timed("logout", client.logout)
+    client = connect()
+    timed("status_without_list", lambda: [client.folder_status(folder, items) for folder in FOLDERS])
+    client.logout()
+    return spent
+
+
+def bare_figures(bench: Workbench, sizes: dict[str, tuple[str, int]]) -> dict[str, float]:
+    """Medians of bare_imap_ms over TICKS rounds, the mailboxes alternating."""
+    samples: dict[str, list[float]] = {}
+    for i in range(TICKS):
+        for name in (tuple(sizes) if i % 2 == 0 else tuple(reversed(sizes))):
+            for phase, ms in bare_imap_ms(bench, sizes[name][0]).items():
+                samples.setdefault(f"sensor_bare_{phase}_ms_{name}", []).append(ms)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def measure(bench: Workbench, small_n: int) -> dict[str, float]:
     from dagster import DagsterInstance
 
@@ -95,6 +139,11 @@ def measure(bench: Workbench, small_n: int) -> dict[str, float]:
     figures["sensor_noop_tick_difference_vs_iqr"] = abs(
         figures["sensor_noop_tick_ms_20k"] - figures["sensor_noop_tick_ms_1k"]) / max(spread, 1e-9)
     figures["sensor_small_n_messages"], figures["sensor_large_n_messages"] = small_n, bench.n
+    figures.update(bare_figures(bench, sizes))
+    print("  bare imapclient, medians: " + "; ".join(
+        f"{name} " + ", ".join(f"{phase} {figures[f'sensor_bare_{phase}_ms_{name}']:.1f}"
+                               for phase in ("login", "list", "status", "status_without_list", "logout"))
+        + " ms" for name in sizes), flush=True)
     return figures
 
 
@@ -118,6 +167,11 @@ register(Section(
         Figure("sensor_noop_tick_iqr_ms_20k", "interquartile range of those ticks, bench mailbox", "ms", 1),
         Figure("sensor_noop_tick_ratio", "bench mailbox median / small mailbox median", "×", 2),
         Figure("sensor_noop_tick_difference_vs_iqr", "|difference of the medians| / the larger IQR", "", 2),
+        *(Figure(f"sensor_bare_{phase}_ms_{name}", f"bare imapclient {what}, {mailbox} mailbox, median", "ms", 1)
+          for phase, what in (("login", "connect + TLS + LOGIN"), ("list", "LIST"),
+                              ("status", "STATUS of both folders after the LIST (as a tick)"),
+                              ("status_without_list", "STATUS of both folders, no LIST before"), ("logout", "LOGOUT"))
+          for name, mailbox in (("1k", "small"), ("20k", "bench"))),
         Figure("sensor_first_tick_ms_1k", "first tick of the new account (every day requested), small", "ms"),
         Figure("sensor_first_tick_ms_20k", "first tick of the new account (every day requested), bench", "ms"),
     ),
@@ -136,6 +190,9 @@ register(Section(
         "date, alternating the two mailboxes and swapping which goes first, each checked to skip with "
         "\"no new mail\". A tick is the sensor call alone: registry read, connect + TLS login, LIST, "
         "STATUS per folder, logout, the dynamic-partition lookup; building the context is not timed, "
-        "nor the daemon's own per-tick work."
+        "nor the daemon's own per-tick work. To tell the server's share from the sensor's, the "
+        "same requests are then timed with imapclient alone, 20 rounds alternating the mailboxes, "
+        "each round on a fresh connection as a tick makes one, and once more on another fresh "
+        "connection without the LIST before the STATUS commands."
     ),
 ))

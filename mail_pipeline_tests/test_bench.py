@@ -50,3 +50,63 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
     assert "raw_messages ≥ 0.8 × bare imapclient" in report and "≥ 1,000 msg/s on 2 cores" in report
     assert "embedding_chunks_per_s" in report
     assert "| FETCH bodies" in (tmp_path / "profile_fetch.md").read_text()
+
+
+def _needs(*tools: str) -> None:
+    missing = [tool for tool in tools if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"not installed under CI: {', '.join(missing)}")
+        pytest.skip(f"not installed: {', '.join(missing)} (`make services`)")
+
+
+def _bench(out: Path, *args: str, timeout: int) -> dict:
+    done = subprocess.run([sys.executable, "-m", "bench", "--out", str(out), "--repeat", "1", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "results.json").read_text())
+
+
+def _positive(results: dict, keys: list[str]) -> None:
+    for key in keys:
+        assert isinstance(results.get(key), (int, float)) and results[key] > 0, (key, results.get(key))
+
+
+def test_bench_embed_search_sensor_smoke(tmp_path):
+    """The three in-process sections on a tiny mailbox (about 40 s, most of it the model load)."""
+    _needs("dovecot")
+    results = _bench(tmp_path, "--n", "150", "--sections", "embed,search,sensor", "--embed-sample", "24", timeout=300)
+
+    _positive(results, [
+        "chunks_produced", "chunks_embedded", "embed_chunks_per_s", "encode_ceiling_chunks_per_s",
+        "embed_rerun_chunks_per_s", "search_store_rows", "search_vector_p50_ms", "search_text_p50_ms",
+        "search_hybrid_p50_ms", "search_hybrid_p95_ms", "search_hybrid_catalog_p50_ms",
+        "sensor_noop_tick_ms_1k", "sensor_noop_tick_ms_20k", "sensor_noop_tick_ratio",
+    ])
+    assert results["chunks_embedded"] <= results["chunks_produced"]
+    assert results["embed_sample_chunks"] == 24 and results["embed_precision"] in ("fp32", "bf16")
+    assert results["search_store_rows"] == results["chunks_produced"] and results["search_queries"] == 50
+    assert results["sensor_small_n_messages"] == results["sensor_large_n_messages"] == 150  # both capped at N
+    report = (tmp_path / "RESULTS.md").read_text()
+    for goal in ("stage overhead ≤ 10% over bare encode", "hybrid search median ≤ 50 ms",
+                 "no-op tick the same within noise"):
+        assert goal in report
+
+
+@pytest.mark.e2e
+def test_bench_backfill_smoke(tmp_path):
+    """The backfill section through a real `dagster dev` at a 3 s sensor interval. It takes 2-3
+    minutes whatever the sizes: each backfill waits for Dagster's backfill daemon, which looks for
+    new backfills every 30 s (fixed in Dagster 1.13)."""
+    _needs("dovecot")
+    results = _bench(tmp_path, "--n", "20", "--sections", "backfill", "--backfill-n", "20", "--backfill-k", "2",
+                     "--sensor-interval", "3", timeout=600)
+
+    _positive(results, [
+        "backfill_single_run_s", "backfill_separate_runs_s", "backfill_30d_wall_s", "backfill_30d_peak_rss_mb",
+        "new_mail_to_searchable_s", "backfill_30d_chunks",
+    ])
+    assert results["backfill_single_runs"] == 1 and results["backfill_separate_runs"] == 2
+    assert results["backfill_separate_max_parallel"] == 1  # the per-account run limit holds
+    assert results["backfill_30d_runs"] == 1 and results["new_mail_sensor_interval_s"] == 3
+    assert "new mail searchable ≤ 120 s" in (tmp_path / "RESULTS.md").read_text()
