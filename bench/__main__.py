@@ -102,10 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(failed) == len(args.sections):
         print("no section succeeded: results left unchanged", file=sys.stderr)
         return 1
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    # Sections merge across runs: each keeps the command that measured it.
+    figures.update({f"{name}_command": command for name in args.sections if name not in failed})
     results = report.write(args.out, {
         **figures, **bench.figures, "n_messages": args.n,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command,
         "machine": machine.describe(), **machine.versions(),
         # Other processes skew absolute rates; the side-by-side ratios much less.
         "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in sorted(figures):
         if isinstance(results[key], float):
             print(f"{key:36} {results[key]:12,.2f}")
-        elif isinstance(results[key], str) and not key.endswith("_date"):
+        elif isinstance(results[key], str) and not key.endswith(("_date", "_command")):
             print(f"{key:36} {results[key]:>12}")
     print(f"wrote {args.out / report.RESULTS_JSON} and {args.out / report.RESULTS_MD}")
     return 1 if failed else 0
