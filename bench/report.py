@@ -19,9 +19,11 @@ RUN_KEYS = ("n_messages", "date", "command", "machine", "load_average_before", "
 
 
 def merge(out: Path, new: dict) -> dict:
-    """The existing results with `new` written over them: keys from other sections are kept."""
+    """The existing results with `new` written over them: keys from other sections are kept,
+    keys no section declares any more (a figure renamed or retired) are dropped."""
     path = out / RESULTS_JSON
-    merged = json.loads(path.read_text()) if path.exists() else {}
+    known = known_keys()
+    merged = {k: v for k, v in json.loads(path.read_text()).items() if k in known} if path.exists() else {}
     merged.update({k: round(v, 3) if isinstance(v, float) else v for k, v in new.items()})
     return merged
 
@@ -114,8 +116,4 @@ def render(results: dict, out: Path) -> str:
     for section in SECTIONS.values():
         if any(f.key in results for f in section.figures):
             lines += section_block(section, results, out)
-    others = sorted(set(results) - known_keys())
-    if others:
-        lines += ["## Other figures", "", "From sections this checkout does not define.", "",
-                  "| key | value |", "|---|---:|", *(f"| `{k}` | {number(results[k], 2)} |" for k in others), ""]
     return "\n".join(lines).rstrip() + "\n"

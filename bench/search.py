@@ -18,6 +18,7 @@ from bench.sections import Figure, Goal, Section, register
 MODES = ("vector", "text", "hybrid")
 QUERIES = 50
 WARM_UP = 5
+COLD = 5
 K = 10
 _IDS = re.compile(r"\b(?:INV-\d{4}-\d{5}|PO-\d{5}|(?:OPS|FIN|IT|PRJ)-\d{3,4})\b")
 _WORD = re.compile(r"[A-Za-z][a-z]{4,}")
@@ -72,11 +73,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
+PHASES = ("embed", "vectors", "words")
+
+
 @contextmanager
 def phase_clock(model) -> Iterator[dict[str, float]]:
-    """Seconds spent inside query.search's three costly calls, accumulated into the dict yielded:
-    the query embedding, the LanceDB search (every over-fetch round), the DuckDB hydration."""
-    from mail_pipeline import query
+    """Seconds spent inside query.search's costly calls, accumulated into the dict yielded: the
+    query embedding, the vector search and the words search (every over-fetch round). In hybrid
+    mode the words search runs in a thread beside the other two, so the phases overlap."""
     from mail_pipeline.storage.vectors import VectorStore
 
     spent: dict[str, float] = defaultdict(float)
@@ -90,7 +94,8 @@ def phase_clock(model) -> Iterator[dict[str, float]]:
                 spent[name] += time.perf_counter() - started
         return wrapper
 
-    patches = [(query, "_catalog_rows", "catalog"), (VectorStore, "search", "lancedb"), (model, "encode", "embed")]
+    patches = [(VectorStore, "search_vectors", "vectors"), (VectorStore, "search_words", "words"),
+               (model, "encode", "embed")]
     originals = [getattr(owner, name) for owner, name, _ in patches]
     for (owner, name, phase), original in zip(patches, originals):
         setattr(owner, name, timed(phase, original))
@@ -102,37 +107,50 @@ def phase_clock(model) -> Iterator[dict[str, float]]:
         del model.encode  # the instance attribute; the class method shows through again
 
 
+def phases_of(mode: str) -> tuple[str, ...]:
+    return {"vector": ("embed", "vectors"), "text": ("words",), "hybrid": PHASES}[mode]
+
+
 def measure(bench: Workbench, data_dir, texts: list[str]) -> dict[str, float]:
-    from mail_pipeline.query import search
+    from mail_pipeline import query
     from mail_pipeline.settings import Settings
 
     settings, model = Settings(data_dir=data_dir), corpus.embedder(bench)
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
     phases: dict[str, list[float]] = defaultdict(list)
     hits: dict[str, int] = dict.fromkeys(MODES, 0)
+    # A process's first search opens the store and loads its indexes (what a one-shot
+    # `mail-pipeline search` pays besides the model load): timed on a fresh handle each time.
+    cold = []
+    for text in texts[:COLD]:
+        query._shared_store.cache_clear()
+        started = time.perf_counter()
+        query.search(text, k=K, mode="hybrid", settings=settings, embedder=model)
+        cold.append((time.perf_counter() - started) * 1000)
     for text in texts[:WARM_UP]:
         for mode in MODES:
-            search(text, k=K, mode=mode, settings=settings, embedder=model)
+            query.search(text, k=K, mode=mode, settings=settings, embedder=model)
     with phase_clock(model) as spent:
         for i, text in enumerate(texts):
             for mode in MODES[i % 3:] + MODES[:i % 3]:  # rotate, so no mode always runs first
                 spent.clear()
                 started = time.perf_counter()
-                found = search(text, k=K, mode=mode, settings=settings, embedder=model)
+                found = query.search(text, k=K, mode=mode, settings=settings, embedder=model)
                 latencies[mode].append((time.perf_counter() - started) * 1000)
                 hits[mode] += bool(found)
-                for phase in ("embed", "lancedb", "catalog"):
+                for phase in phases_of(mode):
                     phases[f"{mode}_{phase}"].append(spent[phase] * 1000)
-    figures: dict[str, float] = {"search_queries": len(texts)}
+    figures: dict[str, float] = {"search_queries": len(texts), "search_hybrid_cold_p50_ms": statistics.median(cold)}
     for mode in MODES:
         figures[f"search_{mode}_p50_ms"] = statistics.median(latencies[mode])
         figures[f"search_{mode}_p95_ms"] = percentile(latencies[mode], 0.95)
         figures[f"search_{mode}_hit_share"] = hits[mode] / len(texts)
-        for phase in ("embed", "lancedb", "catalog") if mode != "text" else ("lancedb", "catalog"):
+        for phase in phases_of(mode):
             figures[f"search_{mode}_{phase}_p50_ms"] = statistics.median(phases[f"{mode}_{phase}"])
+        inside = ", ".join(f"{phase} {figures[f'search_{mode}_{phase}_p50_ms']:.1f}" for phase in phases_of(mode))
         print(f"  {mode:6} p50 {figures[f'search_{mode}_p50_ms']:6.1f} ms, p95 {figures[f'search_{mode}_p95_ms']:6.1f} ms "
-              f"(medians: embed {figures.get(f'search_{mode}_embed_p50_ms', 0):.1f}, LanceDB {figures[f'search_{mode}_lancedb_p50_ms']:.1f}, "
-              f"DuckDB {figures[f'search_{mode}_catalog_p50_ms']:.1f} ms); {hits[mode]}/{len(texts)} queries with hits", flush=True)
+              f"(medians: {inside} ms); {hits[mode]}/{len(texts)} queries with hits", flush=True)
+    print(f"  hybrid, first search on a fresh store handle: p50 {figures['search_hybrid_cold_p50_ms']:.1f} ms", flush=True)
     return figures
 
 
@@ -152,14 +170,16 @@ def run(bench: Workbench) -> dict[str, float]:
     }
 
 
+PHASE_NAMES = {"embed": "the query embedding", "vectors": "`VectorStore.search_vectors`",
+               "words": "`VectorStore.search_words`"}
+
+
 def _modes() -> tuple[Figure, ...]:
     return tuple(figure for mode in MODES for figure in (
         Figure(f"search_{mode}_p50_ms", f"{mode}, median", "ms", 1),
         Figure(f"search_{mode}_p95_ms", f"{mode}, 95th percentile", "ms", 1),
-        *((Figure(f"search_{mode}_embed_p50_ms", f"{mode}: in the query embedding, median", "ms", 1),)
-          if mode != "text" else ()),
-        Figure(f"search_{mode}_lancedb_p50_ms", f"{mode}: in `VectorStore.search` (all rounds), median", "ms", 1),
-        Figure(f"search_{mode}_catalog_p50_ms", f"{mode}: in the DuckDB hydration (`_catalog_rows`), median", "ms", 1),
+        *(Figure(f"search_{mode}_{phase}_p50_ms", f"{mode}: in {PHASE_NAMES[phase]} (all rounds), median", "ms", 1)
+          for phase in phases_of(mode)),
         Figure(f"search_{mode}_hit_share", f"{mode}, share of queries with at least one hit", "", 2),
     ))
 
@@ -174,26 +194,30 @@ register(Section(
         Figure("search_store_build_s", "writing them day by day (`embed_with_cache` + `replace_partition`)", "s", 1),
         Figure("search_queries", "queries timed per mode (after 5 untimed warm-up queries)"),
         *_modes(),
+        Figure("search_hybrid_cold_p50_ms", "hybrid, a process's first search (fresh store handle), median of 5", "ms", 1),
     ),
     goals=(Goal("search_hybrid_p50_ms", "<=", 50, "hybrid search median ≤ 50 ms"),),
     method=(
         "The store is the full synthetic mailbox: every chunk of the N messages (real text, real "
         "account, day, subject, sender and date), written through the `email_embeddings` work path "
-        "one day at a time, so its fragments and indexes (full-text, bitmap, B-tree) are those a "
-        "30-day backfill leaves. Only the vectors are partly stand-ins: embedding every chunk would "
-        "take about an hour on this CPU (~20 chunks/s), so the embed sample's chunks carry their own "
-        "real vectors and every other row reuses those real vectors in turn. A flat vector search "
-        "costs the same whatever the values; the full-text index is built from the real text. The "
-        "`emails` lake and its DuckDB catalog exist, so each search also hydrates its hits from "
-        "DuckDB. Queries: a third invoice, PO and ticket ids found in the corpus, a third one to "
-        "three common words of it, a third paraphrased questions; each is timed end to end through "
-        "`mail_pipeline.query.search(k=10, settings=..., embedder=...)` (a new store handle, the row "
-        "count check, the query embedding, the search with its over-fetch rounds, the catalog "
-        "lookup), the three modes rotating their order query by query, with the model loaded and 5 "
-        "warm-up queries per mode first. The time inside the query embedding, `VectorStore.search` "
-        "and `_catalog_rows` is clocked by wrappers around them (the rest: opening the store, its "
-        "row count, snippets). What the `mail-pipeline search` process adds (its start and the "
-        "model load, seconds) is not in these figures; nor are LanceDB's deprecation warnings, "
-        "silenced with `LANCEDB_LOG=error`."
+        "one day at a time, so its fragments and indexes (full-text, bitmap, B-tree, and the HNSW "
+        "vector index once the table passes `VECTOR_INDEX_MIN_ROWS`) are those a 30-day backfill "
+        "leaves. Only the vectors are partly stand-ins: embedding every chunk would take about an "
+        "hour on this CPU (~20 chunks/s), so the embed sample's chunks carry their own real vectors "
+        "and every other row a perturbed copy of one of them in turn (cosine about 0.93 to it), so "
+        "the vector index holds distinct near neighbours as it would for real mail. The full-text "
+        "index is built from the real text. Queries: a third invoice, PO and ticket ids found in "
+        "the corpus, a third one to three common words of it, a third paraphrased questions; each "
+        "is timed end to end through `mail_pipeline.query.search(k=10, settings=..., embedder=...)` "
+        "(the row count check, the query embedding, the searches with their over-fetch rounds, "
+        "fusion, snippets), the three modes rotating their order query by query, with the model "
+        "loaded and 5 warm-up queries per mode first. Searches in one process share one store "
+        "handle, in which LanceDB keeps the opened indexes; the cold figure is a process's first "
+        "search on a fresh handle (index loads included), what a one-shot `mail-pipeline search` "
+        "pays besides its start and the model load (seconds, not in these figures). The time "
+        "inside the query embedding, `search_vectors` and `search_words` is clocked by wrappers "
+        "around them; in hybrid mode the words search runs in a thread while the query is embedded, "
+        "so those phases overlap. The results are emails described from their LanceDB rows; no "
+        "Parquet is read. LanceDB's warnings are silenced with `LANCEDB_LOG=error`."
     ),
 ))

@@ -1,20 +1,25 @@
 """Search the indexed mail: emails, not chunks, best first.
 
 The store is searched for chunks (several per email), the best chunk of each email becomes its
-snippet, and the emails are described from the DuckDB catalog when it is there (the lake is the
-source of truth), else from the chunk rows themselves.
+snippet. The emails are described from the chunk rows themselves: `email_embeddings` copies
+subject, sender, date and thread from the `emails` partition it is built from, in the same run,
+and a stored email keeps its thread id when later mail joins the thread (mail/threads.py), so
+they agree with the lake; a search reads no Parquet. Hydrating from the DuckDB catalog instead
+cost 20-47 ms of the 50 ms budget (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from mail_pipeline.settings import Settings, get_settings
-from mail_pipeline.storage.vectors import VectorStore
+from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
     from mail_pipeline.embedding import Embedder
@@ -29,7 +34,6 @@ _WORD = re.compile(r"\w+")
 _SENTENCE_GAP = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 _STOP = frozenset("the and for are was were what when where which who why how does did with from that this "
                   "have has about your our their there into over".split())
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class EmptyStoreError(Exception):
@@ -54,6 +58,14 @@ def _shared_embedder(model: str, precision: str, batch_size: int) -> Embedder:
     from mail_pipeline.embedding import Embedder
 
     return Embedder(model, precision=precision, batch_size=batch_size)
+
+
+@lru_cache(maxsize=4)
+def _shared_store(uri: str, dimension: int) -> VectorStore:
+    """One store handle per process and directory: LanceDB caches the opened indexes in it
+    (loading the vector index costs about 50 ms at 56k chunks), and it still sees every commit
+    made since (`read_consistency_interval` 0)."""
+    return VectorStore(uri, dimension=dimension)
 
 
 def _query_terms(query: str) -> set[str]:
@@ -93,10 +105,12 @@ def best_chunk_per_email(chunks: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def _fetch_emails(store: VectorStore, query: str, vector, k: int, mode: str, **filters) -> list[dict]:
+def _fetch_emails(search_chunks: Callable[[int], list[dict]], k: int) -> list[dict]:
+    """The best chunk of each of the k best emails: `search_chunks(n)` gives the n best chunks,
+    asked again for more while long emails crowd the top with several chunks each."""
     fetch = k * OVERFETCH
     for _ in range(MAX_ROUNDS):
-        chunks = store.search(query, vector, mode=mode, k=fetch, **filters)
+        chunks = search_chunks(fetch)
         emails = best_chunk_per_email(chunks)
         if len(emails) >= k or len(chunks) < fetch:
             break
@@ -104,42 +118,35 @@ def _fetch_emails(store: VectorStore, query: str, vector, k: int, mode: str, **f
     return emails[:k]
 
 
-def _catalog_rows(settings: Settings, email_ids: list[str]) -> dict[tuple[str, str], dict]:
-    """(account, email_id) -> subject, from_address, sent_at, thread_id from the `emails` view."""
-    path = settings.warehouse_path
-    if not email_ids or not path.exists():
-        return {}
-    import duckdb
+def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -> Callable[[int], list[dict]]:
+    """The n best chunks by vector and by words, fused by reciprocal rank. The words search runs
+    while the model embeds the query (both release the GIL), which hides most of its time; the
+    query is embedded once, whatever the rounds."""
+    vector = None
 
-    from mail_pipeline.storage import catalog
+    def ranked(n: int) -> list[dict]:
+        nonlocal vector
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            words = pool.submit(store.search_words, query, n, **filters)
+            if vector is None:
+                vector = embedder.encode([query])[0]
+            return reciprocal_rank_fusion([store.search_vectors(vector, n, **filters), words.result()], n)
 
-    sql = ("SELECT account, email_id, subject, from_address, epoch_us(sent_at) AS sent_us, thread_id "
-           "FROM emails WHERE email_id IN (SELECT unnest(?))")
-    try:
-        with catalog.connect(path) as con:
-            rows = con.execute(sql, [email_ids]).fetchall()
-    except duckdb.Error:  # lock held by a writer, view not created yet, empty lake: use the chunk rows
-        return {}
-    return {(a, e): {"subject": s, "sender": f, "sent_us": us, "thread_id": t} for a, e, s, f, us, t in rows}
+    return ranked
 
 
-def _sent_at(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return _EPOCH + timedelta(microseconds=int(value))
+def _sent_at(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
-def _hit(chunk: dict, catalog_row: dict | None, query: str) -> SearchHit:
-    row = catalog_row or {}
+def _hit(chunk: dict, query: str) -> SearchHit:
     return SearchHit(
         email_id=chunk["email_id"],
         account=chunk["account"],
-        subject=row.get("subject") or chunk.get("subject") or "",
-        sender=row.get("sender") or chunk.get("sender") or "",
-        sent_at=_sent_at(row["sent_us"]) if row.get("sent_us") is not None else _sent_at(chunk.get("sent_at")),
-        thread_id=row.get("thread_id") or chunk.get("thread_id") or "",
+        subject=chunk.get("subject") or "",
+        sender=chunk.get("sender") or "",
+        sent_at=_sent_at(chunk.get("sent_at")),
+        thread_id=chunk.get("thread_id") or "",
         snippet=snippet(chunk.get("text") or "", query),
         score=float(chunk["_score"]),
         day=chunk["day"],
@@ -158,10 +165,15 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
     if embedder is None and mode != "text":
         embedder = _shared_embedder(settings.embedding_model, settings.embedding_precision,
                                     settings.embedding_batch_size)
-    store = VectorStore(settings.lancedb_dir, dimension=embedder.dimension if embedder else 384)
+    store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
         raise EmptyStoreError(f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first")
-    vector = embedder.encode([query])[0] if mode != "text" else None
-    emails = _fetch_emails(store, query, vector, k, mode, account=account, since=since, until=until)
-    described = _catalog_rows(settings, sorted({chunk["email_id"] for chunk in emails}))
-    return [_hit(chunk, described.get((chunk["account"], chunk["email_id"])), query) for chunk in emails]
+    filters = {"account": account, "since": since, "until": until}
+    if mode == "hybrid":
+        emails = _fetch_emails(_hybrid(store, query, embedder, filters), k)
+    elif mode == "vector":
+        vector = embedder.encode([query])[0]
+        emails = _fetch_emails(lambda n: store.search_vectors(vector, n, **filters), k)
+    else:
+        emails = _fetch_emails(lambda n: store.search_words(query, n, **filters), k)
+    return [_hit(chunk, query) for chunk in emails]

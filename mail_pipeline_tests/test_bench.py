@@ -28,7 +28,7 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"not installed under CI: {', '.join(missing)}")
         pytest.skip(f"not installed: {', '.join(missing)} (`make services`)")
-    (tmp_path / "results.json").write_text(json.dumps({"embedding_chunks_per_s": 42.0}))
+    (tmp_path / "results.json").write_text(json.dumps({"embed_chunks_per_s": 42.0, "retired_figure_ms": 1.0}))
 
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--n", "300", "--sections", "fetch,parse", "--out", str(tmp_path),
@@ -40,7 +40,8 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     for key in FIGURES:
         assert isinstance(results.get(key), (int, float)) and results[key] > 0, key
-    assert results["embedding_chunks_per_s"] == 42.0  # another section's figure survives the merge
+    assert results["embed_chunks_per_s"] == 42.0  # another section's figure survives the merge
+    assert "retired_figure_ms" not in results  # one no section declares any more does not
     assert results["n_messages"] == 300 and results["fetch_n_messages"] == 300
     for key in ("date", "machine", "python_version", "dagster_version", "imapclient_version",
                 "dovecot_version", "mbsync_version"):
@@ -48,7 +49,7 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
 
     report = (tmp_path / "RESULTS.md").read_text()
     assert "raw_messages ≥ 0.8 × bare imapclient" in report and "≥ 1,000 msg/s on 2 cores" in report
-    assert "embedding_chunks_per_s" in report
+    assert "embed_chunks_per_s" in report
     assert "| FETCH bodies" in (tmp_path / "profile_fetch.md").read_text()
 
 
@@ -80,7 +81,7 @@ def test_bench_embed_search_sensor_smoke(tmp_path):
     _positive(results, [
         "chunks_produced", "chunks_embedded", "embed_chunks_per_s", "encode_ceiling_chunks_per_s",
         "embed_rerun_chunks_per_s", "search_store_rows", "search_vector_p50_ms", "search_text_p50_ms",
-        "search_hybrid_p50_ms", "search_hybrid_p95_ms", "search_hybrid_catalog_p50_ms",
+        "search_hybrid_p50_ms", "search_hybrid_p95_ms", "search_hybrid_words_p50_ms", "search_hybrid_cold_p50_ms",
         "sensor_noop_tick_ms_1k", "sensor_noop_tick_ms_20k", "sensor_noop_tick_ratio",
     ])
     assert results["chunks_embedded"] <= results["chunks_produced"]

@@ -104,7 +104,17 @@ def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instanc
     assert cli.main(["search", "where will the team offsite be held", "--mode", "vector", "--json", "-k", "2"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["subject"] == "Offsite in Lisbon"
     assert cli.main(["search", "budget", "--since", "2026-11-12", "--json"]) == 0
-    assert all(h["day"] >= "2026-11-12" for h in json.loads(capsys.readouterr().out))
+    hits = json.loads(capsys.readouterr().out)
+    assert hits and all(h["day"] >= "2026-11-12" for h in hits)
+    # Search describes each email from its LanceDB rows: they must say what the catalog says.
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        for hit in hits:
+            subject, name, address, sent_at, thread_id = con.execute(
+                "SELECT subject, from_name, from_address, coalesce(sent_at, received_at), thread_id "
+                "FROM emails WHERE account = ? AND email_id = ?", [hit["account"], hit["email_id"]]).fetchone()
+            assert hit["subject"] == subject and hit["thread_id"] == thread_id
+            assert hit["sender"] == (f"{name} <{address}>" if name else address)
+            assert datetime.fromisoformat(hit["sent_at"]) == sent_at
 
 
 POSTGRES_INSTANCE = """

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mail_pipeline.embedding import embed_with_cache
-from mail_pipeline.storage.vectors import VectorStore
+from mail_pipeline.storage import vectors
+from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 from mail_pipeline_tests.retrieval_corpus import DISCLAIMER, Mail, index_mails, mail_chunks, shared_embedder
 
 DIM = 8
@@ -69,6 +70,50 @@ def test_search_modes_and_filters(store):
     assert {h["day"] for h in store.search("kiwiwork", vector, mode="text", k=20, until=D1)} == {D1}
     with pytest.raises(ValueError, match="mode"):
         store.search("x", vector, mode="fuzzy", k=3)
+
+
+def test_vector_index_is_rebuilt_whole_not_grown_in_segments(store, monkeypatch):
+    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 10)
+    monkeypatch.setattr(vectors, "VECTOR_REINDEX_UNINDEXED_ROWS", 15)
+
+    def stats():
+        index = next(i for i in store._open().list_indices() if i.columns == ["vector"])
+        return index.num_indexed_rows, index.num_unindexed_rows, index.num_segments
+
+    store.replace_partition("work", D1, rows("work", D1, 6))
+    assert not any(i.columns == ["vector"] for i in store._open().list_indices())  # small: scanned
+    store.replace_partition("work", D2, rows("work", D2, 6))
+    assert stats() == (12, 0, 1)  # built once the table reached the minimum
+    store.replace_partition("work", D3, rows("work", D3, 10))
+    assert stats() == (12, 10, 1)  # new rows scanned, not folded in as a second segment
+    store.replace_partition("home", D3, rows("home", D3, 10))
+    assert stats() == (32, 0, 1)  # past the threshold: rebuilt whole
+    newest = rows("home", D3, 10)[4]
+    assert store.search_vectors(newest["vector"], 1)[0]["chunk_id"] == newest["chunk_id"]
+
+
+def hit(chunk_id: str, account: str = "work") -> dict:
+    return {"chunk_id": chunk_id, "account": account, "_score": 0.5}
+
+
+@pytest.mark.parametrize("rankings, k, expected", [
+    ([[], []], 5, []),
+    ([["a", "b"], []], 5, ["a", "b"]),                # one side empty: its order stands
+    ([["a", "b", "c"], ["c", "b", "a"]], 5, ["a", "c", "b"]),  # 1/60 + 1/62 > 2/61; the tie keeps first-seen order
+    ([["a", "b"], ["b", "x"]], 5, ["b", "a", "x"]),   # found by both beats first by one
+    ([["a", "b", "c"], ["c", "d"]], 2, ["c", "a"]),   # cut to k after fusing
+])
+def test_reciprocal_rank_fusion(rankings, k, expected):
+    fused = reciprocal_rank_fusion([[hit(c) for c in ranking] for ranking in rankings], k)
+    assert [h["chunk_id"] for h in fused] == expected
+    assert fused == sorted(fused, key=lambda h: -h["_score"])
+
+
+def test_fusion_scores_and_keys():
+    fused = reciprocal_rank_fusion([[hit("a"), hit("a", "home")], [hit("a")]], 5, constant=60)
+    scores = {(h["account"], h["chunk_id"]): h["_score"] for h in fused}
+    # The same chunk id in two accounts is two chunks; ranks count from 0, as LanceDB's RRFReranker.
+    assert scores == {("work", "a"): pytest.approx(2 / 60), ("home", "a"): pytest.approx(1 / 61)}
 
 
 def test_cache_lookup(store):
