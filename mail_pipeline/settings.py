@@ -46,6 +46,9 @@ class Settings:
     # "auto": bf16 on CPUs with AMX/AVX512-BF16 (measured ~2.7x faster, cosine >= 0.998), else fp32.
     embedding_precision: str = field(default_factory=lambda: _env("MAIL_PIPELINE_EMBEDDING_PRECISION", "auto"))
     sensor_interval_s: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_SENSOR_INTERVAL", "60")))
+    # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick);
+    # the ticks between send only STATUS (see defs/sensors.py for the trade-off).
+    folder_discovery_interval_s: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "600")))
     log_format: str = field(default_factory=lambda: _env("MAIL_PIPELINE_LOG_FORMAT", "text"))
     max_concurrent_runs: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_MAX_CONCURRENT_RUNS", "4")))
     ui_port: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_UI_PORT", "3000")))

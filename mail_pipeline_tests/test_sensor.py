@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -40,8 +41,35 @@ def tick(data_dir, instance, monkeypatch):
     return evaluate
 
 
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """The IMAP commands the client writes, as NAME or "STATUS folder": imaplib writes every
+    command (imapclient's too) through IMAP4.send, before TLS; a chunk that starts a command
+    starts with its tag (the others are literals and line ends)."""
+    commands: list[str] = []
+    send = imaplib.IMAP4.send
+
+    def recording(self, data: bytes):
+        words = data.decode(errors="replace").split()
+        if len(words) >= 2 and not data[:1].isspace():
+            name = words[1].upper()
+            commands.append(f"STATUS {words[2].strip(chr(34))}" if name == "STATUS" else name)
+        return send(self, data)
+
+    monkeypatch.setattr(imaplib.IMAP4, "send", recording)
+    return commands
+
+
 def day(n: int) -> datetime:
     return TODAY - timedelta(days=n) + timedelta(hours=9)
+
+
+def all_folders_account(dovecot, data_dir):
+    """Alice's mailbox registered as an account syncing every folder."""
+    return AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
+                password_token="", ca_file=dovecot.ca_file, folders=("*",)),
+        dovecot.users["alice"], crypto.load_cipher())
 
 
 def test_sensor_ticks(dovecot, alice, tick):
@@ -71,3 +99,51 @@ def test_one_failing_account_does_not_stop_the_others(dovecot, alice, data_dir, 
     cursors = changes.load_cursors(result.cursor)
     assert "alice" in cursors and "broken" not in cursors  # never moves past mail it did not request
     assert sorted(result.dynamic_partitions_requests[0].partition_keys) == ["alice", "broken"]
+
+
+def test_noop_tick_is_login_and_one_status_per_folder(dovecot, alice, tick, sent):
+    first = tick(None)
+    sent.clear()
+    again = tick(first.cursor)
+    assert "no new mail" in again.skip_reason.skip_message
+    # imaplib asks CAPABILITY on connect. No LIST for named folders, and INBOX first: on Dovecot a
+    # STATUS INBOX after a command that reads the mailbox list index grows with the mailbox.
+    assert sent == ["CAPABILITY", "LOGIN", "STATUS INBOX", "STATUS Archive", "LOGOUT"]
+
+
+def test_deleted_folder_is_reported_and_the_others_still_polled(dovecot, alice, tick):
+    dovecot.append([("Archive", message("a", day(2)), day(2))])
+    cursor = tick(None).cursor
+    client = dovecot.client()
+    client.delete_folder("Archive")
+    client.logout()
+
+    quiet = tick(cursor)
+    assert not quiet.run_requests
+    assert "no new mail" in quiet.skip_reason.skip_message
+    assert "alice: folder 'Archive' does not exist on the server" in quiet.skip_reason.skip_message
+    assert set(changes.load_cursors(quiet.cursor)["alice"]) == {"INBOX"}
+
+    dovecot.append([("INBOX", message("new", day(0)), day(0))])
+    result = tick(quiet.cursor)
+    assert [str(r.partition_key) for r in result.run_requests] == [f"alice|{day(0).date()}"]
+
+
+def test_all_folders_account_finds_new_folders_at_the_discovery_interval(dovecot, data_dir, tick, sent, monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "3600")
+    all_folders_account(dovecot, data_dir)
+    dovecot.append([("INBOX", message("d1", day(1)), day(1))])
+    first = tick(None)  # the first tick LISTs: INBOX only (Trash, Junk, Drafts are skipped)
+    assert set(changes.load_cursors(first.cursor)["alice"]) == {"INBOX"}
+
+    dovecot.append([("Projects", message("p", day(0)), day(0))])
+    sent.clear()
+    between = tick(first.cursor)  # inside the interval: STATUS of the known folders, no LIST
+    assert not between.run_requests and sent == ["CAPABILITY", "LOGIN", "STATUS INBOX", "LOGOUT"]
+
+    monkeypatch.setenv("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "0")  # the interval has passed
+    sent.clear()
+    found = tick(between.cursor)
+    assert [str(r.partition_key) for r in found.run_requests] == [f"alice|{day(0).date()}"]
+    assert sent[:5] == ["CAPABILITY", "LOGIN", "STATUS INBOX", "LIST", "STATUS Projects"]
+    assert changes.load_listed(found.cursor)["alice"] > changes.load_listed(first.cursor)["alice"]

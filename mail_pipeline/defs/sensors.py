@@ -1,5 +1,6 @@
 """new_mail_sensor: one STATUS per folder per tick; runs of `ingest` only for the days that got mail."""
 
+import time
 from datetime import date
 
 from dagster import (
@@ -56,28 +57,69 @@ def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
     return [accounts_partitions.build_add_request(new)] if new else []
 
 
+def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date):
+    """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
+
+    Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
+    NO and comes back REMOVED. An all-folders account STATUSes the folders its cursor knows, and
+    LISTs for new ones only on its first tick and then every `folder_discovery_interval_s`.
+    """
+    if not account.all_folders:
+        return changes.poll_account(session, account.folders, previous, first, last), None
+    now = time.time()
+    if listed_at is not None and 0 <= now - listed_at < get_settings().folder_discovery_interval_s:  # < 0: the clock was set back
+        return changes.poll_account(session, list(previous), previous, first, last), listed_at
+    return changes.poll_account(session, list(previous), previous, first, last,
+                                discover=lambda: sync_folders(session.list_folders(), account.folders)), now
+
+
+def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
+    """Warn about folders STATUS says no longer exist; the account's other folders were polled."""
+    notes = []
+    for folder in poll.removed:
+        hint = "no longer polled" if account.all_folders else "re-create it, or re-add the account without it"
+        notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}")
+        context.log.warning(f"new_mail_sensor: {notes[-1]}")
+    return notes
+
+
 @sensor(asset_selection=INGEST_SELECTION, minimum_interval_seconds=settings.sensor_interval_s, default_status=DefaultSensorStatus.RUNNING)
 def new_mail_sensor(context: SensorEvaluationContext, imap: ImapResource):
-    """Polls every active account's folders with STATUS and requests ingest runs for days with new mail."""
-    cursors = changes.load_cursors(context.cursor)
+    """Polls every active account's folders with STATUS and requests ingest runs for days with new mail.
+
+    A tick with no new mail is, per account, a login and one STATUS per folder, INBOX first (see
+    `changes.inbox_first`: on Dovecot any other order, or a LIST first, makes STATUS INBOX grow
+    with the mailbox). Accounts syncing all folders find new folders with a LIST after the
+    STATUSes at most every MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL seconds (default 600),
+    remembered in the cursor: mail landing only in a brand-new folder waits up to that long
+    (unless a run of the same day LISTs first), and in exchange the ticks between send no LIST,
+    whose cost grows with the number of folders and, placed before STATUS INBOX, with the
+    mailbox. A folder that vanished is reported in the log and the skip reason and dropped from
+    the cursor; the account's other folders are still polled.
+    """
+    cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
     accounts = imap.active_accounts()
     first, last = cutoff(get_settings().retention_days), today()
-    requests, failures = [], []
+    requests, failures, notes = [], [], []
     for account in accounts:
         try:
             with imap.session(account) as session:
-                folders = sync_folders(session.list_folders(), account.folders)
-                poll = changes.poll_account(session, folders, cursors.get(account.slug, {}), first, last)
+                result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
             message = logs.redact(str(error))
             failures.append(f"{account.slug}: {message}")
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
-        requests += run_requests(context, account.slug, sorted(poll.days), poll.cursors)
-        cursors[account.slug] = poll.cursors  # only after its runs are requested
+        notes += removed_notes(context, account, result)
+        requests += run_requests(context, account.slug, sorted(result.days), result.cursors)
+        cursors[account.slug] = result.cursors  # only after its runs are requested
+        if listed_at is None:
+            listed.pop(account.slug, None)
+        else:
+            listed[account.slug] = listed_at
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
+    cursor = changes.dump_cursors(cursors, listed)
     if not requests and not partitions:
-        reason = "no new mail" + (f"; failed: {'; '.join(failures)}" if failures else "")
-        return SensorResult(skip_reason=SkipReason(reason), cursor=changes.dump_cursors(cursors))
-    return SensorResult(run_requests=requests, cursor=changes.dump_cursors(cursors), dynamic_partitions_requests=partitions)
-
+        reason = "; ".join(["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])])
+        return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
+    return SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions)

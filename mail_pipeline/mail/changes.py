@@ -7,10 +7,11 @@ RFC 7162 3.1.2.1). One STATUS per folder answers "anything new?" without touchin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from mail_pipeline.mail.imap import FolderStatus
+from mail_pipeline.mail.imap import FolderStatus, ImapFolderError
 
 
 class Change(Enum):
@@ -18,6 +19,7 @@ class Change(Enum):
     NEW_UIDS = "new_uids"           # UIDNEXT moved: fetch INTERNALDATEs from the old UIDNEXT on
     NEW_FOLDER = "new_folder"       # never seen: every in-window day of it
     UIDVALIDITY = "uidvalidity"     # UIDs void: every in-window day of the account
+    REMOVED = "removed"             # STATUS says the folder does not exist: its cursor is dropped
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class FolderCursor:
         return cls(status.uidvalidity, status.uidnext, status.highestmodseq)
 
 
-def classify(previous: FolderCursor | None, current: FolderStatus) -> Change:
+def classify(previous: FolderCursor | None, current: FolderStatus | None) -> Change:
+    if current is None:
+        return Change.REMOVED
     if previous is None:
         return Change.NEW_FOLDER
     if previous.uidvalidity != current.uidvalidity:
@@ -43,6 +47,9 @@ def classify(previous: FolderCursor | None, current: FolderStatus) -> Change:
 
 # account -> folder -> cursor
 Cursors = dict[str, dict[str, FolderCursor]]
+# Beside the accounts, when each all-folders account last LISTed its folders (epoch seconds). "@"
+# is never in a slug ([a-z0-9_-]), and a cursor written before this key existed still loads.
+LISTED_KEY = "@listed"
 
 
 def load_cursors(text: str | None) -> Cursors:
@@ -51,16 +58,20 @@ def load_cursors(text: str | None) -> Cursors:
     data = json.loads(text)
     return {
         account: {folder: FolderCursor(*values) for folder, values in folders.items()}
-        for account, folders in data.items()
+        for account, folders in data.items() if account != LISTED_KEY
     }
 
 
-def dump_cursors(cursors: Cursors) -> str:
-    return json.dumps(
-        {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq] for folder, c in sorted(folders.items())}
-         for account, folders in sorted(cursors.items())},
-        separators=(",", ":"),
-    )
+def load_listed(text: str | None) -> dict[str, float]:
+    return json.loads(text).get(LISTED_KEY, {}) if text else {}
+
+
+def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None) -> str:
+    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq] for folder, c in sorted(folders.items())}
+                  for account, folders in sorted(cursors.items())}
+    if listed:
+        data[LISTED_KEY] = dict(sorted(listed.items()))
+    return json.dumps(data, separators=(",", ":"))
 
 
 @dataclass
@@ -69,10 +80,47 @@ class Poll:
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
 
+    @property
+    def removed(self) -> list[str]:
+        return sorted(folder for folder, change in self.changes.items() if change is Change.REMOVED)
 
-def poll_account(session, folders: list[str], previous: dict[str, FolderCursor], first_day, last_day) -> Poll:
+
+def inbox_first(folders: Sequence[str]) -> list[str]:
+    """`folders` with INBOX (any case, RFC 3501 5.1) moved to the front.
+
+    Dovecot keeps INBOX out of its mailbox list index (`mailbox_list_index_include_inbox = no`,
+    the default), so STATUS INBOX opens the mailbox; once the session has read the list index
+    (a LIST, or STATUS of any other folder), that open also looks up the mailbox GUID, which on
+    maildir parses the whole dovecot-uidlist. Measured on Dovecot 2.3.19 (loopback, maildir):
+    STATUS INBOX after a LIST or another folder's STATUS 13.6 ms at 17,929 messages vs 1.0 ms at
+    900; as the session's first command 2.6 vs 0.8 ms. Other folders are answered from the list
+    index whatever their size, and other servers lose nothing by the order.
+    """
+    return sorted(folders, key=lambda folder: folder.upper() != "INBOX")
+
+
+def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | None]:
+    """STATUS of each folder, INBOX first; None for a folder the server says does not exist
+    (deleted or renamed since it was configured or listed)."""
+    statuses: dict[str, FolderStatus | None] = {}
+    for folder in inbox_first(folders):
+        try:
+            statuses[folder] = session.status(folder)
+        except ImapFolderError:
+            statuses[folder] = None
+    return statuses
+
+
+def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCursor], first_day, last_day,
+                 discover: Callable[[], list[str]] | None = None) -> Poll:
     """STATUS every folder; only where something changed, fetch INTERNALDATEs (never bodies)
-    of the UIDs concerned and return the in-window days they fall on."""
+    of the UIDs concerned and return the in-window days they fall on.
+
+    `discover`, when given, returns the folders to sync now (a LIST): it runs after the STATUS
+    of `folders` (so INBOX's STATUS stays the session's first command), the folders it adds
+    are polled too, and those it no longer returns leave the cursor. A folder whose STATUS says
+    it does not exist is REMOVED: no cursor, nothing requested (it holds no mail to fetch).
+    """
     from datetime import timedelta
 
     from mail_pipeline.mail.sync import utc_day
@@ -80,10 +128,16 @@ def poll_account(session, folders: list[str], previous: dict[str, FolderCursor],
     poll = Poll(days=set(), cursors={}, changes={})
     window = {first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)}
     session.unselect()
-    statuses = {folder: session.status(folder) for folder in folders}
+    statuses = status_folders(session, folders)
+    if discover is not None:
+        wanted = discover()
+        statuses = {folder: status for folder, status in statuses.items() if folder in wanted or status is None}
+        statuses |= status_folders(session, [folder for folder in wanted if statuses.get(folder) is None])
     for folder, status in statuses.items():
         change = classify(previous.get(folder), status)
         poll.changes[folder] = change
+        if change is Change.REMOVED:
+            continue
         poll.cursors[folder] = FolderCursor.of(status)
         if change is Change.NONE:
             continue
