@@ -104,6 +104,27 @@ def test_uidvalidity_change_leaves_right_rows_and_no_duplicates(dovecot, alice, 
     assert stored_ids(data_dir, D2) == ["b1", "b5"]
 
 
+def test_a_configured_folder_gone_from_the_server_fails_alone(dovecot, alice, data_dir, instance):
+    seed(dovecot)
+    assert run(instance, D2).success
+    client = dovecot.client()
+    client.delete_folder("Archive")
+    client.logout()
+    dovecot.append([("INBOX", message("b4", datetime(2026, 11, 11, 15, 0, tzinfo=UTC)), datetime(2026, 11, 11, 15, 0, tzinfo=UTC))])
+
+    result = run(instance, D2)
+    assert result.success  # INBOX still syncs
+    assert stored_ids(data_dir, D2) == ["b1", "b2", "b3", "b4"]  # Archive's stored copies are kept
+    metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
+    assert metadata["folders_missing_on_server"].value == ["alice/Archive"]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        status = dict(con.execute("SELECT folder, struct_pack(last_status, consecutive_failures, last_error) "
+                                  "FROM sync_status WHERE account = 'alice'").fetchall())
+    assert status["INBOX"]["last_status"] == "ok" and status["INBOX"]["consecutive_failures"] == 0
+    assert status["Archive"]["last_status"] == "missing" and status["Archive"]["consecutive_failures"] == 1
+    assert "does not exist on the server" in status["Archive"]["last_error"]
+
+
 def test_server_stopped_mid_fetch_fails_clearly_then_rerun_completes(dovecot, alice, data_dir, instance, monkeypatch):
     many = [("INBOX", message(f"m{i:03d}", datetime(2026, 11, 10, 10, 0, tzinfo=UTC)), datetime(2026, 11, 10, 10, 0, i % 60, tzinfo=UTC))
             for i in range(120)]

@@ -36,10 +36,15 @@ def stored_uids(lake: Lake, account: str, day: date) -> list[dict]:
 
 
 def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, plans: list[sync.FolderPlan],
-             stored_rows: list[dict]) -> list[sync.FolderOutcome]:
+             stored_rows: list[dict], vanished: Iterable[str] = ()) -> list[sync.FolderOutcome]:
+    """Fetch what the plans miss and rewrite the day's file with it. Stored rows stay when their
+    folder is planned with the same UIDVALIDITY, or is a configured folder that vanished from
+    the server (`vanished`: this copy may be all that is left of them)."""
     settings = get_settings()
     outcomes = [sync.FolderOutcome(p.folder, p.uidvalidity, p.highest_uid, kept=p.already_stored) for p in plans]
-    valid = {p.folder: p.uidvalidity for p in plans}
+    vanished = set(vanished)
+    valid = {r["folder"]: r["uidvalidity"] for r in stored_rows if r["folder"] in vanished}
+    valid |= {p.folder: p.uidvalidity for p in plans}
     stale = sum(1 for r in stored_rows if valid.get(r["folder"]) != r["uidvalidity"])
     if not any(p.to_fetch for p in plans) and not stale:
         return outcomes  # nothing new: leave the file as it is
@@ -74,10 +79,23 @@ def add_totals(totals: dict, outcomes: list[sync.FolderOutcome]) -> None:
         totals["folders"][o.folder] = totals["folders"].get(o.folder, 0) + o.fetched + o.kept
 
 
+def vanished_outcomes(context, account: str, folders: list[str]) -> list[sync.FolderOutcome]:
+    """A configured folder the server no longer has fails alone: the others sync, its stored
+    messages stay, and sync_status shows it until the folder is back or the account changed."""
+    outcomes = []
+    for folder in folders:
+        error = (f"folder {folder!r} does not exist on the server (deleted or renamed?); its stored messages "
+                 "are kept. Re-create it, or re-add the account without it")
+        context.log.warning(f"raw_messages: account {account!r}: {error}")
+        outcomes.append(sync.FolderOutcome(folder=folder, uidvalidity=0, highest_uid=0, status="missing", error=error,
+                                           finished_at=datetime.now(timezone.utc)))
+    return outcomes
+
+
 def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug: str, days: list[date]) -> dict:
     settings = get_settings()
     account = imap_resource.account(account_slug)
-    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}}
+    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}, "vanished": []}
     wanted = [d for d in days if in_window(d, settings.retention_days)]
     totals["skipped_days"] = [d.isoformat() for d in days if d not in wanted]
     if not wanted:
@@ -85,13 +103,17 @@ def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug:
     day = wanted[0]
     try:
         with imap_resource.session(account) as session:
-            folders = imap.sync_folders(session.list_folders(), account.folders)
+            folders, vanished = imap.split_folders(session.list_folders(), account.folders)
+            if vanished:
+                log_outcomes(lake, account_slug, context.run_id, day, vanished_outcomes(context, account_slug, vanished))
+                totals["vanished"] = vanished
             stored_rows = {d: stored_uids(lake, account_slug, d) for d in wanted}
             stored = {d: sync.stored_index(rows) for d, rows in stored_rows.items()}
             plans = {folder: sync.plan_folder(session, folder, wanted, {d: s.get(folder, {}) for d, s in stored.items()})
                      for folder in folders}
             for day in wanted:
-                outcomes = sync_day(session, lake, account_slug, day, [plans[f][day] for f in folders], stored_rows[day])
+                outcomes = sync_day(session, lake, account_slug, day, [plans[f][day] for f in folders], stored_rows[day],
+                                    vanished)
                 log_outcomes(lake, account_slug, context.run_id, day, outcomes)
                 add_totals(totals, outcomes)
     except imap.ImapError as error:
@@ -107,12 +129,13 @@ def raw_messages(context: AssetExecutionContext, lake: LakeResource, imap: ImapR
     started = time.monotonic()
     store = lake.lake
     lake.ensure_catalog()
-    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}}
+    totals = {"new": 0, "kept": 0, "bytes": 0, "stale": 0, "skipped_days": [], "folders": {}, "vanished": []}
     for account, days in locked_partitions(context, lake):
         result = sync_account(context, store, imap, account, days)
         for key in ("new", "kept", "bytes", "stale"):
             totals[key] += result[key]
         totals["skipped_days"] += result["skipped_days"]
+        totals["vanished"] += [f"{account}/{folder}" for folder in result["vanished"]]
         for folder, count in result["folders"].items():
             totals["folders"][folder] = totals["folders"].get(folder, 0) + count
     rows = totals["new"] + totals["kept"]
@@ -122,7 +145,10 @@ def raw_messages(context: AssetExecutionContext, lake: LakeResource, imap: ImapR
             "stale_rows_dropped": totals["stale"], "bytes_fetched": totals["bytes"],
             "per_folder": MetadataValue.json(totals["folders"]),
             "skipped_out_of_window": MetadataValue.json(totals["skipped_days"]),
+            "folders_missing_on_server": MetadataValue.json(totals["vanished"]),
         },
         summary=f"{totals['new']} new, {totals['kept']} already stored, {totals['bytes'] / 1e6:.1f} MB fetched"
-        + (f"; days outside the retention window stored nothing: {', '.join(totals['skipped_days'])}" if totals["skipped_days"] else ""),
+        + (f"; days outside the retention window stored nothing: {', '.join(totals['skipped_days'])}" if totals["skipped_days"] else "")
+        + (f"; **configured folders missing on the server** (stored messages kept): {', '.join(totals['vanished'])}"
+           if totals["vanished"] else ""),
     ))
