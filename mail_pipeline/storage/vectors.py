@@ -175,7 +175,7 @@ class VectorStore:
                 dataset.optimize.optimize_indices(
                     index_names=[index.name for column, index in indexes.items() if column != "vector"])
             if "vector" in indexes:
-                self._refresh_vector_index(table, indexes["vector"].name)
+                self._refresh_vector_index(table, indexes["vector"])
         except Exception as error:
             # Parallel writers race on index commits; the winner just did the same upkeep, and
             # rows left out of an index are still searched by a scan until the next write.
@@ -183,11 +183,10 @@ class VectorStore:
             log.log(level, "vector index upkeep skipped: %s", error)
 
     @staticmethod
-    def _refresh_vector_index(table, name: str) -> None:
+    def _refresh_vector_index(table, index) -> None:
         """Rebuild the vector index whole once the rows it misses cost more to scan than a few
         milliseconds, or once a compaction split it into segments."""
-        stats = table.index_stats(name)
-        if stats.num_unindexed_rows > VECTOR_REINDEX_UNINDEXED_ROWS or stats.num_indices > 1:
+        if index.num_unindexed_rows > VECTOR_REINDEX_UNINDEXED_ROWS or index.num_segments > 1:
             table.create_index("vector", config=VECTOR_INDEX, replace=True)
 
     @staticmethod
