@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
-        from mail_pipeline.mail.imap import ImapError
+        from mail_pipeline.mail.imap_errors import ImapError
 
         if isinstance(error, ImapError):
             print(f"error ({error.kind}): {logs.redact(str(error))}", file=sys.stderr)

@@ -43,7 +43,7 @@ def check_key(settings: Settings) -> Iterator[Finding]:
 
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:
-    from mail_pipeline.mail import imap
+    from mail_pipeline.mail import imap, imap_errors
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -67,7 +67,7 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
             yield Finding(name, True, f"logged in to {account.host}; folders: {', '.join(folders)}")
         except crypto.DecryptError:
             yield Finding(name, False, "password cannot be decrypted", "see the key check")
-        except imap.ImapError as error:
+        except imap_errors.ImapError as error:
             yield Finding(name, False, f"{error.kind}: {error}", hints.get(error.kind, ""))
 
 

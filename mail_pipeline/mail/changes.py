@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from mail_pipeline.mail.imap import FolderStatus, ImapFolderError
+from mail_pipeline.mail.imap import FolderStatus
+from mail_pipeline.mail.imap_errors import ImapFolderError
 
 
 class Change(Enum):

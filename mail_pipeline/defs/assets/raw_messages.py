@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Me
 from mail_pipeline.defs.metadata import summary_metadata
 from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
 from mail_pipeline.defs.resources import ImapResource, LakeResource
-from mail_pipeline.mail import imap, sync
+from mail_pipeline.mail import imap, imap_errors, sync
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
@@ -116,7 +116,7 @@ def sync_account(context, lake: Lake, imap_resource: ImapResource, account_slug:
                                     vanished)
                 log_outcomes(lake, account_slug, context.run_id, day, outcomes)
                 add_totals(totals, outcomes)
-    except imap.ImapError as error:
+    except imap_errors.ImapError as error:
         failed = sync.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         log_outcomes(lake, account_slug, context.run_id, day, [failed])
         raise
