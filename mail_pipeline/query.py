@@ -126,10 +126,10 @@ def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -
 
     def ranked(n: int) -> list[dict]:
         nonlocal vector
+        if vector is None:
+            vector = embedder.encode_query(query)
         with ThreadPoolExecutor(max_workers=1) as pool:
             words = pool.submit(store.search_words, query, n, **filters)
-            if vector is None:
-                vector = embedder.encode([query])[0]
             return reciprocal_rank_fusion([store.search_vectors(vector, n, **filters), words.result()], n)
 
     return ranked
@@ -172,7 +172,7 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
     if mode == "hybrid":
         emails = _fetch_emails(_hybrid(store, query, embedder, filters), k)
     elif mode == "vector":
-        vector = embedder.encode([query])[0]
+        vector = embedder.encode_query(query)
         emails = _fetch_emails(lambda n: store.search_vectors(vector, n, **filters), k)
     else:
         emails = _fetch_emails(lambda n: store.search_words(query, n, **filters), k)

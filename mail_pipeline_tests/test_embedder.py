@@ -106,3 +106,24 @@ def test_precision_choice():
     assert choose_precision("auto", "cpu") == ("bf16" if cpu_has_native_bf16() else "fp32")
     with pytest.raises(ValueError, match="precision"):
         Embedder(precision="int4")
+
+
+def test_query_encoder_gives_the_vectors_of_encode(embedder):
+    """A process's first query is embedded eagerly, the second builds the traced encoder (on CPU
+    in fp32), and its vectors equal `encode`'s for short, long (truncated), non-ASCII and
+    whitespace-only-free inputs."""
+    from mail_pipeline.embedding.query_encoder import TracedQueryEncoder
+
+    fresh = Embedder(precision="fp32")
+    first = fresh.encode_query(TEXTS[0])
+    assert fresh._query_encoder is None
+    np.testing.assert_allclose(first, fresh.encode([TEXTS[0]])[0], atol=1e-6)
+    fresh.encode_query(TEXTS[1])
+    if fresh.device == "cpu":
+        assert isinstance(fresh._query_encoder, TracedQueryEncoder)
+    long_text = "budget " * 400  # past the 256-token limit: truncated as encode truncates it
+    for text in [*TEXTS, long_text]:
+        vector = fresh.encode_query(text)
+        assert vector.shape == (384,) and vector.dtype == np.float32
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+        assert float(vector @ embedder.encode([text])[0]) >= 0.9999, text

@@ -200,3 +200,29 @@ def test_embed_with_cache_without_store_dedupes():
     assert vectors.shape == (4, 384) and embedded == 2
     np.testing.assert_array_equal(vectors[0], vectors[2])
     assert embed_with_cache([], embedder, None)[1] == 0
+
+
+def test_a_fragmented_table_is_compacted(store):
+    days = [D1 + timedelta(days=i) for i in range(vectors.COMPACT_AT_FRAGMENTS + 1)]
+    fragments = []
+    for day in days:
+        store.replace_partition("work", day, rows("work", day, 3))
+        fragments.append(len(store._open().to_lance().get_fragments()))
+    assert any(after < before for before, after in zip(fragments, fragments[1:]))  # a compaction ran
+    assert max(fragments) < vectors.COMPACT_AT_FRAGMENTS  # as soon as the limit was reached
+    assert store.count() == 3 * len(days)
+    assert set(store.partition_counts().values()) == {3}
+    last = rows("work", days[-1], 3)[2]
+    assert store.search_vectors(last["vector"], 1)[0]["chunk_id"] == last["chunk_id"]
+
+
+def test_an_open_store_sees_other_writers_commits(tmp_path):
+    reader = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    assert reader.count() == 0  # no table yet: nothing cached
+    writer = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    writer.replace_partition("work", D1, rows("work", D1, 4))
+    assert reader.count() == 4
+    writer.replace_partition("work", D1, rows("work", D1, 2))
+    writer.replace_partition("home", D2, rows("home", D2, 3, word="fresh"))
+    assert reader.count() == 5 and reader.count(account="home") == 3
+    assert [h["account"] for h in reader.search_words("fresh", 10)] == ["home"] * 3

@@ -22,6 +22,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # ~44 chunks/s in bf16 against ~16/s in fp32 (cosine >= 0.998); without them bf16 is emulated
 # and slower than fp32.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# Queries a process encodes eagerly before it traces the model for the rest (query_encoder.py).
+EAGER_QUERIES = 1
 
 
 def resolve_model_path(model: str) -> str:
@@ -104,6 +106,8 @@ class Embedder:
         self._model = None
         self._tokens: TokenizerCounter | None = None
         self._lock = threading.Lock()
+        self._queries = 0
+        self._query_encoder = None
         self.device: str | None = None
         self.precision: str | None = None
 
@@ -161,3 +165,17 @@ class Embedder:
         # Normalize in float32: a bf16 model's own normalization leaves norms off by ~1e-3.
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text's vector, as `encode([text])[0]`; from a process's second query on, through
+        the traced model where it applies (query_encoder.py: 12 instead of 20 ms on 2 cores)."""
+        model = self._loaded()
+        with self._lock:
+            self._queries += 1
+            if self._query_encoder is None and self._queries == EAGER_QUERIES + 1:
+                from mail_pipeline.embedding import query_encoder
+
+                if query_encoder.traceable(model, self.device, self.precision):
+                    self._query_encoder = query_encoder.build(model)
+            encoder = self._query_encoder
+        return encoder(text) if encoder is not None else self.encode([text])[0]

@@ -48,9 +48,12 @@ VECTOR_REINDEX_UNINDEXED_ROWS = 5_000
 VECTOR_REFINE_FACTOR = 2
 SEARCH_MODES = ("vector", "text", "hybrid")
 RRF_K = 60
-# Compaction merges the small fragments every partition write leaves; versions older than this
-# are pruned then (readers of older versions would fail, and none lives that long).
-COMPACT_AT_FRAGMENTS = 64
+# Compaction merges the small fragments every partition write leaves, and every search visits
+# each fragment: at 56k chunks in 30 fragments (a 30-day backfill) a vector search took 25.5 ms
+# and a words search 18.8, in one fragment 13.5 and 13.0 (compacting took 1.9 s). Versions
+# older than PRUNE_OLDER_THAN are pruned then (readers of older versions would fail, and none
+# lives that long).
+COMPACT_AT_FRAGMENTS = 8
 PRUNE_OLDER_THAN = timedelta(hours=1)
 RETRIES = 8
 CACHE_LOOKUP_BATCH = 1000
@@ -111,21 +114,28 @@ class VectorStore:
         self.schema = vector_schema(dimension)
         # Check for other processes' commits on every read: a long-lived resource must see them.
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+        self._table = None
 
     # -- tables ------------------------------------------------------------------------------
 
     def _open(self):
-        try:
-            return self._db.open_table(self.TABLE)
-        except (ValueError, FileNotFoundError, RuntimeError, OSError):
-            return None
+        """The table, opened once per store: the handle still checks for new versions on every
+        read (the consistency interval above), and opening costs about 1 ms a time, twice a
+        search. The pipeline never drops the table; retention deletes rows."""
+        if self._table is None:
+            try:
+                self._table = self._db.open_table(self.TABLE)
+            except (ValueError, FileNotFoundError, RuntimeError, OSError):
+                return None
+        return self._table
 
     def _open_or_create(self):
         table = self._open()
         if table is not None:
             return table
         try:
-            return self._db.create_table(self.TABLE, schema=self.schema, exist_ok=True)
+            self._table = self._db.create_table(self.TABLE, schema=self.schema, exist_ok=True)
+            return self._table
         except Exception:  # another process created it between our open and create
             table = self._open()
             if table is None:
