@@ -202,12 +202,16 @@ def test_embed_with_cache_without_store_dedupes():
     assert embed_with_cache([], embedder, None)[1] == 0
 
 
-def test_a_fragmented_table_is_compacted(store):
+def test_a_fragmented_table_is_compacted(store, monkeypatch):
+    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 6)
+    monkeypatch.setattr(vectors, "VECTOR_REINDEX_UNINDEXED_ROWS", 1000)  # new rows stay outside it
     days = [D1 + timedelta(days=i) for i in range(vectors.COMPACT_AT_FRAGMENTS + 1)]
-    fragments = []
+    fragments, segments = [], []
     for day in days:
         store.replace_partition("work", day, rows("work", day, 3))
         fragments.append(len(store._open().to_lance().get_fragments()))
+        segments += [i.num_segments for i in store._open().list_indices() if i.columns == ["vector"]]
+    assert set(segments) == {1}  # the compaction's fold into the vector index was rebuilt whole
     assert any(after < before for before, after in zip(fragments, fragments[1:]))  # a compaction ran
     assert max(fragments) < vectors.COMPACT_AT_FRAGMENTS  # as soon as the limit was reached
     assert store.count() == 3 * len(days)
