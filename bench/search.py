@@ -80,7 +80,7 @@ PHASES = ("embed", "vectors", "words")
 def phase_clock(model) -> Iterator[dict[str, float]]:
     """Seconds spent inside query.search's costly calls, accumulated into the dict yielded: the
     query embedding, the vector search and the words search (every over-fetch round). In hybrid
-    mode the words search runs in a thread beside the vector search, so those two overlap."""
+    mode the words search runs in a thread beside the other two, so the phases overlap."""
     from mail_pipeline.storage.vectors import VectorStore
 
     spent: dict[str, float] = defaultdict(float)
@@ -251,7 +251,7 @@ register(Section(
         "search on a fresh handle (index loads included), what a one-shot `mail-pipeline search` "
         "pays besides its start and the model load (seconds, not in these figures). The time "
         "inside the query embedding, `search_vectors` and `search_words` is clocked by wrappers "
-        "around them; in hybrid mode the words search runs in a thread beside the vector search, "
+        "around them; in hybrid mode the words search runs in a thread beside the other two, "
         "so those phases overlap. The results are emails described from their LanceDB rows; no "
         "Parquet is read. LanceDB's warnings are silenced with `LANCEDB_LOG=error`."
     ),

@@ -119,18 +119,18 @@ def _fetch_emails(search_chunks: Callable[[int], list[dict]], k: int) -> list[di
 
 
 def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -> Callable[[int], list[dict]]:
-    """The n best chunks by vector and by words, fused by reciprocal rank. The query is embedded
-    first, alone (once, whatever the rounds), then the two searches run side by side (LanceDB
-    releases the GIL). Running the words search during the embedding instead was slower on 2
-    cores: torch's threads and LanceDB's fought for them (bench: words 62 ms instead of 22)."""
+    """The n best chunks by vector and by words, fused by reciprocal rank. The words search runs
+    while the query is embedded (once, whatever the rounds) and searched by vector: LanceDB and
+    torch release the GIL, and the query encoder keeps to half the cores (query_encoder.py) so
+    the two do not fight over them, as they did with torch on every core (words 62 ms, not 22)."""
     vector = None
 
     def ranked(n: int) -> list[dict]:
         nonlocal vector
-        if vector is None:
-            vector = embedder.encode_query(query)
         with ThreadPoolExecutor(max_workers=1) as pool:
             words = pool.submit(store.search_words, query, n, **filters)
+            if vector is None:
+                vector = embedder.encode_query(query)
             return reciprocal_rank_fusion([store.search_vectors(vector, n, **filters), words.result()], n)
 
     return ranked
