@@ -207,7 +207,8 @@ SECTION = register(Section(
         "it comes, whose imaplib formats every response for a debug log nobody reads, and the "
         "second ceiling turns that off as the pipeline does (`quiet_wire_log`), so the pipeline's "
         "margin from its own FETCH parser and write-behind stands apart from that one setting. "
-        "mbsync runs `mbsync -a` into a fresh Maildir, with its defaults and with `FSync no` (the lake does not fsync either); "
-        "the default figure is one fsync per message and swings most with disk and machine load."
+        "mbsync runs `mbsync -a` into a fresh Maildir, with its defaults and with `FSync no` (the "
+        "lake does not fsync either); the default figure is one fsync per message and swings most "
+        "with disk and machine load."
     ),
 ))

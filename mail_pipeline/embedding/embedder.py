@@ -26,6 +26,14 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 EAGER_QUERIES = 1
 
 
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, in float32 (a bf16 model's own normalization leaves norms
+    off by ~1e-3)."""
+    vectors = vectors.astype(np.float32, copy=False)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
 def resolve_model_path(model: str) -> str:
     """The bundled offline copy for the default name; anything else is passed through."""
     if model == DEFAULT_MODEL:
@@ -161,10 +169,7 @@ class Embedder:
         with torch.inference_mode():
             out = model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
                                normalize_embeddings=False, show_progress_bar=False)
-        vectors = out.float().cpu().numpy()
-        # Normalize in float32: a bf16 model's own normalization leaves norms off by ~1e-3.
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return normalized(out.float().cpu().numpy())
 
     def encode_query(self, text: str) -> np.ndarray:
         """One text's vector, as `encode([text])[0]`; from a process's second query on, through
@@ -178,4 +183,4 @@ class Embedder:
                 if query_encoder.traceable(model, self.device, self.precision):
                     self._query_encoder = query_encoder.build(model)
             encoder = self._query_encoder
-        return encoder(text) if encoder is not None else self.encode([text])[0]
+        return normalized(encoder(text)[None])[0] if encoder is not None else self.encode([text])[0]

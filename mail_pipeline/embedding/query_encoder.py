@@ -37,12 +37,13 @@ def query_threads() -> int:
 
 def traceable(model: Any, device: str | None, precision: str | None) -> bool:
     names = [type(module).__name__ for module in model]
-    return (device == "cpu" and precision == "fp32" and len(names) >= 2 and names[:2] == ["Transformer", "Pooling"]
+    return (device == "cpu" and precision == "fp32" and names[:2] == ["Transformer", "Pooling"]
             and all(name in _TRACEABLE for name in names))
 
 
 class TracedQueryEncoder:
-    """`encoder(text)`: the text's float32, L2-normalized vector, as `Embedder.encode` gives it."""
+    """`encoder(text)`: the text's pooled float32 vector, not yet normalized (`Embedder.encode_query`
+    normalizes it as `Embedder.encode` does)."""
 
     WARM_UP_CALLS = 2
 
@@ -74,8 +75,7 @@ class TracedQueryEncoder:
                 pooled = self._pooling({"token_embeddings": tokens, "attention_mask": features["attention_mask"]})
         finally:
             torch.set_num_threads(threads)
-        vector = pooled["sentence_embedding"][0].float().numpy()
-        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        return pooled["sentence_embedding"][0].float().numpy()
 
 
 def build(model: Any) -> TracedQueryEncoder | None:
