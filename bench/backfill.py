@@ -117,7 +117,7 @@ def new_mail(bench: Workbench, stack: Stack) -> dict[str, float]:
     """One message with a unique word appended to QUIET's INBOX; `query.search(word, mode="text")`
     polled until it finds it. The sensor has been ticking at its interval since the stack
     started, so the append falls at an arbitrary point of its cycle."""
-    from mail_pipeline.query import EmptyStoreError, search
+    from mail_pipeline.indexing.search import EmptyStoreError, search
     from mail_pipeline.settings import get_settings
     from mail_pipeline_tests.mailgen import message
 
@@ -249,7 +249,7 @@ register(Section(
         "psutil. The full 20,000-message mailbox would spend most of an hour in the model (see the "
         "embed section) and is not backfilled here. New mail: one message with a unique word "
         "APPENDed to `quiet`'s INBOX while the sensor keeps ticking, then "
-        "`mail_pipeline.query.search(word, mode=\"text\")` polled every 0.25 s until it finds it; the "
+        "`mail_pipeline.indexing.search.search(word, mode=\"text\")` polled every 0.25 s until it finds it; the "
         "sensor's run request time comes from the run record."
     ),
 ))

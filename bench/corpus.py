@@ -18,7 +18,7 @@ import numpy as np
 from bench.mailbox import Workbench
 
 if TYPE_CHECKING:
-    from mail_pipeline.embedding import Embedder
+    from mail_pipeline.indexing import Embedder
 
 ACCOUNT = "bench"
 
@@ -82,7 +82,7 @@ def _build(bench: Workbench) -> Corpus:
     import pyarrow as pa
 
     from mail_pipeline.defs.assets.chunks import chunk_rows
-    from mail_pipeline.mail import records
+    from mail_pipeline.message import records
     from mail_pipeline.storage import catalog
     from mail_pipeline.storage.lake import Lake
     from mail_pipeline.storage.schemas import EMAILS
@@ -193,7 +193,7 @@ def embed_partitions(days: Sequence[date], read: Callable[[date], list[dict]], m
     up in the cache, embed what it misses, one replace_partition per day. Returns how many texts
     the model embedded."""
     from mail_pipeline.defs.resources import VectorsResource
-    from mail_pipeline.embedding.cache import embed_with_cache
+    from mail_pipeline.indexing.cache import embed_with_cache
 
     resource, embedded = VectorsResource(data_dir=str(vectors_dir)), 0
     for day in days:

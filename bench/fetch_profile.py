@@ -77,7 +77,8 @@ def _fetch_label(_session, _uids, items) -> str:
 @contextmanager
 def phase_timers(clock: PhaseClock):
     from mail_pipeline.defs.assets import raw_messages
-    from mail_pipeline.mail import imap, sync
+    from mail_pipeline import imap
+    from mail_pipeline.sync import plan as sync
     from mail_pipeline.storage import catalog, lake
 
     from_pylist = clock.timed("pyarrow RecordBatch.from_pylist", pa.RecordBatch.from_pylist)

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bench.sections import Figure
-from mail_pipeline.mail.synthetic import SyntheticMessage, iter_mailbox
+from mail_pipeline.demo.synthetic import SyntheticMessage, iter_mailbox
 from mail_pipeline_tests.servers import Dovecot
 
 # A fixed window, so every run benchmarks byte-identical mail; MAIL_PIPELINE_TODAY pins the

@@ -9,7 +9,7 @@ from bench.sections import Figure, Goal, Section, register
 
 
 def parse_seconds(raws: list[bytes], workers: int) -> float:
-    from mail_pipeline.mail.records import parse_all
+    from mail_pipeline.message.records import parse_all
 
     started = time.perf_counter()
     parsed = sum(1 for _ in parse_all(raws, workers=workers))
@@ -44,7 +44,7 @@ register(Section(
     ),
     goals=(Goal("parse_msgs_per_s_2cores", ">=", 1000, "≥ 1,000 msg/s on 2 cores"),),
     method=(
-        "`mail_pipeline.mail.records.parse_all` over the raw bytes of the same synthetic "
+        "`mail_pipeline.message.records.parse_all` over the raw bytes of the same synthetic "
         "messages, held in memory (no I/O), consumed to the end; the 2-worker figure includes "
         "starting the process pool and shipping the bytes to it, as the `emails` asset pays "
         "them. Best of `--repeat` runs."

@@ -107,7 +107,7 @@ def render(results: dict, out: Path) -> str:
         "after (anything else running skews absolute rates; ratios measured side by side much less)",
         f"- Latest command: `{results.get('command', '?')}`",
         f"- Mailbox: N = {number(results.get('n_messages', 0))} synthetic messages "
-        f"(`mail_pipeline.mail.synthetic.iter_mailbox`, {mailbox.DAYS} days ending {mailbox.END.date()}, seed 0)",
+        f"(`mail_pipeline.demo.synthetic.iter_mailbox`, {mailbox.DAYS} days ending {mailbox.END.date()}, seed 0)",
         f"- Versions: {versions}", "",
         "## Mailbox", "",
         *([f"_N = {number(results['mailbox_n_messages'])}._", ""] if "mailbox_n_messages" in results else []),

@@ -1,4 +1,4 @@
-"""search: `mail_pipeline.query.search` end to end (query embedding, LanceDB, DuckDB hydration) in
+"""search: `mail_pipeline.indexing.search.search` end to end (query embedding, LanceDB, DuckDB hydration) in
 each mode, against a store holding every chunk of the bench mailbox."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def query_embedding(model, texts: list[str]) -> dict[str, float]:
 
 
 def measure(bench: Workbench, data_dir, texts: list[str]) -> dict[str, float]:
-    from mail_pipeline import query
+    from mail_pipeline.indexing import search as query
     from mail_pipeline.settings import Settings
 
     settings, model = Settings(data_dir=data_dir), corpus.embedder(bench)
@@ -214,7 +214,7 @@ def _modes() -> tuple[Figure, ...]:
 
 register(Section(
     name="search",
-    title="Search: `mail_pipeline.query.search` at the full mailbox size",
+    title="Search: `mail_pipeline.indexing.search.search` at the full mailbox size",
     run=run,
     figures=(
         Figure("search_store_rows", "chunks in the LanceDB table (every chunk of the mailbox)"),
@@ -240,12 +240,12 @@ register(Section(
         "the vector index holds distinct near neighbours as it would for real mail. The full-text "
         "index is built from the real text. Queries: a third invoice, PO and ticket ids found in "
         "the corpus, a third one to three common words of it, a third paraphrased questions; each "
-        "is timed end to end through `mail_pipeline.query.search(k=10, settings=..., embedder=...)` "
+        "is timed end to end through `mail_pipeline.indexing.search.search(k=10, settings=..., embedder=...)` "
         "(the row count check, the query embedding, the searches with their over-fetch rounds, "
         "fusion, snippets), the three modes rotating their order query by query, with the model "
         "loaded and 5 warm-up queries per mode first. Before them the query embedding is timed on "
         "its own: a process's first `encode_query` (eager), its second (which traces and freezes "
-        "the model, `embedding/query_encoder.py`), then every query both eagerly and through "
+        "the model, `indexing/query_encoder.py`), then every query both eagerly and through "
         "`encode_query`, side by side; the searches use `encode_query`. Searches in one process share one store "
         "handle, in which LanceDB keeps the opened indexes; the cold figure is a process's first "
         "search on a fresh handle (index loads included), what a one-shot `mail-pipeline search` "

@@ -4,7 +4,7 @@
 def __getattr__(name: str):
     # Lazy: `import mail_pipeline` must not load lancedb or torch; `mail_pipeline.search(...)` does.
     if name == "search":
-        from mail_pipeline.query import search
+        from mail_pipeline.indexing.search import search
 
         globals()["search"] = search
         return search

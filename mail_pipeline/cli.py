@@ -79,7 +79,7 @@ def _read_password(args) -> str:
 
 @command("account add")
 def account_add(args, settings) -> int:
-    from mail_pipeline.mail import imap
+    from mail_pipeline import imap
 
     cipher = _cipher()
     password = _read_password(args)
@@ -122,7 +122,7 @@ def account_remove(args, settings) -> int:
 
 @command("account test")
 def account_test(args, settings) -> int:
-    from mail_pipeline.mail import imap
+    from mail_pipeline import imap
 
     registry = _registry(settings)
     account = registry.get(args.slug)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
-        from mail_pipeline.mail.imap_errors import ImapError
+        from mail_pipeline.imap.errors import ImapError
 
         if isinstance(error, ImapError):
             print(f"error ({error.kind}): {logs.redact(str(error))}", file=sys.stderr)

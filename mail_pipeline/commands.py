@@ -85,7 +85,7 @@ def write_instance_config(settings: Settings) -> Path:
 
 
 def cmd_run(args, settings: Settings) -> int:
-    from mail_pipeline import demo as demo_module
+    from mail_pipeline.demo import server as demo_module
     from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -129,7 +129,7 @@ def cmd_run(args, settings: Settings) -> int:
 
 
 def cmd_search(args, settings: Settings) -> int:
-    from mail_pipeline.query import EmptyStoreError, search
+    from mail_pipeline.indexing.search import EmptyStoreError, search
 
     try:
         hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,

@@ -43,7 +43,8 @@ def check_key(settings: Settings) -> Iterator[Finding]:
 
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:
-    from mail_pipeline.mail import imap, imap_errors
+    from mail_pipeline import imap
+    from mail_pipeline.imap import errors as imap_errors
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -102,7 +103,7 @@ def check_instance(settings: Settings) -> Iterator[Finding]:
 def check_model(settings: Settings) -> Iterator[Finding]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        from mail_pipeline.embedding.embedder import Embedder
+        from mail_pipeline.indexing.embedder import Embedder
 
         embedder = Embedder(settings.embedding_model, precision=settings.embedding_precision)
         vector = embedder.encode(["doctor check"])

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
 
-from mail_pipeline.embedding import Embedder, embed_with_cache
-from mail_pipeline.mail.chunk import Chunk, chunk_email
+from mail_pipeline.indexing import Embedder, embed_with_cache
+from mail_pipeline.indexing.chunk import Chunk, chunk_email
 from mail_pipeline.storage.vectors import VectorStore
 
 

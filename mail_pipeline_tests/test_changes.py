@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.mail import changes
-from mail_pipeline.mail.changes import Change, FolderCursor
-from mail_pipeline.mail.imap import FolderStatus, ImapSession, config_for
+from mail_pipeline.sync import changes
+from mail_pipeline.sync.changes import Change, FolderCursor
+from mail_pipeline.imap.session import FolderStatus, ImapSession, config_for
 from mail_pipeline.settings import get_settings
 from mail_pipeline_tests.mailgen import message
 

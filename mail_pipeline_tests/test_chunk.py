@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mail_pipeline.embedding import Embedder
-from mail_pipeline.mail.chunk import LONG_RUN_CHARS, Chunk, body_spans, chunk_email
+from mail_pipeline.indexing import Embedder
+from mail_pipeline.indexing.chunk import LONG_RUN_CHARS, Chunk, body_spans, chunk_email
 
 MAX = 256
 SENT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mail_pipeline.embedding import Embedder
-from mail_pipeline.embedding.embedder import choose_precision, cpu_has_native_bf16
+from mail_pipeline.indexing import Embedder
+from mail_pipeline.indexing.embedder import choose_precision, cpu_has_native_bf16
 from mail_pipeline_tests.retrieval_corpus import shared_embedder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +55,8 @@ def run_python(code: str, **env: str) -> str:
 
 def test_import_and_tokenizer_do_not_load_torch():
     out = run_python(
-        "import sys, mail_pipeline, mail_pipeline.embedding, mail_pipeline.mail.chunk\n"
-        "e = mail_pipeline.embedding.Embedder()\n"
+        "import sys, mail_pipeline, mail_pipeline.indexing, mail_pipeline.indexing.chunk\n"
+        "e = mail_pipeline.indexing.Embedder()\n"
         "assert e.tokens.count('hello world') == 4 and e.dimension == 384 and e.max_tokens == 256\n"
         "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )
@@ -66,7 +66,7 @@ def test_import_and_tokenizer_do_not_load_torch():
 def test_encodes_offline_without_the_environment_set():
     # A proxy that refuses every connection: any download attempt would fail loudly.
     out = run_python(
-        "import os, mail_pipeline.embedding as m\n"
+        "import os, mail_pipeline.indexing as m\n"
         "v = m.Embedder(precision='fp32').encode(['offline works'])\n"
         "print(os.environ['HF_HUB_OFFLINE'], v.shape)",
         HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
@@ -112,7 +112,7 @@ def test_query_encoder_gives_the_vectors_of_encode(embedder):
     """A process's first query is embedded eagerly, the second builds the traced encoder (on CPU
     in fp32), and its vectors equal `encode`'s for short, long (truncated), non-ASCII and
     whitespace-only-free inputs."""
-    from mail_pipeline.embedding.query_encoder import TracedQueryEncoder
+    from mail_pipeline.indexing.query_encoder import TracedQueryEncoder
 
     fresh = Embedder(precision="fp32")
     first = fresh.encode_query(TEXTS[0])

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mail_pipeline.mail.fetch_response import FetchParseError, parse_fetch, parse_internaldate
-from mail_pipeline.mail.imap import FETCH_ITEMS, ImapConfig, ImapSession, MessageMeta
+from mail_pipeline.imap.fetch_response import FetchParseError, parse_fetch, parse_internaldate
+from mail_pipeline.imap.session import FETCH_ITEMS, ImapConfig, ImapSession, MessageMeta
 from mail_pipeline_tests.mailgen import message
 
 UTC = timezone.utc
@@ -145,7 +145,7 @@ def test_agrees_with_imapclient_on_dovecot(dovecot):
 
 @pytest.mark.integration
 def test_agrees_with_imapclient_on_the_demo_server():
-    from mail_pipeline.demo import DEMO_PASSWORD, DEMO_USER, DemoServer
+    from mail_pipeline.demo.server import DEMO_PASSWORD, DEMO_USER, DemoServer
 
     server = DemoServer().start()
     try:

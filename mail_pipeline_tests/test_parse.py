@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mail_pipeline.mail import parse
-from mail_pipeline.mail.parse import Address, ParseLimits, ParsedEmail, email_id, parse_message
+from mail_pipeline.message import parse
+from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, email_id, parse_message
 from mail_pipeline_tests import mime_samples as s
 
 HTML_TAG = re.compile(

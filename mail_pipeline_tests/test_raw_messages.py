@@ -59,7 +59,7 @@ def stored_ids(data_dir, day) -> list[str]:
 
 
 def fetch_counter(monkeypatch) -> list[int]:
-    from mail_pipeline.mail import imap
+    from mail_pipeline import imap
 
     counts: list[int] = []
     original = imap.ImapSession.fetch_messages
@@ -131,7 +131,7 @@ def test_server_stopped_mid_fetch_fails_clearly_then_rerun_completes(dovecot, al
     dovecot.append(many)
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "20")
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRIES", "1")
-    from mail_pipeline.mail import imap
+    from mail_pipeline import imap
 
     original = imap.ImapSession.fetch_messages
 

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 import mail_pipeline
-from mail_pipeline.query import EmptyStoreError, SearchHit, search
+from mail_pipeline.indexing.search import EmptyStoreError, SearchHit, search
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import vectors
 from mail_pipeline.storage.vectors import VectorStore
@@ -102,6 +102,6 @@ def test_recall_holds_with_the_vector_index(tmp_path, embedder, monkeypatch):
 def test_package_exposes_search(settings, embedder):
     hits = mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder)
     assert hits[0].email_id == "referral"
-    importlib.import_module("mail_pipeline.query")  # importing the module must not shadow the function
+    importlib.import_module("mail_pipeline.indexing.search")  # importing the module must not shadow the function
 
     assert mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder) == hits

@@ -13,7 +13,7 @@ from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor
-from mail_pipeline.mail import changes
+from mail_pipeline.sync import changes
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry

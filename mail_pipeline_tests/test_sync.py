@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.mail.imap import MessageMeta, plan_batches
-from mail_pipeline.mail.sync import day_spans, header_message_id
+from mail_pipeline.imap.session import MessageMeta, plan_batches
+from mail_pipeline.sync.plan import day_spans, header_message_id
 
 D = date.fromisoformat
 

@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from mail_pipeline.mail.synthetic import SyntheticMessage, generate_mailbox, iter_mailbox
+from mail_pipeline.demo.synthetic import SyntheticMessage, generate_mailbox, iter_mailbox
 
 END = datetime(2026, 11, 15, tzinfo=timezone.utc)
 N = 2000

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mail_pipeline.mail.text import (
+from mail_pipeline.message.text import (
     clean_text,
     decode_bytes,
     decode_header_value,

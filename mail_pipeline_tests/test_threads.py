@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mail_pipeline.mail.parse import is_reply_subject, parse_message
-from mail_pipeline.mail.threads import ThreadInput, resolve_thread_ids
+from mail_pipeline.message.parse import is_reply_subject, parse_message
+from mail_pipeline.message.threads import ThreadInput, resolve_thread_ids
 from mail_pipeline_tests import mime_samples as s
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mail_pipeline.embedding import embed_with_cache
+from mail_pipeline.indexing import embed_with_cache
 from mail_pipeline.storage import vectors
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 from mail_pipeline_tests.retrieval_corpus import DISCLAIMER, Mail, index_mails, mail_chunks, shared_embedder

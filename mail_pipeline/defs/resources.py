@@ -9,7 +9,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, EnvVar
 
 from mail_pipeline import logs
-from mail_pipeline.mail.imap import ImapSession, config_for
+from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import catalog, crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
@@ -106,7 +106,7 @@ class EmbedderResource(ConfigurableResource):
 @lru_cache(maxsize=2)
 def _embedder(model: str, precision: str, batch_size: int):
     # One model load per process: every stage and partition of an in-process run shares it.
-    from mail_pipeline.embedding.embedder import Embedder
+    from mail_pipeline.indexing.embedder import Embedder
 
     return Embedder(model, precision=precision, batch_size=batch_size)
 

@@ -20,8 +20,8 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from mail_pipeline import logs
-from mail_pipeline.mail import changes
-from mail_pipeline.mail.imap import sync_folders
+from mail_pipeline.sync import changes
+from mail_pipeline.imap import sync_folders
 from mail_pipeline.settings import get_settings
 from mail_pipeline.window import cutoff, today
 

@@ -10,8 +10,8 @@ from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.metadata import summary_metadata
 from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
 from mail_pipeline.defs.resources import EmbedderResource, LakeResource, VectorsResource
-from mail_pipeline.embedding.cache import embed_with_cache
-from mail_pipeline.mail.chunk import chunk_email
+from mail_pipeline.indexing.cache import embed_with_cache
+from mail_pipeline.indexing.chunk import chunk_email
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 from mail_pipeline.window import in_window

@@ -11,7 +11,7 @@ from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.metadata import summary_metadata
 from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
 from mail_pipeline.defs.resources import LakeResource
-from mail_pipeline.mail import records
+from mail_pipeline.message import records
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAILS

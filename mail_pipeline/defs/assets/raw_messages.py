@@ -13,7 +13,9 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Me
 from mail_pipeline.defs.metadata import summary_metadata
 from mail_pipeline.defs.partitions import locked_partitions, mail_partitions
 from mail_pipeline.defs.resources import ImapResource, LakeResource
-from mail_pipeline.mail import imap, imap_errors, sync
+from mail_pipeline import imap
+from mail_pipeline.imap import errors as imap_errors
+from mail_pipeline.sync import plan as sync
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG

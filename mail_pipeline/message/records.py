@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
-from mail_pipeline.mail.parse import ParsedEmail, email_id, is_reply_subject, parse_message
-from mail_pipeline.mail.threads import ThreadInput, resolve_thread_ids
+from mail_pipeline.message.parse import ParsedEmail, email_id, is_reply_subject, parse_message
+from mail_pipeline.message.threads import ThreadInput, resolve_thread_ids
 
 # Below this many messages a process pool costs more to start than it saves.
 PARALLEL_THRESHOLD = 200

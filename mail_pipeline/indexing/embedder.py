@@ -178,7 +178,7 @@ class Embedder:
         with self._lock:
             self._queries += 1
             if self._query_encoder is None and self._queries == EAGER_QUERIES + 1:
-                from mail_pipeline.embedding import query_encoder
+                from mail_pipeline.indexing import query_encoder
 
                 if query_encoder.traceable(model, self.device, self.precision):
                     self._query_encoder = query_encoder.build(model)

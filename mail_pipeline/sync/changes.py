@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from mail_pipeline.mail.imap import FolderStatus
-from mail_pipeline.mail.imap_errors import ImapFolderError
+from mail_pipeline.imap.session import FolderStatus
+from mail_pipeline.imap.errors import ImapFolderError
 
 
 class Change(Enum):
@@ -124,7 +124,7 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
     """
     from datetime import timedelta
 
-    from mail_pipeline.mail.sync import utc_day
+    from mail_pipeline.sync.plan import utc_day
 
     poll = Poll(days=set(), cursors={}, changes={})
     window = {first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)}

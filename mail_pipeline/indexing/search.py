@@ -3,7 +3,7 @@
 The store is searched for chunks (several per email), the best chunk of each email becomes its
 snippet. The emails are described from the chunk rows themselves: `email_embeddings` copies
 subject, sender, date and thread from the `emails` partition it is built from, in the same run,
-and a stored email keeps its thread id when later mail joins the thread (mail/threads.py), so
+and a stored email keeps its thread id when later mail joins the thread (message/threads.py), so
 they agree with the lake; a search reads no Parquet. Hydrating from the DuckDB catalog instead
 cost 20-47 ms of the 50 ms budget (bench/RESULTS.md).
 """
@@ -22,7 +22,7 @@ from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
-    from mail_pipeline.embedding import Embedder
+    from mail_pipeline.indexing import Embedder
 
 MODES = ("vector", "text", "hybrid")
 # Chunks fetched per email wanted: long emails bring several chunks to the top.
@@ -55,7 +55,7 @@ class SearchHit:
 
 @lru_cache(maxsize=2)
 def _shared_embedder(model: str, precision: str, batch_size: int) -> Embedder:
-    from mail_pipeline.embedding import Embedder
+    from mail_pipeline.indexing import Embedder
 
     return Embedder(model, precision=precision, batch_size=batch_size)
 

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mail_pipeline.mail.parse import email_id
+from mail_pipeline.message.parse import email_id
 
 _LATEST = datetime.max.replace(tzinfo=timezone.utc)
 

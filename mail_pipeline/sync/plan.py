@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mail_pipeline.mail.imap import ImapSession, MessageMeta
-from mail_pipeline.mail.imap_errors import ImapError
+from mail_pipeline.imap.session import ImapSession, MessageMeta
+from mail_pipeline.imap.errors import ImapError
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 

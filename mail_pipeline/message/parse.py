@@ -22,8 +22,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 
-from mail_pipeline.mail import text as mtext
-from mail_pipeline.mail.headers import Address, headers_of
+from mail_pipeline.message import text as mtext
+from mail_pipeline.message.headers import Address, headers_of
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Importing this package imports neither torch nor sentence_transformers: the Dags
 and the CLI load it at startup, and torch costs seconds and hundreds of MB.
 """
 
-from mail_pipeline.embedding.cache import embed_with_cache
-from mail_pipeline.embedding.embedder import DEFAULT_MODEL, Embedder, TokenizerCounter
+from mail_pipeline.indexing.cache import embed_with_cache
+from mail_pipeline.indexing.embedder import DEFAULT_MODEL, Embedder, TokenizerCounter
 
 __all__ = ["DEFAULT_MODEL", "Embedder", "TokenizerCounter", "embed_with_cache"]

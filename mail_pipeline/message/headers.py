@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from email import utils as email_utils
 from email.message import Message
 
-from mail_pipeline.mail import text as mtext
+from mail_pipeline.message import text as mtext
 
 
 @dataclass(frozen=True)

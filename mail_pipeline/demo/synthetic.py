@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from mail_pipeline.mail.synthetic_text import (
+from mail_pipeline.demo.synthetic_text import (
     LOCALES, NEWSLETTERS, OWNER, Letter, Locale, Person, TextMaker, newsletter_html,
 )
 

@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from mail_pipeline.embedding.embedder import Embedder
+    from mail_pipeline.indexing.embedder import Embedder
 
 
 class VectorCache(Protocol):
