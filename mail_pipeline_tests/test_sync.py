@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.imap.session import MessageMeta, plan_batches
+from mail_pipeline.imap.messages import MessageMeta, plan_batches
 from mail_pipeline.sync.plan import day_spans, header_message_id
 
 D = date.fromisoformat

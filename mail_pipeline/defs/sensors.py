@@ -74,12 +74,16 @@ def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at:
 
 
 def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
-    """Warn about folders STATUS says no longer exist; the account's other folders were polled."""
+    """Warn about folders that no longer exist (STATUS refused, LIST lacks them) or that refuse
+    STATUS; the account's other folders were polled."""
     notes = []
     for folder in poll.removed:
         hint = "no longer polled" if account.all_folders else "re-create it, or re-add the account without it"
         notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}")
-        context.log.warning(f"new_mail_sensor: {notes[-1]}")
+    for folder, error in sorted(poll.refused.items()):
+        notes.append(f"{account.slug}: {logs.redact(error)}; polled again next tick")
+    for note in notes:
+        context.log.warning(f"new_mail_sensor: {note}")
     return notes
 
 

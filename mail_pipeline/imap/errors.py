@@ -53,6 +53,12 @@ class ImapFolderError(ImapError):
     kind = "folder"
 
 
+class ImapFolderMissing(ImapFolderError):
+    """The server refused a folder and LIST does not show it: deleted or renamed."""
+
+    kind = "missing"
+
+
 class ImapProtocolError(ImapError):
     kind = "protocol"
 

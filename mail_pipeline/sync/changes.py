@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from mail_pipeline.imap.session import FolderStatus
-from mail_pipeline.imap.errors import ImapFolderError
+from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
 
 
 class Change(Enum):
@@ -20,7 +20,8 @@ class Change(Enum):
     NEW_UIDS = "new_uids"           # UIDNEXT moved: fetch INTERNALDATEs from the old UIDNEXT on
     NEW_FOLDER = "new_folder"       # never seen: every in-window day of it
     UIDVALIDITY = "uidvalidity"     # UIDs void: every in-window day of the account
-    REMOVED = "removed"             # STATUS says the folder does not exist: its cursor is dropped
+    REMOVED = "removed"             # STATUS refused and LIST lacks the folder: its cursor is dropped
+    REFUSED = "refused"             # STATUS refused, yet LIST shows the folder: its cursor is kept
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Poll:
     days: set                        # UTC days that received mail (or need a re-sync)
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
+    refused: dict[str, str] = field(default_factory=dict)  # folder -> the server's refusal
 
     @property
     def removed(self) -> list[str]:
@@ -100,15 +102,18 @@ def inbox_first(folders: Sequence[str]) -> list[str]:
     return sorted(folders, key=lambda folder: folder.upper() != "INBOX")
 
 
-def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | None]:
-    """STATUS of each folder, INBOX first; None for a folder the server says does not exist
-    (deleted or renamed since it was configured or listed)."""
-    statuses: dict[str, FolderStatus | None] = {}
+def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | ImapFolderError | None]:
+    """STATUS of each folder, INBOX first; None for a folder that does not exist (refused, and
+    not in LIST: deleted or renamed since it was configured or listed), the error for one the
+    server refuses although it lists it. Neither stops the other folders."""
+    statuses: dict[str, FolderStatus | ImapFolderError | None] = {}
     for folder in inbox_first(folders):
         try:
             statuses[folder] = session.status(folder)
-        except ImapFolderError:
+        except ImapFolderMissing:
             statuses[folder] = None
+        except ImapFolderError as error:
+            statuses[folder] = error
     return statuses
 
 
@@ -135,6 +140,11 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         statuses = {folder: status for folder, status in statuses.items() if folder in wanted or status is None}
         statuses |= status_folders(session, [folder for folder in wanted if statuses.get(folder) is None])
     for folder, status in statuses.items():
+        if isinstance(status, ImapFolderError):
+            poll.changes[folder], poll.refused[folder] = Change.REFUSED, str(status)
+            if folder in previous:
+                poll.cursors[folder] = previous[folder]
+            continue
         change = classify(previous.get(folder), status)
         poll.changes[folder] = change
         if change is Change.REMOVED:
