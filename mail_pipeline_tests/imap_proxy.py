@@ -239,3 +239,21 @@ def no_wording(text: bytes) -> Rewrite:
 def no_uidnext(response: Response) -> list[Response]:
     """SELECT/EXAMINE answered without `* OK [UIDNEXT n]`, as some servers do."""
     return [] if len(response) == 1 and response[0].startswith(b"* OK [UIDNEXT ") else [response]
+
+
+def refuse_status(folder: bytes, text: bytes = b"NO [NOPERM] Permission denied") -> Rewrite:
+    """STATUS of `folder` refused although LIST still shows it: its untagged STATUS is dropped
+    and the tagged OK that follows becomes `text`."""
+    refusing = []
+
+    def rewrite(response: Response) -> list[Response]:
+        line = response[0] if len(response) == 1 else b""
+        if re.match(rb'\* STATUS "?' + re.escape(folder) + rb'"? \(', line):
+            refusing.append(line)
+            return []
+        tagged = re.match(rb"([A-Za-z0-9]+) OK ", line)
+        if refusing and tagged:
+            refusing.clear()
+            return [[tagged[1] + b" " + text]]
+        return [response]
+    return rewrite

@@ -20,6 +20,7 @@ from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.sync import changes
 from mail_pipeline_tests import imap_proxy
 from mail_pipeline_tests.imap_proxy import ImapProxy
 from mail_pipeline_tests.mailgen import message
@@ -217,3 +218,19 @@ def test_bad_credentials_are_never_retried(dovecot, proxy):
     with pytest.raises(ImapAuthError):
         session(dovecot, proxy, password="wrong").__enter__()
     assert proxy.connections == 1
+
+
+def test_a_folder_that_refuses_status_but_is_listed_keeps_its_cursor(dovecot, proxy, account, instance):
+    at = lambda days: TODAY - timedelta(days=days) + timedelta(hours=9)  # noqa: E731
+    first = tick(instance, None)
+    dovecot.append([("Archive", message("a", at(1)), at(1)), ("INBOX", message("i", at(0)), at(0))])
+
+    proxy.rewrites = [imap_proxy.refuse_status(b"Archive")]
+    refused = tick(instance, first.cursor)
+    assert proxy.rewritten > 0
+    assert [str(r.partition_key) for r in refused.run_requests] == [f"alice|{at(0).date()}"]
+    assert changes.load_cursors(refused.cursor)["alice"]["Archive"] == changes.load_cursors(first.cursor)["alice"]["Archive"]
+
+    proxy.rewrites = []
+    again = tick(instance, refused.cursor)  # Archive's new mail is still found from the kept cursor
+    assert [str(r.partition_key) for r in again.run_requests] == [f"alice|{at(1).date()}"]
