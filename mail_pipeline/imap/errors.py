@@ -49,6 +49,13 @@ class ImapConnectionLost(ImapError):
     transient = True
 
 
+class ImapUnavailable(ImapError):
+    """The server answers but a part of it is down (RFC 5530 `[UNAVAILABLE]`), as while it restarts."""
+
+    kind = "unavailable"
+    transient = True
+
+
 class ImapFolderError(ImapError):
     kind = "folder"
 
@@ -63,11 +70,18 @@ class ImapProtocolError(ImapError):
     kind = "protocol"
 
 
+def unavailable(error: BaseException) -> bool:
+    """A NO with RFC 5530's UNAVAILABLE code: worth a retry, even to LOGIN."""
+    return isinstance(error, IMAPClientError) and "[UNAVAILABLE]" in str(error).upper()
+
+
 def classify(error: BaseException, config: ImapConfig) -> ImapError:
     """Turn a socket/TLS/IMAP exception into one clear, secret-free ImapError."""
     where = f"{config.host}:{config.port}"
     if isinstance(error, ImapError):
         return error
+    if unavailable(error):
+        return ImapUnavailable(f"{where} is temporarily unavailable: {error}")
     if isinstance(error, LoginError):
         return ImapAuthError(f"login failed for user {config.username!r} on {where}: bad credentials")
     if isinstance(error, socket.gaierror):

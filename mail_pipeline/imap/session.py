@@ -25,6 +25,7 @@ from mail_pipeline.imap.errors import (
     ImapFolderMissing,
     ImapProtocolError,
     classify,
+    unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,9 @@ class ImapSession:
         def run():
             try:
                 data = self.client.folder_status(folder, items)
-            except IMAPClientAbortError:
-                raise
             except IMAPClientError as error:
+                if isinstance(error, IMAPClientAbortError) or unavailable(error):
+                    raise
                 raise self._folder_error(folder, "STATUS", error) from None
             return FolderStatus(
                 uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data[b"UIDNEXT"]),
@@ -213,9 +214,9 @@ class ImapSession:
     def _examine(self, folder: str) -> FolderStatus:
         try:
             data = self.client.select_folder(folder, readonly=True)
-        except IMAPClientAbortError:
-            raise
         except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError) or unavailable(error):
+                raise
             failure = self._folder_error(folder, "EXAMINE", error)
             self._folder = None
             raise failure from None
