@@ -234,3 +234,17 @@ def test_a_folder_that_refuses_status_but_is_listed_keeps_its_cursor(dovecot, pr
     proxy.rewrites = []
     again = tick(instance, refused.cursor)  # Archive's new mail is still found from the kept cursor
     assert [str(r.partition_key) for r in again.run_requests] == [f"alice|{at(1).date()}"]
+
+
+def test_a_uidvalidity_change_during_an_outage_fails_instead_of_reading_other_messages(dovecot, proxy):
+    seed(dovecot)
+    with session(dovecot, proxy) as imap:
+        imap.select("Archive")
+        proxy.outage(1.5)
+        client = dovecot.client()  # straight to Dovecot: the folder is re-created meanwhile
+        client.delete_folder("Archive")
+        client.create_folder("Archive")
+        client.logout()
+        dovecot.append([("Archive", message("other", datetime(2026, 11, 10, 9, tzinfo=UTC)), datetime(2026, 11, 10, 9, tzinfo=UTC))])
+        with pytest.raises(ImapError, match="UIDVALIDITY of 'Archive' changed while reconnecting"):
+            imap.fetch_meta([1])

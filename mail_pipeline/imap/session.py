@@ -21,6 +21,7 @@ from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse
 from mail_pipeline.imap.messages import FetchedMessage, MessageMeta, fetched_message, message_meta, plan_batches
 from mail_pipeline.imap.errors import (
     ImapConnectionLost,
+    ImapError,
     ImapFolderError,
     ImapFolderMissing,
     ImapProtocolError,
@@ -138,7 +139,13 @@ class ImapSession:
         if self._client is None:
             self.connect()
         if self._folder is not None and self._open != self._folder:
-            self._examined = self._examine(self._folder)
+            examined = self._examine(self._folder)
+            if self._examined is not None and examined.uidvalidity != self._examined.uidvalidity:
+                folder, self._folder = self._folder, None
+                # The UIDs the caller holds (a plan, a SEARCH) name other messages now.
+                raise ImapError(f"UIDVALIDITY of {folder!r} changed while reconnecting to {self.config.host}; "
+                                "its UIDs are void: re-run to fetch it afresh")
+            self._examined = examined
 
     def _retrying(self, operation: Callable[[], object]) -> object:
         """Run `operation` on a live session, reconnecting and re-selecting the caller's folder
@@ -208,7 +215,7 @@ class ImapSession:
 
     def select(self, folder: str) -> FolderStatus:
         """EXAMINE `folder`; it stays selected across reconnects until another select or unselect."""
-        self._folder, self._open = folder, None
+        self._folder, self._open, self._examined = folder, None, None
         return self._retrying(lambda: self._examined)
 
     def _examine(self, folder: str) -> FolderStatus:
