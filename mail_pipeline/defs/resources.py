@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -59,11 +60,15 @@ class ImapResource(ConfigurableResource):
         return self.registry.list(active_only=True)
 
     @contextmanager
-    def session(self, account: Account, on_fetch=None):
+    def session(self, account: Account, on_fetch=None, retry_s: float | None = None):
+        """A logged-in session; `retry_s` overrides how long transient failures are retried."""
         cipher = crypto.load_cipher(self.fernet_key)
         password = self.registry.password(account, cipher)
         logs.register_secret(password)
-        with ImapSession(config_for(account, self.settings()), password, on_fetch=on_fetch) as session:
+        config = config_for(account, self.settings())
+        if retry_s is not None:
+            config = dataclasses.replace(config, retry_s=retry_s)
+        with ImapSession(config, password, on_fetch=on_fetch) as session:
             yield session
 
 

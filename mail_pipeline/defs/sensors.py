@@ -38,6 +38,9 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -
 # a UIDVALIDITY reset) become one backfill, which the single-run policy turns into one run for
 # the account: one process start, one IMAP login and one model load instead of one per day.
 MAX_SEPARATE_RUNS = 2
+# A tick polls every account in turn inside Dagster's sensor timeout (60 s by default): one
+# server's outage must not use it up, so the sensor retries briefly and the next tick tries again.
+SENSOR_RETRY_S = 5.0
 STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 
 
@@ -107,7 +110,7 @@ def new_mail_sensor(context: SensorEvaluationContext, imap: ImapResource):
     requests, failures, notes = [], [], []
     for account in accounts:
         try:
-            with imap.session(account) as session:
+            with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
                 result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
             message = logs.redact(str(error))
