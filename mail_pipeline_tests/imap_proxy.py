@@ -257,3 +257,13 @@ def refuse_status(folder: bytes, text: bytes = b"NO [NOPERM] Permission denied")
             return [[tagged[1] + b" " + text]]
         return [response]
     return rewrite
+
+
+def no_special_use(response: Response) -> list[Response]:
+    """LIST without RFC 6154 attributes, as from a server without SPECIAL-USE."""
+    line = response[0] if len(response) == 1 else b""
+    if not line.startswith(b"* LIST ("):
+        return [response]
+    uses = re.compile(rb" ?\\(?:All|Archive|Drafts|Flagged|Junk|Sent|Trash)\b", re.IGNORECASE)
+    flags_end = line.index(b")")
+    return [[line[:8] + uses.sub(b"", line[8:flags_end]).lstrip() + line[flags_end:]]]

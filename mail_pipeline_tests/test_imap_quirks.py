@@ -248,3 +248,16 @@ def test_a_uidvalidity_change_during_an_outage_fails_instead_of_reading_other_me
         dovecot.append([("Archive", message("other", datetime(2026, 11, 10, 9, tzinfo=UTC)), datetime(2026, 11, 10, 9, tzinfo=UTC))])
         with pytest.raises(ImapError, match="UIDVALIDITY of 'Archive' changed while reconnecting"):
             imap.fetch_meta([1])
+
+
+def test_all_folders_skips_trash_junk_and_drafts_by_name_without_special_use(dovecot, proxy, data_dir, instance):
+    AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=proxy.port, username="alice",
+                password_token="", security="plain", folders=("*",)),
+        dovecot.users["alice"], crypto.load_cipher())
+    at = TODAY - timedelta(days=1)
+    dovecot.append([(folder, message(folder, at), at) for folder in ("INBOX", "Trash", "Junk", "Drafts", "Projects")])
+    proxy.rewrites = [imap_proxy.no_special_use]
+    first = tick(instance, None)
+    assert proxy.rewritten > 0  # Dovecot's \Trash, \Junk and \Drafts were hidden
+    assert set(changes.load_cursors(first.cursor)["alice"]) == {"INBOX", "Projects"}
