@@ -131,9 +131,14 @@ class ImapSession:
                 pass
 
     def _drop(self) -> None:
-        """Forget the connection (it is broken); the caller's folder is kept for the next one."""
-        self.close()
-        self._open = None
+        """Forget a broken connection (no LOGOUT: on a hung server it would wait out the read
+        timeout again); the caller's folder is kept for the next one."""
+        client, self._client, self._open = self._client, None, None
+        try:
+            if client is not None:
+                client.shutdown()
+        except Exception:  # already closed by the peer
+            pass
 
     def _reopen(self) -> None:
         if self._client is None:
