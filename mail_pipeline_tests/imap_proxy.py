@@ -212,13 +212,15 @@ def unsolicited(response: Response) -> list[Response]:
             [b"* 3 FETCH (FLAGS (\\Seen) ((( garbage"], response]
 
 
-def no_body_for(uids: Collection[int], *, drop: bool) -> Rewrite:
-    """The answers for `uids` carry `BODY[] NIL`, or (`drop`) are left out: OK with no data."""
+def no_body_for(uids: Collection[int], *, drop: bool, bodies_only: bool = True) -> Rewrite:
+    """The answers for `uids` carry `BODY[] NIL`, or (`drop`) are left out: OK with no data.
+    Only answers with a body, unless `bodies_only` is false (then INTERNALDATE/SIZE ones too)."""
     def rewrite(response: Response) -> list[Response]:
         uid = _UID.search(_text(response))
-        if not (_is_fetch(response) and isinstance(response[0], tuple) and uid and int(uid[1]) in uids):
+        has_body = isinstance(response[0], tuple)
+        if not (_is_fetch(response) and (has_body or not bodies_only) and uid and int(uid[1]) in uids):
             return [response]
-        if drop:
+        if drop or not has_body:
             return []
         text, _literal = response[0]
         return [[re.sub(rb"\{\d+\}\Z", b"NIL", text) + b"".join(p if isinstance(p, bytes) else b"" for p in response[1:])]]

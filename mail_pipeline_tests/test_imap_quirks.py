@@ -16,6 +16,7 @@ from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor
 from mail_pipeline.imap.errors import ImapAuthError, ImapError
+from mail_pipeline.imap.messages import MessageMeta
 from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
@@ -261,3 +262,17 @@ def test_all_folders_skips_trash_junk_and_drafts_by_name_without_special_use(dov
     first = tick(instance, None)
     assert proxy.rewritten > 0  # Dovecot's \Trash, \Junk and \Drafts were hidden
     assert set(changes.load_cursors(first.cursor)["alice"]) == {"INBOX", "Projects"}
+
+
+def test_uids_left_out_of_any_fetch_are_warned_about(dovecot, proxy, caplog):
+    seed(dovecot)
+    proxy.rewrites = [imap_proxy.no_body_for({2}, drop=True, bodies_only=False)]
+    with session(dovecot, proxy) as imap:
+        imap.select("INBOX")
+        metas = imap.fetch_meta([1, 2, 3])
+        asked = [*metas, MessageMeta(uid=2, internaldate=metas[0].internaldate, size=1)]
+        fetched = list(imap.fetch_messages(asked, max_messages=10, max_bytes=10**9))
+    assert [m.uid for m in metas] == [1, 3] and [m.uid for m in fetched] == [1, 3]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert all("returned nothing for 1 of 3 requested UID(s) in 'INBOX': 2 (not stored" in w for w in warnings)
