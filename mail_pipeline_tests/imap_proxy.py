@@ -269,3 +269,19 @@ def no_special_use(response: Response) -> list[Response]:
     uses = re.compile(rb" ?\\(?:All|Archive|Drafts|Flagged|Junk|Sent|Trash)\b", re.IGNORECASE)
     flags_end = line.index(b")")
     return [[line[:8] + uses.sub(b"", line[8:flags_end]).lstrip() + line[flags_end:]]]
+
+
+def after_first_list(action: Callable[[], None]) -> Rewrite:
+    """Run `action` once, as the answer to the first LIST completes (before the client reads
+    it): the server changes between a client's LIST and its next command."""
+    state = {"listing": False, "done": False}
+
+    def rewrite(response: Response) -> list[Response]:
+        line = response[0] if len(response) == 1 else b""
+        if line.startswith(b"* LIST "):
+            state["listing"] = True
+        elif state["listing"] and not state["done"] and re.match(rb"[A-Za-z0-9]+ OK ", line):
+            state["done"] = True
+            action()
+        return [response]
+    return rewrite
