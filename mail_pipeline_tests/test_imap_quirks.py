@@ -14,7 +14,7 @@ from dagster import Definitions, build_sensor_context, materialize
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
-from mail_pipeline.defs.sensors import new_mail_sensor
+from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.imap.errors import ImapAuthError, ImapError
 from mail_pipeline.imap.messages import MessageMeta
 from mail_pipeline.imap.session import ImapConfig, ImapSession
@@ -164,10 +164,11 @@ def test_uidnext_comes_from_status_when_examine_has_none(dovecot, proxy, account
 
 def tick(instance, cursor):
     resources = build_resources(get_settings())
-    definitions = Definitions(assets=[raw_messages], sensors=[new_mail_sensor], resources=resources)
+    sensor = new_mail_sensor_every(60)
+    definitions = Definitions(assets=[raw_messages], sensors=[sensor], resources=resources)
     context = build_sensor_context(instance=instance, cursor=cursor, repository_def=definitions.get_repository_def(),
                                    resources=resources)
-    result = new_mail_sensor(context)
+    result = sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
@@ -276,3 +277,5 @@ def test_uids_left_out_of_any_fetch_are_warned_about(dovecot, proxy, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2
     assert all("returned nothing for 1 of 3 requested UID(s) in 'INBOX': 2 (not stored" in w for w in warnings)
+
+

@@ -313,5 +313,5 @@ def config_for(account, settings) -> ImapConfig:
     return ImapConfig(
         host=account.host, port=account.port, username=account.username, security=account.security,
         ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
-        read_timeout_s=settings.imap_read_timeout_s,
+        read_timeout_s=settings.imap_read_timeout_s, retry_s=settings.imap_retry_s,
     )
