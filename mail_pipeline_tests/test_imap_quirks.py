@@ -279,3 +279,19 @@ def test_uids_left_out_of_any_fetch_are_warned_about(dovecot, proxy, caplog):
     assert all("returned nothing for 1 of 3 requested UID(s) in 'INBOX': 2 (not stored" in w for w in warnings)
 
 
+
+def test_a_folder_deleted_between_list_and_examine_fails_alone(dovecot, proxy, account, data_dir, instance):
+    seed(dovecot)
+    assert run(instance).success
+
+    def delete_archive():
+        client = dovecot.client()  # straight to Dovecot, while the run waits for its LIST
+        client.delete_folder("Archive")
+        client.logout()
+
+    proxy.rewrites = [imap_proxy.after_first_list(delete_archive), imap_proxy.no_wording(b"Mailbox does not exist")]
+    dovecot.append([("INBOX", message("late", datetime(2026, 11, 10, 18, tzinfo=UTC)), datetime(2026, 11, 10, 18, tzinfo=UTC))])
+    assert run(instance).success
+    assert len(stored_digests(data_dir)) == 13  # INBOX's new message, and Archive's stored ones kept
+    status = dict(query(data_dir, "SELECT folder, last_status FROM sync_status"))
+    assert status == {"INBOX": "ok", "Archive": "missing"}

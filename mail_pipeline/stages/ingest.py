@@ -114,12 +114,12 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     try:
         with open_session() as session:
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            if vanished:
-                log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
             stored_rows = {d: stored_uids(lake, account, d) for d in days}
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
-            plans = {folder: plan.plan_folder(session, folder, days, {d: s.get(folder, {}) for d, s in stored.items()})
-                     for folder in folders}
+            plans, gone = plan.plan_folders(session, folders, days, stored)  # gone: deleted since the LIST
+            folders, vanished = [f for f in folders if f in plans], vanished + gone
+            if vanished:
+                log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
             for day in days:
                 outcomes = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
                                     limits, vanished)
