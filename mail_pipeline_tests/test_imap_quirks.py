@@ -295,3 +295,13 @@ def test_a_folder_deleted_between_list_and_examine_fails_alone(dovecot, proxy, a
     assert len(stored_digests(data_dir)) == 13  # INBOX's new message, and Archive's stored ones kept
     status = dict(query(data_dir, "SELECT folder, last_status FROM sync_status"))
     assert status == {"INBOX": "ok", "Archive": "missing"}
+
+
+def test_the_sensor_reads_new_mail_through_every_fetch_quirk(dovecot, proxy, account, instance):
+    at = lambda days: TODAY - timedelta(days=days) + timedelta(hours=9)  # noqa: E731
+    proxy.rewrites = QUIRKS["all-at-once"]
+    first = tick(instance, None)
+    dovecot.append([("Archive", message("a", at(1)), at(1)), ("INBOX", message("i", at(0)), at(0))])
+    found = tick(instance, first.cursor)  # its FETCH of INTERNALDATE and size, reshaped
+    assert proxy.rewritten > 0
+    assert sorted(str(r.partition_key) for r in found.run_requests) == [f"alice|{at(1).date()}", f"alice|{at(0).date()}"]
