@@ -285,3 +285,20 @@ def after_first_list(action: Callable[[], None]) -> Rewrite:
             action()
         return [response]
     return rewrite
+
+
+def fetch_no_for(uids: Collection[int], text: bytes = b"NO Some messages could not be FETCHed (Failure)") -> Rewrite:
+    """Gmail's way: the answers for `uids` left out, and the FETCH answered `text` instead of OK."""
+    leave_out = no_body_for(uids, drop=True)
+    left_out = []
+
+    def rewrite(response: Response) -> list[Response]:
+        reshaped = leave_out(response)
+        if not reshaped:
+            left_out.append(True)
+        tagged = re.match(rb"([A-Za-z0-9]+) OK ", response[0]) if len(response) == 1 else None
+        if left_out and tagged:
+            left_out.clear()
+            return [[tagged[1] + b" " + text]]
+        return reshaped
+    return rewrite

@@ -299,9 +299,16 @@ class ImapSession:
     def _uid_fetch(self, uids: Sequence[int], items: Sequence[bytes]) -> dict[int, dict[bytes, FetchValue]]:
         """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
         imapclient's parsing time); imapclient stays for every other command."""
-        typ, data = self.client._imap.uid("FETCH", ",".join(map(str, uids)), b"(" + b" ".join(items) + b")")
-        if typ != "OK":
-            raise IMAPClientError(f"FETCH failed: {data[0].decode(errors='replace')}")
+        imap = self.client._imap
+        typ, data = imap.uid("FETCH", ",".join(map(str, uids)), b"(" + b" ".join(items) + b")")
+        if typ != "OK":  # data is then the tagged response's text
+            said = b" ".join(part for part in data if isinstance(part, bytes)).decode(errors="replace")
+            if typ != "NO" or "[UNAVAILABLE]" in said.upper():
+                raise IMAPClientError(f"FETCH failed: {said}")
+            # Gmail ("Some messages could not be FETCHed") and Dovecot ([EXPUNGEISSUED]) send the
+            # messages they can and answer NO: keep those; the callers count the others missing.
+            log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
+            data = imap.untagged_responses.pop("FETCH", [None])
         try:
             return parse_fetch(data, requested=set(uids))
         except FetchParseError as error:
