@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Collection
 
 # One server response as imaplib hands it over: (text ending in `{n}`, literal) per literal,
@@ -98,7 +97,8 @@ class ImapProxy:
                 target.sendall(data)
         except OSError:
             pass
-        _close(source), _close(target)
+        _close(source)
+        _close(target)
 
     def _answer(self, server: socket.socket, client: socket.socket) -> None:
         reader = server.makefile("rb")
@@ -111,7 +111,8 @@ class ImapProxy:
                     self._count(reshaped)
         except (OSError, ValueError):
             pass
-        _close(server), _close(client)
+        _close(server)
+        _close(client)
 
     def _count(self, response: Response) -> None:
         if isinstance(response[0], tuple) and _FETCH.match(response[0][0]):
@@ -232,7 +233,7 @@ def no_wording(text: bytes) -> Rewrite:
     def rewrite(response: Response) -> list[Response]:
         line = response[-1]
         tagged = re.match(rb"([A-Za-z0-9]+) NO (.*)", line) if len(response) == 1 else None
-        if tagged and tagged[1] != b"*" and b"exist" in tagged[2]:
+        if tagged and b"exist" in tagged[2]:
             return [[tagged[1] + b" NO " + text]]
         return [response]
     return rewrite
