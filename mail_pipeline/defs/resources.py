@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 
-from mail_pipeline import logs
+from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import catalog, crypto
@@ -40,7 +40,7 @@ class LakeResource(ConfigurableResource):
 
 
 class ImapResource(ConfigurableResource):
-    """IMAP access to the registry's accounts; passwords decrypted only to log in."""
+    """IMAP access to the registry's accounts; passwords and OAuth grants decrypted only to sign in."""
 
     data_dir: str
     fernet_key: str
@@ -61,9 +61,8 @@ class ImapResource(ConfigurableResource):
     @contextmanager
     def session(self, account: Account, on_fetch=None):
         cipher = crypto.load_cipher(self.fernet_key)
-        password = self.registry.password(account, cipher)
-        logs.register_secret(password)
-        with ImapSession(config_for(account, self.settings()), password, on_fetch=on_fetch) as session:
+        credential = credential_for(account, self.registry, cipher)
+        with ImapSession(config_for(account, self.settings()), credential, on_fetch=on_fetch) as session:
             yield session
 
 

@@ -1,0 +1,46 @@
+"""Presets for the providers where most people's mail is: server, security, how to sign in, and
+the folders worth syncing. `account add --provider NAME` starts from one; explicit flags win."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    host: str
+    folders: tuple[str, ...]
+    auth: str = "password"  # password (an app password) | oauth2
+    port: int = 993
+    security: str = "tls"
+    flow: str = ""  # oauth2 sign-in: "device" (RFC 8628) or "loopback" (RFC 8252 with PKCE)
+    auth_url: str = ""
+    token_url: str = ""
+    device_url: str = ""
+    scope: str = ""
+    client_id_env: str = ""
+    client_secret_env: str = ""
+
+
+MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
+
+PROVIDERS = {
+    # All Mail holds every message of every other folder: syncing it too would fetch each twice.
+    "gmail": Provider(
+        "gmail", "imap.gmail.com", ("INBOX", "[Gmail]/Sent Mail"), auth="oauth2", flow="loopback",
+        auth_url="https://accounts.google.com/o/oauth2/v2/auth", token_url="https://oauth2.googleapis.com/token",
+        scope="https://mail.google.com/", client_id_env="MAIL_PIPELINE_GOOGLE_CLIENT_ID",
+        client_secret_env="MAIL_PIPELINE_GOOGLE_CLIENT_SECRET",
+    ),
+    # Microsoft 365 and Outlook.com refuse passwords over IMAP; the device-code flow works headless.
+    "outlook": Provider(
+        "outlook", "outlook.office365.com", ("INBOX", "Sent Items"), auth="oauth2", flow="device",
+        token_url=f"{MICROSOFT}/token", device_url=f"{MICROSOFT}/devicecode",
+        scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+        client_id_env="MAIL_PIPELINE_MICROSOFT_CLIENT_ID",
+    ),
+    "fastmail": Provider("fastmail", "imap.fastmail.com", ("INBOX", "Sent")),
+    "icloud": Provider("icloud", "imap.mail.me.com", ("INBOX", "Sent Messages")),
+    "yahoo": Provider("yahoo", "imap.mail.yahoo.com", ("INBOX", "Sent")),
+}
