@@ -14,10 +14,9 @@ class Provider:
     auth: str = "password"  # password (an app password) | oauth2
     port: int = 993
     security: str = "tls"
-    flow: str = ""  # oauth2 sign-in: "device" (RFC 8628) or "loopback" (RFC 8252 with PKCE)
-    auth_url: str = ""
+    auth_url: str = ""  # oauth2 sign-in in a browser (RFC 8252 loopback redirect with PKCE)
     token_url: str = ""
-    device_url: str = ""
+    device_url: str = ""  # oauth2 sign-in with a device code (RFC 8628), for headless machines
     scope: str = ""
     client_id_env: str = ""
     client_secret_env: str = ""
@@ -28,14 +27,14 @@ MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
 PROVIDERS = {
     # All Mail holds every message of every other folder: syncing it too would fetch each twice.
     "gmail": Provider(
-        "gmail", "imap.gmail.com", ("INBOX", "[Gmail]/Sent Mail"), auth="oauth2", flow="loopback",
+        "gmail", "imap.gmail.com", ("INBOX", "[Gmail]/Sent Mail"), auth="oauth2",
         auth_url="https://accounts.google.com/o/oauth2/v2/auth", token_url="https://oauth2.googleapis.com/token",
         scope="https://mail.google.com/", client_id_env="MAIL_PIPELINE_GOOGLE_CLIENT_ID",
         client_secret_env="MAIL_PIPELINE_GOOGLE_CLIENT_SECRET",
     ),
     # Microsoft 365 and Outlook.com refuse passwords over IMAP; the device-code flow works headless.
     "outlook": Provider(
-        "outlook", "outlook.office365.com", ("INBOX", "Sent Items"), auth="oauth2", flow="device",
+        "outlook", "outlook.office365.com", ("INBOX", "Sent Items"), auth="oauth2",
         token_url=f"{MICROSOFT}/token", device_url=f"{MICROSOFT}/devicecode",
         scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
         client_id_env="MAIL_PIPELINE_MICROSOFT_CLIENT_ID",

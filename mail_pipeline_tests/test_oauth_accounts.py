@@ -1,0 +1,189 @@
+"""OAuth 2.0 accounts end to end against a real Dovecot with its oauth2 passdb and the local token
+server: add with a refresh token, `account test`, raw_messages syncs, an expired access token is
+refreshed, a revoked grant fails clearly everywhere, reauth, and no token is ever in clear."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from mail_pipeline import cli
+from mail_pipeline.auth import tokens
+from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.doctor import diagnose
+from mail_pipeline.defs.partitions import partition_key
+from mail_pipeline.defs.resources import build_resources
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import AccountRegistry
+from mail_pipeline_tests.conftest import _server_root
+from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.servers import Dovecot
+from mail_pipeline_tests.test_cli_accounts import run_cli
+from mail_pipeline_tests.test_doctor import FAST, by_check
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 11, 10)
+CLIENT_SECRET = "tests-client-secret-value"
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+    monkeypatch.setenv("TESTS_CLIENT_SECRET", CLIENT_SECRET)
+
+
+def at(hour: int) -> datetime:
+    return datetime(2026, 11, 10, hour, tzinfo=timezone.utc)
+
+
+def add_args(dovecot, token_server, slug="alice") -> list[str]:
+    return ["account", "add", slug, "--email", "alice@example.test", "--username", "alice", "--host", "127.0.0.1",
+            "--port", str(dovecot.tls_port), "--ca-file", dovecot.ca_file, "--oauth2",
+            "--token-url", f"{token_server.url}/token", "--client-id", token_server.client_id,
+            "--client-secret-env", "TESTS_CLIENT_SECRET", "--refresh-token-stdin"]
+
+
+def sync(instance, account="alice"):
+    instance.add_dynamic_partitions("accounts", [account])
+    return materialize([raw_messages], partition_key=partition_key(account, DAY),
+                       resources=build_resources(get_settings()), instance=instance, raise_on_error=False)
+
+
+def stored_subjects(data_dir: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM raw_messages WHERE account = 'alice'").fetchone()[0]
+
+
+def failure_text(result) -> str:
+    return result.get_step_failure_events()[0].event_specific_data.error.to_string()
+
+
+def assert_no_token_in_clear(data_dir: Path, secrets: list[str], outputs: list[str]) -> None:
+    for path in (p for p in data_dir.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, f"a token in clear in {path}"
+    everything = "\n".join(outputs)
+    for secret in secrets:
+        assert secret not in everything
+
+
+def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
+        oauth_dovecot, token_server, data_dir, instance, capsys, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    token_server.client_secret = CLIENT_SECRET
+    outputs: list[str] = []
+    oauth_dovecot.append([("INBOX", message("m1", at(9)), at(9))])
+
+    code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")
+    outputs.append(out)
+    assert code == 0, out
+    assert "oauth2 via OAUTHBEARER; grant valid" in out and "OAuth refresh token stored encrypted" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    outputs.append(out)
+    assert code == 0 and "OK: logged in" in out and "auth: oauth2 via OAUTHBEARER; grant valid" in out
+
+    doctor = by_check(diagnose(get_settings(), FAST))["account alice"]
+    assert doctor.ok and "oauth2 via OAUTHBEARER; grant valid" in doctor.detail
+    assert sync(instance).success
+    assert stored_subjects(data_dir) == 1
+
+    # The provider ends the access token early (our cache still holds it as valid): the next run
+    # is refused once, refreshes, signs in again and syncs.
+    token_server.expire_access_tokens()
+    refreshes = token_server.refreshes
+    oauth_dovecot.append([("INBOX", message("m2", at(10)), at(10))])
+    assert sync(instance).success
+    assert stored_subjects(data_dir) == 2 and token_server.refreshes == refreshes + 1
+
+    token_server.revoke_all()
+    result = sync(instance)
+    assert not result.success
+    outputs.append(failure_text(result))
+    assert "account 'alice'" in outputs[-1] and "mail-pipeline account reauth alice" in outputs[-1]
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    outputs.append(out)
+    assert code == 3 and "error (auth): account 'alice'" in out and "`mail-pipeline account reauth alice`" in out
+    doctor = by_check(diagnose(get_settings(), FAST))["account alice"]
+    outputs.append(str(doctor))
+    assert not doctor.ok and "oauth2 sign-in, auth" in doctor.detail and doctor.hint == "run `mail-pipeline account reauth alice`"
+
+    code, out = run_cli(capsys, monkeypatch, "account", "reauth", "alice", "--refresh-token-stdin",
+                        stdin=token_server.issue_grant() + "\n")
+    outputs.append(out)
+    assert code == 0 and "re-authorized account 'alice'" in out, out
+    oauth_dovecot.append([("INBOX", message("m3", at(11)), at(11))])
+    assert sync(instance).success
+    assert stored_subjects(data_dir) == 3
+    # The client secret came from --client-secret-env and is kept (encrypted) across the reauth.
+    registry = AccountRegistry(data_dir / "accounts.json")
+    assert registry.grant(registry.get("alice"), crypto.load_cipher()).client_secret == CLIENT_SECRET
+    assert_no_token_in_clear(data_dir, [*token_server.issued, CLIENT_SECRET], outputs + [caplog.text])
+
+
+def test_the_sensor_names_the_account_and_reauth_for_a_dead_grant(oauth_dovecot, token_server, data_dir, instance,
+                                                                   capsys, monkeypatch):
+    from dagster import Definitions, build_sensor_context
+
+    from mail_pipeline.defs.sensors import new_mail_sensor
+
+    code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")
+    assert code == 0, out
+    token_server.revoke_all()
+    token_server.expire_access_tokens()
+    instance.add_dynamic_partitions("accounts", ["alice"])  # so that the tick only reports
+    resources = build_resources(get_settings())
+    repository = Definitions(assets=[raw_messages], sensors=[new_mail_sensor], resources=resources).get_repository_def()
+    result = new_mail_sensor(build_sensor_context(instance=instance, repository_def=repository, resources=resources))
+    reason = result.skip_reason.skip_message
+    assert "alice: error (auth): account 'alice'" in reason and "mail-pipeline account reauth alice" in reason
+
+
+def test_xoauth2_where_oauthbearer_is_not_advertised_and_rotation(token_server, data_dir, capsys, monkeypatch):
+    token_server.rotate_refresh_tokens = True
+    root = _server_root("mp-dovecot-")
+    dovecot = Dovecot(root, oauth_url=token_server.url, oauth_mechanisms=("xoauth2",)).start()
+    try:
+        original = token_server.issue_grant()
+        code, out = run_cli(capsys, monkeypatch, *add_args(dovecot, token_server), stdin=original + "\n")
+        assert code == 0 and "oauth2 via XOAUTH2" in out, out
+        # The verifying sign-in rotated the refresh token: the stored grant is the new one.
+        registry = AccountRegistry(data_dir / "accounts.json")
+        stored = registry.grant(registry.get("alice"), crypto.load_cipher()).refresh_token
+        assert stored != original and stored in token_server.issued
+        tokens.forget("alice")
+        code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+        assert code == 0 and "via XOAUTH2" in out, out
+        assert registry.grant(registry.get("alice"), crypto.load_cipher()).refresh_token not in (original, stored)
+    finally:
+        dovecot.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_device_code_sign_in_from_the_cli(oauth_dovecot, token_server, data_dir, capsys, monkeypatch):
+    token_server.device_script, token_server.device_interval, token_server.auto_approve = ("authorization_pending",), 0, True
+    args = add_args(oauth_dovecot, token_server)[:-3] + ["--device-url", f"{token_server.url}/device"]
+    code, out = run_cli(capsys, monkeypatch, *args)
+    assert code == 0, out
+    assert "/device-login and enter the code" in out and "added account 'alice'" in out
+
+
+def test_browser_sign_in_from_the_cli(oauth_dovecot, token_server, data_dir, capsys, monkeypatch):
+    import urllib.request
+
+    monkeypatch.setattr("webbrowser.open", lambda url: urllib.request.urlopen(url, timeout=10).read())
+    args = add_args(oauth_dovecot, token_server)[:-3] + ["--auth-url", f"{token_server.url}/authorize"]
+    code, out = run_cli(capsys, monkeypatch, *args)
+    assert code == 0, out
+    assert "oauth2 via OAUTHBEARER" in out and "added account 'alice'" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "reauth", "alice")
+    assert code == 0 and "re-authorized account 'alice'" in out, out
