@@ -91,6 +91,9 @@ def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
     code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
     outputs.append(out)
     assert code == 0 and "OK: logged in" in out and "auth: oauth2 via OAUTHBEARER; grant valid" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "list")
+    outputs.append(out)
+    assert "oauth2" in out
 
     doctor = by_check(diagnose(get_settings(), FAST))["account alice"]
     assert doctor.ok and "oauth2 via OAUTHBEARER; grant valid" in doctor.detail

@@ -97,47 +97,59 @@ def exchange_code(settings: OAuthSettings, code: str, verifier: str, redirect_ur
         raise SignInError(f"the token endpoint refused the authorization code: {error}") from None
 
 
+class _RedirectCatcher(http.server.HTTPServer):
+    """A one-shot HTTP server on 127.0.0.1 that keeps the first request carrying a code or an error."""
+
+    def __init__(self):
+        self.received: list[str] = []
+        self.done = threading.Event()
+        super().__init__(("127.0.0.1", 0), _RedirectHandler)
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class _RedirectHandler(http.server.BaseHTTPRequestHandler):
+    server: _RedirectCatcher
+
+    def log_message(self, *args):  # the query holds the code: keep it off stderr
+        pass
+
+    def do_GET(self):
+        query = parse_qs(urlsplit(self.path).query)
+        if "code" not in query and "error" not in query:  # a favicon, a stray probe
+            self.send_error(404)
+            return
+        self.server.received.append(self.path)
+        self.server.done.set()
+        body = b"Signed in: you can close this tab and return to mail-pipeline.\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def loopback_flow(settings: OAuthSettings, *, client_secret: str = "", announce: Callable[[str], None] = print,
                   open_browser: Callable[[str], object] | None = None, timeout_s: float = 600) -> oauth.TokenResponse:
     """Open the provider's consent page; its redirect lands on a one-shot server on 127.0.0.1."""
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
-    received: list[str] = []
-    done = threading.Event()
-
-    class Redirect(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):  # the query holds the code: keep it off stderr
-            pass
-
-        def do_GET(self):
-            query = parse_qs(urlsplit(self.path).query)
-            if "code" not in query and "error" not in query:  # a favicon, a stray probe
-                self.send_error(404)
-                return
-            received.append(self.path)
-            done.set()
-            body = b"Signed in: you can close this tab and return to mail-pipeline.\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
-    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/"
-    url = authorization_url(settings, redirect_uri, challenge, state)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server = _RedirectCatcher()
+    url = authorization_url(settings, server.redirect_uri, challenge, state)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
         announce(f"Opening the sign-in page; if no browser appears, open this URL:\n{url}")
         (open_browser or webbrowser.open)(url)
-        if not done.wait(timeout_s):
+        if not server.done.wait(timeout_s):
             raise SignInError(f"no sign-in came back within {int(timeout_s)} s; try --no-browser")
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
-    return exchange_code(settings, code_from_redirect(received[0], state), verifier, redirect_uri, client_secret)
+    return exchange_code(settings, code_from_redirect(server.received[0], state), verifier, server.redirect_uri, client_secret)
 
 
 def paste_flow(settings: OAuthSettings, *, client_secret: str = "", announce: Callable[[str], None] = print,
