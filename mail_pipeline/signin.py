@@ -50,7 +50,11 @@ def account_from_args(args) -> Account:
     if not host:
         raise CliError("--host is required (or --provider gmail|outlook|fastmail|icloud|yahoo)")
     folders = ("*",) if args.all_folders else tuple(args.folder or (p.folders if p else ["INBOX"]))
-    oauth2 = args.oauth2 or bool(p and p.auth == "oauth2")
+    password_given = bool(args.password_stdin or args.password_env)
+    if args.oauth2 and password_given:
+        raise CliError("--oauth2 signs in with a refresh token: drop --password-stdin / --password-env")
+    # A password flag picks the provider's app-password sign-in over its OAuth preset (Gmail has both).
+    oauth2 = args.oauth2 or bool(p and p.auth == "oauth2" and not password_given)
     return Account(
         slug=args.slug, email=args.email, host=host, port=args.port or (p.port if p else 993),
         username=args.username or args.email, password_token="", display_name=args.name or "",

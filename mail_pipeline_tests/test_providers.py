@@ -52,7 +52,15 @@ def test_app_password_presets(data_dir, capsys, monkeypatch, provider, host, fol
     assert (account.host, account.auth, account.folders) == (host, "password", folders)
 
 
+def test_a_password_flag_picks_the_app_password_sign_in(data_dir, capsys, monkeypatch):
+    code, out = add(capsys, monkeypatch, "--provider", "gmail", "--password-stdin", stdin="gmail-app-password\n")
+    assert code == 0, out
+    account = stored(data_dir)
+    assert (account.host, account.auth, account.oauth) == ("imap.gmail.com", "password", None)
+
+
 @pytest.mark.parametrize("extra, env, message", [
+    (["--host", "imap.example.com", "--oauth2", "--password-stdin"], {}, "drop --password-stdin"),
     (["--provider", "outlook", "--refresh-token-stdin"], {}, "pass --client-id or set MAIL_PIPELINE_MICROSOFT_CLIENT_ID"),
     (["--provider", "gmail", "--refresh-token-stdin"], {"MAIL_PIPELINE_GOOGLE_CLIENT_ID": "id"},
      "needs the client secret too: set MAIL_PIPELINE_GOOGLE_CLIENT_SECRET"),
