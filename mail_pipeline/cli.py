@@ -81,8 +81,6 @@ def account_add(args, settings) -> int:
 @command("account reauth")
 def account_reauth(args, settings) -> int:
     """Sign an account in again (a revoked or expired OAuth grant, a changed password)."""
-    from mail_pipeline.auth import tokens
-
     cipher = _cipher()
     registry = _registry(settings)
     account = registry.get(args.slug)
@@ -90,7 +88,6 @@ def account_reauth(args, settings) -> int:
     secret, credential = _new_secret(args, account, stored)
     _verify(account, settings, credential)
     registry.replace_secret(account.slug, _latest(secret, credential), cipher)
-    tokens.forget(account.slug)
     print(f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
           f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
     return 0

@@ -190,3 +190,19 @@ def test_browser_sign_in_from_the_cli(oauth_dovecot, token_server, data_dir, cap
     assert "oauth2 via OAUTHBEARER" in out and "added account 'alice'" in out
     code, out = run_cli(capsys, monkeypatch, "account", "reauth", "alice")
     assert code == 0 and "re-authorized account 'alice'" in out, out
+
+
+def test_reauth_gives_a_password_account_its_new_password(oauth_dovecot, data_dir, capsys, monkeypatch):
+    dovecot = oauth_dovecot  # passwords work there too, without the penalty on failed logins
+    args = ["account", "add", "alice", "--email", "alice@example.test", "--username", "alice", "--host", "127.0.0.1",
+            "--port", str(dovecot.tls_port), "--ca-file", dovecot.ca_file, "--password-stdin", "--no-verify"]
+    assert run_cli(capsys, monkeypatch, *args, stdin="an-old-password\n")[0] == 0
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    assert code == 3 and "error (auth): login failed" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "reauth", "alice", "--password-stdin", stdin="still-wrong\n")
+    assert code == 3 and "error (auth)" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "reauth", "alice", "--password-stdin",
+                        stdin=dovecot.users["alice"] + "\n")
+    assert code == 0 and "re-authorized account 'alice' (password)" in out, out
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    assert code == 0 and "(auth: password)" in out
