@@ -52,12 +52,15 @@ class TokenSource:
         self.slug, self.settings = slug, settings
         self._load, self._save, self._lock, self._clock = load, save, lock, clock
         self.key = (slug, settings.token_url, settings.client_id)
-        self.refreshes = 0
 
     def cached(self) -> AccessToken | None:
         with _cache_lock:
             token = _cache.get(self.key)
         return token if token and token.valid(self._clock()) else None
+
+    def minutes_left(self) -> int | None:
+        token = self.cached()
+        return int((token.expires_at - self._clock()) // 60) if token else None
 
     def seed(self, response: oauth.TokenResponse) -> None:
         """Cache the access token a sign-in flow returned along with the grant."""
@@ -84,7 +87,6 @@ class TokenSource:
         logs.register_secret(grant.refresh_token)
         logs.register_secret(grant.client_secret)
         response = oauth.refresh(self.slug, self.settings, grant)
-        self.refreshes += 1
         if response.refresh_token and response.refresh_token != grant.refresh_token:
             # A rotating provider may void the old one at once: store the new one before using it.
             self._save(replace(grant, refresh_token=response.refresh_token))
@@ -166,6 +168,6 @@ def describe(credential: str | OAuthCredential) -> str:
     """`password`, or the OAuth mechanism used and how long the access token still lives."""
     if isinstance(credential, str):
         return "password"
-    token = credential.source.cached()
-    left = f"; access token valid for {int((token.expires_at - time.time()) // 60)} more min" if token else ""
+    minutes = credential.source.minutes_left()
+    left = f"; access token valid for {minutes} more min" if minutes is not None else ""
     return f"oauth2 via {credential.mechanism or 'XOAUTH2'}; grant valid{left}"
