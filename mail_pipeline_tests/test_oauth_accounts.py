@@ -130,7 +130,9 @@ def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
     # The client secret came from --client-secret-env and is kept (encrypted) across the reauth.
     registry = AccountRegistry(data_dir / "accounts.json")
     assert registry.grant(registry.get("alice"), crypto.load_cipher()).client_secret == CLIENT_SECRET
-    assert_no_token_in_clear(data_dir, [*token_server.issued, CLIENT_SECRET], outputs + [caplog.text])
+    run_events = [str(event) for run in instance.get_runs() for event in instance.all_logs(run.run_id)]
+    assert len(run_events) > 20
+    assert_no_token_in_clear(data_dir, [*token_server.issued, CLIENT_SECRET], outputs + [caplog.text] + run_events)
 
 
 def test_the_sensor_names_the_account_and_reauth_for_a_dead_grant(oauth_dovecot, token_server, data_dir, instance,
