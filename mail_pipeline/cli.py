@@ -70,7 +70,7 @@ def account_add(args, settings) -> int:
         raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
     secret, credential = _new_secret(args, account)
     if args.verify:
-        folders = _verify(account, settings, credential)
+        account, folders = _verify(account, settings, credential, args)
         print(f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}")
     registry.add(account, _latest(secret, credential), cipher)
     print(f"added account {account.slug!r} ({account.email}); "
@@ -108,11 +108,16 @@ def _latest(secret, credential):
     return secret.grant if isinstance(secret, signin.PendingGrant) else secret
 
 
-def _verify(account, settings, credential) -> list[str]:
+def _verify(account, settings, credential, args=None):
+    """Sign in and list folders: the account (its preset folders matched to the server's) and
+    the folders it will sync."""
     from mail_pipeline import imap
 
     with imap.ImapSession(imap.config_for(account, settings), credential) as session:
-        return imap.sync_folders(session.list_folders(), account.folders)
+        available = session.list_folders()
+    if args is not None:
+        account = signin.matched_folders(args, account, available)
+    return account, imap.sync_folders(available, account.folders)
 
 
 def _describe(credential) -> str:

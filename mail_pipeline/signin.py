@@ -7,10 +7,11 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from dataclasses import replace
 
 from mail_pipeline import logs
 from mail_pipeline.auth import flows, oauth, tokens
-from mail_pipeline.auth.providers import PROVIDERS, Provider
+from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
 from mail_pipeline.storage.accounts import Account, Grant, OAuthSettings
 
 
@@ -61,6 +62,14 @@ def account_from_args(args) -> Account:
         security=args.security or (p.security if p else "tls"), ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
         folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p) if oauth2 else None,
     )
+
+
+def matched_folders(args, account: Account, available: list) -> Account:
+    """The account with a preset's folders matched to the server's names (`--folder` is kept as given)."""
+    p = preset(args)
+    if p is None or args.folder or args.all_folders:
+        return account
+    return replace(account, folders=preset_folders(p, account.folders, available))
 
 
 def oauth_settings(args, p: Provider | None) -> OAuthSettings:

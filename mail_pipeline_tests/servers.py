@@ -101,6 +101,10 @@ namespace inbox {{
     special_use = \\Drafts
     auto = create
   }}
+  # A Sent folder under a translated name (as Gmail's in German); exists once a test creates it.
+  mailbox Gesendet {{
+    special_use = \\Sent
+  }}
 }}
 protocol imap {{
   mail_max_userip_connections = 50

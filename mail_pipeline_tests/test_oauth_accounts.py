@@ -208,3 +208,18 @@ def test_reauth_gives_a_password_account_its_new_password(oauth_dovecot, data_di
     assert code == 0 and "re-authorized account 'alice' (password)" in out, out
     code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
     assert code == 0 and "(auth: password)" in out
+
+
+def test_gmail_preset_finds_a_translated_sent_folder_by_its_special_use(oauth_dovecot, token_server, data_dir,
+                                                                        capsys, monkeypatch):
+    client = oauth_dovecot.client()
+    client.create_folder("Gesendet")  # the harness flags it \Sent, as Gmail does "[Gmail]/Gesendet"
+    client.logout()
+    monkeypatch.setenv("MAIL_PIPELINE_GOOGLE_CLIENT_ID", token_server.client_id)
+    args = add_args(oauth_dovecot, token_server)
+    args.remove("--oauth2")
+    args.remove("--client-id")
+    args.remove(token_server.client_id)
+    code, out = run_cli(capsys, monkeypatch, *args, "--provider", "gmail", stdin=token_server.issue_grant() + "\n")
+    assert code == 0 and "will sync: INBOX, Gesendet" in out, out
+    assert AccountRegistry(data_dir / "accounts.json").get("alice").folders == ("INBOX", "Gesendet")

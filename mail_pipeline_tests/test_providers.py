@@ -85,3 +85,16 @@ def test_every_oauth_preset_names_its_endpoints_and_client_variable():
         if provider.auth == "oauth2":
             assert provider.token_url.startswith("https://") and provider.scope and provider.client_id_env
             assert bool(provider.device_url) != bool(provider.auth_url)  # exactly one sign-in flow
+
+
+@pytest.mark.parametrize("server, expected", [
+    ([("INBOX", ()), ("[Gmail]/Sent Mail", ("\\Sent",)), ("[Gmail]/All Mail", ("\\All",))], ("INBOX", "[Gmail]/Sent Mail")),
+    ([("INBOX", ()), ("[Gmail]/Gesendet", ("\\Sent",))], ("INBOX", "[Gmail]/Gesendet")),
+    ([("INBOX", ()), ("Elsewhere", ())], ("INBOX", "[Gmail]/Sent Mail")),  # left for sync_folders to report
+])
+def test_preset_sent_folder_follows_the_servers_special_use(server, expected):
+    from mail_pipeline.auth.providers import preset_folders
+    from mail_pipeline.imap import Folder
+
+    gmail = PROVIDERS["gmail"]
+    assert preset_folders(gmail, gmail.folders, [Folder(name, flags) for name, flags in server]) == expected

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class Provider:
     name: str
     host: str
-    folders: tuple[str, ...]
+    sent: str  # the Sent folder's English name; see `preset_folders` for other languages
     auth: str = "password"  # password (an app password) | oauth2
     port: int = 993
     security: str = "tls"
@@ -21,25 +21,39 @@ class Provider:
     client_id_env: str = ""
     client_secret_env: str = ""
 
+    @property
+    def folders(self) -> tuple[str, ...]:
+        return ("INBOX", self.sent)
+
 
 MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
 
 PROVIDERS = {
     # All Mail holds every message of every other folder: syncing it too would fetch each twice.
     "gmail": Provider(
-        "gmail", "imap.gmail.com", ("INBOX", "[Gmail]/Sent Mail"), auth="oauth2",
+        "gmail", "imap.gmail.com", "[Gmail]/Sent Mail", auth="oauth2",
         auth_url="https://accounts.google.com/o/oauth2/v2/auth", token_url="https://oauth2.googleapis.com/token",
         scope="https://mail.google.com/", client_id_env="MAIL_PIPELINE_GOOGLE_CLIENT_ID",
         client_secret_env="MAIL_PIPELINE_GOOGLE_CLIENT_SECRET",
     ),
     # Microsoft 365 and Outlook.com refuse passwords over IMAP; the device-code flow works headless.
     "outlook": Provider(
-        "outlook", "outlook.office365.com", ("INBOX", "Sent Items"), auth="oauth2",
+        "outlook", "outlook.office365.com", "Sent Items", auth="oauth2",
         token_url=f"{MICROSOFT}/token", device_url=f"{MICROSOFT}/devicecode",
         scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
         client_id_env="MAIL_PIPELINE_MICROSOFT_CLIENT_ID",
     ),
-    "fastmail": Provider("fastmail", "imap.fastmail.com", ("INBOX", "Sent")),
-    "icloud": Provider("icloud", "imap.mail.me.com", ("INBOX", "Sent Messages")),
-    "yahoo": Provider("yahoo", "imap.mail.yahoo.com", ("INBOX", "Sent")),
+    "fastmail": Provider("fastmail", "imap.fastmail.com", "Sent"),
+    "icloud": Provider("icloud", "imap.mail.me.com", "Sent Messages"),
+    "yahoo": Provider("yahoo", "imap.mail.yahoo.com", "Sent"),
 }
+
+
+def preset_folders(provider: Provider, folders: tuple[str, ...], available: list) -> tuple[str, ...]:
+    """The preset's folders with its Sent folder renamed to the one the server flags \\Sent
+    (RFC 6154) when the English name is absent: Gmail translates "[Gmail]/Sent Mail"."""
+    names = {f.name for f in available}
+    flagged = [f.name for f in available if "\\Sent" in f.flags]
+    if provider.sent in names or not flagged:
+        return folders
+    return tuple(flagged[0] if name == provider.sent else name for name in folders)
