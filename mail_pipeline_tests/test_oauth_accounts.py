@@ -223,3 +223,16 @@ def test_gmail_preset_finds_a_translated_sent_folder_by_its_special_use(oauth_do
     code, out = run_cli(capsys, monkeypatch, *args, "--provider", "gmail", stdin=token_server.issue_grant() + "\n")
     assert code == 0 and "will sync: INBOX, Gesendet" in out, out
     assert AccountRegistry(data_dir / "accounts.json").get("alice").folders == ("INBOX", "Gesendet")
+
+
+def test_a_fresh_token_refused_is_final_and_says_why(oauth_dovecot, token_server, data_dir, capsys, monkeypatch):
+    # The grant is bob's, the account alice's: Dovecot refuses the token, and a refresh cannot help.
+    code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant("bob") + "\n")
+    assert code == 3 and "refused a freshly issued OAuth access token (OAUTHBEARER)" in out, out
+    assert "account reauth alice" in out and token_server.refreshes == 1
+    assert not (data_dir / "accounts.json").exists()
+
+
+def test_a_server_without_oauth_says_so(dovecot, token_server, data_dir, capsys, monkeypatch):
+    code, out = run_cli(capsys, monkeypatch, *add_args(dovecot, token_server), stdin=token_server.issue_grant() + "\n")
+    assert code == 3 and "advertises neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER" in out, out

@@ -113,6 +113,7 @@ class OAuthCredential:
     def __init__(self, source: TokenSource):
         self.source = source
         self.mechanism = ""
+        self.advertised = True
 
     @property
     def slug(self) -> str:
@@ -121,6 +122,7 @@ class OAuthCredential:
     def login(self, client, username: str) -> None:
         advertised = {bytes(c).upper() for c in client.capabilities()}
         self.mechanism = "OAUTHBEARER" if b"AUTH=OAUTHBEARER" in advertised else "XOAUTH2"
+        self.advertised = f"AUTH={self.mechanism}".encode() in advertised
         token, fresh = self.source.get()
         try:
             client.sasl_login(self.mechanism, sasl_response(self.mechanism, username, token.value))
@@ -138,6 +140,9 @@ class OAuthCredential:
 
     def _refused(self, client) -> oauth.GrantError:
         self.source.invalidate()
+        if not self.advertised:
+            return oauth.GrantError(f"account {self.slug!r}: {client.host} refused XOAUTH2 and advertises neither "
+                                    "AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: it may not accept OAuth 2.0 at all")
         return oauth.GrantError(
             f"account {self.slug!r}: {client.host} refused a freshly issued OAuth access token ({self.mechanism}): "
             f"the grant may lack the IMAP scope or belong to another user; {oauth.reauth_hint(self.slug)}"
