@@ -56,6 +56,11 @@ def account_from_args(args) -> Account:
         raise CliError("--oauth2 signs in with a refresh token: drop --password-stdin / --password-env")
     # A password flag picks the provider's app-password sign-in over its OAuth preset (Gmail has both).
     oauth2 = args.oauth2 or bool(p and p.auth == "oauth2" and not password_given)
+    oauth_flags = [f"--{name.replace('_', '-')}" for name in ("token_url", "auth_url", "device_url", "scope", "client_id",
+                                                              "client_secret_env", "refresh_token_stdin")
+                   if getattr(args, name)]
+    if oauth_flags and not oauth2:
+        raise CliError(f"{', '.join(oauth_flags)} describe an OAuth sign-in: add --oauth2 (or an OAuth --provider)")
     return Account(
         slug=args.slug, email=args.email, host=host, port=args.port or (p.port if p else 993),
         username=args.username or args.email, password_token="", display_name=args.name or "",

@@ -61,6 +61,9 @@ def test_a_password_flag_picks_the_app_password_sign_in(data_dir, capsys, monkey
 
 @pytest.mark.parametrize("extra, env, message", [
     (["--host", "imap.example.com", "--oauth2", "--password-stdin"], {}, "drop --password-stdin"),
+    (["--host", "imap.example.com", "--token-url", "https://t.example/token", "--refresh-token-stdin"], {},
+     "--token-url, --refresh-token-stdin describe an OAuth sign-in: add --oauth2"),
+    (["--provider", "fastmail", "--client-id", "x"], {}, "--client-id describe an OAuth sign-in"),
     (["--provider", "outlook", "--refresh-token-stdin"], {}, "pass --client-id or set MAIL_PIPELINE_MICROSOFT_CLIENT_ID"),
     (["--provider", "gmail", "--refresh-token-stdin"], {"MAIL_PIPELINE_GOOGLE_CLIENT_ID": "id"},
      "needs the client secret too: set MAIL_PIPELINE_GOOGLE_CLIENT_SECRET"),
