@@ -139,7 +139,7 @@ def test_the_sensor_names_the_account_and_reauth_for_a_dead_grant(oauth_dovecot,
                                                                    capsys, monkeypatch):
     from dagster import Definitions, build_sensor_context
 
-    from mail_pipeline.defs.sensors import new_mail_sensor
+    from mail_pipeline.defs.sensors import new_mail_sensor_every
 
     code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")
     assert code == 0, out
@@ -147,8 +147,9 @@ def test_the_sensor_names_the_account_and_reauth_for_a_dead_grant(oauth_dovecot,
     token_server.expire_access_tokens()
     instance.add_dynamic_partitions("accounts", ["alice"])  # so that the tick only reports
     resources = build_resources(get_settings())
-    repository = Definitions(assets=[raw_messages], sensors=[new_mail_sensor], resources=resources).get_repository_def()
-    result = new_mail_sensor(build_sensor_context(instance=instance, repository_def=repository, resources=resources))
+    sensor = new_mail_sensor_every(60)
+    repository = Definitions(assets=[raw_messages], sensors=[sensor], resources=resources).get_repository_def()
+    result = sensor(build_sensor_context(instance=instance, repository_def=repository, resources=resources))
     reason = result.skip_reason.skip_message
     assert "alice: error (auth): account 'alice'" in reason and "mail-pipeline account reauth alice" in reason
 

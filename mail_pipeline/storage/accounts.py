@@ -28,7 +28,6 @@ SECURITY_MODES = ("tls", "starttls", "plain")
 AUTH_KINDS = ("password", "oauth2")
 # "Every folder except Trash, Junk, Drafts": resolved on the server through SPECIAL-USE flags.
 ALL_FOLDERS = "*"
-EXCLUDED_SPECIAL_USE = (b"\\Trash", b"\\Junk", b"\\Drafts")
 
 
 class AccountError(ValueError):
