@@ -63,12 +63,12 @@ def key_rotate(args, settings) -> int:
 @command("account add")
 def account_add(args, settings) -> int:
     cipher = _cipher()
-    account = signin.account_from_args(args)
+    account = signin.account_from_args(args, settings)
     validate(account)
     registry = _registry(settings)
     if args.slug in registry.load():
         raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
-    secret, credential = _new_secret(args, account)
+    secret, credential = _new_secret(args, account, settings)
     if args.verify:
         account, folders = _verify(account, settings, credential, args)
         print(f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}")
@@ -85,7 +85,7 @@ def account_reauth(args, settings) -> int:
     registry = _registry(settings)
     account = registry.get(args.slug)
     stored = registry.grant(account, cipher).client_secret if account.is_oauth else ""
-    secret, credential = _new_secret(args, account, stored)
+    secret, credential = _new_secret(args, account, settings, stored)
     _verify(account, settings, credential)
     registry.replace_secret(account.slug, _latest(secret, credential), cipher)
     print(f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
@@ -93,12 +93,12 @@ def account_reauth(args, settings) -> int:
     return 0
 
 
-def _new_secret(args, account, stored_client_secret: str = ""):
+def _new_secret(args, account, settings, stored_client_secret: str = ""):
     """The password or grant to store, and the credential that signs in with it before it is stored."""
     if not account.is_oauth:
         password = signin.read_password(args)
         return password, password
-    grant, first = signin.obtain_grant(args, account, stored_client_secret)
+    grant, first = signin.obtain_grant(args, account, settings, stored_client_secret)
     pending = signin.PendingGrant(account, grant, first)
     return pending, pending.credential
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from mail_pipeline import logs
 from mail_pipeline.auth import flows, oauth, tokens
 from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
+from mail_pipeline.settings import Settings, variable
 from mail_pipeline.storage.accounts import Account, Grant, OAuthSettings
 
 
@@ -44,7 +45,7 @@ def preset(args) -> Provider | None:
     return PROVIDERS[args.provider] if getattr(args, "provider", None) else None
 
 
-def account_from_args(args) -> Account:
+def account_from_args(args, settings: Settings) -> Account:
     """The account the flags describe, the provider's preset filling what they leave out."""
     p = preset(args)
     host = args.host or (p.host if p else "")
@@ -65,7 +66,7 @@ def account_from_args(args) -> Account:
         slug=args.slug, email=args.email, host=host, port=args.port or (p.port if p else 993),
         username=args.username or args.email, password_token="", display_name=args.name or "",
         security=args.security or (p.security if p else "tls"), ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
-        folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p) if oauth2 else None,
+        folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p, settings) if oauth2 else None,
     )
 
 
@@ -77,10 +78,10 @@ def matched_folders(args, account: Account, available: list) -> Account:
     return replace(account, folders=preset_folders(p, account.folders, available))
 
 
-def oauth_settings(args, p: Provider | None) -> OAuthSettings:
-    client_id = args.client_id or (os.environ.get(p.client_id_env, "") if p and p.client_id_env else "")
+def oauth_settings(args, p: Provider | None, settings: Settings) -> OAuthSettings:
+    client_id = args.client_id or (getattr(settings, p.client_id_setting) if p and p.client_id_setting else "")
     if not client_id:
-        where = f" or set {p.client_id_env}" if p and p.client_id_env else ""
+        where = f" or set {variable(p.client_id_setting)}" if p and p.client_id_setting else ""
         raise CliError(f"an OAuth account needs a client id: pass --client-id{where} (the README's "
                        "'Signing in with OAuth 2.0' says how to create one)")
     return OAuthSettings(
@@ -105,42 +106,42 @@ def read_password(args) -> str:
     return password
 
 
-def client_secret(args, account: Account, stored: str = "") -> str:
-    """The client secret from --client-secret-env, the provider's variable, or the stored grant."""
+def client_secret(args, account: Account, settings: Settings, stored: str = "") -> str:
+    """The client secret from --client-secret-env, the provider's setting, or the stored grant."""
     p = PROVIDERS.get(account.oauth.provider)
-    variable = args.client_secret_env or (p.client_secret_env if p and p.client_secret_env in os.environ else "")
-    if variable:
-        if variable not in os.environ:
-            raise CliError(f"environment variable {variable} is not set")
-        secret = os.environ[variable]
+    field = p.client_secret_setting if p else ""
+    if args.client_secret_env:
+        if args.client_secret_env not in os.environ:
+            raise CliError(f"environment variable {args.client_secret_env} is not set")
+        secret = os.environ[args.client_secret_env]
     else:
-        secret = stored
-    if not secret and p and p.client_secret_env:
-        raise CliError(f"{p.name} needs the client secret too: set {p.client_secret_env} or pass --client-secret-env VAR")
+        secret = (getattr(settings, field).get_secret_value() if field else "") or stored
+    if not secret and field:
+        raise CliError(f"{p.name} needs the client secret too: set {variable(field)} or pass --client-secret-env VAR")
     logs.register_secret(secret)
     return secret
 
 
-def obtain_grant(args, account: Account, stored_secret: str = "") -> tuple[Grant, oauth.TokenResponse | None]:
+def obtain_grant(args, account: Account, settings: Settings, stored_secret: str = "") -> tuple[Grant, oauth.TokenResponse | None]:
     """A grant from stdin (`--refresh-token-stdin`) or from the provider's sign-in flow, and the
     access token that flow returned (none for a pasted refresh token)."""
-    settings, secret = account.oauth, client_secret(args, account, stored_secret)
+    client, secret = account.oauth, client_secret(args, account, settings, stored_secret)
     if args.refresh_token_stdin:
         token = sys.stdin.readline().strip()
         if not token:
             raise CliError("no refresh token on standard input")
         logs.register_secret(token)
         return Grant(refresh_token=token, client_secret=secret), None
-    if settings.device_url:
-        response = flows.device_flow(settings, client_secret=secret)
-    elif settings.auth_url and args.no_browser:
-        response = flows.paste_flow(settings, client_secret=secret)
-    elif settings.auth_url:
-        response = flows.loopback_flow(settings, client_secret=secret)
+    if client.device_url:
+        response = flows.device_flow(client, client_secret=secret)
+    elif client.auth_url and args.no_browser:
+        response = flows.paste_flow(client, client_secret=secret)
+    elif client.auth_url:
+        response = flows.loopback_flow(client, client_secret=secret)
     else:
         raise CliError("give --refresh-token-stdin, or --device-url or --auth-url for a sign-in")
     if not response.refresh_token:
-        raise CliError(f"{settings.token_url} returned no refresh token: the scope must allow offline access "
+        raise CliError(f"{client.token_url} returned no refresh token: the scope must allow offline access "
                        "(Microsoft: offline_access)")
     return Grant(refresh_token=response.refresh_token, client_secret=secret), response
 

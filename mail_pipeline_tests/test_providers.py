@@ -86,7 +86,7 @@ def test_missing_pieces_are_named(data_dir, capsys, monkeypatch, extra, env, mes
 def test_every_oauth_preset_names_its_endpoints_and_client_variable():
     for provider in PROVIDERS.values():
         if provider.auth == "oauth2":
-            assert provider.token_url.startswith("https://") and provider.scope and provider.client_id_env
+            assert provider.token_url.startswith("https://") and provider.scope and provider.client_id_setting
             assert bool(provider.device_url) != bool(provider.auth_url)  # exactly one sign-in flow
 
 

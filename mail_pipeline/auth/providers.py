@@ -18,8 +18,8 @@ class Provider:
     token_url: str = ""
     device_url: str = ""  # oauth2 sign-in with a device code (RFC 8628), for headless machines
     scope: str = ""
-    client_id_env: str = ""
-    client_secret_env: str = ""
+    client_id_setting: str = ""  # the settings field (mail_pipeline/settings.py) holding your client id
+    client_secret_setting: str = ""
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -33,15 +33,15 @@ PROVIDERS = {
     "gmail": Provider(
         "gmail", "imap.gmail.com", "[Gmail]/Sent Mail", auth="oauth2",
         auth_url="https://accounts.google.com/o/oauth2/v2/auth", token_url="https://oauth2.googleapis.com/token",
-        scope="https://mail.google.com/", client_id_env="MAIL_PIPELINE_GOOGLE_CLIENT_ID",
-        client_secret_env="MAIL_PIPELINE_GOOGLE_CLIENT_SECRET",
+        scope="https://mail.google.com/", client_id_setting="google_client_id",
+        client_secret_setting="google_client_secret",
     ),
     # Microsoft 365 and Outlook.com refuse passwords over IMAP; the device-code flow works headless.
     "outlook": Provider(
         "outlook", "outlook.office365.com", "Sent Items", auth="oauth2",
         token_url=f"{MICROSOFT}/token", device_url=f"{MICROSOFT}/devicecode",
         scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
-        client_id_env="MAIL_PIPELINE_MICROSOFT_CLIENT_ID",
+        client_id_setting="microsoft_client_id",
     ),
     "fastmail": Provider("fastmail", "imap.fastmail.com", "Sent"),
     "icloud": Provider("icloud", "imap.mail.me.com", "Sent Messages"),
