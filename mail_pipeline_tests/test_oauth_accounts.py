@@ -5,6 +5,7 @@ refreshed, a revoked grant fails clearly everywhere, reauth, and no token is eve
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -237,3 +238,18 @@ def test_a_fresh_token_refused_is_final_and_says_why(oauth_dovecot, token_server
 def test_a_server_without_oauth_says_so(dovecot, token_server, data_dir, capsys, monkeypatch):
     code, out = run_cli(capsys, monkeypatch, *add_args(dovecot, token_server), stdin=token_server.issue_grant() + "\n")
     assert code == 3 and "advertises neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER" in out, out
+
+
+def test_key_rotate_re_encrypts_the_grant(oauth_dovecot, token_server, data_dir, capsys, monkeypatch):
+    old_key, new_key = os.environ[crypto.KEY_VARIABLE], crypto.generate_key()
+    assert run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")[0] == 0
+    monkeypatch.setenv(crypto.KEY_VARIABLE, f"{new_key},{old_key}")
+    code, out = run_cli(capsys, monkeypatch, "key", "rotate")
+    assert code == 0 and "OAuth grants of 1 account(s)" in out, out
+    monkeypatch.setenv(crypto.KEY_VARIABLE, new_key)
+    tokens.forget("alice")  # sign in from the stored grant, not from this process's cached token
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    assert code == 0 and "grant valid" in out, out
+    monkeypatch.setenv(crypto.KEY_VARIABLE, old_key)
+    code, out = run_cli(capsys, monkeypatch, "key", "check")
+    assert code == 2 and "stored OAuth grant of account 'alice' cannot be decrypted" in out, out
