@@ -59,7 +59,8 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
     except crypto.KeyConfigError:
         return  # already reported by the key check
     hints = {"dns": "check --host", "refused": "check --port and that the server is up",
-             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked"}
+             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked",
+             "oauth": "the provider's token endpoint is unreachable from here; check the network or proxy"}
     for account in accounts:
         name = f"account {account.slug}"
         try:

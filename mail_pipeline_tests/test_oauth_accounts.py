@@ -253,3 +253,18 @@ def test_key_rotate_re_encrypts_the_grant(oauth_dovecot, token_server, data_dir,
     monkeypatch.setenv(crypto.KEY_VARIABLE, old_key)
     code, out = run_cli(capsys, monkeypatch, "key", "check")
     assert code == 2 and "stored OAuth grant of account 'alice' cannot be decrypted" in out, out
+
+
+def test_browserless_sign_in_from_the_cli(oauth_dovecot, token_server, data_dir, capsys, monkeypatch):
+    from mail_pipeline_tests.test_oauth_flows import redirected_address
+
+    def user_pastes(prompt=""):
+        """The user opens the printed URL elsewhere and pastes the address the browser could not load."""
+        shown = capsys.readouterr().out
+        url = next(line for line in shown.splitlines() if line.startswith(f"{token_server.url}/authorize?"))
+        return redirected_address(url)
+
+    monkeypatch.setattr("builtins.input", user_pastes)
+    args = add_args(oauth_dovecot, token_server)[:-3] + ["--auth-url", f"{token_server.url}/authorize", "--no-browser"]
+    code, out = run_cli(capsys, monkeypatch, *args)
+    assert code == 0 and "added account 'alice'" in out, out

@@ -213,7 +213,10 @@ class AccountRegistry:
 
     def check_secret(self, account: Account, cipher: MultiFernet) -> None:
         """Decrypt the account's stored secret, raising `DecryptError` if no key can."""
-        self.grant(account, cipher) if account.is_oauth else self.password(account, cipher)
+        if account.is_oauth:
+            self.grant(account, cipher)
+        else:
+            self.password(account, cipher)
 
     @contextmanager
     def grant_lock(self, slug: str) -> Iterator[None]:
