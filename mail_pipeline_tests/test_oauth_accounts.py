@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -268,3 +270,22 @@ def test_browserless_sign_in_from_the_cli(oauth_dovecot, token_server, data_dir,
     args = add_args(oauth_dovecot, token_server)[:-3] + ["--auth-url", f"{token_server.url}/authorize", "--no-browser"]
     code, out = run_cli(capsys, monkeypatch, *args)
     assert code == 0 and "added account 'alice'" in out, out
+
+
+def test_processes_refreshing_at_once_never_spend_a_rotated_refresh_token(oauth_dovecot, token_server, data_dir,
+                                                                           capsys, monkeypatch):
+    # The provider voids a refresh token once it has rotated it. Without the per-account lock,
+    # both processes would send the same one and the slower would find the grant refused.
+    token_server.rotate_refresh_tokens, token_server.token_delay_s = True, 0.5
+    assert run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")[0] == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "mail_pipeline.cli", "account", "test", "alice"]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    # One refreshed under the lock; the other found the rotated grant and refreshed with it.
+    registry = AccountRegistry(data_dir / "accounts.json")
+    latest = [token for token in token_server.issued if token.startswith("rt-")][-1]
+    assert registry.grant(registry.get("alice"), crypto.load_cipher()).refresh_token == latest
+    assert token_server.refreshes == 3

@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -42,6 +43,7 @@ class TokenServer:
     device_script: tuple[str, ...] = ("authorization_pending", "slow_down", "authorization_pending")
     device_interval: int = 5
     auto_approve: bool = False  # device codes approved by default_user as soon as issued
+    token_delay_s: float = 0.0  # a slow token endpoint, so that concurrent refreshes overlap
     default_user: str = "alice"
     port: int = 0
     issued: list[str] = field(default_factory=list)  # every token handed out, for leak checks
@@ -111,6 +113,8 @@ class TokenServer:
     def _handle(self, request: BaseHTTPRequestHandler, method: str, query: dict[str, list[str]]) -> None:
         form = {k: v[0] for k, v in query.items()}
         route = (method, urlsplit(request.path).path)
+        if route == ("POST", "/token"):
+            time.sleep(self.token_delay_s)
         try:
             with self._lock:
                 if route == ("GET", "/authorize"):

@@ -41,7 +41,7 @@ class OAuthSettings:
     token_url: str
     client_id: str
     scope: str = ""
-    provider: str = ""  # the preset whose sign-in `account reauth` runs again; "" = scripted
+    provider: str = ""  # the preset it came from (`account reauth` reads its client settings again); "" = none
     auth_url: str = ""
     device_url: str = ""
 
