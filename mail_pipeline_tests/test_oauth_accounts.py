@@ -173,6 +173,10 @@ def test_xoauth2_where_oauthbearer_is_not_advertised_and_rotation(token_server, 
         code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
         assert code == 0 and "via XOAUTH2" in out, out
         assert registry.grant(registry.get("alice"), crypto.load_cipher()).refresh_token not in (original, stored)
+        # XOAUTH2's failure exchange (an error challenge, our empty answer, NO), then a retry that works.
+        token_server.expire_access_tokens()
+        code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+        assert code == 0 and "via XOAUTH2" in out, out
     finally:
         dovecot.stop()
         shutil.rmtree(root, ignore_errors=True)
