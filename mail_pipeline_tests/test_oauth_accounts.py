@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from mail_pipeline import cli
 from mail_pipeline.auth import tokens
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.doctor import diagnose
@@ -59,7 +58,7 @@ def sync(instance, account="alice"):
                        resources=build_resources(get_settings()), instance=instance, raise_on_error=False)
 
 
-def stored_subjects(data_dir: Path) -> int:
+def stored_count(data_dir: Path) -> int:
     import duckdb
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
@@ -101,7 +100,7 @@ def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
     doctor = by_check(diagnose(get_settings(), FAST))["account alice"]
     assert doctor.ok and "oauth2 via OAUTHBEARER; grant valid" in doctor.detail
     assert sync(instance).success
-    assert stored_subjects(data_dir) == 1
+    assert stored_count(data_dir) == 1
 
     # The provider ends the access token early (our cache still holds it as valid): the next run
     # is refused once, refreshes, signs in again and syncs.
@@ -109,7 +108,7 @@ def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
     refreshes = token_server.refreshes
     oauth_dovecot.append([("INBOX", message("m2", at(10)), at(10))])
     assert sync(instance).success
-    assert stored_subjects(data_dir) == 2 and token_server.refreshes == refreshes + 1
+    assert stored_count(data_dir) == 2 and token_server.refreshes == refreshes + 1
 
     token_server.revoke_all()
     result = sync(instance)
@@ -129,7 +128,7 @@ def test_oauth_account_syncs_refreshes_and_fails_clearly_when_revoked(
     assert code == 0 and "re-authorized account 'alice'" in out, out
     oauth_dovecot.append([("INBOX", message("m3", at(11)), at(11))])
     assert sync(instance).success
-    assert stored_subjects(data_dir) == 3
+    assert stored_count(data_dir) == 3
     # The client secret came from --client-secret-env and is kept (encrypted) across the reauth.
     registry = AccountRegistry(data_dir / "accounts.json")
     assert registry.grant(registry.get("alice"), crypto.load_cipher()).client_secret == CLIENT_SECRET
