@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 
-from mail_pipeline import logs
+from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
@@ -49,7 +49,7 @@ class LakeResource(ConfigurableResource):
 
 
 class ImapResource(ConfigurableResource):
-    """IMAP access to the registry's accounts; passwords decrypted only to log in."""
+    """IMAP access to the registry's accounts; passwords and OAuth grants decrypted only to sign in."""
 
     data_dir: str
     fernet_key: str
@@ -78,12 +78,11 @@ class ImapResource(ConfigurableResource):
     def session(self, account: Account, on_fetch=None, retry_s: float | None = None):
         """A logged-in session; `retry_s` overrides how long transient failures are retried."""
         cipher = crypto.load_cipher(self.fernet_key)
-        password = self.registry.password(account, cipher)
-        logs.register_secret(password)
+        credential = credential_for(account, self.registry, cipher)
         config = config_for(account, self)
         if retry_s is not None:
             config = dataclasses.replace(config, retry_s=retry_s)
-        with ImapSession(config, password, on_fetch=on_fetch) as session:
+        with ImapSession(config, credential, on_fetch=on_fetch) as session:
             yield session
 
 
