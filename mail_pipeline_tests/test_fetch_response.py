@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mail_pipeline.imap.fetch_response import FetchParseError, parse_fetch, parse_internaldate
-from mail_pipeline.imap.messages import MessageMeta
+from mail_pipeline.imap.records import MessageMeta
 from mail_pipeline.imap.session import FETCH_ITEMS, ImapConfig, ImapSession
 from mail_pipeline_tests.mailgen import message
 

@@ -6,7 +6,7 @@ import pytest
 
 from mail_pipeline.imap.errors import ImapFolderError
 from mail_pipeline.imap.folders import split_folders, sync_folders
-from mail_pipeline.imap.session import Folder
+from mail_pipeline.imap.records import Folder
 
 
 def folders(names: list[str], delimiter: str | None = "/", flags: dict[str, tuple[str, ...]] | None = None) -> list[Folder]:

@@ -16,7 +16,7 @@ from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.imap.errors import ImapAuthError, ImapError
-from mail_pipeline.imap.messages import MessageMeta
+from mail_pipeline.imap.records import MessageMeta
 from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.imap.messages import MessageMeta, fetched_message, plan_batches
+from mail_pipeline.imap.records import MessageMeta, fetched_message, plan_batches
 from mail_pipeline.sync.plan import FolderOutcome, day_spans, header_message_id, record_missing
 
 D = date.fromisoformat

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mail_pipeline.imap.errors import ImapFolderError
-from mail_pipeline.imap.session import Folder
+from mail_pipeline.imap.records import Folder
 
 SKIPPED_USES = {"\\Trash", "\\Junk", "\\Drafts"}
 # Every special-use attribute of RFC 6154 2: a server that marks any folder with one uses them.

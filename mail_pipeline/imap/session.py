@@ -19,16 +19,10 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
-from mail_pipeline.imap.messages import FetchedMessage, MessageMeta, fetched_message, message_meta, plan_batches
-from mail_pipeline.imap.errors import (
-    ImapConnectionLost,
-    ImapError,
-    ImapFolderError,
-    ImapFolderMissing,
-    ImapProtocolError,
-    classify,
-    unavailable,
-)
+from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
+                                        plan_batches)
+from mail_pipeline.imap.errors import (ImapConnectionLost, ImapError, ImapFolderError, ImapFolderMissing, ImapProtocolError,
+                                       classify, unavailable)
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +42,6 @@ class ImapConfig:
     retry_s: float = 60.0  # total time transient failures are retried before the run fails
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
-
-
-@dataclass(frozen=True)
-class Folder:
-    name: str
-    flags: tuple[str, ...]
-    delimiter: str | None = None
-
-
-@dataclass(frozen=True)
-class FolderStatus:
-    uidvalidity: int
-    uidnext: int
-    messages: int
-    highestmodseq: int | None = None
 
 
 def quiet_wire_log(client: IMAPClient) -> None:

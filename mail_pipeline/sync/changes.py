@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mail_pipeline.imap.session import FolderStatus
+from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mail_pipeline.imap.messages import MessageMeta
+from mail_pipeline.imap.records import MessageMeta
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 

@@ -1,5 +1,5 @@
-"""What a FETCH becomes: a message's metadata (for planning) or the whole message, and the
-batches FETCH asks for them in."""
+"""What the protocol yields, as typed records: folders (LIST), their status (STATUS, EXAMINE), a
+message's metadata (for planning) or the whole message (FETCH), and the batches FETCH asks in."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ from datetime import datetime
 
 from mail_pipeline.imap.errors import ImapProtocolError
 from mail_pipeline.imap.fetch_response import FetchValue
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str
+    flags: tuple[str, ...]
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None = None
 
 
 @dataclass(frozen=True)
