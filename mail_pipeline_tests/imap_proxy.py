@@ -272,16 +272,17 @@ def no_special_use(response: Response) -> list[Response]:
     return [[line[:8] + uses.sub(b"", line[8:flags_end]).lstrip() + line[flags_end:]]]
 
 
-def after_first_list(action: Callable[[], None]) -> Rewrite:
-    """Run `action` once, as the answer to the first LIST completes (before the client reads
-    it): the server changes between a client's LIST and its next command."""
-    state = {"listing": False, "done": False}
+def after_first(prefix: bytes, action: Callable[[], None]) -> Rewrite:
+    """Run `action` once, as the first answer holding a line that starts with `prefix` (`* LIST `,
+    `* STATUS Archive `) completes, before the client reads it: the server changes between a
+    client's command and its next one."""
+    state = {"seen": False, "done": False}
 
     def rewrite(response: Response) -> list[Response]:
         line = response[0] if len(response) == 1 else b""
-        if line.startswith(b"* LIST "):
-            state["listing"] = True
-        elif state["listing"] and not state["done"] and re.match(rb"[A-Za-z0-9]+ OK ", line):
+        if line.startswith(prefix):
+            state["seen"] = True
+        elif state["seen"] and not state["done"] and re.match(rb"[A-Za-z0-9]+ OK ", line):
             state["done"] = True
             action()
         return [response]

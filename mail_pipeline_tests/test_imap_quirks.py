@@ -296,7 +296,7 @@ def test_a_folder_deleted_between_list_and_examine_fails_alone(dovecot, proxy, a
         client.delete_folder("Archive")
         client.logout()
 
-    proxy.rewrites = [imap_proxy.after_first_list(delete_archive), imap_proxy.no_wording(b"Mailbox does not exist")]
+    proxy.rewrites = [imap_proxy.after_first(b"* LIST ", delete_archive), imap_proxy.no_wording(b"Mailbox does not exist")]
     dovecot.append([("INBOX", message("late", datetime(2026, 11, 10, 18, tzinfo=UTC)), datetime(2026, 11, 10, 18, tzinfo=UTC))])
     assert run(instance).success
     assert len(stored_digests(data_dir)) == 13  # INBOX's new message, and Archive's stored ones kept
@@ -312,3 +312,24 @@ def test_the_sensor_reads_new_mail_through_every_fetch_quirk(dovecot, proxy, acc
     found = tick(instance, first.cursor)  # its FETCH of INTERNALDATE and size, reshaped
     assert proxy.rewritten > 0
     assert sorted(str(r.partition_key) for r in found.run_requests) == [f"alice|{at(1).date()}", f"alice|{at(0).date()}"]
+
+
+def test_a_folder_deleted_between_status_and_examine_leaves_the_sensor_polling(dovecot, proxy, account, instance):
+    at = lambda days: TODAY - timedelta(days=days) + timedelta(hours=9)  # noqa: E731
+    first = tick(instance, None)
+    dovecot.append([("Archive", message("a", at(1)), at(1)), ("INBOX", message("i", at(0)), at(0))])
+
+    deleted = []
+
+    def delete_archive():
+        client = dovecot.client()  # straight to Dovecot, after the sensor saw Archive's new UIDNEXT
+        client.delete_folder("Archive")
+        client.logout()
+        deleted.append("Archive")
+
+    proxy.rewrites = [imap_proxy.after_first(b"* STATUS Archive ", delete_archive),
+                      imap_proxy.no_wording(b"Mailbox does not exist")]
+    found = tick(instance, first.cursor)
+    assert deleted == ["Archive"]
+    assert [str(r.partition_key) for r in found.run_requests] == [f"alice|{at(0).date()}"]
+    assert set(changes.load_cursors(found.cursor)["alice"]) == {"INBOX"}

@@ -124,12 +124,11 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
 
     `discover`, when given, returns the folders to sync now (a LIST): it runs after the STATUS
     of `folders` (so INBOX's STATUS stays the session's first command), the folders it adds
-    are polled too, and those it no longer returns leave the cursor. A folder whose STATUS says
-    it does not exist is REMOVED: no cursor, nothing requested (it holds no mail to fetch).
+    are polled too, and those it no longer returns leave the cursor. A folder that no longer
+    exists (STATUS or EXAMINE refused, and not in LIST) is REMOVED: no cursor, nothing requested
+    (it holds no mail to fetch).
     """
     from datetime import timedelta
-
-    from mail_pipeline.sync.plan import utc_day
 
     poll = Poll(days=set(), cursors={}, changes={})
     window = {first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)}
@@ -155,11 +154,29 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         if change is Change.UIDVALIDITY:
             poll.days |= window
             continue
-        session.select(folder)
-        if change is Change.NEW_UIDS:
-            uids = session.search_from(previous[folder].uidnext)
-        else:  # a folder never seen: whatever it holds inside the window
-            uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
-        poll.days |= {utc_day(m.internaldate) for m in session.fetch_meta(uids)} & window
+        days = new_days(session, folder, previous[folder].uidnext if change is Change.NEW_UIDS else None, first_day, last_day)
+        if days is None:  # deleted since its STATUS
+            poll.changes[folder] = Change.REMOVED
+            del poll.cursors[folder]
+            continue
+        poll.days |= days & window
     session.unselect()
     return poll
+
+
+def new_days(session, folder: str, from_uid: int | None, first_day, last_day) -> set | None:
+    """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
+    around the window; None when the folder no longer exists (EXAMINE refused, not in LIST)."""
+    from datetime import timedelta
+
+    from mail_pipeline.sync.plan import utc_day
+
+    try:
+        session.select(folder)
+    except ImapFolderMissing:
+        return None
+    if from_uid is not None:
+        uids = session.search_from(from_uid)
+    else:  # a folder never seen: whatever it holds inside the window
+        uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
+    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)}
