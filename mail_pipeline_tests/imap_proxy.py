@@ -289,18 +289,23 @@ def after_first(prefix: bytes, action: Callable[[], None]) -> Rewrite:
     return rewrite
 
 
-def fetch_no_for(uids: Collection[int], text: bytes = b"NO Some messages could not be FETCHed (Failure)") -> Rewrite:
-    """Gmail's way: the answers for `uids` left out, and the FETCH answered `text` instead of OK."""
+def fetch_no_for(uids: Collection[int], text: bytes = b"NO Some messages could not be FETCHed (Failure)",
+                 times: int | None = None) -> Rewrite:
+    """Gmail's way: the answers for `uids` left out, and the FETCH answered `text` instead of OK
+    (the first `times` such FETCHes, or every one)."""
     leave_out = no_body_for(uids, drop=True)
-    left_out = []
+    left_out, answered = [], []
 
     def rewrite(response: Response) -> list[Response]:
+        if times is not None and len(answered) >= times:
+            return [response]
         reshaped = leave_out(response)
         if not reshaped:
             left_out.append(True)
         tagged = re.match(rb"([A-Za-z0-9]+) OK ", response[0]) if len(response) == 1 else None
         if left_out and tagged:
             left_out.clear()
+            answered.append(True)
             return [[tagged[1] + b" " + text]]
         return reshaped
     return rewrite

@@ -210,3 +210,19 @@ def test_agrees_with_imapclient_on_the_demo_server():
     finally:
         server.stop()
     assert ours and ours == theirs
+
+
+def test_rfc_shaped_responses_never_reach_the_tolerant_regex_or_imapclient(monkeypatch):
+    """The happy path stays one strict regex per item (bench/RESULTS.md, fetch section)."""
+    from mail_pipeline.imap import fetch_response
+
+    class Untouchable:
+        def match(self, *args):
+            raise AssertionError("the tolerant regex ran on an RFC-shaped response")
+
+    monkeypatch.setattr(fetch_response, "_LOOSE_ITEM", Untouchable())
+    monkeypatch.setattr(fetch_response, "_fallback", Untouchable().match)
+    data = [(b'1 (UID 7 FLAGS (\\Seen) INTERNALDATE "02-Jan-2026 21:59:59 +0000" RFC822.SIZE 21 BODY[] {21}', BODY), b")",
+            (b"2 (BODY[] {21}", BODY), b' INTERNALDATE "01-Jan-2026 00:00:00 +0000" FLAGS () RFC822.SIZE 21 UID 8)',
+            b"3 ()", b'4 (UID 9 BODY[] NIL FLAGS (\\Seen "a b"))']
+    assert set(parse_fetch(data, requested={7, 8, 9})) == {7, 8, 9}

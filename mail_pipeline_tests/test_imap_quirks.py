@@ -146,6 +146,16 @@ def test_a_requested_message_left_out_is_recorded_and_fetched_next_run(left_out,
     assert {row[0] for row in query(data_dir, "SELECT last_status FROM sync_status")} == {"ok"}
 
 
+def test_a_fetch_answered_unavailable_is_retried(dovecot, proxy, account, data_dir, instance):
+    seed(dovecot)
+    proxy.rewrites = [imap_proxy.fetch_no_for({2}, b"NO [UNAVAILABLE] Internal error occurred, try again", times=1)]
+    assert run(instance).success
+    assert proxy.rewritten > 0
+    stored = stored_digests(data_dir)
+    assert len(stored) == 12 and set(stored) == server_digests(dovecot)
+    assert {row[0] for row in query(data_dir, "SELECT status FROM sync_log")} == {"ok"}
+
+
 def test_a_3s_outage_mid_fetch_leaves_the_run_successful_with_nothing_missing(dovecot, proxy, account, data_dir,
                                                                                instance):
     seed(dovecot, count=60)
