@@ -131,7 +131,11 @@ def test_a_requested_message_left_out_is_recorded_and_fetched_next_run(left_out,
                                                                        instance):
     seed(dovecot)
     proxy.rewrites = [LEFT_OUT[left_out]]
-    assert run(instance).success
+    result = run(instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
+    assert metadata["uids_not_returned"].value == {"INBOX": [2], "Archive": [2]}
+    assert "2 requested message(s) not returned by the server" in metadata["summary"].value
     stored = stored_digests(data_dir)
     assert len(stored) == 10 and set(stored) < server_digests(dovecot)
     logged = dict(query(data_dir, "SELECT folder, struct_pack(status, error) FROM sync_log"))

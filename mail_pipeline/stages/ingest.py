@@ -94,12 +94,17 @@ def day_outcome(account: str, day: date, outcomes: list[plan.FolderOutcome], van
     new, kept = sum(o.fetched for o in outcomes), sum(o.kept for o in outcomes)
     fetched_bytes, stale = sum(o.bytes for o in outcomes), sum(o.dropped_stale for o in outcomes)
     summary = f"{new} new, {kept} already stored, {fetched_bytes / 1e6:.1f} MB fetched"
+    not_returned = {o.folder: o.missing_uids for o in outcomes if o.missing_uids}
+    if not_returned:
+        count = sum(map(len, not_returned.values()))
+        summary += f"; **{count} requested message(s) not returned by the server** (not stored; asked again next run)"
     if vanished:
         summary += f"; **configured folders missing on the server** (stored messages kept): {', '.join(vanished)}"
     return PartitionOutcome(account, day, rows=new + kept, summary=summary, figures={
         "messages_new": new, "messages_already_stored": kept, "stale_rows_dropped": stale,
         "bytes_fetched": fetched_bytes, "per_folder": {o.folder: o.fetched + o.kept for o in outcomes},
         "folders_missing_on_server": [f"{account}/{folder}" for folder in vanished],
+        "uids_not_returned": not_returned,
     })
 
 
