@@ -22,6 +22,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 
+from mail_pipeline.message import quotes
 from mail_pipeline.message import text as mtext
 from mail_pipeline.message.headers import Address, headers_of
 
@@ -99,7 +100,7 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
         **headers,
         body_source=body_source,
         body_text=body_text,
-        search_text=mtext.strip_quotes_and_signature(body_text),
+        search_text=quotes.strip_quotes_and_signature(body_text, mtext.is_forward_subject(headers["subject"])),
         attachments=attachments,
         defects=list(dict.fromkeys(defects)),
     )

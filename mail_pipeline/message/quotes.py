@@ -1,0 +1,176 @@
+"""What the author wrote: a body without quoted lines, attributions, old history and signature.
+
+Lines are judged one at a time, so in an interleaved reply every line the author wrote between
+quotes is kept. Quoted (">") lines and attribution lines ("On ... wrote:", "Am ... schrieb ...:")
+go wherever they are; an attribution followed by unquoted text, an Outlook header block
+("From: ... Sent: ...") or "-----Original Message-----" starts old history, dropped to the end.
+A signature ("-- ", RFC 3676 §4.3) or mobile footer is dropped up to a forwarded message, whose
+content is kept: it is new to the thread.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mail_pipeline.message.text import clean_text
+
+# Verbs mail clients put at the end of an attribution, in their common localisations; German
+# "schrieb am <date>:" puts a date between verb and colon, "as you wrote in the doc:" does not.
+_VERBS = (
+    r"wrote|writes|schrieb|a écrit|escribió|escreveu|ha scritto|scrisse|schreef|skrev|kirjoitti"
+    r"|napisał(?:\(a\)|a)?|napsal(?:\(a\)|a)?|yazdı|пишет|написал(?:\(а\)|а)?"
+)
+_VERB = rf"(?:(?<!\w)(?:{_VERBS})|写道|寫道|書きました|のメッセージ)"
+_OTHER_ENDS = (
+    # Gmail in Russian, Japanese and others writes no verb: "<date> Name <addr>:".
+    r"|<[^<>\s]+@[^<>\s]+>\)?\s*[:：]$"
+    r"|\[[^\]]*\d[^\]]*\]\s*:$"  # mutt's "* Name <addr> [2009-11-22 10:00]:"
+)
+_END = re.compile(rf"{_VERB}(?:\s.{{0,60}}\d.{{0,20}})?\s*[:：]${_OTHER_ENDS}", re.I)
+# After a trusted opening the name may follow the verb: "Am 03.03.2026 schrieb Klaus Meier:".
+_END_TRUSTED = re.compile(rf"{_VERB}.{{0,80}}[:：]${_OTHER_ENDS}", re.I)
+# How attributions begin; with one of these an attribution is trusted even when no quote follows.
+_START = re.compile(
+    r"(?:On|Am|Le|El|Em|Il giorno|Il|Op|Den|På|W dniu|Dne|Quoting|Zitat von|В|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
+    r"|\d{4}\s*年|在|於)(?:\s|$|\d)",
+    re.I,
+)
+_DATED = re.compile(r"\d|@")  # what an attribution carries and a sentence that starts "On" rarely does
+_WRAP_CONTINUES = ("<", "@", ",", "(", '"')
+_ORIGINAL = re.compile(
+    r"-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original"
+    r"|Messaggio originale|Oorspronkelijk bericht|Originalmeddelande|Oprindelig meddelelse"
+    r"|Opprinnelig melding|Mensagem original|Исходное сообщение|Wiadomość oryginalna"
+    r"|Alkuperäinen viesti)\s*-{2,}",
+    re.I,
+)
+_FORWARD = re.compile(
+    r"-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transféré|Mensaje reenviado"
+    r"|Messaggio inoltrato|Doorgestuurd bericht|Vidarebefordrat meddelande|Videresendt meddelelse"
+    r"|Videresendt melding|Mensagem encaminhada|Пересылаемое сообщение|Przekazana wiadomość"
+    r"|Välitetty viesti|转发的邮件|轉寄的郵件|転送されたメッセージ).*"
+    r"|(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|Début du message réexpédié"
+    r"|Inicio del mensaje reenviado|Inizio messaggio inoltrato|Begin doorgestuurd bericht)\s*[:：]",
+    re.I,
+)
+_SIGNATURE = re.compile(
+    r"--|Sent from my \S.*|Sent from (?:Mail|Outlook|Yahoo)\b.*|Get Outlook for \S.*"
+    r"|Von meinem \S.* gesendet|Envoyé de mon \S.*|Enviado desde mi \S.*|Inviato da(?: mio)? \S.*"
+    r"|Verzonden (?:vanaf|met) mijn \S.*|Skickat från min \S.*",
+    re.I,
+)
+_HEADER_KEYS = (
+    r"(?P<from>From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|发件人|寄件者|差出人)"
+    r"|(?P<sent>Sent|Date|Gesendet|Datum|Envoyé|Enviado|Fecha|Data|Inviato|Verzonden|Skickat|Sendt"
+    r"|Отправлено|Дата|Wysłano|Lähetetty|Tarih|发送时间|發送時間|日期|送信日時|日付)"
+    r"|To|An|À|A|Para|Aan|Till|Til|Кому|Do|Vastaanottaja|Kime|收件人|宛先"
+    r"|Cc|Kopie|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Тема|Temat|Aihe|Konu"
+    r"|主题|主旨|件名"
+)
+_HEADER_LINE = re.compile(rf"\*?(?:{_HEADER_KEYS})\*?\s*[:：]", re.I)
+_SEPARATOR = re.compile(r"[\s_\-=*]*")
+_FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
+
+
+def _quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _header_block(lines: list[str], index: int) -> bool:
+    """An Outlook-style block: "From:" then, within four lines, a date line and one more header."""
+    match = _HEADER_LINE.match(lines[index].strip())
+    if not match or not match.group("from"):
+        return False
+    below = [m for line in lines[index + 1 : index + 5] if (m := _HEADER_LINE.match(line.strip()))]
+    return len(below) >= 2 and any(m.group("sent") for m in below)
+
+
+def _next_text(lines: list[str], index: int) -> str | None:
+    return next((line for line in lines[index:] if line.strip()), None)
+
+
+def _attribution(lines: list[str], end: int) -> int | None:
+    """First line of the attribution ending on line ``end``, or None when it is not one."""
+    follows = _next_text(lines, end + 1)
+    quote_follows = follows is None or _quoted(follows)
+    spans = []  # (first line, needs a quote below): trusted openings first, the shortest first
+    for trusted in (True, False):
+        for first in range(end, max(end - 3, -1), -1):
+            head = lines[first].strip()
+            if first < end and (not head or _quoted(head) or head[-1] in ".!?:"):
+                break
+            if first < end and not trusted and not head.endswith(_WRAP_CONTINUES):
+                break
+            spans.append((first, trusted))
+    for first, trusted in spans:
+        joined = " ".join(line.strip() for line in lines[first : end + 1])
+        if len(joined) > 300:
+            continue
+        if (trusted and _START.match(joined) and _END_TRUSTED.search(joined)
+                and (quote_follows or _DATED.search(joined))):  # fmt: skip
+            return first
+        if not trusted and quote_follows and _END.search(joined):
+            return first
+    return None
+
+
+def _signature_start(lines: list[str], index: int) -> bool:
+    line = lines[index].strip()
+    if _SIGNATURE.fullmatch(line):  # "-- " arrives as "--" once trailing spaces are trimmed
+        return True
+    follows = lines[index + 1] if index + 1 < len(lines) else ""
+    return len(line) > 20 and set(line) == {"_"} and bool(_FOOTER_LIST.fullmatch(follows.strip()))
+
+
+def _drop_trailing_separators(kept: list[str]) -> None:
+    while kept and _SEPARATOR.fullmatch(kept[-1]):
+        kept.pop()
+
+
+def _attribution_ends(lines: list[str]) -> dict[int, int]:
+    """First line -> last line of each attribution (only lines ending in a colon can end one)."""
+    spans: dict[int, int] = {}
+    for end, line in enumerate(lines):
+        tail = line.rstrip()
+        if tail.endswith((":", "：")) and not _quoted(tail):
+            first = _attribution(lines, end)
+            if first is not None:
+                spans[first] = end
+    return spans
+
+
+def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
+    """The lines the author wrote, and forwarded content; ``forwarded``: the subject says Fwd.
+
+    With ``forwarded``, an Outlook header block or "Original Message" line opens forwarded
+    content (Outlook forwards look exactly like its reply history) rather than old history.
+    """
+    lines = text.split("\n")
+    spans = _attribution_ends(lines)
+    kept: list[str] = []
+    state, skip_to = "own", -1
+    for index, line in enumerate(lines):
+        if index <= skip_to or state == "history" or _quoted(line):
+            continue
+        if index in spans:
+            skip_to = spans[index]
+            follows = _next_text(lines, skip_to + 1)
+            if state == "own" and follows is not None and not _quoted(follows):
+                state = "history"  # "On ... wrote:" and the old message, unquoted
+            continue
+        stripped = line.strip()
+        if state != "forward" and (_FORWARD.fullmatch(stripped) or (forwarded and (
+                _ORIGINAL.fullmatch(stripped) or _header_block(lines, index)))):  # fmt: skip
+            _drop_trailing_separators(kept)
+            kept.append("")  # forwarded content is a paragraph of its own
+            state = "forward"
+            if not _header_block(lines, index):
+                continue
+        elif state == "own" and (_ORIGINAL.fullmatch(stripped) or _header_block(lines, index)):
+            state = "history"
+        elif state == "own" and _signature_start(lines, index):
+            state = "signature"
+        if state in ("own", "forward"):
+            kept.append(line)
+    _drop_trailing_separators(kept)
+    return clean_text("\n".join(kept))

@@ -1,0 +1,57 @@
+"""Quote stripping: what the author wrote stays, quotes, attributions, history and signatures go."""
+
+from __future__ import annotations
+
+import pytest
+
+from mail_pipeline.message.quotes import strip_quotes_and_signature
+from mail_pipeline.message.text import is_forward_subject
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Thanks!\n\nOn Mon, Mar 2, 2026 at 9:00 AM Bob <bob@x.org> wrote:\n> old\n> older", "Thanks!"),
+        ("Thanks!\n\nOn Mon, Mar 2, 2026 at 9:00 AM Bob <\nbob@x.org> wrote:\n\nold text", "Thanks!"),
+        ("Danke\n\nAm 02.03.2026 um 09:00 schrieb Bob <bob@x.org>:\n> alt", "Danke"),
+        ("Merci\n\nLe lun. 2 mars 2026, Bob a écrit :\nancien", "Merci"),
+        ("Inline:\n> question one\nanswer one\n> question two\nanswer two",
+         "Inline:\nanswer one\nanswer two"),
+        ("See below.\n\n-----Original Message-----\nFrom: Bob\nSent: Monday\n\nold", "See below."),
+        ("Yes.\n\n________________________________\nFrom: Bob <bob@x.org>\nSent: Monday, March 2\n"
+         "To: Alice\nSubject: Q\n\nold", "Yes."),
+        ("From: the team, with love.\nNo Sent line follows.", "From: the team, with love.\nNo Sent line follows."),
+        ("Body text\n-- \nAlice Example\nACME Corp", "Body text"),
+        ("Body text\n--\nAlice", "Body text"),
+        ("Quick reply\n\nSent from my iPhone\n\n> quoted", "Quick reply"),
+        ("Ok\n\nGet Outlook for iOS", "Ok"),
+        ("On time delivery is our goal.\nWe wrote the plan.", "On time delivery is our goal.\nWe wrote the plan."),
+        # Interleaved: the author's words below the first attribution survive.
+        ("Hi Bob,\n\nOn Sun, 22 Nov 2009 10:00:00 +0100, Bob <bob@x.org> wrote:\n> first point\n\n"
+         "Agreed.\n\n> second point\n\nNo, let's wait.\n\n-- \nAlice", "Hi Bob,\n\nAgreed.\n\nNo, let's wait."),
+        # An "On ..." sentence that ends in "wrote:" is the author's when no quote follows it.
+        ("On reflection, here is what I wrote:\n\nthe plan stands.", "On reflection, here is what I wrote:\n\nthe plan stands."),
+        ("FYI\n-- \nAlice\n\n---------- Forwarded message ---------\nFrom: Bob <bob@x.org>\n"
+         "Date: Mon, Mar 2, 2026\nSubject: Plan\n\nThe plan is ready.",
+         "FYI\n\nFrom: Bob <bob@x.org>\nDate: Mon, Mar 2, 2026\nSubject: Plan\n\nThe plan is ready."),
+        ("", ""),
+    ],
+)
+def test_strip_quotes_and_signature(body, expected):
+    assert strip_quotes_and_signature(body) == expected
+
+
+def test_outlook_header_block_is_forwarded_content_when_the_subject_says_so():
+    body = "See below.\n\n________________________________\nFrom: Bob <bob@x.org>\nSent: Monday\nTo: Alice\n\nThe plan."
+    assert strip_quotes_and_signature(body) == "See below."
+    assert strip_quotes_and_signature(body, forwarded=True) == (
+        "See below.\n\nFrom: Bob <bob@x.org>\nSent: Monday\nTo: Alice\n\nThe plan.")
+
+
+@pytest.mark.parametrize(
+    ("subject", "forwarded"),
+    [("Fwd: plan", True), ("FW: plan", True), ("[dev] WG: plan", True), ("TR: plan", True),
+     ("Fwd: Re: plan", True), ("Re: Fwd: plan", False), ("Forward planning", False), ("plan", False)],
+)
+def test_is_forward_subject(subject, forwarded):
+    assert is_forward_subject(subject) is forwarded
