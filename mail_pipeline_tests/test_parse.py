@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mail_pipeline.message import parse
-from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, email_id, parse_message
+from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, content_key, email_id, message_key, parse_message
 from mail_pipeline_tests import mime_samples as s
 
 HTML_TAG = re.compile(
@@ -98,7 +98,7 @@ def test_parse_message(raw, fields, body, defects):
     parsed = parse_message(raw)
 
     assert isinstance(parsed, ParsedEmail)
-    assert re.fullmatch(r"[0-9a-f]{24}", email_id(parsed.message_id))
+    assert re.fullmatch(r"[0-9a-f]{24}", email_id(parsed.message_id, content_key(parsed)))
     assert "<" not in parsed.message_id and ">" not in parsed.message_id
     texts = [parsed.body_text, parsed.search_text, parsed.subject, parsed.from_name]
     texts += [a.filename or "" for a in parsed.attachments]
@@ -217,5 +217,7 @@ def test_garbage_never_raises(raw):
     assert parsed.message_id_synthetic
 
 
-def test_email_id():
-    assert email_id("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
+def test_message_key_and_email_id():
+    assert message_key("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
+    assert email_id("abc@example.com", "k1") == hashlib.sha256(b"abc@example.com\nk1").hexdigest()[:24]
+    assert email_id("abc@example.com", "k1") != email_id("abc@example.com", "k2")

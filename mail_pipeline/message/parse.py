@@ -72,9 +72,33 @@ class ParsedEmail:
     defects: list[str]
 
 
-def email_id(message_id: str) -> str:
-    """Stable 24-hex id of a message: sha256 of its normalized Message-ID."""
+def message_key(message_id: str) -> str:
+    """Stable 24-hex key of a Message-ID (sha256 of it): what thread ids are made of."""
     return hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def email_id(message_id: str, content: str) -> str:
+    """Stable 24-hex id of one distinct message: its Message-ID and its content key.
+
+    Different messages that share a Message-ID (a draft and the sent version, senders that
+    reuse ids) get different ids; copies of one message in several folders get the same one.
+    """
+    key = f"{message_id}\n{content}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:24]
+
+
+def content_key(parsed: ParsedEmail) -> str:
+    """sha256 of what a reader sees: normalized subject, searchable text and attachments' hashes.
+
+    Not of the raw bytes: servers add Received, X-Keywords or Status headers per folder, and an
+    IMAP COPY may re-encode line ends, so byte hashes split one message into several rows. The
+    searchable text (whitespace collapsed) is what a row exists to be found by; a mailing list's
+    footer and [tag] drop out of it, so the list's copy and the Sent copy stay one message.
+    """
+    text = " ".join((parsed.search_text or parsed.body_text).split())
+    parts = sorted(a.sha256 or f"{a.content_type}:{a.size}" for a in parsed.attachments)
+    data = "\0".join([parsed.subject_normalized, text, *parts])
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedEmail:
