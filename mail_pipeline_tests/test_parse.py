@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mail_pipeline.message import parse
+from mail_pipeline.message import mime, parse
 from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, content_key, email_id, message_key, parse_message
 from mail_pipeline_tests import mime_samples as s
 
@@ -89,6 +89,29 @@ CASES = [
     ("nested_5000_levels", s.nested_multipart(5000), {"subject": "deep"}, [], ["depth_limit"]),
     ("rfc822_chain_3000", s.nested_rfc822(3000), {"subject": "chain"}, [], ["depth_limit"]),
     ("many_parts", s.many_parts(2000), {}, ["part 0", "part 400"], ["parts_limit"]),
+    ("rfc5322_comments", s.RFC5322_COMMENTS,
+     {"from_name": "Pete", "from_address": "pete@silly.test", "cc": [],
+      "to": [Address("Chris Jones", "c@public.example"), Address("", "joe@example.org"),
+             Address("John", "jdoe@one.test")],
+      "sent_at": datetime(1969, 2, 14, 3, 2, tzinfo=UTC)}, ["Testing."], []),
+    ("comment_via", s.COMMENT_VIA,
+     {"from_name": "Jane Doe", "from_address": "drive-shares-noreply@google.com",
+      "reply_to": [Address("Jane Doe", "jane.doe@example.com")], "to": [Address("Team", "team@example.com")]},
+     [], []),
+    ("from_two_bare_addresses", s.FROM_TWO_BARE,
+     {"from_name": "", "from_address": "alerts@monitor.example.com",
+      "to": [Address("Support Team", "support@helpdesk.example")]}, [],
+     ["malformed_address:from", "malformed_address:to"]),
+    ("raw_utf8_filename", s.RAW_UTF8_FILENAME,
+     {"attachments": [att("Präsentation März.pptx",
+                          "application/vnd.openxmlformats-officedocument.presentationml.presentation")]},
+     ["Slides attached."], []),
+    ("folded_boundary", s.FOLDED_BOUNDARY,
+     {"body_source": "text/plain", "attachments": [att("q1.pdf", "application/pdf")]},
+     ["The quarterly figures are attached."], ["folded_boundary"]),
+    ("named_inline_html", s.NAMED_INLINE_HTML,
+     {"body_source": "text/html", "attachments": [att("plan.png", "image/png", inline=True)]},
+     ["The board approved the new office lease."], []),
 ]
 
 
@@ -204,7 +227,7 @@ def test_unexpected_error_gives_a_record(monkeypatch):
     def explode(*args):
         raise ValueError("boom")
 
-    monkeypatch.setattr(parse, "_walk", explode)
+    monkeypatch.setattr(mime, "walk", explode)
     parsed = parse_message(s.SUBJECT_UTF8)
     assert parsed.defects == ["unparseable:ValueError"]
     assert parsed.message_id == "sample-1@example.com"  # headers that could be read are kept

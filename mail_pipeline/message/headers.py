@@ -25,6 +25,7 @@ class Address:
 
 _ANGLE_ID = re.compile(r"<([^<>]+)>")
 _SINGLE = ("message-id", "subject", "from", "date")
+_LISTS = (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("reply_to", "reply-to"))
 
 
 def synthetic_id(raw: bytes) -> str:
@@ -48,15 +49,79 @@ def _message_ids(value: str | None) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
-def _addresses(values: list[str]) -> list[Address]:
-    out = []
-    for name, addr in email_utils.getaddresses([mtext.unfold(v) for v in values]):
-        addr = mtext.header_text(addr).strip()
-        if not addr:
+def _without_comments(value: str) -> tuple[str, str]:
+    """(value with RFC 5322 §3.2.2 comments removed, the comments' text); quoted strings kept."""
+    out: list[str] = []
+    comments: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for char in value:
+        target = comments if depth else out
+        if escaped:
+            target.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+            if not depth:
+                out.append(char)
+        elif char == '"' and not depth:
+            quoted = not quoted
+            out.append(char)
+        elif char == "(" and not quoted:
+            depth += 1
+            out.append(" ") if depth == 1 else None
+        elif char == ")" and depth:
+            depth -= 1
+            comments.append(" ")
+        else:
+            target.append(char)
+    return "".join(out), " ".join("".join(comments).split())
+
+
+_ADDR_SPEC = re.compile(r'[^\s<>()\[\]",;:@]+@[^\s<>()\[\]",;:@]+')
+_OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
+
+
+def _broken(pairs: list[tuple[str, str]]) -> bool:
+    return any(not addr or addr.startswith("@") or any(c.isspace() for c in addr) for _, addr in pairs)
+
+
+def _tolerant(value: str) -> list[tuple[str, str]]:
+    """Addresses of a header that is not an address list: "a@x b@y", "Name addr@host"."""
+    out: list[tuple[str, str]] = []
+    for piece in _OUTSIDE_QUOTES.split(value):
+        if "<" in piece:
+            out += email_utils.getaddresses([piece])
             continue
-        local, at, domain = addr.rpartition("@")
-        addr = f"{local}@{domain.lower()}" if at else addr
-        out.append(Address(mtext.decode_header_value(name).strip("\"' "), addr))
+        specs = _ADDR_SPEC.findall(piece)
+        name = " ".join(_ADDR_SPEC.sub(" ", piece).split()).strip("\"' ")
+        out += [(name if len(specs) == 1 else "", spec) for spec in specs]
+    return out
+
+
+def _pairs(value: str, defects: list[str], header: str) -> list[tuple[str, str]]:
+    value = mtext.unfold(value)
+    comment = ""
+    if "(" in value:  # rare: the stdlib's getaddresses folds comments into the display name
+        value, comment = _without_comments(value)
+    pairs = email_utils.getaddresses([value])
+    if _broken(pairs) and "@" in value:
+        defects.append(f"malformed_address:{header}")
+        pairs = _tolerant(value)
+    if comment and len(pairs) == 1 and not pairs[0][0] and "<" not in value:
+        pairs = [(comment, pairs[0][1])]  # RFC 822's "addr (Name)": the comment is the only name
+    return pairs
+
+
+def _addresses(values: list[str], defects: list[str], header: str) -> list[Address]:
+    out = []
+    for value in values:
+        for name, addr in _pairs(value, defects, header):
+            addr = mtext.header_text(addr).strip()
+            if not addr:
+                continue
+            local, at, domain = addr.rpartition("@")
+            addr = f"{local}@{domain.lower()}" if at else addr
+            out.append(Address(mtext.decode_header_value(name).strip("\"' "), addr))
     return out
 
 
@@ -96,7 +161,7 @@ def headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict:
     for name, value in msg.raw_items():
         headers.setdefault(name.strip().lower(), []).append(value)
     defects.extend(f"duplicate_header:{n}" for n in _SINGLE if len(headers.get(n, ())) > 1)
-    senders = _addresses(headers.get("from", [])[:1])
+    senders = _addresses(headers.get("from", [])[:1], defects, "from")
     if not senders:
         defects.append("missing_from" if "from" not in headers else "bad_from")
     subject = mtext.decode_header_value(_first(headers, "subject") or "")
@@ -108,6 +173,5 @@ def headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict:
     return dict(fields, subject=subject, subject_normalized=mtext.normalize_subject(subject),
         from_name=senders[0].name if senders else "",
         from_address=senders[0].address if senders else "",
-        to=_addresses(headers.get("to", [])), cc=_addresses(headers.get("cc", [])),
-        bcc=_addresses(headers.get("bcc", [])), reply_to=_addresses(headers.get("reply-to", [])),
+        **{field: _addresses(headers.get(name, []), defects, name) for field, name in _LISTS},
         list_id=list_id, sent_at=_sent_at(_first(headers, "date"), defects))  # fmt: skip
