@@ -69,6 +69,10 @@ _HEADER_KEYS = (
 )
 _HEADER_LINE = re.compile(rf"\*?(?:{_HEADER_KEYS})\*?\s*[:：]", re.I)
 _SEPARATOR = re.compile(r"[\s_\-=*]*")
+# First four characters of the mobile footers and Apple Mail forward lines above, lowercased.
+_MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz", "skic", "begi", "anfa",
+                           "débu", "inic", "iniz"))  # fmt: skip
+_COLON_END = re.compile(r"[:：][ \t]*$", re.M)
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
 
 
@@ -127,16 +131,36 @@ def _drop_trailing_separators(kept: list[str]) -> None:
         kept.pop()
 
 
-def _attribution_ends(lines: list[str]) -> dict[int, int]:
+def _maybe_marker(stripped: str) -> bool:
+    """Cheap test that every marker line passes: a dash or underscore, a colon near the start
+    (header keys), or a footer's first word; most lines are prose and stop here."""
+    head = stripped[:20]
+    return head[0] in "-_*" or ":" in head or "：" in head or head[:4].lower() in _MARKER_WORDS
+
+
+def _attribution_ends(text: str, lines: list[str]) -> dict[int, int]:
     """First line -> last line of each attribution (only lines ending in a colon can end one)."""
     spans: dict[int, int] = {}
-    for end, line in enumerate(lines):
-        tail = line.rstrip()
-        if tail.endswith((":", "：")) and not _quoted(tail):
-            first = _attribution(lines, end)
-            if first is not None:
-                spans[first] = end
+    end, pos = 0, 0
+    for match in _COLON_END.finditer(text):  # C-speed scan instead of a loop over every line
+        end += text.count("\n", pos, match.start())
+        pos = match.start()
+        if not _quoted(lines[end]) and (first := _attribution(lines, end)) is not None:
+            spans[first] = end
     return spans
+
+
+def _marker(lines: list[str], index: int, state: str, forwarded: bool) -> str:
+    """The state after a line that may open forwarded content, old history or a signature."""
+    stripped = lines[index].strip()
+    if state != "forward" and (_FORWARD.fullmatch(stripped) or (forwarded and (
+            _ORIGINAL.fullmatch(stripped) or _header_block(lines, index)))):  # fmt: skip
+        return "forward"
+    if state == "own" and (_ORIGINAL.fullmatch(stripped) or _header_block(lines, index)):
+        return "history"
+    if state == "own" and _signature_start(lines, index):
+        return "signature"
+    return state
 
 
 def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
@@ -146,30 +170,28 @@ def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
     content (Outlook forwards look exactly like its reply history) rather than old history.
     """
     lines = text.split("\n")
-    spans = _attribution_ends(lines)
+    spans = _attribution_ends(text, lines)
     kept: list[str] = []
     state, skip_to = "own", -1
     for index, line in enumerate(lines):
-        if index <= skip_to or state == "history" or _quoted(line):
+        stripped = line.strip()
+        if index <= skip_to or stripped.startswith(">"):
             continue
         if index in spans:
             skip_to = spans[index]
             follows = _next_text(lines, skip_to + 1)
             if state == "own" and follows is not None and not _quoted(follows):
-                state = "history"  # "On ... wrote:" and the old message, unquoted
+                break  # "On ... wrote:" and the old message, unquoted: history to the end
             continue
-        stripped = line.strip()
-        if state != "forward" and (_FORWARD.fullmatch(stripped) or (forwarded and (
-                _ORIGINAL.fullmatch(stripped) or _header_block(lines, index)))):  # fmt: skip
-            _drop_trailing_separators(kept)
-            kept.append("")  # forwarded content is a paragraph of its own
-            state = "forward"
-            if not _header_block(lines, index):
-                continue
-        elif state == "own" and (_ORIGINAL.fullmatch(stripped) or _header_block(lines, index)):
-            state = "history"
-        elif state == "own" and _signature_start(lines, index):
-            state = "signature"
+        if stripped and _maybe_marker(stripped):
+            before, state = state, _marker(lines, index, state, forwarded)
+            if state == "history":
+                break
+            if state == "forward" and before != "forward":
+                _drop_trailing_separators(kept)
+                kept.append("")  # forwarded content is a paragraph of its own
+                if not _header_block(lines, index):
+                    continue
         if state in ("own", "forward"):
             kept.append(line)
     _drop_trailing_separators(kept)
