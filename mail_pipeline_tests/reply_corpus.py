@@ -544,6 +544,73 @@ REPLIES = [
 
         + That threshold is too late for the log volume; 80% would give us a day.
     """),
+    R("outlook_portuguese", "RES: Relatório mensal", """
+        + Olá Ana, o relatório está na pasta compartilhada.
+
+        - De: Ana Souza <ana@example.com.br>
+        - Enviada em: segunda-feira, 2 de março de 2026 10:15
+        - Para: Paulo Lima <paulo@example.com.br>
+        - Assunto: Relatório mensal
+
+        - Paulo, pode enviar o relatório de fevereiro?
+    """),
+    R("flattened_header_line", "Re: workshop feedback", """
+        + The hands-on part was the most useful; more exercises next time, please.
+
+        - Date: Tue, 3 Mar 2026 08:35:10 +0000 From: events@example.org To: Smith, Shelly Subject: Tell us about the workshop
+
+        - Thank you for attending our workshop. We'd love your feedback.
+    """),
+    R("french_wrap_into_quote", "Re: [gulliver] imprimante réseau", """
+        + Il faut activer IPP dans l'interface web de l'imprimante.
+
+        - Le mer. 4 mars 2026 à 12:32, Rémi Caron <remi.caron@example.fr
+        - > a écrit :
+
+        - > L'imprimante n'apparaît plus depuis la mise à jour.
+    """),
+    R("danish_gmail_date_first", "Re: [dk-python] kursus", """
+        + Jeg tilmelder mig kurset i april.
+
+        - 15. marts 2026 kl. 11.00 skrev Jens Mikkelsen <jens@example.dk>:
+
+        - > Tilmelding til forårskurset er åben.
+    """),
+    R("own_paragraphs_starting_on", "Re: [rmate] tunnel stopped working", """
+        + On your remote host you can run:
+
+        + telnet 127.0.0.1 52698
+
+        + On Friday it worked for me with the same config.
+
+        - On 9 Mar 2026, at 2:47, George Lin wrote:
+
+        - > Port forwarding suddenly stopped working for me.
+    """),
+    R("outlook_reply_to_in_block", "RE: course evaluation", """
+        + The group work taught me the most about planning.
+
+        - From: courses@example.edu
+        - Reply-To: courses@example.edu
+        - Sent: Tue, 3 Mar 2026 02:35:10 +0000
+        - To: student@example.edu
+        - Subject: Tell us what you learned
+
+        - Please reply to this email with your feedback.
+    """),
+    R("gmail_nested_wrapped", "Re: portal test", """
+        + Third try, now with the fix deployed.
+
+        - On Fri, Mar 6, 2026 at 12:32 PM Someone <
+        - someone@example.com> wrote:
+
+        - > Second try - let's see what the portal shows
+        - >
+        - > On Fri, Mar 6, 2026 at 12:31 PM Someone <
+        - > someone@example.com> wrote:
+        - >
+        - >> First try
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.

@@ -59,15 +59,27 @@ _SIGNATURE = re.compile(
     r"|Verzonden (?:vanaf|met) mijn \S.*|Skickat från min \S.*",
     re.I,
 )
-_HEADER_KEYS = (
-    r"(?P<from>From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|发件人|寄件者|差出人)"
-    r"|(?P<sent>Sent|Date|Gesendet|Datum|Envoyé|Enviado|Fecha|Data|Inviato|Verzonden|Skickat|Sendt"
-    r"|Отправлено|Дата|Wysłano|Lähetetty|Tarih|发送时间|發送時間|日期|送信日時|日付)"
-    r"|To|An|À|A|Para|Aan|Till|Til|Кому|Do|Vastaanottaja|Kime|收件人|宛先"
-    r"|Cc|Kopie|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Тема|Temat|Aihe|Konu"
-    r"|主题|主旨|件名"
+# Outlook's header block keys as its localisations write them.
+_FROM_KEYS = "From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|发件人|寄件者|差出人"
+_SENT_KEYS = (
+    "Sent|Date|Gesendet|Datum|Envoyé|Enviado|Enviada em|Enviado em|Fecha|Data|Inviato|Verzonden"
+    "|Skickat|Sendt|Отправлено|Дата|Wysłano|Lähetetty|Tarih|发送时间|發送時間|日期|送信日時|日付"
 )
-_HEADER_LINE = re.compile(rf"\*?(?:{_HEADER_KEYS})\*?\s*[:：]", re.I)
+_TO_KEYS = "To|An|À|A|Para|Aan|Till|Til|Кому|Do|Vastaanottaja|Kime|收件人|宛先"
+_SUBJECT_KEYS = (
+    "Subject|Betreff|Objet|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Тема|Temat|Aihe|Konu|主题|主旨|件名"
+)
+_HEADER_LINE = re.compile(
+    rf"\*?(?:(?P<from>{_FROM_KEYS})|(?P<sent>{_SENT_KEYS})|{_TO_KEYS}|{_SUBJECT_KEYS}|Cc|Kopie|Reply-To)"
+    r"\*?\s*[:：]",
+    re.I,
+)
+# The same block flattened onto one line, as some HTML-to-text conversions leave it.
+_FLAT_HEADERS = re.compile(
+    rf"\*?(?:{_FROM_KEYS}|{_SENT_KEYS})\*?\s*[:：].{{1,300}}?\s\*?(?:{_TO_KEYS})\*?\s*[:：]"
+    rf".{{0,300}}?\s\*?(?:{_SUBJECT_KEYS})\*?\s*[:：]",
+    re.I,
+)
 _SEPARATOR = re.compile(r"[\s_\-=*]*")
 # First four characters of the mobile footers and Apple Mail forward lines above, lowercased.
 _MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz", "skic", "begi", "anfa",
@@ -81,9 +93,14 @@ def _quoted(line: str) -> bool:
 
 
 def _header_block(lines: list[str], index: int) -> bool:
-    """An Outlook-style block: "From:" then, within four lines, a date line and one more header."""
+    """An Outlook-style block: "From:" then, within four lines, a date line and one more header
+    (or all of them on one line)."""
     match = _HEADER_LINE.match(lines[index].strip())
-    if not match or not match.group("from"):
+    if not match or not (match.group("from") or match.group("sent")):
+        return False
+    if _FLAT_HEADERS.match(lines[index].strip()):
+        return True
+    if not match.group("from"):
         return False
     below = [m for line in lines[index + 1 : index + 5] if (m := _HEADER_LINE.match(line.strip()))]
     return len(below) >= 2 and any(m.group("sent") for m in below)
@@ -97,7 +114,7 @@ def _attribution(lines: list[str], end: int) -> int | None:
     """First line of the attribution ending on line ``end``, or None when it is not one."""
     follows = _next_text(lines, end + 1)
     quote_follows = follows is None or _quoted(follows)
-    spans = []  # (first line, needs a quote below): trusted openings first, the shortest first
+    spans = []  # (first line, opening trusted): trusted openings first, then the shortest first
     for trusted in (True, False):
         for first in range(end, max(end - 3, -1), -1):
             head = lines[first].strip()
@@ -145,7 +162,8 @@ def _attribution_ends(text: str, lines: list[str]) -> dict[int, int]:
     for match in _COLON_END.finditer(text):  # C-speed scan instead of a loop over every line
         end += text.count("\n", pos, match.start())
         pos = match.start()
-        if not _quoted(lines[end]) and (first := _attribution(lines, end)) is not None:
+        # A quoted end too: a hard wrap can put "> a écrit :" under "Le ... <addr".
+        if (first := _attribution(lines, end)) is not None and not _quoted(lines[first]):
             spans[first] = end
     return spans
 
