@@ -63,3 +63,9 @@ def test_same_text_different_attachment_is_another_message():
                     b"--b\nContent-Type: application/pdf; name=inv.pdf\n\n" + data + b"\n--b--\n")
     rows = rows_of(("INBOX", with_attachment(b"%PDF-1.4 first")), ("INBOX", with_attachment(b"%PDF-1.4 second")))
     assert len({row["email_id"] for row in rows}) == 2
+
+
+def test_copies_without_a_message_id_merge_too():
+    bare = crlf(b"From: scanner@example.com\nSubject: Scan 0042\nDate: Tue, 03 Mar 2026 09:00:00 +0000\n\nScanned page.\n")
+    (row,) = rows_of(("INBOX", b"Received: from mx1\r\n" + bare), ("Archive", b"X-Keywords: $Archived\r\n" + bare))
+    assert row["message_id_synthetic"] and len(row["locations"]) == 2

@@ -28,8 +28,23 @@ _SINGLE = ("message-id", "subject", "from", "date")
 _LISTS = (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("reply_to", "reply-to"))
 
 
-def synthetic_id(raw: bytes) -> str:
-    return f"synthetic-{hashlib.sha256(raw).hexdigest()[:32]}@mail-pipeline.invalid"
+# What a reader sees of a message; trace headers (Received, Delivered-To, X-Keywords, Status)
+# differ between the copies a server keeps in two folders, so they stay out of the synthetic id.
+_IDENTITY_HEADERS = ("from", "to", "cc", "date", "subject")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def synthetic_id(raw: bytes, headers: dict[str, list[str]] | None = None) -> str:
+    """Id for a message without a usable Message-ID: sha256 of its identity headers and body."""
+    digest = hashlib.sha256()
+    end = _HEAD_END.search(raw)
+    if end is None or not any(name in (headers or {}) for name in _IDENTITY_HEADERS):
+        digest.update(raw)  # no header block to tell apart from the body: the bytes are all there is
+    else:
+        for name in _IDENTITY_HEADERS:
+            digest.update("\0".join(headers.get(name, [])).encode("utf-8", "surrogateescape") + b"\n")
+        digest.update(raw[end.end() :].replace(b"\r\n", b"\n"))
+    return f"synthetic-{digest.hexdigest()[:32]}@mail-pipeline.invalid"
 
 
 def _normalize_id(token: str) -> str | None:
@@ -141,7 +156,7 @@ def _sent_at(value: str | None, defects: list[str]) -> datetime | None:
 
 def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict:
     found = _message_ids(_first(headers, "message-id"))
-    message_id = found[0] if found else synthetic_id(raw)
+    message_id = found[0] if found else synthetic_id(raw, headers)
     if not found:
         defects.append("bad_message_id" if "message-id" in headers else "missing_message_id")
     in_reply_to = next(iter(_message_ids(_first(headers, "in-reply-to"))), None)
