@@ -250,3 +250,23 @@ def test_message_key_and_email_id():
     assert message_key("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
     assert email_id("abc@example.com", "k1") == hashlib.sha256(b"abc@example.com\nk1").hexdigest()[:24]
     assert email_id("abc@example.com", "k1") != email_id("abc@example.com", "k2")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "malformed"),
+    [
+        ("Pete (A wonderful) chap <pete@example.com>", [("Pete chap", "pete@example.com")], False),
+        ('"Smith (Sales), John" <j@x.com>', [("Smith (Sales), John", "j@x.com")], False),
+        ("bob@x.com (Bob (the) Builder)", [("Bob the Builder", "bob@x.com")], False),
+        ("=?utf-8?q?J=C3=B6rg?= (Vertrieb) <j@x.de>", [("Jörg", "j@x.de")], False),
+        ("team: a@x.com, b@y.com;", [("", "a@x.com"), ("", "b@y.com")], False),
+        ("Bob Smith bob@example.com", [("Bob Smith", "bob@example.com")], True),
+        ("a@x.com b@y.com", [("", "a@x.com"), ("", "b@y.com")], True),
+        ("Bob (Sales <bob@x.com>", [("Bob (Sales", "bob@x.com")], True),  # an unclosed comment
+        ("Bob, bob@x.com", [("", "bob@x.com")], True),  # an unquoted comma in the name
+    ],
+)
+def test_address_shapes(value, expected, malformed):
+    parsed = parse_message(s.crlf(f"From: x@y.com\nTo: {value}\nMessage-ID: <a@b.c>\n\nx\n".encode()))
+    assert [(a.name, a.address) for a in parsed.to] == expected
+    assert ("malformed_address:to" in parsed.defects) is malformed

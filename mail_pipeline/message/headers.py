@@ -83,12 +83,15 @@ def _without_comments(value: str) -> tuple[str, str]:
             out.append(char)
         elif char == "(" and not quoted:
             depth += 1
-            out.append(" ") if depth == 1 else None
+            if depth == 1:
+                out.append(" ")
         elif char == ")" and depth:
             depth -= 1
             comments.append(" ")
         else:
             target.append(char)
+    if depth:  # an unclosed "(" is a stray character, not a comment swallowing the address
+        return value, ""
     return "".join(out), " ".join("".join(comments).split())
 
 
@@ -96,16 +99,19 @@ _ADDR_SPEC = re.compile(r'[^\s<>()\[\]",;:@]+@[^\s<>()\[\]",;:@]+')
 _OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
 
 
+_ANGLE_ADDR = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
+
+
 def _broken(pairs: list[tuple[str, str]]) -> bool:
-    return any(not addr or addr.startswith("@") or any(c.isspace() for c in addr) for _, addr in pairs)
+    return any("@" not in addr or addr.startswith("@") or any(c.isspace() for c in addr) for _, addr in pairs)
 
 
 def _tolerant(value: str) -> list[tuple[str, str]]:
     """Addresses of a header that is not an address list: "a@x b@y", "Name addr@host"."""
     out: list[tuple[str, str]] = []
     for piece in _OUTSIDE_QUOTES.split(value):
-        if "<" in piece:
-            out += email_utils.getaddresses([piece])
+        if angle := _ANGLE_ADDR.search(piece):
+            out.append((piece[: angle.start()].strip("\"'() \t"), angle.group(1)))
             continue
         specs = _ADDR_SPEC.findall(piece)
         name = " ".join(_ADDR_SPEC.sub(" ", piece).split()).strip("\"' ")
