@@ -163,6 +163,8 @@ def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dove
         rows = con.execute("SELECT email_id, thread_id, search_text FROM emails WHERE message_id = 'shared@example.test'").fetchall()
         copies = con.execute("SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'").fetchall()
         chunked = {r[0] for r in con.execute("SELECT DISTINCT email_id FROM email_chunks").fetchall()}
+        thread = con.execute("SELECT message_count FROM threads WHERE subject = 'Harbour report'").fetchall()
+    assert thread == [(3,)]
     assert len(rows) == 3 and len({r[0] for r in rows}) == 3 and len({r[1] for r in rows}) == 1
     assert copies == [(2,)]
     by_word = {word: email for email, _thread, text in rows for word in words if word in text}

@@ -29,8 +29,6 @@ class ParseLimits:
 
 _BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
 _DELIMITER = re.compile(rb"\n--([^\r\n]*)")
-
-
 _FOLDED_BOUNDARY = re.compile(rb'boundary\s*=\s*"([^"\r\n]{0,200}(?:\r?\n[ \t]+[^"\r\n]{0,200}){1,5})"', re.I)
 _FOLD_BYTES = re.compile(rb"\r?\n([ \t]+)")
 
