@@ -611,6 +611,25 @@ REPLIES = [
         - >
         - >> First try
     """),
+    R("forward_without_prefix", "Quarterly numbers", """
+        + From: Finance Team <finance@example.com>
+        + Sent: Monday, March 2, 2026 9:00 AM
+        + To: Managers <managers@example.com>
+        + Subject: Quarterly numbers
+
+        + Revenue grew 4% over the quarter; the details are in the attached sheet.
+    """),
+    R("forward_italian_prefix", "I: Verbale riunione", """
+        + Ti inoltro il verbale, vedi il punto 3.
+
+        ~ ________________________________
+        + Da: Segreteria <segreteria@example.it>
+        + Inviato: lunedì 2 marzo 2026 17:10
+        + A: Team <team@example.it>
+        + Oggetto: Verbale riunione
+
+        + Punto 3: il budget viene approvato.
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.

@@ -34,6 +34,10 @@ from mail_pipeline.message.text import is_forward_subject
         ("FYI\n-- \nAlice\n\n---------- Forwarded message ---------\nFrom: Bob <bob@x.org>\n"
          "Date: Mon, Mar 2, 2026\nSubject: Plan\n\nThe plan is ready.",
          "FYI\n\nFrom: Bob <bob@x.org>\nDate: Mon, Mar 2, 2026\nSubject: Plan\n\nThe plan is ready."),
+        # Old history with nothing written above it is a forward: kept, or the mail is unfindable.
+        ("From: Bob <bob@x.org>\nSent: Monday\nTo: Alice\nSubject: Plan\n\nThe plan.",
+         "From: Bob <bob@x.org>\nSent: Monday\nTo: Alice\nSubject: Plan\n\nThe plan."),
+        ("On Mon, Mar 2, 2026 at 9:00 AM Bob <bob@x.org> wrote:\n\nThe plan.\n> older", "The plan."),
         ("", ""),
     ],
 )
@@ -51,7 +55,7 @@ def test_outlook_header_block_is_forwarded_content_when_the_subject_says_so():
 @pytest.mark.parametrize(
     ("subject", "forwarded"),
     [("Fwd: plan", True), ("FW: plan", True), ("[dev] WG: plan", True), ("TR: plan", True),
-     ("Fwd: Re: plan", True), ("Re: Fwd: plan", False), ("Forward planning", False), ("plan", False)],
+     ("Fwd: Re: plan", True), ("ENC: plan", True), ("Doorst: plan", True), ("I: plan", True), ("Re: Fwd: plan", False), ("Forward planning", False), ("plan", False)],
 )
 def test_is_forward_subject(subject, forwarded):
     assert is_forward_subject(subject) is forwarded

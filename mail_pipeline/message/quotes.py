@@ -5,7 +5,7 @@ quotes is kept. Quoted (">") lines and attribution lines ("On ... wrote:", "Am .
 go wherever they are; an attribution followed by unquoted text, an Outlook header block
 ("From: ... Sent: ...") or "-----Original Message-----" starts old history, dropped to the end.
 A signature ("-- ", RFC 3676 §4.3) or mobile footer is dropped up to a forwarded message, whose
-content is kept: it is new to the thread.
+content is kept: it is new to the thread. So is "history" with nothing written above it.
 """
 
 from __future__ import annotations
@@ -168,6 +168,12 @@ def _attribution_ends(text: str, lines: list[str]) -> dict[int, int]:
     return spans
 
 
+def _wrote_nothing(kept: list[str]) -> bool:
+    # History with nothing above it is a forward whatever the subject says: its text is found
+    # nowhere else in the mailbox, so it is kept rather than leaving the message unfindable.
+    return not any(line.strip() for line in kept)
+
+
 def _marker(lines: list[str], index: int, state: str, forwarded: bool) -> str:
     """The state after a line that may open forwarded content, old history or a signature."""
     stripped = lines[index].strip()
@@ -199,10 +205,13 @@ def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
             skip_to = spans[index]
             follows = _next_text(lines, skip_to + 1)
             if state == "own" and follows is not None and not _quoted(follows):
+                if _wrote_nothing(kept):
+                    state = "forward"
+                    continue
                 break  # "On ... wrote:" and the old message, unquoted: history to the end
             continue
         if stripped and _maybe_marker(stripped):
-            before, state = state, _marker(lines, index, state, forwarded)
+            before, state = state, _marker(lines, index, state, forwarded or _wrote_nothing(kept))
             if state == "history":
                 break
             if state == "forward" and before != "forward":

@@ -150,12 +150,13 @@ def _strip_prefixes(subject: str) -> tuple[str, bool]:
 
 # The first prefix decides: "Fwd: Re: x" forwards a conversation, "Re: Fwd: x" replies to one.
 _FORWARD_FIRST = re.compile(
-    r"\s*(?:\[[^\[\]]{0,80}\]\s*)*(?:fwd?|wg|tr|rv|vb)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.I
+    r"\s*(?:\[[^\[\]]{0,80}\]\s*)*(?:fwd?|wg|tr|rv|vb|enc|doorst|vl|pd|i)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.I
 )
 
 
 def is_forward_subject(subject: str) -> bool:
-    """True when the subject's first prefix is a forward one (Fwd:, FW:, WG:, TR:, RV:, VB:)."""
+    """True when the subject's first prefix is a forward one (Fwd:, FW:, WG:, TR:, RV:, VB:, ENC:,
+    Doorst:, VL:, PD:, I:), as mail clients localise it."""
     return _FORWARD_FIRST.match(subject) is not None
 
 
