@@ -644,5 +644,5 @@ REPLIES = [
         - Oskar
 
         + PS: I can bring the projector.
-    """, hard=True),
+    """),
 ]

@@ -23,6 +23,8 @@ from mail_pipeline.message.text import is_forward_subject
         ("From: the team, with love.\nNo Sent line follows.", "From: the team, with love.\nNo Sent line follows."),
         ("Body text\n-- \nAlice Example\nACME Corp", "Body text"),
         ("Body text\n--\nAlice", "Body text"),
+        ("Body text\n-- \nAlice\n\nP.S. The slides are online.", "Body text\nP.S. The slides are online."),
+        ("Body text\n-- \nAlice\nPSA Group, Paris", "Body text"),
         ("Quick reply\n\nSent from my iPhone\n\n> quoted", "Quick reply"),
         ("Ok\n\nGet Outlook for iOS", "Ok"),
         ("On time delivery is our goal.\nWe wrote the plan.", "On time delivery is our goal.\nWe wrote the plan."),

@@ -84,6 +84,7 @@ _SEPARATOR = re.compile(r"[\s_\-=*]*")
 # First four characters of the mobile footers and Apple Mail forward lines above, lowercased.
 _MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz", "skic", "begi", "anfa",
                            "débu", "inic", "iniz"))  # fmt: skip
+_POSTSCRIPT = re.compile(r"P\.?(?:P\.?)?S\b\.?", re.I)
 _COLON_END = re.compile(r"[:：][ \t]*$", re.M)
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
 
@@ -152,7 +153,8 @@ def _maybe_marker(stripped: str) -> bool:
     """Cheap test that every marker line passes: a dash or underscore, a colon near the start
     (header keys), or a footer's first word; most lines are prose and stop here."""
     head = stripped[:20]
-    return head[0] in "-_*" or ":" in head or "：" in head or head[:4].lower() in _MARKER_WORDS
+    return (head[0] in "-_*" or ":" in head or "：" in head or head[:4].lower() in _MARKER_WORDS
+            or head[:2].upper() in ("PS", "P."))  # fmt: skip
 
 
 def _attribution_ends(text: str, lines: list[str]) -> dict[int, int]:
@@ -184,6 +186,8 @@ def _marker(lines: list[str], index: int, state: str, forwarded: bool) -> str:
         return "history"
     if state == "own" and _signature_start(lines, index):
         return "signature"
+    if state == "signature" and _POSTSCRIPT.match(stripped):
+        return "own"  # a "PS:" below the signature is the author's again
     return state
 
 
