@@ -630,6 +630,45 @@ REPLIES = [
 
         + Punto 3: il budget viene approvato.
     """),
+    R("polish_thunderbird", "Re: [pl-python] konferencja", """
+        + Zgłosiłem prelekcję o typowaniu, czekam na odpowiedź.
+
+        - W dniu 2.03.2026 o 10:15, Jan Kowalski pisze:
+        - > Termin zgłoszeń mija w piątek.
+    """),
+    R("korean_gmail", "Re: [python-ko] 스터디 장소", """
+        + 이번 주 스터디는 강남역 근처 카페에서 합니다.
+
+        - 2026년 3월 2일 (월) 오전 10:15, Kim Minsu <minsu@example.kr>님이 작성:
+        - > 이번 주 스터디 장소가 어디인가요?
+    """),
+    R("portuguese_gmail", "Re: [python-br] meetup", """
+        + Posso apresentar sobre Polars, uns 20 minutos.
+
+        - Em seg., 2 de mar. de 2026 às 10:15, Ana Souza <ana@example.com.br> escreveu:
+        - > Quem quer palestrar no próximo meetup?
+    """),
+    R("finnish_verb_first", "Re: [py-fi] kokous", """
+        - Jukka Virtanen kirjoitti 2.3.2026 klo 10.15:
+        - > Kokous siirtyy torstaille.
+
+        + Torstai sopii minulle.
+    """),
+    R("lotus_notes_unquoted", "Re: supplier audit", """
+        + The audit report is final; please file it with the supplier records.
+
+        - Bob Smith/ACME wrote on 03/02/2026 10:15:20 AM:
+
+        - Attached is the draft audit report for the supplier in Porto.
+        - Comments by Friday, please.
+    """),
+    R("apple_ios_quoted_attribution", "Re: dinner", """
+        + Booked a table for four at 8.
+
+        - > On 2 Mar 2026, at 18:02, Sara Ahmed <sara@example.com> wrote:
+        - >
+        - > Can you book dinner for Friday?
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.

@@ -40,6 +40,8 @@ from mail_pipeline.message.text import is_forward_subject
         ("From: Bob <bob@x.org>\nSent: Monday\nTo: Alice\nSubject: Plan\n\nThe plan.",
          "From: Bob <bob@x.org>\nSent: Monday\nTo: Alice\nSubject: Plan\n\nThe plan."),
         ("On Mon, Mar 2, 2026 at 9:00 AM Bob <bob@x.org> wrote:\n\nThe plan.\n> older", "The plan."),
+        ("As I wrote on 2 March:\n\nthe budget is fixed.", "As I wrote on 2 March:\n\nthe budget is fixed."),
+        ("Final.\n\nBob Smith/ACME wrote on 03/02/2026 10:15:20 AM:\n\nDraft.", "Final."),
         ("", ""),
     ],
 )

@@ -18,9 +18,9 @@ from mail_pipeline.message.text import clean_text
 # "schrieb am <date>:" puts a date between verb and colon, "as you wrote in the doc:" does not.
 _VERBS = (
     r"wrote|writes|schrieb|a écrit|escribió|escreveu|ha scritto|scrisse|schreef|skrev|kirjoitti"
-    r"|napisał(?:\(a\)|a)?|napsal(?:\(a\)|a)?|yazdı|пишет|написал(?:\(а\)|а)?"
+    r"|napisał(?:\(a\)|a)?|pisze|napsal(?:\(a\)|a)?|yazdı|пишет|написал(?:\(а\)|а)?"
 )
-_VERB = rf"(?:(?<!\w)(?:{_VERBS})|写道|寫道|書きました|のメッセージ)"
+_VERB = rf"(?:(?<!\w)(?:{_VERBS})|写道|寫道|書きました|のメッセージ|작성)"
 _OTHER_ENDS = (
     # Gmail in Russian, Japanese and others writes no verb: "<date> Name <addr>:".
     r"|<[^<>\s]+@[^<>\s]+>\)?\s*[:：]$"
@@ -32,9 +32,13 @@ _END_TRUSTED = re.compile(rf"{_VERB}.{{0,80}}[:：]${_OTHER_ENDS}", re.I)
 # How attributions begin; with one of these an attribution is trusted even when no quote follows.
 _START = re.compile(
     r"(?:On|Am|Le|El|Em|Il giorno|Il|Op|Den|På|W dniu|Dne|Quoting|Zitat von|В|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
-    r"|\d{4}\s*年|在|於)(?:\s|$|\d)",
+    r"|\d{4}\s*[年년]|在|於)(?:\s|$|\d)",
     re.I,
 )
+# Lotus Notes and some webmails put the name first and the date after the verb, then the old
+# message unquoted: "Bob Smith/ACME wrote on 03/02/2026 10:15:20 AM:".
+# A time of day tells it from "as I wrote on 2 March:".
+_VERB_ON_DATE = re.compile(rf"(?<!\w)(?:{_VERBS})\s+(?:on|am|le|el|il|op|den)\s.*\d[:.]\d\d.*[:：]$", re.I)
 _DATED = re.compile(r"\d|@")  # what an attribution carries and a sentence that starts "On" rarely does
 _WRAP_CONTINUES = ("<", "@", ",", "(", '"')
 _ORIGINAL = re.compile(
@@ -128,7 +132,7 @@ def _attribution(lines: list[str], end: int) -> int | None:
         joined = " ".join(line.strip() for line in lines[first : end + 1])
         if len(joined) > 300:
             continue
-        if (trusted and _START.match(joined) and _END_TRUSTED.search(joined)
+        if (trusted and (_START.match(joined) or _VERB_ON_DATE.search(joined)) and _END_TRUSTED.search(joined)
                 and (quote_follows or _DATED.search(joined))):  # fmt: skip
             return first
         if not trusted and quote_follows and _END.search(joined):
