@@ -112,7 +112,11 @@ def _header_block(lines: list[str], index: int) -> bool:
 
 
 def _next_text(lines: list[str], index: int) -> str | None:
-    return next((line for line in lines[index:] if line.strip()), None)
+    # By index: lines[index:] (and islice) would walk the rest of the body for every attribution.
+    for position in range(index, len(lines)):
+        if lines[position].strip():
+            return lines[position]
+    return None
 
 
 def _attribution(lines: list[str], end: int) -> int | None:
