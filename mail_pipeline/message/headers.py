@@ -96,7 +96,7 @@ def _without_comments(value: str) -> tuple[str, str]:
 
 
 _ADDR_SPEC = re.compile(r'[^\s<>()\[\]",;:@]+@[^\s<>()\[\]",;:@]+')
-_OUTSIDE_QUOTES = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
+_PIECE = re.compile(r'(?:"[^"]*"?|[^,"])+')  # an address list item: commas inside quotes kept
 
 
 _ANGLE_ADDR = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
@@ -109,7 +109,7 @@ def _broken(pairs: list[tuple[str, str]]) -> bool:
 def _tolerant(value: str) -> list[tuple[str, str]]:
     """Addresses of a header that is not an address list: "a@x b@y", "Name addr@host"."""
     out: list[tuple[str, str]] = []
-    for piece in _OUTSIDE_QUOTES.split(value):
+    for piece in _PIECE.findall(value):
         if angle := _ANGLE_ADDR.search(piece):
             out.append((piece[: angle.start()].strip("\"'() \t"), angle.group(1)))
             continue
