@@ -33,21 +33,24 @@ _FOLDED_BOUNDARY = re.compile(rb'boundary\s*=\s*"([^"\r\n]{0,200}(?:\r?\n[ \t]+[
 _FOLD_BYTES = re.compile(rb"\r?\n([ \t]+)")
 
 
-def _unfold_boundaries(raw: bytes, lowered: bytes, defects: list[str]) -> bytes:
+def _unfold_boundaries(raw: bytes, lowered: bytes, count: int, defects: list[str]) -> bytes:
     """Rewrite boundary parameters folded inside their quotes to the form the delimiters use.
 
     The stdlib keeps the line break in the boundary, so no delimiter matches and every nested
     part is lost. RFC 5322 unfolding keeps the whitespace; mailers that fold for line length
     mean it dropped. Whichever occurs as a delimiter line wins, else the RFC form.
     """
-    pos, edits = lowered.find(b"boundary"), []
-    while pos != -1 and len(edits) < 100:
-        if match := _FOLDED_BOUNDARY.match(raw, pos):
+    pos, edits = -8, []
+    for _ in range(min(count, 10_000)):  # stops at the last occurrence instead of scanning on
+        pos = lowered.find(b"boundary", pos + 8)
+        # Cheap first: a fold inside quotes leaves the parameter's line with one quote only.
+        line_end = raw.find(b"\n", pos, pos + 300)
+        if line_end != -1 and raw.count(b'"', pos, line_end) == 1 and (
+                match := _FOLDED_BOUNDARY.match(raw, pos)):  # fmt: skip
             value = match.group(1)
             joined, unfolded = _FOLD_BYTES.sub(b"", value), _FOLD_BYTES.sub(rb"\1", value)
             chosen = joined if b"\n--" + joined in raw and b"\n--" + unfolded not in raw else unfolded
             edits.append((match.start(1), match.end(1), chosen))
-        pos = lowered.find(b"boundary", pos + 8)
     if not edits:
         return raw
     defects.append("folded_boundary")
@@ -61,10 +64,11 @@ def _unfold_boundaries(raw: bytes, lowered: bytes, defects: list[str]) -> bytes:
 def prescan(raw: bytes, limits: ParseLimits, defects: list[str]) -> bytes:
     """Cut ``raw`` at the delimiter line where nesting or part count passes the limits."""
     lowered = raw.lower()
-    if b"\n " in raw or b"\n\t" in raw:  # no folded line, no folded boundary
-        raw = _unfold_boundaries(raw, lowered, defects)
-        lowered = raw.lower()
-    if lowered.count(b"boundary") <= limits.max_depth and raw.count(b"\n--") <= limits.max_parts:
+    if mentions := lowered.count(b"boundary"):
+        unfolded = _unfold_boundaries(raw, lowered, mentions, defects)
+        if unfolded is not raw:
+            raw, lowered = unfolded, unfolded.lower()
+    if mentions <= limits.max_depth and raw.count(b"\n--") <= limits.max_parts:
         return raw  # cannot pass either limit: the common case costs two C-speed counts
     declared = {a or b for a, b in _BOUNDARY_PARAM.findall(raw)}
     stack: list[bytes] = []
@@ -147,25 +151,26 @@ def param(part: Message, name: str, header: str) -> str | tuple | None:
         return None
 
 
-def _decoded_header(part: Message, header: str) -> Message:
-    """``part``, or when ``header`` holds raw 8-bit bytes a stand-in with them decoded.
+def _raw_param(part: Message, name: str, header: str) -> str | tuple | None:
+    """A parameter, with raw 8-bit bytes in the header decoded as UTF-8 (else cp1252).
 
     compat32 turns undeclared 8-bit bytes into U+FFFD before get_param sees them; mailers that
-    skip RFC 2231 send UTF-8 (or cp1252) filenames that way.
+    skip RFC 2231 send filenames that way. Only then is the raw header read again.
     """
-    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
-    if raw is None or raw.isascii():
-        return part
+    value = param(part, name, header)
+    if not (isinstance(value, str) and "\ufffd" in value):
+        return value
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), "")
     stand_in = Message()
     stand_in[header] = mtext.header_text(raw)
-    return stand_in
+    return param(stand_in, name, header)
 
 
 def filename(part: Message) -> str | None:
     """Filename from Content-Disposition or Content-Type, RFC 2231 or RFC 2047 encoded."""
-    value = param(_decoded_header(part, "content-disposition"), "filename", "content-disposition")
+    value = _raw_param(part, "filename", "content-disposition")
     if value is None:
-        value = param(_decoded_header(part, "content-type"), "name", "content-type")
+        value = _raw_param(part, "name", "content-type")
     if isinstance(value, tuple):  # RFC 2231 §4: (charset, language, %-decoded as latin-1)
         charset, _, text = value
         try:
