@@ -89,7 +89,7 @@ _SEPARATOR = re.compile(r"[\s_\-=*]*")
 _MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz", "skic", "begi", "anfa",
                            "débu", "inic", "iniz"))  # fmt: skip
 _POSTSCRIPT = re.compile(r"P\.?(?:P\.?)?S\b\.?", re.I)
-_COLON_END = re.compile(r"[:：][ \t]*$", re.M)
+_COLONS = (":", "：")
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
 
 
@@ -165,13 +165,12 @@ def _maybe_marker(stripped: str) -> bool:
             or head[:2].upper() in ("PS", "P."))  # fmt: skip
 
 
-def _attribution_ends(text: str, lines: list[str]) -> dict[int, int]:
+def _attribution_ends(lines: list[str]) -> dict[int, int]:
     """First line -> last line of each attribution (only lines ending in a colon can end one)."""
     spans: dict[int, int] = {}
-    end, pos = 0, 0
-    for match in _COLON_END.finditer(text):  # C-speed scan instead of a loop over every line
-        end += text.count("\n", pos, match.start())
-        pos = match.start()
+    for end, line in enumerate(lines):
+        if not line.rstrip().endswith(_COLONS):
+            continue
         # A quoted end too: a hard wrap can put "> a écrit :" under "Le ... <addr".
         if (first := _attribution(lines, end)) is not None and not _quoted(lines[first]):
             spans[first] = end
@@ -206,7 +205,7 @@ def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
     content (Outlook forwards look exactly like its reply history) rather than old history.
     """
     lines = text.split("\n")
-    spans = _attribution_ends(text, lines)
+    spans = _attribution_ends(lines)
     kept: list[str] = []
     state, skip_to = "own", -1
     for index, line in enumerate(lines):
