@@ -409,3 +409,24 @@ Content-Transfer-Encoding: base64
 iVBORw0KGgo=
 --m1--
 """)
+# Outlook desktop's HTML reply: the history sits under a bordered div with bold header names.
+OUTLOOK_HTML_REPLY = crlf(HEAD + b"""Subject: RE: Q1 numbers
+Content-Type: text/html; charset=utf-8
+
+<html><body><div class=WordSection1><p class=MsoNormal>Hi Tom, the numbers are in the sheet.<o:p></o:p></p>
+<p class=MsoNormal>Priya<o:p></o:p></p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class=MsoNormal>
+<b><span lang=EN-US>From:</span></b><span lang=EN-US> Tom Becker &lt;tom@example.com&gt;<br>
+<b>Sent:</b> Monday, March 2, 2026 4:51 PM<br><b>To:</b> Priya Nair &lt;priya@example.com&gt;<br>
+<b>Subject:</b> Q1 numbers<o:p></o:p></span></p></div>
+<p class=MsoNormal>Priya, could you send the Q1 numbers?<o:p></o:p></p></div></body></html>
+""")
+# Gmail's HTML reply: the attribution in a gmail_attr div, the quote in a blockquote.
+GMAIL_HTML_REPLY = crlf(HEAD + b"""Subject: Re: branch date
+Content-Type: text/html; charset=utf-8
+
+<div dir="ltr">Sounds good.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon,
+ Mar 2, 2026 at 9:14 AM Maria Lopez &lt;<a href="mailto:maria@example.org">maria@example.org</a>&gt; wrote:<br>
+</div><blockquote class="gmail_quote" style="margin:0px"><div dir="ltr">Let us branch on Friday.</div>
+</blockquote></div><div>I will tag the release on Thursday evening.</div>
+""")

@@ -270,3 +270,13 @@ def test_address_shapes(value, expected, malformed):
     parsed = parse_message(s.crlf(f"From: x@y.com\nTo: {value}\nMessage-ID: <a@b.c>\n\nx\n".encode()))
     assert [(a.name, a.address) for a in parsed.to] == expected
     assert ("malformed_address:to" in parsed.defects) is malformed
+
+
+@pytest.mark.parametrize(("raw", "search_text"), [
+    (s.OUTLOOK_HTML_REPLY, "Hi Tom, the numbers are in the sheet.\n\nPriya"),
+    (s.GMAIL_HTML_REPLY, "Sounds good.\n\nI will tag the release on Thursday evening."),
+], ids=["outlook", "gmail"])  # fmt: skip
+def test_html_replies_keep_only_the_authors_text(raw, search_text):
+    parsed = parse_message(raw)
+    assert parsed.body_source == "text/html"
+    assert parsed.search_text == search_text
