@@ -669,6 +669,21 @@ REPLIES = [
         - >
         - > Can you book dinner for Friday?
     """),
+    R("python_repl_in_reply", "Re: [python-list] sorting dicts by value", """
+        - On Tue, 3 Mar 2026 at 09:40, Dev Patel <dev@example.in> wrote:
+        - > How do I sort a dict by its values?
+
+        + Use sorted() with a key:
+
+        + >>> scores = {"ann": 3, "bob": 1}
+        + >>> sorted(scores.items(), key=lambda kv: kv[1])
+        + [('bob', 1), ('ann', 3)]
+
+        - > > I tried sorted(d) but it only gives the keys.
+        - >>> Original question from the FAQ thread, for context.
+
+        + From Python 3.7 on, dicts keep insertion order, so dict(...) of that list stays sorted.
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.

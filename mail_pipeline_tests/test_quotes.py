@@ -42,6 +42,9 @@ from mail_pipeline.message.text import is_forward_subject
         ("On Mon, Mar 2, 2026 at 9:00 AM Bob <bob@x.org> wrote:\n\nThe plan.\n> older", "The plan."),
         ("As I wrote on 2 March:\n\nthe budget is fixed.", "As I wrote on 2 March:\n\nthe budget is fixed."),
         ("Final.\n\nBob Smith/ACME wrote on 03/02/2026 10:15:20 AM:\n\nDraft.", "Final."),
+        # A pasted Python session is the author's; ">>> " prose is a third quote level.
+        ("Try:\n>>> import os\n>>> os.getcwd()\n'/home'\n>>> quoted prose here\n> >>> import sys",
+         "Try:\n>>> import os\n>>> os.getcwd()\n'/home'"),
         ("", ""),
     ],
 )

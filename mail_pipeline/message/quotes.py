@@ -90,11 +90,15 @@ _MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz
                            "débu", "inic", "iniz"))  # fmt: skip
 _POSTSCRIPT = re.compile(r"P\.?(?:P\.?)?S\b\.?", re.I)
 _COLONS = (":", "：")
+# A Python prompt with code after it, as technical mail pastes sessions: the author's, not a
+# third quote level (that reads "> >>> ..." when quoted, and prose at ">>> " is not code).
+_REPL = re.compile(r">>> (?:import |from \S+ import |def |class |print\(|for |while |if |with |return |[\w.\[\]]+\s*[=(])")
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
 
 
 def _quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    stripped = line.lstrip()
+    return stripped.startswith(">") and not (stripped.startswith(">>> ") and _REPL.match(stripped))
 
 
 def _header_block(lines: list[str], index: int) -> bool:
@@ -210,7 +214,7 @@ def strip_quotes_and_signature(text: str, forwarded: bool = False) -> str:
     state, skip_to = "own", -1
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if index <= skip_to or stripped.startswith(">"):
+        if index <= skip_to or (stripped.startswith(">") and _quoted(stripped)):
             continue
         if index in spans:
             skip_to = spans[index]
