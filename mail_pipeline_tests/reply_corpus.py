@@ -684,6 +684,15 @@ REPLIES = [
 
         + From Python 3.7 on, dicts keep insertion order, so dict(...) of that list stays sorted.
     """),
+    R("gmail_iso_date_attribution", "Re: [python-brasil] sprint", """
+        + Oi,
+
+        - 2026-03-03 10:35 GMT-03:00 Rafael Costa <rafael@example.com.br>:
+
+        - > Vamos marcar o sprint para sábado?
+
+        + Sábado funciona, levo o projetor -- e o café.
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.
