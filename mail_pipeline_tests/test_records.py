@@ -11,9 +11,9 @@ from mail_pipeline_tests.mime_samples import crlf
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
 
 
-def raw_message(body: bytes, *, extra: bytes = b"", subject: bytes = b"Q3 plan", mid: bytes = b"<plan@example.com>") -> bytes:
+def raw_message(body: bytes, *, extra: bytes = b"", subject: bytes = b"Q3 plan", date: bytes = b"09:00:00") -> bytes:
     return crlf(extra + b"From: Dana <dana@example.com>\nTo: team@example.com\nSubject: " + subject
-                + b"\nDate: Tue, 03 Mar 2026 09:00:00 +0000\nMessage-ID: " + mid
+                + b"\nDate: Tue, 03 Mar 2026 " + date + b" +0000\nMessage-ID: <plan@example.com>"
                 + b"\nContent-Type: text/plain; charset=utf-8\n\n" + body)
 
 
@@ -69,3 +69,9 @@ def test_copies_without_a_message_id_merge_too():
     bare = crlf(b"From: scanner@example.com\nSubject: Scan 0042\nDate: Tue, 03 Mar 2026 09:00:00 +0000\n\nScanned page.\n")
     (row,) = rows_of(("INBOX", b"Received: from mx1\r\n" + bare), ("Archive", b"X-Keywords: $Archived\r\n" + bare))
     assert row["message_id_synthetic"] and len(row["locations"]) == 2
+
+
+def test_a_resent_notification_with_the_same_id_and_text_is_another_message():
+    body = b"Build 4711 passed.\n"
+    rows = rows_of(("INBOX", raw_message(body)), ("INBOX", raw_message(body, date=b"10:00:00")))
+    assert len({row["email_id"] for row in rows}) == 2

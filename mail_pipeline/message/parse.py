@@ -76,16 +76,18 @@ def email_id(message_id: str, content: str) -> str:
 
 
 def content_key(parsed: ParsedEmail) -> str:
-    """sha256 of what a reader sees: normalized subject, searchable text and attachments' hashes.
+    """sha256 of what a reader sees: Date, normalized subject, searchable text, attachments' hashes.
 
     Not of the raw bytes: servers add Received, X-Keywords or Status headers per folder, and an
     IMAP COPY may re-encode line ends, so byte hashes split one message into several rows. The
     searchable text (whitespace collapsed) is what a row exists to be found by; a mailing list's
-    footer and [tag] drop out of it, so the list's copy and the Sent copy stay one message.
+    footer and [tag] drop out of it, so the list's copy and the Sent copy stay one message. The
+    Date header travels with every copy, and tells a re-sent notification from its first send.
     """
     text = " ".join((parsed.search_text or parsed.body_text).split())
     parts = sorted(a.sha256 or f"{a.content_type}:{a.size}" for a in parsed.attachments)
-    data = "\0".join([parsed.subject_normalized, text, *parts])
+    sent = parsed.sent_at.isoformat() if parsed.sent_at else ""
+    data = "\0".join([sent, parsed.subject_normalized, text, *parts])
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
