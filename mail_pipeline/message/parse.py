@@ -55,7 +55,7 @@ class ParsedEmail:
     sent_at: datetime | None  # Date header in UTC
     body_source: str  # "text/plain" | "text/html" | "none"
     body_text: str
-    search_text: str  # body_text without quoted replies and signatures
+    search_text: str  # what the author wrote (and forwarded): see `quotes`
     attachments: list[Attachment]  # message/* parts and the parts inside them included
     defects: list[str]
 
