@@ -693,6 +693,29 @@ REPLIES = [
 
         + Sábado funciona, levo o projetor -- e o café.
     """),
+    # No-break spaces as clients really send them: French typography before ":", Gmail before "AM".
+    R("french_gmail_no_break_spaces", "Re: [afpy] atelier", """
+        + Je serai là samedi, avec deux portables de prêt.
+
+        - Le sam. 7 mars 2026 à 10:02, Claire Petit <claire@example.fr> a\u00a0écrit\u00a0:
+        - > Qui vient à l'atelier samedi\u00a0?
+    """),
+    R("gmail_narrow_space_before_am", "Re: release notes", """
+        - On Tue, Mar 3, 2026 at 9:14\u202fAM Maria Lopez <maria@example.org> wrote:
+        - > Can you draft the release notes?
+
+        + Drafted; they are in the wiki under 2.4.
+    """),
+    R("outlook_french_no_break_spaces", "RE: Devis", """
+        + Bonjour, le devis est accepté.
+
+        - De\u00a0: Service commercial <ventes@example.fr>
+        - Envoyé\u00a0: lundi 2 mars 2026 11:20
+        - À\u00a0: Luc Bernard <luc@example.fr>
+        - Objet\u00a0: Devis
+
+        - Veuillez trouver notre devis ci-joint.
+    """),
     R("greater_than_in_text", "Re: [perf] latency budget", """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.

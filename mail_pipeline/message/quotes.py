@@ -90,10 +90,17 @@ _MARKER_WORDS = frozenset(("sent", "get ", "von ", "envo", "envi", "invi", "verz
                            "débu", "inic", "iniz"))  # fmt: skip
 _POSTSCRIPT = re.compile(r"P\.?(?:P\.?)?S\b\.?", re.I)
 _COLONS = (":", "：")
+_NO_BREAK = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " "})
 # A Python prompt with code after it, as technical mail pastes sessions: the author's, not a
 # third quote level (that reads "> >>> ..." when quoted, and prose at ">>> " is not code).
 _REPL = re.compile(r">>> (?:import |from \S+ import |def |class |print\(|for |while |if |with |return |[\w.\[\]]+\s*[=(])")
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
+
+
+def _plain(line: str) -> str:
+    """The line stripped, with no-break spaces as spaces: French clients write "a écrit :" with
+    U+00A0 or U+202F, Gmail puts U+202F before "AM"."""
+    return line.strip().translate(_NO_BREAK)
 
 
 def _quoted(line: str) -> bool:
@@ -104,14 +111,14 @@ def _quoted(line: str) -> bool:
 def _header_block(lines: list[str], index: int) -> bool:
     """An Outlook-style block: "From:" then, within four lines, a date line and one more header
     (or all of them on one line)."""
-    match = _HEADER_LINE.match(lines[index].strip())
+    match = _HEADER_LINE.match(_plain(lines[index]))
     if not match or not (match.group("from") or match.group("sent")):
         return False
-    if _FLAT_HEADERS.match(lines[index].strip()):
+    if _FLAT_HEADERS.match(_plain(lines[index])):
         return True
     if not match.group("from"):
         return False
-    below = [m for line in lines[index + 1 : index + 5] if (m := _HEADER_LINE.match(line.strip()))]
+    below = [m for line in lines[index + 1 : index + 5] if (m := _HEADER_LINE.match(_plain(line)))]
     return len(below) >= 2 and any(m.group("sent") for m in below)
 
 
@@ -137,7 +144,7 @@ def _attribution(lines: list[str], end: int) -> int | None:
                 break
             spans.append((first, trusted))
     for first, trusted in spans:
-        joined = " ".join(line.strip() for line in lines[first : end + 1])
+        joined = " ".join(_plain(line) for line in lines[first : end + 1])
         if len(joined) > 300:
             continue
         if (trusted and (_START.match(joined) or _VERB_ON_DATE.search(joined)) and _END_TRUSTED.search(joined)
@@ -149,7 +156,7 @@ def _attribution(lines: list[str], end: int) -> int | None:
 
 
 def _signature_start(lines: list[str], index: int) -> bool:
-    line = lines[index].strip()
+    line = _plain(lines[index])
     if _SIGNATURE.fullmatch(line):  # "-- " arrives as "--" once trailing spaces are trimmed
         return True
     follows = lines[index + 1] if index + 1 < len(lines) else ""
@@ -189,7 +196,7 @@ def _wrote_nothing(kept: list[str]) -> bool:
 
 def _marker(lines: list[str], index: int, state: str, forwarded: bool) -> str:
     """The state after a line that may open forwarded content, old history or a signature."""
-    stripped = lines[index].strip()
+    stripped = _plain(lines[index])
     if state != "forward" and (_FORWARD.fullmatch(stripped) or (forwarded and (
             _ORIGINAL.fullmatch(stripped) or _header_block(lines, index)))):  # fmt: skip
         return "forward"
