@@ -52,6 +52,20 @@ def test_strip_quotes_and_signature(body, expected):
     assert strip_quotes_and_signature(body) == expected
 
 
+@pytest.mark.parametrize("block", [
+    "Von: Bob\nGesendet: Montag\nAn: Alice\nBetreff: Plan",
+    "De : Bob\nEnvoyé : lundi\nÀ : Alice\nObjet : Plan",
+    "De: Bob\nEnviado el: lunes\nPara: Alice\nAsunto: Plan",
+    "Od: Bob\nOdesláno: pondělí\nKomu: Alice\nPředmět: Plan",
+    "Kimden: Bob\nGönderildi: Pazartesi\nKime: Alice\nKonu: Plan",
+    "寄件者: Bob\n寄件日期: 星期一\n收件者: Alice\n主旨: Plan",
+    "보낸 사람: Bob\n보낸 날짜: 월요일\n받는 사람: Alice\n제목: Plan",
+    "Feladó: Bob\nElküldve: hétfő\nCímzett: Alice\nTárgy: Plan",
+])  # fmt: skip
+def test_outlook_header_blocks_in_other_languages_start_old_history(block):
+    assert strip_quotes_and_signature(f"Done.\n\n{block}\n\nThe old message.") == "Done."
+
+
 def test_outlook_header_block_is_forwarded_content_when_the_subject_says_so():
     body = "See below.\n\n________________________________\nFrom: Bob <bob@x.org>\nSent: Monday\nTo: Alice\n\nThe plan."
     assert strip_quotes_and_signature(body) == "See below."

@@ -64,14 +64,16 @@ _SIGNATURE = re.compile(
     re.I,
 )
 # Outlook's header block keys as its localisations write them.
-_FROM_KEYS = "From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|发件人|寄件者|差出人"
+_FROM_KEYS = "From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|Feladó|发件人|寄件者|差出人|보낸 사람"
 _SENT_KEYS = (
-    "Sent|Date|Gesendet|Datum|Envoyé|Enviado|Enviada em|Enviado em|Fecha|Data|Inviato|Verzonden"
-    "|Skickat|Sendt|Отправлено|Дата|Wysłano|Lähetetty|Tarih|发送时间|發送時間|日期|送信日時|日付"
+    "Sent|Date|Gesendet|Datum|Envoyé|Enviado el|Enviado|Enviada em|Enviado em|Fecha|Data|Inviato"
+    "|Verzonden|Skickat|Sendt|Отправлено|Дата|Wysłano|Odesláno|Lähetetty|Tarih|Gönderildi|Elküldve"
+    "|发送时间|發送時間|寄件日期|日期|送信日時|日付|보낸 날짜"
 )
-_TO_KEYS = "To|An|À|A|Para|Aan|Till|Til|Кому|Do|Vastaanottaja|Kime|收件人|宛先"
+_TO_KEYS = "To|An|À|A|Para|Aan|Till|Til|Кому|Do|Komu|Vastaanottaja|Kime|Címzett|收件人|收件者|宛先|받는 사람"
 _SUBJECT_KEYS = (
-    "Subject|Betreff|Objet|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Тема|Temat|Aihe|Konu|主题|主旨|件名"
+    "Subject|Betreff|Objet|Asunto|Assunto|Oggetto|Onderwerp|Ämne|Emne|Тема|Temat|Předmět|Aihe|Konu"
+    "|Tárgy|主题|主旨|件名|제목"
 )
 _HEADER_LINE = re.compile(
     rf"\*?(?:(?P<from>{_FROM_KEYS})|(?P<sent>{_SENT_KEYS})|{_TO_KEYS}|{_SUBJECT_KEYS}|Cc|Kopie|Reply-To)"
