@@ -66,6 +66,13 @@ def test_outlook_header_blocks_in_other_languages_start_old_history(block):
     assert strip_quotes_and_signature(f"Done.\n\n{block}\n\nThe old message.") == "Done."
 
 
+@pytest.mark.parametrize("marker", ["-----Original Message-----", "----- Ursprüngliche Nachricht -----",
+                                    "-----Message d'origine-----", "-----Původní zpráva-----", "-----原始邮件-----",
+                                    "-----元のメッセージ-----", "-----원본 메시지-----"])  # fmt: skip
+def test_original_message_lines_start_old_history(marker):
+    assert strip_quotes_and_signature(f"Done.\n\n{marker}\nThe old message.") == "Done."
+
+
 def test_outlook_header_block_is_forwarded_content_when_the_subject_says_so():
     body = "See below.\n\n________________________________\nFrom: Bob <bob@x.org>\nSent: Monday\nTo: Alice\n\nThe plan."
     assert strip_quotes_and_signature(body) == "See below."

@@ -45,7 +45,8 @@ _ORIGINAL = re.compile(
     r"-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original"
     r"|Messaggio originale|Oorspronkelijk bericht|Originalmeddelande|Oprindelig meddelelse"
     r"|Opprinnelig melding|Mensagem original|Исходное сообщение|Wiadomość oryginalna"
-    r"|Alkuperäinen viesti)\s*-{2,}",
+    r"|Alkuperäinen viesti|Původní zpráva|Özgün İleti|Eredeti üzenet|原始邮件|原始郵件|元のメッセージ"
+    r"|원본 메시지)\s*-{2,}",
     re.I,
 )
 _FORWARD = re.compile(
