@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from mail_pipeline.message.parse import parse_message
-from mail_pipeline_tests.reply_corpus import REPLIES, Reply
+from mail_pipeline_tests.reply_corpus import REPLIES
+from mail_pipeline_tests.reply_shape import Reply
 
 
 def _norm(line: str) -> str:
