@@ -280,3 +280,16 @@ def test_html_replies_keep_only_the_authors_text(raw, search_text):
     parsed = parse_message(raw)
     assert parsed.body_source == "text/html"
     assert parsed.search_text == search_text
+
+
+@pytest.mark.parametrize(("folded", "delimiter"), [
+    (b'"----=_Part_12_3456\r\n\t.7890"', b"----=_Part_12_3456.7890"),  # folded for length: the fold goes
+    (b'"Apple-Mail\r\n 42"', b"Apple-Mail 42"),  # RFC 5322 unfolding: the space stays
+])  # fmt: skip
+def test_a_boundary_folded_inside_quotes_takes_the_form_its_delimiters_use(folded, delimiter):
+    raw = (b"From: a@example.com\r\nMessage-ID: <f@example.com>\r\nContent-Type: multipart/mixed;\r\n boundary="
+           + folded + b"\r\n\r\n--" + delimiter + b"\r\nContent-Type: text/plain\r\n\r\nInside the part.\r\n--"
+           + delimiter + b"--\r\n")
+    parsed = parse_message(raw)
+    assert parsed.body_text == "Inside the part."
+    assert "folded_boundary" in parsed.defects
