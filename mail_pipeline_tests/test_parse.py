@@ -293,3 +293,14 @@ def test_a_boundary_folded_inside_quotes_takes_the_form_its_delimiters_use(folde
     parsed = parse_message(raw)
     assert parsed.body_text == "Inside the part."
     assert "folded_boundary" in parsed.defects
+
+
+@pytest.mark.parametrize("name", ["NAMED_INLINE_HTML", "NESTED_ALTERNATIVE", "FORWARDED_RFC822", "CALENDAR_INVITE",
+                                  "RAW_UTF8_FILENAME", "FOLDED_BOUNDARY"])  # fmt: skip
+def test_leaves_without_text_are_the_attachments_in_order(name):
+    # The contract attachment text extraction relies on to pair a part's bytes with its record.
+    raw = getattr(s, name)
+    leaves, _source, _text = parse.leaves_and_body(mime.parse_tree(raw, ParseLimits(), []), ParseLimits(), [])
+    attachments = parse_message(raw).attachments
+    assert [mime.filename(leaf.part) for leaf in leaves if not leaf.text] == [a.filename for a in attachments]
+    assert [leaf.part.get_content_type() for leaf in leaves if not leaf.text] == [a.content_type for a in attachments]

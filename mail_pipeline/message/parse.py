@@ -107,12 +107,7 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
     defects: list[str] = []
     msg = mime.parse_tree(raw, limits, defects)
     headers = headers_of(msg, raw, defects)
-    leaves = mime.walk(msg, limits, defects)
-    body_source, body_text = _body(leaves, limits, defects)
-    if body_source == "none" and any(mime.named_inline_text(leaf) for leaf in leaves):
-        # Apple Mail and some web mailers name the only text part ("Message.html"): it is the body.
-        leaves = [replace(leaf, text=True) if mime.named_inline_text(leaf) else leaf for leaf in leaves]
-        body_source, body_text = _body(leaves, limits, defects)
+    leaves, body_source, body_text = leaves_and_body(msg, limits, defects)
     attachments = [_attachment(leaf.part, limits, defects) for leaf in leaves if not leaf.text]
     return ParsedEmail(
         **headers,
@@ -122,6 +117,20 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
         attachments=attachments,
         defects=list(dict.fromkeys(defects)),
     )
+
+
+def leaves_and_body(msg: Message, limits: ParseLimits, defects: list[str]) -> tuple[list[mime.Leaf], str, str]:
+    """The message's leaves, ``text`` set on those that make the body; body source and text.
+
+    The leaves without ``text`` are the attachments, in `ParsedEmail.attachments` order.
+    """
+    leaves = mime.walk(msg, limits, defects)
+    body_source, body_text = _body(leaves, limits, defects)
+    if body_source == "none" and any(mime.named_inline_text(leaf) for leaf in leaves):
+        # Apple Mail and some web mailers name the only text part ("Message.html"): it is the body.
+        leaves = [replace(leaf, text=True) if mime.named_inline_text(leaf) else leaf for leaf in leaves]
+        body_source, body_text = _body(leaves, limits, defects)
+    return leaves, body_source, body_text
 
 
 def _unparseable(raw: bytes, exc: Exception) -> ParsedEmail:
