@@ -83,6 +83,8 @@ def content_key(parsed: ParsedEmail) -> str:
     searchable text (whitespace collapsed) is what a row exists to be found by; a mailing list's
     footer and [tag] drop out of it, so the list's copy and the Sent copy stay one message. The
     Date header travels with every copy, and tells a re-sent notification from its first send.
+    A change to text cleaning changes ids at the next materialization; chunks and vectors are
+    rebuilt per partition with them, and the embedding cache (keyed by chunk text) keeps that cheap.
     """
     text = " ".join((parsed.search_text or parsed.body_text).split())
     parts = sorted(a.sha256 or f"{a.content_type}:{a.size}" for a in parsed.attachments)
