@@ -264,6 +264,9 @@ def test_message_key_and_email_id():
         ("a@x.com b@y.com", [("", "a@x.com"), ("", "b@y.com")], True),
         ("Bob (Sales <bob@x.com>", [("Bob (Sales", "bob@x.com")], True),  # an unclosed comment
         ("Bob, bob@x.com", [("", "bob@x.com")], True),  # an unquoted comma in the name
+        ('"john smith"@example.com, Bob <"j s"@x.org>',
+         [("", '"john smith"@example.com'), ("Bob", '"j s"@x.org')], False),  # quoted local parts
+        ("<Bob Smith)", [], True),  # nothing that could be an address
     ],
 )
 def test_address_shapes(value, expected, malformed):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -55,3 +56,16 @@ def test_quote_stripping_only_removes_lines(seed):
         assert all(line.strip() in kept for line in stripped.split("\n") if line.strip())
         # Nothing quoted is left; a ">>> " line survives only as a pasted Python session.
         assert all(line.lstrip().startswith(">>> ") for line in stripped.split("\n") if line.lstrip().startswith(">"))
+
+
+ADDRESS_TOKENS = ['"', "(", ")", "<", ">", "@", ",", ";", ":", "\\", " ", "bob", "x.org", "Bob Smith", "=?utf-8?q?J=C3=B6?="]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_address_headers_from_random_tokens(seed):
+    rng = random.Random(seed)
+    for _ in range(200):
+        value = "".join(rng.choice(ADDRESS_TOKENS) for _ in range(rng.randint(1, 14)))
+        parsed = parse_message(f"From: {value}\r\nTo: {value}, {value}\r\nMessage-ID: <f@x.org>\r\n\r\nx\r\n".encode())
+        assert not any(d.startswith("unparseable") for d in parsed.defects), value
+        assert not any(c.isspace() for c in re.sub(r'"[^"]*"', "", parsed.from_address)), value

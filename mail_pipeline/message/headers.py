@@ -102,8 +102,15 @@ _PIECE = re.compile(r'(?:"[^"]*"?|[^,"])+')  # an address list item: commas insi
 _ANGLE_ADDR = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
 
 
+_QUOTED_LOCAL = re.compile(r'"[^"]*"')  # '"john smith"@example.com' is a valid address
+
+
+def _spaced(addr: str) -> bool:
+    return any(c.isspace() for c in _QUOTED_LOCAL.sub("", addr))
+
+
 def _broken(pairs: list[tuple[str, str]]) -> bool:
-    return any("@" not in addr or addr.startswith("@") or any(c.isspace() for c in addr) for _, addr in pairs)
+    return any("@" not in addr or addr.startswith("@") or _spaced(addr) for _, addr in pairs)
 
 
 def _tolerant(value: str) -> list[tuple[str, str]]:
@@ -139,6 +146,9 @@ def _addresses(values: list[str], defects: list[str], header: str) -> list[Addre
         for name, addr in _pairs(value, defects, header):
             addr = mtext.header_text(addr).strip()
             if not addr:
+                continue
+            if _spaced(addr):  # "Bob Smith)" with no "@" to recover from
+                defects.append(f"malformed_address:{header}")
                 continue
             local, at, domain = addr.rpartition("@")
             addr = f"{local}@{domain.lower()}" if at else addr
