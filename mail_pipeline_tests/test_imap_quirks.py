@@ -183,6 +183,19 @@ def test_uidnext_comes_from_status_when_examine_has_none(dovecot, proxy, account
     assert dict(query(data_dir, "SELECT folder, highest_uid FROM sync_log")) == expected == {"INBOX": 6, "Archive": 6}
 
 
+def test_uidnext_is_the_highest_uid_plus_one_when_status_is_refused_too(dovecot, proxy, account, data_dir, instance):
+    seed(dovecot)
+    client = dovecot.client()  # INBOX's last message expunged: UIDNEXT stays 7, the highest UID is 5
+    client.select_folder("INBOX")
+    client.delete_messages([6])
+    client.expunge()
+    client.logout()
+    proxy.rewrites = [imap_proxy.no_uidnext, imap_proxy.refuse_status(b"INBOX"), imap_proxy.refuse_status(b"Archive")]
+    assert run(instance).success
+    assert dict(query(data_dir, "SELECT folder, highest_uid FROM sync_log")) == {"INBOX": 5, "Archive": 6}
+    assert len(stored_digests(data_dir)) == 11
+
+
 def tick(instance, cursor):
     resources = build_resources(get_settings())
     sensor = new_mail_sensor_every(60)

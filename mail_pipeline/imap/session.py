@@ -216,13 +216,21 @@ class ImapSession:
             self._folder = None
             raise failure from None
         self._open = folder
-        uidnext = data.get(b"UIDNEXT")
-        if uidnext is None:  # required in SELECT's answer (RFC 3501 6.3.1), yet some servers omit it
-            uidnext = self.client.folder_status(folder, [b"UIDNEXT"])[b"UIDNEXT"]
         return FolderStatus(
-            uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(uidnext),
+            uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT") or self._uidnext(folder)),
             messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
         )
+
+    def _uidnext(self, folder: str) -> int:
+        """UIDNEXT where EXAMINE's answer lacks it (required by RFC 3501 6.3.1, yet some servers
+        omit it): from STATUS, or where that is refused too, the highest UID plus one."""
+        try:
+            return int(self.client.folder_status(folder, [b"UIDNEXT"])[b"UIDNEXT"])
+        except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError):
+                raise
+            # `UID SEARCH UID *` answers the highest UID (RFC 3501 6.4.8); 1 in an empty folder.
+            return max(self.client.search([b"UID", b"*"]), default=0) + 1
 
     def unselect(self) -> None:
         """Leave the selected folder: STATUS of the selected folder may be stale (RFC 3501 6.3.10)."""
