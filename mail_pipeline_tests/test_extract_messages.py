@@ -1,0 +1,89 @@
+"""From parsed messages to their attachments' text and defects, through the real worker pool."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from mail_pipeline.extract.kinds import ExtractLimits
+from mail_pipeline.extract.messages import extract_texts
+from mail_pipeline.extract.pool import ExtractionPool
+from mail_pipeline.message.parse import attachment_payloads, parse_message
+from mail_pipeline_tests.attachment_files import docx, mail_with_attachments, pdf, xlsx, zip_bomb_docx
+
+WHEN = datetime(2026, 11, 11, 9, tzinfo=timezone.utc)
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with ExtractionPool(ExtractLimits(), workers=2) as pool:
+        yield pool
+
+
+def run(pool, *raws: bytes):
+    return extract_texts([(parse_message(raw), raw) for raw in raws], pool)
+
+
+def test_payloads_line_up_with_the_parsed_attachments():
+    raw = mail_with_attachments("m", WHEN, "Files", "See attached.", [
+        ("a.pdf", PDF, pdf("alpha")), ("photo.jpg", "image/jpeg", b"\xff\xd8\xff"), ("b.csv", "text/csv", b"x,y\n")])
+    parsed, payloads = parse_message(raw), attachment_payloads(raw)
+    assert [a for a, _, _ in payloads] == parsed.attachments
+    assert [data for _, data, _ in payloads][1:] == [b"\xff\xd8\xff", b"x,y\n"]
+
+
+def test_hostile_attachments_leave_defects_and_the_others_text(pool):
+    raw = mail_with_attachments("m", WHEN, "Quarter close", "Files for the quarter close.", [
+        ("broken.pdf", PDF, pdf("never read")[:400]),
+        ("schedule.xlsx", "application/octet-stream", xlsx([["Close books", "5 Jan"]])),
+        ("long.pdf", PDF, pdf(*[f"Page {n} of the ledger." for n in range(1, 201)])),
+        ("report.docx", DOCX, zip_bomb_docx()),
+        ("summary.docx", DOCX, docx("Revenue grew 12 percent.")),
+        ("logo.png", "image/png", b"\x89PNG\r\n"),
+    ])
+    [out] = run(pool, raw)
+    texts = {t["name"]: t["text"] for t in out.texts}
+    assert set(texts) == {"schedule.xlsx", "long.pdf", "summary.docx"}
+    assert texts["schedule.xlsx"] == "Close books\t5 Jan" and texts["summary.docx"] == "Revenue grew 12 percent."
+    assert "Page 100 of the ledger." in texts["long.pdf"] and "Page 101 " not in texts["long.pdf"]
+    assert [t["index"] for t in out.texts] == [1, 2, 4]
+    assert len(out.defects) == 3
+    assert out.defects[0].startswith("attachment:broken.pdf: unreadable (")
+    assert out.defects[1] == "attachment:long.pdf: page limit (read 100 of 200 pages)"
+    assert out.defects[2].startswith("attachment:report.docx: zip bomb refused (")
+
+
+def test_oversized_and_unnamed_attachments(pool):
+    raw = mail_with_attachments("m", WHEN, "Big", "Big file.", [("big.txt", "text/plain", b"word " * 3000)])
+    unnamed = mail_with_attachments("n", WHEN, "Scan", "Scan.", [(None, PDF, pdf("Scanned delivery note 7781."))])
+    with ExtractionPool(ExtractLimits(max_bytes=10_000)) as small:
+        [big, scan] = extract_texts([(parse_message(r), r) for r in (raw, unnamed)], small)
+    assert big.texts == [] and big.defects == ["attachment:big.txt: over the size limit (15000 bytes > 10000)"]
+    assert scan.texts == [{"index": 0, "name": "unnamed application/pdf", "text": "Scanned delivery note 7781."}]
+
+
+def test_messages_without_readable_attachments_cost_no_worker():
+    plain = mail_with_attachments("p", WHEN, "Photo", "A photo.", [("photo.jpg", "image/jpeg", b"\xff\xd8")])
+    with ExtractionPool() as fresh:
+        [out] = extract_texts([(parse_message(plain), plain)], fresh)
+        assert fresh._idle == []
+    assert out.texts == [] and out.defects == []
+
+
+def test_the_same_file_in_two_messages_is_read_once(pool):
+    data = pdf("Shared contract text.")
+    first = mail_with_attachments("a", WHEN, "One", "One.", [("contract.pdf", PDF, data)])
+    second = mail_with_attachments("b", WHEN, "Two", "Two.", [("contract-copy.pdf", PDF, data)])
+    calls = []
+    original = pool.run
+    pool.run = lambda jobs: calls.append(len(jobs)) or original(jobs)
+    try:
+        outs = run(pool, first, second)
+    finally:
+        del pool.run
+    assert calls == [1]
+    assert [o.texts[0]["name"] for o in outs] == ["contract.pdf", "contract-copy.pdf"]
+    assert all(o.texts[0]["text"] == "Shared contract text." for o in outs)
