@@ -21,6 +21,12 @@ class AttachmentTexts:
     texts: list[dict] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
 
+    def add_to(self, row: dict) -> dict:
+        """The `emails` row (records.email_row) with these texts and defects."""
+        row["attachment_texts"] = self.texts
+        row["defects"] = list(dict.fromkeys([*row["defects"], *self.defects]))
+        return row
+
 
 def readable(attachment: Attachment) -> str | None:
     """The extractor kind of an attachment we read text from, else None (attached messages are
@@ -36,7 +42,12 @@ def _jobs(parsed: ParsedEmail, raw: bytes, limits: ExtractLimits, out: Attachmen
               if (kind := readable(attachment))]
     if not wanted:
         return []
-    payloads = attachment_payloads(raw)
+    try:
+        payloads = attachment_payloads(raw)
+    except Exception as error:  # noqa: BLE001 - parse_message read it; a surprise here costs only the texts
+        out.defects += [f"attachment:{display_name(a.filename, a.content_type)}: not extracted ({type(error).__name__})"
+                        for _, a, _ in wanted]
+        return []
     jobs = []
     for index, attachment, kind in wanted:
         name = display_name(attachment.filename, attachment.content_type)

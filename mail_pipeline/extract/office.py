@@ -119,7 +119,7 @@ def read_pptx(job: Job, limits: ExtractLimits) -> Read:
     return str(out), reasons
 
 
-def _shared_strings(container: Container, limits: ExtractLimits) -> list[str]:
+def _shared_strings(container: Container) -> list[str]:
     if "xl/sharedStrings.xml" not in container.zip.namelist():
         return []
     strings = []
@@ -144,7 +144,7 @@ def _cell(element: Element, strings: list[str]) -> str:
 def read_xlsx(job: Job, limits: ExtractLimits) -> Read:
     """Rows as lines of tab-separated cells, sheet after sheet."""
     container, out = Container(job.data, limits), Text(limits)
-    strings = _shared_strings(container, limits)
+    strings = _shared_strings(container)
     sheets, reasons = _page_limit(container.names(r"xl/worksheets/sheet\d+\.xml"), limits, "sheets")
     for name in sheets:
         row: list[str] = []
