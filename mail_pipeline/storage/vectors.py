@@ -119,6 +119,7 @@ class VectorStore:
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
         self._table = None
         self._columns: list[str] | None = None
+        self._migrated = False
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -148,13 +149,16 @@ class VectorStore:
             return table
 
     def _add_missing_columns(self, table) -> None:
-        """Bring a table made by an older version up to the schema; old rows get nulls."""
-        missing = {name: value for name, value in ADDED_COLUMNS.items() if name not in table.schema.names}
-        if missing:
-            def add():
-                if not set(missing) <= set(table.schema.names):  # a parallel writer may have won
-                    table.add_columns({k: v for k, v in missing.items() if k not in table.schema.names})
-            with_retries(add, "add columns " + ", ".join(missing))
+        """Bring a table made by an older version up to the schema (old rows get nulls), once
+        per store; what is missing is looked up on each try, as a parallel writer may win."""
+        def add() -> None:
+            missing = {name: value for name, value in ADDED_COLUMNS.items() if name not in table.schema.names}
+            if missing:
+                table.add_columns(missing)
+
+        if not self._migrated:
+            with_retries(add, "add columns")
+            self._migrated = True
 
     def _as_table(self, rows: pa.Table | list[dict], account: str, day: date) -> pa.Table:
         if not isinstance(rows, pa.Table):
