@@ -8,6 +8,7 @@ import json
 from datetime import date, datetime, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 from dagster import materialize
 
@@ -15,10 +16,12 @@ from mail_pipeline import cli
 from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
-from mail_pipeline.defs.checks import CHECKS
+from mail_pipeline.defs.checks import CHECKS, _unchunked
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.schemas import EMAIL_CHUNKS, EMAILS
 from mail_pipeline_tests.attachment_files import docx, mail_with_attachments, pdf, zip_bomb_docx
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -82,3 +85,16 @@ def test_attachment_text_is_searchable_and_hostile_files_are_defects(dovecot, al
                               ("Harbor Street account opening balance", "ledger.pdf")]:
         hit = search(query, capsys)[0]
         assert (hit["subject"], hit["attachment"]) == ("Quarter close files", attachment), query
+
+
+def test_the_chunk_check_names_an_attachment_text_left_unchunked(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    texts = [{"index": 0, "name": "plan.pdf", "text": "Phase two starts in May."}]
+    lake.write_partition("emails", "alice", DAY, pa.Table.from_pylist(
+        [{"email_id": "e1", "search_text": "See the plan.", "attachment_texts": texts, "defects": []}], schema=EMAILS))
+    body_chunk = {"chunk_id": "c0", "email_id": "e1", "ordinal": 0, "text": "See the plan.", "attachment": None}
+    lake.write_partition("email_chunks", "alice", DAY, pa.Table.from_pylist([body_chunk], schema=EMAIL_CHUNKS))
+    assert _unchunked(lake, "alice", DAY) == ["1 text(s) of emails or attachments with no chunks, e.g. e1 (plan.pdf)"]
+    attachment_chunk = {**body_chunk, "chunk_id": "c1", "ordinal": 1, "attachment": "plan.pdf"}
+    lake.write_partition("email_chunks", "alice", DAY, pa.Table.from_pylist([body_chunk, attachment_chunk], schema=EMAIL_CHUNKS))
+    assert _unchunked(lake, "alice", DAY) == []
