@@ -96,8 +96,8 @@ def test_output_is_cut_at_max_chars():
 
 
 @pytest.mark.parametrize(("kind", "data", "reason"), [
-    ("pdf", pdf("fine")[:300], "unreadable (Pdf"),
-    ("pdf", b"not a pdf at all", "unreadable (Pdf"),
+    ("pdf", pdf("fine")[:300], "unreadable (not a complete PDF: no %%EOF marker)"),
+    ("pdf", b"%PDF-1.7\ngarbage\n%%EOF\n", "unreadable (PdfReadError: startxref not found)"),
     ("docx", b"PK\x03\x04 truncated", "unreadable (BadZipFile"),
     ("xlsx", docx("a zip, but no workbook"), ""),
 ])

@@ -12,6 +12,9 @@ from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job, Refused
 from mail_pipeline.message import text as mtext
 
 Read = tuple[str, list[str]]  # (text, defect reasons)
+# PDF 2.0 (ISO 32000-2) 7.5.5: the file ends with %%EOF; readers accept trailing junk, so look
+# this far back for it.
+EOF_WINDOW = 64 * 1024
 
 
 def extract(job: Job, limits: ExtractLimits) -> Extracted:
@@ -38,6 +41,10 @@ def extract(job: Job, limits: ExtractLimits) -> Extracted:
 def read_pdf(job: Job, limits: ExtractLimits) -> Read:
     from pypdf import PdfReader
 
+    # A file with no end marker is truncated or not a PDF; pypdf would scan all of it to rebuild
+    # the cross-reference table (0.6 s for 500 KB of noise) to find nothing.
+    if b"%%EOF" not in job.data[-EOF_WINDOW:]:
+        raise Refused("unreadable (not a complete PDF: no %%EOF marker)")
     # Broken PDFs make pypdf log a warning per repair; the defect says what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(io.BytesIO(job.data))
