@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
+from mail_pipeline.stages import STAGES
+
 
 def register(groups, command) -> None:
     run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
@@ -86,11 +88,9 @@ def write_instance_config(settings: Settings) -> Path:
 
 def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline.demo import server as demo_module
-    from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
     ensure_key()
-    settings = get_settings()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
@@ -177,7 +177,6 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
