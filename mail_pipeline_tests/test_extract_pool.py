@@ -4,11 +4,12 @@ attachment a defect; the other jobs are read, by a replacement worker where need
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from mail_pipeline.extract.documents import extract
 from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job
-from mail_pipeline.extract.pool import ExtractionPool
+from mail_pipeline.extract.pool import ExtractionPool, _Worker
 from mail_pipeline_tests.attachment_files import pdf
 
 LIMITS = ExtractLimits(timeout_s=3, memory_mb=768)
@@ -20,6 +21,9 @@ def misbehave(job: Job, limits: ExtractLimits) -> Extracted:
         time.sleep(3600)
     if job.name == "crash":
         os.abort()
+    if job.name == "spin":
+        while True:
+            pass
     if job.name == "hog":
         hoard = bytearray(4 * 1024**3)  # past the worker's address-space limit
         return Extracted(str(len(hoard)))
@@ -62,3 +66,11 @@ def test_memory_is_limited_per_worker():
 def test_no_jobs_start_no_worker():
     with ExtractionPool(LIMITS) as pool:
         assert pool.run([]) == [] and pool._idle == []
+
+
+def test_an_orphaned_job_spinning_past_its_deadline_is_ended_by_the_kernel():
+    """No parent kills this one: the worker's CPU limit does."""
+    worker = _Worker(ExtractLimits(timeout_s=1), misbehave)
+    worker.conn.send(Job("spin", "text", b""))
+    assert worker.process.wait(120) == -signal.SIGXCPU
+    worker.kill()

@@ -39,11 +39,20 @@ def _serve(conn: Connection, limits: ExtractLimits, target: Callable[[Job, Extra
             return
         if job is None:
             return
+        _limit_cpu(limits.timeout_s)
         try:
             result = target(job, limits)
         except MemoryError:  # the limit above at work; the worker lives on
             result = Extracted("", [f"over the memory limit ({limits.memory_mb} MB)"])
         conn.send(result)
+
+
+def _limit_cpu(timeout_s: float) -> None:
+    """The parent kills a job at its deadline; should the parent itself die first, the kernel
+    ends a job spinning past it (SIGXCPU) instead of leaving it orphaned."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime + timeout_s) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
 
 def _reference(target: Callable) -> str:
