@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
     # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
     # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
-    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=0, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
     attachment_max_pages: int = Field(100, ge=1, validation_alias=_env("ATTACHMENT_MAX_PAGES"))
     attachment_max_chars: int = Field(100_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS"))
     attachment_timeout_s: float = Field(20, gt=0, validation_alias=_env("ATTACHMENT_TIMEOUT"))

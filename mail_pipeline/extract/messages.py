@@ -51,8 +51,11 @@ def _jobs(parsed: ParsedEmail, raw: bytes, limits: ExtractLimits, out: Attachmen
     jobs = []
     for index, attachment, kind in wanted:
         name = display_name(attachment.filename, attachment.content_type)
-        if not attachment.sha256 or attachment.size > limits.max_bytes or index >= len(payloads):
+        if not attachment.sha256 or attachment.size > limits.max_bytes:
             out.defects.append(f"attachment:{name}: over the size limit ({attachment.size} bytes > {limits.max_bytes})")
+            continue
+        if index >= len(payloads) or payloads[index][0] != attachment:  # the two walks must agree
+            out.defects.append(f"attachment:{name}: not extracted (its part was not found again)")
             continue
         _, data, charset = payloads[index]
         jobs.append((index, f"{attachment.sha256}:{kind}:{charset}", Job(name, kind, data, charset)))
