@@ -29,8 +29,8 @@ class AttachmentTexts:
 
 
 def readable(attachment: Attachment) -> str | None:
-    """The extractor kind of an attachment we read text from, else None (attached messages are
-    walked by the parser already: their text parts are in `attachments` of their own)."""
+    """The extractor kind of an attachment we read text from, else None. Attached messages are
+    not read as files: the parser walks into them, and the files they carry are attachments too."""
     if attachment.content_type.startswith("message/"):
         return None
     return kind_of(attachment.filename, attachment.content_type)
