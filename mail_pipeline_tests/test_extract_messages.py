@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from email import message_from_bytes
+from email.policy import default
 
 import pytest
 
@@ -87,3 +89,14 @@ def test_the_same_file_in_two_messages_is_read_once(pool):
     assert calls == [1]
     assert [o.texts[0]["name"] for o in outs] == ["contract.pdf", "contract-copy.pdf"]
     assert all(o.texts[0]["text"] == "Shared contract text." for o in outs)
+
+
+def test_files_inside_a_forwarded_message_are_read(pool):
+    inner = mail_with_attachments("inner", WHEN, "Offer", "See the offer.", [("offer.pdf", PDF, pdf("Offer valid until June."))])
+    outer = message_from_bytes(mail_with_attachments("outer", WHEN, "Fwd: Offer", "FYI, below.", []), policy=default)
+    outer.add_attachment(message_from_bytes(inner, policy=default))
+    raw = outer.as_bytes()
+    [out] = run(pool, raw)
+    kinds = [a.content_type for a in parse_message(raw).attachments]
+    assert kinds == ["message/rfc822", "application/pdf"]
+    assert out.texts == [{"index": 1, "name": "offer.pdf", "text": "Offer valid until June."}] and out.defects == []
