@@ -64,6 +64,9 @@ def test_attachment_text_is_searchable_and_hostile_files_are_defects(dovecot, al
                          instance=instance)
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
+    [materialization] = result.asset_materializations_for_node("emails")
+    assert materialization.metadata["attachment_texts"].value == 4
+    assert materialization.metadata["defects_by_kind"].value.get("attachment") == 3
 
     hits = search(SENTENCE, capsys)
     assert [(h["subject"], h["attachment"]) for h in hits[:3]].count(("Service contract, signed copy", "service-contract.pdf")) == 1
