@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from fpdf import FPDF
+
+from mail_pipeline.demo.pdf import write_objects
 
 W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 A = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
@@ -30,6 +33,20 @@ def pdf(*pages: str) -> bytes:
         document.add_page()
         document.multi_cell(0, 8, text)
     return bytes(document.output())
+
+
+def pdf_bomb(inflated: int = 128 * 1024 * 1024) -> bytes:
+    """A one-page PDF whose content stream inflates `inflated` bytes from about a thousandth of that."""
+    deflate = zlib.compressobj(9)
+    block = b" " * (1024 * 1024)
+    stream = deflate.compress(b"BT /F1 12 Tf 72 740 Td (boom) Tj ET\n")
+    stream += b"".join(deflate.compress(block) for _ in range(inflated // len(block))) + deflate.flush()
+    return write_objects([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ])
 
 
 def _zip(members: dict[str, str | bytes], *, first: tuple[str, str] | None = None) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 
 from mail_pipeline.extract.documents import extract
 from mail_pipeline.extract.kinds import ExtractLimits, Job, kind_of
-from mail_pipeline_tests.attachment_files import W, docx, odf, pdf, pptx, xlsx, zip_bomb_docx
+from mail_pipeline_tests.attachment_files import W, docx, odf, pdf, pdf_bomb, pptx, xlsx, zip_bomb_docx
 
 LIMITS = ExtractLimits()
 ICS = (
@@ -132,6 +132,13 @@ def test_a_member_lying_about_its_size_inflates_no_further():
     lying = honest.replace(real.to_bytes(4, "little"), (100).to_bytes(4, "little"))  # both headers
     result = read("docx", lying)
     assert result.text == "" and result.defects == ["unreadable (BadZipFile: Bad CRC-32 for file 'word/document.xml')"]
+
+
+def test_a_pdf_stream_inflating_past_pypdfs_limit_is_stopped():
+    bomb = pdf_bomb()
+    assert len(bomb) < 300_000
+    result = read("pdf", bomb)
+    assert result.text == "" and result.defects[0].startswith("unreadable (LimitReachedError: Limit reached while decompressing")
 
 
 def test_xml_with_a_dtd_is_refused():

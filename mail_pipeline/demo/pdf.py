@@ -25,11 +25,12 @@ def text_pdf(lines: list[str], size: int, filler: bytes) -> bytes:
         _stream(content),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
-    bare = len(_write(objects + [_stream(b"")]))
-    return _write(objects + [_stream(filler[: max(0, size - bare)])])
+    bare = len(write_objects(objects + [_stream(b"")]))
+    return write_objects(objects + [_stream(filler[: max(0, size - bare)])])
 
 
-def _write(objects: list[bytes]) -> bytes:
+def write_objects(objects: list[bytes]) -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog), with its xref table."""
     out, offsets = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"), []
     for number, body in enumerate(objects, 1):
         offsets.append(len(out))
