@@ -12,6 +12,7 @@ from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
 
 from mail_pipeline.demo.pdf import write_objects
 
@@ -33,6 +34,15 @@ def pdf(*pages: str) -> bytes:
         document.add_page()
         document.multi_cell(0, 8, text)
     return bytes(document.output())
+
+
+def encrypted_pdf(text: str, user_password: str) -> bytes:
+    """`pdf(text)` encrypted with AES-256; an empty user password opens it, restricted."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(text))))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def pdf_bomb(inflated: int = 128 * 1024 * 1024) -> bytes:

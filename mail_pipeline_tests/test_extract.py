@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from mail_pipeline.extract.documents import extract
-from mail_pipeline.extract.kinds import ExtractLimits, Job, kind_of
-from mail_pipeline_tests.attachment_files import W, docx, odf, pdf, pdf_bomb, pptx, xlsx, zip_bomb_docx
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, kind_of
+from mail_pipeline_tests.attachment_files import W, docx, encrypted_pdf, odf, pdf, pdf_bomb, pptx, xlsx, zip_bomb_docx
 
 LIMITS = ExtractLimits()
 ICS = (
@@ -82,6 +82,11 @@ def test_pdf_page_limit_keeps_the_first_pages():
     assert "Page 100 says hello." in result.text and "Page 101 " not in result.text
 
 
+def test_encrypted_pdfs_open_only_without_a_user_password():
+    assert read("pdf", encrypted_pdf("Restricted but readable.", "")) == Extracted("Restricted but readable.")
+    assert read("pdf", encrypted_pdf("Private.", "secret")).defects == ["encrypted"]
+
+
 def test_slides_and_sheets_count_as_pages():
     result = read("pptx", pptx("one", "two", "three"), ExtractLimits(max_pages=2))
     assert result.defects == ["page limit (read 2 of 3 slides)"] and "three" not in result.text
@@ -109,7 +114,7 @@ def test_corrupt_files_give_a_reason_not_an_exception(kind, data, reason):
 
 def test_over_the_size_limit_is_not_read():
     result = read("text", b"x" * 2000, ExtractLimits(max_bytes=1000))
-    assert result == type(result)("", ["over the size limit (2000 bytes > 1000)"])
+    assert result == Extracted("", ["over the size limit (2000 bytes > 1000)"])
 
 
 def test_zip_bomb_is_refused_by_its_ratio_before_inflating():
