@@ -5,7 +5,6 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-KINDS = ("pdf", "docx", "xlsx", "pptx", "odt", "ods", "odp", "text", "html", "ics")
 _BY_EXTENSION = {
     ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
     ".pptx": "pptx", ".pptm": "pptx", ".odt": "odt", ".ods": "ods", ".odp": "odp",
