@@ -100,3 +100,17 @@ def test_files_inside_a_forwarded_message_are_read(pool):
     kinds = [a.content_type for a in parse_message(raw).attachments]
     assert kinds == ["message/rfc822", "application/pdf"]
     assert out.texts == [{"index": 1, "name": "offer.pdf", "text": "Offer valid until June."}] and out.defects == []
+
+
+def test_a_named_inline_html_body_is_not_read_again_as_an_attachment(pool):
+    """Apple Mail names the only text part ("Message.html"): it is the body, so not an attachment."""
+    raw = (b"Message-ID: <named@example.test>\r\nFrom: a@example.test\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           b'Content-Type: text/html; name="Message.html"\r\nContent-Disposition: inline; filename="Message.html"\r\n\r\n'
+           b"<p>Quarterly numbers attached.</p>\r\n--b\r\nContent-Type: text/csv; name=\"q3.csv\"\r\n"
+           b'Content-Disposition: attachment; filename="q3.csv"\r\n\r\nregion,revenue\r\nnorth,120\r\n--b--\r\n')
+    parsed = parse_message(raw)
+    assert parsed.body_source == "text/html" and [a.filename for a in parsed.attachments] == ["q3.csv"]
+    assert [a for a, _, _ in attachment_payloads(raw)] == parsed.attachments
+    [out] = run(pool, raw)
+    assert out.texts == [{"index": 0, "name": "q3.csv", "text": "region,revenue\nnorth,120"}]
