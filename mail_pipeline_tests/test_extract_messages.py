@@ -114,3 +114,13 @@ def test_a_named_inline_html_body_is_not_read_again_as_an_attachment(pool):
     assert [a for a, _, _ in attachment_payloads(raw)] == parsed.attachments
     [out] = run(pool, raw)
     assert out.texts == [{"index": 0, "name": "q3.csv", "text": "region,revenue\nnorth,120"}]
+
+
+def test_an_email_keeps_at_most_max_email_chars_of_attachment_text():
+    files = [(f"part{n}.txt", "text/plain", (f"file {n} " * 20).encode()) for n in range(4)]  # 140 characters each
+    raw = mail_with_attachments("many", WHEN, "Many", "Many files.", files)
+    with ExtractionPool(ExtractLimits(max_email_chars=300)) as small:
+        [out] = extract_texts([(parse_message(raw), raw)], small)
+    assert [(t["name"], len(t["text"])) for t in out.texts] == [("part0.txt", 139), ("part1.txt", 139), ("part2.txt", 22)]
+    assert out.defects == ["attachment:part2.txt: text cut at the email's limit of 300 characters",
+                           "attachment:part3.txt: not kept (the email's attachments passed 300 characters)"]

@@ -112,6 +112,7 @@ class AttachmentsResource(ConfigurableResource):
     max_bytes: int
     max_pages: int
     max_chars: int
+    max_email_chars: int
     timeout_s: float
     memory_mb: int
     workers: int
@@ -123,7 +124,7 @@ class AttachmentsResource(ConfigurableResource):
         from mail_pipeline.extract.pool import ExtractionPool
 
         limits = ExtractLimits(max_bytes=self.max_bytes, max_pages=self.max_pages, max_chars=self.max_chars,
-                               timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+                               max_email_chars=self.max_email_chars, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         with ExtractionPool(limits, self.workers) as pool:
             yield pool
 
@@ -155,7 +156,8 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
         "vectors": VectorsResource(data_dir=data_dir),
         "attachments": AttachmentsResource(
             max_bytes=settings.attachment_max_bytes, max_pages=settings.attachment_max_pages,
-            max_chars=settings.attachment_max_chars, timeout_s=settings.attachment_timeout_s,
+            max_chars=settings.attachment_max_chars, max_email_chars=settings.attachment_max_chars_per_email,
+            timeout_s=settings.attachment_timeout_s,
             memory_mb=settings.attachment_memory_mb, workers=settings.attachment_workers,
         ),
         "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,

@@ -31,6 +31,9 @@ class ExtractLimits:
     max_bytes: int = 10 * 1024 * 1024  # the attachment as decoded from its MIME part
     max_pages: int = 100  # PDF pages, slides, spreadsheet sheets
     max_chars: int = 100_000  # text kept, about 100 chunks to embed
+    # Text kept from all of one email's attachments: 500 small files of 100,000 characters each
+    # would otherwise cost some 50,000 chunks to embed.
+    max_email_chars: int = 500_000
     timeout_s: float = 20.0
     memory_mb: int = 1024  # address space of a worker process
     # Zip containers (OOXML, ODF): refused before anything is inflated when the members declare

@@ -79,8 +79,20 @@ def extract_texts(messages: Iterable[tuple[ParsedEmail, bytes]], pool: Extractio
             queued.clear()
     done.update(zip(queued, pool.run(list(queued.values()))))
     for out, jobs in wanted:
-        for index, key, name in jobs:
-            out.defects += [f"attachment:{name}: {reason}" for reason in done[key].defects]
-            if done[key].text.strip():
-                out.texts.append({"index": index, "name": name, "text": done[key].text})
+        _fill(out, [(index, name, done[key]) for index, key, name in jobs], pool.limits.max_email_chars)
     return outs
+
+
+def _fill(out: AttachmentTexts, results: list[tuple[int, str, Extracted]], budget: int) -> None:
+    """Texts and defects of one email's attachments, in order, the texts cut at `budget` in all."""
+    limit = budget
+    for index, name, result in results:
+        out.defects += [f"attachment:{name}: {reason}" for reason in result.defects]
+        text = result.text if result.text.strip() else ""
+        if text and budget <= 0:
+            out.defects.append(f"attachment:{name}: not kept (the email's attachments passed {limit} characters)")
+        elif text:
+            if len(text) > budget:
+                out.defects.append(f"attachment:{name}: text cut at the email's limit of {limit} characters")
+            out.texts.append({"index": index, "name": name, "text": text[:budget]})
+            budget -= len(text)
