@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from mail_pipeline import logs
+from mail_pipeline.preflight import PreflightError
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountError, AccountRegistry, validate
@@ -184,11 +185,12 @@ def _add_pipeline_commands(groups) -> None:
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     logs.configure(settings.log_format)
+    logs.quiet_library_warnings()
     args = build_parser().parse_args(argv)
     name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
     try:
         return COMMANDS[name](args, settings)
-    except (CliError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
+    except (CliError, PreflightError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
