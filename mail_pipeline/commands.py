@@ -22,6 +22,9 @@ def register(groups, command) -> None:
                      help="show every line of Dagster's output (as MAIL_PIPELINE_LOG_LEVEL=debug does)")
     command("run")(cmd_run)
 
+    groups.add_parser("demo", help="serve the demo mailbox as the account `demo` (without starting Dagster), until stopped")
+    command("demo")(cmd_demo)
+
     search = groups.add_parser("search", help="search mail by meaning and words")
     search.add_argument("query")
     search.add_argument("--account")
@@ -126,13 +129,8 @@ def cmd_run(args, settings: Settings) -> int:
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
-    server = None
-    if use_demo:
-        server = demo_module.DemoServer().start()
-        count = server.seed()
-        demo_module.register_demo_account(registry, server.port)
-        print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}")
-    elif demo_module.DEMO_SLUG in registry.load():
+    server = serve_demo(registry) if use_demo else None
+    if not use_demo and demo_module.DEMO_SLUG in registry.load():
         registry.set_active(demo_module.DEMO_SLUG, False)
     home = write_instance_config(settings)
     verbose = args.verbose or logs.verbose()
@@ -162,6 +160,48 @@ def cmd_run(args, settings: Settings) -> int:
     finally:
         if server:
             server.stop()
+
+
+def serve_demo(registry):
+    """Start the demo IMAP server, seed it and (re-)register it as the account `demo`."""
+    from mail_pipeline.demo import server as demo_module
+
+    server = demo_module.DemoServer().start()
+    try:
+        count = server.seed()
+        demo_module.register_demo_account(registry, server.port)
+    except BaseException:
+        server.stop()
+        raise
+    print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
+          flush=True)
+    return server
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
+    from mail_pipeline.demo.server import DEMO_SLUG
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    from mail_pipeline.storage import crypto
+
+    crypto.load_cipher()  # a missing key fails here, before a server is started
+    registry = AccountRegistry(settings.accounts_path)
+    server = serve_demo(registry)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `docker compose down` and `kill` stop it as Ctrl-C does
+    print("the new-mail sensor ingests it within MAIL_PIPELINE_SENSOR_INTERVAL seconds; Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        registry.set_active(DEMO_SLUG, False)
 
 
 def cmd_search(args, settings: Settings) -> int:
