@@ -90,34 +90,12 @@ def write_instance_config(settings: Settings) -> Path:
     return home
 
 
-def child_environment(settings: Settings, home: Path, verbose: bool, env_file: Path = Path(".env")) -> dict[str, str]:
-    """The whole environment of the Dagster processes, under the one rule (the environment wins
-    over .env, empty counts as unset), with paths made absolute for their working directory."""
-    from mail_pipeline import envfile, logs
-
-    env = {**os.environ, **{k: v for k, v in envfile.values(env_file).items() if not os.environ.get(k)}}
-    env.update(DAGSTER_HOME=str(home), MAIL_PIPELINE_DATA_DIR=str(settings.data_dir.resolve()), HF_HUB_OFFLINE="1")
-    if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
-    if Path(settings.embedding_model).exists():
-        env["MAIL_PIPELINE_EMBEDDING_MODEL"] = str(Path(settings.embedding_model).resolve())
-    if verbose:
-        env[logs.LEVEL_VARIABLE] = "debug"
-    return env
-
-
-def copy_output(stream, noise) -> None:
-    for line in stream:
-        if noise.keep(line):
-            sys.stdout.write(line)
-            sys.stdout.flush()
-
-
 def cmd_run(args, settings: Settings) -> int:
     import threading
 
     from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
+    from mail_pipeline.processes import child_environment, relay_output, serve_demo
     from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -146,7 +124,7 @@ def cmd_run(args, settings: Settings) -> int:
         text=True, errors="replace",
     )
     if dagster.stdout:
-        threading.Thread(target=copy_output, args=(dagster.stdout, logs.NoiseFilter()), daemon=True).start()
+        threading.Thread(target=relay_output, args=(dagster.stdout, logs.NoiseFilter()), daemon=True).start()
     try:
         return dagster.wait()
     except KeyboardInterrupt:
@@ -162,28 +140,12 @@ def cmd_run(args, settings: Settings) -> int:
             server.stop()
 
 
-def serve_demo(registry):
-    """Start the demo IMAP server, seed it and (re-)register it as the account `demo`."""
-    from mail_pipeline.demo import server as demo_module
-
-    server = demo_module.DemoServer().start()
-    try:
-        count = server.seed()
-        demo_module.register_demo_account(registry, server.port)
-    except BaseException:
-        server.stop()
-        raise
-    print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
-          flush=True)
-    return server
-
-
 def cmd_demo(args, settings: Settings) -> int:
     """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
     from mail_pipeline.demo.server import DEMO_SLUG
-    from mail_pipeline.storage.accounts import AccountRegistry
-
+    from mail_pipeline.processes import serve_demo
     from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import AccountRegistry
 
     crypto.load_cipher()  # a missing key fails here, before a server is started
     registry = AccountRegistry(settings.accounts_path)
