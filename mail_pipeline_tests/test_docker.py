@@ -142,6 +142,14 @@ def test_published_ports_are_loopback_unless_configured():
             assert re.fullmatch(r"\$\{MAIL_PIPELINE_BIND:-127\.0\.0\.1\}:\d+:\d+", str(port)), (name, port)
 
 
+def test_an_empty_key_stops_the_stack_before_it_starts():
+    # .env.example's `FERNET_KEY=` would reach the containers empty; `${VAR:?msg}` makes compose
+    # refuse to start, with the message, when the value is unset or empty.
+    for name in APP_SERVICES:
+        key = compose()["services"][name]["environment"]["FERNET_KEY"]
+        assert re.fullmatch(r"\$\{FERNET_KEY:\?[^}]*README[^}]*\}", key), (name, key)
+
+
 def readme_docker_section() -> str:
     readme = (ROOT / "README.md").read_text()
     return readme[readme.index("## Deployment with docker"):readme.index("\n## ", readme.index("## Deployment with docker") + 1)]
