@@ -74,6 +74,7 @@ def instance_config(max_concurrent_runs: int = 4) -> dict:
             "max_concurrent_runs": max_concurrent_runs,
             "tag_concurrency_limits": [
                 {"key": "dagster/partition/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                {"key": "mail_pipeline/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
             ],
         }},
         "run_retries": {"enabled": True, "max_retries": 2},

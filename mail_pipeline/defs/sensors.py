@@ -37,19 +37,19 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -
 # start, one IMAP login and one model load instead of one per day. Days in the range that got no
 # new mail are re-synced too, which stores nothing new (every stage is idempotent).
 MAX_SEPARATE_RUNS = 2
-# Range runs carry no per-dimension partition tags of their own; this one keeps them under the
-# run queue's one-run-per-account limit (dagster.yaml).
-ACCOUNT_TAG = "dagster/partition/account"
+# Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
+# partition); the run queue limits this tag to one run per account too (dagster.yaml).
+ACCOUNT_TAG = "mail_pipeline/account"
 
 
 def run_requests(account: str, days: list[date], cursors) -> list[RunRequest]:
-    tags = {"mail_pipeline/trigger": "new_mail_sensor", "mail_pipeline/account": account}
+    tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
         return [RunRequest(run_key=run_key(account, day, cursors), partition_key=partition_key(account, day), tags=tags)
                 for day in days]
     first, last = str(partition_key(account, days[0])), str(partition_key(account, days[-1]))
     return [RunRequest(run_key=f"{run_key(account, days[0], cursors)}..{days[-1].isoformat()}", tags={
-        **tags, ACCOUNT_TAG: account, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
+        **tags, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
 
 
 def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
