@@ -98,3 +98,25 @@ def test_search_still_knows_a_removed_account_whose_mail_is_stored(work, data_di
     code, out = run_cli(capsys, "search", "invoice", "--account", "old")
     assert "unknown account" not in out
     assert code == 1 and "nothing indexed yet" in out
+
+
+def test_the_backfill_mutation_is_valid_against_the_webservers_schema():
+    from dagster_graphql.schema import create_schema
+    from graphql import parse, validate
+
+    from mail_pipeline.commands import LAUNCH_BACKFILL
+
+    assert validate(create_schema().graphql_schema, parse(LAUNCH_BACKFILL)) == []
+
+
+@pytest.mark.parametrize("result, expected", [
+    # A registered account the sensor has not made a partition yet.
+    ({"__typename": "PartitionKeysNotFoundError", "partitionKeys": ["new|2026-11-19", "new|2026-11-20"],
+      "message": "Partition keys `['new|2026-11-19']` could not be found."},
+     "Dagster does not know account(s) new yet: the new-mail sensor registers accounts on its next tick"),
+    ({"__typename": "PythonError", "message": "boom"}, "boom"),
+])
+def test_a_refused_backfill_is_explained(result, expected):
+    from mail_pipeline.commands import refusal
+
+    assert refusal(result, "{}", ["new", "work"]).startswith(expected)
