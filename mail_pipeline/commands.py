@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
+from mail_pipeline.stages import STAGES
+
 
 def register(groups, command) -> None:
     run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
@@ -97,14 +99,12 @@ def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.processes import child_environment, relay_output, serve_demo
-    from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
     port = args.port or settings.ui_port
     # Before anything starts: a busy port would leave the pipeline running without its UI.
     preflight.check_port(port, "MAIL_PIPELINE_UI_PORT")
     ensure_key()
-    settings = get_settings()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
@@ -218,7 +218,6 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -242,11 +241,10 @@ def backfill_partitions(accounts: list[str], first: date, last: date) -> list[st
 def check_backfill(args, settings: Settings) -> None:
     """Accounts the registry knows and days the partitions hold, named when they are not."""
     from mail_pipeline import preflight
-    from mail_pipeline.defs.partitions import first_day
     from mail_pipeline.storage.accounts import AccountRegistry
-    from mail_pipeline.window import today
 
-    preflight.check_days(args.first, args.last, first_day(settings.retention_days), today(), settings.retention_days)
+    window = settings.window
+    preflight.check_days(args.first, args.last, window.cutoff(), window.today(), settings.retention_days)
     preflight.check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
 
 

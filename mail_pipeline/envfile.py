@@ -17,6 +17,13 @@ def values(path: Path) -> dict[str, str]:
     return {key: value for key, value in dotenv_values(path).items() if value}
 
 
+def load(path: Path) -> None:
+    """Put the file's values into the environment where it has none (unset, or empty)."""
+    for name, value in values(path).items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+
+
 def effective(name: str, path: Path) -> str | None:
     """The value a process sees: the environment's when non-empty, else the file's."""
     return os.environ.get(name) or values(path).get(name)

@@ -13,6 +13,7 @@ import pytest
 
 from mail_pipeline.defs.partitions import days_partitions_for
 from mail_pipeline.storage import crypto
+from mail_pipeline.window import Window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (30, date(2027, 3, 1), "2027-01-30"),
 ])
 def test_day_partitions_start_at_the_windows_first_day(retention_days, today, first):
-    days = days_partitions_for(retention_days, today)
+    days = days_partitions_for(Window(retention_days, today))
     noon = datetime(today.year, today.month, today.day, 12, tzinfo=timezone.utc)
     keys = days.get_partition_keys(current_time=noon)
     assert keys[0] == first and keys[-1] == today.isoformat()  # today is a partition while it fills

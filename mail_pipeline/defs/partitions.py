@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from dagster import (
-    AssetExecutionContext,
     DailyPartitionsDefinition,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -14,15 +12,10 @@ from dagster import (
 )
 
 from mail_pipeline.settings import get_settings
-from mail_pipeline.window import cutoff
+from mail_pipeline.window import Window
 
 
-def first_day(retention_days: int, now: date | None = None) -> date:
-    """The first day partition: the first day of the retention window."""
-    return cutoff(retention_days, now)
-
-
-def days_partitions_for(retention_days: int, now: date | None = None) -> DailyPartitionsDefinition:
+def days_partitions_for(window: Window) -> DailyPartitionsDefinition:
     """One partition per UTC day (of INTERNALDATE) of the retention window, today included.
 
     The start is fixed when the code location loads and moves on the next load (a restart, or
@@ -32,11 +25,11 @@ def days_partitions_for(retention_days: int, now: date | None = None) -> DailyPa
     """
     # end_offset=1 makes today's (still filling) day a partition, so new mail is ingested within
     # the sensor's interval rather than tomorrow.
-    return DailyPartitionsDefinition(start_date=first_day(retention_days, now).isoformat(), timezone="UTC", end_offset=1)
+    return DailyPartitionsDefinition(start_date=window.cutoff().isoformat(), timezone="UTC", end_offset=1)
 
 
 accounts_partitions = DynamicPartitionsDefinition(name="accounts")
-days_partitions = days_partitions_for(get_settings().retention_days)
+days_partitions = days_partitions_for(get_settings().window)
 mail_partitions = MultiPartitionsDefinition({"account": accounts_partitions, "day": days_partitions})
 
 
@@ -49,19 +42,3 @@ def split_key(key: str | MultiPartitionKey) -> tuple[str, date]:
         key = mail_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return dims["account"], date.fromisoformat(dims["day"])
-
-
-def context_partitions(context: AssetExecutionContext) -> dict[str, list[date]]:
-    """account -> sorted days for the run's partitions (one, or a range from a single-run backfill)."""
-    found: dict[str, set[date]] = {}
-    for key in context.partition_keys:
-        account, day = split_key(key)
-        found.setdefault(account, set()).add(day)
-    return {account: sorted(days) for account, days in sorted(found.items())}
-
-
-def locked_partitions(context: AssetExecutionContext, lake) -> Iterator[tuple[str, list[date]]]:
-    """context_partitions(), holding each account's write lock while the caller works on it."""
-    for account, days in context_partitions(context).items():
-        with lake.account_lock(account):
-            yield account, days
