@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +78,6 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
     had_env = env_file.read_bytes() if env_file.exists() else None
     port = free_port()
     log = tmp_path / "make-run.log"
-    pymaps_before = running("bin/pymap")
     try:
         with MakeRun(env, port, log) as run:
             wait_until(lambda: materialized(port) >= 10, 420, f"demo partitions in the UI (log: {log})", interval=3)
@@ -89,7 +89,9 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             assert hits and all(h["account"] == "demo" for h in hits)
             assert run.stop() in (0, 2, 130, -signal.SIGINT)  # make itself dies of the SIGINT it forwards
             assert not graphql(port, "{ version }")  # the webserver is gone
-            wait_until(lambda: not running(str(data_dir)) and running("bin/pymap") <= pymaps_before, 30,
+            # This run's pymap by its port: other pymaps on a shared machine come and go meanwhile.
+            demo_port = re.search(r"served by pymap on 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))[1]
+            wait_until(lambda: not running(str(data_dir)) and not running(f"bin/pymap .*--port {demo_port} "), 30,
                        "every process of `make run` to exit")
         first = email_count(data_dir)
         assert first[0] == first[1] and first[0] >= 300
