@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mail_pipeline import envfile
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     log_level: str = Field("info", pattern="^(info|debug)$", validation_alias=_env("LOG_LEVEL"))
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # Your own OAuth clients for `account add --provider outlook|gmail` (auth/providers.py); read only
+    # when signing an account in, which then stores the client secret encrypted with its grant.
+    microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
+    google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
+    google_client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET"))
 
     @property
     def window(self) -> Window:
@@ -87,3 +92,8 @@ def get_settings() -> Settings:
 def environment_variables() -> list[str]:
     """Every variable the settings read (the .env.example test checks each is documented)."""
     return sorted(field.validation_alias.choices[0] for field in Settings.model_fields.values())
+
+
+def variable(field: str) -> str:
+    """The environment variable of a settings field, for messages."""
+    return Settings.model_fields[field].validation_alias.choices[0]

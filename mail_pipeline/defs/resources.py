@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 
-from mail_pipeline import logs
+from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
@@ -48,7 +48,7 @@ class LakeResource(ConfigurableResource):
 
 
 class ImapResource(ConfigurableResource):
-    """IMAP access to the registry's accounts; passwords decrypted only to log in."""
+    """IMAP access to the registry's accounts; passwords and OAuth grants decrypted only to sign in."""
 
     data_dir: str
     fernet_key: str
@@ -76,9 +76,8 @@ class ImapResource(ConfigurableResource):
     @contextmanager
     def session(self, account: Account, on_fetch=None):
         cipher = crypto.load_cipher(self.fernet_key)
-        password = self.registry.password(account, cipher)
-        logs.register_secret(password)
-        with ImapSession(config_for(account, self), password, on_fetch=on_fetch) as session:
+        credential = credential_for(account, self.registry, cipher)
+        with ImapSession(config_for(account, self), credential, on_fetch=on_fetch) as session:
             yield session
 
 
