@@ -166,7 +166,7 @@ def test_env_copied_from_the_example_then_make_run_twice_keeps_one_working_key(t
                                env={**env, "IMAP_PW": "secret-pw"}, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert added.returncode == 0, added.stderr
         checked = subprocess.run([*cli, "key", "check"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert checked.returncode == 0 and "1 stored password(s) decrypt" in checked.stdout, checked.stderr
+        assert checked.returncode == 0 and "FERNET_KEY OK (1 key(s)); 1 stored" in checked.stdout, checked.stderr
 
 
 def test_the_environment_wins_over_env_in_the_dagster_processes_too(tmp_path):
