@@ -70,16 +70,16 @@ def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_pa
     from mail_pipeline.settings import Settings
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("FERNET_KEY=from-file\nMAIL_PIPELINE_SENSOR_INTERVAL=5\nMAIL_PIPELINE_IMAP_RETRIES=9\n")
+    (tmp_path / ".env").write_text("FERNET_KEY=from-file\nMAIL_PIPELINE_SENSOR_INTERVAL=5\nMAIL_PIPELINE_IMAP_RETRY_SECONDS=9\n")
     monkeypatch.setenv("FERNET_KEY", "")
     monkeypatch.delenv("MAIL_PIPELINE_SENSOR_INTERVAL", raising=False)
-    monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRIES", "7")
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRY_SECONDS", "7")
     monkeypatch.setenv("MAIL_PIPELINE_DATA_DIR", "data")
     monkeypatch.setenv("PYTHONPATH", "src")
     monkeypatch.delenv("MAIL_PIPELINE_LOG_LEVEL", raising=False)
     env = child_environment(Settings(), tmp_path / "home", verbose=False, env_file=tmp_path / ".env")
     assert env["FERNET_KEY"] == "from-file"  # empty in the environment: unset
-    assert env["MAIL_PIPELINE_SENSOR_INTERVAL"] == "5" and env["MAIL_PIPELINE_IMAP_RETRIES"] == "7"
+    assert env["MAIL_PIPELINE_SENSOR_INTERVAL"] == "5" and env["MAIL_PIPELINE_IMAP_RETRY_SECONDS"] == "7"
     # They run from DAGSTER_HOME: relative paths would point elsewhere there.
     assert env["DAGSTER_HOME"] == str(tmp_path / "home")
     assert env["MAIL_PIPELINE_DATA_DIR"] == str(tmp_path / "data") and env["PYTHONPATH"] == str(tmp_path / "src")
