@@ -12,6 +12,7 @@ from mail_pipeline import logs
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountError, AccountRegistry, validate
+from mail_pipeline.storage.permissions import restrict_umask
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -182,6 +183,7 @@ def _add_pipeline_commands(groups) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    restrict_umask()  # what the commands write (registry, lake, `run`'s Dagster home) is private
     settings = get_settings()
     logs.configure(settings.log_format)
     args = build_parser().parse_args(argv)

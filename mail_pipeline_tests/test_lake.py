@@ -13,6 +13,7 @@ import pytest
 
 from mail_pipeline.storage.lake import Lake, rows_to_batches, write_behind
 from mail_pipeline.storage.schemas import RAW_MESSAGES
+from mail_pipeline_tests.damage import damage_column
 
 DAY = date(2026, 11, 10)
 WHEN = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
@@ -66,17 +67,6 @@ def test_a_writer_failure_stops_the_producer_and_is_raised(tmp_path):
     with pytest.raises(ValueError, match="field names are not matching"):
         lake.write_partition("raw_messages", "alice", DAY, endless)
     assert partition_state(lake) == before
-
-
-def damage_column(path, column: str) -> None:
-    """Overwrite bytes inside one column's first data page, as a bad disk block would."""
-    chunk = next(chunk for rg in [pq.ParquetFile(path).metadata.row_group(0)]
-                 for chunk in (rg.column(i) for i in range(rg.num_columns)) if chunk.path_in_schema == column)
-    first_page = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
-    start = first_page + chunk.total_compressed_size // 2
-    data = bytearray(path.read_bytes())
-    data[start:start + 16] = bytes(16)
-    path.write_bytes(bytes(data))
 
 
 def test_a_damaged_page_fails_reads_that_touch_it_naming_the_file_and_the_remedy(tmp_path):

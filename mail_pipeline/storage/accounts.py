@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.fernet import MultiFernet
 
 from mail_pipeline.storage import crypto
+from mail_pipeline.storage.permissions import private_dir
 
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -183,7 +184,7 @@ def parse(content: bytes) -> dict[str, Account]:
 
 def _write_private(path: Path, content: bytes) -> None:
     """Write `content` to `path` through a 0600 temporary file, fsynced, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

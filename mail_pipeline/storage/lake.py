@@ -44,8 +44,9 @@ class LakeReadError(Exception):
 
     def __init__(self, path: Path, cause: BaseException):
         self.path = Path(path)
+        self.cause = f"{type(cause).__name__}: {str(cause)[:300]}"
         super().__init__(
-            f"cannot read {self.path}: {type(cause).__name__}: {str(cause)[:300]}. The file is damaged; "
+            f"cannot read {self.path}: {self.cause}. The file is damaged; "
             "`mail-pipeline repair` moves it aside and the partition's next run rebuilds it "
             "(raw mail is fetched again from the server)"
         )

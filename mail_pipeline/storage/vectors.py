@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import FTS, Bitmap, BTree, HnswSq
 
+from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class VectorStore:
 
     def __init__(self, uri: str | Path, dimension: int = 384):
         self.uri = str(uri)
+        if "://" not in self.uri:  # a local folder: LanceDB's files inside inherit nothing, so keep others out of it
+            private_dir(Path(self.uri))
         self.dimension = dimension
         self.schema = vector_schema(dimension)
         # Check for other processes' commits on every read: a long-lived resource must see them.

@@ -1,0 +1,95 @@
+"""Damaged lake files against a real Dovecot: the stages that read them fail naming the file,
+doctor finds them, `mail-pipeline repair` moves them aside and names the messages the server no
+longer has, and the partition's next run stores exactly what the server still has."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+from dagster import materialize
+
+from mail_pipeline import cli
+from mail_pipeline.defs.assets.emails import emails
+from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.defs.partitions import partition_key
+from mail_pipeline.defs.resources import build_resources
+from mail_pipeline.doctor import check_lake, diagnose
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline_tests.damage import damage_column
+from mail_pipeline_tests.mailgen import message
+
+pytestmark = pytest.mark.integration
+DAY = date(2026, 11, 10)
+UTC = timezone.utc
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+
+
+def run(instance, assets):
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    return materialize(assets, partition_key=partition_key("alice", DAY), resources=build_resources(get_settings()),
+                       instance=instance, raise_on_error=False)
+
+
+def failure_message(result) -> str:
+    return "\n".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+
+
+def server_sha256s(dovecot) -> set[str]:
+    client = dovecot.client()
+    found = set()
+    for folder in ("INBOX", "Archive"):
+        client.select_folder(folder, readonly=True)
+        found |= {hashlib.sha256(item[b"BODY[]"]).hexdigest()
+                  for item in client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).values()}
+    client.logout()
+    return found
+
+
+def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, alice, data_dir, instance, capsys):
+    when = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    dovecot.append([("INBOX", message(f"in{i}", when), when) for i in range(3)] + [("Archive", message("ar0", when), when)])
+    assert run(instance, [raw_messages, emails]).success
+    lake = Lake(data_dir / "lake")
+    raw_file, emails_file = lake.partition_file("raw_messages", "alice", DAY), lake.partition_file("emails", "alice", DAY)
+    damage_column(raw_file, "raw")
+    damage_column(emails_file, "body_text")
+    client = dovecot.client()
+    client.select_folder("INBOX")
+    gone = client.search(["HEADER", "Message-ID", "in1@example.test"])
+    client.delete_messages(gone)
+    client.expunge()
+    client.logout()
+
+    result = run(instance, [emails])  # it reads the damaged raw file: the failure names it and the remedy
+    assert not result.success
+    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(result)
+    found = {f.check: f for f in diagnose(get_settings(), [check_lake])}
+    assert not found["lake raw_messages"].ok and not found["lake emails"].ok
+
+    assert cli.main(["repair"]) == 1  # a message is lost: scripts must notice
+    out = capsys.readouterr().out
+    assert "4 message(s) listed in the file" in out
+    assert "3 message(s) of that day are on the server" in out
+    assert "1 message(s) are no longer on the server" in out and "<in1@example.test>" in out
+    assert "in0@example.test" not in out and f"--account alice --from {DAY} --to {DAY}" in out
+    assert not raw_file.exists() and not emails_file.exists()
+    [report] = (data_dir / "quarantine").glob("*/report.json")
+    entries = {e["table"]: e for e in json.loads(report.read_text())}
+    assert [row["message_id"] for row in entries["raw_messages"]["lost"]] == ["in1@example.test"]
+    assert (report.parent / "lake" / raw_file.relative_to(data_dir / "lake")).is_file()  # moved, never deleted
+
+    assert run(instance, [raw_messages, emails]).success
+    stored = lake.read_partition("raw_messages", "alice", DAY, columns=["sha256"]).column("sha256").to_pylist()
+    assert sorted(stored) == sorted(server_sha256s(dovecot)) and len(stored) == 3
+    assert len(lake.read_partition("emails", "alice", DAY)) == 3
+    assert all(f.ok for f in diagnose(get_settings(), [check_lake]))
+    assert cli.main(["repair"]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
