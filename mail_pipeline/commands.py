@@ -63,11 +63,18 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
           "losing it makes the stored IMAP passwords unreadable")
 
 
-def instance_config(max_concurrent_runs: int = 4) -> dict:
+# How often the daemon checks that started runs still have a live worker: a run killed with
+# SIGKILL (or with its host) is marked failed within this, freeing its account's queue.
+RUN_MONITORING_INTERVAL_S = 30
+
+
+def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = RUN_MONITORING_INTERVAL_S) -> dict:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
     Built in code so that a non-editable install needs no file from the repository."""
     return {
         "telemetry": {"enabled": False},
+        "run_launcher": {"module": "mail_pipeline.defs.run_launcher", "class": "LivenessRunLauncher"},
+        "run_monitoring": {"enabled": True, "poll_interval_seconds": monitoring_interval_s},
         "concurrency": {"runs": {
             "max_concurrent_runs": max_concurrent_runs,
             "tag_concurrency_limits": [
@@ -78,13 +85,15 @@ def instance_config(max_concurrent_runs: int = 4) -> dict:
     }
 
 
-def write_instance_config(settings: Settings) -> Path:
-    """DAGSTER_HOME under the data directory: SQLite storage there, run limits, retries."""
+def write_instance_config(settings: Settings, monitoring_interval_s: int = RUN_MONITORING_INTERVAL_S) -> Path:
+    """DAGSTER_HOME under the data directory: SQLite storage there, run limits, monitoring, retries."""
     import yaml
 
-    home = (settings.data_dir / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(settings.max_concurrent_runs), sort_keys=False))
+    from mail_pipeline.storage.permissions import private_dir
+
+    home = private_dir((settings.data_dir / "dagster").resolve())
+    config = instance_config(settings.max_concurrent_runs, monitoring_interval_s)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
 
 

@@ -143,3 +143,4 @@ def test_lake_files_and_folders_are_private(tmp_path):
     assert list(loose_paths(tmp_path / "data")) == []
     written.path.chmod(0o644)
     assert list(loose_paths(tmp_path / "data")) == [(written.path, 0o644)]
+

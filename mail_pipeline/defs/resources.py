@@ -6,9 +6,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from mail_pipeline import logs
+from mail_pipeline.defs.run_launcher import hold_run_liveness, release_run_liveness
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import catalog, crypto
@@ -21,6 +22,15 @@ class LakeResource(ConfigurableResource):
     """The Parquet lake and its DuckDB catalog of views."""
 
     data_dir: str
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every stage uses the lake: its setup marks the run worker alive for run monitoring.
+        if context.run_id:
+            hold_run_liveness(Path(self.data_dir), context.run_id)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if context.run_id:
+            release_run_liveness(context.run_id)
 
     @property
     def lake(self) -> Lake:

@@ -1,0 +1,118 @@
+"""A run whose worker is killed is marked failed by run monitoring and stops holding its
+account's queue: the liveness lock (unit), and node loss under the real daemon (`dagster dev`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from mail_pipeline.commands import write_instance_config
+from mail_pipeline.defs.run_launcher import liveness_path
+from mail_pipeline.settings import get_settings
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.locks import file_lock, holder_pid
+from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
+from mail_pipeline_tests.mailgen import message
+
+
+def test_a_liveness_lock_tells_a_killed_holder_from_a_live_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from mail_pipeline.storage.locks import LivenessLock, holder_pid, probe
+
+    path = tmp_path / "runs" / "r1.lock"
+    assert probe(path) is None
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from mail_pipeline.storage.locks import LivenessLock; "
+        f"LivenessLock(__import__('pathlib').Path({str(path)!r})).acquire(); print('held', flush=True); time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert probe(path) is True and probe(path) is True  # probing neither takes nor breaks it
+        assert holder_pid(path) == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert probe(path) is False  # died holding it
+    assert not path.exists() and probe(path) is None
+    lock = LivenessLock(path).acquire()
+    lock.release()  # a clean finish leaves nothing that looks like a death
+    assert probe(path) is None and list(path.parent.iterdir()) == []
+
+
+UTC = timezone.utc
+TODAY = date(2026, 11, 20)
+MONITORING_INTERVAL_S = 3
+
+
+def at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def runs(instance: DagsterInstance, *statuses: DagsterRunStatus):
+    return [r.dagster_run for r in instance.get_run_records(RunsFilter(statuses=list(statuses) or None))]
+
+
+def partition(run) -> str:
+    return run.tags.get("dagster/partition", "")
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+def test_a_run_killed_with_its_node_is_failed_and_the_accounts_queue_moves(dovecot, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
+    monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3")
+    settings = get_settings()
+    home = write_instance_config(settings, monitoring_interval_s=MONITORING_INTERVAL_S)
+    AccountRegistry(settings.accounts_path).add(
+        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
+                password_token="", ca_file=dovecot.ca_file), dovecot.users["alice"], crypto.load_cipher())
+    env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
+    d1, d2 = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
+    instance = DagsterInstance.from_config(str(home))
+    server = DagsterDev(home, env, tmp_path / "dagster-1.log").start()
+    try:
+        # Holding alice's write lock parks her first run inside raw_messages, alive and STARTED.
+        with file_lock(data_dir / "locks" / "alice.lock", exclusive=True):
+            dovecot.append([("INBOX", message("k1", at(d1)), at(d1))])
+            [first] = wait_until(lambda: runs(instance, DagsterRunStatus.STARTED), 240, "the sensor's first run")
+            lock = liveness_path(data_dir, first.run_id)
+            worker = wait_until(lambda: holder_pid(lock), 120, "the run worker's liveness lock")
+            dovecot.append([("INBOX", message("k2", at(d2)), at(d2))])
+            [queued] = wait_until(lambda: runs(instance, DagsterRunStatus.QUEUED), 120, "the second day's run, queued")
+            assert partition(queued) == f"alice|{d2}"  # held back by the per-account limit of 1
+            # Node loss: webserver, daemon, code server and run worker die at once, unannounced.
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+            wait_until(lambda: not alive(worker), 30, "the run worker to be gone")
+        assert instance.get_run_by_id(first.run_id).status == DagsterRunStatus.STARTED  # nobody was left to say otherwise
+
+        server = DagsterDev(home, env, tmp_path / "dagster-2.log").start()
+        wait_until(lambda: instance.get_run_by_id(first.run_id).status == DagsterRunStatus.FAILURE, 120,
+                   "run monitoring to mark the killed run failed")
+        wait_until(lambda: instance.get_run_by_id(queued.run_id).status == DagsterRunStatus.SUCCESS, 300,
+                   "the account's queued run to start and finish")
+        # The run-retry policy re-runs the killed run's partition.
+        retried = wait_until(lambda: [r for r in runs(instance, DagsterRunStatus.SUCCESS)
+                                      if r.tags.get("dagster/parent_run_id") == first.run_id], 300, "the retry")
+        assert [partition(r) for r in retried] == [f"alice|{d1}"]
+        events = instance.all_logs(first.run_id)
+        assert any(f"pid {worker}" in (e.message or "") for e in events), "the failure names the dead worker"
+    finally:
+        server.stop()
+        instance.dispose()
