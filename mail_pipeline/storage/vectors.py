@@ -246,6 +246,18 @@ class VectorStore:
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
         return doomed
 
+    def remove_unreferenced(self) -> int:
+        """Delete the files no kept version references (data and index files of writes killed
+        before their commit) and versions older than PRUNE_OLDER_THAN; return the bytes freed.
+
+        Lance keeps unreferenced files for 7 days, since they may be a commit in flight; only the
+        exclusive lock (VectorsResource.maintaining) rules that out, so call it only under it."""
+        table = self._open()
+        if table is None:
+            return 0
+        stats = table.to_lance().cleanup_old_versions(older_than=PRUNE_OLDER_THAN, delete_unverified=True)
+        return stats.bytes_removed
+
     # -- reads -------------------------------------------------------------------------------
 
     def cached_vectors(self, text_sha256s: Iterable[str], model_id: str) -> dict[str, np.ndarray]:
