@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
+from mail_pipeline.stages import STAGES
+
 
 def register(groups, command) -> None:
     run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
@@ -63,12 +65,7 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
           "losing it makes the stored IMAP passwords unreadable")
 
 
-# How often the daemon checks that started runs still have a live worker: a run killed with
-# SIGKILL (or with its host) is marked failed within this, freeing its account's queue.
-RUN_MONITORING_INTERVAL_S = 30
-
-
-def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = RUN_MONITORING_INTERVAL_S) -> dict:
+def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = 30) -> dict:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
     Built in code so that a non-editable install needs no file from the repository."""
     return {
@@ -85,25 +82,23 @@ def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = R
     }
 
 
-def write_instance_config(settings: Settings, monitoring_interval_s: int = RUN_MONITORING_INTERVAL_S) -> Path:
+def write_instance_config(settings: Settings) -> Path:
     """DAGSTER_HOME under the data directory: SQLite storage there, run limits, monitoring, retries."""
     import yaml
 
     from mail_pipeline.storage.permissions import private_dir
 
     home = private_dir((settings.data_dir / "dagster").resolve())
-    config = instance_config(settings.max_concurrent_runs, monitoring_interval_s)
+    config = instance_config(settings.max_concurrent_runs, settings.run_monitoring_interval_s)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
 
 
 def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline.demo import server as demo_module
-    from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
     ensure_key()
-    settings = get_settings()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
@@ -192,7 +187,6 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

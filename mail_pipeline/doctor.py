@@ -132,9 +132,9 @@ def check_instance(settings: Settings) -> Iterator[Finding]:
 def check_model(settings: Settings) -> Iterator[Finding]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        from mail_pipeline.indexing.embedder import Embedder
+        from mail_pipeline.indexing.embedder import shared_embedder
 
-        embedder = Embedder(settings.embedding_model, precision=settings.embedding_precision)
+        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
         vector = embedder.encode(["doctor check"])
         yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
     except Exception as error:

@@ -49,7 +49,6 @@ def test_a_liveness_lock_tells_a_killed_holder_from_a_live_one(tmp_path):
 
 UTC = timezone.utc
 TODAY = date(2026, 11, 20)
-MONITORING_INTERVAL_S = 3
 
 
 def at(day: date) -> datetime:
@@ -77,8 +76,9 @@ def partition(run) -> str:
 def test_a_run_killed_with_its_node_is_failed_and_the_accounts_queue_moves(dovecot, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3")
+    monkeypatch.setenv("MAIL_PIPELINE_RUN_MONITORING_INTERVAL", "3")
     settings = get_settings()
-    home = write_instance_config(settings, monitoring_interval_s=MONITORING_INTERVAL_S)
+    home = write_instance_config(settings)
     AccountRegistry(settings.accounts_path).add(
         Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
                 password_token="", ca_file=dovecot.ca_file), dovecot.users["alice"], crypto.load_cipher())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from dagster import (
@@ -38,10 +37,3 @@ def context_partitions(context: AssetExecutionContext) -> dict[str, list[date]]:
         account, day = split_key(key)
         found.setdefault(account, set()).add(day)
     return {account: sorted(days) for account, days in sorted(found.items())}
-
-
-def locked_partitions(context: AssetExecutionContext, lake) -> Iterator[tuple[str, list[date]]]:
-    """context_partitions(), holding each account's write lock while the caller works on it."""
-    for account, days in context_partitions(context).items():
-        with lake.account_lock(account):
-            yield account, days

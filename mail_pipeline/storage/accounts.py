@@ -25,7 +25,6 @@ SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
 # "Every folder except Trash, Junk, Drafts": resolved on the server through SPECIAL-USE flags.
 ALL_FOLDERS = "*"
-EXCLUDED_SPECIAL_USE = (b"\\Trash", b"\\Junk", b"\\Drafts")
 
 
 class AccountError(ValueError):

@@ -109,9 +109,6 @@ class Lake:
             raise
         return WriteResult(rows=rows, bytes=path.stat().st_size, path=path)
 
-    def has_partition(self, table: str, account: str, day: date) -> bool:
-        return self.partition_file(table, account, day).exists()
-
     def partition_files(self, table: str, account: str, day: date) -> list[Path]:
         directory = self.partition_dir(table, account, day)
         return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
