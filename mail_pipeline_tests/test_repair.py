@@ -93,3 +93,37 @@ def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, a
     assert all(f.ok for f in diagnose(get_settings(), [check_lake]))
     assert cli.main(["repair"]) == 0
     assert "nothing to repair" in capsys.readouterr().out
+
+
+def test_damaged_files_fail_the_stages_that_rely_on_them_and_status_shows_it(dovecot, alice, data_dir, instance, capsys):
+    d2 = date(2026, 11, 11)
+    first, second = datetime(2026, 11, 10, 9, tzinfo=UTC), datetime(2026, 11, 11, 9, tzinfo=UTC)
+    dovecot.append([("INBOX", message("x1", first), first), ("INBOX", message("x2", second), second)])
+    assert run(instance, [raw_messages, emails]).success
+    lake = Lake(data_dir / "lake")
+    raw_file, emails_file = lake.partition_file("raw_messages", "alice", DAY), lake.partition_file("emails", "alice", DAY)
+    damage_column(raw_file, "raw")
+    damage_column(emails_file, "thread_id")
+
+    # Nothing new on the server: the stage still checks the file it keeps, rather than report success.
+    result = run(instance, [raw_messages])
+    assert not result.success
+    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(result)
+    assert f"raw_messages: LakeReadError: cannot read {raw_file}" in account_failure(capsys)
+    # Another day's emails thread against this day's stored emails: that read names the damaged file.
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    result = materialize([raw_messages, emails], partition_key=partition_key("alice", d2),
+                         resources=build_resources(get_settings()), instance=instance, raise_on_error=False)
+    assert not result.success and str(emails_file) in failure_message(result)
+
+    # That run's raw_messages synced the account fine, so only the emails failure is news now.
+    failed = account_failure(capsys)
+    assert "1 consecutive failure(s)" in failed and f"emails: LakeReadError: cannot read {emails_file}" in failed
+
+
+def account_failure(capsys) -> str:
+    """`status`'s line for the account-wide ('*') failure."""
+    assert cli.main(["status"]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.split()[1] == "*"]
+    assert " failed " in line
+    return line
