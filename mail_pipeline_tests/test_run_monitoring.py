@@ -47,6 +47,30 @@ def test_a_liveness_lock_tells_a_killed_holder_from_a_live_one(tmp_path):
     assert probe(path) is None and list(path.parent.iterdir()) == []
 
 
+
+def test_the_launcher_fails_only_runs_whose_worker_died(tmp_path):
+    import subprocess
+    import sys
+
+    from dagster import DagsterRun
+    from dagster._core.launcher import WorkerStatus
+
+    from mail_pipeline.defs.run_launcher import LivenessRunLauncher, hold_run_liveness, release_run_liveness
+
+    launcher = LivenessRunLauncher(data_dir=str(tmp_path))
+    run = DagsterRun(job_name="ingest", run_id="run-1")
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING  # not started yet: never guess
+    hold_run_liveness(tmp_path, "run-1")
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    release_run_liveness("run-1")
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING  # finished cleanly
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import os; from mail_pipeline.defs.run_launcher import hold_run_liveness; "
+        f"hold_run_liveness({str(tmp_path)!r}, 'run-1'); os.kill(os.getpid(), 9)")])
+    worker.wait()
+    health = launcher.check_run_worker_health(run)
+    assert health.status == WorkerStatus.FAILED and f"pid {worker.pid}" in health.msg
+
 UTC = timezone.utc
 TODAY = date(2026, 11, 20)
 
