@@ -144,7 +144,7 @@ def repair(settings, *, ask_server: bool = True, now: datetime | None = None) ->
             check_server(settings, account, [item for item in raw if item.damaged.account == account])
         else:
             for item in raw:
-                item.server_error = "not asked (--offline)"
+                item.server_error = "--offline"
     if repaired:
         write_report(folder / "report.json", repaired)
     return Report(folder, repaired)

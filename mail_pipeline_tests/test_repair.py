@@ -127,3 +127,23 @@ def account_failure(capsys) -> str:
     [line] = [line for line in capsys.readouterr().out.splitlines() if line.split()[1] == "*"]
     assert " failed " in line
     return line
+
+
+def test_offline_repair_quarantines_and_says_what_it_could_not_check(data_dir, capsys):
+    import pyarrow as pa
+
+    from mail_pipeline.storage.schemas import RAW_MESSAGES
+
+    when = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    rows = [{"folder": "INBOX", "uidvalidity": 7, "uid": uid, "internaldate": when, "flags": [], "size": 100,
+             "sha256": f"{uid:064x}", "message_id": f"m{uid}@example.test", "raw": message(f"m{uid}", when),
+             "fetched_at": when} for uid in (1, 2)]
+    lake = Lake(data_dir / "lake")
+    written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(rows, schema=RAW_MESSAGES))
+    damage_column(written.path, "raw")
+    assert cli.main(["repair", "--offline"]) == 1  # it cannot say nothing was lost
+    out = capsys.readouterr().out
+    assert "2 message(s) listed in the file" in out and "server not checked (--offline)" in out
+    assert not written.path.exists()
+    [report] = (data_dir / "quarantine").glob("*/report.json")
+    assert json.loads(report.read_text())[0]["messages_listed"] == 2
