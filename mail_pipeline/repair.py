@@ -40,13 +40,15 @@ class Repaired:
     listed: list[dict] | None = None  # the messages the file held (raw_messages), None if unreadable
     on_server: int | None = None  # that day's messages the server has: the next run fetches them
     lost: list[dict] = field(default_factory=list)  # listed, and no longer on the server
+    # Listed under a UIDVALIDITY the folder no longer has: its UIDs are void, so they cannot be matched.
+    unmatched: list[dict] = field(default_factory=list)
     server_error: str | None = None
 
     @property
     def unaccounted(self) -> bool:
         """Messages may be lost that this report cannot name."""
         raw = self.damaged.table == "raw_messages"
-        return raw and (self.listed is None or self.server_error is not None)
+        return raw and (self.listed is None or self.server_error is not None or bool(self.unmatched))
 
 
 def find_damaged(lake: Lake) -> list[Damaged]:
@@ -91,16 +93,18 @@ def compare_with_server(session, wanted_folders: list[str], item: Repaired) -> N
     listed = item.listed or []
     synced, _missing = split_folders(session.list_folders(), wanted_folders)
     on_server: set[tuple[str, int, int]] = set()
-    counted = 0
+    validity: dict[str, int] = {}
     for folder in sorted(set(synced) | {row["folder"] for row in listed}):
         try:
             plan = plan_folder(session, folder, [day], {})[day]
         except ImapFolderError:  # deleted or renamed on the server: what it held is gone from there
             continue
+        validity[folder] = plan.uidvalidity
         on_server |= {(folder, plan.uidvalidity, meta.uid) for meta in plan.to_fetch}
-        counted += len(plan.to_fetch) if folder in synced else 0
-    item.on_server = counted
-    item.lost = [row for row in listed if (row["folder"], row["uidvalidity"], row["uid"]) not in on_server]
+    item.on_server = sum(1 for folder, _v, _uid in on_server if folder in synced)
+    missing = [row for row in listed if (row["folder"], row["uidvalidity"], row["uid"]) not in on_server]
+    item.unmatched = [row for row in missing if validity.get(row["folder"], row["uidvalidity"]) != row["uidvalidity"]]
+    item.lost = [row for row in missing if row not in item.unmatched]
 
 
 def check_server(settings, account: str, items: list[Repaired]) -> None:
@@ -155,7 +159,7 @@ def write_report(path: Path, repaired: Iterable[Repaired]) -> None:
         "table": r.damaged.table, "account": r.damaged.account, "day": r.damaged.day.isoformat(),
         "file": str(r.damaged.path), "moved_to": str(r.moved_to), "error": r.damaged.error,
         "messages_listed": None if r.listed is None else len(r.listed), "on_server": r.on_server,
-        "lost": r.lost, "server_error": r.server_error,
+        "lost": r.lost, "unmatched": r.unmatched, "server_error": r.server_error,
     } for r in repaired]
     path.write_text(json.dumps(entries, indent=2, default=str))
     path.chmod(PRIVATE_FILE)
@@ -177,6 +181,8 @@ def render(report: Report) -> str:
 
 
 def consequences(item: Repaired) -> list[str]:
+    if item.damaged.table == "sync_log":
+        return ["sync history only (no mail): that day's sync_log rows are not rebuilt"]
     if item.damaged.table != "raw_messages":
         return ["rebuilt from raw_messages by the partition's next run: nothing is lost"]
     lines = [f"{len(item.listed)} message(s) listed in the file" if item.listed is not None
@@ -188,7 +194,15 @@ def consequences(item: Repaired) -> list[str]:
     if item.listed is not None:
         lines.append(f"{len(item.lost)} message(s) are no longer on the server and cannot be recovered"
                      + (":" if item.lost else ""))
-        lines += [f"  {row['folder']} UIDVALIDITY {row['uidvalidity']} UID {row['uid']}"
-                  + (f" <{row['message_id']}>" if row.get("message_id") else "")
-                  + (f" {row['internaldate']:%Y-%m-%d %H:%M}Z" if row.get("internaldate") else "") for row in item.lost]
+        lines += [f"  {describe(row)}" for row in item.lost]
+    if item.unmatched:
+        lines.append(f"{len(item.unmatched)} message(s) were stored under a UIDVALIDITY their folder no longer has, so "
+                     "they cannot be matched; the next run fetches what the folder holds now:")
+        lines += [f"  {describe(row)}" for row in item.unmatched]
     return lines
+
+
+def describe(row: dict) -> str:
+    return (f"{row['folder']} UIDVALIDITY {row['uidvalidity']} UID {row['uid']}"
+            + (f" <{row['message_id']}>" if row.get("message_id") else "")
+            + (f" {row['internaldate']:%Y-%m-%d %H:%M}Z" if row.get("internaldate") else ""))

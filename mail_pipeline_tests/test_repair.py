@@ -129,6 +129,25 @@ def account_failure(capsys) -> str:
     return line
 
 
+def test_messages_of_a_renumbered_folder_are_reported_as_unmatched_not_lost(dovecot, alice, data_dir, instance, capsys):
+    when = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    dovecot.append([("INBOX", message("u1", when), when), ("Archive", message("u2", when), when)])
+    assert run(instance, [raw_messages]).success
+    damage_column(Lake(data_dir / "lake").partition_file("raw_messages", "alice", DAY), "raw")
+    client = dovecot.client()
+    client.delete_folder("Archive")  # re-created: a new UIDVALIDITY voids the stored UIDs
+    client.logout()
+    dovecot.append([("Archive", message("u2", when), when)])
+
+    assert cli.main(["repair"]) == 1  # it cannot prove u2 is the same message: no silent "nothing lost"
+    out = capsys.readouterr().out
+    assert "2 message(s) of that day are on the server" in out
+    assert "0 message(s) are no longer on the server" in out
+    assert "1 message(s) were stored under a UIDVALIDITY their folder no longer has" in out and "<u2@example.test>" in out
+    assert run(instance, [raw_messages]).success
+    assert sorted(Lake(data_dir / "lake").read_partition("raw_messages", "alice", DAY, columns=["sha256"])
+                  .column("sha256").to_pylist()) == sorted(server_sha256s(dovecot))
+
 def test_offline_repair_quarantines_and_says_what_it_could_not_check(data_dir, capsys):
     import pyarrow as pa
 
