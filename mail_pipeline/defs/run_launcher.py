@@ -11,6 +11,7 @@ run-retry policy re-run the partitions.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from dagster._serdes.config_class import ConfigurableClassData
 
 from mail_pipeline.storage.locks import LivenessLock, holder_pid, probe
 
+log = logging.getLogger(__name__)
 _held: dict[str, LivenessLock] = {}
 
 
@@ -73,7 +75,11 @@ class LivenessRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run) -> CheckRunHealthResult:
         path = liveness_path(self.data_dir, run.run_id)
         pid = holder_pid(path)
-        alive = probe(path)
+        try:
+            alive = probe(path)
+        except OSError as error:  # e.g. the daemon runs as another user: say so, never fail the run on it
+            log.warning("run monitoring cannot check %s: %s", path, error)
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"cannot check {path}: {error}")
         if alive is False:
             return CheckRunHealthResult(WorkerStatus.FAILED, (
                 f"the run worker (pid {pid}) died without finishing the run: killed (SIGKILL, out of memory) "
