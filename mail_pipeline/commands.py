@@ -32,7 +32,7 @@ def register(groups, command) -> None:
     search.add_argument("--json", action="store_true")
     command("search")(cmd_search)
 
-    groups.add_parser("status", help="per account and folder: last sync, messages stored, last error")
+    groups.add_parser("status", help="per registered account and folder: last sync, messages stored, last error")
     command("status")(cmd_status)
 
     groups.add_parser("doctor", help="check key, account logins, data directory, lake files, instance storage and the model")
