@@ -71,6 +71,26 @@ def test_the_launcher_fails_only_runs_whose_worker_died(tmp_path):
     health = launcher.check_run_worker_health(run)
     assert health.status == WorkerStatus.FAILED and f"pid {worker.pid}" in health.msg
 
+
+def test_the_launcher_sweeps_lock_files_of_finished_runs_only(tmp_path, instance):
+    import subprocess
+    import sys
+
+    from dagster import DagsterRun
+
+    from mail_pipeline.defs.run_launcher import LivenessRunLauncher
+
+    launcher = LivenessRunLauncher(data_dir=str(tmp_path))
+    launcher.register_instance(instance)
+    for run_id, status in (("done", DagsterRunStatus.SUCCESS), ("killed", DagsterRunStatus.STARTED)):
+        instance.add_run(DagsterRun(job_name="ingest", run_id=run_id, status=status))
+        # Each worker exits holding its lock (as a run worker does, finished or killed).
+        subprocess.run([sys.executable, "-c", "from mail_pipeline.defs.run_launcher import hold_run_liveness; "
+                        f"hold_run_liveness({str(tmp_path)!r}, {run_id!r})"], check=True)
+    assert launcher.sweep_finished() == 1
+    assert not liveness_path(tmp_path, "done").exists()
+    assert liveness_path(tmp_path, "killed").exists()  # left for the health check to report
+
 UTC = timezone.utc
 TODAY = date(2026, 11, 20)
 

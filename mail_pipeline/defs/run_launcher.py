@@ -7,11 +7,16 @@ account's queue. Here every run worker holds a liveness lock (storage/locks.py) 
 directory from the moment its resources are set up; the monitoring daemon probes it each poll
 and a lock its holder died with marks the run failed, which frees the queue and lets the
 run-retry policy re-run the partitions.
+
+The worker takes the lock when its resources are set up and keeps it until it exits (no teardown:
+that would make the lake resource a context manager every sensor context must open). So a
+finished run leaves a free lock file behind; the launcher removes those of finished runs.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,14 +31,25 @@ log = logging.getLogger(__name__)
 _held: dict[str, LivenessLock] = {}
 
 
+def liveness_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "locks" / "runs"
+
+
 def liveness_path(data_dir: Path, run_id: str) -> Path:
-    return Path(data_dir) / "locks" / "runs" / f"{run_id}.lock"
+    return liveness_dir(data_dir) / f"{run_id}.lock"
+
+
+SWEEP_INTERVAL_S = 600
 
 
 def hold_run_liveness(data_dir: Path, run_id: str) -> None:
-    """Called in the run worker (the code location's executor is in-process: one worker per run)."""
-    if run_id not in _held:
-        _held[run_id] = LivenessLock(liveness_path(data_dir, run_id)).acquire()
+    """Called in the run worker (the code location's executor is in-process: one worker per run).
+    A process that runs runs one after another (`materialize` in tests) holds only the latest."""
+    if run_id in _held:
+        return
+    for other in list(_held):
+        release_run_liveness(other)
+    _held[run_id] = LivenessLock(liveness_path(data_dir, run_id)).acquire()
 
 
 def release_run_liveness(run_id: str) -> None:
@@ -48,6 +64,7 @@ class LivenessRunLauncher(DefaultRunLauncher):
     def __init__(self, inst_data: ConfigurableClassData | None = None, data_dir: str | None = None):
         super().__init__(inst_data=inst_data)
         self._data_dir = data_dir
+        self._swept_at = 0.0
 
     @classmethod
     def config_type(cls):
@@ -73,6 +90,9 @@ class LivenessRunLauncher(DefaultRunLauncher):
         return True
 
     def check_run_worker_health(self, run) -> CheckRunHealthResult:
+        if time.monotonic() - self._swept_at > SWEEP_INTERVAL_S:
+            self._swept_at = time.monotonic()
+            self.sweep_finished()
         path = liveness_path(self.data_dir, run.run_id)
         pid = holder_pid(path)
         try:
@@ -87,3 +107,16 @@ class LivenessRunLauncher(DefaultRunLauncher):
         # No lock (yet, or any more): the worker has not set up its resources, or just finished.
         # Unknown is reported as running, so a healthy run is never failed on a guess.
         return CheckRunHealthResult(WorkerStatus.RUNNING, None if alive else f"no liveness lock at {path}")
+
+    def sweep_finished(self) -> int:
+        """Remove the free lock files of finished (or unknown) runs; a STARTED run's is left to the check."""
+        removed = 0
+        for path in liveness_dir(self.data_dir).glob("*.lock"):
+            run = self._instance.get_run_by_id(path.stem) if self.has_instance else None
+            if run is not None and not run.is_finished:
+                continue
+            try:
+                removed += probe(path) is False
+            except OSError as error:
+                log.warning("run monitoring cannot check %s: %s", path, error)
+        return removed
