@@ -93,6 +93,7 @@ def test_the_launcher_sweeps_lock_files_of_finished_runs_only(tmp_path, instance
 
 UTC = timezone.utc
 TODAY = date(2026, 11, 20)
+RETRY_CURSOR = "EVENT_LOG_CONSUMER_CURSOR-RUN_FAILURE"
 
 
 def at(day: date) -> datetime:
@@ -160,6 +161,10 @@ def test_a_killed_run_is_failed_and_the_accounts_queue_moves(dovecot, data_dir, 
     try:
         with file_lock(data_dir / "locks" / "alice.lock", exclusive=True):
             first, queued, worker = park_two_runs(instance, dovecot, data_dir, days[0], days[1])
+            # The run-retry daemon skips failures from before its very first look at the event log
+            # (dagster's EventLogConsumerDaemon); a deployment past its first minute has looked.
+            wait_until(lambda: instance.daemon_cursor_storage.get_cursor_values({RETRY_CURSOR}), 120,
+                       "the run-retry daemon's first look at the event log")
             # Node loss: webserver, daemon, code server and run worker die at once, unannounced.
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
