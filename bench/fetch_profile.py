@@ -76,10 +76,10 @@ def _fetch_label(_session, _uids, items) -> str:
 
 @contextmanager
 def phase_timers(clock: PhaseClock):
+    from mail_pipeline.imap import session as imap
     from mail_pipeline.stages import ingest
-    from mail_pipeline import imap
-    from mail_pipeline.sync import plan as sync
     from mail_pipeline.storage import catalog, lake
+    from mail_pipeline.sync import plan as sync
 
     from_pylist = clock.timed("pyarrow RecordBatch.from_pylist", pa.RecordBatch.from_pylist)
     record_batch = _Namespace(pa.RecordBatch, from_pylist=from_pylist)

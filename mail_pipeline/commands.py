@@ -153,7 +153,8 @@ def cmd_search(args, settings: Settings) -> int:
         print("no matches")
     for n, hit in enumerate(hits, 1):
         when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
+        found_in = f"\n    in attachment: {hit.attachment}" if hit.attachment else ""
+        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}{found_in}\n    {hit.snippet[:160]!s}")
     return 0
 
 

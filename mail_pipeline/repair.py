@@ -110,6 +110,7 @@ def compare_with_server(session, wanted_folders: list[str], item: Repaired) -> N
 def check_server(settings, account: str, items: list[Repaired]) -> None:
     """Ask the account's server about each repaired raw_messages partition; errors are recorded."""
     from mail_pipeline import imap, logs
+    from mail_pipeline.auth.tokens import credential_for
     from mail_pipeline.imap.errors import ImapError
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountError, AccountRegistry
@@ -117,9 +118,8 @@ def check_server(settings, account: str, items: list[Repaired]) -> None:
     try:
         registry = AccountRegistry(settings.accounts_path)
         registered = registry.get(account)
-        password = registry.password(registered, crypto.load_cipher())
-        logs.register_secret(password)
-        with imap.ImapSession(imap.config_for(registered, settings), password) as session:
+        credential = credential_for(registered, registry, crypto.load_cipher())  # a password or OAuth
+        with imap.ImapSession(imap.config_for(registered, settings), credential) as session:
             for item in items:
                 compare_with_server(session, list(registered.folders), item)
     except (AccountError, crypto.KeyConfigError, crypto.DecryptError, ImapError) as error:

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from dotenv import load_dotenv
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mail_pipeline.window import Window
@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     # SIGKILL or with its host is marked failed within this (defs/run_launcher.py).
     run_monitoring_interval_s: int = Field(30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
+    # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
+    attachment_max_pages: int = Field(100, ge=1, validation_alias=_env("ATTACHMENT_MAX_PAGES"))
+    attachment_max_chars: int = Field(100_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS"))
+    attachment_max_chars_per_email: int = Field(500_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS_PER_EMAIL"))
+    attachment_timeout_s: float = Field(20, gt=0, validation_alias=_env("ATTACHMENT_TIMEOUT"))
+    attachment_memory_mb: int = Field(1024, ge=256, validation_alias=_env("ATTACHMENT_MEMORY_MB"))
+    attachment_workers: int = Field(1, ge=1, validation_alias=_env("ATTACHMENT_WORKERS"))
+    # Your own OAuth clients for `account add --provider outlook|gmail` (auth/providers.py); read only
+    # when signing an account in, which then stores the client secret encrypted with its grant.
+    microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
+    google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
+    google_client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET"))
 
     @property
     def window(self) -> Window:
@@ -87,3 +101,8 @@ def get_settings() -> Settings:
 def environment_variables() -> list[str]:
     """Every variable the settings read (the .env.example test checks each is documented)."""
     return sorted(field.validation_alias.choices[0] for field in Settings.model_fields.values())
+
+
+def variable(field: str) -> str:
+    """The environment variable of a settings field, for messages."""
+    return Settings.model_fields[field].validation_alias.choices[0]

@@ -265,3 +265,22 @@ def test_upkeep_removes_files_an_interrupted_write_left(store):
     assert not orphan.exists() and freed >= 1
     assert store.partition_counts() == {("work", D1): 5, ("work", D2): 3}
     assert len(store.search_words("hello", 20)) == 8
+
+
+def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
+    """A table created without the `attachment` column answers searches as it is, and the next
+    partition write adds the column (null for the rows already there)."""
+    import lancedb
+
+    old = rows("work", D1, 4)
+    schema = vectors.vector_schema(DIM)
+    legacy = schema.remove(schema.get_field_index("attachment"))
+    lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
+        [{**row, "vector": row["vector"].tolist()} for row in old])
+    store = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    hits = store.search_vectors(np.ones(DIM, dtype=np.float32), 2)
+    assert len(hits) == 2 and "attachment" not in hits[0]
+    store.replace_partition("work", D2, [{**row, "attachment": "plan.pdf"} for row in rows("work", D2, 2)])
+    assert "attachment" in store._open().schema.names
+    found = {hit["chunk_id"]: hit["attachment"] for hit in store.search_vectors(np.ones(DIM, dtype=np.float32), 10)}
+    assert found == {**{row["chunk_id"]: None for row in old}, **{f"work-{D2}-{i}": "plan.pdf" for i in range(2)}}

@@ -22,6 +22,7 @@ from dagster._core.definitions.events import AssetKeyPartitionKey
 from mail_pipeline import logs
 from mail_pipeline.sync import changes
 from mail_pipeline.imap import sync_folders
+from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.stages import STAGES
 
 
@@ -103,7 +104,8 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
                 result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
                                          imap.folder_discovery_interval_s)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
-            message = logs.redact(str(error))
+            # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
+            message = logs.redact(f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error))
             failures.append(f"{account.slug}: {message}")
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
