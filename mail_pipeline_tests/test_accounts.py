@@ -109,7 +109,7 @@ def test_every_write_keeps_the_previous_version_as_a_0600_backup(tmp_path):
     second = registry.path.read_bytes()
     registry.remove("first")
     assert registry.backup_path.read_bytes() == second
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.json", "accounts.json.bak"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["accounts.json", "accounts.json.bak"]
 
 
 @pytest.mark.parametrize("damage", [
