@@ -14,6 +14,7 @@ from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.signin import CliError
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountError, AccountRegistry, validate
+from mail_pipeline.storage.permissions import restrict_umask
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -217,6 +218,7 @@ def _add_pipeline_commands(groups) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    restrict_umask()  # what the commands write (registry, lake, `run`'s Dagster home) is private
     settings = get_settings()
     logs.configure(settings.log_format)
     logs.quiet_library_warnings()

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # it runs before any settings exist, while the definitions are imported).
     log_level: str = Field("info", pattern="^(info|debug)$", validation_alias=_env("LOG_LEVEL"))
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
+    # How often the daemon checks that started runs still have a live worker: a run killed with
+    # SIGKILL or with its host is marked failed within this (defs/run_launcher.py).
+    run_monitoring_interval_s: int = Field(30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
     # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
     # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.

@@ -64,6 +64,16 @@ def _start(server_factory):
         _unavailable(str(error))
 
 
+@pytest.fixture(autouse=True)
+def process_umask():
+    """cli.main sets umask 077 for the process (as it should for the CLI); the next test's servers
+    write files their own users (nobody, postgres) must read, so each test starts from the umask before."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
 @pytest.fixture(scope="session")
 def dovecot_session() -> Iterator[Dovecot]:
     root = _server_root("mp-dovecot-")

@@ -190,7 +190,9 @@ def test_instance_config_is_the_root_one_on_postgres():
     assert docker["run_retries"] == root["run_retries"]
     assert docker["telemetry"] == {"enabled": False}
     assert docker["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
-    assert docker["run_launcher"]["class"] == "DefaultRunLauncher"
+    assert docker["run_launcher"] == root["run_launcher"]
+    assert docker["run_launcher"]["class"] == "LivenessRunLauncher"
+    assert docker["run_monitoring"] == root["run_monitoring"] and docker["run_monitoring"]["enabled"]
 
 
 def test_workspace_points_at_the_code_service():

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from mail_pipeline.auth.tokens import credential_for
+from mail_pipeline.defs.run_launcher import hold_run_liveness
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
@@ -26,6 +27,12 @@ class LakeResource(ConfigurableResource):
     data_dir: str
     retention_days: int = 30
     pinned_today: str | None = None  # YYYY-MM-DD: tests and reproducible demos pin the clock
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every stage uses the lake: its setup marks the run worker alive for run monitoring,
+        # until the worker exits (defs/run_launcher.py says why there is no teardown).
+        if context.run_id:
+            hold_run_liveness(Path(self.data_dir), context.run_id)
 
     @property
     def lake(self) -> Lake:

@@ -54,7 +54,10 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
     valid |= {p.folder: p.uidvalidity for p in plans}
     stale = sum(1 for r in stored_rows if valid.get(r["folder"]) != r["uidvalidity"])
     if not any(p.to_fetch for p in plans) and not stale:
-        return outcomes  # nothing new: leave the file as it is
+        # Nothing new: the file stays as it is, so check it still reads whole (the plan read only
+        # three small columns); a damaged one fails here, naming itself, not in the next stage.
+        lake.verify_partition("raw_messages", account, day)
+        return outcomes
     new_rows = itertools.chain.from_iterable(
         plan.raw_rows(session, p, outcome, max_messages=limits.max_messages, max_bytes=limits.max_bytes)
         for p, outcome in zip(plans, outcomes)
