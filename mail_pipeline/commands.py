@@ -128,24 +128,40 @@ def cmd_run(args, settings: Settings) -> int:
             server.stop()
 
 
+def search_hits(args, settings: Settings) -> list[dict]:
+    """Through the search service when one serves this data directory (warm: milliseconds),
+    else in this process (loading the model: seconds); the same hits either way."""
+    from mail_pipeline.service import client
+    from mail_pipeline.service.reader import MailReader
+
+    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
+    base = client.service_url(client.search_port())
+    if client.serves(base, settings.data_dir):
+        return client.search(base, args.query, **filters)
+    return MailReader(settings).search(args.query, **filters)
+
+
 def cmd_search(args, settings: Settings) -> int:
-    from mail_pipeline.indexing.search import EmptyStoreError, search
+    from mail_pipeline.service.reader import NothingIndexedError, RequestError
 
     try:
-        hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
-                      mode=args.mode, settings=settings)
-    except EmptyStoreError as error:
+        hits = search_hits(args, settings)
+    except NothingIndexedError as error:
         print(str(error), file=sys.stderr)
         return 1
+    except RequestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps([{**hit.__dict__, "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
-                           "day": hit.day.isoformat()} for hit in hits], indent=2))
+        print(json.dumps(hits, indent=2))
         return 0
     if not hits:
         print("no matches")
     for n, hit in enumerate(hits, 1):
-        when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
+        when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
+        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}\n    {hit['subject']}\n    {hit['snippet'][:160]!s}")
+        if hit.get("attachment"):
+            print(f"    (in attachment {hit['attachment']})")
     return 0
 
 
