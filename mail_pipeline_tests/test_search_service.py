@@ -158,6 +158,15 @@ def test_no_answer_carries_a_credential(search_service, indexed_demo):
     assert token and token not in text and "demopass" not in text and "password_token" not in text
 
 
+def test_the_page_and_its_script_are_served_under_a_strict_policy(search_service):
+    for path, kind in (("/", "text/html"), ("/page.js", "text/javascript")):
+        with urllib.request.urlopen(f"{search_service}{path}", timeout=30) as reply:
+            assert reply.headers["Content-Type"].startswith(kind)
+            assert "script-src 'self'" in reply.headers["Content-Security-Policy"]
+            assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
+            assert reply.read()
+
+
 # -- the CLI through the service, and without it -----------------------------------------------
 
 def run_cli(data_dir, cwd, *args, **env) -> subprocess.CompletedProcess:
