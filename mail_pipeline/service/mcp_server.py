@@ -24,10 +24,10 @@ def _as_tool_errors() -> Iterator[None]:
     try:
         yield
     except (RequestError, NotFoundError, NothingIndexedError) as error:
-        raise ToolError(str(error).strip("'\"")) from error
+        raise ToolError(str(error)) from error
 
 
-def _with_message_ids(reader: MailReader, hits: list[dict]) -> list[dict]:
+def _with_message_ids(reader: MailReader, hits: list[dict]) -> list[dict[str, Any]]:
     """Hits with their RFC 5322 Message-ID (the search index does not hold it), marks dropped."""
     ids = reader.message_ids([(hit["account"], hit["email_id"]) for hit in hits])
     return [{**{k: v for k, v in hit.items() if k != "marks"}, "message_id": ids.get((hit["account"], hit["email_id"]))}
@@ -46,7 +46,7 @@ def build_server(reader: MailReader):
 
     @tool
     def search_mail(query: str, account: str | None = None, since: str | None = None, until: str | None = None,
-                    mode: str = "hybrid", k: int = 10) -> list[dict]:
+                    mode: str = "hybrid", k: int = 10) -> list[dict[str, Any]]:
         """Find emails matching `query` (by meaning and words), best first. Optional: account slug,
         since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100).
         Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""
@@ -56,25 +56,25 @@ def build_server(reader: MailReader):
             return _with_message_ids(reader, hits)
 
     @tool
-    def get_email(email_id: str, account: str | None = None) -> dict:
+    def get_email(email_id: str, account: str | None = None) -> dict[str, Any]:
         """One email by its email_id: headers, dates, body text, attachments' names, folders."""
         with _as_tool_errors():
             return reader.email(email_id, account)
 
     @tool
-    def get_thread(thread_id: str, account: str | None = None) -> dict:
+    def get_thread(thread_id: str, account: str | None = None) -> dict[str, Any]:
         """A conversation by its thread_id: its emails oldest first, each with ids, date, sender."""
         with _as_tool_errors():
             return reader.thread(thread_id, account)
 
     @tool
-    def list_accounts() -> list[dict]:
+    def list_accounts() -> list[dict[str, Any]]:
         """The mail accounts: slug, address, state and how much mail is stored (no secrets)."""
         with _as_tool_errors():
             return reader.accounts()
 
     @tool
-    def sync_status() -> list[dict]:
+    def sync_status() -> list[dict[str, Any]]:
         """Per account and folder: when mail was last synced, the outcome, the last error."""
         with _as_tool_errors():
             return reader.sync_status()
