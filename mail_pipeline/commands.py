@@ -86,6 +86,7 @@ def write_instance_config(settings: Settings) -> Path:
 
 def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline.demo import server as demo_module
+    from mail_pipeline.service import client
     from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -105,10 +106,13 @@ def cmd_run(args, settings: Settings) -> int:
     port = args.port or settings.ui_port
     env = {**os.environ, "DAGSTER_HOME": str(write_instance_config(settings)),
            "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
+    search_port = client.search_port()
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print(f"Search page: {client.service_url(search_port)}  (once the model has loaded)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
-    # Same process group as this command: Ctrl-C in the terminal reaches dagster and pymap too,
-    # and a killed `make run` takes them with it.
+    # Same process group as this command: Ctrl-C in the terminal reaches dagster, the search
+    # service and pymap too, and a killed `make run` takes them with it.
+    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(search_port)], env=env)
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
          "-h", "127.0.0.1", "-p", str(port)], env=env,
@@ -124,8 +128,19 @@ def cmd_run(args, settings: Settings) -> int:
             dagster.wait()
         return 0
     finally:
+        _stop(search)
         if server:
             server.stop()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def search_hits(args, settings: Settings) -> list[dict]:
