@@ -13,7 +13,6 @@ from urllib.parse import quote, urlencode, urlsplit
 import duckdb
 import pytest
 
-from mail_pipeline.service.reader import RequestError, mark_spans, parse_day, parse_k
 from mail_pipeline_tests.indexed_demo import HOSTILE_SUBJECT, cli, environment
 
 pytestmark = pytest.mark.e2e
@@ -34,31 +33,6 @@ def get(base: str, path: str, **params) -> tuple[int, object]:
 def sql(data_dir, query: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(query, params or []).fetchall()
-
-
-# -- pure parts ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text, query, marked", [
-    ("Invoice INV-7 is overdue", "invoice overdue", ["Invoice", "overdue"]),
-    ("two invoices were paid", "invoice", ["invoices"]),
-    ("the cat and the hat", "the cat", ["cat"]),  # common words are not marked
-    ("Zürich office, zurich team", "Zürich", ["Zürich"]),
-    ("nothing here", "budget", []),
-])
-def test_snippet_marks_cover_the_query_words(text, query, marked):
-    assert [text[start:end] for start, end in mark_spans(text, query)] == marked
-
-
-@pytest.mark.parametrize("value", ["0", "101", "-3", "ten", "2.5"])
-def test_k_outside_1_to_100_is_refused(value):
-    with pytest.raises(RequestError, match="k must be"):
-        parse_k(value)
-
-
-def test_dates_parse_or_name_the_bad_value():
-    assert str(parse_day("2026-11-18", "since")) == "2026-11-18" and parse_day("", "since") is None
-    with pytest.raises(RequestError, match="until must be a date YYYY-MM-DD, not '18/11/2026'"):
-        parse_day("18/11/2026", "until")
 
 
 # -- the JSON API ----------------------------------------------------------------------------

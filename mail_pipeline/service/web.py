@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -109,4 +110,6 @@ class SearchServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], reader: MailReader):
         self.reader = reader
+        if ":" in address[0]:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)
