@@ -8,7 +8,8 @@ import os
 import time
 from datetime import timedelta
 
-from bench.daemon import STAGES, MemorySampler, Stack, max_parallel
+from bench.daemon import MemorySampler, Stack, max_parallel
+from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import wait_until
 from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
@@ -118,7 +119,7 @@ def new_mail(bench: Workbench, stack: Stack) -> dict[str, float]:
     polled until it finds it. The sensor has been ticking at its interval since the stack
     started, so the append falls at an arbitrary point of its cycle."""
     from mail_pipeline.indexing.search import EmptyStoreError, search
-    from mail_pipeline.settings import get_settings
+    from mail_pipeline.settings import Settings
     from mail_pipeline_tests.mailgen import message
 
     word = "zebu" + "".join(chr(ord("a") + b % 26) for b in os.urandom(8))
@@ -127,7 +128,7 @@ def new_mail(bench: Workbench, stack: Stack) -> dict[str, float]:
 
     def found() -> bool:
         try:
-            return any(hit.subject == "Benchmark arrival" for hit in search(word, k=5, mode="text", settings=get_settings()))
+            return any(hit.subject == "Benchmark arrival" for hit in search(word, k=5, mode="text", settings=Settings()))
         except EmptyStoreError:
             return False
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,20 +55,19 @@ def shared(bench: Workbench, key: str, build: Callable[[], Any]) -> Any:
 
 
 def settings():
-    from mail_pipeline.settings import get_settings
+    from mail_pipeline.settings import Settings
 
-    return get_settings()
+    return Settings()
 
 
 def embedder(bench: Workbench) -> Embedder:
     """The model the `email_embeddings` asset uses (its resource's cached instance), loaded."""
 
     def load() -> Embedder:
-        from mail_pipeline.defs.resources import EmbedderResource
+        from mail_pipeline.indexing.embedder import shared_embedder
 
         config = settings()
-        model = EmbedderResource(model=config.embedding_model, batch_size=config.embedding_batch_size,
-                                 precision=config.embedding_precision).embedder()
+        model = shared_embedder(config.embedding_model, config.embedding_precision, config.embedding_batch_size)
         model.encode(["warm-up"])  # weights, threads and the first graph compile: not timed anywhere
         return model
     return shared(bench, "embedder", load)
@@ -81,8 +81,9 @@ def _raw_meta(message, uid: int) -> dict:
 def _build(bench: Workbench) -> Corpus:
     import pyarrow as pa
 
-    from mail_pipeline.defs.assets.chunks import chunk_rows
     from mail_pipeline.message import records
+    from mail_pipeline.stages.chunks import chunk_rows
+    from mail_pipeline.stages.emails import distinct_emails
     from mail_pipeline.storage import catalog
     from mail_pipeline.storage.lake import Lake
     from mail_pipeline.storage.schemas import EMAILS
@@ -94,10 +95,8 @@ def _build(bench: Workbench) -> Corpus:
     parsed = records.parse_all([m.raw for m in messages], workers=2)
     for uid, (email, message) in enumerate(zip(parsed, messages, strict=True), 1):
         by_day.setdefault(message.internaldate.date(), []).append(records.email_row(email, _raw_meta(message, uid)))
-    for day, rows in by_day.items():  # what emails.build_day does per partition
-        merged, _copies = records.merge_copies(rows)
-        records.resolve_threads(merged, {}, {})
-        by_day[day] = sorted(merged, key=lambda r: (r["received_at"], r["email_id"]))
+    for day, rows in by_day.items():
+        by_day[day] = distinct_emails(rows, {}, {})[0]
     parse_s = time.perf_counter() - started
 
     data_dir = bench.scratch_dir("corpus")
@@ -168,7 +167,7 @@ class RecyclingEmbedder:
     not over exact copies. Counts the texts it is asked to embed."""
 
     def __init__(self, real: Embedder, vectors: dict[str, np.ndarray]):
-        self.model_id, self.dimension = real.model_id, real.dimension
+        self.model_id, self.vectors_id, self.dimension = real.model_id, real.vectors_id, real.dimension
         self._real = vectors
         self._cycle = np.stack(list(vectors.values()))
         self._next = 0
@@ -189,21 +188,15 @@ class RecyclingEmbedder:
 
 
 def embed_partitions(days: Sequence[date], read: Callable[[date], list[dict]], model, vectors_dir: Path) -> int:
-    """The email_embeddings asset body for these days of ACCOUNT: read the day's chunks, look them
-    up in the cache, embed what it misses, one replace_partition per day. Returns how many texts
-    the model embedded."""
-    from mail_pipeline.defs.resources import VectorsResource
-    from mail_pipeline.indexing.cache import embed_with_cache
+    """The email_embeddings stage for these days of ACCOUNT (`stages.embeddings.embed_chunks`):
+    the day's chunks looked up in the cache, what it misses embedded, one replace_partition per day.
+    Returns how many texts the model embedded."""
+    from mail_pipeline.stages.embeddings import embed_chunks
+    from mail_pipeline.storage.vectors import VectorStore
 
-    resource, embedded = VectorsResource(data_dir=str(vectors_dir)), 0
+    store, embedded = VectorStore(vectors_dir / "lancedb"), 0
     for day in days:
-        chunks = read(day)
-        with resource.writing() as store:
-            vectors, fresh = embed_with_cache([(c["text"], c["text_sha256"]) for c in chunks], model, store)
-            rows = [{**c, "account": ACCOUNT, "day": day, "model_id": model.model_id, "vector": v}
-                    for c, v in zip(chunks, vectors, strict=True)]
-            store.replace_partition(ACCOUNT, day, rows)
-        embedded += fresh
+        embedded += embed_chunks(read(day), ACCOUNT, day, model, lambda: nullcontext(store))[1]
     return embedded
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 _LAUNCHED = re.compile(r"backfill (\S+) launched")
 LOCATION = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 LAUNCH_RUN = """
@@ -53,12 +53,12 @@ class Stack:
 
     def __init__(self, data_dir: Path, env: dict[str, str]):
         from mail_pipeline.commands import write_instance_config
-        from mail_pipeline.settings import get_settings
+        from mail_pipeline.settings import Settings
 
         logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per instance opened
 
         self.data_dir = data_dir
-        self.home = write_instance_config(get_settings())
+        self.home = write_instance_config(Settings())
         self.server = DagsterDev(self.home, env, data_dir / "dagster.log")
         self._instance = None
 

@@ -8,7 +8,6 @@ import ssl
 import time
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 from imapclient import IMAPClient
 
@@ -16,7 +15,7 @@ from bench import mbsync
 from bench.mailbox import DAYS, END, FOLDERS, USER, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
 from mail_pipeline.imap.session import FETCH_ITEMS, quiet_wire_log
-from mail_pipeline.settings import get_settings
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 
@@ -52,7 +51,7 @@ def bare_imapclient(bench: Workbench, quiet: bool = False) -> tuple[float, int]:
     `quiet` also turns imaplib's wire log off, as the pipeline does (`quiet_wire_log`): a
     ceiling that keeps imapclient's one tuning the pipeline uses, to show how much of the
     pipeline's lead over plain imapclient that tuning is."""
-    server, batch = bench.dovecot, get_settings().imap_batch_messages
+    server, batch = bench.dovecot, Settings().imap_batch_messages
     context = ssl.create_default_context(cafile=server.ca_file)
     started = time.perf_counter()
     client = IMAPClient("127.0.0.1", port=server.tls_port, ssl=True, ssl_context=context)
@@ -76,7 +75,7 @@ def raw_messages_run(bench: Workbench) -> tuple[float, int]:
     """The asset itself: one Dagster run over the window's 30 day partitions (a range)."""
     from dagster import DagsterInstance, materialize
 
-    from mail_pipeline.defs.assets.raw_messages import raw_messages
+    from mail_pipeline.definitions import MAIL_ASSETS
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
 
@@ -86,13 +85,13 @@ def raw_messages_run(bench: Workbench) -> tuple[float, int]:
         instance.add_dynamic_partitions("accounts", [SLUG])
         started = time.perf_counter()
         result = materialize(
-            [raw_messages], resources=build_resources(get_settings()), instance=instance, run_config=QUIET,
+            MAIL_ASSETS[:1], resources=build_resources(Settings()), instance=instance, run_config=QUIET,
             tags={"dagster/asset_partition_range_start": partition_key(SLUG, days[0]),
                   "dagster/asset_partition_range_end": partition_key(SLUG, days[-1])},
         )
         seconds = time.perf_counter() - started
-    metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
-    return seconds, int(metadata["messages_new"].value)
+    per_day = result.asset_materializations_for_node("raw_messages")
+    return seconds, sum(int(m.metadata["messages_new"].value) for m in per_day if "messages_new" in m.metadata)
 
 
 def sync_stage(bench: Workbench, around=None) -> tuple[float, int]:
@@ -101,18 +100,22 @@ def sync_stage(bench: Workbench, around=None) -> tuple[float, int]:
     `around`, a context manager factory, wraps the timed part (the profiler uses it)."""
     from contextlib import nullcontext
 
-    from mail_pipeline.defs.assets.raw_messages import sync_account
-    from mail_pipeline.defs.resources import ImapResource, LakeResource
+    from mail_pipeline.defs.resources import ImapResource
+    from mail_pipeline.stages.ingest import ingest
+    from mail_pipeline.storage import catalog
+    from mail_pipeline.storage.lake import Lake
 
     data_dir = str(fresh_data_dir(bench, "data-stage"))
     with environment(MAIL_PIPELINE_DATA_DIR=data_dir):
-        lake = LakeResource(data_dir=data_dir)
+        lake = Lake(Path(data_dir) / "lake")
         imap = ImapResource(data_dir=data_dir, fernet_key=os.environ[crypto.KEY_VARIABLE])
+        account = imap.account(SLUG)
         started = time.perf_counter()
         with (around or nullcontext)():
-            lake.ensure_catalog()
-            totals = sync_account(SimpleNamespace(run_id="bench-stage"), lake.lake, imap, SLUG, window_days())
-        return time.perf_counter() - started, totals["new"]
+            catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)
+            days = ingest(SLUG, account.folders, window_days(), open_session=lambda: imap.session(account), lake=lake,
+                          run_id="bench-stage", limits=imap.limits)
+        return time.perf_counter() - started, sum(d.figures["messages_new"] for d in days)
 
 
 # (figure prefix, label, measure): each measure returns (seconds, messages moved).
@@ -120,7 +123,7 @@ METHODS = (
     ("imap_ceiling", "bare imapclient", bare_imapclient),
     ("imap_ceiling_quiet", "bare imapclient, wire log off", partial(bare_imapclient, quiet=True)),
     ("fetch", "raw_messages (Dagster run)", raw_messages_run),
-    ("fetch_stage", "raw_messages (sync_account)", sync_stage),
+    ("fetch_stage", "raw_messages (stages.ingest)", sync_stage),
     ("mbsync", "mbsync", mbsync.pull),
     ("mbsync_nofsync", "mbsync, FSync no", partial(mbsync.pull, fsync=False)),
 )
@@ -175,7 +178,7 @@ SECTION = register(Section(
     run=run,
     figures=(
         *_rates("fetch", "raw_messages, one Dagster run over the 30 day partitions"),
-        *_rates("fetch_stage", "raw_messages stage alone (`sync_account`, no Dagster)"),
+        *_rates("fetch_stage", "raw_messages stage alone (`stages.ingest.ingest`, no Dagster)"),
         *_rates("imap_ceiling", "bare imapclient FETCH loop (ceiling)"),
         *_rates("imap_ceiling_quiet", "bare imapclient FETCH loop, imaplib wire log off"),
         *_rates("mbsync", "mbsync (isync) into a Maildir, defaults (FSync on)"),
@@ -201,7 +204,7 @@ SECTION = register(Section(
         "data directory each time: the Dagster figure is one `materialize` of the asset over the "
         "partition range of the 30 days (ephemeral instance, in-process executor, console log "
         "at WARNING, timed around `materialize`); the stage figure times `ensure_catalog` + "
-        "`sync_account`, what the asset body does, without Dagster. The bare loop fetches "
+        "`stages.ingest.ingest`, what the asset runs, without Dagster. The bare loop fetches "
         "`BODY.PEEK[] INTERNALDATE FLAGS RFC822.SIZE` for `SEARCH ALL`'s UIDs in batches of "
         "`MAIL_PIPELINE_IMAP_BATCH_MESSAGES` and discards them; the goal's ceiling is imapclient as "
         "it comes, whose imaplib formats every response for a debug log nobody reads, and the "

@@ -76,10 +76,10 @@ def _fetch_label(_session, _uids, items) -> str:
 
 @contextmanager
 def phase_timers(clock: PhaseClock):
-    from mail_pipeline.defs.assets import raw_messages
-    from mail_pipeline import imap
-    from mail_pipeline.sync import plan as sync
+    from mail_pipeline.imap import session as imap
+    from mail_pipeline.stages import ingest
     from mail_pipeline.storage import catalog, lake
+    from mail_pipeline.sync import plan as sync
 
     from_pylist = clock.timed("pyarrow RecordBatch.from_pylist", pa.RecordBatch.from_pylist)
     record_batch = _Namespace(pa.RecordBatch, from_pylist=from_pylist)
@@ -95,7 +95,7 @@ def phase_timers(clock: PhaseClock):
         (pq.ParquetWriter, "write_batch", clock.timed("Parquet write (zstd)", pq.ParquetWriter.write_batch)),
         (pq.ParquetWriter, "close", clock.timed("Parquet write (zstd)", pq.ParquetWriter.close)),
         (lake.Lake, "read_partition", clock.timed("read stored partition", lake.Lake.read_partition)),
-        (raw_messages, "log_outcomes", clock.timed("sync_log append", raw_messages.log_outcomes)),
+        (ingest, "log_outcomes", clock.timed("sync_log append", ingest.log_outcomes)),
         (catalog, "ensure_catalog", clock.timed("DuckDB catalog", catalog.ensure_catalog)),
     ]
     with ExitStack() as stack:
@@ -135,7 +135,7 @@ def write(bench: Workbench, sync_stage: Callable) -> None:
     path = bench.out / "profile_fetch.md"
     path.write_text("\n".join([
         "# Profile of the raw_messages stage", "",
-        f"`ensure_catalog` + `sync_account` over the {count:,}-message window, written by `python -m bench "
+        f"`ensure_catalog` + `stages.ingest.ingest` over the {count:,}-message window, written by `python -m bench "
         f"--sections fetch` (`--profile yes`, or by default when a fetch goal is missed).", "",
         f"## Phases (unprofiled pass: {seconds:.2f} s, {count / seconds:,.0f} msg/s)", "",
         *phase_table(clock, seconds), "",

@@ -35,17 +35,15 @@ class Ticker:
     def __init__(self, instance, data_dir: Path):
         from dagster import Definitions
 
-        from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-        from mail_pipeline.defs.assets.emails import emails
-        from mail_pipeline.defs.assets.raw_messages import raw_messages
+        from mail_pipeline.definitions import MAIL_ASSETS
         from mail_pipeline.defs.resources import build_resources
-        from mail_pipeline.defs.sensors import new_mail_sensor
+        from mail_pipeline.defs.sensors import new_mail_sensor_every
         from mail_pipeline.settings import Settings
 
-        self.instance, self.sensor = instance, new_mail_sensor
+        self.instance, self.sensor = instance, new_mail_sensor_every(60)
         self.resources = build_resources(Settings(data_dir=data_dir))
-        self.repository = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings],
-                                      sensors=[new_mail_sensor], resources=self.resources).get_repository_def()
+        self.repository = Definitions(assets=MAIL_ASSETS,
+                                      sensors=[new_mail_sensor_every(60)], resources=self.resources).get_repository_def()
         self.cursor: str | None = None
 
     def tick(self):

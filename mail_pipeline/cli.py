@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Callable
 
-from mail_pipeline import logs
+from mail_pipeline import logs, signin
+from mail_pipeline.auth.flows import SignInError
 from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.signin import CliError
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountError, AccountRegistry, validate
+from mail_pipeline.storage.accounts import AccountError, AccountRegistry, validate
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 2."""
 
 
 def command(name: str):
@@ -50,56 +47,83 @@ def key_check(args, settings) -> int:
     registry = _registry(settings)
     accounts = registry.list()
     for account in accounts:
-        registry.password(account, cipher)
-    print(f"FERNET_KEY OK ({len(cipher._fernets)} key(s)); {len(accounts)} stored password(s) decrypt")
+        registry.check_secret(account, cipher)
+    print(f"FERNET_KEY OK ({len(cipher._fernets)} key(s)); {len(accounts)} stored password(s) and OAuth grant(s) decrypt")
     return 0
 
 
 @command("key rotate")
 def key_rotate(args, settings) -> int:
     count = _registry(settings).rotate(_cipher())
-    print(f"re-encrypted {count} password(s) with the first key of FERNET_KEY; older keys may now be removed")
+    print(f"re-encrypted the passwords and OAuth grants of {count} account(s) with the first key of FERNET_KEY; "
+          "older keys may now be removed")
     return 0
-
-
-def _read_password(args) -> str:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif args.password_env:
-        if args.password_env not in os.environ:
-            raise CliError(f"environment variable {args.password_env} is not set")
-        password = os.environ[args.password_env]
-    else:
-        password = getpass.getpass("IMAP password: ")
-    if not password:
-        raise CliError("empty password")
-    logs.register_secret(password)
-    return password
 
 
 @command("account add")
 def account_add(args, settings) -> int:
-    from mail_pipeline import imap
-
     cipher = _cipher()
-    password = _read_password(args)
-    account = Account(
-        slug=args.slug, email=args.email, host=args.host, port=args.port,
-        username=args.username or args.email, password_token="", display_name=args.name or "",
-        security=args.security, ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
-        folders=("*",) if args.all_folders else tuple(args.folder or ["INBOX"]),
-    )
+    account = signin.account_from_args(args, settings)
     validate(account)
     registry = _registry(settings)
     if args.slug in registry.load():
         raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
+    secret, credential = _new_secret(args, account, settings)
     if args.verify:
-        with imap.ImapSession(imap.config_for(account, settings), password) as session:
-            folders = imap.sync_folders(session.list_folders(), account.folders)
-        print(f"logged in to {account.host}; will sync: {', '.join(folders)}")
-    registry.add(account, password, cipher)
-    print(f"added account {account.slug!r} ({account.email}); password stored encrypted")
+        account, folders = _verify(account, settings, credential, args)
+        print(f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}")
+    registry.add(account, _latest(secret, credential), cipher)
+    print(f"added account {account.slug!r} ({account.email}); "
+          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
     return 0
+
+
+@command("account reauth")
+def account_reauth(args, settings) -> int:
+    """Sign an account in again (a revoked or expired OAuth grant, a changed password)."""
+    cipher = _cipher()
+    registry = _registry(settings)
+    account = registry.get(args.slug)
+    stored = registry.grant(account, cipher).client_secret if account.is_oauth else ""
+    secret, credential = _new_secret(args, account, settings, stored)
+    _verify(account, settings, credential)
+    registry.replace_secret(account.slug, _latest(secret, credential), cipher)
+    print(f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
+          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
+    return 0
+
+
+def _new_secret(args, account, settings, stored_client_secret: str = ""):
+    """The password or grant to store, and the credential that signs in with it before it is stored."""
+    if not account.is_oauth:
+        password = signin.read_password(args)
+        return password, password
+    grant, first = signin.obtain_grant(args, account, settings, stored_client_secret)
+    pending = signin.PendingGrant(account, grant, first)
+    return pending, pending.credential
+
+
+def _latest(secret, credential):
+    # A verifying refresh may have rotated the refresh token: store the one now valid.
+    return secret.grant if isinstance(secret, signin.PendingGrant) else secret
+
+
+def _verify(account, settings, credential, args=None):
+    """Sign in and list folders: the account (its preset folders matched to the server's) and
+    the folders it will sync."""
+    from mail_pipeline import imap
+
+    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
+        available = session.list_folders()
+    if args is not None:
+        account = signin.matched_folders(args, account, available)
+    return account, imap.sync_folders(available, account.folders)
+
+
+def _describe(credential) -> str:
+    from mail_pipeline.auth import tokens
+
+    return tokens.describe(credential)
 
 
 @command("account list")
@@ -109,7 +133,8 @@ def account_list(args, settings) -> int:
         print("no accounts; add one with `mail-pipeline account add`")
     for a in accounts:
         state = "active" if a.active else "paused"
-        print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  folders={','.join(a.folders)}  {state}")
+        print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  {a.auth:<8}  "
+              f"folders={','.join(a.folders)}  {state}")
     return 0
 
 
@@ -123,15 +148,15 @@ def account_remove(args, settings) -> int:
 @command("account test")
 def account_test(args, settings) -> int:
     from mail_pipeline import imap
+    from mail_pipeline.auth import tokens
 
     registry = _registry(settings)
     account = registry.get(args.slug)
-    password = registry.password(account, _cipher())
-    logs.register_secret(password)
-    with imap.ImapSession(imap.config_for(account, settings), password) as session:
+    credential = tokens.credential_for(account, registry, _cipher())
+    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
         available = session.list_folders()
         synced = set(imap.sync_folders(available, account.folders))
-        print(f"OK: logged in to {account.host}:{account.port} as {account.username}")
+        print(f"OK: logged in to {account.host}:{account.port} as {account.username} (auth: {tokens.describe(credential)})")
         for folder in available:
             if "\\Noselect" in folder.flags:
                 continue
@@ -151,27 +176,36 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_parser("rotate", help="re-encrypt every stored password with the first key")
 
     account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(dest="action", required=True)
-    add = account.add_parser("add", help="register an IMAP account (password encrypted at rest)")
+    add = account.add_parser("add", help="register an IMAP account (password or OAuth grant encrypted at rest)")
     add.add_argument("slug", help="partition key: 1-64 of a-z 0-9 _ -")
     add.add_argument("--email", required=True)
-    add.add_argument("--host", required=True)
-    add.add_argument("--port", type=int, default=993)
+    add.add_argument("--host", help="IMAP server (required unless --provider)")
+    add.add_argument("--port", type=int, help="default 993")
     add.add_argument("--username", help="defaults to --email")
     add.add_argument("--name", help="display name")
-    add.add_argument("--security", choices=["tls", "starttls", "plain"], default="tls")
+    add.add_argument("--security", choices=["tls", "starttls", "plain"], help="default tls")
     add.add_argument("--ca-file", help="CA certificate for a self-signed server")
     add.add_argument("--folder", action="append", help="folder to sync (repeatable; default INBOX)")
     add.add_argument("--all-folders", action="store_true", help="every folder except Trash, Junk, Drafts")
-    source = add.add_mutually_exclusive_group()
-    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    source.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    _password_arguments(add)
+    signin.add_arguments(add)
     add.add_argument("--no-verify", dest="verify", action="store_false", help="do not log in to check the account first")
+    reauth = account.add_parser("reauth", help="sign an account in again: a new OAuth grant, or a new password")
+    reauth.add_argument("slug")
+    _password_arguments(reauth)
+    signin.add_grant_arguments(reauth)
     account.add_parser("list", help="list accounts (no secrets)")
     account.add_parser("remove", help="remove an account").add_argument("slug")
     account.add_parser("test", help="log in and list folders with message counts").add_argument("slug")
 
     _add_pipeline_commands(groups)
     return parser
+
+
+def _password_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    source.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
 
 
 def _add_pipeline_commands(groups) -> None:
@@ -190,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
     try:
         return COMMANDS[name](args, settings)
-    except (CliError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
+    except (CliError, AccountError, SignInError, crypto.KeyConfigError, crypto.DecryptError) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
+from mail_pipeline.stages import STAGES
+
 
 def register(groups, command) -> None:
     run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
@@ -87,11 +89,9 @@ def write_instance_config(settings: Settings) -> Path:
 def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.service import client
-    from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
 
     ensure_key()
-    settings = get_settings()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
@@ -106,7 +106,7 @@ def cmd_run(args, settings: Settings) -> int:
     port = args.port or settings.ui_port
     env = {**os.environ, "DAGSTER_HOME": str(write_instance_config(settings)),
            "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
-    search_port = client.search_port()
+    search_port = settings.search_port
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
     print(f"Search page: {client.service_url(search_port)}  (once the model has loaded)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
@@ -150,7 +150,7 @@ def search_hits(args, settings: Settings) -> list[dict]:
     from mail_pipeline.service.reader import MailReader
 
     filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
-    base = client.service_url(client.search_port())
+    base = client.service_url(settings.search_port)
     if client.serves(base, settings.data_dir):
         return client.search(base, args.query, **filters)
     return MailReader(settings).search(args.query, **filters)
@@ -207,7 +207,6 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

@@ -13,24 +13,31 @@ from mail_pipeline.defs.checks import CHECKS
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retention_job
-from mail_pipeline.defs.sensors import new_mail_sensor
-from mail_pipeline.settings import get_settings
+from mail_pipeline.defs.sensors import new_mail_sensor_every
+from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
 
-settings = get_settings()
+MAIL_ASSETS = [raw_messages, emails, email_chunks, email_embeddings]
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    """Every asset, check, job, sensor and schedule, with resources configured from `settings`."""
+    return Definitions(
+        assets=[*MAIL_ASSETS, retention],
+        asset_checks=CHECKS,
+        jobs=[ingest_job, retention_job],
+        sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
+        schedules=[daily_catch_up, daily_retention],
+        resources=build_resources(settings),
+        # Materializations launched from the UI also run in one process: one login, one model load.
+        executor=in_process_executor,
+    )
+
+
 # Fail at load, in the UI's code-location error, with the message naming FERNET_KEY and the
 # command that makes one, rather than at the first run that needs a password.
 crypto.load_cipher()
 for _key in os.environ.get(crypto.KEY_VARIABLE, "").split(","):
     logs.register_secret(_key.strip())
 
-defs = Definitions(
-    assets=[raw_messages, emails, email_chunks, email_embeddings, retention],
-    asset_checks=CHECKS,
-    jobs=[ingest_job, retention_job],
-    sensors=[new_mail_sensor],
-    schedules=[daily_catch_up, daily_retention],
-    resources=build_resources(settings),
-    # Materializations launched from the UI also run in one process: one login, one model load.
-    executor=in_process_executor,
-)
+defs = build_definitions(get_settings())

@@ -32,18 +32,19 @@ def check_key(settings: Settings) -> Iterator[Finding]:
     bad = []
     for account in registry.list():
         try:
-            registry.password(account, cipher)
+            registry.check_secret(account, cipher)
         except crypto.DecryptError:
             bad.append(account.slug)
     if bad:
-        yield Finding("key", False, f"cannot decrypt the password of: {', '.join(bad)}",
+        yield Finding("key", False, f"cannot decrypt the password or OAuth grant of: {', '.join(bad)}",
                       "add the key they were encrypted with to FERNET_KEY (after the first), then `key rotate`")
     else:
-        yield Finding("key", True, f"{len(cipher._fernets)} key(s); every stored password decrypts")
+        yield Finding("key", True, f"{len(cipher._fernets)} key(s); every stored password and OAuth grant decrypts")
 
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:
     from mail_pipeline import imap
+    from mail_pipeline.auth import tokens
     from mail_pipeline.imap import errors as imap_errors
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
@@ -57,19 +58,22 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
         cipher = crypto.load_cipher()
     except crypto.KeyConfigError:
         return  # already reported by the key check
-    hints = {"auth": "check username and password: `account remove` then `account add`",
-             "dns": "check --host", "refused": "check --port and that the server is up",
-             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked"}
+    hints = {"dns": "check --host", "refused": "check --port and that the server is up",
+             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked",
+             "oauth": "the provider's token endpoint is unreachable from here; check the network or proxy"}
     for account in accounts:
         name = f"account {account.slug}"
         try:
-            with imap.ImapSession(imap.config_for(account, settings), registry.password(account, cipher)) as session:
+            credential = tokens.credential_for(account, registry, cipher)
+            with imap.ImapSession(imap.config_for(account, settings), credential) as session:
                 folders = imap.sync_folders(session.list_folders(), account.folders)
-            yield Finding(name, True, f"logged in to {account.host}; folders: {', '.join(folders)}")
+            yield Finding(name, True, f"logged in to {account.host} ({tokens.describe(credential)}); folders: {', '.join(folders)}")
         except crypto.DecryptError:
-            yield Finding(name, False, "password cannot be decrypted", "see the key check")
+            yield Finding(name, False, "password or OAuth grant cannot be decrypted", "see the key check")
         except imap_errors.ImapError as error:
-            yield Finding(name, False, f"{error.kind}: {error}", hints.get(error.kind, ""))
+            hint = f"run `mail-pipeline account reauth {account.slug}`" + ("" if account.is_oauth else " (check the username too)")
+            yield Finding(name, False, f"{account.auth} sign-in, {error.kind}: {error}",
+                          hint if error.kind == "auth" else hints.get(error.kind, ""))
 
 
 def check_data_dir(settings: Settings) -> Iterator[Finding]:
@@ -103,9 +107,9 @@ def check_instance(settings: Settings) -> Iterator[Finding]:
 def check_model(settings: Settings) -> Iterator[Finding]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        from mail_pipeline.indexing.embedder import Embedder
+        from mail_pipeline.indexing.embedder import shared_embedder
 
-        embedder = Embedder(settings.embedding_model, precision=settings.embedding_precision)
+        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
         vector = embedder.encode(["doctor check"])
         yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
     except Exception as error:

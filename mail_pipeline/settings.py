@@ -1,57 +1,65 @@
-"""The one settings object: every tunable, with its default, read from the environment.
+"""The one settings object: every tunable, with its default, validated once from the environment.
 
-A `.env` file in the working directory is read first (variables already set in the environment
-win), so `make run` and the Dagster processes it starts see the same values.
+`get_settings()` first loads `.env` from the working directory into the environment without
+overriding what is already set (python-dotenv), so the processes `mail-pipeline run` starts see
+the same values; then the fields are read and validated. Entry points (the CLI, the Dagster
+definitions) call it once and hand the object, or its fields, down.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
+from dotenv import load_dotenv
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-def load_dotenv(path: Path = Path(".env")) -> None:
-    """Set variables from a `KEY=value` file without overriding the environment."""
-    if not path.is_file():
-        return
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip().removeprefix("export ").strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        os.environ.setdefault(key, value)
+from mail_pipeline.window import Window
+
+PREFIX = "MAIL_PIPELINE_"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def _env(name: str) -> AliasChoices:
+    # The variable's name, and the field's own name so code and tests can build Settings(field=...).
+    return AliasChoices(PREFIX + name, name.lower())
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path = field(default_factory=lambda: Path(_env("MAIL_PIPELINE_DATA_DIR", "data")))
-    retention_days: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_RETENTION_DAYS", "30")))
-    # IMAP: a connect + TLS login costs ~30 ms on loopback; FETCH of ~6 KB messages runs at
-    # 3,600-5,700 msg/s in batches of 100-500 (SERVICES.md), so 200 keeps latency and memory low.
-    imap_connect_timeout_s: float = field(default_factory=lambda: float(_env("MAIL_PIPELINE_IMAP_CONNECT_TIMEOUT", "15")))
-    imap_read_timeout_s: float = field(default_factory=lambda: float(_env("MAIL_PIPELINE_IMAP_READ_TIMEOUT", "60")))
-    imap_batch_messages: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "200")))
-    imap_batch_bytes: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_IMAP_BATCH_BYTES", str(32 * 1024 * 1024))))
-    imap_retries: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_IMAP_RETRIES", "3")))
-    embedding_model: str = field(default_factory=lambda: _env("MAIL_PIPELINE_EMBEDDING_MODEL", "all-MiniLM-L6-v2"))
-    embedding_batch_size: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_EMBEDDING_BATCH_SIZE", "64")))
-    # "auto": bf16 on CPUs with AMX/AVX512-BF16 (measured ~2.7x faster, cosine >= 0.998), else fp32.
-    embedding_precision: str = field(default_factory=lambda: _env("MAIL_PIPELINE_EMBEDDING_PRECISION", "auto"))
-    sensor_interval_s: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_SENSOR_INTERVAL", "60")))
-    # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick);
-    # the ticks between send only STATUS (see defs/sensors.py for the trade-off).
-    folder_discovery_interval_s: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "600")))
-    log_format: str = field(default_factory=lambda: _env("MAIL_PIPELINE_LOG_FORMAT", "text"))
-    max_concurrent_runs: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_MAX_CONCURRENT_RUNS", "4")))
-    ui_port: int = field(default_factory=lambda: int(_env("MAIL_PIPELINE_UI_PORT", "3000")))
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    data_dir: Path = Field(Path("data"), validation_alias=_env("DATA_DIR"))
+    retention_days: int = Field(30, ge=1, validation_alias=_env("RETENTION_DAYS"))
+    # Pins the pipeline's clock (YYYY-MM-DD), for tests and reproducible demos; unset: UTC today.
+    today: date | None = Field(None, validation_alias=_env("TODAY"))
+    imap_connect_timeout_s: float = Field(15, gt=0, validation_alias=_env("IMAP_CONNECT_TIMEOUT"))
+    imap_read_timeout_s: float = Field(60, gt=0, validation_alias=_env("IMAP_READ_TIMEOUT"))
+    imap_retries: int = Field(3, ge=0, validation_alias=_env("IMAP_RETRIES"))
+    # FETCH batches are capped by count and bytes: 200 keeps latency and memory low at the measured
+    # loopback rates (bench/RESULTS.md, fetch section).
+    imap_batch_messages: int = Field(200, ge=1, validation_alias=_env("IMAP_BATCH_MESSAGES"))
+    imap_batch_bytes: int = Field(32 * 1024 * 1024, ge=1024, validation_alias=_env("IMAP_BATCH_BYTES"))
+    embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("EMBEDDING_MODEL"))
+    embedding_batch_size: int = Field(64, ge=1, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+    # "auto": bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else fp32 (indexing/embedder.py).
+    embedding_precision: str = Field("auto", pattern="^(auto|fp32|bf16)$", validation_alias=_env("EMBEDDING_PRECISION"))
+    sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
+    # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
+    folder_discovery_interval_s: int = Field(600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL"))
+    log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
+    max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
+    ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
+    search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
+    # Your own OAuth clients for `account add --provider outlook|gmail` (auth/providers.py); read only
+    # when signing an account in, which then stores the client secret encrypted with its grant.
+    microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
+    google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
+    google_client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET"))
+
+    @property
+    def window(self) -> Window:
+        return Window(self.retention_days, self.today)
 
     @property
     def lake_dir(self) -> Path:
@@ -69,16 +77,22 @@ class Settings:
     def accounts_path(self) -> Path:
         return self.data_dir / "accounts.json"
 
+    @property
+    def locks_dir(self) -> Path:
+        return self.data_dir / "locks"
+
 
 def get_settings() -> Settings:
-    """Fresh settings from the current environment (tests change it between calls)."""
-    load_dotenv()
+    """Settings from the current environment, `.env` filling in what it does not set."""
+    load_dotenv(Path(".env"), override=False)
     return Settings()
 
 
 def environment_variables() -> list[str]:
     """Every variable the settings read (the .env.example test checks each is documented)."""
-    import inspect
-    import re
+    return sorted(field.validation_alias.choices[0] for field in Settings.model_fields.values())
 
-    return sorted(set(re.findall(r'_env\("([A-Z_]+)"', inspect.getsource(Settings))))
+
+def variable(field: str) -> str:
+    """The environment variable of a settings field, for messages."""
+    return Settings.model_fields[field].validation_alias.choices[0]

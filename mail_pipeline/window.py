@@ -1,26 +1,24 @@
-"""The retention window: which days the pipeline keeps. One clock for every stage and test."""
+"""The retention window: which days the pipeline keeps, by one clock that tests can pin."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 
-def today() -> date:
-    """UTC today; MAIL_PIPELINE_TODAY (YYYY-MM-DD) pins it, for tests and reproducible demos."""
-    pinned = os.environ.get("MAIL_PIPELINE_TODAY")
-    return date.fromisoformat(pinned) if pinned else datetime.now(timezone.utc).date()
+@dataclass(frozen=True)
+class Window:
+    retention_days: int
+    pinned_today: date | None = None
 
+    def today(self) -> date:
+        """UTC today, or the pinned day."""
+        return self.pinned_today or datetime.now(timezone.utc).date()
 
-def cutoff(retention_days: int, now: date | None = None) -> date:
-    """The first day kept: days before it are outside the window and get dropped."""
-    return (now or today()) - timedelta(days=retention_days)
+    def cutoff(self) -> date:
+        """The first day kept: days before it are outside the window and get dropped."""
+        return self.today() - timedelta(days=self.retention_days)
 
-
-def in_window(day: date, retention_days: int, now: date | None = None) -> bool:
-    return cutoff(retention_days, now) <= day <= (now or today()) + timedelta(days=1)
-
-
-def window_days(retention_days: int, now: date | None = None) -> list[date]:
-    first, last = cutoff(retention_days, now), now or today()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    def contains(self, day: date) -> bool:
+        # Tomorrow counts: INTERNALDATE is the server's clock, which may run ahead of ours.
+        return self.cutoff() <= day <= self.today() + timedelta(days=1)

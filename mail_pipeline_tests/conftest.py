@@ -16,6 +16,7 @@ import pytest
 
 from mail_pipeline.storage import crypto
 from mail_pipeline_tests.servers import Dovecot, Postgres, ServerUnavailable
+from mail_pipeline_tests.token_server import TokenServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -107,6 +108,24 @@ def instance():
 
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+@pytest.fixture
+def token_server() -> Iterator[TokenServer]:
+    """A local OAuth provider (token_server.py); tests change its settings before use."""
+    server = TokenServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oauth_dovecot(token_server) -> Iterator[Dovecot]:
+    """A fresh Dovecot whose oauth2 passdb introspects tokens at `token_server`."""
+    root = _server_root("mp-dovecot-")
+    server = _start(lambda: Dovecot(root, oauth_url=token_server.url))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

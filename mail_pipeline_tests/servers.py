@@ -1,5 +1,6 @@
-"""Real servers for tests: a private Dovecot (passwd-file users, self-signed TLS) and a private
-PostgreSQL cluster, each in a temp dir on free loopback ports, stopped by waiting on the process.
+"""Real servers for tests: a private Dovecot (passwd-file users, self-signed TLS, and optionally
+its oauth2 passdb introspecting at a local token server) and a private PostgreSQL cluster, each in
+a temp dir on free loopback ports, stopped by waiting on the process.
 
 Also used by the benchmark harness (`bench/`), so it imports no pytest.
 """
@@ -66,9 +67,9 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 mail_location = maildir:~/Maildir
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {users}
 }}
@@ -100,10 +101,39 @@ namespace inbox {{
     special_use = \\Drafts
     auto = create
   }}
+  # A Sent folder under a translated name (as Gmail's in German); exists once a test creates it.
+  mailbox Gesendet {{
+    special_use = \\Sent
+  }}
 }}
 protocol imap {{
   mail_max_userip_connections = 50
 }}
+"""
+
+
+# Dovecot's oauth2 passdb asks the token server whether a bearer token is active (RFC 7662).
+# Tests refuse tokens on purpose: without the anvil penalty each failure would delay this IP's
+# next logins by 2, 4, 8... seconds (Dovecot's documented way to switch it off).
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {args}
+}}
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+OAUTH2_ARGS = """\
+introspection_mode = post
+introspection_url = {url}/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -114,6 +144,8 @@ class Dovecot:
     port: int = 0
     tls_port: int = 0
     process: subprocess.Popen | None = None
+    oauth_url: str = ""  # a token server (token_server.py): enables the oauth2 passdb
+    oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")
 
     @property
     def ca_file(self) -> str:
@@ -137,7 +169,7 @@ class Dovecot:
         conf = self.root / "dovecot.conf"
         conf.write_text(DOVECOT_CONF.format(
             root=self.root, tag=self.root.name, cert=cert, key=key, users=users_file,
-            maildirs=maildirs, port=self.port, tls_port=self.tls_port,
+            maildirs=maildirs, port=self.port, tls_port=self.tls_port, **self._oauth_conf(),
         ))
         # Own process group: stop() ends the master and every imap/log child with it, like a real outage.
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -149,6 +181,14 @@ class Dovecot:
             self.stop()
             raise ServerUnavailable(f"dovecot did not start: {self.log_tail()}") from None
         return self
+
+    def _oauth_conf(self) -> dict[str, str]:
+        if not self.oauth_url:
+            return {"oauth_mechanisms": "", "oauth_passdb": ""}
+        args = self.root / "oauth2.conf.ext"
+        args.write_text(OAUTH2_ARGS.format(url=self.oauth_url))
+        mechanisms = " ".join(self.oauth_mechanisms)
+        return {"oauth_mechanisms": f" {mechanisms}", "oauth_passdb": OAUTH2_PASSDB.format(mechanisms=mechanisms, args=args)}
 
     def log_tail(self) -> str:
         path = self.root / "dovecot.log"

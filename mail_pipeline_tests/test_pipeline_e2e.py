@@ -15,7 +15,7 @@ from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.checks import CHECKS
-from mail_pipeline.defs.partitions import partition_key
+from mail_pipeline.defs.partitions import partition_key, split_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
 from mail_pipeline_tests.mailgen import message
@@ -145,3 +145,26 @@ def test_the_pipeline_runs_green_on_a_postgres_instance(dovecot, alice, data_dir
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())
         assert instance.get_materialized_partitions(AssetKey("email_embeddings")) == {f"alice|{DAYS[1]}"}
+
+
+def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice, data_dir, instance):
+    from dagster import AssetCheckKey, AssetKey
+
+    seed(dovecot)
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    result = materialize(GRAPH + CHECKS, resources=build_resources(get_settings()), instance=instance,
+                         tags={"dagster/asset_partition_range_start": str(partition_key("alice", DAYS[0])),
+                               "dagster/asset_partition_range_end": str(partition_key("alice", DAYS[-1]))})
+    assert result.success
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        for stage, view in (("raw_messages", "raw_messages"), ("emails", "emails"), ("email_chunks", "email_chunks")):
+            expected = dict(con.execute(f"SELECT day::VARCHAR, count(*) FROM {view} GROUP BY day").fetchall())
+            recorded = {split_key(m.partition)[1].isoformat(): m.metadata["dagster/row_count"].value
+                        for m in result.asset_materializations_for_node(stage)}
+            assert recorded == expected, stage
+    assert len({m.metadata["summary"].value for m in result.asset_materializations_for_node("raw_messages")}) == 3
+    for check in CHECKS:
+        [key] = check.check_keys
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+        by_partition = {r.partition: r.status.value for r in history if r.partition is not None}
+        assert by_partition == {str(partition_key("alice", d)): "SUCCEEDED" for d in DAYS}, key

@@ -12,7 +12,7 @@ from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.resources import build_resources
-from mail_pipeline.defs.sensors import new_mail_sensor
+from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.sync import changes
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
@@ -28,12 +28,14 @@ TODAY = datetime(2026, 11, 20, tzinfo=UTC)
 def tick(data_dir, instance, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.date().isoformat())
     resources = build_resources(get_settings())
-    defs = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings], sensors=[new_mail_sensor], resources=resources)
+    defs = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings], sensors=[new_mail_sensor_every(60)], resources=resources)
     repository = defs.get_repository_def()
 
     def evaluate(cursor: str | None) -> SensorResult:
+        # Settings as the environment has them now (a code server re-reads them when it reloads).
+        resources = build_resources(get_settings())
         context = build_sensor_context(instance=instance, cursor=cursor, repository_def=repository, resources=resources)
-        result = new_mail_sensor(context)
+        result = new_mail_sensor_every(60)(context)
         if result.dynamic_partitions_requests:
             for request in result.dynamic_partitions_requests:
                 instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

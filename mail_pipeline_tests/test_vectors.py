@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mail_pipeline.indexing import embed_with_cache
+from mail_pipeline.indexing.search import ranked_chunks
 from mail_pipeline.storage import vectors
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 from mail_pipeline_tests.retrieval_corpus import DISCLAIMER, Mail, index_mails, mail_chunks, shared_embedder
@@ -30,6 +31,21 @@ def rows(account: str, day: date, n: int, word: str = "hello", model_id: str = "
     ]
 
 
+class QueryVector:
+    """An embedder whose every query embeds to one given vector."""
+
+    def __init__(self, vector):
+        self.vector = vector
+
+    def encode_query(self, _text: str):
+        return self.vector
+
+
+def store_search(store: VectorStore, text: str | None, vector, *, mode: str, k: int, **filters) -> list[dict]:
+    """The chunk ranking production search uses (indexing.search.ranked_chunks), k best."""
+    return ranked_chunks(store, text, mode, QueryVector(vector), filters)(k)
+
+
 @pytest.fixture
 def store(tmp_path) -> VectorStore:
     return VectorStore(tmp_path / "lancedb", dimension=DIM)
@@ -37,7 +53,7 @@ def store(tmp_path) -> VectorStore:
 
 def test_empty_store(store):
     assert store.count() == 0 and store.partition_counts() == {} and store.disk_bytes() == 0
-    assert store.search("anything", np.ones(DIM), mode="hybrid", k=5) == []
+    assert store_search(store, "anything", np.ones(DIM), mode="hybrid", k=5) == []
     assert store.cached_vectors(["ab"], "m") == {}
     assert store.drop_before(D3) == 0
 
@@ -63,13 +79,13 @@ def test_search_modes_and_filters(store):
         store.replace_partition(account, day, rows(account, day, 4, word=f"kiwi{account}"))
     vector = np.ones(DIM, dtype=np.float32)
     for mode in ("vector", "text", "hybrid"):
-        hits = store.search("kiwiwork", vector, mode=mode, k=20, account="work", since=D2)
+        hits = store_search(store, "kiwiwork", vector, mode=mode, k=20, account="work", since=D2)
         assert hits and {(h["account"], h["day"]) for h in hits} == {("work", D2)}
         assert all("vector" not in h and isinstance(h["_score"], float) for h in hits)
         assert hits == sorted(hits, key=lambda h: -h["_score"])
-    assert {h["day"] for h in store.search("kiwiwork", vector, mode="text", k=20, until=D1)} == {D1}
+    assert {h["day"] for h in store_search(store, "kiwiwork", vector, mode="text", k=20, until=D1)} == {D1}
     with pytest.raises(ValueError, match="mode"):
-        store.search("x", vector, mode="fuzzy", k=3)
+        store_search(store, "x", vector, mode="fuzzy", k=3)
 
 
 def test_vector_index_is_rebuilt_whole_not_grown_in_segments(store, monkeypatch):
@@ -140,10 +156,10 @@ def test_drop_before_removes_rows_from_disk(store):
     assert store.drop_before(D2) == 5
     assert files_containing(root, marker.encode()) == []
     assert store.count() == 5 and set(store.partition_counts()) == {("work", D2), ("home", D3)}
-    assert len(store.search("zebra", None, mode="text", k=10)) == 5
-    assert store.search(marker, None, mode="text", k=10) == []
+    assert len(store_search(store, "zebra", None, mode="text", k=10)) == 5
+    assert store_search(store, marker, None, mode="text", k=10) == []
     store.replace_partition("work", D3, rows("work", D3, 2, word="latecomer"))
-    assert len(store.search("latecomer", None, mode="text", k=10)) == 2
+    assert len(store_search(store, "latecomer", None, mode="text", k=10)) == 2
 
 
 def _writer(uri: str, account: str, rounds: int) -> None:
@@ -164,7 +180,7 @@ def test_parallel_writers_of_different_accounts(store):
     assert [w.exitcode for w in workers] == [0, 0]
     assert store.partition_counts() == {("seed", D1): 1, ("acct-a", D1): 5, ("acct-a", D2): 6,
                                         ("acct-b", D1): 5, ("acct-b", D2): 6}
-    assert len(store.search("wacct", None, mode="text", k=50)) == 22
+    assert len(store_search(store, "wacct", None, mode="text", k=50)) == 22
 
 
 THREAD_DAY = date(2026, 3, 4)
@@ -188,7 +204,7 @@ def test_embedding_cache_on_a_thread(tmp_path):
     assert cached.count() == plain.count() == 10
     for query in ("budget moved to paid search", "Alice approved", "confidential disclaimer"):
         vector = embedder.encode([query])[0]
-        with_cache, without = (s.search(query, vector, mode="hybrid", k=10) for s in (cached, plain))
+        with_cache, without = (store_search(s, query, vector, mode="hybrid", k=10) for s in (cached, plain))
         assert [h["chunk_id"] for h in with_cache] == [h["chunk_id"] for h in without]
         np.testing.assert_allclose([h["_score"] for h in with_cache], [h["_score"] for h in without], rtol=1e-6)
 

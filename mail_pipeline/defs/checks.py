@@ -3,20 +3,32 @@
 from collections.abc import Callable
 from datetime import date, timezone
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+from dagster import AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
-from mail_pipeline.defs.partitions import context_partitions, mail_partitions
+from mail_pipeline.defs.partitions import mail_partitions, split_key
 from mail_pipeline.defs.resources import LakeResource, VectorsResource
 from mail_pipeline.storage.lake import Lake
 
 
 def per_partition(context: AssetCheckExecutionContext, problems: Callable[[str, date], list[str]]) -> AssetCheckResult:
-    """Run `problems(account, day)` over the check's partitions; pass when none are found."""
-    found = [f"{account}/{day}: {p}" for account, days in context_partitions(context).items() for day in days
-             for p in problems(account, day)]
+    """Run `problems(account, day)` over the check's partitions; pass when none are found.
+
+    A single-partition run records its result against that partition. A single-run backfill
+    would record one result with no partition, so each partition's own result is logged first
+    (the UI's per-partition check status reads these), then the run's summary."""
+    [spec] = context.check_specs
+    found = []
+    for key in context.partition_keys:
+        account, day = split_key(key)
+        mine = [f"{account}/{day}: {p}" for p in problems(account, day)]
+        found += mine
+        if not context.has_partition_key:
+            context.op_execution_context.log_event(AssetCheckEvaluation(
+                asset_key=spec.asset_key, check_name=spec.name, passed=not mine, partition=key,
+                metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"}))
     return AssetCheckResult(passed=not found, metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"})
 
 

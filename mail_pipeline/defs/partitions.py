@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from dagster import (
-    AssetExecutionContext,
     DailyPartitionsDefinition,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -29,19 +27,3 @@ def split_key(key: str | MultiPartitionKey) -> tuple[str, date]:
         key = mail_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return dims["account"], date.fromisoformat(dims["day"])
-
-
-def context_partitions(context: AssetExecutionContext) -> dict[str, list[date]]:
-    """account -> sorted days for the run's partitions (one, or a range from a single-run backfill)."""
-    found: dict[str, set[date]] = {}
-    for key in context.partition_keys:
-        account, day = split_key(key)
-        found.setdefault(account, set()).add(day)
-    return {account: sorted(days) for account, days in sorted(found.items())}
-
-
-def locked_partitions(context: AssetExecutionContext, lake) -> Iterator[tuple[str, list[date]]]:
-    """context_partitions(), holding each account's write lock while the caller works on it."""
-    for account, days in context_partitions(context).items():
-        with lake.account_lock(account):
-            yield account, days

@@ -1,30 +1,38 @@
-"""One resource per external system. Secrets enter only here, through EnvVar."""
+"""One resource per external system, configured from the settings object. Secrets enter only here, through EnvVar."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import lru_cache
+from datetime import date
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 
-from mail_pipeline import logs
+from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.imap.session import ImapSession, config_for
-from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.settings import Settings
+from mail_pipeline.stages.ingest import FetchLimits
 from mail_pipeline.storage import catalog, crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import file_lock
+from mail_pipeline.window import Window
 
 
 class LakeResource(ConfigurableResource):
-    """The Parquet lake and its DuckDB catalog of views."""
+    """The Parquet lake and its DuckDB catalog of views, and the retention window it keeps."""
 
     data_dir: str
+    retention_days: int = 30
+    pinned_today: str | None = None  # YYYY-MM-DD: tests and reproducible demos pin the clock
 
     @property
     def lake(self) -> Lake:
         return Lake(Path(self.data_dir) / "lake")
+
+    @property
+    def window(self) -> Window:
+        return Window(self.retention_days, date.fromisoformat(self.pinned_today) if self.pinned_today else None)
 
     @property
     def warehouse_path(self) -> Path:
@@ -40,17 +48,24 @@ class LakeResource(ConfigurableResource):
 
 
 class ImapResource(ConfigurableResource):
-    """IMAP access to the registry's accounts; passwords decrypted only to log in."""
+    """IMAP access to the registry's accounts; passwords and OAuth grants decrypted only to sign in."""
 
     data_dir: str
     fernet_key: str
-
-    def settings(self) -> Settings:
-        return get_settings()
+    imap_connect_timeout_s: float = 15
+    imap_read_timeout_s: float = 60
+    imap_retries: int = 3
+    imap_batch_messages: int = 200
+    imap_batch_bytes: int = 32 * 1024 * 1024
+    folder_discovery_interval_s: int = 600
 
     @property
     def registry(self) -> AccountRegistry:
         return AccountRegistry(Path(self.data_dir) / "accounts.json")
+
+    @property
+    def limits(self) -> FetchLimits:
+        return FetchLimits(self.imap_batch_messages, self.imap_batch_bytes)
 
     def account(self, slug: str) -> Account:
         return self.registry.get(slug)
@@ -61,9 +76,8 @@ class ImapResource(ConfigurableResource):
     @contextmanager
     def session(self, account: Account, on_fetch=None):
         cipher = crypto.load_cipher(self.fernet_key)
-        password = self.registry.password(account, cipher)
-        logs.register_secret(password)
-        with ImapSession(config_for(account, self.settings()), password, on_fetch=on_fetch) as session:
+        credential = credential_for(account, self.registry, cipher)
+        with ImapSession(config_for(account, self), credential, on_fetch=on_fetch) as session:
             yield session
 
 
@@ -100,24 +114,23 @@ class EmbedderResource(ConfigurableResource):
     precision: str = "auto"
 
     def embedder(self):
-        return _embedder(self.model, self.precision, self.batch_size)
+        from mail_pipeline.indexing.embedder import shared_embedder
 
-
-@lru_cache(maxsize=2)
-def _embedder(model: str, precision: str, batch_size: int):
-    # One model load per process: every stage and partition of an in-process run shares it.
-    from mail_pipeline.indexing.embedder import Embedder
-
-    return Embedder(model, precision=precision, batch_size=batch_size)
+        return shared_embedder(self.model, self.precision, self.batch_size)
 
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
     data_dir = str(settings.data_dir.resolve())
-    resources: dict[str, ConfigurableResource] = {
-        "lake": LakeResource(data_dir=data_dir),
-        "imap": ImapResource(data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE)),
+    return {
+        "lake": LakeResource(data_dir=data_dir, retention_days=settings.retention_days,
+                             pinned_today=settings.today.isoformat() if settings.today else None),
+        "imap": ImapResource(
+            data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE),
+            imap_connect_timeout_s=settings.imap_connect_timeout_s, imap_read_timeout_s=settings.imap_read_timeout_s,
+            imap_retries=settings.imap_retries, imap_batch_messages=settings.imap_batch_messages,
+            imap_batch_bytes=settings.imap_batch_bytes, folder_discovery_interval_s=settings.folder_discovery_interval_s,
+        ),
         "vectors": VectorsResource(data_dir=data_dir),
         "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
                                      precision=settings.embedding_precision),
     }
-    return resources

@@ -6,16 +6,15 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import partition_key
-from mail_pipeline.defs.resources import ImapResource
-from mail_pipeline.window import today
+from mail_pipeline.defs.resources import ImapResource, LakeResource
 
 retention_job = define_asset_job("retention_job", selection=["retention"], description="Drop every stage's data older than the retention window")
 
 
 @schedule(job=ingest_job, cron_schedule="15 0 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)
-def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource):
+def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource, lake: LakeResource):
     """Re-syncs yesterday and today for every active account (catches anything the sensor missed)."""
-    now = today()
+    now = lake.window.today()
     for account in imap.active_accounts():
         for day in (now - timedelta(days=1), now):
             yield RunRequest(

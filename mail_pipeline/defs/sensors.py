@@ -15,17 +15,15 @@ from dagster import (
 
 from mail_pipeline.defs.jobs import INGEST_SELECTION
 from mail_pipeline.defs.partitions import accounts_partitions, partition_key
-from mail_pipeline.defs.resources import ImapResource
+from mail_pipeline.defs.resources import ImapResource, LakeResource
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from mail_pipeline import logs
 from mail_pipeline.sync import changes
 from mail_pipeline.imap import sync_folders
-from mail_pipeline.settings import get_settings
-from mail_pipeline.window import cutoff, today
-
-settings = get_settings()
+from mail_pipeline.imap.errors import ImapError
+from mail_pipeline.stages import STAGES
 
 
 def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -> str:
@@ -38,7 +36,6 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -
 # a UIDVALIDITY reset) become one backfill, which the single-run policy turns into one run for
 # the account: one process start, one IMAP login and one model load instead of one per day.
 MAX_SEPARATE_RUNS = 2
-STAGES = ("raw_messages", "emails", "email_chunks", "email_embeddings")
 
 
 def run_requests(context: SensorEvaluationContext, account: str, days: list[date], cursors) -> list[RunRequest]:
@@ -57,7 +54,8 @@ def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
     return [accounts_partitions.build_add_request(new)] if new else []
 
 
-def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date):
+def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date,
+         discovery_interval_s: int):
     """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
 
     Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
@@ -67,7 +65,7 @@ def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at:
     if not account.all_folders:
         return changes.poll_account(session, account.folders, previous, first, last), None
     now = time.time()
-    if listed_at is not None and 0 <= now - listed_at < get_settings().folder_discovery_interval_s:  # < 0: the clock was set back
+    if listed_at is not None and 0 <= now - listed_at < discovery_interval_s:  # < 0: the clock was set back
         return changes.poll_account(session, list(previous), previous, first, last), listed_at
     return changes.poll_account(session, list(previous), previous, first, last,
                                 discover=lambda: sync_folders(session.list_folders(), account.folders)), now
@@ -83,8 +81,7 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
     return notes
 
 
-@sensor(asset_selection=INGEST_SELECTION, minimum_interval_seconds=settings.sensor_interval_s, default_status=DefaultSensorStatus.RUNNING)
-def new_mail_sensor(context: SensorEvaluationContext, imap: ImapResource):
+def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource):
     """Polls every active account's folders with STATUS and requests ingest runs for days with new mail.
 
     A tick with no new mail is, per account, a login and one STATUS per folder, INBOX first (see
@@ -99,14 +96,16 @@ def new_mail_sensor(context: SensorEvaluationContext, imap: ImapResource):
     """
     cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
     accounts = imap.active_accounts()
-    first, last = cutoff(get_settings().retention_days), today()
+    first, last = lake.window.cutoff(), lake.window.today()
     requests, failures, notes = [], [], []
     for account in accounts:
         try:
             with imap.session(account) as session:
-                result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last)
+                result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
+                                         imap.folder_discovery_interval_s)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
-            message = logs.redact(str(error))
+            # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
+            message = logs.redact(f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error))
             failures.append(f"{account.slug}: {message}")
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
@@ -123,3 +122,9 @@ def new_mail_sensor(context: SensorEvaluationContext, imap: ImapResource):
         reason = "; ".join(["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])])
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
     return SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions)
+
+
+def new_mail_sensor_every(interval_s: int):
+    """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL)."""
+    return sensor(name="new_mail_sensor", asset_selection=INGEST_SELECTION, minimum_interval_seconds=interval_s,
+                  default_status=DefaultSensorStatus.RUNNING)(new_mail)

@@ -1,7 +1,8 @@
 """An IMAP session for syncing: TLS with verification, timeouts, batched streaming FETCH, and
 retries that reconnect on transient failures (never on bad credentials).
 
-Secrets: the password is passed in, used for LOGIN and dropped from every error message.
+Secrets: the password (or an OAuth credential) is passed in, used to sign in and dropped from
+every error message.
 """
 
 from __future__ import annotations
@@ -113,7 +114,10 @@ class ImapSession:
             if c.security == "starttls":
                 client.starttls(self._ssl_context())
             client.normalise_times = False
-            client.login(c.username, self._password)
+            if isinstance(self._password, str):
+                client.login(c.username, self._password)
+            else:  # an OAuth credential (mail_pipeline/auth/tokens.py): SASL with a fresh access token
+                self._password.login(client, c.username)
         except Exception as error:
             raise classify(error, c) from None
         self._client = client

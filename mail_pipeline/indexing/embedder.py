@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16")
-# CPU flags with native bf16 matmuls. SERVICES.md measured all-MiniLM-L6-v2 on an AMX CPU at
+# CPU flags with native bf16 matmuls. all-MiniLM-L6-v2 measured on an AMX CPU ran at
 # ~44 chunks/s in bf16 against ~16/s in fp32 (cosine >= 0.998); without them bf16 is emulated
 # and slower than fp32.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -147,6 +147,20 @@ class Embedder:
                 self._model = self._load()
             return self._model
 
+    def _resolve(self) -> None:
+        if self.precision is None:
+            import torch
+
+            self.device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.precision = choose_precision(self.requested_precision, self.device)
+
+    @property
+    def vectors_id(self) -> str:
+        """What the vectors depend on, the embedding cache's key: the model, and the precision
+        where it changes them (bf16); fp32 runtimes give the same vectors and share the key."""
+        self._resolve()
+        return self.model_id if self.precision == "fp32" else f"{self.model_id}@{self.precision}"
+
     def _load(self):
         import torch
         from sentence_transformers import SentenceTransformer
@@ -154,8 +168,7 @@ class Embedder:
 
         transformers_logging.disable_progress_bar()  # a tqdm bar per load clutters the run logs
 
-        self.device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.precision = choose_precision(self.requested_precision, self.device)
+        self._resolve()
         kwargs = {"dtype": torch.bfloat16} if self.precision == "bf16" else {}
         return SentenceTransformer(self.model_path, device=self.device, model_kwargs=kwargs)
 
@@ -184,3 +197,9 @@ class Embedder:
                     self._query_encoder = query_encoder.build(model)
             encoder = self._query_encoder
         return normalized(encoder(text)[None])[0] if encoder is not None else self.encode([text])[0]
+
+
+@lru_cache(maxsize=2)
+def shared_embedder(model: str = DEFAULT_MODEL, precision: str = "auto", batch_size: int = 64) -> Embedder:
+    """The one embedder of a process per configuration: stages, partitions and searches share its model load."""
+    return Embedder(model, precision=precision, batch_size=batch_size)

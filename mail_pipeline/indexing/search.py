@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -51,13 +51,6 @@ class SearchHit:
     snippet: str
     score: float
     day: date
-
-
-@lru_cache(maxsize=2)
-def _shared_embedder(model: str, precision: str, batch_size: int) -> Embedder:
-    from mail_pipeline.indexing import Embedder
-
-    return Embedder(model, precision=precision, batch_size=batch_size)
 
 
 @lru_cache(maxsize=4)
@@ -136,6 +129,19 @@ def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -
     return ranked
 
 
+def ranked_chunks(store: VectorStore, query: str, mode: str, embedder: Embedder | None,
+                  filters: dict) -> Callable[[int], list[dict]]:
+    """`n -> the n best chunks` for the mode: by vector, by words (BM25), or both fused."""
+    if mode == "hybrid":
+        return _hybrid(store, query, embedder, filters)
+    if mode == "vector":
+        vector = embedder.encode_query(query)
+        return lambda n: store.search_vectors(vector, n, **filters)
+    if mode == "text":
+        return lambda n: store.search_words(query, n, **filters)
+    raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
+
+
 def _sent_at(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
@@ -155,26 +161,20 @@ def _hit(chunk: dict, query: str) -> SearchHit:
 
 
 def search(query: str, k: int = 10, account: str | None = None, since: date | None = None,
-           until: date | None = None, mode: str = "hybrid", *, settings: Settings | None = None,
+           until: date | None = None, mode: str = "hybrid", *, settings: Settings,
            embedder: Embedder | None = None) -> list[SearchHit]:
     """The k emails that best match `query`, best first, optionally within an account and days."""
     if mode not in MODES:
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
         return []
-    settings = settings or get_settings()
     if embedder is None and mode != "text":
-        embedder = _shared_embedder(settings.embedding_model, settings.embedding_precision,
-                                    settings.embedding_batch_size)
+        from mail_pipeline.indexing.embedder import shared_embedder
+
+        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
     store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
         raise EmptyStoreError(f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first")
     filters = {"account": account, "since": since, "until": until}
-    if mode == "hybrid":
-        emails = _fetch_emails(_hybrid(store, query, embedder, filters), k)
-    elif mode == "vector":
-        vector = embedder.encode_query(query)
-        emails = _fetch_emails(lambda n: store.search_vectors(vector, n, **filters), k)
-    else:
-        emails = _fetch_emails(lambda n: store.search_words(query, n, **filters), k)
+    emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters), k)
     return [_hit(chunk, query) for chunk in emails]

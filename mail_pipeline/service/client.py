@@ -7,7 +7,6 @@ answers in milliseconds. It is used only when it serves the same data directory.
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from datetime import date
@@ -16,21 +15,11 @@ from urllib.parse import urlencode
 
 from mail_pipeline.service.reader import NothingIndexedError, RequestError
 
-DEFAULT_PORT = 8765
 # Loopback answers in about a millisecond; a service still loading its model does not answer
 # in this time, and the CLI then searches by itself rather than wait.
 PROBE_TIMEOUT_S = 0.3
 SEARCH_TIMEOUT_S = 120.0
 SERVICE_NAME = "mail-pipeline search"  # what /api/health answers: not some other program on the port
-
-
-def search_port() -> int:
-    """MAIL_PIPELINE_SEARCH_PORT, else 8765."""
-    value = os.environ.get("MAIL_PIPELINE_SEARCH_PORT") or str(DEFAULT_PORT)
-    try:
-        return int(value)
-    except ValueError:
-        raise RequestError(f"MAIL_PIPELINE_SEARCH_PORT must be a port number, not {value!r}") from None
 
 
 def service_url(port: int, host: str = "127.0.0.1") -> str:

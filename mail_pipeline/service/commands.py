@@ -28,7 +28,7 @@ def cmd_serve(args, settings: Settings) -> int:
     from mail_pipeline.service.reader import MailReader
     from mail_pipeline.service.web import SearchServer
 
-    port = client.search_port() if args.port is None else args.port
+    port = settings.search_port if args.port is None else args.port
     reader = MailReader(settings)
     try:
         server = SearchServer((args.host, port), reader)

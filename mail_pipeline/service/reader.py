@@ -121,10 +121,10 @@ class MailReader:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from mail_pipeline.indexing.search import _shared_embedder
+            from mail_pipeline.indexing.embedder import shared_embedder
 
             s = self.settings
-            self._embedder = _shared_embedder(s.embedding_model, s.embedding_precision, s.embedding_batch_size)
+            self._embedder = shared_embedder(s.embedding_model, s.embedding_precision, s.embedding_batch_size)
         return self._embedder
 
     def warm_up(self) -> None:

@@ -1,7 +1,8 @@
 """The account registry: one JSON file in the data directory, mode 0600, written atomically.
 
-Passwords are stored only as Fernet tokens (`password_token`); nothing here ever returns or
-logs the plaintext except `AccountRegistry.password`, which the IMAP connection calls.
+Passwords and OAuth grants are stored only as Fernet tokens (`password_token`, `grant_token`);
+nothing here ever returns or logs the plaintext except `AccountRegistry.password` and
+`AccountRegistry.grant`, which the sign-in calls.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,16 +21,45 @@ from pathlib import Path
 from cryptography.fernet import MultiFernet
 
 from mail_pipeline.storage import crypto
+from mail_pipeline.storage.locks import file_lock
 
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
+AUTH_KINDS = ("password", "oauth2")
 # "Every folder except Trash, Junk, Drafts": resolved on the server through SPECIAL-USE flags.
 ALL_FOLDERS = "*"
-EXCLUDED_SPECIAL_USE = (b"\\Trash", b"\\Junk", b"\\Drafts")
 
 
 class AccountError(ValueError):
     """Invalid account input; the registry is left unchanged."""
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """Where and as whom an OAuth account refreshes its access tokens (no secrets)."""
+
+    token_url: str
+    client_id: str
+    scope: str = ""
+    provider: str = ""  # the preset it came from (`account reauth` reads its client settings again); "" = none
+    auth_url: str = ""
+    device_url: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An OAuth grant's secrets, stored encrypted as one Fernet token."""
+
+    refresh_token: str = field(repr=False)
+    client_secret: str = field(default="", repr=False)
+
+    def dumps(self) -> str:
+        return json.dumps({"refresh_token": self.refresh_token, "client_secret": self.client_secret})
+
+    @classmethod
+    def loads(cls, text: str) -> Grant:
+        data = json.loads(text)
+        return cls(refresh_token=data["refresh_token"], client_secret=data.get("client_secret", ""))
 
 
 @dataclass(frozen=True)
@@ -45,10 +77,17 @@ class Account:
     active: bool = True
     created_at: str = ""
     updated_at: str = ""
+    auth: str = "password"  # one of AUTH_KINDS
+    oauth: OAuthSettings | None = None
+    grant_token: str = field(default="", repr=False)
 
     @property
     def all_folders(self) -> bool:
         return self.folders == (ALL_FOLDERS,)
+
+    @property
+    def is_oauth(self) -> bool:
+        return self.auth == "oauth2"
 
 
 def _now() -> str:
@@ -85,6 +124,28 @@ def validate(account: Account) -> None:
         raise AccountError("folders must be a non-empty list of folder names")
     if not account.host or not account.username:
         raise AccountError("host and username are required")
+    if account.auth not in AUTH_KINDS:
+        raise AccountError(f"invalid auth {account.auth!r}: one of {', '.join(AUTH_KINDS)}")
+    if account.is_oauth:
+        validate_oauth(account.oauth)
+
+
+def validate_oauth(oauth: OAuthSettings | None) -> None:
+    if oauth is None or not oauth.token_url or not oauth.client_id:
+        raise AccountError("an OAuth account needs a token URL and a client id (--token-url, --client-id)")
+    for url in (oauth.token_url, oauth.auth_url, oauth.device_url):
+        scheme, _, rest = url.partition("://")
+        host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        if url and (scheme not in ("https", "http") or not host):
+            raise AccountError(f"invalid OAuth endpoint {url!r}: an https:// URL")
+        # The refresh token travels in the request body: never in clear beyond this machine.
+        if url and scheme == "http" and not is_loopback(host):
+            raise AccountError(f"OAuth endpoint {url!r} is refused: use https (http is allowed only on loopback)")
+
+
+def _account_from_json(item: dict) -> Account:
+    oauth = item.get("oauth")
+    return Account(**{**item, "folders": tuple(item["folders"]), "oauth": OAuthSettings(**oauth) if oauth else None})
 
 
 class AccountRegistry:
@@ -95,10 +156,7 @@ class AccountRegistry:
         if not self.path.exists():
             return {}
         data = json.loads(self.path.read_text(encoding="utf-8"))
-        return {
-            item["slug"]: Account(**{**item, "folders": tuple(item["folders"])})
-            for item in data.get("accounts", [])
-        }
+        return {item["slug"]: _account_from_json(item) for item in data.get("accounts", [])}
 
     def list(self, *, active_only: bool = False) -> list[Account]:
         return [a for a in self.load().values() if a.active or not active_only]
@@ -109,40 +167,76 @@ class AccountRegistry:
             raise AccountError(f"no account {slug!r}; `mail-pipeline account list` shows the registered ones")
         return accounts[slug]
 
-    def add(self, account: Account, password: str, cipher: MultiFernet) -> Account:
-        accounts = self.load()
-        if account.slug in accounts:
-            raise AccountError(f"account {account.slug!r} already exists; remove it first or pick another slug")
-        now = _now()
-        account = replace(account, password_token=crypto.encrypt(cipher, password), created_at=now, updated_at=now)
-        validate(account)
-        accounts[account.slug] = account
-        self._save(accounts)
+    def add(self, account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:
+        """Store a new account with its password, or its OAuth `Grant` for an oauth2 account."""
+        with self._locked():
+            accounts = self.load()
+            if account.slug in accounts:
+                raise AccountError(f"account {account.slug!r} already exists; remove it first or pick another slug")
+            now = _now()
+            account = replace(_with_secret(account, secret, cipher), created_at=now, updated_at=now)
+            validate(account)
+            accounts[account.slug] = account
+            self._save(accounts)
         return account
 
     def remove(self, slug: str) -> None:
-        accounts = self.load()
-        self.get(slug)
-        del accounts[slug]
-        self._save(accounts)
+        with self._locked():
+            accounts = self.load()
+            self.get(slug)
+            del accounts[slug]
+            self._save(accounts)
 
     def set_active(self, slug: str, active: bool) -> None:
-        accounts = self.load()
-        accounts[slug] = replace(self.get(slug), active=active, updated_at=_now())
-        self._save(accounts)
+        with self._locked():
+            accounts = self.load()
+            accounts[slug] = replace(self.get(slug), active=active, updated_at=_now())
+            self._save(accounts)
+
+    def replace_secret(self, slug: str, secret: str | Grant, cipher: MultiFernet) -> Account:
+        """Swap in a new password or grant (a reauth, a rotated refresh token) in one atomic write."""
+        with self._locked():
+            accounts = self.load()
+            accounts[slug] = replace(_with_secret(self.get(slug), secret, cipher), updated_at=_now())
+            self._save(accounts)
+        return accounts[slug]
 
     def password(self, account: Account, cipher: MultiFernet) -> str:
+        if account.is_oauth:
+            raise AccountError(f"account {account.slug!r} signs in with OAuth 2.0 and has no password")
         return crypto.decrypt(cipher, account.password_token, owner=account.slug)
 
+    def grant(self, account: Account, cipher: MultiFernet) -> Grant:
+        if not account.is_oauth:
+            raise AccountError(f"account {account.slug!r} signs in with a password and has no OAuth grant")
+        return Grant.loads(crypto.decrypt(cipher, account.grant_token, owner=account.slug, what="OAuth grant"))
+
+    def check_secret(self, account: Account, cipher: MultiFernet) -> None:
+        """Decrypt the account's stored secret, raising `DecryptError` if no key can."""
+        if account.is_oauth:
+            self.grant(account, cipher)
+        else:
+            self.password(account, cipher)
+
+    @contextmanager
+    def grant_lock(self, slug: str) -> Iterator[None]:
+        """Held while refreshing: another process may be about to rotate the same refresh token."""
+        with file_lock(self.path.parent / "locks" / f"{slug}.grant.lock", exclusive=True):
+            yield
+
     def rotate(self, cipher: MultiFernet) -> int:
-        """Re-encrypt every password with the first key; all or nothing."""
-        accounts = self.load()
-        rotated = {
-            slug: replace(a, password_token=crypto.rotate(cipher, a.password_token, owner=slug), updated_at=_now())
-            for slug, a in accounts.items()
-        }
-        self._save(rotated)
+        """Re-encrypt every password and OAuth grant with the first key; all or nothing."""
+        with self._locked():
+            accounts = self.load()
+            rotated = {slug: _rotated(a, cipher) for slug, a in accounts.items()}
+            self._save(rotated)
         return len(rotated)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Read-modify-write of the whole file: a refresh in one process must not undo an add in another.
+        with file_lock(self.path.parent / "locks" / "accounts.lock", exclusive=True):
+            yield
 
     def _save(self, accounts: dict[str, Account]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,3 +252,21 @@ class AccountRegistry:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _with_secret(account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:
+    if account.is_oauth:
+        if not isinstance(secret, Grant) or not secret.refresh_token:
+            raise AccountError(f"account {account.slug!r} needs an OAuth refresh token")
+        return replace(account, grant_token=crypto.encrypt(cipher, secret.dumps()), password_token="")
+    if not isinstance(secret, str) or not secret:
+        raise AccountError(f"account {account.slug!r} needs a password")
+    return replace(account, password_token=crypto.encrypt(cipher, secret), grant_token="")
+
+
+def _rotated(account: Account, cipher: MultiFernet) -> Account:
+    def again(token: str, what: str) -> str:
+        return crypto.rotate(cipher, token, owner=account.slug, what=what) if token else token
+
+    return replace(account, password_token=again(account.password_token, "password"),
+                   grant_token=again(account.grant_token, "OAuth grant"), updated_at=_now())

@@ -45,21 +45,21 @@ def encrypt(cipher: MultiFernet, secret: str) -> str:
     return cipher.encrypt(secret.encode("utf-8")).decode("ascii")
 
 
-def decrypt(cipher: MultiFernet, token: str, *, owner: str) -> str:
+def decrypt(cipher: MultiFernet, token: str, *, owner: str, what: str = "password") -> str:
     try:
         return cipher.decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise DecryptError(
-            f"the stored password of account {owner!r} cannot be decrypted with any key in "
+            f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
             f"{KEY_VARIABLE}: add the key it was encrypted with (comma-separated, after the new one)"
         ) from None
 
 
-def rotate(cipher: MultiFernet, token: str, *, owner: str) -> str:
+def rotate(cipher: MultiFernet, token: str, *, owner: str, what: str = "password") -> str:
     try:
         return cipher.rotate(token.encode("ascii")).decode("ascii")
     except InvalidToken:
         raise DecryptError(
-            f"the stored password of account {owner!r} cannot be decrypted with any key in "
+            f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
             f"{KEY_VARIABLE}; rotation stopped before writing anything"
         ) from None

@@ -82,9 +82,6 @@ class Lake:
             raise
         return WriteResult(rows=rows, bytes=path.stat().st_size, path=path)
 
-    def has_partition(self, table: str, account: str, day: date) -> bool:
-        return self.partition_file(table, account, day).exists()
-
     def read_partition(self, table: str, account: str, day: date, columns: list[str] | None = None) -> pa.Table:
         """The partition's rows, or an empty table of the right schema when it does not exist."""
         directory = self.partition_dir(table, account, day)

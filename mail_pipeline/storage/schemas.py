@@ -110,4 +110,3 @@ TABLES: dict[str, pa.Schema] = {
     "email_chunks": EMAIL_CHUNKS,
     "sync_log": SYNC_LOG,
 }
-PARTITIONED_TABLES = ("raw_messages", "emails", "email_chunks")

@@ -46,7 +46,6 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # index is rebuilt whole (about 12 s at 56k rows on 2 cores).
 VECTOR_REINDEX_UNINDEXED_ROWS = 5_000
 VECTOR_REFINE_FACTOR = 2
-SEARCH_MODES = ("vector", "text", "hybrid")
 RRF_K = 60
 # Compaction merges the small fragments every partition write leaves, and every search visits
 # each fragment: at 56k chunks in 30 fragments (a 30-day backfill) a vector search took 25.5 ms
@@ -285,21 +284,6 @@ class VectorStore:
     def disk_bytes(self) -> int:
         root = Path(self.uri)
         return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
-
-    def search(self, query_text: str | None, query_vector: np.ndarray | None, *, mode: str, k: int,
-               account: str | None = None, since: date | None = None, until: date | None = None) -> list[dict]:
-        """Chunk hits, best first, each with `_score` (higher is better). Hybrid runs both searches
-        here one after the other; `query.search` overlaps the words search with the query embedding."""
-        if mode not in SEARCH_MODES:
-            raise ValueError(f"search mode must be vector, text or hybrid, not {mode!r}")
-        filters = {"account": account, "since": since, "until": until}
-        if mode == "vector":
-            return self.search_vectors(query_vector, k, **filters)
-        if mode == "text":
-            return self.search_words(query_text, k, **filters)
-        self._require_text(query_text, mode)
-        return reciprocal_rank_fusion([self.search_vectors(query_vector, k, **filters),
-                                       self.search_words(query_text, k, **filters)], k)
 
     def search_vectors(self, vector: np.ndarray | None, k: int, **filters) -> list[dict]:
         """Nearest chunks by cosine similarity (`_score` = 1 - cosine distance)."""

@@ -1,0 +1,48 @@
+"""The one partition loop of every stage asset: lock the account, skip days outside the retention
+window, call the stage, and record metadata that is true for each partition (a single-run
+backfill materializes many partitions in one run; each gets its own figures)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from mail_pipeline.defs.partitions import split_key
+from mail_pipeline.defs.resources import LakeResource
+from mail_pipeline.stages.outcome import PartitionOutcome, out_of_window
+
+StageWork = Callable[[str, list[date]], Iterable[PartitionOutcome]]
+
+
+def per_day(work: Callable[[str, date], PartitionOutcome]) -> StageWork:
+    """A stage that works day by day, as a StageWork."""
+    return lambda account, days: [work(account, day) for day in days]
+
+
+def partition_metadata(outcome: PartitionOutcome) -> dict:
+    figures = {name: MetadataValue.json(value) if isinstance(value, dict | list) else value
+               for name, value in outcome.figures.items()}
+    return {"dagster/row_count": outcome.rows, "summary": MetadataValue.md(outcome.summary), **figures}
+
+
+def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork) -> MaterializeResult:
+    """Run `work(account, days in the window)` over the run's partitions, one account lock at a time."""
+    started = time.monotonic()
+    keys: dict[tuple[str, date], str] = {}
+    for key in context.partition_keys:
+        keys[split_key(key)] = key
+    by_account: dict[str, list[date]] = {}
+    for account, day in sorted(keys):
+        by_account.setdefault(account, []).append(day)
+    window, outcomes = lake.window, []
+    for account, days in by_account.items():
+        with lake.account_lock(account):
+            outcomes += [out_of_window(account, d) for d in days if not window.contains(d)]
+            outcomes += work(account, [d for d in days if window.contains(d)])
+    for outcome in outcomes:
+        context.add_asset_metadata(partition_metadata(outcome), partition_key=keys[(outcome.account, outcome.day)])
+    # Shared by every partition of the run, so named for the run.
+    return MaterializeResult(metadata={"run_partitions": len(outcomes), "run_duration_s": round(time.monotonic() - started, 3)})

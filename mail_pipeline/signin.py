@@ -1,0 +1,162 @@
+"""The CLI's side of signing an account in: provider presets applied under explicit flags,
+passwords read, OAuth grants read from stdin or obtained by a sign-in flow, and the credential
+that checks them before anything is stored."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import replace
+
+from mail_pipeline import logs
+from mail_pipeline.auth import flows, oauth, tokens
+from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
+from mail_pipeline.settings import Settings, variable
+from mail_pipeline.storage.accounts import Account, Grant, OAuthSettings
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def add_arguments(add) -> None:
+    """`account add`'s preset and OAuth options (the password ones stay in cli.py)."""
+    add.add_argument("--provider", choices=sorted(PROVIDERS),
+                     help="preset host, port, security, sign-in and folders (explicit flags override)")
+    add.add_argument("--oauth2", action="store_true", help="sign in with OAuth 2.0 (XOAUTH2/OAUTHBEARER), not a password")
+    add.add_argument("--token-url", help="OAuth token endpoint")
+    add.add_argument("--auth-url", help="OAuth authorization endpoint (browser sign-in with PKCE)")
+    add.add_argument("--device-url", help="OAuth device authorization endpoint (device-code sign-in)")
+    add.add_argument("--scope", help="OAuth scopes, space-separated")
+    add.add_argument("--client-id", help="OAuth client id (default: the provider's MAIL_PIPELINE_*_CLIENT_ID)")
+    add_grant_arguments(add)
+
+
+def add_grant_arguments(parser) -> None:
+    parser.add_argument("--client-secret-env", metavar="VAR", help="read the OAuth client secret from this variable")
+    parser.add_argument("--refresh-token-stdin", action="store_true",
+                        help="read a refresh token obtained elsewhere from standard input instead of signing in")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="browser sign-in: print the URL and read the redirected address back instead")
+
+
+def preset(args) -> Provider | None:
+    return PROVIDERS[args.provider] if getattr(args, "provider", None) else None
+
+
+def account_from_args(args, settings: Settings) -> Account:
+    """The account the flags describe, the provider's preset filling what they leave out."""
+    p = preset(args)
+    host = args.host or (p.host if p else "")
+    if not host:
+        raise CliError("--host is required (or --provider gmail|outlook|fastmail|icloud|yahoo)")
+    folders = ("*",) if args.all_folders else tuple(args.folder or (p.folders if p else ["INBOX"]))
+    password_given = bool(args.password_stdin or args.password_env)
+    if args.oauth2 and password_given:
+        raise CliError("--oauth2 signs in with a refresh token: drop --password-stdin / --password-env")
+    # A password flag picks the provider's app-password sign-in over its OAuth preset (Gmail has both).
+    oauth2 = args.oauth2 or bool(p and p.auth == "oauth2" and not password_given)
+    oauth_flags = [f"--{name.replace('_', '-')}" for name in ("token_url", "auth_url", "device_url", "scope", "client_id",
+                                                              "client_secret_env", "refresh_token_stdin")
+                   if getattr(args, name)]
+    if oauth_flags and not oauth2:
+        raise CliError(f"{', '.join(oauth_flags)} describe an OAuth sign-in: add --oauth2 (or an OAuth --provider)")
+    return Account(
+        slug=args.slug, email=args.email, host=host, port=args.port or (p.port if p else 993),
+        username=args.username or args.email, password_token="", display_name=args.name or "",
+        security=args.security or (p.security if p else "tls"), ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
+        folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p, settings) if oauth2 else None,
+    )
+
+
+def matched_folders(args, account: Account, available: list) -> Account:
+    """The account with a preset's folders matched to the server's names (`--folder` is kept as given)."""
+    p = preset(args)
+    if p is None or args.folder or args.all_folders:
+        return account
+    return replace(account, folders=preset_folders(p, account.folders, available))
+
+
+def oauth_settings(args, p: Provider | None, settings: Settings) -> OAuthSettings:
+    client_id = args.client_id or (getattr(settings, p.client_id_setting) if p and p.client_id_setting else "")
+    if not client_id:
+        where = f" or set {variable(p.client_id_setting)}" if p and p.client_id_setting else ""
+        raise CliError(f"an OAuth account needs a client id: pass --client-id{where} (the README's "
+                       "'Signing in with OAuth 2.0' says how to create one)")
+    return OAuthSettings(
+        token_url=args.token_url or (p.token_url if p else ""), client_id=client_id,
+        scope=args.scope if args.scope is not None else (p.scope if p else ""), provider=p.name if p else "",
+        auth_url=args.auth_url or (p.auth_url if p else ""), device_url=args.device_url or (p.device_url if p else ""),
+    )
+
+
+def read_password(args) -> str:
+    if getattr(args, "password_stdin", False):
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif getattr(args, "password_env", None):
+        if args.password_env not in os.environ:
+            raise CliError(f"environment variable {args.password_env} is not set")
+        password = os.environ[args.password_env]
+    else:
+        password = getpass.getpass("IMAP password: ")
+    if not password:
+        raise CliError("empty password")
+    logs.register_secret(password)
+    return password
+
+
+def client_secret(args, account: Account, settings: Settings, stored: str = "") -> str:
+    """The client secret from --client-secret-env, the provider's setting, or the stored grant."""
+    p = PROVIDERS.get(account.oauth.provider)
+    field = p.client_secret_setting if p else ""
+    if args.client_secret_env:
+        if args.client_secret_env not in os.environ:
+            raise CliError(f"environment variable {args.client_secret_env} is not set")
+        secret = os.environ[args.client_secret_env]
+    else:
+        secret = (getattr(settings, field).get_secret_value() if field else "") or stored
+    if not secret and field:
+        raise CliError(f"{p.name} needs the client secret too: set {variable(field)} or pass --client-secret-env VAR")
+    logs.register_secret(secret)
+    return secret
+
+
+def obtain_grant(args, account: Account, settings: Settings, stored_secret: str = "") -> tuple[Grant, oauth.TokenResponse | None]:
+    """A grant from stdin (`--refresh-token-stdin`) or from the provider's sign-in flow, and the
+    access token that flow returned (none for a pasted refresh token)."""
+    client, secret = account.oauth, client_secret(args, account, settings, stored_secret)
+    if args.refresh_token_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise CliError("no refresh token on standard input")
+        logs.register_secret(token)
+        return Grant(refresh_token=token, client_secret=secret), None
+    if client.device_url:
+        response = flows.device_flow(client, client_secret=secret)
+    elif client.auth_url and args.no_browser:
+        response = flows.paste_flow(client, client_secret=secret)
+    elif client.auth_url:
+        response = flows.loopback_flow(client, client_secret=secret)
+    else:
+        raise CliError("give --refresh-token-stdin, or --device-url or --auth-url for a sign-in")
+    if not response.refresh_token:
+        raise CliError(f"{client.token_url} returned no refresh token: the scope must allow offline access "
+                       "(Microsoft: offline_access)")
+    return Grant(refresh_token=response.refresh_token, client_secret=secret), response
+
+
+class PendingGrant:
+    """A grant not yet stored: signs in like a stored one, and keeps any rotated refresh token."""
+
+    def __init__(self, account: Account, grant: Grant, first: oauth.TokenResponse | None):
+        self.grant = grant
+        tokens.forget(account.slug)
+        source = tokens.TokenSource(account.slug, account.oauth, load=lambda: self.grant, save=self._save)
+        if first is not None:
+            source.seed(first)
+        self.credential = tokens.OAuthCredential(source)
+
+    def _save(self, grant: Grant) -> None:
+        self.grant = grant
+

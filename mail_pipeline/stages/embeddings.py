@@ -1,0 +1,38 @@
+"""email_embeddings: chunk vectors in LanceDB, with the full-text index; cached by chunk text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import date
+
+from mail_pipeline.indexing.cache import embed_with_cache
+from mail_pipeline.indexing.embedder import Embedder
+from mail_pipeline.stages.outcome import PartitionOutcome
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.vectors import VectorStore
+
+
+def vector_rows(chunks: list[dict], vectors, account: str, day: date, vectors_id: str) -> list[dict]:
+    """LanceDB rows: each chunk with its partition, the embedder's vectors id and its vector."""
+    return [{**c, "account": account, "day": day, "model_id": vectors_id, "vector": v} for c, v in zip(chunks, vectors)]
+
+
+def embed_chunks(chunks: list[dict], account: str, day: date, embedder: Embedder,
+                 writing: Callable[[], AbstractContextManager[VectorStore]]) -> tuple[int, int]:
+    """Replace the partition's LanceDB rows with these chunks and their vectors (`writing` opens the
+    store for writes); returns the rows stored and how many texts the model embedded."""
+    with writing() as store:
+        vectors, embedded = embed_with_cache([(c["text"], c["text_sha256"]) for c in chunks], embedder, store)
+        stored = store.replace_partition(account, day, vector_rows(chunks, vectors, account, day, embedder.vectors_id))
+    return stored, embedded
+
+
+def embed_day(lake: Lake, account: str, day: date, embedder: Embedder,
+              writing: Callable[[], AbstractContextManager[VectorStore]]) -> PartitionOutcome:
+    chunks = lake.read_partition("email_chunks", account, day).to_pylist()
+    stored, embedded = embed_chunks(chunks, account, day, embedder, writing)
+    reused = len(chunks) - embedded
+    return PartitionOutcome(account, day, rows=stored, summary=(
+        f"{stored} chunk vectors stored; {embedded} embedded by the model, {reused} reused from the cache"),
+        figures={"chunks_embedded": embedded, "chunks_from_cache": reused, "vectors_id": embedder.vectors_id})
