@@ -26,10 +26,13 @@ COLD_RUNS = 3
 REPO = Path(__file__).resolve().parents[1]
 
 
-def environment(data_dir: Path, search_port: int) -> dict[str, str]:
+def environment(data_dir: Path, search_port: int | None = None) -> dict[str, str]:
     """A `mail-pipeline` process's environment over the store: this checkout first on the path."""
-    return {**os.environ, "PYTHONPATH": str(REPO), "MAIL_PIPELINE_DATA_DIR": str(data_dir),
-            "MAIL_PIPELINE_SEARCH_PORT": str(search_port), "HF_HUB_OFFLINE": "1", "LANCEDB_LOG": "error"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
+           "LANCEDB_LOG": "error"}
+    if search_port is not None:
+        env["MAIL_PIPELINE_SEARCH_PORT"] = str(search_port)
+    return env
 
 
 def cli(*args: str) -> list[str]:
@@ -39,12 +42,14 @@ def cli(*args: str) -> list[str]:
 @contextmanager
 def service(data_dir: Path, timeout: float = 300.0):
     """`mail-pipeline serve --port 0` over `data_dir`, warm (model loaded, encoder traced); its URL."""
-    process = subprocess.Popen(cli("serve", "--port", "0"), env=environment(data_dir, 0), text=True,
+    process = subprocess.Popen(cli("serve", "--port", "0"), env=environment(data_dir), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     found: list[str] = []
+    lines: list[str] = []
 
     def read() -> None:
         for line in process.stdout:
+            lines.append(line)
             if match := re.search(r"search service: (http://\S+)", line):
                 found.append(match.group(1))
 
@@ -54,7 +59,7 @@ def service(data_dir: Path, timeout: float = 300.0):
         while not found and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         if not found:
-            raise RuntimeError("the search service did not start")
+            raise RuntimeError("the search service did not start:\n" + "".join(lines[-30:]))
         yield found[0]
     finally:
         process.terminate()
