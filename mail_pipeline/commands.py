@@ -152,7 +152,10 @@ def search_hits(args, settings: Settings) -> list[dict]:
     filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
     base = client.service_url(settings.search_port)
     if client.serves(base, settings.data_dir):
-        return client.search(base, args.query, **filters)
+        try:
+            return client.search(base, args.query, **filters)
+        except client.ServiceFailed as error:
+            print(f"warning: {error}; searching without it", file=sys.stderr)
     return MailReader(settings).search(args.query, **filters)
 
 

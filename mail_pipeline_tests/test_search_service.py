@@ -190,3 +190,36 @@ def test_serve_on_a_busy_port_fails_at_once_naming_it(tmp_path):
         done = run_cli(tmp_path / "data", tmp_path, "serve", "--port", str(port))
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "MAIL_PIPELINE_SEARCH_PORT" in done.stderr
+
+
+def test_a_service_failing_a_search_leaves_the_cli_to_search_by_itself(search_service, indexed_demo, tmp_path):
+    """A loopback proxy passes the real service's health answer on and fails every search."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path.startswith("/api/health"):
+                with urllib.request.urlopen(search_service + self.path, timeout=30) as reply:
+                    status, body = reply.status, reply.read()
+            else:
+                status, body = 500, b'{"error": "internal error (KeyError); see the service\'s log"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        args = ["search", "budget review", "--mode", "text", "--json", "-k", "5"]
+        failed = run_cli(indexed_demo, tmp_path, *args, MAIL_PIPELINE_SEARCH_PORT=str(proxy.server_address[1]))
+        direct = run_cli(indexed_demo, tmp_path, *args, MAIL_PIPELINE_SEARCH_PORT=str(urlsplit(search_service).port))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert failed.returncode == 0 and "answered 500" in failed.stderr and "searching without it" in failed.stderr
+    assert failed.stdout == direct.stdout and json.loads(failed.stdout)

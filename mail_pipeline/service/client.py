@@ -22,6 +22,10 @@ SEARCH_TIMEOUT_S = 120.0
 SERVICE_NAME = "mail-pipeline search"  # what /api/health answers: not some other program on the port
 
 
+class ServiceFailed(RuntimeError):
+    """The service was found but did not answer a search (it stopped, or failed inside)."""
+
+
 def service_url(port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{port}"
 
@@ -50,11 +54,14 @@ def search(base: str, query: str, *, mode: str, account: str | None, since: date
     """The service's hits, as `MailReader.search` gives them; its refusals raised as here."""
     params = {"q": query, "mode": mode, "k": k, "account": account or "",
               "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
-    status, payload = _get(f"{base}/api/search?{urlencode(params)}", SEARCH_TIMEOUT_S)
+    try:
+        status, payload = _get(f"{base}/api/search?{urlencode(params)}", SEARCH_TIMEOUT_S)
+    except (OSError, ValueError) as error:
+        raise ServiceFailed(f"the search service at {base} did not answer ({error})") from error
     if status == 400:
         raise RequestError(payload["error"])
     if status == 503 and payload.get("empty"):
         raise NothingIndexedError(payload["error"])
     if status != 200:
-        raise RuntimeError(f"the search service at {base} answered {status}: {payload.get('error')}")
+        raise ServiceFailed(f"the search service at {base} answered {status}: {payload.get('error')}")
     return payload
