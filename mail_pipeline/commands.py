@@ -177,9 +177,8 @@ def cmd_search(args, settings: Settings) -> int:
         print("no matches")
     for n, hit in enumerate(hits, 1):
         when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
-        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}\n    {hit['subject']}\n    {hit['snippet'][:160]!s}")
-        if hit.get("attachment"):
-            print(f"    (in attachment {hit['attachment']})")
+        found_in = f"\n    in attachment: {hit['attachment']}" if hit.get("attachment") else ""
+        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
     return 0
 
 

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
     # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
     search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
+    # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
+    # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
+    attachment_max_pages: int = Field(100, ge=1, validation_alias=_env("ATTACHMENT_MAX_PAGES"))
+    attachment_max_chars: int = Field(100_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS"))
+    attachment_max_chars_per_email: int = Field(500_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS_PER_EMAIL"))
+    attachment_timeout_s: float = Field(20, gt=0, validation_alias=_env("ATTACHMENT_TIMEOUT"))
+    attachment_memory_mb: int = Field(1024, ge=256, validation_alias=_env("ATTACHMENT_MEMORY_MB"))
+    attachment_workers: int = Field(1, ge=1, validation_alias=_env("ATTACHMENT_WORKERS"))
     # Your own OAuth clients for `account add --provider outlook|gmail` (auth/providers.py); read only
     # when signing an account in, which then stores the client secret encrypted with its grant.
     microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))

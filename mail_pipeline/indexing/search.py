@@ -51,6 +51,7 @@ class SearchHit:
     snippet: str
     score: float
     day: date
+    attachment: str | None = None  # the attachment the best chunk is from; None for the body
 
 
 @lru_cache(maxsize=4)
@@ -157,6 +158,7 @@ def _hit(chunk: dict, query: str) -> SearchHit:
         snippet=snippet(chunk.get("text") or "", query),
         score=float(chunk["_score"]),
         day=chunk["day"],
+        attachment=chunk.get("attachment"),
     )
 
 
