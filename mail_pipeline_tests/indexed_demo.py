@@ -1,5 +1,5 @@
 """A small searchable data directory for the search service's tests: the demo mailbox (pymap,
-synthetic mail) plus one hostile message, ingested by materializing the real asset graph, and a
+synthetic mail) plus a hostile message and one with a PDF attachment, ingested by materializing the real asset graph, and a
 search service process (`mail-pipeline serve`) over it."""
 
 from __future__ import annotations
@@ -32,6 +32,26 @@ def hostile_message() -> bytes:
             "<script>window.pwned=4</script> inside.\r\n").encode()
 
 
+ATTACHMENT_NAME = "Gazebo warranty.pdf"
+ATTACHMENT_TEXT = "The pergola warranty covers twelve years of weather damage to the roof."
+
+
+def attachment_message() -> bytes:
+    """Mail whose only mention of the pergola is inside its PDF attachment."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    from mail_pipeline_tests.attachment_files import pdf
+
+    message = EmailMessage()
+    message["From"], message["To"] = "Olivia Park <olivia.park@example.org>", "sam.taylor@example.com"
+    message["Subject"], message["Message-ID"] = "Papers you asked for", "<warranty-1@example.org>"
+    message["Date"] = format_datetime(HOSTILE_DATE)
+    message.set_content("Hi Sam,\n\nThe papers are attached.\n\nOlivia\n")
+    message.add_attachment(pdf(ATTACHMENT_TEXT), maintype="application", subtype="pdf", filename=ATTACHMENT_NAME)
+    return message.as_bytes(policy=SMTP)
+
+
 def build(data_dir: Path) -> list[date]:
     """Seed the demo server, index every day of it into `data_dir` (the environment must name it
     and a FERNET_KEY); returns the days that hold mail."""
@@ -55,6 +75,7 @@ def build(data_dir: Path) -> list[date]:
         client = IMAPClient("127.0.0.1", port=mailbox.port, ssl=False)
         client.login(demo.DEMO_USER, demo.DEMO_PASSWORD)
         client.append("INBOX", hostile_message(), msg_time=HOSTILE_DATE)
+        client.append("INBOX", attachment_message(), msg_time=HOSTILE_DATE)
         client.logout()
         demo.register_demo_account(AccountRegistry(data_dir / "accounts.json"), mailbox.port)
         with DagsterInstance.ephemeral() as instance:

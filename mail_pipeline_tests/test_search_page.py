@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mail_pipeline_tests.indexed_demo import HOSTILE_SUBJECT
+from mail_pipeline_tests.indexed_demo import ATTACHMENT_NAME, HOSTILE_SUBJECT
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -131,3 +131,12 @@ def test_the_account_filter_lists_the_accounts(page):
     page.wait_for_selector("#account option[value='demo']", state="attached")
     assert [o.get_attribute("value") for o in page.query_selector_all("#account option")] == ["", "demo"]
     assert search(page, "budget", account="demo")
+
+
+def test_a_hit_from_an_attachment_names_it_and_the_email_lists_it(page):
+    hits = search(page, "pergola warranty weather damage")
+    assert hits[0].query_selector(".attachment").text_content() == f"in attachment: {ATTACHMENT_NAME}"
+    assert "pergola" in hits[0].query_selector(".snippet").text_content()
+    hits[0].click()
+    page.wait_for_selector("#thread li")
+    assert page.text_content("#email-attachments") == f"Attachments: {ATTACHMENT_NAME}"

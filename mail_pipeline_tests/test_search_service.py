@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import duckdb
 import pytest
 
-from mail_pipeline_tests.indexed_demo import HOSTILE_SUBJECT, cli, environment
+from mail_pipeline_tests.indexed_demo import ATTACHMENT_NAME, HOSTILE_SUBJECT, cli, environment
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,14 @@ def test_search_returns_hits_with_ids_dates_and_marked_snippets(search_service):
     assert top["sent_at"] == "2026-11-19T15:30:00+00:00" and top["day"] == "2026-11-19" and top["account"] == "demo"
     assert {"email_id", "thread_id", "score", "snippet"} <= set(top)
     assert [top["snippet"][a:b] for a, b in top["marks"]] == ["gazebo", "plans"]
+
+
+def test_a_hit_from_an_attachment_names_it(search_service):
+    status, hits = get(search_service, "/api/search", q="pergola warranty weather damage", k=3)
+    assert status == 200 and hits[0]["subject"] == "Papers you asked for"
+    assert hits[0]["attachment"] == ATTACHMENT_NAME and "pergola" in hits[0]["snippet"]
+    status, body_hits = get(search_service, "/api/search", q="gazebo plans", k=1)
+    assert body_hits[0]["attachment"] is None
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "vector", "text"])
