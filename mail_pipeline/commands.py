@@ -106,13 +106,13 @@ def cmd_run(args, settings: Settings) -> int:
     port = args.port or settings.ui_port
     env = {**os.environ, "DAGSTER_HOME": str(write_instance_config(settings)),
            "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
-    search_port = settings.search_port
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
-    print(f"Search page: {client.service_url(search_port)}  (once the model has loaded)")
+    print(f"Search page: {client.service_url(settings.search_port)}  (once the model has loaded)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
     # Same process group as this command: Ctrl-C in the terminal reaches dagster, the search
     # service and pymap too, and a killed `make run` takes them with it.
-    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(search_port)], env=env)
+    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(settings.search_port)],
+                              env=env)
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
          "-h", "127.0.0.1", "-p", str(port)], env=env,

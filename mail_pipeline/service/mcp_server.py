@@ -3,7 +3,7 @@ read mail, each answer carrying the ids and dates it can cite. Read-only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,10 +39,7 @@ def build_server(reader: MailReader):
     from mcp.types import ToolAnnotations
 
     server = MCPServer("mail-pipeline", instructions=INSTRUCTIONS)
-    read_only = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
-
-    def tool(fn: Callable[..., Any]) -> Callable[..., Any]:
-        return server.tool(annotations=read_only)(fn)
+    tool = server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False))
 
     @tool
     def search_mail(query: str, account: str | None = None, since: str | None = None, until: str | None = None,
