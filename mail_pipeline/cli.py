@@ -213,8 +213,10 @@ def _password_arguments(parser) -> None:
 def _add_pipeline_commands(groups) -> None:
     """Commands provided by the pipeline modules register their own arguments here."""
     from mail_pipeline import commands
+    from mail_pipeline.service import commands as service_commands
 
     commands.register(groups, command)
+    service_commands.register(groups, command)
 
 
 def main(argv: list[str] | None = None) -> int:

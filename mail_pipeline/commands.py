@@ -107,6 +107,7 @@ def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.processes import child_environment, relay_output, serve_demo
+    from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
 
     port = args.port or settings.ui_port
@@ -122,10 +123,14 @@ def cmd_run(args, settings: Settings) -> int:
     home = write_instance_config(settings)
     verbose = args.verbose or logs.verbose()
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print(f"Search page: {client.service_url(settings.search_port)}  (once the model has loaded)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status", flush=True)
-    # Same process group as this command: Ctrl-C in the terminal reaches dagster and pymap too,
-    # and a killed `make run` takes them with it. Dagster's CLI reads a .env in its working
-    # directory over the environment: DAGSTER_HOME has none, so the environment given here rules.
+    # Same process group as this command: Ctrl-C in the terminal reaches dagster, the search
+    # service and pymap too, and a killed `make run` takes them with it. Dagster's CLI reads a .env
+    # in its working directory over the environment: DAGSTER_HOME has none, so the environment
+    # given here rules.
+    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(settings.search_port)],
+                              env=child_environment(settings, home, verbose), cwd=home)
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
          "-h", "127.0.0.1", "-p", str(port)], env=child_environment(settings, home, verbose), cwd=home,
@@ -145,6 +150,7 @@ def cmd_run(args, settings: Settings) -> int:
             dagster.wait()
         return 0
     finally:
+        _stop(search)
         if server:
             server.stop()
 
@@ -175,28 +181,55 @@ def cmd_demo(args, settings: Settings) -> int:
         registry.set_active(DEMO_SLUG, False)
 
 
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def search_hits(args, settings: Settings) -> list[dict]:
+    """Through the search service when one serves this data directory (warm: milliseconds),
+    else in this process (loading the model: seconds); the same hits either way."""
+    from mail_pipeline.service import client
+    from mail_pipeline.service.reader import MailReader
+
+    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
+    base = client.service_url(settings.search_port)
+    if client.serves(base, settings.data_dir):
+        try:
+            return client.search(base, args.query, **filters)
+        except client.ServiceFailed as error:
+            print(f"warning: {error}; searching without it", file=sys.stderr)
+    return MailReader(settings).search(args.query, **filters)
+
+
 def cmd_search(args, settings: Settings) -> int:
     from mail_pipeline import preflight
-    from mail_pipeline.indexing.search import EmptyStoreError, search
+    from mail_pipeline.service.reader import NothingIndexedError, RequestError
 
     if args.account:
         preflight.check_accounts([args.account], preflight.known_accounts(settings.accounts_path, settings.lake_dir))
     try:
-        hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
-                      mode=args.mode, settings=settings)
-    except EmptyStoreError as error:
+        hits = search_hits(args, settings)
+    except NothingIndexedError as error:
         print(str(error), file=sys.stderr)
         return 1
+    except RequestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps([{**hit.__dict__, "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
-                           "day": hit.day.isoformat()} for hit in hits], indent=2))
+        print(json.dumps(hits, indent=2))
         return 0
     if not hits:
         print("no matches")
     for n, hit in enumerate(hits, 1):
-        when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
-        found_in = f"\n    in attachment: {hit.attachment}" if hit.attachment else ""
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}{found_in}\n    {hit.snippet[:160]!s}")
+        when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
+        found_in = f"\n    in attachment: {hit['attachment']}" if hit.get("attachment") else ""
+        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
     return 0
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # SIGKILL or with its host is marked failed within this (defs/run_launcher.py).
     run_monitoring_interval_s: int = Field(30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
+    search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
     # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
     # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
     attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))

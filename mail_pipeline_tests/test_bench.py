@@ -111,3 +111,11 @@ def test_bench_backfill_smoke(tmp_path):
     assert results["backfill_separate_max_parallel"] == 1  # the per-account run limit holds
     assert results["backfill_30d_runs"] == 1 and results["new_mail_sensor_interval_s"] == 3
     assert "new mail searchable ≤ 120 s" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_bench_search_service_smoke(tmp_path):
+    """The service over HTTP and the CLI with and without it, on a tiny store."""
+    results = _bench(tmp_path, "--n", "150", "--sections", "search_service", "--embed-sample", "24", timeout=600)
+    _positive(results, ["search_service_p50_ms", "search_service_p95_ms", "search_cli_warm_p50_s", "search_cli_cold_s"])
+    assert results["search_service_queries"] == 50
+    assert "CLI search through the service ≤ 1.0 s" in (tmp_path / "RESULTS.md").read_text()
