@@ -45,6 +45,20 @@ def test_candidates(backend, torch_precision, openvino, expected):
     assert candidates(backend, torch_precision, openvino) == expected
 
 
+@pytest.mark.parametrize(("rates", "cosines", "expected"), [
+    ({TORCH_FP32: 3.0, OPENVINO_FP32: 4.2}, {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0}, OPENVINO_FP32),
+    ({TORCH_FP32: 5.0, OPENVINO_FP32: 4.2}, {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0}, TORCH_FP32),
+    # Faster, but its vectors drift: never.
+    ({TORCH_FP32: 3.0, OPENVINO_FP32: 9.0}, {TORCH_FP32: 1.0, OPENVINO_FP32: 0.998}, TORCH_FP32),
+    # bf16 keeps the vectors but under its own cache key: only when clearly faster.
+    ({TORCH_FP32: 2.4, BF16: 4.34, OPENVINO_FP32: 4.22}, {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0}, OPENVINO_FP32),
+    ({TORCH_FP32: 2.4, BF16: 9.0, OPENVINO_FP32: 4.22}, {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0}, BF16),
+    ({TORCH_FP32: 2.4, BF16: 9.0}, {TORCH_FP32: 1.0, BF16: 0.998}, TORCH_FP32),
+])
+def test_pick(rates, cosines, expected):
+    assert backends.pick(rates, cosines) == expected
+
+
 @pytest.mark.parametrize(("backend", "precision", "message"), [
     ("onnx", "auto", "backend must be one of"),
     ("openvino", "bf16", "fp32 only"),
