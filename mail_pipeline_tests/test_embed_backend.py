@@ -173,3 +173,16 @@ def test_doctor_shows_the_backend(backend, cache_dir):
     found = {f.check: f for f in check_model(settings)}
     assert found["embedding model"].ok, found["embedding model"].detail
     assert found["embedding backend"].ok and found["embedding backend"].detail.startswith(f"{backend} ")
+
+
+@needs_openvino
+def test_the_embedding_cache_stays_valid_from_torch_to_openvino(tmp_path, cache_dir):
+    from mail_pipeline.storage.vectors import VectorStore
+    from mail_pipeline_tests.retrieval_corpus import CORPUS, index_mails, shared_embedder
+
+    mails = CORPUS[:6]
+    store = VectorStore(tmp_path / "vectors", dimension=384)
+    produced, embedded = index_mails(mails, shared_embedder(), store)  # torch fp32
+    assert produced == embedded > 0
+    openvino = Embedder(backend="openvino", cache_dir=cache_dir)
+    assert index_mails(mails, openvino, store) == (produced, 0)  # every vector reused
