@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from mail_pipeline.indexing import Embedder, embed_with_cache
 from mail_pipeline.indexing.chunk import Chunk, chunk_email
+from mail_pipeline.message.quotes import strip_quotes_and_signature
 from mail_pipeline.storage.vectors import VectorStore
 
 
@@ -29,6 +30,7 @@ class Mail:
     sender: str
     body: str
     thread_id: str = ""
+    attachments: tuple[tuple[str, str], ...] = ()  # (name, extracted text)
 
     @property
     def sent_at(self) -> datetime:
@@ -163,6 +165,17 @@ CORPUS: list[Mail] = [
          "Esstisch aus Eiche. Zahlbar innerhalb von 14 Tagen ohne Abzug."),
     Mail("kaigi", W, D3, "会議の日程変更について", "tanaka@partner.example.jp",
          "いつもお世話になっております。来週の定例会議は水曜日の午後二時に変更となりました。よろしくお願いいたします。"),
+    # Inline replies: the answers sit below the first quote, where a cut at the attribution lost them.
+    Mail("proxy-cutover", W, D2, "Re: reverse proxy migration plan", "kofi.mensah@ourco.example",
+         "Hi Lena,\n\nOn Mon, Mar 2, 2026 at 10:12 AM Lena Fischer <lena.fischer@ourco.example> wrote:\n"
+         "> Which port will the new reverse proxy listen on?\n\nPort 8443 for now; we move to 443 after the "
+         "certificate swap.\n\n> And when do we cut over?\n\nSaturday night, in the maintenance window from "
+         "22:00.\n\n> Who is on call?\n\nRavi carries the pager for the cut-over weekend.\n\n-- \nKofi"),
+    Mail("designer-laptops", W, D3, "Re: laptop refresh for the design team", "it-lead@ourco.example",
+         "Am 03.03.2026 um 09:12 schrieb Marta Nowak <marta.nowak@ourco.example>:\n> Can the design team "
+         "get the 16 inch models?\n\nYes: finance approved six 16 inch laptops with 64 GB for the designers."
+         "\n\n> > The refresh budget is fixed for this year.\n> Is there budget for external displays too?"
+         "\n\nNo new displays this quarter; the designers keep their current ones."),
     # Near-duplicates: only the identifier or the name tells these apart from the answers above.
     Mail("inv-0041", W, D1, "Invoice INV-2026-0041 from Acme Cloud Services", "billing@acmecloud.example",
          "Dear customer, please find attached invoice INV-2026-0041 for January. Amount due: $3,950.00 for "
@@ -190,6 +203,29 @@ CORPUS: list[Mail] = [
          "aus Eiche. Zahlbar innerhalb von 14 Tagen ohne Abzug."),
     Mail("status-report", W, D2, "Monthly engineering status report - February", "cto@ourco.example",
          STATUS_REPORT),
+    # The answer is in an attachment's text; the body only says something is attached.
+    Mail("lease", H, D1, "Signed lease for apartment 4B", "management@harborview.example",
+         "Hello, please find the countersigned lease attached. Keep a copy for your records.",
+         attachments=(("lease-4B.pdf", "Residential lease agreement, apartment 4B.\n\n7. Pets. The tenant may keep "
+                       "one cat or one small dog in the apartment. Other animals need the landlord's written "
+                       "consent.\n\n8. Subletting is not allowed without written approval."),)),
+    Mail("quote", W, D2, "Quote Q-5512", "sales@fluidtech.example",
+         "Hi, our quote is attached as requested. It is valid for 30 days.",
+         attachments=(("Q-5512.xlsx", "Item\tQty\tUnit price\nHydraulic pump HP-300\t2\t4150.00\n"
+                       "Pressure hose 3 m\t6\t89.90\nDelivery\t1\t250.00\n"),)),
+    Mail("minutes", W, D3, "Minutes from Tuesday", "ravi.nair@ourco.example",
+         "Minutes attached, shout if I missed anything.",
+         attachments=(("minutes-tuesday.docx", "Attendees: Ravi, Lena, Marcus.\nDecisions: the legacy billing "
+                       "system will be switched off at the end of the third quarter. Ravi owns the export of "
+                       "historical invoices."),)),
+    Mail("design-review", W, D1, "Invitation: design review", "lena.fischer@ourco.example",
+         "You have been invited to an event.",
+         attachments=(("invite.ics", "Summary: Design review of the loyalty app\nLocation: Room Atlas, 5th floor"
+                       "\nStarts: 20260310T140000Z\nDescription: Bring the latest prototype screens."),)),
+    Mail("warranty", H, D2, "Your warranty certificate", "service@coolhome.example",
+         "Thank you for registering your appliance. Your certificate is attached.",
+         attachments=(("warranty.pdf", "Warranty certificate. Model FrostLine 400 refrigerator, serial number "
+                       "SN-88317-K. Coverage: five years on the compressor, two years on all other parts."),)),
 ]
 
 # (query, ids of the emails that answer it)
@@ -215,22 +251,33 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("RE-2026-311", {"rechnung"}),
     ("what is blocking the data warehouse migration", {"status-report"}),
     ("what do new employees get on their first day", {"onboarding"}),
+    ("who carries the pager during the proxy cut-over", {"proxy-cutover"}),
+    ("did finance approve bigger laptops for the designers", {"designer-laptops"}),
     ("PO-7781", {"po-7781"}),
     ("LM4K9T", {"flight-fra"}),
     ("cache latency incident", {"incident-5519"}),
+    # Answered by attachment text only.
+    ("am I allowed to have a dog in the apartment", {"lease"}),
+    ("hydraulic pump price", {"quote"}),
+    ("when will the old billing system be switched off", {"minutes"}),
+    ("which room is the loyalty app design review in", {"design-review"}),
+    ("SN-88317-K", {"warranty"}),
 ]
 
 
 def mail_chunks(mail: Mail, embedder: Embedder) -> list[Chunk]:
+    """Chunks of what the author wrote, as the emails stage gives chunking (quotes stripped)."""
     return chunk_email(email_id=mail.email_id, subject=mail.subject, sender=mail.sender, sent_at=mail.sent_at,
-                       search_text=mail.body, tokens=embedder.tokens, max_tokens=embedder.max_tokens)
+                       search_text=strip_quotes_and_signature(mail.body), tokens=embedder.tokens,
+                       max_tokens=embedder.max_tokens, attachments=mail.attachments)
 
 
 def store_rows(mail: Mail, chunks: list[Chunk], vectors, model_id: str) -> list[dict]:
     return [
         dict(chunk_id=c.chunk_id, email_id=mail.email_id, account=mail.account, day=mail.day,
              thread_id=mail.thread_id or mail.email_id, subject=mail.subject, sender=mail.sender,
-             sent_at=mail.sent_at, text=c.text, text_sha256=c.text_sha256, model_id=model_id, vector=v)
+             sent_at=mail.sent_at, text=c.text, text_sha256=c.text_sha256, model_id=model_id, vector=v,
+             attachment=c.attachment)
         for c, v in zip(chunks, vectors, strict=True)
     ]
 

@@ -246,3 +246,22 @@ def test_an_open_store_sees_other_writers_commits(tmp_path):
     writer.replace_partition("home", D2, rows("home", D2, 3, word="fresh"))
     assert reader.count() == 5 and reader.count(account="home") == 3
     assert [h["account"] for h in reader.search_words("fresh", 10)] == ["home"] * 3
+
+
+def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
+    """A table created without the `attachment` column answers searches as it is, and the next
+    partition write adds the column (null for the rows already there)."""
+    import lancedb
+
+    old = rows("work", D1, 4)
+    schema = vectors.vector_schema(DIM)
+    legacy = schema.remove(schema.get_field_index("attachment"))
+    lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
+        [{**row, "vector": row["vector"].tolist()} for row in old])
+    store = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    hits = store.search_vectors(np.ones(DIM, dtype=np.float32), 2)
+    assert len(hits) == 2 and "attachment" not in hits[0]
+    store.replace_partition("work", D2, [{**row, "attachment": "plan.pdf"} for row in rows("work", D2, 2)])
+    assert "attachment" in store._open().schema.names
+    found = {hit["chunk_id"]: hit["attachment"] for hit in store.search_vectors(np.ones(DIM, dtype=np.float32), 10)}
+    assert found == {**{row["chunk_id"]: None for row in old}, **{f"work-{D2}-{i}": "plan.pdf" for i in range(2)}}

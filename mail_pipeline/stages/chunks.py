@@ -1,4 +1,5 @@
-"""email_chunks: each email's search text in pieces sized with the embedding model's own tokenizer."""
+"""email_chunks: each email's search text, and each of its attachments' text, in pieces sized
+with the embedding model's own tokenizer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
-EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id"]
+EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id",
+                 "attachment_texts"]
 
 
 def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int) -> list[dict]:
@@ -19,11 +21,12 @@ def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int) -> list[dict]
     sender = f"{email['from_name']} <{email['from_address']}>" if email["from_name"] else email["from_address"]
     sent_at = email["sent_at"] or email["received_at"]
     pieces = chunk_email(email_id=email["email_id"], subject=email["subject"], sender=sender, sent_at=sent_at,
-                         search_text=email["search_text"] or "", tokens=tokens, max_tokens=max_tokens)
+                         search_text=email["search_text"] or "", tokens=tokens, max_tokens=max_tokens,
+                         attachments=[(t["name"], t["text"]) for t in email.get("attachment_texts") or []])
     return [{
         "chunk_id": c.chunk_id, "email_id": c.email_id, "ordinal": c.ordinal, "text": c.text,
         "token_count": c.token_count, "text_sha256": c.text_sha256, "thread_id": email["thread_id"],
-        "subject": email["subject"], "sender": sender, "sent_at": sent_at,
+        "subject": email["subject"], "sender": sender, "sent_at": sent_at, "attachment": c.attachment,
     } for c in pieces]
 
 

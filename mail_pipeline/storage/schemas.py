@@ -21,6 +21,8 @@ ATTACHMENT = pa.struct(
         ("inline", pa.bool_()),
     ]
 )
+# Text read from an attachment (mail_pipeline/extract): `index` is its position in `attachments`.
+ATTACHMENT_TEXT = pa.struct([("index", pa.int32()), ("name", pa.string()), ("text", pa.large_string())])
 LOCATION = pa.struct([("folder", pa.string()), ("uidvalidity", pa.int64()), ("uid", pa.int64())])
 
 RAW_MESSAGES = pa.schema(
@@ -61,6 +63,7 @@ EMAILS = pa.schema(
         ("body_text", pa.large_string()),
         ("search_text", pa.large_string()),
         ("attachments", pa.list_(ATTACHMENT)),
+        ("attachment_texts", pa.list_(ATTACHMENT_TEXT)),
         ("seen", pa.bool_()),
         ("answered", pa.bool_()),
         ("flagged", pa.bool_()),
@@ -83,6 +86,7 @@ EMAIL_CHUNKS = pa.schema(
         ("subject", pa.string()),
         ("sender", pa.string()),
         ("sent_at", UTC_TS),
+        ("attachment", pa.string()),  # the attachment the text is from; null for the body
     ]
 )
 
