@@ -152,13 +152,15 @@ def test_auto_measures_once_then_reuses_the_choice(tmp_path, cache_dir, real_tex
 
 @needs_openvino
 def test_a_stored_choice_is_used_as_measured(tmp_path):
-    key = machine_key(Embedder().model_path, "default", 64)
+    key = machine_key(Embedder().model_path, "default", "fp32", 64)
     stored = Choice(TORCH_FP32, "cpu", "measured", {"torch fp32": 9.0, "openvino fp32": 4.0},
                     {"torch fp32": 1.0, "openvino fp32": 0.99999}, "2026-11-30T09:00:00+00:00")
     backends.write_choice(tmp_path, key, stored)
     assert backends.read_choice(tmp_path, key + "-another machine") is None
     embedder = Embedder(precision="fp32", cache_dir=tmp_path)
     assert embedder.vectors_id == "all-MiniLM-L6-v2" and embedder.choice == stored and embedder.backend == "torch"
+    # A choice made where bf16 was allowed is not one for an fp32-only configuration.
+    assert backends.read_choice(tmp_path, machine_key(embedder.model_path, "default", "auto", 64)) is None
     assert "1.00x torch fp32" in stored.describe() and "openvino fp32 4.0" in stored.describe()
 
 

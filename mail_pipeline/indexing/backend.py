@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mail_pipeline.indexing.openvino_encoder import cpu_threads
+
 BACKENDS = ("auto", "torch", "openvino")
 MIN_COSINE = 0.999
 # A runtime whose vectors are cached under another key (bf16) must beat the fp32 ones by this
@@ -89,16 +91,17 @@ def candidates(backend: str, torch_precision: str, openvino_usable: bool) -> lis
     return runtimes + ([OPENVINO_FP32] if openvino_usable else [])
 
 
-def machine_key(model_path: str, device: str, batch_size: int) -> str:
-    """What a measured choice depends on: the CPU, the libraries, the model and the batch size."""
+def machine_key(model_path: str, device: str, precision: str, batch_size: int) -> str:
+    """What a measured choice depends on: the CPU, the libraries, the model, the precisions
+    allowed and the batch size."""
     versions = []
     for package in ("torch", "openvino"):
         try:
             versions.append(f"{package}={metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package}=absent")
-    return "|".join([_cpu_model(), str(len(os.sched_getaffinity(0))), platform.machine(), device, *versions,
-                     str(Path(model_path).resolve()), f"batch={batch_size}"])
+    return "|".join([_cpu_model(), str(cpu_threads()), platform.machine(), device, *versions,
+                     str(Path(model_path).resolve()), f"precision={precision}", f"batch={batch_size}"])
 
 
 def _cpu_model() -> str:

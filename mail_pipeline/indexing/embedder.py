@@ -174,7 +174,7 @@ class Embedder:
             return Choice(OPENVINO_FP32, "cpu", "configured")
         openvino_usable = (backend == "auto" and precision != "bf16" and self.requested_device in (None, "cpu")
                            and openvino_encoder.available() and openvino_encoder.supports(self.model_path))
-        key = machine_key(self.model_path, self.requested_device or "default", self.batch_size)
+        key = machine_key(self.model_path, self.requested_device or "default", precision, self.batch_size)
         if openvino_usable and (known := read_choice(self.cache_dir, key)) is not None:
             return known  # measured before on this machine: no torch import when OpenVINO won
         import torch
