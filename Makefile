@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# constraints.txt pins the CPU build of torch (see the comment inside it).
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# openvino: the faster embedding backend `auto` picks where it keeps the vectors (pyproject.toml).
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,openvino]'
 	touch $(STAMP)
 
 install: $(STAMP)

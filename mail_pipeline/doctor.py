@@ -138,12 +138,14 @@ def check_model(settings: Settings) -> Iterator[Finding]:
     try:
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
+        embedder = shared_embedder(*settings.embedder_config)
         vector = embedder.encode(["doctor check"])
         yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
+        yield Finding("embedding backend", True, embedder.choice.describe())
     except Exception as error:
         yield Finding("embedding model", False, f"{type(error).__name__}: {str(error)[:200]}",
-                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path")
+                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path; "
+                      "MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs `pip install 'mail_pipeline[openvino]'`")
 
 
 CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [

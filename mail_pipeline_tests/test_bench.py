@@ -86,11 +86,14 @@ def test_bench_embed_search_sensor_smoke(tmp_path):
     ])
     assert results["chunks_embedded"] <= results["chunks_produced"]
     assert results["embed_sample_chunks"] == 24 and results["embed_precision"] in ("fp32", "bf16")
+    assert results["embed_backend"] in ("torch fp32", "torch bf16", "openvino fp32")
+    assert results["embed_backend_min_cosine"] >= 0.999 and results["embed_speedup_vs_torch_fp32"] > 0
+    assert results["embed_torch_fp32_min_cosine"] == 1.0 or results["embed_torch_fp32_min_cosine"] > 0.99999
     assert results["search_store_rows"] == results["chunks_produced"] and results["search_queries"] == 50
     assert results["sensor_small_n_messages"] == results["sensor_large_n_messages"] == 150  # both capped at N
     report = (tmp_path / "RESULTS.md").read_text()
     for goal in ("stage overhead ≤ 10% over bare encode", "hybrid search median ≤ 50 ms",
-                 "no-op tick the same within noise"):
+                 "no-op tick the same within noise", "the chosen runtime keeps the vectors (cosine ≥ 0.999)"):
         assert goal in report
 
 

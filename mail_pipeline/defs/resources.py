@@ -142,16 +142,18 @@ class AttachmentsResource(ConfigurableResource):
 
 
 class EmbedderResource(ConfigurableResource):
-    """The sentence-transformers model; torch and the weights load on first use, in the run process."""
+    """The embedding model (torch or OpenVINO runtime); it is chosen and loads on first use, in the run process."""
 
     model: str
     batch_size: int = 64
     precision: str = "auto"
+    backend: str = "auto"
+    cache_dir: str | None = None
 
     def embedder(self):
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        return shared_embedder(self.model, self.precision, self.batch_size)
+        return shared_embedder(self.model, self.precision, self.batch_size, self.backend, self.cache_dir)
 
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
@@ -173,5 +175,6 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
             memory_mb=settings.attachment_memory_mb, workers=settings.attachment_workers,
         ),
         "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
-                                     precision=settings.embedding_precision),
+                                     precision=settings.embedding_precision, backend=settings.embedding_backend,
+                                     cache_dir=settings.embedder_config[4]),
     }
