@@ -95,7 +95,7 @@ def test_the_search_service_is_published_on_loopback_only():
     search = compose()["services"]["search"]
     command = search["command"]
     assert command[:2] == ["mail-pipeline", "serve"] and command[command.index("--port") + 1] == "8765"
-    assert search["ports"] == ["127.0.0.1:8765:8765"]
+    assert search["ports"] == ["${MAIL_PIPELINE_BIND:-127.0.0.1}:8765:8765"]
     assert "/api/health" in " ".join(search["healthcheck"]["test"])
 
 

@@ -79,7 +79,7 @@ def test_without_openvino_auto_is_torch_and_openvino_is_a_clear_error(tmp_path):
     out = run_python(
         "import sys; sys.modules['openvino'] = None\n"
         "from mail_pipeline.indexing.embedder import Embedder\n"
-        f"e = Embedder(precision='fp32', cache_dir={str(tmp_path)!r})\n"
+        f"e = Embedder(precision='fp32', backend='auto', cache_dir={str(tmp_path)!r})\n"
         "print(e.encode(['hello']).shape, e.backend, e.precision, e.vectors_id, e.choice.how)\n"
         "try:\n"
         f"    Embedder(backend='openvino', cache_dir={str(tmp_path)!r}).encode(['hello'])\n"
@@ -135,7 +135,7 @@ def test_auto_measures_once_then_reuses_the_choice(tmp_path, cache_dir, real_tex
     for entry in (cache_dir / "openvino").iterdir():
         (tmp_path / "openvino").mkdir(exist_ok=True)
         (tmp_path / "openvino" / entry.name).symlink_to(entry)
-    chosen = Embedder(precision="fp32", cache_dir=tmp_path)
+    chosen = Embedder(precision="fp32", backend="auto", cache_dir=tmp_path)
     assert chosen.encode(["hello"]).shape == (1, 384)
     choice = chosen.choice
     assert choice.how == "measured" and {"torch fp32", "openvino fp32"} <= set(choice.chunks_per_s)
@@ -146,7 +146,7 @@ def test_auto_measures_once_then_reuses_the_choice(tmp_path, cache_dir, real_tex
     assert list(stored.values())[0]["runtime"]["backend"] == choice.runtime.backend
 
     monkeypatch.setattr(embedder_module, "calibration_texts", lambda: pytest.fail("measured twice"))
-    again = Embedder(precision="fp32", cache_dir=tmp_path)
+    again = Embedder(precision="fp32", backend="auto", cache_dir=tmp_path)
     assert again.vectors_id == "all-MiniLM-L6-v2" and again.choice == choice
 
 
@@ -157,7 +157,7 @@ def test_a_stored_choice_is_used_as_measured(tmp_path):
                     {"torch fp32": 1.0, "openvino fp32": 0.99999}, "2026-11-30T09:00:00+00:00")
     backends.write_choice(tmp_path, key, stored)
     assert backends.read_choice(tmp_path, key + "-another machine") is None
-    embedder = Embedder(precision="fp32", cache_dir=tmp_path)
+    embedder = Embedder(precision="fp32", backend="auto", cache_dir=tmp_path)
     assert embedder.vectors_id == "all-MiniLM-L6-v2" and embedder.choice == stored and embedder.backend == "torch"
     # A choice made where bf16 was allowed is not one for an fp32-only configuration.
     assert backends.read_choice(tmp_path, machine_key(embedder.model_path, "default", "auto", 64)) is None

@@ -107,7 +107,7 @@ def test_accounts_and_sync_status_carry_no_secrets(answers, indexed_demo):
 
 def test_bad_arguments_are_tool_errors_naming_them(answers):
     results = answers["results"]
-    assert "unknown account 'nosuch' (accounts: demo)" in error_text(results[6])
+    assert "unknown account 'nosuch'; known accounts: demo" in error_text(results[6])
     assert "since must be a date YYYY-MM-DD, not 'yesterday'" in error_text(results[7])
     assert "no email with id 'no-such-email'" in error_text(results[8])
 

@@ -36,7 +36,7 @@ def test_a_fresh_data_directory_answers_empty_not_broken(tmp_path):
     assert reader.accounts() == [] and reader.sync_status() == []
     with pytest.raises(NothingIndexedError, match="nothing indexed yet"):
         reader.search("invoice", mode="text")
-    with pytest.raises(RequestError, match=r"unknown account 'work' \(accounts: none yet\)"):
+    with pytest.raises(RequestError, match=r"unknown account 'work'; known accounts: none yet"):
         reader.search("invoice", mode="text", account="work")
 
 

@@ -64,7 +64,7 @@ def test_every_mode_keeps_to_the_date_filter(search_service, mode):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"q": "budget", "account": "nosuch"}, "unknown account 'nosuch' (accounts: demo)"),
+    ({"q": "budget", "account": "nosuch"}, "unknown account 'nosuch'; known accounts: demo"),
     ({"q": "budget", "since": "2026-02-30"}, "since must be a date YYYY-MM-DD, not '2026-02-30'"),
     ({"q": "budget", "since": "2026-11-19", "until": "2026-11-18"}, "since (2026-11-19) is after until (2026-11-18)"),
     ({"q": "budget", "mode": "fuzzy"}, "mode must be one of hybrid, vector, text, not 'fuzzy'"),
@@ -181,7 +181,7 @@ def test_the_cli_answers_the_same_with_and_without_the_service(search_service, i
         assert served.stdout == alone.stdout and "budget" in served.stdout.lower()
     for port in (via, str(free_port())):
         refused = run_cli(indexed_demo, tmp_path, "search", "budget", "--account", "nosuch", MAIL_PIPELINE_SEARCH_PORT=port)
-        assert refused.returncode == 2 and "error: unknown account 'nosuch' (accounts: demo)" in refused.stderr
+        assert refused.returncode == 2 and "error: unknown account 'nosuch'; known accounts: demo" in refused.stderr
 
 
 def test_a_service_over_another_data_directory_is_not_used(search_service, tmp_path):

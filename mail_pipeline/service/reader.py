@@ -15,6 +15,7 @@ import threading
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from mail_pipeline import preflight
 from mail_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -163,15 +164,14 @@ class MailReader:
 
     def account_slugs(self) -> set[str]:
         """Registered accounts and those with mail still stored (a removed account's mail stays)."""
-        from mail_pipeline.storage.accounts import AccountRegistry
-
-        stored = {slug for slug, _day in self.lake.list_partitions("emails")}
-        return stored | set(AccountRegistry(self.settings.accounts_path).load())
+        return preflight.known_accounts(self.settings.accounts_path, self.settings.lake_dir)
 
     def check_account(self, account: str | None) -> None:
-        if account and account not in self.account_slugs():
-            known = ", ".join(sorted(self.account_slugs())) or "none yet"
-            raise RequestError(f"unknown account {account!r} (accounts: {known})")
+        if account:
+            try:
+                preflight.check_accounts([account], self.account_slugs())
+            except preflight.PreflightError as error:
+                raise RequestError(str(error)) from None
 
     def accounts(self) -> list[dict]:
         """Each account: slug, address, name, state, folders and the mail stored (no secrets)."""
