@@ -30,6 +30,8 @@ def register(groups, command) -> None:
     search.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--json", action="store_true")
+    search.add_argument("--exclude-deleted", action="store_true",
+                        help="leave out mail that left the server (kept by accounts with --on-server-delete keep)")
     command("search")(cmd_search)
 
     groups.add_parser("status", help="per account and folder: last sync, messages stored, last error")
@@ -133,19 +135,21 @@ def cmd_search(args, settings: Settings) -> int:
 
     try:
         hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
-                      mode=args.mode, settings=settings)
+                      mode=args.mode, settings=settings, exclude_deleted=args.exclude_deleted)
     except EmptyStoreError as error:
         print(str(error), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([{**hit.__dict__, "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
-                           "day": hit.day.isoformat()} for hit in hits], indent=2))
+                           "day": hit.day.isoformat(), "deleted_at": hit.deleted_at.isoformat() if hit.deleted_at else None}
+                          for hit in hits], indent=2))
         return 0
     if not hits:
         print("no matches")
     for n, hit in enumerate(hits, 1):
         when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
+        gone = f"  (deleted on the server {hit.deleted_at:%Y-%m-%d})" if hit.deleted_at else ""
+        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}{gone}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
     return 0
 
 

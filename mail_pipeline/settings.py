@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
     folder_discovery_interval_s: int = Field(600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL"))
+    # Servers without CONDSTORE: the sensor compares every in-window message's flags at most this
+    # often (one UID SEARCH and FLAGS in ranges per folder); expunges show in STATUS every tick.
+    flag_reconcile_interval_s: int = Field(3600, ge=0, validation_alias=_env("FLAG_RECONCILE_INTERVAL"))
     log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))

@@ -26,10 +26,11 @@ from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.stages import STAGES
 
 
-def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -> str:
-    # Same mailbox state -> same key: a repeated tick requests nothing twice.
-    state = ",".join(f"{f}:{c.uidvalidity}:{c.uidnext}" for f, c in sorted(cursors.items()))
-    return f"{account}|{day.isoformat()}|{state}"
+def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], reconciled_at: float | None = None) -> str:
+    # Same mailbox state -> same key: a repeated tick requests nothing twice. Flags changed on a
+    # server without CONDSTORE leave the state as it was: the full comparison's time tells them apart.
+    state = ",".join(f"{f}:{c.uidvalidity}:{c.uidnext}:{c.highestmodseq}:{c.messages}" for f, c in sorted(cursors.items()))
+    return f"{account}|{day.isoformat()}|{state}" + (f"|{int(reconciled_at)}" if reconciled_at else "")
 
 
 # Up to this many days get one run each (the common case: today's new mail). More (a new account,
@@ -38,10 +39,11 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -
 MAX_SEPARATE_RUNS = 2
 
 
-def run_requests(context: SensorEvaluationContext, account: str, days: list[date], cursors) -> list[RunRequest]:
+def run_requests(context: SensorEvaluationContext, account: str, days: list[date], cursors,
+                 reconciled_at: float | None = None) -> list[RunRequest]:
     tags = {"mail_pipeline/trigger": "new_mail_sensor", "mail_pipeline/account": account}
     if len(days) <= MAX_SEPARATE_RUNS:
-        return [RunRequest(run_key=run_key(account, day, cursors), partition_key=partition_key(account, day), tags=tags)
+        return [RunRequest(run_key=run_key(account, day, cursors, reconciled_at), partition_key=partition_key(account, day), tags=tags)
                 for day in days]
     wanted = {AssetKeyPartitionKey(AssetKey(stage), str(partition_key(account, day))) for stage in STAGES for day in days}
     subset = AssetGraphSubset.from_asset_partition_set(wanted, context.repository_def.asset_graph)
@@ -54,21 +56,41 @@ def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
     return [accounts_partitions.build_add_request(new)] if new else []
 
 
+def due(last: float | None, interval_s: int, now: float) -> bool:
+    return last is None or not 0 <= now - last < interval_s  # < 0: the clock was set back
+
+
 def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date,
-         discovery_interval_s: int):
+         discovery_interval_s: int, stored=None, reconcile_flags: bool = False):
     """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
 
     Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
     NO and comes back REMOVED. An all-folders account STATUSes the folders its cursor knows, and
     LISTs for new ones only on its first tick and then every `folder_discovery_interval_s`.
     """
+    extra = {"stored": stored, "reconcile_flags": reconcile_flags}
     if not account.all_folders:
-        return changes.poll_account(session, account.folders, previous, first, last), None
+        return changes.poll_account(session, account.folders, previous, first, last, **extra), None
     now = time.time()
-    if listed_at is not None and 0 <= now - listed_at < discovery_interval_s:  # < 0: the clock was set back
-        return changes.poll_account(session, list(previous), previous, first, last), listed_at
+    if not due(listed_at, discovery_interval_s, now):
+        return changes.poll_account(session, list(previous), previous, first, last, **extra), listed_at
     return changes.poll_account(session, list(previous), previous, first, last,
-                                discover=lambda: sync_folders(session.list_folders(), account.folders)), now
+                                discover=lambda: sync_folders(session.list_folders(), account.folders), **extra), now
+
+
+def lake_lookup(lake, account: str, first: date, last: date):
+    """`stored(folder, uidvalidity)` for `changes.poll_account`, reading the lake once, when first asked."""
+    from datetime import timedelta
+
+    from mail_pipeline.sync.reconcile import read_stored
+
+    index = []
+
+    def stored(folder: str, uidvalidity: int):
+        if not index:
+            index.append(read_stored(lake, account, [first + timedelta(days=i) for i in range((last - first).days + 1)]))
+        return index[0].get((folder, uidvalidity), {})
+    return stored
 
 
 def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
@@ -95,14 +117,18 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
     the cursor; the account's other folders are still polled.
     """
     cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
+    reconciled = changes.load_listed(context.cursor, changes.RECONCILED_KEY)
     accounts = imap.active_accounts()
     first, last = lake.window.cutoff(), lake.window.today()
     requests, failures, notes = [], [], []
     for account in accounts:
+        now = time.time()
+        reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
         try:
             with imap.session(account) as session:
                 result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
-                                         imap.folder_discovery_interval_s)
+                                         imap.folder_discovery_interval_s, lake_lookup(lake.lake, account.slug, first, last),
+                                         reconcile_flags)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
             # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
             message = logs.redact(f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error))
@@ -110,14 +136,17 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
         notes += removed_notes(context, account, result)
-        requests += run_requests(context, account.slug, sorted(result.days), result.cursors)
+        requests += run_requests(context, account.slug, sorted(result.days), result.cursors,
+                                 now if reconcile_flags and result.flag_days else None)
         cursors[account.slug] = result.cursors  # only after its runs are requested
+        if reconcile_flags:
+            reconciled[account.slug] = now
         if listed_at is None:
             listed.pop(account.slug, None)
         else:
             listed[account.slug] = listed_at
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
-    cursor = changes.dump_cursors(cursors, listed)
+    cursor = changes.dump_cursors(cursors, listed, reconciled)
     if not requests and not partitions:
         reason = "; ".join(["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])])
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)

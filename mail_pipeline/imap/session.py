@@ -23,7 +23,7 @@ from mail_pipeline.imap.errors import ImapConnectionLost, ImapError, ImapFolderE
 log = logging.getLogger(__name__)
 
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
-META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE"]
+META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class MessageMeta:
     uid: int
     internaldate: datetime
     size: int
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ImapSession:
         self._selected: str | None = None
         self._on_fetch = on_fetch
         self.capabilities: frozenset[bytes] = frozenset()
+        self._enabled: tuple[str, ...] = ()
 
     def __enter__(self) -> ImapSession:
         self.connect()
@@ -123,6 +125,8 @@ class ImapSession:
         self._client = client
         self._selected = None
         self.capabilities = frozenset(client.capabilities())
+        if self._enabled:  # a reconnect: ENABLE lasts one connection (RFC 5161)
+            client.enable(*self._enabled)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -218,6 +222,15 @@ class ImapSession:
             log.debug("could not leave folder %r: %s", self._selected, error)
         self._selected = None
 
+    def enable(self, capability: str) -> bool:
+        """ENABLE an extension (RFC 5161) before SELECT; False when the server does not offer it."""
+        if capability.encode() not in self.capabilities or b"ENABLE" not in self.capabilities:
+            return False
+        if capability not in self._enabled:
+            self._retrying(lambda: self.client.enable(capability))
+            self._enabled += (capability,)
+        return True
+
     def search_between(self, since: date, before: date) -> list[int]:
         """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
         return sorted(self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before])))
@@ -246,10 +259,20 @@ class ImapSession:
                 self._on_fetch(len(messages))
             yield from messages
 
-    def _uid_fetch(self, uids: Sequence[int], items: Sequence[bytes]) -> dict[int, dict[bytes, FetchValue]]:
+    def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "") -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
+        """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
+        them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
+        def run():
+            self.client._imap.untagged_responses.pop("VANISHED", None)
+            data = self._uid_fetch(uid_set, items, modifiers)
+            return data, list(self.client._imap.untagged_responses.pop("VANISHED", None) or [])
+        return self._retrying(run)
+
+    def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "") -> dict[int, dict[bytes, FetchValue]]:
         """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
         imapclient's parsing time); imapclient stays for every other command."""
-        typ, data = self.client._imap.uid("FETCH", ",".join(map(str, uids)), b"(" + b" ".join(items) + b")")
+        uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
+        typ, data = self.client._imap.uid("FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
         if typ != "OK":
             raise IMAPClientError(f"FETCH failed: {data[0].decode(errors='replace')}")
         try:
@@ -270,7 +293,11 @@ def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
     size = item.get(b"RFC822.SIZE")
     if not isinstance(size, int):
         raise ImapProtocolError(f"FETCH response for UID {uid} has no RFC822.SIZE")
-    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size)
+    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item))
+
+
+def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
+    return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or ())
 
 
 def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
@@ -278,7 +305,7 @@ def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
     size = item.get(b"RFC822.SIZE")
     return FetchedMessage(
         uid=uid, internaldate=_internaldate(uid, item),
-        flags=tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or ()),
+        flags=flag_names(item),
         size=size if isinstance(size, int) else len(raw), raw=raw,
     )
 

@@ -11,7 +11,8 @@ from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
-EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id"]
+EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id",
+                 "deleted_at"]
 
 
 def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int) -> list[dict]:
@@ -23,7 +24,7 @@ def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int) -> list[dict]
     return [{
         "chunk_id": c.chunk_id, "email_id": c.email_id, "ordinal": c.ordinal, "text": c.text,
         "token_count": c.token_count, "text_sha256": c.text_sha256, "thread_id": email["thread_id"],
-        "subject": email["subject"], "sender": sender, "sent_at": sent_at,
+        "subject": email["subject"], "sender": sender, "sent_at": sent_at, "deleted_at": email["deleted_at"],
     } for c in pieces]
 
 

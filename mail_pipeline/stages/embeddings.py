@@ -21,10 +21,14 @@ def vector_rows(chunks: list[dict], vectors, account: str, day: date, vectors_id
 def embed_chunks(chunks: list[dict], account: str, day: date, embedder: Embedder,
                  writing: Callable[[], AbstractContextManager[VectorStore]]) -> tuple[int, int]:
     """Replace the partition's LanceDB rows with these chunks and their vectors (`writing` opens the
-    store for writes); returns the rows stored and how many texts the model embedded."""
+    store for writes); returns the rows stored and how many texts the model embedded. Chunks that
+    left the partition (an erased message) also leave the disk, old versions included."""
     with writing() as store:
         vectors, embedded = embed_with_cache([(c["text"], c["text_sha256"]) for c in chunks], embedder, store)
+        gone = store.chunk_ids(account, day) - {c["chunk_id"] for c in chunks}
         stored = store.replace_partition(account, day, vector_rows(chunks, vectors, account, day, embedder.vectors_id))
+        if gone:
+            store.erase_deleted()
     return stored, embedded
 
 

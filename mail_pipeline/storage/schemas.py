@@ -35,6 +35,8 @@ RAW_MESSAGES = pa.schema(
         ("message_id", pa.string()),
         ("raw", pa.large_binary()),
         ("fetched_at", UTC_TS),
+        # When the server was seen without the message (account policy `keep`); null while it is there.
+        ("deleted_at", UTC_TS),
     ]
 )
 
@@ -68,6 +70,8 @@ EMAILS = pa.schema(
         ("size", pa.int64()),
         ("sha256", pa.string()),
         ("defects", pa.list_(pa.string())),
+        ("keywords", pa.list_(pa.string())),  # the flags that are not system flags (RFC 3501 2.3.2): labels
+        ("deleted_at", UTC_TS),  # null while a copy is on the server (see raw_messages.deleted_at)
     ]
 )
 
@@ -83,6 +87,7 @@ EMAIL_CHUNKS = pa.schema(
         ("subject", pa.string()),
         ("sender", pa.string()),
         ("sent_at", UTC_TS),
+        ("deleted_at", UTC_TS),  # the email's (emails.deleted_at)
     ]
 )
 
@@ -99,6 +104,8 @@ SYNC_LOG = pa.schema(
         ("bytes_fetched", pa.int64()),
         ("status", pa.string()),
         ("error", pa.string()),
+        ("highestmodseq", pa.int64()),  # the folder's HIGHESTMODSEQ at the sync (RFC 7162), null without CONDSTORE
+        ("flags_reconciled_at", UTC_TS),
     ]
 )
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MERGE_KEYS = ["account", "day", "chunk_id"]
-RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text"]
+RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text", "deleted_at"]
 # English stemming and stop words suit most of the mail seen so far; words are lowercased and
 # accents folded so "Zürich" finds "zurich".
 TEXT_INDEX = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
@@ -66,6 +66,7 @@ def vector_schema(dimension: int) -> pa.Schema:
         ("thread_id", pa.string()), ("subject", pa.string()), ("sender", pa.string()), ("sent_at", UTC_TS),
         ("text", pa.string()), ("text_sha256", pa.string()), ("model_id", pa.string()),
         ("vector", pa.list_(pa.float32(), dimension)),
+        ("deleted_at", UTC_TS),  # the email's: set while it is kept after leaving the server
     ])
 
 
@@ -78,8 +79,8 @@ def sql_date(value: date) -> str:
 
 
 def filter_clause(account: str | None = None, since: date | None = None, until: date | None = None,
-                  day: date | None = None) -> str | None:
-    terms = []
+                  day: date | None = None, live_only: bool = False) -> str | None:
+    terms = ["deleted_at IS NULL"] if live_only else []
     if account is not None:
         terms.append(f"account = {sql_string(account)}")
     if day is not None:
@@ -126,7 +127,14 @@ class VectorStore:
                 self._table = self._db.open_table(self.TABLE)
             except (ValueError, FileNotFoundError, RuntimeError, OSError):
                 return None
+            self._add_missing_columns(self._table)
         return self._table
+
+    def _add_missing_columns(self, table) -> None:
+        """A table created before a column existed gets it, null in the rows already stored."""
+        missing = [f for f in self.schema if f.name not in table.schema.names]
+        if missing:
+            with_retries(lambda: table.add_columns(missing), "add columns")
 
     def _open_or_create(self):
         table = self._open()
@@ -232,15 +240,25 @@ class VectorStore:
         if doomed == 0:
             return 0
         with_retries(lambda: table.delete(where), "retention delete")
+        self._erase_deleted(table)
+        return doomed
+
+    def erase_deleted(self) -> None:
+        """Remove from disk every row a write deleted or replaced (old versions included): for a
+        partition whose rows were erased (an account mirroring server deletions)."""
+        table = self._open()
+        if table is not None:
+            self._erase_deleted(table)
+
+    def _erase_deleted(self, table) -> None:
         with_retries(lambda: table.to_lance().optimize.compact_files(
-            materialize_deletions=True, materialize_deletions_threshold=0.0), "retention compaction")
+            materialize_deletions=True, materialize_deletions_threshold=0.0), "compaction")
         if table.count_rows() > 0:
             self._rebuild_indexes(table)
         # delete_unverified stays False: files no version references yet may be a parallel
         # writer's commit in flight (deleting them corrupts the table); the dropped rows' files
         # are referenced by the versions removed here, so they go either way.
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
-        return doomed
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -1,18 +1,20 @@
 """What changed in a mailbox since the sensor last looked: the cursor logic, pure.
 
-Per folder the cursor keeps (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) from STATUS (RFC 3501 6.3.10,
-RFC 7162 3.1.2.1). One STATUS per folder answers "anything new?" without touching messages.
+Per folder the cursor keeps (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES) from STATUS (RFC 3501
+6.3.10, RFC 7162 3.1.2.1). One STATUS per folder answers "anything new?" without touching messages;
+a moved HIGHESTMODSEQ, or fewer MESSAGES than expected, sends the folder to `reconcile`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from mail_pipeline.imap.session import FolderStatus
 from mail_pipeline.imap.errors import ImapFolderError
+from mail_pipeline.sync import reconcile
 
 
 class Change(Enum):
@@ -28,10 +30,11 @@ class FolderCursor:
     uidvalidity: int
     uidnext: int
     highestmodseq: int | None = None
+    messages: int | None = None  # None in a cursor written before it was kept
 
     @classmethod
     def of(cls, status: FolderStatus) -> FolderCursor:
-        return cls(status.uidvalidity, status.uidnext, status.highestmodseq)
+        return cls(status.uidvalidity, status.uidnext, status.highestmodseq, status.messages)
 
 
 def classify(previous: FolderCursor | None, current: FolderStatus | None) -> Change:
@@ -48,9 +51,11 @@ def classify(previous: FolderCursor | None, current: FolderStatus | None) -> Cha
 
 # account -> folder -> cursor
 Cursors = dict[str, dict[str, FolderCursor]]
-# Beside the accounts, when each all-folders account last LISTed its folders (epoch seconds). "@"
-# is never in a slug ([a-z0-9_-]), and a cursor written before this key existed still loads.
+# Beside the accounts, when each all-folders account last LISTed its folders, and when each
+# account's flags were last compared in full (servers without CONDSTORE), in epoch seconds. "@"
+# is never in a slug ([a-z0-9_-]), and a cursor written before these keys existed still loads.
 LISTED_KEY = "@listed"
+RECONCILED_KEY = "@reconciled"
 
 
 def load_cursors(text: str | None) -> Cursors:
@@ -59,19 +64,21 @@ def load_cursors(text: str | None) -> Cursors:
     data = json.loads(text)
     return {
         account: {folder: FolderCursor(*values) for folder, values in folders.items()}
-        for account, folders in data.items() if account != LISTED_KEY
+        for account, folders in data.items() if not account.startswith("@")
     }
 
 
-def load_listed(text: str | None) -> dict[str, float]:
-    return json.loads(text).get(LISTED_KEY, {}) if text else {}
+def load_listed(text: str | None, key: str = LISTED_KEY) -> dict[str, float]:
+    return json.loads(text).get(key, {}) if text else {}
 
 
-def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None) -> str:
-    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq] for folder, c in sorted(folders.items())}
+def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None, reconciled: dict[str, float] | None = None) -> str:
+    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq, c.messages]
+                            for folder, c in sorted(folders.items())}
                   for account, folders in sorted(cursors.items())}
-    if listed:
-        data[LISTED_KEY] = dict(sorted(listed.items()))
+    for key, times in ((LISTED_KEY, listed), (RECONCILED_KEY, reconciled)):
+        if times:
+            data[key] = dict(sorted(times.items()))
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -80,6 +87,7 @@ class Poll:
     days: set                        # UTC days that received mail (or need a re-sync)
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
+    flag_days: set = field(default_factory=set)  # of `days`, those with flag changes or expunges
 
     @property
     def removed(self) -> list[str]:
@@ -113,7 +121,9 @@ def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | 
 
 
 def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCursor], first_day, last_day,
-                 discover: Callable[[], list[str]] | None = None) -> Poll:
+                 discover: Callable[[], list[str]] | None = None,
+                 stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
+                 reconcile_flags: bool = False) -> Poll:
     """STATUS every folder; only where something changed, fetch INTERNALDATEs (never bodies)
     of the UIDs concerned and return the in-window days they fall on.
 
@@ -121,10 +131,11 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
     of `folders` (so INBOX's STATUS stays the session's first command), the folders it adds
     are polled too, and those it no longer returns leave the cursor. A folder whose STATUS says
     it does not exist is REMOVED: no cursor, nothing requested (it holds no mail to fetch).
+    `stored(folder, uidvalidity)` gives what the lake holds of a folder: with it, the days of
+    flag changes and expunges are found too (`reconcile`); `reconcile_flags` compares every
+    in-window message's flags where the server lacks CONDSTORE.
     """
     from datetime import timedelta
-
-    from mail_pipeline.sync.plan import utc_day
 
     poll = Poll(days=set(), cursors={}, changes={})
     window = {first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)}
@@ -140,16 +151,31 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         if change is Change.REMOVED:
             continue
         poll.cursors[folder] = FolderCursor.of(status)
-        if change is Change.NONE:
-            continue
-        if change is Change.UIDVALIDITY:
-            poll.days |= window
-            continue
-        session.select(folder)
-        if change is Change.NEW_UIDS:
-            uids = session.search_from(previous[folder].uidnext)
-        else:  # a folder never seen: whatever it holds inside the window
-            uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
-        poll.days |= {utc_day(m.internaldate) for m in session.fetch_meta(uids)} & window
+        new_days, new_uids = _new_mail_days(session, folder, change, previous.get(folder), window, first_day, last_day)
+        poll.days |= new_days
+        if stored is not None and change in (Change.NONE, Change.NEW_UIDS):
+            cursor = previous[folder]
+            check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids)
+            found = reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window, reconcile_flags)
+            poll.flag_days |= found & window
+            poll.days |= found & window
     session.unselect()
     return poll
+
+
+def _new_mail_days(session, folder: str, change: Change, cursor: FolderCursor | None, window: set, first_day, last_day):
+    """The in-window days of the folder's new messages, and how many UIDs are new."""
+    from datetime import timedelta
+
+    from mail_pipeline.sync.plan import utc_day
+
+    if change is Change.NONE:
+        return set(), 0
+    if change is Change.UIDVALIDITY:
+        return set(window), 0
+    session.select(folder)
+    if change is Change.NEW_UIDS:
+        uids = session.search_from(cursor.uidnext)
+    else:  # a folder never seen: whatever it holds inside the window
+        uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
+    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)} & window, len(uids)
