@@ -81,6 +81,21 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     }
 
 
+COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at")
+
+
+def reused_row(stored: Mapping, raw: Mapping) -> dict:
+    """An `emails` row for a raw message already parsed into `stored` (same bytes): the parse and
+    thread are reused, what belongs to this copy (flags, location, dates) comes from `raw`."""
+    flags = raw["flags"] or []
+    return {**stored, **{
+        "seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"), "flagged": _flag(flags, "\\flagged"),
+        "keywords": keywords(flags),
+        "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
+        "received_at": raw["internaldate"], "size": raw["size"], "sha256": raw["sha256"], "deleted_at": raw.get("deleted_at"),
+    }}
+
+
 def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
     """One row per message id: its locations and flags are those of the copies still on the server
     (of every copy when none is: then `deleted_at` is when the last one went).

@@ -13,6 +13,7 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAILS
 
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
+RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
 
 
 def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str, str], dict[str, str]]:
@@ -33,22 +34,37 @@ def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str,
 
 
 def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
-    """The day's emails rows from its raw messages (copies merged, threads resolved) and how many copies merged."""
-    raw = lake.read_partition("raw_messages", account, day)
-    meta_columns = [c for c in raw.column_names if c != "raw"]
+    """The day's emails rows from its raw messages (copies merged, threads resolved) and how many copies merged.
+
+    A raw message whose bytes (sha256) an email of the day was parsed from is not parsed again:
+    a run for flag changes or expunges re-parses nothing."""
+    metas = lake.read_partition("raw_messages", account, day, columns=RAW_META).to_pylist()
+    parsed_before = {row["sha256"]: row for row in lake.read_partition("emails", account, day).to_pylist()}
     rows: list[dict] = []
-    for start in range(0, raw.num_rows, PARSE_SLICE):
-        part = raw.slice(start, PARSE_SLICE)
-        metas = part.select(meta_columns).to_pylist()
-        parsed = records.parse_all(part.column("raw").to_pylist())
-        rows += [records.email_row(p, m) for p, m in zip(parsed, metas)]
-    return distinct_emails(rows, *known_threads(lake, account, day))
+    fresh = []
+    for index, meta in enumerate(metas):
+        before = parsed_before.get(meta["sha256"])
+        if before is None:
+            fresh.append(index)
+        else:
+            rows.append(records.reused_row(before, meta))
+    if fresh:
+        raw = lake.read_partition("raw_messages", account, day, columns=["raw"]).column("raw")
+        for start in range(0, len(fresh), PARSE_SLICE):
+            part = fresh[start:start + PARSE_SLICE]
+            parsed = records.parse_all(raw.take(part).to_pylist())
+            rows += [records.email_row(p, metas[i]) for p, i in zip(parsed, part)]
+    known, subjects = known_threads(lake, account, day)
+    known |= {row["message_id"]: row["thread_id"] for row in rows if "_thread_input" not in row}
+    return distinct_emails(rows, known, subjects)
 
 
 def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dict[str, str]) -> tuple[list[dict], int]:
     """One row per distinct message (copies merged), threaded, in arrival order; and how many copies merged."""
     merged, copies = records.merge_copies(rows)
-    records.resolve_threads(merged, known, known_subjects)
+    records.resolve_threads([row for row in merged if "_thread_input" in row], known, known_subjects)
+    for row in merged:
+        row.pop("_thread_input", None)
     merged.sort(key=lambda r: (r["received_at"], r["email_id"]))
     return merged, copies
 
