@@ -54,7 +54,8 @@ def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
             part = fresh[start:start + PARSE_SLICE]
             parsed = records.parse_all(raw.take(part).to_pylist())
             rows += [records.email_row(p, metas[i]) for p, i in zip(parsed, part)]
-    known, subjects = known_threads(lake, account, day)
+    # Reused rows keep their thread: the other days are read only to thread freshly parsed ones.
+    known, subjects = known_threads(lake, account, day) if fresh else ({}, {})
     known |= {row["message_id"]: row["thread_id"] for row in rows if "_thread_input" not in row}
     return distinct_emails(rows, known, subjects)
 
