@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
@@ -47,7 +48,7 @@ def sync(path: Path, days) -> tuple[float, int]:
     return time.perf_counter() - started, sum(o.figures.get("bytes_fetched", 0) for o in outcomes)
 
 
-def tick(path: Path, cursors):
+def tick(path: Path, cursors, reconcile_flags: bool = False):
     """The sensor's poll of the account (STATUS, then the change fetch where something moved)."""
     from mail_pipeline.defs.resources import ImapResource
     from mail_pipeline.defs.sensors import lake_lookup
@@ -58,7 +59,8 @@ def tick(path: Path, cursors):
     account, days = imap.account(SLUG), window_days()
     with imap.session(account) as session:
         return changes.poll_account(session, account.folders, cursors, days[0], days[-1],
-                                    stored=lake_lookup(Lake(path / "lake"), SLUG, days[0], days[-1]))
+                                    stored=lake_lookup(Lake(path / "lake"), SLUG, days[0], days[-1]),
+                                    reconcile_flags=reconcile_flags)
 
 
 def change_mailbox(bench: Workbench, n_flags: int, n_expunges: int) -> None:
@@ -86,17 +88,25 @@ def run(bench: Workbench) -> dict[str, float]:
         sync(synced, window_days())
         cursors = tick(synced, {}).cursors
         change_mailbox(bench, n_flags, n_expunges)
+        # The fallback of servers without CONDSTORE, on the same server: a cursor without
+        # HIGHESTMODSEQ takes that path (MESSAGES count, UID SEARCH, FLAGS in UID ranges).
+        started = time.perf_counter()
+        fallback = tick(synced, {f: replace(c, highestmodseq=None) for f, c in cursors.items()}, reconcile_flags=True)
+        fallback_s = time.perf_counter() - started
         started = time.perf_counter()
         poll = tick(synced, cursors)
         tick_s = time.perf_counter() - started
         reconcile_s, reconcile_bytes = sync(synced, poll.days)
         refetch_s, refetch_bytes = sync(data_dir(bench, "flags-refetch"), window_days())
     total = tick_s + reconcile_s
+    if fallback.days != poll.days:
+        raise RuntimeError(f"the fallback found {len(fallback.days)} days, CONDSTORE {len(poll.days)}")
     print(f"  {n_flags} flag changes, {n_expunges} expunges: tick {tick_s:.2f} s ({len(poll.days)} days), "
+          f"fallback tick {fallback_s:.2f} s, "
           f"reconciling sync {reconcile_s:.2f} s, full re-fetch {refetch_s:.2f} s", flush=True)
     return {
         "flag_sync_changes": n_flags, "flag_sync_expunges": n_expunges, "flag_sync_days": len(poll.days),
-        "flag_sync_tick_s": tick_s, "flag_sync_s": total, "flag_sync_refetch_s": refetch_s,
+        "flag_sync_tick_s": tick_s, "flag_sync_fallback_tick_s": fallback_s, "flag_sync_s": total, "flag_sync_refetch_s": refetch_s,
         "flag_sync_vs_refetch": total / refetch_s, "flag_sync_body_mb": reconcile_bytes / 1e6,
         "flag_sync_refetch_body_mb": refetch_bytes / 1e6,
     }
@@ -111,6 +121,7 @@ SECTION = register(Section(
         Figure("flag_sync_expunges", "messages expunged on the server"),
         Figure("flag_sync_days", "days the sensor tick requested"),
         Figure("flag_sync_tick_s", "sensor tick (STATUS + CHANGEDSINCE/VANISHED)", "s", 3),
+        Figure("flag_sync_fallback_tick_s", "sensor tick without CONDSTORE (MESSAGES, UID SEARCH, FLAGS in ranges)", "s", 3),
         Figure("flag_sync_s", "tick + reconciling raw_messages and emails", "s", 2),
         Figure("flag_sync_refetch_s", "full re-fetch: raw_messages and emails from an empty lake", "s", 2),
         Figure("flag_sync_vs_refetch", "reconciling / full re-fetch (time)", "×", 3),
@@ -123,7 +134,9 @@ SECTION = register(Section(
         "(raw_messages then emails over the 30 days, through `stages`, no Dagster) and the sensor's "
         "poll records its cursor. Then 1,000 flags are set or cleared (`\\Seen`, `\\Flagged`, "
         "`\\Answered`, `$Work`) and 100 messages expunged at 20,000 messages (scaled with `--n`), "
-        "spread over INBOX and Archive with the bench seed. Timed: one poll (STATUS per folder, "
+        "spread over INBOX and Archive with the bench seed. The fallback tick is the same poll "
+        "from a cursor without HIGHESTMODSEQ and with the full flag comparison due, as on a server "
+        "without CONDSTORE (it must find the same days). Timed: one poll (STATUS per folder, "
         "then `UID FETCH 1:* (FLAGS INTERNALDATE) (CHANGEDSINCE m VANISHED)` where HIGHESTMODSEQ "
         "moved) plus raw_messages and emails for the days it names; against raw_messages and emails "
         "over the 30 days into a second, empty data directory (every body downloaded and parsed "

@@ -154,3 +154,10 @@ def test_merged_email_follows_the_copies_on_the_server():
 
 def test_keywords_are_the_non_system_flags():
     assert keywords(["\\Seen", "$Work", "Urgent", "\\Flagged", "$Work"]) == ["$Work", "Urgent"]
+
+
+def test_recent_is_a_sessions_flag_not_a_change():
+    stored = {1: StoredMessage(D1, frozenset({"\\Seen"}))}
+    assert flag_days([FlagState(1, ("\\Seen", "\\Recent"))], stored, {D1}) == set()
+    plan = folder_plan("INBOX", {1: ["\\Seen"]})
+    assert not edit_day([raw("INBOX", 1, flags=["\\Seen", "\\Recent"])], [plan], set(), "keep", NOW).changed

@@ -20,6 +20,11 @@ MESSAGE_ID_ITEM = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _SEQUENCE_SET = re.compile(rb"^(\d+(?::\d+)?)(,\d+(?::\d+)?)*$")
 
 
+def lasting_flags(flags) -> frozenset[str]:
+    """The flags that describe the message: \\Recent belongs to a session, not to it (RFC 3501 2.3.2)."""
+    return frozenset(f for f in flags if f.lower() != "\\recent")
+
+
 @dataclass(frozen=True)
 class FlagState:
     uid: int

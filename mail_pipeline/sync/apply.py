@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mail_pipeline.imap.modseq import lasting_flags
 from mail_pipeline.imap.session import MessageMeta
 
 POLICIES = ("keep", "mirror")
@@ -97,7 +98,7 @@ def _current(row: dict, plans: dict, vanished: set[str], policy: str, edits: Day
     meta = plan.present.get(row["uid"]) if row["uidvalidity"] == plan.uidvalidity else None
     if meta is None:
         return None
-    if sorted(meta.flags) != sorted(row["flags"] or ()):
+    if lasting_flags(meta.flags) != lasting_flags(row["flags"] or ()):
         edits.flags_updated += 1
         return [{"flags": list(meta.flags)}]
     return [{}]

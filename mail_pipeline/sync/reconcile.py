@@ -32,7 +32,7 @@ def stored_index(rows: Iterable[dict]) -> StoredIndex:
     for row in rows:
         if row.get("deleted_at") is None:
             index.setdefault((row["folder"], row["uidvalidity"]), {})[row["uid"]] = StoredMessage(
-                row["day"], frozenset(row["flags"] or ()))
+                row["day"], modseq.lasting_flags(row["flags"] or ()))
     return index
 
 
@@ -56,7 +56,7 @@ def flag_days(states: Iterable[modseq.FlagState], stored: dict[int, StoredMessag
         if known is None:
             if state.internaldate is not None and utc_day(state.internaldate) in window:
                 days.add(utc_day(state.internaldate))
-        elif known.flags != frozenset(state.flags):
+        elif known.flags != modseq.lasting_flags(state.flags):
             days.add(known.day)
     return days
 
