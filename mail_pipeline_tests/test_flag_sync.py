@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from dagster import materialize
 
+from mail_pipeline.defs.checks import CHECKS
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.indexing.search import search
@@ -56,13 +57,16 @@ def register(dovecot, data_dir, policy: str):
 
 @pytest.fixture
 def commands(monkeypatch) -> list[str]:
-    """Every command line the client sends (imaplib writes each through IMAP4.send)."""
+    """Every command line the client sends (imaplib writes each through IMAP4.send); sign-ins
+    without their arguments, so no password reaches a test report."""
     sent: list[str] = []
     send = imaplib.IMAP4.send
 
     def recording(self, data: bytes):
         if not data[:1].isspace():
-            sent.append(data.decode(errors="replace").split("\r\n")[0])
+            line = data.decode(errors="replace").split("\r\n")[0]
+            words = line.split()
+            sent.append(" ".join(words[:2]) if len(words) > 1 and words[1].upper() in ("LOGIN", "AUTHENTICATE") else line)
         return send(self, data)
 
     monkeypatch.setattr(imaplib.IMAP4, "send", recording)
@@ -97,9 +101,11 @@ def change_on_server(dovecot, uids) -> None:
 
 
 def run_day(instance):
-    result = materialize(GRAPH, partition_key=partition_key("alice", DAY.date()), resources=build_resources(get_settings()),
-                         instance=instance)
+    result = materialize(GRAPH + CHECKS, partition_key=partition_key("alice", DAY.date()),
+                         resources=build_resources(get_settings()), instance=instance)
     assert result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == []  # the contracts between stages hold after a reconciliation too
 
 
 def emails_by_subject(data_dir) -> dict[str, dict]:
@@ -182,3 +188,35 @@ def test_uidvalidity_reset_with_the_same_content_downloads_nothing(server, data_
     client.logout()
     assert rows == [(after, uid, None) for uid in on_server]
     assert [[(loc["uidvalidity"], loc["uid"]) for loc in row[0]] for row in locations] == [[(after, uid)] for uid in on_server]
+
+
+def test_without_condstore_flags_are_compared_only_at_their_interval(data_dir, instance, tick, monkeypatch,  # noqa: F811
+                                                                      commands):
+    root = _server_root("mp-dovecot-")
+    dovecot = _start(lambda: Dovecot(root, imap_capability=WITHOUT_CONDSTORE))
+    try:
+        monkeypatch.setenv("MAIL_PIPELINE_FLAG_RECONCILE_INTERVAL", "3600")
+        client = dovecot.client()
+        client.create_folder("Archive")
+        client.logout()
+        register(dovecot, data_dir, "keep")
+        uids = seed(dovecot)
+        first = tick(None)
+        instance.add_dynamic_partitions("accounts", ["alice"])
+        run_day(instance)
+        client = dovecot.client()
+        client.select_folder("INBOX")
+        client.add_flags([uids["flag"]], [b"\\Flagged"])
+        client.logout()
+
+        commands.clear()
+        quiet = tick(first.cursor)  # inside the interval: STATUS only, the change waits
+        assert not quiet.run_requests
+        assert [line.split()[1] for line in commands] == ["CAPABILITY", "LOGIN", "STATUS", "STATUS", "LOGOUT"]
+
+        monkeypatch.setenv("MAIL_PIPELINE_FLAG_RECONCILE_INTERVAL", "0")  # the interval has passed
+        due = tick(quiet.cursor)
+        assert [str(r.partition_key) for r in due.run_requests] == [f"alice|{DAY.date()}"]
+    finally:
+        dovecot.stop()
+        shutil.rmtree(root, ignore_errors=True)

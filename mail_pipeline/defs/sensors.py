@@ -104,7 +104,8 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
 
 
 def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource):
-    """Polls every active account's folders with STATUS and requests ingest runs for days with new mail.
+    """Polls every active account's folders with STATUS and requests ingest runs for days with new
+    mail, flag changes or messages gone from the server (`sync.reconcile`).
 
     A tick with no new mail is, per account, a login and one STATUS per folder, INBOX first (see
     `changes.inbox_first`: on Dovecot any other order, or a LIST first, makes STATUS INBOX grow

@@ -155,7 +155,7 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         poll.days |= new_days
         if stored is not None and change in (Change.NONE, Change.NEW_UIDS):
             cursor = previous[folder]
-            check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids)
+            check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext)
             found = reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window, reconcile_flags)
             poll.flag_days |= found & window
             poll.days |= found & window

@@ -73,6 +73,7 @@ class FolderCheck:
     previous_messages: int | None
     status: FolderStatus
     new_uids: int  # UIDs above the previous UIDNEXT
+    previous_uidnext: int = 0
 
 
 def changed_days(session: ImapSession, check: FolderCheck, stored: Callable[[], dict[int, StoredMessage]],
@@ -91,9 +92,13 @@ def changed_days(session: ImapSession, check: FolderCheck, stored: Callable[[], 
     days: set[date] = set()
     if by_modseq:
         changes = modseq.changed_since(session, check.previous_modseq, qresync)
-        days |= flag_days(changes.flags, stored(), window)
+        # New messages carry a new mod-sequence too; their days come from the new-mail path.
+        changed = [state for state in changes.flags if state.uid < check.previous_uidnext]
+        days |= flag_days(changed, stored(), window) if changed else set()
+        if changes.vanished:
+            days |= gone_days(changes.vanished, stored())
         if changes.vanished is not None:
-            return days | gone_days(changes.vanished, stored())
+            return days
     if expunged or (reconcile_flags and not by_modseq):
         # SEARCH SINCE/BEFORE is in the server's timezone (RFC 3501 6.4.4): a day either side
         # covers every stored (in-window) message.
