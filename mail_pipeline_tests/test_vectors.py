@@ -246,3 +246,19 @@ def test_an_open_store_sees_other_writers_commits(tmp_path):
     writer.replace_partition("home", D2, rows("home", D2, 3, word="fresh"))
     assert reader.count() == 5 and reader.count(account="home") == 3
     assert [h["account"] for h in reader.search_words("fresh", 10)] == ["home"] * 3
+
+
+def test_a_table_from_before_deleted_at_gains_it_and_filters_on_it(tmp_path):
+    import lancedb
+    import pyarrow as pa
+
+    old = pa.schema([f for f in vectors.vector_schema(DIM) if f.name != "deleted_at"])
+    lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=old)
+    store = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    day = date(2026, 11, 1)
+    kept = [{**row, "deleted_at": datetime(2026, 11, 2, tzinfo=timezone.utc)} for row in rows("a", day, 1, "gone")]
+    store.replace_partition("a", day, rows("a", day, 2) + [{**kept[0], "chunk_id": "kept"}])
+    found = store.search_words("gone", 5)
+    assert [r["chunk_id"] for r in found] == ["kept"] and found[0]["deleted_at"] is not None
+    assert store.search_words("gone", 5, live_only=True) == []
+    assert len(store.search_words("hello", 5, live_only=True)) == 2

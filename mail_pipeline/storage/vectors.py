@@ -131,10 +131,13 @@ class VectorStore:
         return self._table
 
     def _add_missing_columns(self, table) -> None:
-        """A table created before a column existed gets it, null in the rows already stored."""
-        missing = [f for f in self.schema if f.name not in table.schema.names]
-        if missing:
-            with_retries(lambda: table.add_columns(missing), "add columns")
+        """A table created before a column existed gets it, null in the rows already stored (once,
+        by whichever process opens it first; a parallel one may win the commit)."""
+        def add() -> None:
+            missing = [f for f in self.schema if f.name not in table.schema.names]
+            if missing:
+                table.add_columns(missing)
+        with_retries(add, "add columns")
 
     def _open_or_create(self):
         table = self._open()
