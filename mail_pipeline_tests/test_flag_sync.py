@@ -106,6 +106,7 @@ def run_day(instance):
     assert result.success
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     assert failed == []  # the contracts between stages hold after a reconciliation too
+    return result
 
 
 def emails_by_subject(data_dir) -> dict[str, dict]:
@@ -134,10 +135,14 @@ def test_flags_expunges_and_moves_reach_emails_without_bodies(server, data_dir, 
     changed = synced_then_changed(server, data_dir, instance, tick, monkeypatch, policy)
     assert [str(r.partition_key) for r in changed.run_requests] == [f"alice|{DAY.date()}"]
     commands.clear()
-    run_day(instance)
+    result = run_day(instance)
     assert body_fetches(commands) == []
 
     emails = emails_by_subject(data_dir)
+    # Nothing was parsed, chunked or embedded again: flags and deletions are metadata.
+    chunked = result.asset_materializations_for_node("email_chunks")[0].metadata
+    assert chunked["emails_chunks_reused"].value == len(emails) == {"keep": 5, "mirror": 4}[policy]
+    assert result.asset_materializations_for_node("email_embeddings")[0].metadata["chunks_embedded"].value == 0
     assert emails["About flag"]["flagged"] and emails["About flag"]["keywords"] == ["$Work"]
     assert not emails["About unflag"]["seen"]
     moved = emails["About move"]

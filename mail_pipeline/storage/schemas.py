@@ -88,6 +88,7 @@ EMAIL_CHUNKS = pa.schema(
         ("sender", pa.string()),
         ("sent_at", UTC_TS),
         ("deleted_at", UTC_TS),  # the email's (emails.deleted_at)
+        ("source_sha256", pa.string()),  # of what the email's chunks were cut from (stages/chunks.py)
     ]
 )
 

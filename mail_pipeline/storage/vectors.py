@@ -285,6 +285,13 @@ class VectorStore:
         table = self._open()
         return 0 if table is None else table.count_rows(filter_clause(account=account, day=day))
 
+    def partition_rows(self, account: str, day: date, columns: list[str]) -> list[dict]:
+        """`columns` of one partition's rows (no vectors unless asked)."""
+        table = self._open()
+        if table is None:
+            return []
+        return table.to_lance().to_table(columns=columns, filter=filter_clause(account=account, day=day)).to_pylist()
+
     def chunk_ids(self, account: str, day: date) -> set[str]:
         """The chunk ids stored for one partition (the asset check compares them with the lake)."""
         table = self._open()
