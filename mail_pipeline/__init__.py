@@ -1,11 +1,42 @@
-"""mail_pipeline: a searchable, queryable copy of recent email."""
+"""mail_pipeline: a searchable, queryable copy of recent email.
+
+The Python API for notebooks: `search(...)` and `sql(...)`. Both read the settings as the CLI
+does (environment, then `.env`) unless given them. Importing the package loads neither lancedb
+nor torch; the first call does.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars
+
+    from mail_pipeline.indexing.embedder import Embedder
+    from mail_pipeline.indexing.search import SearchHit
+    from mail_pipeline.settings import Settings
 
 
-def __getattr__(name: str):
-    # Lazy: `import mail_pipeline` must not load lancedb or torch; `mail_pipeline.search(...)` does.
-    if name == "search":
-        from mail_pipeline.indexing.search import search
+def _settings(settings: Settings | None) -> Settings:
+    from mail_pipeline.settings import get_settings
 
-        globals()["search"] = search
-        return search
-    raise AttributeError(f"module 'mail_pipeline' has no attribute {name!r}")
+    return settings or get_settings()
+
+
+def search(query: str, k: int = 10, account: str | None = None, since: date | None = None, until: date | None = None,
+           mode: str = "hybrid", *, settings: Settings | None = None, embedder: Embedder | None = None,
+           exclude_deleted: bool = False) -> list[SearchHit]:
+    """The k emails that best match `query` (hybrid: meaning and words), best first; without mail
+    deleted on the server (kept by accounts with on_server_delete=keep) when `exclude_deleted`."""
+    from mail_pipeline.indexing.search import search as ranked
+
+    return ranked(query, k, account, since, until, mode, settings=_settings(settings), embedder=embedder,
+                  exclude_deleted=exclude_deleted)
+
+
+def sql(query: str, *params, settings: Settings | None = None) -> polars.DataFrame:
+    """A query over the warehouse's views (raw_messages, emails, threads, ...) as a polars DataFrame."""
+    from mail_pipeline.storage import catalog
+
+    return catalog.frame(_settings(settings).warehouse_path, query, params)

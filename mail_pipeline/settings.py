@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     today: date | None = Field(None, validation_alias=_env("TODAY"))
     imap_connect_timeout_s: float = Field(15, gt=0, validation_alias=_env("IMAP_CONNECT_TIMEOUT"))
     imap_read_timeout_s: float = Field(60, gt=0, validation_alias=_env("IMAP_READ_TIMEOUT"))
-    imap_retries: int = Field(3, ge=0, validation_alias=_env("IMAP_RETRIES"))
+    # Transient IMAP failures (a server restart) are retried, reconnecting with backoff, this long.
+    imap_retry_s: float = Field(60, ge=0, validation_alias=_env("IMAP_RETRY_SECONDS"))
     # FETCH batches are capped by count and bytes: 200 keeps latency and memory low at the measured
     # loopback rates (bench/RESULTS.md, fetch section).
     imap_batch_messages: int = Field(200, ge=1, validation_alias=_env("IMAP_BATCH_MESSAGES"))

@@ -126,3 +126,24 @@ def oauth_dovecot(token_server) -> Iterator[Dovecot]:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def proxy(dovecot):
+    """imap_proxy.ImapProxy in front of the fresh Dovecot's plain-text port, with no rewrites yet."""
+    from mail_pipeline_tests.imap_proxy import ImapProxy
+
+    proxy = ImapProxy(dovecot.port).start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def proxied_alice(dovecot, proxy, data_dir):
+    """Alice's INBOX and Archive registered as account 'alice', reached through `proxy`."""
+    from mail_pipeline_tests.proxied_mailbox import register
+
+    client = dovecot.client()
+    client.create_folder("Archive")
+    client.logout()
+    return register(dovecot, proxy, data_dir)

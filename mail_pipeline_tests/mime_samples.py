@@ -318,3 +318,115 @@ HTML_META_CHARSET = crlf(
     HEAD + b'Subject: meta\nContent-Type: text/html\n\n<html><head><meta charset="windows-1252">'
     b"</head><body><p>Price: 5\x80 &amp; caf\xe9</p></body></html>\n"
 )
+
+
+# RFC 5322 Appendix A.5 verbatim: comments everywhere, a group, folding whitespace.
+RFC5322_COMMENTS = crlf(b"""From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>
+To:A Group(Some people)
+     :Chris Jones <c@(Chris's host.)public.example>,
+         joe@example.org,
+  John <jdoe@one.test> (my dear friend); (the end of the group)
+Cc:(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;
+Date: Thu,
+      13
+        Feb
+          1969
+      23:32
+               -0330 (Newfoundland Time)
+Message-ID:              <testabcd.1234@silly.test>
+
+Testing.
+""")
+# Notification senders put a comment between name and address; RFC 822's "addr (Name)" form.
+COMMENT_VIA = crlf(b"""From: "Jane Doe" (via Google Docs) <drive-shares-noreply@google.com>
+Reply-To: jane.doe@example.com (Jane Doe)
+To: Team (all) <team@example.com>
+Subject: Document shared with you
+Date: Tue, 03 Mar 2026 14:05:00 +0000
+Message-ID: <via@google.com>
+
+Jane Doe shared a document.
+""")
+# Hand-rolled senders: two bare addresses, and a name without angle brackets.
+FROM_TWO_BARE = crlf(b"""From: alerts@monitor.example.com ops@monitor.example.com
+To: Support Team support@helpdesk.example
+Subject: disk full
+Date: Tue, 03 Mar 2026 14:05:00 +0000
+Message-ID: <bare@monitor.example.com>
+
+/var is 97% full.
+""")
+# A filename in raw UTF-8 bytes, without RFC 2231 or RFC 2047 encoding.
+RAW_UTF8_FILENAME = crlf(HEAD + b"""Subject: slides
+Content-Type: multipart/mixed; boundary="b1"
+
+--b1
+Content-Type: text/plain; charset=utf-8
+
+Slides attached.
+--b1
+Content-Type: application/vnd.openxmlformats-officedocument.presentationml.presentation; name="Pr\xc3\xa4sentation M\xc3\xa4rz.pptx"
+Content-Disposition: attachment; filename="Pr\xc3\xa4sentation M\xc3\xa4rz.pptx"
+Content-Transfer-Encoding: base64
+
+UEsDBA==
+--b1--
+""")
+# Outlook-shaped boundary folded inside its quotes; the delimiter lines use it without the fold.
+FOLDED_BOUNDARY = crlf(HEAD + b"""Subject: folded boundary
+Content-Type: multipart/mixed;
+\tboundary="----=_NextPart_000_0001_01DA1B2C
+\t.3D4E5F60"
+
+This is a multi-part message in MIME format.
+
+------=_NextPart_000_0001_01DA1B2C.3D4E5F60
+Content-Type: text/plain; charset=utf-8
+
+The quarterly figures are attached.
+------=_NextPart_000_0001_01DA1B2C.3D4E5F60
+Content-Type: application/pdf; name="q1.pdf"
+Content-Disposition: attachment; filename="q1.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+------=_NextPart_000_0001_01DA1B2C.3D4E5F60--
+""")
+# Apple Mail / web mailers: the only text is an inline text/html part with a filename.
+NAMED_INLINE_HTML = crlf(HEAD + b"""Subject: named html
+Content-Type: multipart/mixed; boundary="m1"
+
+--m1
+Content-Type: text/html; charset=utf-8; name="Message.html"
+Content-Disposition: inline; filename="Message.html"
+
+<html><body><p>The board approved the <b>new office</b> lease.</p></body></html>
+--m1
+Content-Type: image/png; name="plan.png"
+Content-Disposition: inline; filename="plan.png"
+Content-Transfer-Encoding: base64
+
+iVBORw0KGgo=
+--m1--
+""")
+# Outlook desktop's HTML reply: the history sits under a bordered div with bold header names.
+OUTLOOK_HTML_REPLY = crlf(HEAD + b"""Subject: RE: Q1 numbers
+Content-Type: text/html; charset=utf-8
+
+<html><body><div class=WordSection1><p class=MsoNormal>Hi Tom, the numbers are in the sheet.<o:p></o:p></p>
+<p class=MsoNormal>Priya<o:p></o:p></p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class=MsoNormal>
+<b><span lang=EN-US>From:</span></b><span lang=EN-US> Tom Becker &lt;tom@example.com&gt;<br>
+<b>Sent:</b> Monday, March 2, 2026 4:51 PM<br><b>To:</b> Priya Nair &lt;priya@example.com&gt;<br>
+<b>Subject:</b> Q1 numbers<o:p></o:p></span></p></div>
+<p class=MsoNormal>Priya, could you send the Q1 numbers?<o:p></o:p></p></div></body></html>
+""")
+# Gmail's HTML reply: the attribution in a gmail_attr div, the quote in a blockquote.
+GMAIL_HTML_REPLY = crlf(HEAD + b"""Subject: Re: branch date
+Content-Type: text/html; charset=utf-8
+
+<div dir="ltr">Sounds good.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon,
+ Mar 2, 2026 at 9:14 AM Maria Lopez &lt;<a href="mailto:maria@example.org">maria@example.org</a>&gt; wrote:<br>
+</div><blockquote class="gmail_quote" style="margin:0px"><div dir="ltr">Let us branch on Friday.</div>
+</blockquote></div><div>I will tag the release on Thursday evening.</div>
+""")

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from mail_pipeline.indexing import Embedder, embed_with_cache
 from mail_pipeline.indexing.chunk import Chunk, chunk_email
+from mail_pipeline.message.quotes import strip_quotes_and_signature
 from mail_pipeline.storage.vectors import VectorStore
 
 
@@ -162,6 +163,17 @@ CORPUS: list[Mail] = [
          "Esstisch aus Eiche. Zahlbar innerhalb von 14 Tagen ohne Abzug."),
     Mail("kaigi", W, D3, "会議の日程変更について", "tanaka@partner.example.jp",
          "いつもお世話になっております。来週の定例会議は水曜日の午後二時に変更となりました。よろしくお願いいたします。"),
+    # Inline replies: the answers sit below the first quote, where a cut at the attribution lost them.
+    Mail("proxy-cutover", W, D2, "Re: reverse proxy migration plan", "kofi.mensah@ourco.example",
+         "Hi Lena,\n\nOn Mon, Mar 2, 2026 at 10:12 AM Lena Fischer <lena.fischer@ourco.example> wrote:\n"
+         "> Which port will the new reverse proxy listen on?\n\nPort 8443 for now; we move to 443 after the "
+         "certificate swap.\n\n> And when do we cut over?\n\nSaturday night, in the maintenance window from "
+         "22:00.\n\n> Who is on call?\n\nRavi carries the pager for the cut-over weekend.\n\n-- \nKofi"),
+    Mail("designer-laptops", W, D3, "Re: laptop refresh for the design team", "it-lead@ourco.example",
+         "Am 03.03.2026 um 09:12 schrieb Marta Nowak <marta.nowak@ourco.example>:\n> Can the design team "
+         "get the 16 inch models?\n\nYes: finance approved six 16 inch laptops with 64 GB for the designers."
+         "\n\n> > The refresh budget is fixed for this year.\n> Is there budget for external displays too?"
+         "\n\nNo new displays this quarter; the designers keep their current ones."),
     # Near-duplicates: only the identifier or the name tells these apart from the answers above.
     Mail("inv-0041", W, D1, "Invoice INV-2026-0041 from Acme Cloud Services", "billing@acmecloud.example",
          "Dear customer, please find attached invoice INV-2026-0041 for January. Amount due: $3,950.00 for "
@@ -214,6 +226,8 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("RE-2026-311", {"rechnung"}),
     ("what is blocking the data warehouse migration", {"status-report"}),
     ("what do new employees get on their first day", {"onboarding"}),
+    ("who carries the pager during the proxy cut-over", {"proxy-cutover"}),
+    ("did finance approve bigger laptops for the designers", {"designer-laptops"}),
     ("PO-7781", {"po-7781"}),
     ("LM4K9T", {"flight-fra"}),
     ("cache latency incident", {"incident-5519"}),
@@ -221,8 +235,10 @@ QUERIES: list[tuple[str, set[str]]] = [
 
 
 def mail_chunks(mail: Mail, embedder: Embedder) -> list[Chunk]:
+    """Chunks of what the author wrote, as the emails stage gives chunking (quotes stripped)."""
     return chunk_email(email_id=mail.email_id, subject=mail.subject, sender=mail.sender, sent_at=mail.sent_at,
-                       search_text=mail.body, tokens=embedder.tokens, max_tokens=embedder.max_tokens)
+                       search_text=strip_quotes_and_signature(mail.body), tokens=embedder.tokens,
+                       max_tokens=embedder.max_tokens)
 
 
 def store_rows(mail: Mail, chunks: list[Chunk], vectors, model_id: str) -> list[dict]:

@@ -8,7 +8,8 @@ import pytest
 
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.changes import Change, FolderCursor
-from mail_pipeline.imap.session import FolderStatus, ImapSession, config_for
+from mail_pipeline.imap.records import FolderStatus
+from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import get_settings
 from mail_pipeline_tests.mailgen import message
 

@@ -16,7 +16,7 @@ from dagster import materialize
 from mail_pipeline.defs.checks import CHECKS
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
-from mail_pipeline.indexing.search import search
+from mail_pipeline import search
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mail_pipeline.message import parse
-from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, email_id, parse_message
+from mail_pipeline.message import mime, parse
+from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, content_key, email_id, message_key, parse_message
 from mail_pipeline_tests import mime_samples as s
 
 HTML_TAG = re.compile(
@@ -89,6 +89,29 @@ CASES = [
     ("nested_5000_levels", s.nested_multipart(5000), {"subject": "deep"}, [], ["depth_limit"]),
     ("rfc822_chain_3000", s.nested_rfc822(3000), {"subject": "chain"}, [], ["depth_limit"]),
     ("many_parts", s.many_parts(2000), {}, ["part 0", "part 400"], ["parts_limit"]),
+    ("rfc5322_comments", s.RFC5322_COMMENTS,
+     {"from_name": "Pete", "from_address": "pete@silly.test", "cc": [],
+      "to": [Address("Chris Jones", "c@public.example"), Address("", "joe@example.org"),
+             Address("John", "jdoe@one.test")],
+      "sent_at": datetime(1969, 2, 14, 3, 2, tzinfo=UTC)}, ["Testing."], []),
+    ("comment_via", s.COMMENT_VIA,
+     {"from_name": "Jane Doe", "from_address": "drive-shares-noreply@google.com",
+      "reply_to": [Address("Jane Doe", "jane.doe@example.com")], "to": [Address("Team", "team@example.com")]},
+     [], []),
+    ("from_two_bare_addresses", s.FROM_TWO_BARE,
+     {"from_name": "", "from_address": "alerts@monitor.example.com",
+      "to": [Address("Support Team", "support@helpdesk.example")]}, [],
+     ["malformed_address:from", "malformed_address:to"]),
+    ("raw_utf8_filename", s.RAW_UTF8_FILENAME,
+     {"attachments": [att("Präsentation März.pptx",
+                          "application/vnd.openxmlformats-officedocument.presentationml.presentation")]},
+     ["Slides attached."], []),
+    ("folded_boundary", s.FOLDED_BOUNDARY,
+     {"body_source": "text/plain", "attachments": [att("q1.pdf", "application/pdf")]},
+     ["The quarterly figures are attached."], ["folded_boundary"]),
+    ("named_inline_html", s.NAMED_INLINE_HTML,
+     {"body_source": "text/html", "attachments": [att("plan.png", "image/png", inline=True)]},
+     ["The board approved the new office lease."], []),
 ]
 
 
@@ -98,7 +121,7 @@ def test_parse_message(raw, fields, body, defects):
     parsed = parse_message(raw)
 
     assert isinstance(parsed, ParsedEmail)
-    assert re.fullmatch(r"[0-9a-f]{24}", email_id(parsed.message_id))
+    assert re.fullmatch(r"[0-9a-f]{24}", email_id(parsed.message_id, content_key(parsed)))
     assert "<" not in parsed.message_id and ">" not in parsed.message_id
     texts = [parsed.body_text, parsed.search_text, parsed.subject, parsed.from_name]
     texts += [a.filename or "" for a in parsed.attachments]
@@ -153,12 +176,18 @@ def test_in_reply_to_only_sets_root():
     assert parse_message(s.MISSING_DATE).thread_root == "nodate@example.com"
 
 
-def test_synthetic_message_id_is_stable_and_derived_from_the_bytes():
+def test_synthetic_message_id_is_stable_and_ignores_trace_headers():
     first, again = parse_message(s.MISSING_ALL), parse_message(s.MISSING_ALL)
     assert first.message_id == again.message_id
-    digest = hashlib.sha256(s.MISSING_ALL).hexdigest()[:32]
-    assert first.message_id == f"synthetic-{digest}@mail-pipeline.invalid"
+    assert first.message_id.startswith("synthetic-") and first.message_id.endswith("@mail-pipeline.invalid")
     assert first.thread_root == first.message_id
+    # The copy a server keeps in another folder carries other trace headers: the same message.
+    copy = parse_message(b"Received: from mx2\r\nX-Keywords: $Archived\r\n" + s.MISSING_ALL)
+    assert copy.message_id == first.message_id
+    other = parse_message(s.MISSING_ALL.replace(b"body only", b"another body"))
+    assert other.message_id != first.message_id
+    garbage = {parse_message(raw).message_id for raw in (b"", b"\x00" * 100, b"Subject")}
+    assert len(garbage) == 3  # nothing to go by but the bytes
 
 
 def test_attachment_size_and_hash_are_of_decoded_bytes():
@@ -204,7 +233,7 @@ def test_unexpected_error_gives_a_record(monkeypatch):
     def explode(*args):
         raise ValueError("boom")
 
-    monkeypatch.setattr(parse, "_walk", explode)
+    monkeypatch.setattr(mime, "walk", explode)
     parsed = parse_message(s.SUBJECT_UTF8)
     assert parsed.defects == ["unparseable:ValueError"]
     assert parsed.message_id == "sample-1@example.com"  # headers that could be read are kept
@@ -217,5 +246,64 @@ def test_garbage_never_raises(raw):
     assert parsed.message_id_synthetic
 
 
-def test_email_id():
-    assert email_id("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
+def test_message_key_and_email_id():
+    assert message_key("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
+    assert email_id("abc@example.com", "k1") == hashlib.sha256(b"abc@example.com\nk1").hexdigest()[:24]
+    assert email_id("abc@example.com", "k1") != email_id("abc@example.com", "k2")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "malformed"),
+    [
+        ("Pete (A wonderful) chap <pete@example.com>", [("Pete chap", "pete@example.com")], False),
+        ('"Smith (Sales), John" <j@x.com>', [("Smith (Sales), John", "j@x.com")], False),
+        ("bob@x.com (Bob (the) Builder)", [("Bob the Builder", "bob@x.com")], False),
+        ("=?utf-8?q?J=C3=B6rg?= (Vertrieb) <j@x.de>", [("Jörg", "j@x.de")], False),
+        ("team: a@x.com, b@y.com;", [("", "a@x.com"), ("", "b@y.com")], False),
+        ("Bob Smith bob@example.com", [("Bob Smith", "bob@example.com")], True),
+        ("a@x.com b@y.com", [("", "a@x.com"), ("", "b@y.com")], True),
+        ("Bob (Sales <bob@x.com>", [("Bob (Sales", "bob@x.com")], True),  # an unclosed comment
+        ("Bob, bob@x.com", [("", "bob@x.com")], True),  # an unquoted comma in the name
+        ('"john smith"@example.com, Bob <"j s"@x.org>',
+         [("", '"john smith"@example.com'), ("Bob", '"j s"@x.org')], False),  # quoted local parts
+        ("<Bob Smith)", [], True),  # nothing that could be an address
+    ],
+)
+def test_address_shapes(value, expected, malformed):
+    parsed = parse_message(s.crlf(f"From: x@y.com\nTo: {value}\nMessage-ID: <a@b.c>\n\nx\n".encode()))
+    assert [(a.name, a.address) for a in parsed.to] == expected
+    assert ("malformed_address:to" in parsed.defects) is malformed
+
+
+@pytest.mark.parametrize(("raw", "search_text"), [
+    (s.OUTLOOK_HTML_REPLY, "Hi Tom, the numbers are in the sheet.\n\nPriya"),
+    (s.GMAIL_HTML_REPLY, "Sounds good.\n\nI will tag the release on Thursday evening."),
+], ids=["outlook", "gmail"])  # fmt: skip
+def test_html_replies_keep_only_the_authors_text(raw, search_text):
+    parsed = parse_message(raw)
+    assert parsed.body_source == "text/html"
+    assert parsed.search_text == search_text
+
+
+@pytest.mark.parametrize(("folded", "delimiter"), [
+    (b'"----=_Part_12_3456\r\n\t.7890"', b"----=_Part_12_3456.7890"),  # folded for length: the fold goes
+    (b'"Apple-Mail\r\n 42"', b"Apple-Mail 42"),  # RFC 5322 unfolding: the space stays
+])  # fmt: skip
+def test_a_boundary_folded_inside_quotes_takes_the_form_its_delimiters_use(folded, delimiter):
+    raw = (b"From: a@example.com\r\nMessage-ID: <f@example.com>\r\nContent-Type: multipart/mixed;\r\n boundary="
+           + folded + b"\r\n\r\n--" + delimiter + b"\r\nContent-Type: text/plain\r\n\r\nInside the part.\r\n--"
+           + delimiter + b"--\r\n")
+    parsed = parse_message(raw)
+    assert parsed.body_text == "Inside the part."
+    assert "folded_boundary" in parsed.defects
+
+
+@pytest.mark.parametrize("name", ["NAMED_INLINE_HTML", "NESTED_ALTERNATIVE", "FORWARDED_RFC822", "CALENDAR_INVITE",
+                                  "RAW_UTF8_FILENAME", "FOLDED_BOUNDARY"])  # fmt: skip
+def test_leaves_without_text_are_the_attachments_in_order(name):
+    # The contract attachment text extraction relies on to pair a part's bytes with its record.
+    raw = getattr(s, name)
+    leaves, _source, _text = parse.leaves_and_body(mime.parse_tree(raw, ParseLimits(), []), ParseLimits(), [])
+    attachments = parse_message(raw).attachments
+    assert [mime.filename(leaf.part) for leaf in leaves if not leaf.text] == [a.filename for a in attachments]
+    assert [leaf.part.get_content_type() for leaf in leaves if not leaf.text] == [a.content_type for a in attachments]

@@ -168,3 +168,30 @@ def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
         by_partition = {r.partition: r.status.value for r in history if r.partition is not None}
         assert by_partition == {str(partition_key("alice", d)): "SUCCEEDED" for d in DAYS}, key
+
+
+def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dovecot, alice, data_dir, instance, capsys):
+    when = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    words = ["kumquat", "marzipan", "tamarind"]  # one word only each version holds
+    mail = [("INBOX" if i < 2 else "Archive", message("shared", when + timedelta(minutes=i), subject="Harbour report",
+             body=f"The harbour report mentions {word} shipments this week.\r\n"), when + timedelta(minutes=i))
+            for i, word in enumerate(words)]
+    copy = message("copied", when, subject="Offsite", body="The offsite is in Lisbon.\r\n")
+    mail += [("INBOX", copy, when), ("Archive", copy, when)]
+    dovecot.append(mail)
+    result = run_graph(instance, DAYS[0])
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT email_id, thread_id, search_text FROM emails WHERE message_id = 'shared@example.test'").fetchall()
+        copies = con.execute("SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'").fetchall()
+        chunked = {r[0] for r in con.execute("SELECT DISTINCT email_id FROM email_chunks").fetchall()}
+        thread = con.execute("SELECT message_count FROM threads WHERE subject = 'Harbour report'").fetchall()
+    assert thread == [(3,)]
+    assert len(rows) == 3 and len({r[0] for r in rows}) == 3 and len({r[1] for r in rows}) == 1
+    assert copies == [(2,)]
+    by_word = {word: email for email, _thread, text in rows for word in words if word in text}
+    assert set(by_word) == set(words) and set(by_word.values()) <= chunked
+    for word, email in by_word.items():
+        assert cli.main(["search", word, "--mode", "text", "--json", "-k", "3"]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["email_id"] == email

@@ -134,7 +134,7 @@ def test_server_stopped_mid_fetch_fails_clearly_then_rerun_completes(dovecot, al
             for i in range(120)]
     dovecot.append(many)
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "20")
-    monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRIES", "1")
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRY_SECONDS", "1")  # the server stays down
     from mail_pipeline import imap
 
     original = imap.ImapSession.fetch_messages

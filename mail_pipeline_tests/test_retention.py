@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, materialize
 
-from mail_pipeline.indexing.search import search
+from mail_pipeline import search
 from mail_pipeline.defs.assets.retention import retention
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources

@@ -1,4 +1,5 @@
-"""Pure pieces of the raw sync: day spans, Message-ID from headers, FETCH batch planning."""
+"""Pure pieces of the raw sync: day spans, Message-ID from headers, FETCH batch planning, flags kept,
+requested UIDs the server did not return."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.imap.session import MessageMeta, plan_batches
-from mail_pipeline.sync.plan import day_spans, header_message_id
+from mail_pipeline.imap.records import MessageMeta, fetched_message, plan_batches
+from mail_pipeline.sync.plan import FolderOutcome, day_spans, header_message_id, record_missing
 
 D = date.fromisoformat
 
@@ -45,3 +46,20 @@ def test_batches_capped_by_count_and_bytes():
     batches = [[m.uid for m in b] for b in plan_batches(metas, max_messages=3, max_bytes=60)]
     assert batches == [[0, 1, 2], [3, 4], [5], [6]]
     assert sum(len(b) for b in batches) == len(metas)
+
+
+def test_recent_is_session_state_and_never_stored():
+    item = {b"UID": 4, b"INTERNALDATE": datetime(2026, 11, 1, tzinfo=timezone.utc), b"BODY[]": b"x",
+            b"FLAGS": (b"\\Seen", b"\\Recent", b"\\recent", b"$Label1")}
+    assert fetched_message(4, item).flags == ("\\Seen", "$Label1")
+
+
+def test_requested_uids_not_returned_mark_the_outcome_partial():
+    outcome = FolderOutcome(folder="INBOX", uidvalidity=9, highest_uid=40)
+    record_missing(outcome, [])
+    assert (outcome.status, outcome.error, outcome.missing_uids) == ("ok", None, [])
+    record_missing(outcome, [7, 12])
+    record_missing(outcome, list(range(20, 41)))
+    assert outcome.status == "partial" and outcome.missing_uids == [7, 12, *range(20, 41)]
+    assert outcome.error.startswith("23 requested message(s) of 'INBOX' not returned by the server (UIDs 7, 12, 20,")
+    assert "37 ...): not stored; the next run asks for them again" in outcome.error

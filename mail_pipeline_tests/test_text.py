@@ -14,7 +14,6 @@ from mail_pipeline.message.text import (
     has_reply_prefix,
     html_to_text,
     normalize_subject,
-    strip_quotes_and_signature,
 )
 
 
@@ -139,28 +138,3 @@ def test_html_to_text_stays_linear_on_hostile_markup(hostile):
 )
 def test_clean_text(text, expected):
     assert clean_text(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ("Thanks!\n\nOn Mon, Mar 2, 2026 at 9:00 AM Bob <bob@x.org> wrote:\n> old\n> older", "Thanks!"),
-        ("Thanks!\n\nOn Mon, Mar 2, 2026 at 9:00 AM Bob <\nbob@x.org> wrote:\n\nold text", "Thanks!"),
-        ("Danke\n\nAm 02.03.2026 um 09:00 schrieb Bob <bob@x.org>:\n> alt", "Danke"),
-        ("Merci\n\nLe lun. 2 mars 2026, Bob a écrit :\nancien", "Merci"),
-        ("Inline:\n> question one\nanswer one\n> question two\nanswer two",
-         "Inline:\nanswer one\nanswer two"),
-        ("See below.\n\n-----Original Message-----\nFrom: Bob\nSent: Monday\n\nold", "See below."),
-        ("Yes.\n\n________________________________\nFrom: Bob <bob@x.org>\nSent: Monday, March 2\n"
-         "To: Alice\nSubject: Q\n\nold", "Yes."),
-        ("From: the team, with love.\nNo Sent line follows.", "From: the team, with love.\nNo Sent line follows."),
-        ("Body text\n-- \nAlice Example\nACME Corp", "Body text"),
-        ("Body text\n--\nAlice", "Body text"),
-        ("Quick reply\n\nSent from my iPhone\n\n> quoted", "Quick reply"),
-        ("Ok\n\nGet Outlook for iOS", "Ok"),
-        ("On time delivery is our goal.\nWe wrote the plan.", "On time delivery is our goal.\nWe wrote the plan."),
-        ("", ""),
-    ],
-)
-def test_strip_quotes_and_signature(body, expected):
-    assert strip_quotes_and_signature(body) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -54,7 +55,7 @@ class ImapResource(ConfigurableResource):
     fernet_key: str
     imap_connect_timeout_s: float = 15
     imap_read_timeout_s: float = 60
-    imap_retries: int = 3
+    imap_retry_s: float = 60
     imap_batch_messages: int = 200
     imap_batch_bytes: int = 32 * 1024 * 1024
     folder_discovery_interval_s: int = 600
@@ -75,10 +76,14 @@ class ImapResource(ConfigurableResource):
         return self.registry.list(active_only=True)
 
     @contextmanager
-    def session(self, account: Account, on_fetch=None):
+    def session(self, account: Account, on_fetch=None, retry_s: float | None = None):
+        """A logged-in session; `retry_s` overrides how long transient failures are retried."""
         cipher = crypto.load_cipher(self.fernet_key)
         credential = credential_for(account, self.registry, cipher)
-        with ImapSession(config_for(account, self), credential, on_fetch=on_fetch) as session:
+        config = config_for(account, self)
+        if retry_s is not None:
+            config = dataclasses.replace(config, retry_s=retry_s)
+        with ImapSession(config, credential, on_fetch=on_fetch) as session:
             yield session
 
 
@@ -128,7 +133,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
         "imap": ImapResource(
             data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE),
             imap_connect_timeout_s=settings.imap_connect_timeout_s, imap_read_timeout_s=settings.imap_read_timeout_s,
-            imap_retries=settings.imap_retries, imap_batch_messages=settings.imap_batch_messages,
+            imap_retry_s=settings.imap_retry_s, imap_batch_messages=settings.imap_batch_messages,
             imap_batch_bytes=settings.imap_batch_bytes, folder_discovery_interval_s=settings.folder_discovery_interval_s,
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),

@@ -37,6 +37,9 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], r
 # a UIDVALIDITY reset) become one backfill, which the single-run policy turns into one run for
 # the account: one process start, one IMAP login and one model load instead of one per day.
 MAX_SEPARATE_RUNS = 2
+# A tick polls every account in turn inside Dagster's sensor timeout (60 s by default): one
+# server's outage must not use it up, so the sensor retries briefly and the next tick tries again.
+SENSOR_RETRY_S = 5.0
 
 
 def run_requests(context: SensorEvaluationContext, account: str, days: list[date], cursors,
@@ -94,12 +97,16 @@ def lake_lookup(lake, account: str, first: date, last: date):
 
 
 def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
-    """Warn about folders STATUS says no longer exist; the account's other folders were polled."""
+    """Warn about folders that no longer exist (STATUS refused, LIST lacks them) or that refuse
+    STATUS; the account's other folders were polled."""
     notes = []
     for folder in poll.removed:
         hint = "no longer polled" if account.all_folders else "re-create it, or re-add the account without it"
         notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}")
-        context.log.warning(f"new_mail_sensor: {notes[-1]}")
+    for folder, error in sorted(poll.refused.items()):
+        notes.append(f"{account.slug}: {logs.redact(error)}; polled again next tick")
+    for note in notes:
+        context.log.warning(f"new_mail_sensor: {note}")
     return notes
 
 
@@ -126,7 +133,7 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
         now = time.time()
         reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
         try:
-            with imap.session(account) as session:
+            with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
                 result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
                                          imap.folder_discovery_interval_s, lake_lookup(lake.lake, account.slug, first, last),
                                          reconcile_flags)

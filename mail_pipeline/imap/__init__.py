@@ -1,16 +1,8 @@
 """The IMAP protocol: sessions, FETCH response parsing, error classes and folder selection."""
 
 from mail_pipeline.imap.folders import selectable, split_folders, sync_folders
-from mail_pipeline.imap.session import (
-    FETCH_ITEMS,
-    FetchedMessage,
-    Folder,
-    FolderStatus,
-    ImapConfig,
-    ImapSession,
-    MessageMeta,
-    config_for,
-)
+from mail_pipeline.imap.records import FetchedMessage, Folder, FolderStatus, MessageMeta
+from mail_pipeline.imap.session import FETCH_ITEMS, ImapConfig, ImapSession, config_for
 
 __all__ = ["FETCH_ITEMS", "FetchedMessage", "Folder", "FolderStatus", "ImapConfig", "ImapSession", "MessageMeta",
            "config_for", "selectable", "split_folders", "sync_folders"]

@@ -49,12 +49,30 @@ class ImapConnectionLost(ImapError):
     transient = True
 
 
+class ImapUnavailable(ImapError):
+    """The server answers but a part of it is down (RFC 5530 `[UNAVAILABLE]`), as while it restarts."""
+
+    kind = "unavailable"
+    transient = True
+
+
 class ImapFolderError(ImapError):
     kind = "folder"
 
 
+class ImapFolderMissing(ImapFolderError):
+    """The server refused a folder and LIST does not show it: deleted or renamed."""
+
+    kind = "missing"
+
+
 class ImapProtocolError(ImapError):
     kind = "protocol"
+
+
+def unavailable(error: BaseException) -> bool:
+    """A NO with RFC 5530's UNAVAILABLE code: worth a retry, even to LOGIN."""
+    return isinstance(error, IMAPClientError) and "[UNAVAILABLE]" in str(error).upper()
 
 
 def classify(error: BaseException, config: ImapConfig) -> ImapError:
@@ -62,6 +80,8 @@ def classify(error: BaseException, config: ImapConfig) -> ImapError:
     where = f"{config.host}:{config.port}"
     if isinstance(error, ImapError):
         return error
+    if unavailable(error):
+        return ImapUnavailable(f"{where} is temporarily unavailable: {error}")
     if isinstance(error, LoginError):
         return ImapAuthError(f"login failed for user {config.username!r} on {where}: bad credentials")
     if isinstance(error, socket.gaierror):

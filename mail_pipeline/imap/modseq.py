@@ -12,7 +12,8 @@ from datetime import datetime
 
 from mail_pipeline.imap.errors import ImapProtocolError
 from mail_pipeline.imap.fetch_response import FetchValue
-from mail_pipeline.imap.session import ImapSession, flag_names
+from mail_pipeline.imap.records import flag_names
+from mail_pipeline.imap.session import ImapSession
 
 # FLAGS answers are a few dozen bytes per message: large ranges keep the round trips few.
 FLAGS_BATCH = 5000
@@ -87,7 +88,7 @@ def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BA
     """FLAGS of `uids`, a few thousand per command as UID ranges: the fallback without CONDSTORE."""
     found: list[FlagState] = []
     for chunk in batches(uids, batch):
-        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"])
+        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"], requested=set(chunk))
         found += _states(data)
     return found
 
@@ -98,7 +99,7 @@ def message_ids(session: ImapSession, uids: Sequence[int], batch: int = 500) -> 
 
     found: dict[int, str | None] = {}
     for chunk in batches(uids, batch):
-        data, _ = session.uid_fetch(sequence_set(chunk), [MESSAGE_ID_ITEM])
+        data, _ = session.uid_fetch(sequence_set(chunk), [MESSAGE_ID_ITEM], requested=set(chunk))
         for uid, item in data.items():
             header = next((v for k, v in item.items() if k.startswith(b"BODY[")), None)
             found[uid] = header_message_id(header) if isinstance(header, bytes) else None

@@ -1,5 +1,6 @@
 """An IMAP session for syncing: TLS with verification, timeouts, batched streaming FETCH, and
-retries that reconnect on transient failures (never on bad credentials).
+retries that reconnect and re-select on transient failures for up to `ImapConfig.retry_s`
+(never on bad credentials).
 
 Secrets: the password (or an OAuth credential) is passed in, used to sign in and dropped from
 every error message.
@@ -10,15 +11,18 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
-from mail_pipeline.imap.errors import ImapConnectionLost, ImapError, ImapFolderError, ImapProtocolError, classify
+from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
+                                        plan_batches)
+from mail_pipeline.imap.errors import (ImapConnectionLost, ImapError, ImapFolderError, ImapFolderMissing, ImapProtocolError,
+                                       classify, unavailable)
 
 log = logging.getLogger(__name__)
 
@@ -35,39 +39,9 @@ class ImapConfig:
     ca_file: str | None = None
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 60.0
-    retries: int = 3
+    retry_s: float = 60.0  # total time transient failures are retried before the run fails
     backoff_s: float = 0.5
-
-
-@dataclass(frozen=True)
-class Folder:
-    name: str
-    flags: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FolderStatus:
-    uidvalidity: int
-    uidnext: int
-    messages: int
-    highestmodseq: int | None = None
-
-
-@dataclass(frozen=True)
-class MessageMeta:
-    uid: int
-    internaldate: datetime
-    size: int
-    flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FetchedMessage:
-    uid: int
-    internaldate: datetime
-    flags: tuple[str, ...]
-    size: int
-    raw: bytes
+    max_backoff_s: float = 8.0
 
 
 def quiet_wire_log(client: IMAPClient) -> None:
@@ -87,7 +61,9 @@ class ImapSession:
         self.config = config
         self._password = password
         self._client: IMAPClient | None = None
-        self._selected: str | None = None
+        self._folder: str | None = None  # selected by the caller: re-selected on every new connection
+        self._open: str | None = None  # selected on the current connection
+        self._examined: FolderStatus | None = None
         self._on_fetch = on_fetch
         self.capabilities: frozenset[bytes] = frozenset()
         self._enabled: tuple[str, ...] = ()
@@ -123,7 +99,7 @@ class ImapSession:
         except Exception as error:
             raise classify(error, c) from None
         self._client = client
-        self._selected = None
+        self._open = None
         self.capabilities = frozenset(client.capabilities())
         if self._enabled:  # a reconnect: ENABLE lasts one connection (RFC 5161)
             client.enable(*self._enabled)
@@ -140,27 +116,49 @@ class ImapSession:
             except Exception:
                 pass
 
+    def _drop(self) -> None:
+        """Forget a broken connection (no LOGOUT: on a hung server it would wait out the read
+        timeout again); the caller's folder is kept for the next one."""
+        client, self._client, self._open = self._client, None, None
+        try:
+            if client is not None:
+                client.shutdown()
+        except Exception:  # already closed by the peer
+            pass
+
+    def _reopen(self) -> None:
+        if self._client is None:
+            self.connect()
+        if self._folder is not None and self._open != self._folder:
+            examined = self._examine(self._folder)
+            if self._examined is not None and examined.uidvalidity != self._examined.uidvalidity:
+                folder, self._folder = self._folder, None
+                # The UIDs the caller holds (a plan, a SEARCH) name other messages now.
+                raise ImapError(f"UIDVALIDITY of {folder!r} changed while reconnecting to {self.config.host}; "
+                                "its UIDs are void: re-run to fetch it afresh")
+            self._examined = examined
+
     def _retrying(self, operation: Callable[[], object]) -> object:
-        """Run `operation`, reconnecting and re-selecting on transient failures."""
+        """Run `operation` on a live session, reconnecting and re-selecting the caller's folder
+        after transient failures, with backoff, until `retry_s` has passed (a server restart)."""
+        started = time.monotonic()
         attempt = 0
         while True:
             try:
-                if self._client is None:
-                    folder, self._selected = self._selected, None
-                    self.connect()
-                    if folder:
-                        self.select(folder)
+                self._reopen()
                 return operation()
             except Exception as raw_error:
                 error = classify(raw_error, self.config)
-                if not error.transient or attempt >= self.config.retries:
-                    raise error from None
                 attempt += 1
-                delay = self.config.backoff_s * 2 ** (attempt - 1)
-                log.warning("%s; retry %d/%d in %.1fs", error, attempt, self.config.retries, delay)
-                selected = self._selected
-                self.close()
-                self._selected = selected
+                delay = min(self.config.backoff_s * 2 ** (attempt - 1), self.config.max_backoff_s)
+                elapsed = time.monotonic() - started
+                if not error.transient:
+                    raise error from None
+                if elapsed + delay > self.config.retry_s:
+                    raise type(error)(f"{error} (gave up after {attempt} attempt(s) in {elapsed:.0f}s)") from None
+                log.warning("%s; reconnecting in %.1fs (attempt %d, for up to %.0fs)", error, delay, attempt,
+                            self.config.retry_s)
+                self._drop()
                 time.sleep(delay)
 
     @property
@@ -172,8 +170,9 @@ class ImapSession:
     def list_folders(self) -> list[Folder]:
         def run():
             return [
-                Folder(name=name, flags=tuple(f.decode() if isinstance(f, bytes) else str(f) for f in flags))
-                for flags, _delim, name in self.client.list_folders()
+                Folder(name=name, flags=tuple(f.decode() if isinstance(f, bytes) else str(f) for f in flags),
+                       delimiter=delimiter.decode() if isinstance(delimiter, bytes) else delimiter)
+                for flags, delimiter, name in self.client.list_folders()
             ]
         return self._retrying(run)
 
@@ -186,41 +185,73 @@ class ImapSession:
             try:
                 data = self.client.folder_status(folder, items)
             except IMAPClientError as error:
-                if "NONEXISTENT" in str(error).upper() or "doesn't exist" in str(error):
-                    raise ImapFolderError(f"folder {folder!r} does not exist on {self.config.host}") from None
-                raise
+                if isinstance(error, IMAPClientAbortError) or unavailable(error):
+                    raise
+                raise self._folder_error(folder, "STATUS", error) from None
             return FolderStatus(
                 uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data[b"UIDNEXT"]),
                 messages=int(data[b"MESSAGES"]), highestmodseq=data.get(b"HIGHESTMODSEQ"),
             )
         return self._retrying(run)
 
+    def _folder_error(self, folder: str, command: str, error: IMAPClientError) -> ImapFolderError:
+        """What a refused STATUS/EXAMINE means, decided by LIST, never by the server's wording
+        (Dovecot says `[NONEXISTENT]`, others `NO Mailbox does not exist, or must be subscribed to.`)."""
+        where = f"{self.config.host}:{self.config.port}"
+        # LIST has no escape for its wildcards (RFC 3501 6.3.8): filter the names it returns.
+        listed = [flags for flags, _delimiter, name in self.client.list_folders("", folder) if name == folder]
+        if listed and not {b"\\NONEXISTENT", b"\\NOSELECT"} & {f.upper() for f in listed[0]}:
+            return ImapFolderError(f"{command} of folder {folder!r} refused by {where}: {error}")
+        return ImapFolderMissing(f"folder {folder!r} does not exist on {where} (not listed; the server said: {error})")
+
     def select(self, folder: str) -> FolderStatus:
-        def run():
-            try:
-                data = self.client.select_folder(folder, readonly=True)
-            except IMAPClientError as error:
-                raise ImapFolderError(f"cannot select folder {folder!r}: {error}") from None
-            self._selected = folder
-            return FolderStatus(
-                uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT", 0)),
-                messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
-            )
-        return self._retrying(run)
+        """EXAMINE `folder`; it stays selected across reconnects until another select or unselect."""
+        self._folder, self._open, self._examined = folder, None, None
+        return self._retrying(lambda: self._examined)
+
+    def _examine(self, folder: str) -> FolderStatus:
+        try:
+            data = self.client.select_folder(folder, readonly=True)
+        except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError) or unavailable(error):
+                raise
+            failure = self._folder_error(folder, "EXAMINE", error)
+            self._folder = None
+            raise failure from None
+        self._open = folder
+        return FolderStatus(
+            uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT") or self._uidnext(folder)),
+            messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
+        )
+
+    def _uidnext(self, folder: str) -> int:
+        """UIDNEXT where EXAMINE's answer lacks it (required by RFC 3501 6.3.1, yet some servers
+        omit it): from STATUS, or where that is refused too, the highest UID plus one."""
+        try:
+            return int(self.client.folder_status(folder, [b"UIDNEXT"])[b"UIDNEXT"])
+        except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError):
+                raise
+            # `UID SEARCH UID *` answers the highest UID (RFC 3501 6.4.8); 1 in an empty folder.
+            return max(self.client.search([b"UID", b"*"]), default=0) + 1
 
     def unselect(self) -> None:
         """Leave the selected folder: STATUS of the selected folder may be stale (RFC 3501 6.3.10)."""
-        if self._selected is None or self._client is None:
+        self._folder = None
+        if self._open is None or self._client is None:
             return
         # Selected read-only (EXAMINE), so CLOSE expunges nothing where UNSELECT is missing.
         leave = self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder
         try:
-            self._retrying(leave)
-        except ImapError as error:
+            leave()
+        except Exception as raw_error:
+            error = classify(raw_error, self.config)
             # Some servers (pymap) refuse CLOSE on a read-only mailbox; a STATUS that might be
             # stale then costs one extra tick, which is better than failing the account.
-            log.debug("could not leave folder %r: %s", self._selected, error)
-        self._selected = None
+            log.debug("could not leave folder %r: %s", self._open, error)
+            if error.transient:
+                self._drop()  # the next command reconnects, with nothing selected
+        self._open = None
 
     def enable(self, capability: str) -> bool:
         """ENABLE an extension (RFC 5161) before SELECT; False when the server does not offer it."""
@@ -246,6 +277,7 @@ class ImapSession:
             chunk = list(uids[start:start + batch])
             data = self._retrying(lambda: self._uid_fetch(chunk, META_ITEMS))
             found += [message_meta(uid, data[uid]) for uid in chunk if uid in data]
+            self._warn_missing([uid for uid in chunk if uid not in data], len(chunk))
         return sorted(found, key=lambda m: m.uid)
 
     def fetch_messages(self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[FetchedMessage]:
@@ -253,74 +285,51 @@ class ImapSession:
         for batch in plan_batches(metas, max_messages=max_messages, max_bytes=max_bytes):
             uids = [m.uid for m in batch]
             data = self._retrying(lambda: self._uid_fetch(uids, FETCH_ITEMS))
-            # No body (absent or NIL): expunged between SEARCH and FETCH; a re-run fetches it if it is back.
+            # No body (absent or NIL): expunged since SEARCH, or a server's hiccup. Not stored, so the
+            # next run's plan asks for it again; the caller records it (sync.plan.raw_rows).
             messages = [fetched_message(uid, data[uid]) for uid in uids if data.get(uid, {}).get(b"BODY[]") is not None]
+            self._warn_missing([uid for uid in uids if data.get(uid, {}).get(b"BODY[]") is None], len(uids))
             if self._on_fetch:
                 self._on_fetch(len(messages))
             yield from messages
 
-    def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "") -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
+    def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "",
+                  requested: Collection[int] | None = None) -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
         """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
         them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
         def run():
             self.client._imap.untagged_responses.pop("VANISHED", None)
-            data = self._uid_fetch(uid_set, items, modifiers)
+            data = self._uid_fetch(uid_set, items, modifiers, requested)
             return data, list(self.client._imap.untagged_responses.pop("VANISHED", None) or [])
         return self._retrying(run)
 
-    def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "") -> dict[int, dict[bytes, FetchValue]]:
+    def _warn_missing(self, missing: list[int], asked: int) -> None:
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+            log.warning("%s:%s returned nothing for %d of %d requested UID(s) in %r: %s (not stored; asked again "
+                        "next run)", self.config.host, self.config.port, len(missing), asked, self._open, shown)
+
+    def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "",
+                   requested: Collection[int] | None = None) -> dict[int, dict[bytes, FetchValue]]:
         """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
-        imapclient's parsing time); imapclient stays for every other command."""
+        imapclient's parsing time); imapclient stays for every other command. `uids` is a list,
+        or a sequence set (then `requested`, when known, filters unsolicited responses)."""
+        imap = self.client._imap
         uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
-        typ, data = self.client._imap.uid("FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
-        if typ != "OK":
-            raise IMAPClientError(f"FETCH failed: {data[0].decode(errors='replace')}")
+        requested = requested if isinstance(uids, str) else set(uids)
+        typ, data = imap.uid("FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
+        if typ != "OK":  # data is then the tagged response's text
+            said = b" ".join(part for part in data if isinstance(part, bytes)).decode(errors="replace")
+            if typ != "NO" or "[UNAVAILABLE]" in said.upper():
+                raise IMAPClientError(f"FETCH failed: {said}")
+            # Gmail ("Some messages could not be FETCHed") and Dovecot ([EXPUNGEISSUED]) send the
+            # messages they can and answer NO: keep those; the callers count the others missing.
+            log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
+            data = imap.untagged_responses.pop("FETCH", [None])
         try:
-            return parse_fetch(data)
+            return parse_fetch(data, requested=requested)
         except FetchParseError as error:
             raise ImapProtocolError(f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}") from None
-
-
-def _internaldate(uid: int, item: dict[bytes, FetchValue]) -> datetime:
-    """A message without INTERNALDATE is an error: it must never be dropped or put on a wrong day."""
-    value = item.get(b"INTERNALDATE")
-    if not isinstance(value, datetime):
-        raise ImapProtocolError(f"FETCH response for UID {uid} has no INTERNALDATE")
-    return value
-
-
-def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
-    size = item.get(b"RFC822.SIZE")
-    if not isinstance(size, int):
-        raise ImapProtocolError(f"FETCH response for UID {uid} has no RFC822.SIZE")
-    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item))
-
-
-def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
-    return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or ())
-
-
-def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
-    raw = item[b"BODY[]"]
-    size = item.get(b"RFC822.SIZE")
-    return FetchedMessage(
-        uid=uid, internaldate=_internaldate(uid, item),
-        flags=flag_names(item),
-        size=size if isinstance(size, int) else len(raw), raw=raw,
-    )
-
-
-def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
-    batch: list[MessageMeta] = []
-    size = 0
-    for meta in metas:
-        if batch and (len(batch) >= max_messages or size + meta.size > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(meta)
-        size += meta.size
-    if batch:
-        yield batch
 
 
 def config_for(account, settings) -> ImapConfig:
@@ -328,5 +337,5 @@ def config_for(account, settings) -> ImapConfig:
     return ImapConfig(
         host=account.host, port=account.port, username=account.username, security=account.security,
         ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
-        read_timeout_s=settings.imap_read_timeout_s, retries=settings.imap_retries,
+        read_timeout_s=settings.imap_read_timeout_s, retry_s=settings.imap_retry_s,
     )

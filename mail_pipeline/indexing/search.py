@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from mail_pipeline.settings import Settings, get_settings
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _hit(chunk: dict, query: str) -> SearchHit:
 
 
 def search(query: str, k: int = 10, account: str | None = None, since: date | None = None,
-           until: date | None = None, mode: str = "hybrid", *, settings: Settings | None = None,
+           until: date | None = None, mode: str = "hybrid", *, settings: Settings,
            embedder: Embedder | None = None, exclude_deleted: bool = False) -> list[SearchHit]:
     """The k emails that best match `query`, best first, optionally within an account and days,
     and without the messages that left the server (`exclude_deleted`)."""
@@ -171,7 +171,6 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
         return []
-    settings = settings or get_settings()
     if embedder is None and mode != "text":
         from mail_pipeline.indexing.embedder import shared_embedder
 

@@ -5,35 +5,24 @@ Parsed with the stdlib's ``compat32`` policy and decoded here, which is ~3x fast
 core, CPython 3.11: ~1,200 msg/s on 15 KB multipart/alternative mail, ~850 msg/s on the
 synthetic mailbox (mean 15 KB); HTML-only mail is bound by html2text (~300-550 msg/s).
 
-Hostile input is bounded by `ParseLimits`: a pre-scan cuts the bytes where MIME nesting or the
-part count passes a limit (the stdlib parser recurses per level and checks every line against
-every open boundary), the walk stops at the same limits, and over-sized parts are truncated.
-Each cut is recorded in ``defects``.
+Hostile input is bounded by `ParseLimits` (see `mime` for the structure) and over-sized parts
+are truncated; each cut is recorded in ``defects``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from email import utils as email_utils
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from mail_pipeline.message import mime, quotes
 from mail_pipeline.message import text as mtext
 from mail_pipeline.message.headers import Address, headers_of
-
-
-@dataclass(frozen=True)
-class ParseLimits:
-    """Bounds for hostile input; passing one truncates and records a defect, never raises."""
-
-    max_depth: int = 30
-    max_parts: int = 500
-    max_part_bytes: int = 25 * 1024 * 1024
-    max_text_chars: int = 2_000_000
+from mail_pipeline.message.mime import ParseLimits
 
 
 @dataclass(frozen=True)
@@ -66,14 +55,42 @@ class ParsedEmail:
     sent_at: datetime | None  # Date header in UTC
     body_source: str  # "text/plain" | "text/html" | "none"
     body_text: str
-    search_text: str  # body_text without quoted replies and signatures
+    search_text: str  # what the author wrote (and forwarded): see `quotes`
     attachments: list[Attachment]  # message/* parts and the parts inside them included
     defects: list[str]
 
 
-def email_id(message_id: str) -> str:
-    """Stable 24-hex id of a message: sha256 of its normalized Message-ID."""
+def message_key(message_id: str) -> str:
+    """Stable 24-hex key of a Message-ID (sha256 of it): what thread ids are made of."""
     return hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def email_id(message_id: str, content: str) -> str:
+    """Stable 24-hex id of one distinct message: its Message-ID and its content key.
+
+    Different messages that share a Message-ID (a draft and the sent version, senders that
+    reuse ids) get different ids; copies of one message in several folders get the same one.
+    """
+    key = f"{message_id}\n{content}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:24]
+
+
+def content_key(parsed: ParsedEmail) -> str:
+    """sha256 of what a reader sees: Date, normalized subject, searchable text, attachments' hashes.
+
+    Not of the raw bytes: servers add Received, X-Keywords or Status headers per folder, and an
+    IMAP COPY may re-encode line ends, so byte hashes split one message into several rows. The
+    searchable text (whitespace collapsed) is what a row exists to be found by; a mailing list's
+    footer and [tag] drop out of it, so the list's copy and the Sent copy stay one message. The
+    Date header travels with every copy, and tells a re-sent notification from its first send.
+    A change to text cleaning changes ids at the next materialization; chunks and vectors are
+    rebuilt per partition with them, and the embedding cache (keyed by chunk text) keeps that cheap.
+    """
+    text = " ".join((parsed.search_text or parsed.body_text).split())
+    parts = sorted(a.sha256 or f"{a.content_type}:{a.size}" for a in parsed.attachments)
+    sent = parsed.sent_at.isoformat() if parsed.sent_at else ""
+    data = "\0".join([sent, parsed.subject_normalized, text, *parts])
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedEmail:
@@ -90,19 +107,32 @@ def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedEmai
 
 def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
     defects: list[str] = []
-    msg = _parse_tree(raw, limits, defects)
+    msg = mime.parse_tree(raw, limits, defects)
     headers = headers_of(msg, raw, defects)
-    leaves = _walk(msg, limits, defects)
-    body_source, body_text = _body(leaves, limits, defects)
+    leaves, body_source, body_text = leaves_and_body(msg, limits, defects)
     attachments = [_attachment(leaf.part, limits, defects) for leaf in leaves if not leaf.text]
     return ParsedEmail(
         **headers,
         body_source=body_source,
         body_text=body_text,
-        search_text=mtext.strip_quotes_and_signature(body_text),
+        search_text=quotes.strip_quotes_and_signature(body_text, mtext.is_forward_subject(headers["subject"])),
         attachments=attachments,
         defects=list(dict.fromkeys(defects)),
     )
+
+
+def leaves_and_body(msg: Message, limits: ParseLimits, defects: list[str]) -> tuple[list[mime.Leaf], str, str]:
+    """The message's leaves, ``text`` set on those that make the body; body source and text.
+
+    The leaves without ``text`` are the attachments, in `ParsedEmail.attachments` order.
+    """
+    leaves = mime.walk(msg, limits, defects)
+    body_source, body_text = _body(leaves, limits, defects)
+    if body_source == "none" and any(mime.named_inline_text(leaf) for leaf in leaves):
+        # Apple Mail and some web mailers name the only text part ("Message.html"): it is the body.
+        leaves = [replace(leaf, text=True) if mime.named_inline_text(leaf) else leaf for leaf in leaves]
+        body_source, body_text = _body(leaves, limits, defects)
+    return leaves, body_source, body_text
 
 
 def _unparseable(raw: bytes, exc: Exception) -> ParsedEmail:
@@ -115,107 +145,6 @@ def _unparseable(raw: bytes, exc: Exception) -> ParsedEmail:
         headers = headers_of(Message(), raw, [])
     return ParsedEmail(**headers, body_source="none", body_text="", search_text="",
                        attachments=[], defects=list(dict.fromkeys(defects)))  # fmt: skip
-
-
-# --- structure -------------------------------------------------------------------------------
-
-_BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
-_DELIMITER = re.compile(rb"\n--([^\r\n]*)")
-
-
-def _prescan(raw: bytes, limits: ParseLimits, defects: list[str]) -> bytes:
-    """Cut ``raw`` at the delimiter line where nesting or part count passes the limits."""
-    lowered = raw.lower()
-    if lowered.count(b"boundary") <= limits.max_depth and raw.count(b"\n--") <= limits.max_parts:
-        return raw  # cannot pass either limit: the common case costs two C-speed counts
-    declared = {a or b for a, b in _BOUNDARY_PARAM.findall(raw)}
-    stack: list[bytes] = []
-    parts = 0
-    for match in _DELIMITER.finditer(raw):
-        token = match.group(1).rstrip()
-        if token in stack or token in declared:
-            if token in stack:
-                del stack[stack.index(token) + 1 :]
-            else:
-                stack.append(token)
-            parts += 1
-        elif token.endswith(b"--") and token[:-2] in stack:
-            del stack[stack.index(token[:-2]) :]
-        if len(stack) > limits.max_depth or parts > limits.max_parts:
-            defects.append("depth_limit" if len(stack) > limits.max_depth else "parts_limit")
-            return raw[: match.start() + 1]
-    return raw
-
-
-def _parse_tree(raw: bytes, limits: ParseLimits, defects: list[str]) -> Message:
-    raw = _prescan(raw, limits, defects)
-    try:
-        return BytesParser(policy=compat32).parsebytes(raw)
-    except RecursionError:
-        # message/rfc822 chained without multiparts nests with no boundary to pre-scan for.
-        defects.append("depth_limit")
-        return BytesHeaderParser().parsebytes(raw)
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    part: Message
-    nested: bool  # inside an attached message/*: not part of this message's own body
-    text: bool  # a body candidate (text/plain or text/html, not an attachment)
-
-
-def _walk(msg: Message, limits: ParseLimits, defects: list[str]) -> list[_Leaf]:
-    """Leaves in document order; message/* parts are leaves (attachments) and are descended."""
-    leaves: list[_Leaf] = []
-    stack: list[tuple[Message, int, bool]] = [(msg, 0, False)]
-    visited = 0
-    while stack:
-        part, depth, nested = stack.pop()
-        visited += 1
-        if visited > limits.max_parts:
-            defects.append("parts_limit")
-            break
-        if depth > limits.max_depth:
-            defects.append("depth_limit")
-            continue
-        defects.extend(type(defect).__name__ for defect in part.defects)
-        ctype = part.get_content_type()
-        attached = ctype.startswith("message/") and part is not msg
-        if attached or not part.is_multipart():
-            leaves.append(_Leaf(part, nested, _is_body_text(part, ctype)))
-        # compat32 parses delivery-status into header blocks: a leaf, not a message to descend.
-        if part.is_multipart() and ctype != "message/delivery-status":
-            children = reversed(part.get_payload())
-            stack.extend((child, depth + 1, nested or attached) for child in children)
-    return leaves
-
-
-def _is_body_text(part: Message, ctype: str) -> bool:
-    if ctype not in ("text/plain", "text/html"):
-        return False
-    return part.get_content_disposition() != "attachment" and _filename(part) is None
-
-
-def _param(part: Message, name: str, header: str) -> str | tuple | None:
-    try:
-        return part.get_param(name, None, header)
-    except (TypeError, ValueError):  # stdlib decode_params trips on malformed RFC 2231 parts
-        return None
-
-
-def _filename(part: Message) -> str | None:
-    """Filename from Content-Disposition or Content-Type, RFC 2231 or RFC 2047 encoded."""
-    value = _param(part, "filename", "content-disposition")
-    if value is None:
-        value = _param(part, "name", "content-type")
-    if isinstance(value, tuple):  # RFC 2231 §4: (charset, language, %-decoded as latin-1)
-        charset, _, text = value
-        try:
-            data = text.encode("latin-1", "surrogateescape")
-        except UnicodeEncodeError:
-            data = text.encode("utf-8", "surrogateescape")
-        value = mtext.decode_bytes(data, charset)[0]
-    return mtext.decode_header_value(email_utils.unquote(value)) or None if value else None
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -258,7 +187,7 @@ def _part_text(part: Message, limits: ParseLimits, defects: list[str]) -> str:
     data, _, over = _payload_bytes(part, limits, text=True)
     if over:
         defects.append("part_size_limit")
-    charset = _param(part, "charset", "content-type")
+    charset = mime.param(part, "charset", "content-type")
     if isinstance(charset, tuple):  # RFC 2231-encoded charset parameter
         charset = charset[2]
     is_html = part.get_content_type() == "text/html"
@@ -273,7 +202,7 @@ def _part_text(part: Message, limits: ParseLimits, defects: list[str]) -> str:
     return mtext.html_to_text(text) if is_html else text
 
 
-def _body(leaves: list[_Leaf], limits: ParseLimits, defects: list[str]) -> tuple[str, str]:
+def _body(leaves: list[mime.Leaf], limits: ParseLimits, defects: list[str]) -> tuple[str, str]:
     """Own text/plain parts joined, else own text/html, else those of an attached message."""
     for nested in (False, True):
         for ctype in ("text/plain", "text/html"):
@@ -292,7 +221,7 @@ def _attachment(part: Message, limits: ParseLimits, defects: list[str]) -> Attac
         defects.append("part_size_limit")
     disposition = part.get_content_disposition()
     return Attachment(
-        filename=_filename(part),
+        filename=mime.filename(part),
         content_type=part.get_content_type(),
         size=size,
         sha256="" if over else hashlib.sha256(data).hexdigest(),

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
-from mail_pipeline.message.parse import ParsedEmail, email_id, is_reply_subject, parse_message
+from mail_pipeline.message.parse import ParsedEmail, content_key, email_id, is_reply_subject, parse_message
 from mail_pipeline.message.threads import ThreadInput, resolve_thread_ids
 
 # Below this many messages a process pool costs more to start than it saves.
@@ -42,7 +42,7 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     """One `emails` row (schema EMAILS) from a parsed message and its raw_messages row."""
     flags = raw["flags"] or []
     return {
-        "email_id": email_id(parsed.message_id),
+        "email_id": email_id(parsed.message_id, content_key(parsed)),
         "message_id": parsed.message_id,
         "message_id_synthetic": parsed.message_id_synthetic,
         "in_reply_to": parsed.in_reply_to,
@@ -97,8 +97,9 @@ def reused_row(stored: Mapping, raw: Mapping) -> dict:
 
 
 def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
-    """One row per message id: its locations and flags are those of the copies still on the server
-    (of every copy when none is: then `deleted_at` is when the last one went).
+    """One row per distinct message (`email_id`: Message-ID and content); messages that only
+    share a Message-ID stay apart. Its locations and flags are those of the copies still on the
+    server (of every copy when none is: then `deleted_at` is when the last one went).
     Returns the rows (in first-seen order) and how many copies were merged."""
     groups: dict[str, list[dict]] = {}
     for row in rows:

@@ -148,6 +148,18 @@ def _strip_prefixes(subject: str) -> tuple[str, bool]:
     return subject[pos:], is_reply
 
 
+# The first prefix decides: "Fwd: Re: x" forwards a conversation, "Re: Fwd: x" replies to one.
+_FORWARD_FIRST = re.compile(
+    r"\s*(?:\[[^\[\]]{0,80}\]\s*)*(?:fwd?|wg|tr|rv|vb|enc|doorst|vl|pd|i)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.I
+)
+
+
+def is_forward_subject(subject: str) -> bool:
+    """True when the subject's first prefix is a forward one (Fwd:, FW:, WG:, TR:, RV:, VB:, ENC:,
+    Doorst:, VL:, PD:, I:), as mail clients localise it."""
+    return _FORWARD_FIRST.match(subject) is not None
+
+
 def normalize_subject(subject: str) -> str:
     """Lowercased subject without reply/forward prefixes and leading [list tags]."""
     return collapse_whitespace(_strip_prefixes(subject)[0]).lower()
@@ -249,54 +261,3 @@ def clean_text(text: str) -> str:
         (line if line.isprintable() else _CONTROLS.sub("", line)).rstrip() for line in lines
     )
     return (_BLANK_RUNS.sub("\n\n", text) if "\n\n\n" in text else text).strip()
-
-
-# Markers after which the rest of a body is quoted history or a signature.
-_ATTRIBUTION_START = re.compile(r"^(?:On|Am|Le|El|Op|Il giorno)\s", re.I)
-_ATTRIBUTION_END = re.compile(
-    r"(?:wrote|schrieb|a écrit|escribió|schreef|ha scritto)\b[^:\n]{0,80}:\s*$", re.I
-)
-_CUT_LINE = re.compile(
-    r"^(?:-{2,}\s*Original Message\s*-{2,}|--|Sent from my \S.*|Sent from (?:Mail|Outlook|Yahoo)\b.*"
-    r"|Get Outlook for \S.*)$",
-    re.I,
-)
-_HEADER_FROM = re.compile(r"^(?:From|Von|De)\s*:", re.I)
-_OUTLOOK_SENT = re.compile(r"^\s*(?:Sent|Gesendet|Envoyé|Enviado)\s*:", re.I)
-_SEPARATOR = re.compile(r"^[\s_\-=*]*$")
-
-
-def _is_cut(lines: list[str], index: int) -> bool:
-    line = lines[index].strip()  # "-- " arrives as "--" once trailing spaces are trimmed
-    if _CUT_LINE.match(line):
-        return True
-    if _HEADER_FROM.match(line):  # Outlook history: "From:" then "Sent:" a few lines below
-        return any(_OUTLOOK_SENT.match(below) for below in lines[index + 1 : index + 5])
-    if _ATTRIBUTION_START.match(line):
-        joined = ""
-        for below in lines[index : index + 3]:  # clients wrap long attributions
-            if not below.strip():
-                break
-            joined = f"{joined} {below}"
-            if _ATTRIBUTION_END.search(joined):
-                return True
-    return False
-
-
-def strip_quotes_and_signature(text: str) -> str:
-    """Body without quoted replies, attributions, forwarded Outlook history and signatures.
-
-    Removes ">" lines, and cuts from the first "On ... wrote:" attribution, Outlook
-    "-----Original Message-----" or "From: ... Sent: ..." block, "-- " signature delimiter
-    (RFC 3676 §4.3) or mobile footer ("Sent from my iPhone", "Get Outlook for ...").
-    """
-    lines = text.split("\n")
-    kept: list[str] = []
-    for index, line in enumerate(lines):
-        if _is_cut(lines, index):
-            break
-        if not line.lstrip().startswith(">"):
-            kept.append(line)
-    while kept and _SEPARATOR.match(kept[-1]):
-        kept.pop()
-    return clean_text("\n".join(kept))

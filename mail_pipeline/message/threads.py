@@ -1,7 +1,7 @@
 """Conversation threads across messages, folders and days.
 
-A thread id is ``sha256(root message-id)`` as hex, first 24 characters (the same function as
-`parse.email_id`, so a thread's id is its root message's email id). The root of a message is
+A thread id is ``sha256(root message-id)`` as hex, first 24 characters (`parse.message_key`),
+so every message sharing the root's Message-ID, in whatever version, is in it. The root of a message is
 found by following parent links through ``known`` (message-id -> thread id of messages already
 stored for the account) and through the batch itself:
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mail_pipeline.message.parse import email_id
+from mail_pipeline.message.parse import message_key
 
 _LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
@@ -108,7 +108,7 @@ class _Chains:
         for table in (self.memo, self.known, self.by_subject):
             if current in table:
                 return table[current]
-        return None if current in self.parents else email_id(current)
+        return None if current in self.parents else message_key(current)
 
     def thread_of(self, mid: str) -> str:
         path: list[str] = []
@@ -116,7 +116,7 @@ class _Chains:
         current = mid
         while (result := self._stop(current)) is None:
             if current in on_path:  # a cycle of References: its smallest id is the root
-                result = email_id(min(path[path.index(current) :]))
+                result = message_key(min(path[path.index(current) :]))
                 break
             path.append(current)
             on_path.add(current)

@@ -128,6 +128,10 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
     fetched_bytes, stale = sum(o.bytes for o in outcomes), sum(o.dropped_stale for o in outcomes)
     summary = (f"{new} new, {kept} already stored, {fetched_bytes / 1e6:.1f} MB fetched; {edits.flags_updated} flag "
                f"changes, {edits.gone} gone from the server ({edits.erased} erased), {edits.reused} bodies reused")
+    not_returned = {o.folder: o.missing_uids for o in outcomes if o.missing_uids}
+    if not_returned:
+        count = sum(map(len, not_returned.values()))
+        summary += f"; **{count} requested message(s) not returned by the server** (not stored; asked again next run)"
     if vanished:
         summary += f"; **configured folders missing on the server** (stored messages kept): {', '.join(vanished)}"
     return PartitionOutcome(account, day, rows=new + kept, summary=summary, figures={
@@ -136,6 +140,7 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
         "flags_updated": edits.flags_updated, "gone_from_server": edits.gone, "erased": edits.erased,
         "bodies_reused": edits.reused,
         "folders_missing_on_server": [f"{account}/{folder}" for folder in vanished],
+        "uids_not_returned": not_returned,
     })
 
 
@@ -150,12 +155,12 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     try:
         with open_session() as session:
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            if vanished:
-                log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
             stored_rows = {d: stored_meta(lake, account, d) for d in days}
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
-            plans = {folder: plan.plan_folder(session, folder, days, {d: s.get(folder, {}) for d, s in stored.items()})
-                     for folder in folders}
+            plans, gone = plan.plan_folders(session, folders, days, stored)  # gone: deleted since the LIST
+            folders, vanished = [f for f in folders if f in plans], vanished + gone
+            if vanished:
+                log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
             for day in days:
                 synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
                                   limits, vanished, on_server_delete)

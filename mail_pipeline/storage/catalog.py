@@ -11,11 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from mail_pipeline.storage.lake import PLACEHOLDER_ACCOUNT, Lake
 from mail_pipeline.storage.schemas import TABLES
+
+if TYPE_CHECKING:
+    import polars
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +126,9 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection for readers: never blocks the pipeline's writes."""
     return duckdb.connect(str(path), read_only=True)
+
+
+def frame(path: Path, sql: str, params=()) -> polars.DataFrame:
+    """`sql` over the views, read-only, as a polars DataFrame (DuckDB hands it over as Arrow)."""
+    with connect(path) as con:
+        return con.sql(sql, params=list(params)).pl()

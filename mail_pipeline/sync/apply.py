@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mail_pipeline.imap.modseq import lasting_flags
-from mail_pipeline.imap.session import MessageMeta
+from mail_pipeline.imap.records import MessageMeta
 
 POLICIES = ("keep", "mirror")
 # Columns of raw_messages read to decide (everything but the bytes).

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mail_pipeline.imap.session import FolderStatus
-from mail_pipeline.imap.errors import ImapFolderError
+from mail_pipeline.imap.records import FolderStatus
+from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
 from mail_pipeline.sync import reconcile
 
 
@@ -22,7 +22,8 @@ class Change(Enum):
     NEW_UIDS = "new_uids"           # UIDNEXT moved: fetch INTERNALDATEs from the old UIDNEXT on
     NEW_FOLDER = "new_folder"       # never seen: every in-window day of it
     UIDVALIDITY = "uidvalidity"     # UIDs void: every in-window day of the account
-    REMOVED = "removed"             # STATUS says the folder does not exist: its cursor is dropped
+    REMOVED = "removed"             # STATUS refused and LIST lacks the folder: its cursor is dropped
+    REFUSED = "refused"             # STATUS refused, yet LIST shows the folder: its cursor is kept
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Poll:
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
     flag_days: set = field(default_factory=set)  # of `days`, those with flag changes or expunges
+    refused: dict[str, str] = field(default_factory=dict)  # folder -> the server's refusal
 
     @property
     def removed(self) -> list[str]:
@@ -108,15 +110,18 @@ def inbox_first(folders: Sequence[str]) -> list[str]:
     return sorted(folders, key=lambda folder: folder.upper() != "INBOX")
 
 
-def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | None]:
-    """STATUS of each folder, INBOX first; None for a folder the server says does not exist
-    (deleted or renamed since it was configured or listed)."""
-    statuses: dict[str, FolderStatus | None] = {}
+def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | ImapFolderError | None]:
+    """STATUS of each folder, INBOX first; None for a folder that does not exist (refused, and
+    not in LIST: deleted or renamed since it was configured or listed), the error for one the
+    server refuses although it lists it. Neither stops the other folders."""
+    statuses: dict[str, FolderStatus | ImapFolderError | None] = {}
     for folder in inbox_first(folders):
         try:
             statuses[folder] = session.status(folder)
-        except ImapFolderError:
+        except ImapFolderMissing:
             statuses[folder] = None
+        except ImapFolderError as error:
+            statuses[folder] = error
     return statuses
 
 
@@ -129,8 +134,9 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
 
     `discover`, when given, returns the folders to sync now (a LIST): it runs after the STATUS
     of `folders` (so INBOX's STATUS stays the session's first command), the folders it adds
-    are polled too, and those it no longer returns leave the cursor. A folder whose STATUS says
-    it does not exist is REMOVED: no cursor, nothing requested (it holds no mail to fetch).
+    are polled too, and those it no longer returns leave the cursor. A folder that no longer
+    exists (STATUS or EXAMINE refused, and not in LIST) is REMOVED: no cursor, nothing requested
+    (it holds no mail to fetch).
     `stored(folder, uidvalidity)` gives what the lake holds of a folder: with it, the days of
     flag changes and expunges are found too (`reconcile`); `reconcile_flags` compares every
     in-window message's flags where the server lacks CONDSTORE.
@@ -146,36 +152,61 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         statuses = {folder: status for folder, status in statuses.items() if folder in wanted or status is None}
         statuses |= status_folders(session, [folder for folder in wanted if statuses.get(folder) is None])
     for folder, status in statuses.items():
+        if isinstance(status, ImapFolderError):
+            poll.changes[folder], poll.refused[folder] = Change.REFUSED, str(status)
+            if folder in previous:
+                poll.cursors[folder] = previous[folder]
+            continue
         change = classify(previous.get(folder), status)
         poll.changes[folder] = change
         if change is Change.REMOVED:
             continue
         poll.cursors[folder] = FolderCursor.of(status)
-        new_days, new_uids = _new_mail_days(session, folder, change, previous.get(folder), window, first_day, last_day)
-        poll.days |= new_days
-        if stored is not None and change in (Change.NONE, Change.NEW_UIDS):
-            cursor = previous[folder]
-            check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext)
-            found = reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window, reconcile_flags)
-            poll.flag_days |= found & window
-            poll.days |= found & window
+        if change is Change.UIDVALIDITY:
+            poll.days |= window
+            continue
+        new_uids = 0
+        if change is not Change.NONE:
+            found = new_days(session, folder, previous[folder].uidnext if change is Change.NEW_UIDS else None, first_day, last_day)
+            if found is None:  # deleted since its STATUS
+                poll.changes[folder] = Change.REMOVED
+                del poll.cursors[folder]
+                continue
+            days, new_uids = found
+            poll.days |= days & window
+        if stored is not None and change is not Change.NEW_FOLDER:
+            changed = _changed_days(session, folder, previous[folder], status, new_uids, stored, window, reconcile_flags)
+            poll.flag_days |= changed
+            poll.days |= changed
     session.unselect()
     return poll
 
 
-def _new_mail_days(session, folder: str, change: Change, cursor: FolderCursor | None, window: set, first_day, last_day):
-    """The in-window days of the folder's new messages, and how many UIDs are new."""
+def _changed_days(session, folder: str, cursor: FolderCursor, status: FolderStatus, new_uids: int,
+                  stored: Callable, window: set, reconcile_flags: bool) -> set:
+    """In-window days of the folder's stored messages whose flags changed or that left it."""
+    check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext)
+    try:
+        return reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window,
+                                      reconcile_flags) & window
+    except ImapFolderMissing:  # deleted since its STATUS: the next tick finds it REMOVED
+        return set()
+
+
+def new_days(session, folder: str, from_uid: int | None, first_day, last_day) -> tuple[set, int] | None:
+    """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
+    around the window, and how many UIDs that is; None when the folder no longer exists
+    (EXAMINE refused, not in LIST)."""
     from datetime import timedelta
 
     from mail_pipeline.sync.plan import utc_day
 
-    if change is Change.NONE:
-        return set(), 0
-    if change is Change.UIDVALIDITY:
-        return set(window), 0
-    session.select(folder)
-    if change is Change.NEW_UIDS:
-        uids = session.search_from(cursor.uidnext)
+    try:
+        session.select(folder)
+    except ImapFolderMissing:
+        return None
+    if from_uid is not None:
+        uids = session.search_from(from_uid)
     else:  # a folder never seen: whatever it holds inside the window
         uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
-    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)} & window, len(uids)
+    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)}, len(uids)

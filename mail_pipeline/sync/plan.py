@@ -7,13 +7,17 @@ search spans a day either side and INTERNALDATE, converted to UTC, decides membe
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mail_pipeline.imap.session import ImapSession, MessageMeta
-from mail_pipeline.imap.errors import ImapError
+from mail_pipeline.imap.records import MessageMeta
+from mail_pipeline.imap.session import ImapSession
+from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
+
+log = logging.getLogger(__name__)
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
@@ -54,10 +58,9 @@ class FolderOutcome:
     bytes: int = 0
     kept: int = 0
     dropped_stale: int = 0
-    flags_updated: int = 0
-    gone: int = 0
     reused: int = 0
     highestmodseq: int | None = None
+    missing_uids: list[int] = field(default_factory=list)  # asked for, not returned: not stored, asked again next run
     status: str = "ok"
     error: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -98,15 +101,35 @@ def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dic
     return plans
 
 
+def plan_folders(session: ImapSession, folders: list[str], days: list[date],
+                 stored: dict[date, dict[str, dict[int, set[int]]]]) -> tuple[dict[str, dict[date, FolderPlan]], list[str]]:
+    """`plan_folder` for each folder, and the folders that vanished since LIST (deleted or
+    renamed meanwhile): those are left out, so the account's other folders still sync."""
+    plans, vanished = {}, []
+    for folder in folders:
+        try:
+            plans[folder] = plan_folder(session, folder, days, {d: s.get(folder, {}) for d, s in stored.items()})
+        except ImapFolderMissing as error:
+            log.warning("%s", error)
+            vanished.append(folder)
+    return plans, vanished
+
+
 def raw_rows(session: ImapSession, plan: FolderPlan, outcome: FolderOutcome, *, max_messages: int, max_bytes: int) -> Iterator[dict]:
     """Fetch the plan's messages as lake rows (schema RAW_MESSAGES), counting into `outcome`."""
     if not plan.to_fetch:
         return
     # Planning selected every folder in turn: select this one again before fetching its UIDs.
-    status = session.select(plan.folder)
+    try:
+        status = session.select(plan.folder)
+    except ImapFolderMissing as error:  # deleted since planning: its stored rows stay, the others sync
+        outcome.status, outcome.error = "missing", str(error)
+        return
     if status.uidvalidity != plan.uidvalidity:
         raise ImapError(f"UIDVALIDITY of {plan.folder!r} changed during the sync; re-run to fetch it afresh")
+    returned: set[int] = set()
     for message in session.fetch_messages(plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes):
+        returned.add(message.uid)
         outcome.fetched += 1
         outcome.bytes += len(message.raw)
         yield {
@@ -115,6 +138,18 @@ def raw_rows(session: ImapSession, plan: FolderPlan, outcome: FolderOutcome, *, 
             "sha256": hashlib.sha256(message.raw).hexdigest(), "message_id": header_message_id(message.raw),
             "raw": message.raw, "fetched_at": datetime.now(timezone.utc),
         }
+    record_missing(outcome, [m.uid for m in plan.to_fetch if m.uid not in returned])
+
+
+def record_missing(outcome: FolderOutcome, missing: list[int]) -> None:
+    """Mark the outcome partial: sync_log then shows which UIDs the server did not return."""
+    if not missing:
+        return
+    outcome.missing_uids += missing
+    shown = ", ".join(map(str, outcome.missing_uids[:20])) + (" ..." if len(outcome.missing_uids) > 20 else "")
+    outcome.status = "partial"
+    outcome.error = (f"{len(outcome.missing_uids)} requested message(s) of {outcome.folder!r} not returned by the "
+                     f"server (UIDs {shown}): not stored; the next run asks for them again")
 
 
 def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:

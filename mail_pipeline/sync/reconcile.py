@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from mail_pipeline.imap import modseq
-from mail_pipeline.imap.session import FolderStatus, ImapSession
+from mail_pipeline.imap.records import FolderStatus
+from mail_pipeline.imap.session import ImapSession
 
 
 @dataclass(frozen=True)

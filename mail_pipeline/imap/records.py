@@ -1,0 +1,86 @@
+"""What the protocol yields, as typed records: folders (LIST), their status (STATUS, EXAMINE), a
+message's metadata (for planning) or the whole message (FETCH), and the batches FETCH asks in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from mail_pipeline.imap.errors import ImapProtocolError
+from mail_pipeline.imap.fetch_response import FetchValue
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str
+    flags: tuple[str, ...]
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    uid: int
+    internaldate: datetime
+    size: int
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    internaldate: datetime
+    flags: tuple[str, ...]
+    size: int
+    raw: bytes
+
+
+def _internaldate(uid: int, item: dict[bytes, FetchValue]) -> datetime:
+    """A message without INTERNALDATE is an error: it must never be dropped or put on a wrong day."""
+    value = item.get(b"INTERNALDATE")
+    if not isinstance(value, datetime):
+        raise ImapProtocolError(f"FETCH response for UID {uid} has no INTERNALDATE")
+    return value
+
+
+def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
+    size = item.get(b"RFC822.SIZE")
+    if not isinstance(size, int):
+        raise ImapProtocolError(f"FETCH response for UID {uid} has no RFC822.SIZE")
+    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item))
+
+
+def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
+    # \Recent is the session's state, not the message's (RFC 3501 2.3.2).
+    return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT")
+
+
+def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
+    raw = item[b"BODY[]"]
+    size = item.get(b"RFC822.SIZE")
+    return FetchedMessage(
+        uid=uid, internaldate=_internaldate(uid, item),
+        flags=flag_names(item),
+        size=size if isinstance(size, int) else len(raw), raw=raw,
+    )
+
+
+def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
+    batch: list[MessageMeta] = []
+    size = 0
+    for meta in metas:
+        if batch and (len(batch) >= max_messages or size + meta.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(meta)
+        size += meta.size
+    if batch:
+        yield batch
