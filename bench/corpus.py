@@ -29,7 +29,7 @@ class Corpus:
     data_dir: Path  # lake/ (emails), warehouse.duckdb (views), lancedb/ once `full_store` ran
     emails: int
     days: dict[date, list[dict]]  # chunk rows per day, in the order email_chunks stores them
-    parse_s: float  # parse_all on 2 workers + email_row + merge_copies, the whole mailbox
+    parse_s: float  # parse_all on 2 workers + attachment text + email_row + merge_copies, the whole mailbox
     chunk_s: float  # chunk_rows (chunk_email) of every email, one core
 
     @property
@@ -81,6 +81,8 @@ def _raw_meta(message, uid: int) -> dict:
 def _build(bench: Workbench) -> Corpus:
     import pyarrow as pa
 
+    from mail_pipeline.extract.messages import extract_texts
+    from mail_pipeline.extract.pool import ExtractionPool
     from mail_pipeline.message import records
     from mail_pipeline.stages.chunks import chunk_rows
     from mail_pipeline.stages.emails import distinct_emails
@@ -92,9 +94,12 @@ def _build(bench: Workbench) -> Corpus:
     model = embedder(bench)
     started = time.perf_counter()
     by_day: dict[date, list[dict]] = {}
-    parsed = records.parse_all([m.raw for m in messages], workers=2)
-    for uid, (email, message) in enumerate(zip(parsed, messages, strict=True), 1):
-        by_day.setdefault(message.internaldate.date(), []).append(records.email_row(email, _raw_meta(message, uid)))
+    parsed = list(records.parse_all([m.raw for m in messages], workers=2))
+    with ExtractionPool() as pool:  # attachment text, as the emails stage reads it
+        texts = extract_texts(zip(parsed, (m.raw for m in messages)), pool)
+    for uid, (email, message, text) in enumerate(zip(parsed, messages, texts, strict=True), 1):
+        row = text.add_to(records.email_row(email, _raw_meta(message, uid)))
+        by_day.setdefault(message.internaldate.date(), []).append(row)
     for day, rows in by_day.items():
         by_day[day] = distinct_emails(rows, {}, {})[0]
     parse_s = time.perf_counter() - started

@@ -34,6 +34,7 @@ def data_dir(bench: Workbench, name: str) -> Path:
 def sync(path: Path, days) -> tuple[float, int]:
     """raw_messages then emails for `days`, as a run does (no Dagster): seconds and body bytes fetched."""
     from mail_pipeline.defs.resources import ImapResource
+    from mail_pipeline.extract.pool import ExtractionPool
     from mail_pipeline.stages.emails import parse_day
     from mail_pipeline.stages.ingest import ingest
     from mail_pipeline.storage.lake import Lake
@@ -43,8 +44,9 @@ def sync(path: Path, days) -> tuple[float, int]:
     started = time.perf_counter()
     outcomes = ingest(SLUG, account.folders, sorted(days), open_session=lambda: imap.session(account), lake=lake,
                       run_id="bench-flags", limits=imap.limits)
-    for day in sorted(days):
-        parse_day(lake, SLUG, day)
+    with ExtractionPool() as pool:  # attachment text, as the emails stage reads it
+        for day in sorted(days):
+            parse_day(lake, SLUG, day, pool)
     return time.perf_counter() - started, sum(o.figures.get("bytes_fetched", 0) for o in outcomes)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from mail_pipeline import logs, signin
 from mail_pipeline.auth.flows import SignInError
+from mail_pipeline.preflight import PreflightError
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.signin import CliError
 from mail_pipeline.storage import crypto
@@ -235,11 +236,12 @@ def _add_pipeline_commands(groups) -> None:
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     logs.configure(settings.log_format)
+    logs.quiet_library_warnings()
     args = build_parser().parse_args(argv)
     name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
     try:
         return COMMANDS[name](args, settings)
-    except (CliError, AccountError, SignInError, crypto.KeyConfigError, crypto.DecryptError) as error:
+    except (CliError, PreflightError, AccountError, SignInError, crypto.KeyConfigError, crypto.DecryptError) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:

@@ -20,7 +20,12 @@ def register(groups, command) -> None:
     demo.add_argument("--demo", dest="demo", action="store_true", default=None, help="always serve the demo mailbox")
     demo.add_argument("--no-demo", dest="demo", action="store_false", help="never serve the demo mailbox")
     run.add_argument("--port", type=int, help="web UI port (default MAIL_PIPELINE_UI_PORT or 3000)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show every line of Dagster's output (as MAIL_PIPELINE_LOG_LEVEL=debug does)")
     command("run")(cmd_run)
+
+    groups.add_parser("demo", help="serve the demo mailbox as the account `demo` (without starting Dagster), until stopped")
+    command("demo")(cmd_demo)
 
     search = groups.add_parser("search", help="search mail by meaning and words")
     search.add_argument("query")
@@ -49,15 +54,16 @@ def register(groups, command) -> None:
 
 
 def ensure_key(env_file: Path = Path(".env")) -> None:
-    """Create FERNET_KEY in .env when none is configured, saying where and why it matters."""
+    """Fill FERNET_KEY in .env when none is configured (an empty `FERNET_KEY=` counts as none)."""
+    from mail_pipeline import envfile
     from mail_pipeline.storage import crypto
 
-    if os.environ.get(crypto.KEY_VARIABLE):
+    current = envfile.effective(crypto.KEY_VARIABLE, env_file)
+    if current:
+        os.environ[crypto.KEY_VARIABLE] = current
         return
     key = crypto.generate_key()
-    with env_file.open("a", encoding="utf-8") as handle:
-        handle.write(f"\n# Encrypts stored IMAP passwords. Losing it makes them unreadable.\n{crypto.KEY_VARIABLE}={key}\n")
-    env_file.chmod(0o600)
+    envfile.fill(env_file, crypto.KEY_VARIABLE, key, "Encrypts stored IMAP passwords. Losing it makes them unreadable.")
     os.environ[crypto.KEY_VARIABLE] = key
     print(f"created {crypto.KEY_VARIABLE} in {env_file.resolve()} (mode 0600); back it up: "
           "losing it makes the stored IMAP passwords unreadable")
@@ -72,6 +78,7 @@ def instance_config(max_concurrent_runs: int = 4) -> dict:
             "max_concurrent_runs": max_concurrent_runs,
             "tag_concurrency_limits": [
                 {"key": "dagster/partition/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                {"key": "mail_pipeline/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
             ],
         }},
         "run_retries": {"enabled": True, "max_retries": 2},
@@ -89,32 +96,38 @@ def write_instance_config(settings: Settings) -> Path:
 
 
 def cmd_run(args, settings: Settings) -> int:
+    import threading
+
+    from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
+    from mail_pipeline.processes import child_environment, relay_output, serve_demo
     from mail_pipeline.storage.accounts import AccountRegistry
 
+    port = args.port or settings.ui_port
+    # Before anything starts: a busy port would leave the pipeline running without its UI.
+    preflight.check_port(port, "MAIL_PIPELINE_UI_PORT")
     ensure_key()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
-    server = None
-    if use_demo:
-        server = demo_module.DemoServer().start()
-        count = server.seed()
-        demo_module.register_demo_account(registry, server.port)
-        print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}")
-    elif demo_module.DEMO_SLUG in registry.load():
+    server = serve_demo(registry) if use_demo else None
+    if not use_demo and demo_module.DEMO_SLUG in registry.load():
         registry.set_active(demo_module.DEMO_SLUG, False)
-    port = args.port or settings.ui_port
-    env = {**os.environ, "DAGSTER_HOME": str(write_instance_config(settings)),
-           "MAIL_PIPELINE_DATA_DIR": str(settings.data_dir.resolve()), "HF_HUB_OFFLINE": "1"}
+    home = write_instance_config(settings)
+    verbose = args.verbose or logs.verbose()
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
-    print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status")
+    print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status", flush=True)
     # Same process group as this command: Ctrl-C in the terminal reaches dagster and pymap too,
-    # and a killed `make run` takes them with it.
+    # and a killed `make run` takes them with it. Dagster's CLI reads a .env in its working
+    # directory over the environment: DAGSTER_HOME has none, so the environment given here rules.
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
-         "-h", "127.0.0.1", "-p", str(port)], env=env,
+         "-h", "127.0.0.1", "-p", str(port)], env=child_environment(settings, home, verbose), cwd=home,
+        stdout=None if verbose else subprocess.PIPE, stderr=None if verbose else subprocess.STDOUT,
+        text=True, errors="replace",
     )
+    if dagster.stdout:
+        threading.Thread(target=relay_output, args=(dagster.stdout, logs.NoiseFilter()), daemon=True).start()
     try:
         return dagster.wait()
     except KeyboardInterrupt:
@@ -130,9 +143,38 @@ def cmd_run(args, settings: Settings) -> int:
             server.stop()
 
 
+def cmd_demo(args, settings: Settings) -> int:
+    """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
+    from mail_pipeline.demo.server import DEMO_SLUG
+    from mail_pipeline.processes import serve_demo
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    crypto.load_cipher()  # a missing key fails here, before a server is started
+    registry = AccountRegistry(settings.accounts_path)
+    server = serve_demo(registry)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `docker compose down` and `kill` stop it as Ctrl-C does
+    print("the new-mail sensor ingests it within MAIL_PIPELINE_SENSOR_INTERVAL seconds; Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        registry.set_active(DEMO_SLUG, False)
+
+
 def cmd_search(args, settings: Settings) -> int:
+    from mail_pipeline import preflight
     from mail_pipeline.indexing.search import EmptyStoreError, search
 
+    if args.account:
+        preflight.check_accounts([args.account], preflight.known_accounts(settings.accounts_path, settings.lake_dir))
     try:
         hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
                       mode=args.mode, settings=settings, exclude_deleted=args.exclude_deleted)
@@ -149,7 +191,8 @@ def cmd_search(args, settings: Settings) -> int:
     for n, hit in enumerate(hits, 1):
         when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
         gone = f"  (deleted on the server {hit.deleted_at:%Y-%m-%d})" if hit.deleted_at else ""
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}{gone}\n    {hit.subject}\n    {hit.snippet[:160]!s}")
+        found_in = f"\n    in attachment: {hit.attachment}" if hit.attachment else ""
+        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}{gone}\n    {hit.subject}{found_in}\n    {hit.snippet[:160]!s}")
     return 0
 
 
@@ -185,10 +228,8 @@ mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on PartitionSetNotFoundError { message }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
+    ... on PartitionKeysNotFoundError { partitionKeys }
+    ... on Error { message }
   }
 }"""
 
@@ -202,12 +243,30 @@ def backfill_partitions(accounts: list[str], first: date, last: date) -> list[st
     return [str(partition_key(account, day)) for account in accounts for day in days]
 
 
+def check_backfill(args, settings: Settings) -> None:
+    """Accounts the registry knows and days the partitions hold, named when they are not."""
+    from mail_pipeline import preflight
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    window = settings.window
+    preflight.check_days(args.first, args.last, window.cutoff(), window.today(), settings.retention_days)
+    preflight.check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
+
+
+def refusal(result: dict, reply_text: str, accounts: list[str]) -> str:
+    """The webserver's refusal in words; PartitionKeysNotFoundError names partitions, not why."""
+    if result.get("__typename") == "PartitionKeysNotFoundError":
+        missing = sorted({key.split("|")[0] for key in result.get("partitionKeys") or []} & set(accounts))
+        if missing:
+            return (f"Dagster does not know account(s) {', '.join(missing)} yet: the new-mail sensor registers "
+                    "accounts on its next tick (MAIL_PIPELINE_SENSOR_INTERVAL); try again after it")
+    return result.get("message") or reply_text[:500]
+
+
 def cmd_backfill(args, settings: Settings) -> int:
     import requests
 
-    if args.last < args.first:
-        print("error: --to is before --from", file=sys.stderr)
-        return 2
+    check_backfill(args, settings)
     url = (args.url or f"http://127.0.0.1:{settings.ui_port}").rstrip("/")
     params = {
         "partitionNames": backfill_partitions(args.account, args.first, args.last),
@@ -221,7 +280,7 @@ def cmd_backfill(args, settings: Settings) -> int:
         return 2
     result = reply.json().get("data", {}).get("launchPartitionBackfill") or {}
     if result.get("__typename") != "LaunchBackfillSuccess":
-        print(f"error: backfill refused: {result.get('message') or reply.text[:500]}", file=sys.stderr)
+        print(f"error: backfill refused: {refusal(result, reply.text, args.account)}", file=sys.stderr)
         return 2
     print(f"backfill {result['backfillId']} launched: {len(params['partitionNames'])} partitions of {', '.join(STAGES)}; "
           f"follow it at {url}/overview/backfills/{result['backfillId']}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import warnings
 from datetime import datetime, timezone
 
 REDACTED = "[REDACTED]"
@@ -62,4 +64,44 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.DEBUG if verbose() else level)
+    # alembic reports every check of Dagster's instance schema at INFO.
+    logging.getLogger("alembic").setLevel(logging.NOTSET if verbose() else logging.WARNING)
+
+
+LEVEL_VARIABLE = "MAIL_PIPELINE_LOG_LEVEL"
+# Dagster marks APIs this project relies on as beta/preview/superseded on every import; the
+# warnings say nothing an operator can act on. MAIL_PIPELINE_LOG_LEVEL=debug shows them again.
+LIBRARY_WARNING = r".*(is currently in (beta|preview)\b|is superseded\b)"
+
+
+def verbose() -> bool:
+    return os.environ.get(LEVEL_VARIABLE, "info").strip().lower() == "debug"
+
+
+def quiet_library_warnings() -> None:
+    """Hide Dagster's beta/preview/supersession warnings in this process unless verbose."""
+    if not verbose():
+        warnings.filterwarnings("ignore", message=LIBRARY_WARNING)
+
+
+class NoiseFilter:
+    """Drops library noise from the output of the processes `mail-pipeline run` starts: Dagster's
+    beta/preview/supersession warnings with the source line Python prints under each (and the
+    blank line Dagster's logger adds), and alembic's INFO lines about the instance's schema."""
+
+    WARNING = re.compile(r"\b(BetaWarning|PreviewWarning|SupersessionWarning):")
+    ALEMBIC = re.compile(r"\bINFO\b.*\[alembic[.\]]")
+
+    def __init__(self) -> None:
+        self._after_warning = False
+
+    def keep(self, line: str) -> bool:
+        if self._after_warning:
+            if line.startswith((" ", "\t")) or not line.strip():
+                return False
+            self._after_warning = False
+        if self.WARNING.search(line):
+            self._after_warning = True
+            return False
+        return not self.ALEMBIC.search(line)

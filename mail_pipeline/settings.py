@@ -1,8 +1,8 @@
 """The one settings object: every tunable, with its default, validated once from the environment.
 
-`get_settings()` first loads `.env` from the working directory into the environment without
-overriding what is already set (python-dotenv), so the processes `mail-pipeline run` starts see
-the same values; then the fields are read and validated. Entry points (the CLI, the Dagster
+`get_settings()` first loads `.env` from the working directory into the environment by the
+project's one rule (envfile.py: the environment wins, an empty value counts as unset), so the
+processes `mail-pipeline run` starts see the same values; then the fields are read and validated. Entry points (the CLI, the Dagster
 definitions) call it once and hand the object, or its fields, down.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from dotenv import load_dotenv
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mail_pipeline import envfile
 from mail_pipeline.window import Window
 
 PREFIX = "MAIL_PIPELINE_"
@@ -51,8 +51,20 @@ class Settings(BaseSettings):
     # often (one UID SEARCH and FLAGS in ranges per folder); expunges show in STATUS every tick.
     flag_reconcile_interval_s: int = Field(3600, ge=0, validation_alias=_env("FLAG_RECONCILE_INTERVAL"))
     log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
+    # debug: also the library noise left out otherwise (logs.py reads it from the environment too:
+    # it runs before any settings exist, while the definitions are imported).
+    log_level: str = Field("info", pattern="^(info|debug)$", validation_alias=_env("LOG_LEVEL"))
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
+    # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
+    attachment_max_pages: int = Field(100, ge=1, validation_alias=_env("ATTACHMENT_MAX_PAGES"))
+    attachment_max_chars: int = Field(100_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS"))
+    attachment_max_chars_per_email: int = Field(500_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS_PER_EMAIL"))
+    attachment_timeout_s: float = Field(20, gt=0, validation_alias=_env("ATTACHMENT_TIMEOUT"))
+    attachment_memory_mb: int = Field(1024, ge=256, validation_alias=_env("ATTACHMENT_MEMORY_MB"))
+    attachment_workers: int = Field(1, ge=1, validation_alias=_env("ATTACHMENT_WORKERS"))
     # Your own OAuth clients for `account add --provider outlook|gmail` (auth/providers.py); read only
     # when signing an account in, which then stores the client secret encrypted with its grant.
     microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
@@ -85,8 +97,8 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Settings from the current environment, `.env` filling in what it does not set."""
-    load_dotenv(Path(".env"), override=False)
+    """Settings from the current environment, `.env` filling in what it leaves unset or empty."""
+    envfile.load(Path(".env"))
     return Settings()
 
 

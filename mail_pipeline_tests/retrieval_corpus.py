@@ -29,6 +29,7 @@ class Mail:
     sender: str
     body: str
     thread_id: str = ""
+    attachments: tuple[tuple[str, str], ...] = ()  # (name, extracted text)
 
     @property
     def sent_at(self) -> datetime:
@@ -201,6 +202,29 @@ CORPUS: list[Mail] = [
          "aus Eiche. Zahlbar innerhalb von 14 Tagen ohne Abzug."),
     Mail("status-report", W, D2, "Monthly engineering status report - February", "cto@ourco.example",
          STATUS_REPORT),
+    # The answer is in an attachment's text; the body only says something is attached.
+    Mail("lease", H, D1, "Signed lease for apartment 4B", "management@harborview.example",
+         "Hello, please find the countersigned lease attached. Keep a copy for your records.",
+         attachments=(("lease-4B.pdf", "Residential lease agreement, apartment 4B.\n\n7. Pets. The tenant may keep "
+                       "one cat or one small dog in the apartment. Other animals need the landlord's written "
+                       "consent.\n\n8. Subletting is not allowed without written approval."),)),
+    Mail("quote", W, D2, "Quote Q-5512", "sales@fluidtech.example",
+         "Hi, our quote is attached as requested. It is valid for 30 days.",
+         attachments=(("Q-5512.xlsx", "Item\tQty\tUnit price\nHydraulic pump HP-300\t2\t4150.00\n"
+                       "Pressure hose 3 m\t6\t89.90\nDelivery\t1\t250.00\n"),)),
+    Mail("minutes", W, D3, "Minutes from Tuesday", "ravi.nair@ourco.example",
+         "Minutes attached, shout if I missed anything.",
+         attachments=(("minutes-tuesday.docx", "Attendees: Ravi, Lena, Marcus.\nDecisions: the legacy billing "
+                       "system will be switched off at the end of the third quarter. Ravi owns the export of "
+                       "historical invoices."),)),
+    Mail("design-review", W, D1, "Invitation: design review", "lena.fischer@ourco.example",
+         "You have been invited to an event.",
+         attachments=(("invite.ics", "Summary: Design review of the loyalty app\nLocation: Room Atlas, 5th floor"
+                       "\nStarts: 20260310T140000Z\nDescription: Bring the latest prototype screens."),)),
+    Mail("warranty", H, D2, "Your warranty certificate", "service@coolhome.example",
+         "Thank you for registering your appliance. Your certificate is attached.",
+         attachments=(("warranty.pdf", "Warranty certificate. Model FrostLine 400 refrigerator, serial number "
+                       "SN-88317-K. Coverage: five years on the compressor, two years on all other parts."),)),
 ]
 
 # (query, ids of the emails that answer it)
@@ -231,6 +255,12 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("PO-7781", {"po-7781"}),
     ("LM4K9T", {"flight-fra"}),
     ("cache latency incident", {"incident-5519"}),
+    # Answered by attachment text only.
+    ("am I allowed to have a dog in the apartment", {"lease"}),
+    ("hydraulic pump price", {"quote"}),
+    ("when will the old billing system be switched off", {"minutes"}),
+    ("which room is the loyalty app design review in", {"design-review"}),
+    ("SN-88317-K", {"warranty"}),
 ]
 
 
@@ -238,14 +268,15 @@ def mail_chunks(mail: Mail, embedder: Embedder) -> list[Chunk]:
     """Chunks of what the author wrote, as the emails stage gives chunking (quotes stripped)."""
     return chunk_email(email_id=mail.email_id, subject=mail.subject, sender=mail.sender, sent_at=mail.sent_at,
                        search_text=strip_quotes_and_signature(mail.body), tokens=embedder.tokens,
-                       max_tokens=embedder.max_tokens)
+                       max_tokens=embedder.max_tokens, attachments=mail.attachments)
 
 
 def store_rows(mail: Mail, chunks: list[Chunk], vectors, model_id: str) -> list[dict]:
     return [
         dict(chunk_id=c.chunk_id, email_id=mail.email_id, account=mail.account, day=mail.day,
              thread_id=mail.thread_id or mail.email_id, subject=mail.subject, sender=mail.sender,
-             sent_at=mail.sent_at, text=c.text, text_sha256=c.text_sha256, model_id=model_id, vector=v)
+             sent_at=mail.sent_at, text=c.text, text_sha256=c.text_sha256, model_id=model_id, vector=v,
+             attachment=c.attachment)
         for c, v in zip(chunks, vectors, strict=True)
     ]
 

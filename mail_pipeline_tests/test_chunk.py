@@ -131,3 +131,19 @@ def test_counter_includes_special_tokens(tokens):
     assert tokens.count("hello") == 3  # [CLS] hello [SEP]
     assert tokens.offsets("hello world") == [(0, 5), (6, 11)]
     assert tokens.count("word " * 1000) == 1002  # no truncation at the tokenizer's 128 default
+
+
+def test_attachments_are_chunked_apart_after_the_body(tokens):
+    attachments = [("contract.pdf", TEXTS["long english"]), ("empty.txt", "  \n"), ("rates.xlsx", "Rate\t120 EUR")]
+    chunks = chunks_of("See the attached contract.", tokens, attachments=attachments)
+    assert chunks[0].attachment is None and body(chunks[0]) == "See the attached contract."
+    names = [c.attachment for c in chunks]
+    assert names == [None] + ["contract.pdf"] * (len(chunks) - 2) + ["rates.xlsx"]
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    assert chunks[1].text.split("\n", 1)[0].endswith("| Date: 2026-03-02 | Attachment: contract.pdf")
+    assert body(chunks[-1]) == "Rate\t120 EUR" and all(c.token_count <= MAX for c in chunks)
+    # The body's chunks are what they were without attachments: their ids and cached vectors hold.
+    assert chunks[0] == chunks_of("See the attached contract.", tokens)[0]
+    # Attachment text alone still gets chunks.
+    assert [c.attachment for c in chunks_of("", tokens, attachments=attachments[2:])] == ["rates.xlsx"]

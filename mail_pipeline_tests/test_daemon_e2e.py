@@ -84,6 +84,7 @@ def test_sensor_launches_runs_for_exactly_the_days_with_new_mail(stack, dovecot,
     wait_until(lambda: settled(instance), 120, "the runs to finish")
     new_runs = [r.dagster_run for r in finished_runs(instance) if r.dagster_run.run_id not in before]
     assert new_runs and all(r.tags.get("dagster/partition") == f"alice|{d3.isoformat()}" for r in new_runs)
+    assert {r.job_name for r in new_runs} == {"ingest"}
     assert all(r.status == DagsterRunStatus.SUCCESS for r in new_runs)
     from mail_pipeline.storage.vectors import VectorStore
 

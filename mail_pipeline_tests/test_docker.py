@@ -133,6 +133,57 @@ def test_variables_are_documented_in_env_example():
     assert read <= documented_variables(), read - documented_variables()
 
 
+def test_published_ports_are_loopback_unless_configured():
+    published = {name: service["ports"] for name, service in compose()["services"].items() if service.get("ports")}
+    assert "webserver" in published
+    for name, ports in published.items():
+        for port in ports:
+            # A bare "3000:3000" publishes on every interface; the UI and the search page have no login.
+            assert re.fullmatch(r"\$\{MAIL_PIPELINE_BIND:-127\.0\.0\.1\}:\d+:\d+", str(port)), (name, port)
+
+
+def test_an_empty_key_stops_the_stack_before_it_starts():
+    # .env.example's `FERNET_KEY=` would reach the containers empty; `${VAR:?msg}` makes compose
+    # refuse to start, with the message, when the value is unset or empty.
+    for name in APP_SERVICES:
+        key = compose()["services"][name]["environment"]["FERNET_KEY"]
+        assert re.fullmatch(r"\$\{FERNET_KEY:\?[^}]*README[^}]*\}", key), (name, key)
+
+
+def readme_docker_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## Deployment with docker"):readme.index("\n## ", readme.index("## Deployment with docker") + 1)]
+
+
+def test_readme_docker_commands_name_real_services_and_valid_cli_commands():
+    from mail_pipeline.cli import build_parser
+
+    services = compose()["services"]
+    commands = [line for line in readme_docker_section().splitlines() if line.startswith("docker compose")]
+    inside = [shlex.split(line.split("#")[0]) for line in commands if " exec " in line]
+    assert {tuple(argv[argv.index("mail-pipeline") + 1:][:2]) for argv in inside} >= {
+        ("account", "add"), ("search", "invoice overdue"), ("demo",)}
+    for argv in (shlex.split(line.split("#")[0]) for line in commands):
+        assert argv[argv.index("-f") + 1] == "docker/docker-compose.yml" and argv[argv.index("--env-file") + 1] == ".env"
+        if "exec" not in argv:
+            continue
+        rest = argv[argv.index("exec") + 1:]
+        while rest[0].startswith("-"):
+            rest = rest[1:]
+        service, program, *args = rest
+        assert service == "code" and program == "mail-pipeline", argv
+        build_parser().parse_args(args)  # exits (fails the test) on a command the CLI does not have
+
+
+def test_readme_key_command_fills_the_example_env_with_a_valid_key(tmp_path):
+    [line] = [line for line in readme_docker_section().splitlines() if line.startswith("sed -i") and "FERNET_KEY" in line]
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    subprocess.run(["bash", "-c", line], cwd=tmp_path, check=True, timeout=30)
+    keys = [k for k in (tmp_path / ".env").read_text().splitlines() if k.startswith("FERNET_KEY=")]
+    assert len(keys) == 1
+    crypto.load_cipher(keys[0].removeprefix("FERNET_KEY="))
+
+
 def test_instance_config_is_the_root_one_on_postgres():
     docker, root = instance_config(), yaml.safe_load((ROOT / "dagster.yaml").read_text())
     assert docker["concurrency"] == root["concurrency"]

@@ -21,6 +21,19 @@ def stdout(notebook, source_part: str) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
 
 
+def test_files_the_notebook_writes_are_ignored_by_git():
+    import re
+    import subprocess
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    written = set(re.findall(r'Path\("([^"/]+\.\w+)"\)', "".join(c.source for c in notebook.cells if c.cell_type == "code")))
+    assert "messages_per_day.png" in written
+    for name in written:
+        for where in (NOTEBOOK.parent / name, NOTEBOOK.parents[1] / name):  # run from notebooks/ or the root
+            done = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(where)], cwd=NOTEBOOK.parent)
+            assert done.returncode == 0, f"{where} is not ignored by git"
+
+
 def test_committed_notebook_has_no_outputs():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(notebook)

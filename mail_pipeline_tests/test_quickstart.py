@@ -4,8 +4,10 @@ search, stop cleanly on Ctrl-C, and reuse its data on a second start without dup
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from mail_pipeline.storage import crypto
 from mail_pipeline_tests.dagster_process import wait_until
 from mail_pipeline_tests.servers import free_port
 
@@ -47,11 +50,13 @@ def running(pattern: str) -> set[str]:
 
 
 class MakeRun:
-    def __init__(self, env: dict, port: int, log: Path):
-        self.env, self.port, self.log = env, port, log
+    def __init__(self, env: dict, port: int, log: Path, args: str = ""):
+        self.env, self.port, self.log, self.args = env, port, log, args
 
     def __enter__(self):
-        self.process = subprocess.Popen(["make", "-C", str(ROOT), "run", f"ARGS=--port={self.port}"], env=self.env,
+        # -o: the venv this test runs in is the one `make` would build; never rebuild it from here.
+        self.process = subprocess.Popen(["make", "-C", str(ROOT), "-o", ".venv/.installed", "run",
+                                         f"ARGS=--port={self.port} {self.args}".strip()], env=self.env,
                                         stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -73,7 +78,6 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
     had_env = env_file.read_bytes() if env_file.exists() else None
     port = free_port()
     log = tmp_path / "make-run.log"
-    pymaps_before = running("bin/pymap")
     try:
         with MakeRun(env, port, log) as run:
             wait_until(lambda: materialized(port) >= 10, 420, f"demo partitions in the UI (log: {log})", interval=3)
@@ -85,7 +89,9 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             assert hits and all(h["account"] == "demo" for h in hits)
             assert run.stop() in (0, 2, 130, -signal.SIGINT)  # make itself dies of the SIGINT it forwards
             assert not graphql(port, "{ version }")  # the webserver is gone
-            wait_until(lambda: not running(str(data_dir)) and running("bin/pymap") <= pymaps_before, 30,
+            # This run's pymap by its port: other pymaps on a shared machine come and go meanwhile.
+            demo_port = re.search(r"served by pymap on 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))[1]
+            wait_until(lambda: not running(str(data_dir)) and not running(f"bin/pymap .*--port {demo_port} "), 30,
                        "every process of `make run` to exit")
         first = email_count(data_dir)
         assert first[0] == first[1] and first[0] >= 300
@@ -102,3 +108,73 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             env_file.unlink(missing_ok=True)
         else:
             env_file.write_bytes(had_env)
+
+
+LOCATION_STATUS = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def loaded_location(port: int) -> dict | None:
+    """The code location's entry once it finished loading (successfully or not)."""
+    entries = (graphql(port, LOCATION_STATUS).get("workspaceOrError") or {}).get("locationEntries") or []
+    return next((e for e in entries if e["loadStatus"] == "LOADED"), None)
+
+
+def newcomer_environment(data_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_PIPELINE", "FERNET", "DAGSTER"))}
+    return {**env, "MAIL_PIPELINE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+
+
+@contextlib.contextmanager
+def repository_env_file(text: str):
+    """The repository's .env replaced for the test, the developer's own restored afterwards."""
+    env_file = ROOT / ".env"
+    had_env = env_file.read_bytes() if env_file.exists() else None
+    env_file.write_text(text)
+    try:
+        yield env_file
+    finally:
+        if had_env is None:
+            env_file.unlink(missing_ok=True)
+        else:
+            env_file.write_bytes(had_env)
+
+
+def start_and_stop(env: dict, log: Path) -> dict:
+    """`make run` without the demo until its code location has loaded; the location's entry."""
+    port = free_port()
+    with MakeRun(env, port, log, "--no-demo") as run:
+        entry = wait_until(lambda: run.process.poll() is None and loaded_location(port) or run.process.poll() is not None,
+                           240, f"the code location (log: {log})", interval=2)
+        assert run.process.poll() is None, log.read_text(errors="replace")[-3000:]
+        run.stop()
+    return entry["locationOrLoadError"]
+
+
+def test_env_copied_from_the_example_then_make_run_twice_keeps_one_working_key(tmp_path):
+    env = newcomer_environment(tmp_path / "data")
+    log = tmp_path / "make-run.log"
+    cli = [str(Path(sys.executable).with_name("mail-pipeline"))]
+    with repository_env_file((ROOT / ".env.example").read_text()) as env_file:  # README: cp .env.example .env
+        for _ in range(2):
+            assert start_and_stop(env, log)["__typename"] == "RepositoryLocation"
+        keys = [line for line in env_file.read_text().splitlines() if line.startswith("FERNET_KEY")]
+        assert len(keys) == 1 and keys[0] != "FERNET_KEY=", keys
+        assert log.read_text(errors="replace").count("created FERNET_KEY") == 1
+        added = subprocess.run([*cli, "account", "add", "work", "--email", "me@example.test", "--host", "127.0.0.1",
+                                "--port", "1143", "--security", "plain", "--no-verify", "--password-env", "IMAP_PW"],
+                               env={**env, "IMAP_PW": "secret-pw"}, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert added.returncode == 0, added.stderr
+        checked = subprocess.run([*cli, "key", "check"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 0 and "FERNET_KEY OK (1 key(s)); 1 stored" in checked.stdout, checked.stderr
+
+
+def test_the_environment_wins_over_env_in_the_dagster_processes_too(tmp_path):
+    # Dagster's CLI would load this stale key over the environment's from a .env in its working
+    # directory and fail to load the code location; `mail-pipeline run` keeps it out.
+    env = {**newcomer_environment(tmp_path / "data"), "FERNET_KEY": crypto.generate_key()}
+    stale = "FERNET_KEY=not-a-fernet-key\n"
+    with repository_env_file(stale) as env_file:
+        location = start_and_stop(env, tmp_path / "make-run.log")
+        assert location["__typename"] == "RepositoryLocation", location.get("message")
+        assert env_file.read_text() == stale

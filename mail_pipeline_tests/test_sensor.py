@@ -6,7 +6,7 @@ import imaplib
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from dagster import Definitions, SensorResult, build_sensor_context
+from dagster import DeleteDynamicPartitionsRequest, Definitions, SensorResult, build_sensor_context
 
 from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
@@ -36,8 +36,11 @@ def tick(data_dir, instance, monkeypatch):
         resources = build_resources(get_settings())
         context = build_sensor_context(instance=instance, cursor=cursor, repository_def=repository, resources=resources)
         result = new_mail_sensor_every(60)(context)
-        if result.dynamic_partitions_requests:
-            for request in result.dynamic_partitions_requests:
+        for request in result.dynamic_partitions_requests or []:
+            if isinstance(request, DeleteDynamicPartitionsRequest):
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+            else:
                 instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         return result
     return evaluate
@@ -77,9 +80,14 @@ def all_folders_account(dovecot, data_dir):
 def test_sensor_ticks(dovecot, alice, tick):
     dovecot.append([("INBOX", message(f"d{n}", day(n)), day(n)) for n in (1, 2, 3)])
     first = tick(None)
-    # A new account: its partition is registered and its three days become one backfill.
+    # A new account: its partition is registered and its three days become one run of `ingest`
+    # over the range, under the one-run-per-account limit.
     assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["alice"]]
-    assert len(first.run_requests) == 1 and first.run_requests[0].requires_backfill_daemon()
+    [backfill] = first.run_requests
+    assert not backfill.requires_backfill_daemon()
+    assert backfill.tags["dagster/asset_partition_range_start"] == f"alice|{day(3).date()}"
+    assert backfill.tags["dagster/asset_partition_range_end"] == f"alice|{day(1).date()}"
+    assert backfill.tags["mail_pipeline/account"] == "alice" and "dagster/partition/account" not in backfill.tags
 
     second = tick(first.cursor)
     assert not second.run_requests and "no new mail" in second.skip_reason.skip_message
@@ -89,6 +97,13 @@ def test_sensor_ticks(dovecot, alice, tick):
     assert [str(r.partition_key) for r in third.run_requests] == [f"alice|{day(0).date()}"]
     # The same mailbox state gives the same run key: a repeated tick is harmless.
     assert tick(second.cursor).run_requests[0].run_key == third.run_requests[0].run_key
+
+
+def test_runs_are_requested_of_the_ingest_job():
+    # An asset-selection sensor has its requests rewritten to the implicit __ASSET_JOB, which is
+    # then the name every run shows in the UI.
+    sensor = new_mail_sensor_every(60)
+    assert sensor.job_name == "ingest" and sensor.asset_selection is None
 
 
 def test_one_failing_account_does_not_stop_the_others(dovecot, alice, data_dir, tick):
@@ -149,3 +164,13 @@ def test_all_folders_account_finds_new_folders_at_the_discovery_interval(dovecot
     assert [str(r.partition_key) for r in found.run_requests] == [f"alice|{day(0).date()}"]
     assert sent[:5] == ["CAPABILITY", "LOGIN", "STATUS INBOX", "LIST", "STATUS Projects"]
     assert changes.load_listed(found.cursor)["alice"] > changes.load_listed(first.cursor)["alice"]
+
+
+def test_account_partitions_the_registry_does_not_know_are_removed(alice, instance, tick):
+    # As the UI's "Add a partition" would leave it: a partition no account stands behind.
+    instance.add_dynamic_partitions("accounts", ["alice", "ghost"])
+    result = tick(None)
+    assert [type(r).__name__ for r in result.dynamic_partitions_requests] == ["DeleteDynamicPartitionsRequest"]
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == ["ghost"]
+    assert instance.get_dynamic_partitions("accounts") == ["alice"]
+    assert not tick(result.cursor).dynamic_partitions_requests

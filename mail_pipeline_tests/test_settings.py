@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mail_pipeline.settings import environment_variables, get_settings
@@ -27,6 +28,17 @@ def test_environment_wins_over_dotenv(monkeypatch, tmp_path):
     settings = get_settings()
     assert settings.retention_days == 14
     assert settings.data_dir == Path("/srv/mail")
+
+
+def test_an_empty_value_counts_as_unset_in_the_environment_and_in_dotenv(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("FERNET_KEY=\nMAIL_PIPELINE_RETENTION_DAYS=7\nMAIL_PIPELINE_UI_PORT=\n")
+    monkeypatch.setenv("FERNET_KEY", "from-the-shell")  # .env's empty line does not blank it
+    monkeypatch.setenv("MAIL_PIPELINE_RETENTION_DAYS", "")  # empty: .env's value applies
+    monkeypatch.setenv("MAIL_PIPELINE_UI_PORT", "")  # empty in both: the default
+    settings = get_settings()
+    assert os.environ["FERNET_KEY"] == "from-the-shell"
+    assert settings.retention_days == 7 and settings.ui_port == 3000
 
 
 def test_env_example_documents_every_variable():

@@ -13,6 +13,8 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from mail_pipeline.demo.synthetic import SyntheticMessage, generate_mailbox, iter_mailbox
+from mail_pipeline.extract.documents import extract
+from mail_pipeline.extract.kinds import ExtractLimits, Job
 
 END = datetime(2026, 11, 15, tzinfo=timezone.utc)
 N = 2000
@@ -169,6 +171,13 @@ def test_attachments_are_large_and_some_names_use_rfc2231(mailbox, parsed) -> No
     names = [part.get_filename() for part in files]
     assert all(names) and any(not name.isascii() for name in names)
     assert any(b"filename*=utf-8''" in m.raw for m in mailbox)  # RFC 2231 section 4
+
+
+def test_pdf_attachments_have_text_to_search(parsed) -> None:
+    pdfs = [part for msg in parsed for part in msg.iter_attachments() if part.get_content_type() == "application/pdf"]
+    for part in pdfs[:5]:
+        result = extract(Job(part.get_filename(), "pdf", part.get_content()), ExtractLimits())
+        assert result.defects == [] and "Amount due:" in result.text and "EUR" in result.text
 
 
 def test_threads_reference_earlier_messages_and_quote_them(mailbox, parsed) -> None:

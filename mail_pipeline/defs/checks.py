@@ -57,15 +57,19 @@ def emails_unique_and_on_their_day(context: AssetCheckExecutionContext, lake: La
 
 
 def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
-    texts = lake.read_partition("emails", account, day, columns=["email_id", "search_text"]).to_pylist()
-    chunked = set(lake.read_partition("email_chunks", account, day, columns=["email_id"]).column("email_id").to_pylist())
-    missing = [e["email_id"] for e in texts if (e["search_text"] or "").strip() and e["email_id"] not in chunked]
-    return [f"{len(missing)} email(s) with text but no chunks, e.g. {missing[0]}"] if missing else []
+    emails = lake.read_partition("emails", account, day, columns=["email_id", "search_text", "attachment_texts"])
+    chunks = lake.read_partition("email_chunks", account, day, columns=["email_id", "attachment"]).to_pylist()
+    chunked = {(c["email_id"], c["attachment"]) for c in chunks}
+    missing = [f"{e['email_id']}" + (f" ({name})" if name else "")
+               for e in emails.to_pylist()
+               for name, text in [(None, e["search_text"]), *((t["name"], t["text"]) for t in e["attachment_texts"] or [])]
+               if (text or "").strip() and (e["email_id"], name) not in chunked]
+    return [f"{len(missing)} text(s) of emails or attachments with no chunks, e.g. {missing[0]}"] if missing else []
 
 
 @asset_check(asset=email_chunks, partitions_def=mail_partitions)
 def every_email_with_text_chunked(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
-    """Every email with search text has at least one chunk."""
+    """Every email with search text has at least one chunk, and so has each attachment's text."""
     return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
 
 

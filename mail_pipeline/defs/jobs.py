@@ -2,14 +2,11 @@
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from mail_pipeline.defs.partitions import mail_partitions
-
 INGEST_SELECTION = AssetSelection.groups("mail")
 
 ingest_job = define_asset_job(
     "ingest",
     selection=INGEST_SELECTION,
-    partitions_def=mail_partitions,
     # One process per run: the IMAP login, imports and the model load are paid once, not per step.
     executor_def=in_process_executor,
     description="raw_messages -> emails -> email_chunks -> email_embeddings for the given account x day partitions",

@@ -11,10 +11,25 @@ from dagster import (
     MultiPartitionsDefinition,
 )
 
+from mail_pipeline.settings import get_settings
+from mail_pipeline.window import Window
+
+
+def days_partitions_for(window: Window) -> DailyPartitionsDefinition:
+    """One partition per UTC day (of INTERNALDATE) of the retention window, today included.
+
+    The start is fixed when the code location loads and moves on the next load (a restart, or
+    Reload in the UI). Until then the days that aged out stay listed, holding nothing once the
+    retention run dropped them; a run or backfill of such a day stores nothing (the stages skip
+    days outside the window) and a day before the new start can no longer be requested.
+    """
+    # end_offset=1 makes today's (still filling) day a partition, so new mail is ingested within
+    # the sensor's interval rather than tomorrow.
+    return DailyPartitionsDefinition(start_date=window.cutoff().isoformat(), timezone="UTC", end_offset=1)
+
+
 accounts_partitions = DynamicPartitionsDefinition(name="accounts")
-# INTERNALDATE in UTC decides the day. end_offset=1 makes today's (still filling) day a
-# partition, so new mail is ingested within the sensor's interval rather than tomorrow.
-days_partitions = DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC", end_offset=1)
+days_partitions = days_partitions_for(get_settings().window)
 mail_partitions = MultiPartitionsDefinition({"account": accounts_partitions, "day": days_partitions})
 
 

@@ -112,6 +112,29 @@ class VectorsResource(ConfigurableResource):
             yield self.store()
 
 
+class AttachmentsResource(ConfigurableResource):
+    """Attachment text extraction: the limits each file is read under, and the worker processes."""
+
+    max_bytes: int
+    max_pages: int
+    max_chars: int
+    max_email_chars: int
+    timeout_s: float
+    memory_mb: int
+    workers: int
+
+    @contextmanager
+    def pool(self):
+        """Worker processes for one run, started when the first readable attachment comes."""
+        from mail_pipeline.extract.kinds import ExtractLimits
+        from mail_pipeline.extract.pool import ExtractionPool
+
+        limits = ExtractLimits(max_bytes=self.max_bytes, max_pages=self.max_pages, max_chars=self.max_chars,
+                               max_email_chars=self.max_email_chars, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        with ExtractionPool(limits, self.workers) as pool:
+            yield pool
+
+
 class EmbedderResource(ConfigurableResource):
     """The sentence-transformers model; torch and the weights load on first use, in the run process."""
 
@@ -138,6 +161,12 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
         "vectors": VectorsResource(data_dir=data_dir),
+        "attachments": AttachmentsResource(
+            max_bytes=settings.attachment_max_bytes, max_pages=settings.attachment_max_pages,
+            max_chars=settings.attachment_max_chars, max_email_chars=settings.attachment_max_chars_per_email,
+            timeout_s=settings.attachment_timeout_s,
+            memory_mb=settings.attachment_memory_mb, workers=settings.attachment_workers,
+        ),
         "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
                                      precision=settings.embedding_precision),
     }

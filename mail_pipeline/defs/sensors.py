@@ -4,7 +4,6 @@ import time
 from datetime import date
 
 from dagster import (
-    AssetKey,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -12,18 +11,16 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from mail_pipeline.defs.jobs import INGEST_SELECTION
+from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import accounts_partitions, partition_key
 from mail_pipeline.defs.resources import ImapResource, LakeResource
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from mail_pipeline import logs
 from mail_pipeline.sync import changes
 from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
-from mail_pipeline.stages import STAGES
 
 
 def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], reconciled_at: float | None = None) -> str:
@@ -34,29 +31,39 @@ def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], r
 
 
 # Up to this many days get one run each (the common case: today's new mail). More (a new account,
-# a UIDVALIDITY reset) become one backfill, which the single-run policy turns into one run for
-# the account: one process start, one IMAP login and one model load instead of one per day.
+# a UIDVALIDITY reset) become one run of `ingest` over the account's range of days: one process
+# start, one IMAP login and one model load instead of one per day. Days in the range that got no
+# new mail are re-synced too, which stores nothing new (every stage is idempotent).
 MAX_SEPARATE_RUNS = 2
 # A tick polls every account in turn inside Dagster's sensor timeout (60 s by default): one
 # server's outage must not use it up, so the sensor retries briefly and the next tick tries again.
 SENSOR_RETRY_S = 5.0
+# Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
+# partition); the run queue limits this tag to one run per account too (dagster.yaml).
+ACCOUNT_TAG = "mail_pipeline/account"
 
 
-def run_requests(context: SensorEvaluationContext, account: str, days: list[date], cursors,
-                 reconciled_at: float | None = None) -> list[RunRequest]:
-    tags = {"mail_pipeline/trigger": "new_mail_sensor", "mail_pipeline/account": account}
+def run_requests(account: str, days: list[date], cursors, reconciled_at: float | None = None) -> list[RunRequest]:
+    tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
         return [RunRequest(run_key=run_key(account, day, cursors, reconciled_at), partition_key=partition_key(account, day), tags=tags)
                 for day in days]
-    wanted = {AssetKeyPartitionKey(AssetKey(stage), str(partition_key(account, day))) for stage in STAGES for day in days}
-    subset = AssetGraphSubset.from_asset_partition_set(wanted, context.repository_def.asset_graph)
-    return [RunRequest.for_asset_graph_subset(subset, tags=tags)]
+    first, last = str(partition_key(account, days[0])), str(partition_key(account, days[-1]))
+    return [RunRequest(run_key=f"{run_key(account, days[0], cursors, reconciled_at)}..{days[-1].isoformat()}", tags={
+        **tags, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
 
 
 def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
+    """Account partitions follow the registry: its new slugs are added, and partitions it does not
+    know (the UI's "Add a partition", an `account remove`) are deleted, with a warning."""
     existing = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
-    new = sorted(set(slugs) - existing)
-    return [accounts_partitions.build_add_request(new)] if new else []
+    new, unknown = sorted(set(slugs) - existing), sorted(existing - set(slugs))
+    requests = [accounts_partitions.build_add_request(new)] if new else []
+    if unknown:
+        context.log.warning(f"new_mail_sensor: removing account partition(s) {', '.join(unknown)}: not in the account "
+                            "registry (accounts are added with `mail-pipeline account add`)")
+        requests.append(accounts_partitions.build_delete_request(unknown))
+    return requests
 
 
 def due(last: float | None, interval_s: int, now: float) -> bool:
@@ -144,7 +151,7 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
         notes += removed_notes(context, account, result)
-        requests += run_requests(context, account.slug, sorted(result.days), result.cursors,
+        requests += run_requests(account.slug, sorted(result.days), result.cursors,
                                  now if reconcile_flags and result.flag_days else None)
         cursors[account.slug] = result.cursors  # only after its runs are requested
         if reconcile_flags:
@@ -163,5 +170,8 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
 
 def new_mail_sensor_every(interval_s: int):
     """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL)."""
-    return sensor(name="new_mail_sensor", asset_selection=INGEST_SELECTION, minimum_interval_seconds=interval_s,
-                  default_status=DefaultSensorStatus.RUNNING)(new_mail)
+    return sensor(name="new_mail_sensor", job=ingest_job, minimum_interval_seconds=interval_s,
+                  default_status=DefaultSensorStatus.RUNNING,
+                  description="Polls every active account's folders with STATUS and requests `ingest` runs for exactly "
+                              "the days that received mail; keeps the account partitions equal to the account registry.",
+                  )(new_mail)

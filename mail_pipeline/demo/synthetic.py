@@ -6,8 +6,8 @@ random draw comes from one `random.Random(seed)`, in message order.
 
 By count: ~40% text/plain, ~30% multipart/alternative, ~15% HTML newsletters (List-Id,
 List-Unsubscribe, a tracking pixel, long tracking links), `attachment_ratio` multipart/mixed
-with a 20-500 KB PDF or image (some names in RFC 2231 form), and the rest reply threads of 2-8
-messages (In-Reply-To, References, "> " quotes). About 15% carry RFC 2047 subjects or names
+with a 20-500 KB PDF (one page of text, padded) or image (some names in RFC 2231 form), and
+the rest reply threads of 2-8 messages (In-Reply-To, References, "> " quotes). About 15% carry RFC 2047 subjects or names
 and bodies in UTF-8 (8bit, quoted-printable, base64) or ISO-8859-1.
 
 Messages are written as bytes directly rather than through `email.generator`: 20,000 of them
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+from mail_pipeline.demo.pdf import text_pdf
 from mail_pipeline.demo.synthetic_text import (
     LOCALES, NEWSLETTERS, OWNER, Letter, Locale, Person, TextMaker, newsletter_html,
 )
@@ -218,13 +219,27 @@ class _MailboxWriter:
         size = int(math.exp(r.uniform(math.log(20 * 1024), math.log(500 * 1024))))  # mean ~150 KB
         name = r.choice(_FILENAMES).format(inv=self.text.field("inv"), n=r.randrange(1000, 10000),
                                            q=r.randrange(1, 5)).rsplit(".", 1)[0] + "." + ext
-        data = _base64_lines(magic + r.randbytes(size - len(magic)))
+        data = magic + r.randbytes(size - len(magic))
+        if ext == "pdf":  # a text layer to search; drawn from the draws above, so the sequence holds
+            data = text_pdf(_pdf_lines(name, size), size, data)
+        data = _base64_lines(data)
         return [f"Content-Type: {ctype};\r\n {_param('name', name)}",
                 f"Content-Disposition: attachment;\r\n {_param('filename', name)}",
                 "Content-Transfer-Encoding: base64"], data
 
     def _boundary(self) -> str:
         return f"----=_Part_{self.rng.getrandbits(64):016x}"
+
+
+_SERVICES = ("consulting services", "hardware delivery", "annual maintenance", "travel expenses", "office supplies")
+
+
+def _pdf_lines(name: str, size: int) -> list[str]:
+    rng = random.Random(f"{name}:{size}")
+    stem = name.rsplit(".", 1)[0]
+    return [stem, f"Reference {stem}: {rng.choice(_SERVICES)}",
+            f"Amount due: {rng.randrange(50, 20000)}.{rng.randrange(100):02d} EUR",
+            f"Payment within {rng.choice((14, 30, 45))} days of receipt."]
 
 
 def _choose_encoding(rng: random.Random, text: str) -> tuple[str, str]:

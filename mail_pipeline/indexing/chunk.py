@@ -4,13 +4,16 @@ all-MiniLM-L6-v2 reads at most 256 word pieces, [CLS] and [SEP] included, and si
 rest. So pieces are measured with the model's own tokenizer: the body is tokenized once, chunk
 boundaries are chosen on word-piece offsets (paragraph, then sentence, then line, then word, then
 any word piece), and each finished chunk is counted once more with its header to verify the limit.
-Every chunk starts with a one-line header (subject, sender, date) so it carries its context.
+Every chunk starts with a one-line header (subject, sender, date, and the attachment's name for
+an attachment's text) so it carries its context. Each attachment's text is chunked on its own,
+after the body, with ordinals that carry on from the body's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +24,7 @@ from typing import Protocol
 LONG_RUN_CHARS = 100
 SUBJECT_TOKENS = 32
 SENDER_TOKENS = 16
+ATTACHMENT_TOKENS = 16
 HEADER_FIELD_CHARS = 400
 SENTENCE_END = frozenset(".!?…")
 CJK_SENTENCE_END = frozenset("。！？；")
@@ -37,6 +41,7 @@ class Chunk:
     text: str
     token_count: int
     text_sha256: str
+    attachment: str | None = None  # the attachment's name; None for the body
 
 
 class TokenCounter(Protocol):
@@ -61,10 +66,13 @@ def _clip(text: str, tokens: TokenCounter, max_pieces: int) -> str:
     return text[: spans[max_pieces - 1][1]].rstrip() + "…"
 
 
-def chunk_header(subject: str, sender: str, sent_at: datetime | None, tokens: TokenCounter) -> str:
+def chunk_header(subject: str, sender: str, sent_at: datetime | None, tokens: TokenCounter,
+                 attachment: str | None = None) -> str:
     parts = [f"Subject: {_clip(subject or '', tokens, SUBJECT_TOKENS)}", f"From: {_clip(sender or '', tokens, SENDER_TOKENS)}"]
     if sent_at is not None:
         parts.append(f"Date: {sent_at:%Y-%m-%d}")
+    if attachment is not None:
+        parts.append(f"Attachment: {_clip(attachment, tokens, ATTACHMENT_TOKENS)}")
     return " | ".join(parts) + "\n"
 
 
@@ -152,22 +160,26 @@ def body_spans(text: str, header: str, tokens: TokenCounter, max_tokens: int = 2
     return out
 
 
+def _chunks(email_id: str, header: str, text: str, attachment: str | None, first: int, tokens: TokenCounter,
+            max_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    chunks = []
+    for ordinal, (start, end, count) in enumerate(body_spans(text, header, tokens, max_tokens, overlap_tokens), first):
+        piece = header + text[start:end]
+        chunks.append(Chunk(chunk_id=chunk_id(email_id, ordinal), email_id=email_id, ordinal=ordinal, text=piece,
+                            token_count=count, text_sha256=hashlib.sha256(piece.encode()).hexdigest(),
+                            attachment=attachment))
+    return chunks
+
+
 def chunk_email(*, email_id: str, subject: str, sender: str, sent_at: datetime | None, search_text: str,
-                tokens: TokenCounter, max_tokens: int = 256, overlap_tokens: int = 32) -> list[Chunk]:
-    """The email's chunks, in order; [] when there is no text to search."""
-    if not search_text or not search_text.strip():
-        return []
-    header = chunk_header(subject, sender, sent_at, tokens)
-    spans = body_spans(search_text, header, tokens, max_tokens, overlap_tokens)
-    texts = [(header + search_text[start:end], count) for start, end, count in spans]
-    return [
-        Chunk(
-            chunk_id=chunk_id(email_id, ordinal),
-            email_id=email_id,
-            ordinal=ordinal,
-            text=text,
-            token_count=count,
-            text_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        )
-        for ordinal, (text, count) in enumerate(texts)
-    ]
+                tokens: TokenCounter, max_tokens: int = 256, overlap_tokens: int = 32,
+                attachments: Sequence[tuple[str, str]] = ()) -> list[Chunk]:
+    """The email's chunks, in order: the body's, then each (name, text) attachment's; [] when
+    there is no text to search."""
+    chunks: list[Chunk] = []
+    for name, text in [(None, search_text), *attachments]:
+        if not text or not text.strip():
+            continue
+        header = chunk_header(subject, sender, sent_at, tokens, attachment=name)
+        chunks += _chunks(email_id, header, text, name, len(chunks), tokens, max_tokens, overlap_tokens)
+    return chunks

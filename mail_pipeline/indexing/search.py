@@ -52,6 +52,7 @@ class SearchHit:
     score: float
     day: date
     deleted_at: datetime | None = None  # when the message left the server (account policy `keep`)
+    attachment: str | None = None  # the attachment the best chunk is from; None for the body
 
 
 @lru_cache(maxsize=4)
@@ -159,6 +160,7 @@ def _hit(chunk: dict, query: str) -> SearchHit:
         score=float(chunk["_score"]),
         day=chunk["day"],
         deleted_at=_sent_at(chunk.get("deleted_at")),
+        attachment=chunk.get("attachment"),
     )
 
 

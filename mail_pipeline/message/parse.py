@@ -216,6 +216,10 @@ def _body(leaves: list[mime.Leaf], limits: ParseLimits, defects: list[str]) -> t
 
 
 def _attachment(part: Message, limits: ParseLimits, defects: list[str]) -> Attachment:
+    return _attachment_with_data(part, limits, defects)[0]
+
+
+def _attachment_with_data(part: Message, limits: ParseLimits, defects: list[str]) -> tuple[Attachment, bytes]:
     data, size, over = _payload_bytes(part, limits, text=False)
     if over:
         defects.append("part_size_limit")
@@ -226,9 +230,21 @@ def _attachment(part: Message, limits: ParseLimits, defects: list[str]) -> Attac
         size=size,
         sha256="" if over else hashlib.sha256(data).hexdigest(),
         inline=disposition == "inline" or (disposition is None and "content-id" in part),
-    )
+    ), data
 
 
+def attachment_payloads(raw: bytes, limits: ParseLimits = ParseLimits()) -> list[tuple[Attachment, bytes, str | None]]:
+    """`parse_message(raw).attachments` in the same order, each with its decoded bytes (cut at
+    max_part_bytes) and declared charset: what attachment text extraction reads."""
+    defects: list[str] = []
+    leaves = leaves_and_body(mime.parse_tree(raw, limits, defects), limits, defects)[0]
+    out = []
+    for leaf in leaves:
+        if not leaf.text:
+            charset = mime.param(leaf.part, "charset", "content-type")
+            charset = charset[2] if isinstance(charset, tuple) else charset
+            out.append((*_attachment_with_data(leaf.part, limits, defects), charset))
+    return out
 
 
 def is_reply_subject(subject: str) -> bool:

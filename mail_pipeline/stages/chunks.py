@@ -1,4 +1,5 @@
-"""email_chunks: each email's search text in pieces sized with the embedding model's own tokenizer."""
+"""email_chunks: each email's search text, and each of its attachments' text, in pieces sized
+with the embedding model's own tokenizer."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
 EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id",
-                 "deleted_at"]
+                 "attachment_texts", "deleted_at"]
 
 
 def source_sha256(email: dict, max_tokens: int, chunker: str) -> str:
     """What an email's chunks are cut from, hashed: equal means its stored chunks still hold."""
     parts = (chunker, str(max_tokens), email["email_id"], email["subject"] or "", email["from_name"] or "",
-             email["from_address"] or "", str(email["sent_at"] or email["received_at"]), email["search_text"] or "")
+             email["from_address"] or "", str(email["sent_at"] or email["received_at"]), email["search_text"] or "",
+             *(f"{t['name']}\x01{t['text']}" for t in email.get("attachment_texts") or []))
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
@@ -28,13 +30,14 @@ def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int, chunker: str 
     sender = f"{email['from_name']} <{email['from_address']}>" if email["from_name"] else email["from_address"]
     sent_at = email["sent_at"] or email["received_at"]
     pieces = chunk_email(email_id=email["email_id"], subject=email["subject"], sender=sender, sent_at=sent_at,
-                         search_text=email["search_text"] or "", tokens=tokens, max_tokens=max_tokens)
+                         search_text=email["search_text"] or "", tokens=tokens, max_tokens=max_tokens,
+                         attachments=[(t["name"], t["text"]) for t in email.get("attachment_texts") or []])
     source = source_sha256(email, max_tokens, chunker)
     return [{
         "chunk_id": c.chunk_id, "email_id": c.email_id, "ordinal": c.ordinal, "text": c.text,
         "token_count": c.token_count, "text_sha256": c.text_sha256, "thread_id": email["thread_id"],
-        "subject": email["subject"], "sender": sender, "sent_at": sent_at, "deleted_at": email["deleted_at"],
-        "source_sha256": source,
+        "subject": email["subject"], "sender": sender, "sent_at": sent_at, "attachment": c.attachment,
+        "deleted_at": email["deleted_at"], "source_sha256": source,
     } for c in pieces]
 
 

@@ -7,6 +7,8 @@ from datetime import date
 
 import pyarrow as pa
 
+from mail_pipeline.extract.messages import extract_texts
+from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake
@@ -33,8 +35,9 @@ def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str,
     return known, {subject: thread for subject, (_when, thread) in earliest.items()}
 
 
-def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
-    """The day's emails rows from its raw messages (copies merged, threads resolved) and how many copies merged.
+def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> tuple[list[dict], int]:
+    """The day's emails rows from its raw messages (attachment text read on `pool`, copies merged,
+    threads resolved) and how many copies merged.
 
     A raw message whose bytes (sha256) an email of the day was parsed from is not parsed again:
     a run for flag changes or expunges re-parses nothing."""
@@ -52,8 +55,10 @@ def build_day(lake: Lake, account: str, day: date) -> tuple[list[dict], int]:
         raw = lake.read_partition("raw_messages", account, day, columns=["raw"]).column("raw")
         for start in range(0, len(fresh), PARSE_SLICE):
             part = fresh[start:start + PARSE_SLICE]
-            parsed = records.parse_all(raw.take(part).to_pylist())
-            rows += [records.email_row(p, metas[i]) for p, i in zip(parsed, part)]
+            raws = raw.take(part).to_pylist()
+            parsed = list(records.parse_all(raws))
+            texts = extract_texts(zip(parsed, raws), pool)
+            rows += [t.add_to(records.email_row(p, metas[i])) for p, i, t in zip(parsed, part, texts)]
     # Reused rows keep their thread: the other days are read only to thread freshly parsed ones.
     known, subjects = known_threads(lake, account, day) if fresh else ({}, {})
     known |= {row["message_id"]: row["thread_id"] for row in rows if "_thread_input" not in row}
@@ -70,12 +75,15 @@ def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dic
     return merged, copies
 
 
-def parse_day(lake: Lake, account: str, day: date) -> PartitionOutcome:
-    rows, copies = build_day(lake, account, day)
+def parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> PartitionOutcome:
+    rows, copies = build_day(lake, account, day, pool)
     written = lake.write_partition("emails", account, day, pa.Table.from_pylist(rows, schema=EMAILS))
     defects = Counter(d.split(":")[0] for row in rows for d in row["defects"])
+    texts = sum(len(row["attachment_texts"]) for row in rows)
     return PartitionOutcome(account, day, rows=written.rows, summary=(
-        f"{written.rows} emails, {copies} duplicate copies merged, {sum(defects.values())} defects"), figures={
-        "duplicates_merged": copies, "bytes": written.bytes, "defects_by_kind": dict(defects.most_common()),
+        f"{written.rows} emails, {copies} duplicate copies merged, {texts} attachment texts, "
+        f"{sum(defects.values())} defects"), figures={
+        "duplicates_merged": copies, "bytes": written.bytes, "attachment_texts": texts,
+        "defects_by_kind": dict(defects.most_common()),
         "preview": [f"{r['from_address']}: {r['subject']}" for r in rows[:5]],
     })

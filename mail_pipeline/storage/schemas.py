@@ -21,6 +21,8 @@ ATTACHMENT = pa.struct(
         ("inline", pa.bool_()),
     ]
 )
+# Text read from an attachment (mail_pipeline/extract): `index` is its position in `attachments`.
+ATTACHMENT_TEXT = pa.struct([("index", pa.int32()), ("name", pa.string()), ("text", pa.large_string())])
 LOCATION = pa.struct([("folder", pa.string()), ("uidvalidity", pa.int64()), ("uid", pa.int64())])
 
 RAW_MESSAGES = pa.schema(
@@ -63,6 +65,7 @@ EMAILS = pa.schema(
         ("body_text", pa.large_string()),
         ("search_text", pa.large_string()),
         ("attachments", pa.list_(ATTACHMENT)),
+        ("attachment_texts", pa.list_(ATTACHMENT_TEXT)),
         ("seen", pa.bool_()),
         ("answered", pa.bool_()),
         ("flagged", pa.bool_()),
@@ -87,6 +90,7 @@ EMAIL_CHUNKS = pa.schema(
         ("subject", pa.string()),
         ("sender", pa.string()),
         ("sent_at", UTC_TS),
+        ("attachment", pa.string()),  # the attachment the text is from; null for the body
         ("deleted_at", UTC_TS),  # the email's (emails.deleted_at)
         ("source_sha256", pa.string()),  # of what the email's chunks were cut from (stages/chunks.py)
     ]

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MERGE_KEYS = ["account", "day", "chunk_id"]
-RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text", "deleted_at"]
+RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text",
+                  "attachment", "deleted_at"]
 # English stemming and stop words suit most of the mail seen so far; words are lowercased and
 # accents folded so "Zürich" finds "zurich".
 TEXT_INDEX = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
@@ -65,7 +66,7 @@ def vector_schema(dimension: int) -> pa.Schema:
         ("chunk_id", pa.string()), ("email_id", pa.string()), ("account", pa.string()), ("day", pa.date32()),
         ("thread_id", pa.string()), ("subject", pa.string()), ("sender", pa.string()), ("sent_at", UTC_TS),
         ("text", pa.string()), ("text_sha256", pa.string()), ("model_id", pa.string()),
-        ("vector", pa.list_(pa.float32(), dimension)),
+        ("vector", pa.list_(pa.float32(), dimension)), ("attachment", pa.string()),
         ("deleted_at", UTC_TS),  # the email's: set while it is kept after leaving the server
     ])
 
@@ -115,6 +116,8 @@ class VectorStore:
         # Check for other processes' commits on every read: a long-lived resource must see them.
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
         self._table = None
+        self._columns: list[str] | None = None
+        self._migrated = False
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -127,21 +130,12 @@ class VectorStore:
                 self._table = self._db.open_table(self.TABLE)
             except (ValueError, FileNotFoundError, RuntimeError, OSError):
                 return None
-            self._add_missing_columns(self._table)
         return self._table
-
-    def _add_missing_columns(self, table) -> None:
-        """A table created before a column existed gets it, null in the rows already stored (once,
-        by whichever process opens it first; a parallel one may win the commit)."""
-        def add() -> None:
-            missing = [f for f in self.schema if f.name not in table.schema.names]
-            if missing:
-                table.add_columns(missing)
-        with_retries(add, "add columns")
 
     def _open_or_create(self):
         table = self._open()
         if table is not None:
+            self._add_missing_columns(table)
             return table
         try:
             self._table = self._db.create_table(self.TABLE, schema=self.schema, exist_ok=True)
@@ -151,6 +145,18 @@ class VectorStore:
             if table is None:
                 raise
             return table
+
+    def _add_missing_columns(self, table) -> None:
+        """Bring a table made by an older version up to the schema (old rows get nulls), once
+        per store; what is missing is looked up on each try, as a parallel writer may win."""
+        def add() -> None:
+            missing = [field for field in self.schema if field.name not in table.schema.names]
+            if missing:  # typed null columns (a SQL CAST would lose deleted_at's time zone)
+                table.add_columns(missing)
+
+        if not self._migrated:
+            with_retries(add, "add columns")
+            self._migrated = True
 
     def _as_table(self, rows: pa.Table | list[dict], account: str, day: date) -> pa.Table:
         if not isinstance(rows, pa.Table):
@@ -340,12 +346,21 @@ class VectorStore:
         if not (text and text.strip()):
             raise ValueError(f"{mode} search needs query text")
 
-    @staticmethod
-    def _run(query, score_columns: list[str], k: int, filters: dict) -> list[dict]:
+    def _run(self, query, score_columns: list[str], k: int, filters: dict) -> list[dict]:
+        if filters.get("live_only") and "deleted_at" not in self._result_columns():
+            filters = {**filters, "live_only": False}  # a table not yet migrated marks nothing deleted
         where = filter_clause(**filters)
         if where:
             query = query.where(where, prefilter=True)
-        return query.select(RESULT_COLUMNS + score_columns).limit(k).to_list()
+        return query.select(self._result_columns() + score_columns).limit(k).to_list()
+
+    def _result_columns(self) -> list[str]:
+        """RESULT_COLUMNS the table has: one not yet migrated (no pipeline run since an upgrade)
+        is still searchable; its hits name no attachment."""
+        if self._columns is None or len(self._columns) < len(RESULT_COLUMNS):
+            names = set(self._open().schema.names)
+            self._columns = [c for c in RESULT_COLUMNS if c in names]
+        return self._columns
 
 
 def reciprocal_rank_fusion(rankings: list[list[dict]], k: int, constant: int = RRF_K) -> list[dict]:

@@ -5,13 +5,14 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, as
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.materialize import materialize_stage, per_day
 from mail_pipeline.defs.partitions import mail_partitions
-from mail_pipeline.defs.resources import LakeResource
+from mail_pipeline.defs.resources import AttachmentsResource, LakeResource
 from mail_pipeline.stages.emails import parse_day
 
 
 @asset(partitions_def=mail_partitions, backfill_policy=BackfillPolicy.single_run(), deps=[raw_messages], group_name="mail", kinds={"parquet"})
-def emails(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
-    """Parsed emails: one row per distinct message, with clean text, threads and attachments."""
-    result = materialize_stage(context, lake, per_day(lambda account, day: parse_day(lake.lake, account, day)))
+def emails(context: AssetExecutionContext, lake: LakeResource, attachments: AttachmentsResource) -> MaterializeResult:
+    """Parsed emails: one row per distinct message, with clean text, threads, attachments and their text."""
+    with attachments.pool() as pool:
+        result = materialize_stage(context, lake, per_day(lambda account, day: parse_day(lake.lake, account, day, pool)))
     lake.ensure_catalog()
     return result

@@ -1,0 +1,50 @@
+"""The processes `mail-pipeline run` and `demo` start: the demo IMAP server, and Dagster's, with
+their environment and their output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from mail_pipeline.settings import Settings
+
+
+def child_environment(settings: Settings, home: Path, verbose: bool, env_file: Path = Path(".env")) -> dict[str, str]:
+    """The whole environment of the Dagster processes, under the one rule (the environment wins
+    over .env, empty counts as unset), with paths made absolute for their working directory."""
+    from mail_pipeline import envfile, logs
+
+    env = {**os.environ, **{k: v for k, v in envfile.values(env_file).items() if not os.environ.get(k)}}
+    env.update(DAGSTER_HOME=str(home), MAIL_PIPELINE_DATA_DIR=str(settings.data_dir.resolve()), HF_HUB_OFFLINE="1")
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
+    if Path(settings.embedding_model).exists():
+        env["MAIL_PIPELINE_EMBEDDING_MODEL"] = str(Path(settings.embedding_model).resolve())
+    if verbose:
+        env[logs.LEVEL_VARIABLE] = "debug"
+    return env
+
+
+def relay_output(stream, noise) -> None:
+    """Copy the processes' output to ours, less what `noise` drops."""
+    for line in stream:
+        if noise.keep(line):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def serve_demo(registry):
+    """Start the demo IMAP server, seed it and (re-)register it as the account `demo`."""
+    from mail_pipeline.demo import server as demo_module
+
+    server = demo_module.DemoServer().start()
+    try:
+        count = server.seed()
+        demo_module.register_demo_account(registry, server.port)
+    except BaseException:
+        server.stop()
+        raise
+    print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
+          flush=True)
+    return server

@@ -1,0 +1,122 @@
+"""What `run`, `backfill` and `search` check before they start anything, and how they say it."""
+
+from __future__ import annotations
+
+import socket
+from datetime import date
+
+import pytest
+
+from mail_pipeline import cli, preflight
+from mail_pipeline.storage import crypto
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline_tests.servers import free_port
+
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def busy_port():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def work(data_dir, monkeypatch):
+    """A registry holding one account, and the clock pinned."""
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
+    AccountRegistry(data_dir / "accounts.json").add(
+        Account(slug="work", email="me@example.test", host="127.0.0.1", port=1143, username="me", password_token="",
+                security="plain"), "pw", crypto.load_cipher())
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_port_free_sees_a_listener(busy_port):
+    assert not preflight.port_free(busy_port)
+    assert preflight.port_free(free_port())
+
+
+@pytest.mark.parametrize("how", ["--port", "MAIL_PIPELINE_UI_PORT"])
+def test_run_refuses_a_busy_ui_port_before_starting_anything(data_dir, tmp_path, busy_port, capsys, monkeypatch, how):
+    argv = ["run", "--no-demo"]
+    if how == "--port":
+        argv += ["--port", str(busy_port)]
+    else:
+        monkeypatch.setenv("MAIL_PIPELINE_UI_PORT", str(busy_port))
+    code, out = run_cli(capsys, *argv)
+    assert code == 2
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in out and "MAIL_PIPELINE_UI_PORT=<port>" in out
+    assert not (tmp_path / ".env").exists() and not data_dir.exists()  # no key written, no instance, no demo
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--account", "nosuch", "--from", "2026-11-10", "--to", "2026-11-12"],
+     "unknown account 'nosuch'; known accounts: work"),
+    (["--account", "work", "--account", "x", "--account", "y", "--from", "2026-11-10", "--to", "2026-11-12"],
+     "unknown accounts 'x', 'y'; known accounts: work"),
+    (["--account", "work", "--from", "2026-11-18", "--to", "2026-11-21"],
+     "--to 2026-11-21 is in the future: the last day is today, 2026-11-20 (UTC)"),
+    (["--account", "work", "--from", "2026-10-20", "--to", "2026-10-25"],
+     "--from 2026-10-20 is before the first day kept, 2026-10-21 (MAIL_PIPELINE_RETENTION_DAYS=30)"),
+    (["--account", "work", "--from", "2026-11-12", "--to", "2026-11-10"], "--to 2026-11-10 is before --from 2026-11-12"),
+])
+def test_backfill_names_the_unknown_account_or_the_day_out_of_range(work, capsys, args, expected):
+    # A closed port: the checks answer before any webserver is asked.
+    code, out = run_cli(capsys, "backfill", *args, "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2
+    assert f"error: {expected}" in out
+    assert "webserver" not in out
+
+
+def test_backfill_window_follows_the_retention_setting(work, capsys, monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_RETENTION_DAYS", "7")
+    code, out = run_cli(capsys, "backfill", "--account", "work", "--from", "2026-11-12", "--to", "2026-11-13",
+                        "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2 and "before the first day kept, 2026-11-13 (MAIL_PIPELINE_RETENTION_DAYS=7)" in out
+    code, out = run_cli(capsys, "backfill", "--account", "work", "--from", "2026-11-13", "--to", "2026-11-20",
+                        "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2 and "no Dagster webserver" in out  # the range passed the checks
+
+
+def test_search_names_an_unknown_account(work, capsys):
+    code, out = run_cli(capsys, "search", "invoice", "--account", "nosuch")
+    assert code == 2
+    assert "error: unknown account 'nosuch'; known accounts: work" in out
+
+
+def test_search_still_knows_a_removed_account_whose_mail_is_stored(work, data_dir, capsys):
+    stored = data_dir / "lake" / "emails" / "account=old" / "day=2026-11-19"
+    stored.mkdir(parents=True)
+    (stored / "part-0.parquet").write_bytes(b"")
+    code, out = run_cli(capsys, "search", "invoice", "--account", "old")
+    assert "unknown account" not in out
+    assert code == 1 and "nothing indexed yet" in out
+
+
+def test_the_backfill_mutation_is_valid_against_the_webservers_schema():
+    from dagster_graphql.schema import create_schema
+    from graphql import parse, validate
+
+    from mail_pipeline.commands import LAUNCH_BACKFILL
+
+    assert validate(create_schema().graphql_schema, parse(LAUNCH_BACKFILL)) == []
+
+
+@pytest.mark.parametrize("result, expected", [
+    # A registered account the sensor has not made a partition yet.
+    ({"__typename": "PartitionKeysNotFoundError", "partitionKeys": ["new|2026-11-19", "new|2026-11-20"],
+      "message": "Partition keys `['new|2026-11-19']` could not be found."},
+     "Dagster does not know account(s) new yet: the new-mail sensor registers accounts on its next tick"),
+    ({"__typename": "PythonError", "message": "boom"}, "boom"),
+])
+def test_a_refused_backfill_is_explained(result, expected):
+    from mail_pipeline.commands import refusal
+
+    assert refusal(result, "{}", ["new", "work"]).startswith(expected)
