@@ -67,7 +67,7 @@ def embedder(bench: Workbench) -> Embedder:
         from mail_pipeline.indexing.embedder import shared_embedder
 
         config = settings()
-        model = shared_embedder(config.embedding_model, config.embedding_precision, config.embedding_batch_size)
+        model = shared_embedder(*config.embedder_config)
         model.encode(["warm-up"])  # weights, threads and the first graph compile: not timed anywhere
         return model
     return shared(bench, "embedder", load)

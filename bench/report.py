@@ -59,7 +59,8 @@ def goal_table(section: Section, results: dict) -> list[str]:
         if goal.key not in results:
             continue
         value = results[goal.key]
-        target = number(goal.target, 0 if float(goal.target).is_integer() and goal.target >= 10 else 2)
+        places = max(2, len(f"{goal.target:g}".partition(".")[2]))  # 0.999 must not print as 1.00
+        target = number(goal.target, 0 if float(goal.target).is_integer() and goal.target >= 10 else places)
         rows.append(f"| {goal.text} | `{goal.key}` = {number(value, digits.get(goal.key, 2))} "
                     f"| {SYMBOLS[goal.op]} {target} | {'✓' if goal.met(value) else '✗'} |")
     if not rows:

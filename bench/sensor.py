@@ -132,7 +132,8 @@ def measure(bench: Workbench, small_n: int) -> dict[str, float]:
         bench.mailbox(user, n)  # loaded before any clock starts
     figures: dict[str, float] = {}
     ticks: dict[str, list[float]] = {name: [] for name in sizes}
-    # One instance per mailbox: the sensor deletes account partitions its registry does not know.
+    # One instance per account: each data directory's registry knows only its own account, and the
+    # sensor removes account partitions its registry does not know.
     with DagsterInstance.ephemeral() as small, DagsterInstance.ephemeral() as large:
         instances = {"1k": small, "20k": large}
         tickers = {name: Ticker(instances[name], account_dir(bench, user, f"sensor-{name}"))

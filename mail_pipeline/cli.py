@@ -14,6 +14,7 @@ from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.signin import CliError
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, AccountRegistry, validate
+from mail_pipeline.storage.permissions import restrict_umask
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -229,11 +230,14 @@ def _password_arguments(parser) -> None:
 def _add_pipeline_commands(groups) -> None:
     """Commands provided by the pipeline modules register their own arguments here."""
     from mail_pipeline import commands
+    from mail_pipeline.service import commands as service_commands
 
     commands.register(groups, command)
+    service_commands.register(groups, command)
 
 
 def main(argv: list[str] | None = None) -> int:
+    restrict_umask()  # what the commands write (registry, lake, `run`'s Dagster home) is private
     settings = get_settings()
     logs.configure(settings.log_format)
     logs.quiet_library_warnings()

@@ -39,11 +39,15 @@ def register(groups, command) -> None:
                         help="leave out mail that left the server (kept by accounts with --on-server-delete keep)")
     command("search")(cmd_search)
 
-    groups.add_parser("status", help="per account and folder: last sync, messages stored, last error")
+    groups.add_parser("status", help="per registered account and folder: last sync, messages stored, last error")
     command("status")(cmd_status)
 
-    groups.add_parser("doctor", help="check key, account logins, data directory, instance storage and the model")
+    groups.add_parser("doctor", help="check key, account logins, data directory, lake files, instance storage and the model")
     command("doctor")(cmd_doctor)
+
+    repair = groups.add_parser("repair", help="move damaged lake files aside and list the messages the server no longer has")
+    repair.add_argument("--offline", action="store_true", help="do not ask the IMAP servers which messages they still have")
+    command("repair")(cmd_repair)
 
     backfill = groups.add_parser("backfill", help="launch a backfill of every stage through the running Dagster daemon")
     backfill.add_argument("--account", action="append", required=True, help="account slug (repeatable)")
@@ -69,11 +73,13 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
           "losing it makes the stored IMAP passwords unreadable")
 
 
-def instance_config(max_concurrent_runs: int = 4) -> dict:
+def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = 30) -> dict:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
     Built in code so that a non-editable install needs no file from the repository."""
     return {
         "telemetry": {"enabled": False},
+        "run_launcher": {"module": "mail_pipeline.defs.run_launcher", "class": "LivenessRunLauncher"},
+        "run_monitoring": {"enabled": True, "poll_interval_seconds": monitoring_interval_s},
         "concurrency": {"runs": {
             "max_concurrent_runs": max_concurrent_runs,
             "tag_concurrency_limits": [
@@ -86,12 +92,14 @@ def instance_config(max_concurrent_runs: int = 4) -> dict:
 
 
 def write_instance_config(settings: Settings) -> Path:
-    """DAGSTER_HOME under the data directory: SQLite storage there, run limits, retries."""
+    """DAGSTER_HOME under the data directory: SQLite storage there, run limits, monitoring, retries."""
     import yaml
 
-    home = (settings.data_dir / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(settings.max_concurrent_runs), sort_keys=False))
+    from mail_pipeline.storage.permissions import private_dir
+
+    home = private_dir((settings.data_dir / "dagster").resolve())
+    config = instance_config(settings.max_concurrent_runs, settings.run_monitoring_interval_s)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
 
 
@@ -101,6 +109,7 @@ def cmd_run(args, settings: Settings) -> int:
     from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.processes import child_environment, relay_output, serve_demo
+    from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
 
     port = args.port or settings.ui_port
@@ -116,10 +125,14 @@ def cmd_run(args, settings: Settings) -> int:
     home = write_instance_config(settings)
     verbose = args.verbose or logs.verbose()
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
+    print(f"Search page: {client.service_url(settings.search_port)}  (once the model has loaded)")
     print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status", flush=True)
-    # Same process group as this command: Ctrl-C in the terminal reaches dagster and pymap too,
-    # and a killed `make run` takes them with it. Dagster's CLI reads a .env in its working
-    # directory over the environment: DAGSTER_HOME has none, so the environment given here rules.
+    # Same process group as this command: Ctrl-C in the terminal reaches dagster, the search
+    # service and pymap too, and a killed `make run` takes them with it. Dagster's CLI reads a .env
+    # in its working directory over the environment: DAGSTER_HOME has none, so the environment
+    # given here rules.
+    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(settings.search_port)],
+                              env=child_environment(settings, home, verbose), cwd=home)
     dagster = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
          "-h", "127.0.0.1", "-p", str(port)], env=child_environment(settings, home, verbose), cwd=home,
@@ -139,6 +152,7 @@ def cmd_run(args, settings: Settings) -> int:
             dagster.wait()
         return 0
     finally:
+        _stop(search)
         if server:
             server.stop()
 
@@ -169,30 +183,58 @@ def cmd_demo(args, settings: Settings) -> int:
         registry.set_active(DEMO_SLUG, False)
 
 
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def search_hits(args, settings: Settings) -> list[dict]:
+    """Through the search service when one serves this data directory (warm: milliseconds),
+    else in this process (loading the model: seconds); the same hits either way."""
+    from mail_pipeline.service import client
+    from mail_pipeline.service.reader import MailReader
+
+    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
+    base = client.service_url(settings.search_port)
+    if args.exclude_deleted:  # the service's API has no such filter yet: search here
+        return MailReader(settings).search(args.query, **filters, exclude_deleted=True)
+    if client.serves(base, settings.data_dir):
+        try:
+            return client.search(base, args.query, **filters)
+        except client.ServiceFailed as error:
+            print(f"warning: {error}; searching without it", file=sys.stderr)
+    return MailReader(settings).search(args.query, **filters)
+
+
 def cmd_search(args, settings: Settings) -> int:
     from mail_pipeline import preflight
-    from mail_pipeline.indexing.search import EmptyStoreError, search
+    from mail_pipeline.service.reader import NothingIndexedError, RequestError
 
     if args.account:
         preflight.check_accounts([args.account], preflight.known_accounts(settings.accounts_path, settings.lake_dir))
     try:
-        hits = search(args.query, k=args.k, account=args.account, since=args.since, until=args.until,
-                      mode=args.mode, settings=settings, exclude_deleted=args.exclude_deleted)
-    except EmptyStoreError as error:
+        hits = search_hits(args, settings)
+    except NothingIndexedError as error:
         print(str(error), file=sys.stderr)
         return 1
+    except RequestError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps([{**hit.__dict__, "sent_at": hit.sent_at.isoformat() if hit.sent_at else None,
-                           "day": hit.day.isoformat(), "deleted_at": hit.deleted_at.isoformat() if hit.deleted_at else None}
-                          for hit in hits], indent=2))
+        print(json.dumps(hits, indent=2))
         return 0
     if not hits:
         print("no matches")
     for n, hit in enumerate(hits, 1):
-        when = hit.sent_at.strftime("%Y-%m-%d %H:%M") if hit.sent_at else str(hit.day)
-        gone = f"  (deleted on the server {hit.deleted_at:%Y-%m-%d})" if hit.deleted_at else ""
-        found_in = f"\n    in attachment: {hit.attachment}" if hit.attachment else ""
-        print(f"{n:>2}. [{hit.account}] {when}  {hit.sender}{gone}\n    {hit.subject}{found_in}\n    {hit.snippet[:160]!s}")
+        when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
+        gone = f"  (deleted on the server {hit['deleted_at'][:10]})" if hit.get("deleted_at") else ""
+        found_in = f"\n    in attachment: {hit['attachment']}" if hit.get("attachment") else ""
+        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}{gone}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
     return 0
 
 
@@ -207,11 +249,14 @@ ORDER BY s.account, s.folder
 
 def cmd_status(args, settings: Settings) -> int:
     from mail_pipeline.storage import catalog
+    from mail_pipeline.storage.accounts import AccountRegistry
     from mail_pipeline.storage.lake import Lake
 
+    registered = set(AccountRegistry(settings.accounts_path).load())
     catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
     with catalog.connect(settings.warehouse_path) as con:
-        rows = con.execute(STATUS_SQL).fetchall()
+        # A removed account's mail stays until retention drops it; its sync health is no longer news.
+        rows = [row for row in con.execute(STATUS_SQL).fetchall() if row[0] in registered]
     if not rows:
         print("nothing synced yet")
     for account, folder, last_sync, status, failures, error, stored in rows:
@@ -293,4 +338,14 @@ def cmd_doctor(args, settings: Settings) -> int:
 
     findings = diagnose(settings)
     print(logs.redact(render(findings)))
-    return 0 if all(f.ok for f in findings) else 1
+    return 0 if all(f.ok or f.warning for f in findings) else 1
+
+
+def cmd_repair(args, settings: Settings) -> int:
+    """Exit 0 when nothing was lost; 1 when messages are lost, or may be and cannot be named."""
+    from mail_pipeline import logs
+    from mail_pipeline.repair import render, repair
+
+    report = repair(settings, ask_server=not args.offline)
+    print(logs.redact(render(report)))
+    return 1 if any(item.lost or item.unaccounted for item in report.items) else 0

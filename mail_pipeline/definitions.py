@@ -16,6 +16,7 @@ from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retent
 from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
+from mail_pipeline.storage.permissions import restrict_umask
 
 MAIL_ASSETS = [raw_messages, emails, email_chunks, email_embeddings]
 
@@ -34,6 +35,8 @@ def build_definitions(settings: Settings) -> Definitions:
     )
 
 
+# The code server and the run workers it starts write mail: keep every file they create private.
+restrict_umask()
 # Fail at load, in the UI's code-location error, with the message naming FERNET_KEY and the
 # command that makes one, rather than at the first run that needs a password.
 crypto.load_cipher()

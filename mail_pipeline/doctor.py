@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
+from mail_pipeline.storage.permissions import private_dir
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Finding:
     ok: bool
     detail: str
     hint: str = ""
+    warning: bool = False  # not ok, but the pipeline works: reported, and doctor still exits 0
 
 
 def check_key(settings: Settings) -> Iterator[Finding]:
@@ -79,12 +81,39 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
 def check_data_dir(settings: Settings) -> Iterator[Finding]:
     path = settings.data_dir
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
         with tempfile.NamedTemporaryFile(dir=path):
             pass
         yield Finding("data directory", True, str(path.resolve()))
     except OSError as error:
         yield Finding("data directory", False, f"{path}: {error.strerror}", "set MAIL_PIPELINE_DATA_DIR to a writable directory")
+
+
+def check_permissions(settings: Settings) -> Iterator[Finding]:
+    from mail_pipeline.storage.permissions import loose_paths
+
+    root = settings.data_dir
+    loose = list(loose_paths(root))
+    if not loose:
+        yield Finding("data permissions", True, f"{root} is readable by its owner only")
+        return
+    shown = ", ".join(f"{path} ({mode:04o})" for path, mode in loose[:3])
+    more = f" and {len(loose) - 3} more" if len(loose) > 3 else ""
+    yield Finding("data permissions", False, f"{len(loose)} path(s) under {root} readable by other users: {shown}{more}",
+                  f"chmod -R go= {root}", warning=True)
+
+
+def check_lake(settings: Settings) -> Iterator[Finding]:
+    from mail_pipeline.repair import find_damaged
+    from mail_pipeline.storage.lake import Lake
+
+    damaged = find_damaged(Lake(settings.lake_dir))
+    if not damaged:
+        yield Finding("lake files", True, f"every file under {settings.lake_dir} reads back whole")
+        return
+    for item in damaged:
+        yield Finding(f"lake {item.table}", False, f"{item.account} {item.day}: {item.error}",
+                      "run `mail-pipeline repair`: it moves the file aside and lists what the server no longer has")
 
 
 def check_instance(settings: Settings) -> Iterator[Finding]:
@@ -109,15 +138,19 @@ def check_model(settings: Settings) -> Iterator[Finding]:
     try:
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
+        embedder = shared_embedder(*settings.embedder_config)
         vector = embedder.encode(["doctor check"])
         yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
+        yield Finding("embedding backend", True, embedder.choice.describe())
     except Exception as error:
         yield Finding("embedding model", False, f"{type(error).__name__}: {str(error)[:200]}",
-                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path")
+                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path; "
+                      "MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs `pip install 'mail_pipeline[openvino]'`")
 
 
-CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [check_key, check_accounts, check_data_dir, check_instance, check_model]
+CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [
+    check_key, check_accounts, check_data_dir, check_permissions, check_lake, check_instance, check_model,
+]
 
 
 def diagnose(settings: Settings, checks=CHECKS) -> list[Finding]:
@@ -128,7 +161,7 @@ def render(findings: list[Finding]) -> str:
     width = max(len(f.check) for f in findings)
     lines = []
     for f in findings:
-        lines.append(f"{'OK  ' if f.ok else 'FAIL'}  {f.check:<{width}}  {f.detail}")
+        lines.append(f"{'OK  ' if f.ok else 'WARN' if f.warning else 'FAIL'}  {f.check:<{width}}  {f.detail}")
         if not f.ok and f.hint:
             lines.append(f"      {'':<{width}}  hint: {f.hint}")
     return "\n".join(lines)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(64, ge=1, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
     # "auto": bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else fp32 (indexing/embedder.py).
     embedding_precision: str = Field("auto", pattern="^(auto|fp32|bf16)$", validation_alias=_env("EMBEDDING_PRECISION"))
+    # "auto": the fastest runtime here that keeps torch fp32's vectors, measured once (indexing/backend.py).
+    embedding_backend: str = Field("torch", pattern="^(auto|torch|openvino)$", validation_alias=_env("EMBEDDING_BACKEND"))
+    # Converted models and measured backend choices; unset: $XDG_CACHE_HOME/mail_pipeline.
+    model_cache_dir: Path | None = Field(None, validation_alias=_env("MODEL_CACHE_DIR"))
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
     folder_discovery_interval_s: int = Field(600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL"))
@@ -55,7 +59,12 @@ class Settings(BaseSettings):
     # it runs before any settings exist, while the definitions are imported).
     log_level: str = Field("info", pattern="^(info|debug)$", validation_alias=_env("LOG_LEVEL"))
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
+    # How often the daemon checks that started runs still have a live worker: a run killed with
+    # SIGKILL or with its host is marked failed within this (defs/run_launcher.py).
+    run_monitoring_interval_s: int = Field(30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL"))
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
+    # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
+    search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
     # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
     # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
     attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
@@ -70,6 +79,12 @@ class Settings(BaseSettings):
     microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
     google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
     google_client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET"))
+
+    @property
+    def embedder_config(self) -> tuple:
+        """`shared_embedder`'s arguments: one cached embedder per configuration."""
+        cache_dir = str(self.model_cache_dir) if self.model_cache_dir else None
+        return (self.embedding_model, self.embedding_precision, self.embedding_batch_size, self.embedding_backend, cache_dir)
 
     @property
     def window(self) -> Window:

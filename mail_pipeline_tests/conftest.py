@@ -64,6 +64,16 @@ def _start(server_factory):
         _unavailable(str(error))
 
 
+@pytest.fixture(autouse=True)
+def process_umask():
+    """cli.main sets umask 077 for the process (as it should for the CLI); the next test's servers
+    write files their own users (nobody, postgres) must read, so each test starts from the umask before."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
 @pytest.fixture(scope="session")
 def dovecot_session() -> Iterator[Dovecot]:
     root = _server_root("mp-dovecot-")
@@ -168,3 +178,29 @@ def proxied_alice(dovecot, proxy, data_dir):
     client.create_folder("Archive")
     client.logout()
     return register(dovecot, proxy, data_dir)
+
+
+@pytest.fixture(scope="session")
+def indexed_demo(tmp_path_factory) -> Path:
+    """A data directory holding the demo mailbox (3 days, plus one hostile message), indexed by
+    materializing the real asset graph; built once, then only read."""
+    from mail_pipeline_tests import indexed_demo as demo
+
+    root = tmp_path_factory.mktemp("indexed-demo")
+    data_dir = root / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # no stray .env from the repo root
+        patch.setenv(crypto.KEY_VARIABLE, crypto.generate_key())
+        patch.setenv("MAIL_PIPELINE_DATA_DIR", str(data_dir))
+        patch.setenv("MAIL_PIPELINE_TODAY", demo.TODAY)
+        demo.build(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def search_service(indexed_demo, tmp_path_factory) -> Iterator[str]:
+    """`mail-pipeline serve` over the indexed demo; its base URL."""
+    from mail_pipeline_tests.indexed_demo import search_service as serve
+
+    with serve(indexed_demo, cwd=tmp_path_factory.mktemp("serve")) as url:
+        yield url

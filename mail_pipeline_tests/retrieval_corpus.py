@@ -16,8 +16,9 @@ from mail_pipeline.storage.vectors import VectorStore
 
 @lru_cache(maxsize=1)
 def shared_embedder() -> Embedder:
-    """One fp32 model per test process: loading it costs seconds."""
-    return Embedder(precision="fp32")
+    """One torch fp32 model per test process: loading it costs seconds (test_embed_backend.py
+    covers the other runtimes and `auto`'s choice)."""
+    return Embedder(precision="fp32", backend="torch")
 
 
 @dataclass(frozen=True)

@@ -86,11 +86,14 @@ def test_bench_embed_search_sensor_smoke(tmp_path):
     ])
     assert results["chunks_embedded"] <= results["chunks_produced"]
     assert results["embed_sample_chunks"] == 24 and results["embed_precision"] in ("fp32", "bf16")
+    assert results["embed_backend"] in ("torch fp32", "torch bf16", "openvino fp32")
+    assert results["embed_backend_min_cosine"] >= 0.999 and results["embed_speedup_vs_torch_fp32"] > 0
+    assert results["embed_torch_fp32_min_cosine"] == 1.0 or results["embed_torch_fp32_min_cosine"] > 0.99999
     assert results["search_store_rows"] == results["chunks_produced"] and results["search_queries"] == 50
     assert results["sensor_small_n_messages"] == results["sensor_large_n_messages"] == 150  # both capped at N
     report = (tmp_path / "RESULTS.md").read_text()
     for goal in ("stage overhead ≤ 10% over bare encode", "hybrid search median ≤ 50 ms",
-                 "no-op tick the same within noise"):
+                 "no-op tick the same within noise", "the chosen runtime keeps the vectors (cosine ≥ 0.999)"):
         assert goal in report
 
 
@@ -111,3 +114,11 @@ def test_bench_backfill_smoke(tmp_path):
     assert results["backfill_separate_max_parallel"] == 1  # the per-account run limit holds
     assert results["backfill_30d_runs"] == 1 and results["new_mail_sensor_interval_s"] == 3
     assert "new mail searchable ≤ 120 s" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_bench_search_service_smoke(tmp_path):
+    """The service over HTTP and the CLI with and without it, on a tiny store."""
+    results = _bench(tmp_path, "--n", "150", "--sections", "search_service", "--embed-sample", "24", timeout=600)
+    _positive(results, ["search_service_p50_ms", "search_service_p95_ms", "search_cli_warm_p50_s", "search_cli_cold_s"])
+    assert results["search_service_queries"] == 50
+    assert "CLI search through the service ≤ 1.0 s" in (tmp_path / "RESULTS.md").read_text()

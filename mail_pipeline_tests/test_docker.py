@@ -27,7 +27,7 @@ from mail_pipeline_tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
-APP_SERVICES = ("code", "webserver", "daemon")
+APP_SERVICES = ("code", "webserver", "daemon", "search")
 CONTAINER_WORKSPACE = "/opt/mail_pipeline/docker/workspace.yaml"
 
 
@@ -89,6 +89,14 @@ def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
         assert "mail-data:/data" in services[name]["volumes"]
         assert services[name]["environment"]["MAIL_PIPELINE_DATA_DIR"] == "/data"
     assert set(services["webserver"]["depends_on"]) == set(services["daemon"]["depends_on"]) == {"postgres", "code"}
+
+
+def test_the_search_service_is_published_on_loopback_only():
+    search = compose()["services"]["search"]
+    command = search["command"]
+    assert command[:2] == ["mail-pipeline", "serve"] and command[command.index("--port") + 1] == "8765"
+    assert search["ports"] == ["127.0.0.1:8765:8765"]
+    assert "/api/health" in " ".join(search["healthcheck"]["test"])
 
 
 def test_every_file_the_stack_references_exists():
@@ -190,7 +198,9 @@ def test_instance_config_is_the_root_one_on_postgres():
     assert docker["run_retries"] == root["run_retries"]
     assert docker["telemetry"] == {"enabled": False}
     assert docker["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
-    assert docker["run_launcher"]["class"] == "DefaultRunLauncher"
+    assert docker["run_launcher"] == root["run_launcher"]
+    assert docker["run_launcher"]["class"] == "LivenessRunLauncher"
+    assert docker["run_monitoring"] == root["run_monitoring"] and docker["run_monitoring"]["enabled"]
 
 
 def test_workspace_points_at_the_code_service():
@@ -272,7 +282,7 @@ def local_stack(tmp_path: Path, postgres, database: str) -> tuple[Processes, dic
            "MAIL_PIPELINE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1",
            "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_USER": "postgres",
            "DAGSTER_PG_PASSWORD": "unused-with-trust-auth", "DAGSTER_PG_DB": database}
-    replacements = {"0.0.0.0": "127.0.0.1", "4000": str(code_port), "3000": str(ui_port),
+    replacements = {"0.0.0.0": "127.0.0.1", "4000": str(code_port), "3000": str(ui_port), "8765": str(free_port()),
                     CONTAINER_WORKSPACE: str(tmp_path / "workspace.yaml")}
     return Processes(env, tmp_path), replacements
 
@@ -315,7 +325,8 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
     ui_port = int(local["3000"])
 
     def healthcheck(service: str) -> subprocess.CompletedProcess:
-        test = [token.replace(":3000/", f":{ui_port}/") for token in services[service]["healthcheck"]["test"][1:]]
+        test = [token.replace(":3000/", f":{ui_port}/").replace(":8765/", f":{local['8765']}/")
+                for token in services[service]["healthcheck"]["test"][1:]]
         return processes.check(localize(test, local))
 
     try:
@@ -325,6 +336,7 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
         # depends_on: the code server is healthy before the webserver and the daemon start.
         processes.start("webserver", localize(services["webserver"]["command"], local))
         processes.start("daemon", localize(services["daemon"]["command"], local))
+        processes.start("search", localize(services["search"]["command"], local))
 
         entry = wait_until(lambda: processes.assert_running() or loaded_location(ui_port), 60, "the code location to load")
         location = entry["locationOrLoadError"]
@@ -334,7 +346,9 @@ def test_stack_commands_serve_the_code_location_over_grpc_on_postgres(postgres, 
 
         wait_until(lambda: processes.assert_running() or {"SENSOR", "SCHEDULER"} <= healthy_daemons(ui_port), 60,
                    "sensor and scheduler daemon heartbeats")
-        for service in ("webserver", "daemon"):
+        wait_until(lambda: processes.assert_running() or healthcheck("search").returncode == 0, 120,
+                   "the search service's healthcheck")
+        for service in ("webserver", "daemon", "search"):
             done = healthcheck(service)
             assert done.returncode == 0, (service, done.stdout, done.stderr)
 

@@ -81,3 +81,76 @@ def test_status_after_a_sync(dovecot, alice, data_dir, instance, monkeypatch, ca
     lines = capsys.readouterr().out.splitlines()
     inbox = next(line for line in lines if " INBOX " in line)
     assert inbox.split()[0] == "alice" and "ok" in inbox and "2 stored" in inbox
+
+
+def test_doctor_warns_about_data_others_can_read(data_dir, capsys):
+    from mail_pipeline.doctor import check_permissions
+    from mail_pipeline.storage.lake import Lake
+
+    Lake(data_dir / "lake").ensure_placeholders()
+    [finding] = diagnose(get_settings(), [check_permissions])
+    assert finding.ok, finding.detail
+    loose = next((data_dir / "lake" / "emails").rglob("*.parquet"))
+    loose.chmod(0o644)
+    (data_dir / "lake").chmod(0o755)
+    [finding] = diagnose(get_settings(), [check_permissions])
+    assert not finding.ok and finding.warning
+    assert "2 path(s)" in finding.detail and str(loose) in finding.detail and "0644" in finding.detail
+    assert finding.hint == f"chmod -R go= {data_dir}"
+    import subprocess
+
+    subprocess.run(finding.hint.split(), check=True)  # the hint, as written, fixes it
+    assert diagnose(get_settings(), [check_permissions])[0].ok
+
+
+def test_a_pipeline_run_leaves_only_private_files(dovecot, alice, data_dir, instance, monkeypatch):
+    """The registry, lake, catalog, LanceDB and locks, written by a real run of every stage."""
+    import os
+    from datetime import datetime, timezone
+
+    from dagster import materialize
+
+    from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
+    from mail_pipeline.defs.assets.emails import emails
+    from mail_pipeline.defs.assets.raw_messages import raw_messages
+    from mail_pipeline.defs.partitions import partition_key
+    from mail_pipeline.defs.resources import build_resources
+    from mail_pipeline.storage.permissions import loose_paths, restrict_umask
+    from mail_pipeline_tests.mailgen import message
+
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+    when = datetime(2026, 11, 19, 9, tzinfo=timezone.utc)
+    dovecot.append([("INBOX", message("p1", when), when)])
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    previous = os.umask(0o022)
+    restrict_umask()  # as cli.main and definitions.py do in every pipeline process
+    try:
+        result = materialize([raw_messages, emails, email_chunks, email_embeddings], instance=instance,
+                             partition_key=partition_key("alice", when.date()), resources=build_resources(get_settings()))
+    finally:
+        os.umask(previous)
+    assert result.success
+    for part in ("accounts.json", "lake", "warehouse.duckdb", "lancedb", "locks"):
+        assert (data_dir / part).exists(), part
+    assert list(loose_paths(data_dir)) == []
+
+
+def test_status_lists_only_registered_accounts(dovecot, alice, data_dir, capsys):
+    from datetime import date
+
+    import pyarrow as pa
+
+    from mail_pipeline.storage.accounts import AccountRegistry
+    from mail_pipeline.storage.lake import Lake
+    from mail_pipeline.storage.schemas import SYNC_LOG
+    from mail_pipeline.storage.sync_log import failure_row
+
+    lake = Lake(data_dir / "lake")
+    for account in ("alice", "gone"):
+        row = {**failure_row("run1", date(2026, 11, 19), "raw_messages", OSError("x")), "folder": "INBOX", "status": "ok"}
+        lake.append("sync_log", account, date(2026, 11, 19), pa.Table.from_pylist([row], schema=SYNC_LOG))
+    assert cli.main(["status"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["alice"]
+    AccountRegistry(data_dir / "accounts.json").remove("alice")
+    assert cli.main(["status"]) == 0
+    assert "alice" not in capsys.readouterr().out

@@ -67,7 +67,7 @@ def test_encodes_offline_without_the_environment_set():
     # A proxy that refuses every connection: any download attempt would fail loudly.
     out = run_python(
         "import os, mail_pipeline.indexing as m\n"
-        "v = m.Embedder(precision='fp32').encode(['offline works'])\n"
+        "v = m.Embedder(precision='fp32', backend='torch').encode(['offline works'])\n"
         "print(os.environ['HF_HUB_OFFLINE'], v.shape)",
         HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
     )
@@ -114,7 +114,7 @@ def test_query_encoder_gives_the_vectors_of_encode(embedder):
     whitespace-only-free inputs."""
     from mail_pipeline.indexing.query_encoder import TracedQueryEncoder
 
-    fresh = Embedder(precision="fp32")
+    fresh = Embedder(precision="fp32", backend="torch")
     first = fresh.encode_query(TEXTS[0])
     assert fresh._query_encoder is None
     np.testing.assert_allclose(first, fresh.encode([TEXTS[0]])[0], atol=1e-6)

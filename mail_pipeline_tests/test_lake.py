@@ -4,6 +4,7 @@ failure on either side leaves the previous file as it was and no temporary file 
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
@@ -12,6 +13,7 @@ import pytest
 
 from mail_pipeline.storage.lake import Lake, rows_to_batches, write_behind
 from mail_pipeline.storage.schemas import RAW_MESSAGES
+from mail_pipeline_tests.damage import damage_column
 
 DAY = date(2026, 11, 10)
 WHEN = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
@@ -65,3 +67,80 @@ def test_a_writer_failure_stops_the_producer_and_is_raised(tmp_path):
     with pytest.raises(ValueError, match="field names are not matching"):
         lake.write_partition("raw_messages", "alice", DAY, endless)
     assert partition_state(lake) == before
+
+
+def test_a_damaged_page_fails_reads_that_touch_it_naming_the_file_and_the_remedy(tmp_path):
+    from mail_pipeline.storage.lake import LakeReadError
+
+    lake = Lake(tmp_path)
+    noise = random.Random(7)
+    rows = [{**row, "raw": noise.randbytes(10_000)} for row in raw_rows(range(50))]  # incompressible: pages of its own
+    written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(rows, schema=RAW_MESSAGES))
+    damage_column(written.path, "raw")
+    # The few columns a sync plan reads are intact, so that read still works...
+    assert len(lake.read_partition("raw_messages", "alice", DAY, columns=["folder", "uid"])) == 50
+    # ...and whatever reads the damaged page fails with the path and the remedy.
+    for read in (lambda: lake.read_partition("raw_messages", "alice", DAY),
+                 lambda: list(lake.iter_batches("raw_messages", "alice", DAY)),
+                 lambda: lake.verify_partition("raw_messages", "alice", DAY)):
+        with pytest.raises(LakeReadError, match="mail-pipeline repair") as caught:
+            read()
+        assert caught.value.path == written.path and str(written.path) in str(caught.value)
+
+
+def test_a_truncated_file_fails_with_its_path(tmp_path):
+    from mail_pipeline.storage.lake import LakeReadError
+
+    lake = Lake(tmp_path)
+    written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1, 2]), schema=RAW_MESSAGES))
+    written.path.write_bytes(written.path.read_bytes()[:-100])
+    with pytest.raises(LakeReadError, match=str(written.path)):
+        lake.read_partition("raw_messages", "alice", DAY, columns=["uid"])
+
+
+def test_leftover_temporary_files_go_at_the_partitions_next_write(tmp_path):
+    import os
+    import time
+
+    lake = Lake(tmp_path)
+    written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1]), schema=RAW_MESSAGES))
+    leftover = written.path.with_name(".part-0.parquet.0123abcd.tmp")  # a killed writer's, as _write names them
+    leftover.write_bytes(b"half a file")
+    other_day = lake.partition_file("raw_messages", "alice", date(2026, 11, 11)).with_name(".part-0.parquet.99.tmp")
+    other_day.parent.mkdir(parents=True)
+    other_day.write_bytes(b"another partition's")
+    lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1, 2]), schema=RAW_MESSAGES))
+    assert sorted(p.name for p in written.path.parent.iterdir()) == ["part-0.parquet"]
+    assert other_day.exists()  # only the partition being written is swept
+    # Appends (sync_log) sweep only leftovers old enough that no writer can still own them.
+    log_dir = lake.partition_dir("sync_log", "alice", DAY)
+    log_dir.mkdir(parents=True)
+    fresh, stale = log_dir / ".part-aa.parquet.1.tmp", log_dir / ".part-bb.parquet.2.tmp"
+    fresh.write_bytes(b"x")
+    stale.write_bytes(b"x")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    from mail_pipeline.storage.schemas import SYNC_LOG
+
+    lake.append("sync_log", "alice", DAY, SYNC_LOG.empty_table())
+    assert fresh.exists() and not stale.exists()
+
+
+def test_lake_files_and_folders_are_private(tmp_path):
+    import stat
+
+    from mail_pipeline.storage.permissions import loose_paths
+
+    os_umask = __import__("os").umask(0o022)  # a default umask: the lake must not rely on the caller's
+    try:
+        lake = Lake(tmp_path / "data" / "lake")
+        lake.ensure_placeholders()
+        written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1]), schema=RAW_MESSAGES))
+    finally:
+        __import__("os").umask(os_umask)
+    assert stat.S_IMODE(written.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert list(loose_paths(tmp_path / "data")) == []
+    written.path.chmod(0o644)
+    assert list(loose_paths(tmp_path / "data")) == [(written.path, 0o644)]
+

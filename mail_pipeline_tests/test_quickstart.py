@@ -45,6 +45,12 @@ def email_count(data_dir: Path) -> int:
         return con.execute("SELECT count(*), count(DISTINCT message_id) FROM emails").fetchone()
 
 
+def serves(port: int, data_dir: Path) -> bool:
+    from mail_pipeline.service import client
+
+    return client.serves(client.service_url(port), data_dir, timeout=2)
+
+
 def running(pattern: str) -> set[str]:
     return set(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split())
 
@@ -76,12 +82,15 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
     env.update(MAIL_PIPELINE_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     env_file = ROOT / ".env"
     had_env = env_file.read_bytes() if env_file.exists() else None
-    port = free_port()
+    port, search_port = free_port(), free_port()
+    env["MAIL_PIPELINE_SEARCH_PORT"] = str(search_port)
     log = tmp_path / "make-run.log"
     try:
         with MakeRun(env, port, log) as run:
             wait_until(lambda: materialized(port) >= 10, 420, f"demo partitions in the UI (log: {log})", interval=3)
-            search_env = {**env, "FERNET_KEY": "unused-by-search"}
+            wait_until(lambda: serves(search_port, data_dir), 180, f"the search service (log: {log})", interval=2)
+            # A model the CLI cannot load: only `make run`'s warm search service can answer.
+            search_env = {**env, "FERNET_KEY": "unused-by-search", "MAIL_PIPELINE_EMBEDDING_MODEL": str(tmp_path / "none")}
             out = subprocess.run([str(Path(sys.executable).with_name("mail-pipeline")), "search", "invoice", "--json", "-k", "3"],
                                  env=search_env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
             assert out.returncode == 0, out.stderr
@@ -89,6 +98,7 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             assert hits and all(h["account"] == "demo" for h in hits)
             assert run.stop() in (0, 2, 130, -signal.SIGINT)  # make itself dies of the SIGINT it forwards
             assert not graphql(port, "{ version }")  # the webserver is gone
+            wait_until(lambda: not serves(search_port, data_dir), 30, "the search service to stop")
             # This run's pymap by its port: other pymaps on a shared machine come and go meanwhile.
             demo_port = re.search(r"served by pymap on 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))[1]
             wait_until(lambda: not running(str(data_dir)) and not running(f"bin/pymap .*--port {demo_port} "), 30,

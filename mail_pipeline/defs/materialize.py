@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from mail_pipeline.defs.partitions import split_key
 from mail_pipeline.defs.resources import LakeResource
+from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.stages.outcome import PartitionOutcome, out_of_window
+from mail_pipeline.storage.sync_log import record_failure
 
 StageWork = Callable[[str, list[date]], Iterable[PartitionOutcome]]
 
@@ -28,6 +30,21 @@ def partition_metadata(outcome: PartitionOutcome) -> dict:
     return {"dagster/row_count": outcome.rows, "summary": MetadataValue.md(outcome.summary), **figures}
 
 
+def recorded_work(context: AssetExecutionContext, lake: LakeResource, work: StageWork, account: str,
+                  days: list[date]) -> list[PartitionOutcome]:
+    """`work(account, days)`; a failure also leaves a sync_log row, so `status` shows a full disk or a
+    damaged file as it shows an IMAP error (ingest logs those itself, per folder)."""
+    started = datetime.now(timezone.utc)
+    try:
+        return list(work(account, days))
+    except ImapError:
+        raise
+    except Exception as error:
+        if days:
+            record_failure(lake.lake, account, context.run_id, days[0], context.asset_key.to_user_string(), error, started)
+        raise
+
+
 def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork) -> MaterializeResult:
     """Run `work(account, days in the window)` over the run's partitions, one account lock at a time."""
     started = time.monotonic()
@@ -41,7 +58,7 @@ def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: 
     for account, days in by_account.items():
         with lake.account_lock(account):
             outcomes += [out_of_window(account, d) for d in days if not window.contains(d)]
-            outcomes += work(account, [d for d in days if window.contains(d)])
+            outcomes += recorded_work(context, lake, work, account, [d for d in days if window.contains(d)])
     for outcome in outcomes:
         context.add_asset_metadata(partition_metadata(outcome), partition_key=keys[(outcome.account, outcome.day)])
     # Shared by every partition of the run, so named for the run.

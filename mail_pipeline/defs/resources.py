@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from mail_pipeline.auth.tokens import credential_for
+from mail_pipeline.defs.run_launcher import hold_run_liveness
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
@@ -26,6 +27,12 @@ class LakeResource(ConfigurableResource):
     data_dir: str
     retention_days: int = 30
     pinned_today: str | None = None  # YYYY-MM-DD: tests and reproducible demos pin the clock
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every stage uses the lake: its setup marks the run worker alive for run monitoring,
+        # until the worker exits (defs/run_launcher.py says why there is no teardown).
+        if context.run_id:
+            hold_run_liveness(Path(self.data_dir), context.run_id)
 
     @property
     def lake(self) -> Lake:
@@ -136,16 +143,18 @@ class AttachmentsResource(ConfigurableResource):
 
 
 class EmbedderResource(ConfigurableResource):
-    """The sentence-transformers model; torch and the weights load on first use, in the run process."""
+    """The embedding model (torch or OpenVINO runtime); it is chosen and loads on first use, in the run process."""
 
     model: str
     batch_size: int = 64
     precision: str = "auto"
+    backend: str = "auto"
+    cache_dir: str | None = None
 
     def embedder(self):
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        return shared_embedder(self.model, self.precision, self.batch_size)
+        return shared_embedder(self.model, self.precision, self.batch_size, self.backend, self.cache_dir)
 
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
@@ -168,5 +177,6 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
             memory_mb=settings.attachment_memory_mb, workers=settings.attachment_workers,
         ),
         "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
-                                     precision=settings.embedding_precision),
+                                     precision=settings.embedding_precision, backend=settings.embedding_backend,
+                                     cache_dir=settings.embedder_config[4]),
     }

@@ -19,6 +19,7 @@ from mail_pipeline.storage.accounts import Account, AccountRegistry
 DEMO_SLUG = "demo"
 DEMO_USER, DEMO_PASSWORD = "demouser", "demopass"  # pymap's built-in demo login, loopback only
 DEMO_MESSAGES = 400
+DEMO_DAYS = 14
 
 
 def free_port() -> int:
@@ -49,10 +50,10 @@ class DemoServer:
         self.stop()
         raise RuntimeError(f"the demo IMAP server (pymap) did not start on 127.0.0.1:{self.port}")
 
-    def seed(self, n: int = DEMO_MESSAGES, end: datetime | None = None) -> int:
+    def seed(self, n: int = DEMO_MESSAGES, end: datetime | None = None, days: int = DEMO_DAYS) -> int:
         # Midnight-aligned end: restarting on the same day serves the same messages.
         end = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        messages = generate_mailbox(n, days=14, end=end, seed=2026)
+        messages = generate_mailbox(n, days=days, end=end, seed=2026)
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False)
         try:
             client.login(DEMO_USER, DEMO_PASSWORD)

@@ -1,4 +1,4 @@
-"""The sentence-transformers embedder: lazy model loading, device and precision choice.
+"""The embedder: lazy model loading, the choice of runtime (backend.py), device and precision.
 
 all-MiniLM-L6-v2 reads at most 256 word pieces ([CLS] and [SEP] included) and silently drops the
 rest, so chunking measures text with the same tokenizer (`Embedder.tokens`) before it gets here.
@@ -7,6 +7,7 @@ rest, so chunking measures text with the same tokenizer (`Embedder.tokens`) befo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mail_pipeline.indexing import openvino_encoder
+from mail_pipeline.indexing.backend import (OPENVINO_FP32, Choice, Runtime, calibrate, calibration_texts, candidates,
+                                            check_backend, machine_key, read_choice, write_choice)
+from mail_pipeline.indexing.openvino_encoder import OpenVinoEncoder
+
+log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16")
 # CPU flags with native bf16 matmuls. all-MiniLM-L6-v2 measured on an AMX CPU ran at
@@ -98,24 +105,35 @@ def _local_config(model_path: str, name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def default_cache_dir() -> Path:
+    """Converted models and measured backend choices: $XDG_CACHE_HOME/mail_pipeline."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mail_pipeline"
+
+
 class Embedder:
-    """Texts -> float32, L2-normalized vectors. Weights load on the first `encode`."""
+    """Texts -> float32, L2-normalized vectors. The runtime is chosen, and weights load, on first use."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None, precision: str = "auto",
-                 batch_size: int = 64):
+                 batch_size: int = 64, backend: str = "torch", cache_dir: str | Path | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"embedding precision must be one of {PRECISIONS}, not {precision!r}")
+        check_backend(backend, precision)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be downloaded at run time
         self.model_id = model
         self.model_path = resolve_model_path(model)
         self.requested_device = device
         self.requested_precision = precision
+        self.requested_backend = backend
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.batch_size = batch_size
-        self._model = None
+        self._models: dict[str, Any] = {}  # precision -> SentenceTransformer
+        self._openvino: OpenVinoEncoder | None = None
         self._tokens: TokenizerCounter | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._queries = 0
         self._query_encoder = None
+        self.choice: Choice | None = None
+        self.backend: str | None = None
         self.device: str | None = None
         self.precision: str | None = None
 
@@ -141,42 +159,87 @@ class Embedder:
             return int(pooling["word_embedding_dimension"])
         return int(self._loaded().get_sentence_embedding_dimension())
 
-    def _loaded(self):
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model
-
     def _resolve(self) -> None:
-        if self.precision is None:
-            import torch
+        with self._lock:
+            if self.choice is None:
+                choice = self._choose()
+                self.backend, self.precision, self.device = choice.runtime.backend, choice.runtime.precision, choice.device
+                self.choice = choice
+                log.info("embedding backend: %s", choice.describe())
 
-            self.device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self.precision = choose_precision(self.requested_precision, self.device)
+    def _choose(self) -> Choice:
+        backend, precision = self.requested_backend, self.requested_precision
+        if backend == "openvino":
+            self._require_openvino()
+            return Choice(OPENVINO_FP32, "cpu", "configured")
+        openvino_usable = (backend == "auto" and precision != "bf16" and self.requested_device in (None, "cpu")
+                           and openvino_encoder.available() and openvino_encoder.supports(self.model_path))
+        key = machine_key(self.model_path, self.requested_device or "default", precision, self.batch_size)
+        if openvino_usable and (known := read_choice(self.cache_dir, key)) is not None:
+            return known  # measured before on this machine: no torch import when OpenVINO won
+        import torch
+
+        device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_precision = choose_precision(precision, device)
+        if backend == "torch" or precision == "bf16":
+            return Choice(Runtime("torch", torch_precision), device, "configured")
+        runtimes = candidates("auto", torch_precision, openvino_usable and device == "cpu")
+        if len(runtimes) == 1:
+            return Choice(runtimes[0], device, "only candidate")
+        choice = calibrate(runtimes, lambda runtime: self._runtime(runtime, device), calibration_texts(), device)
+        self._models = {p: m for p, m in self._models.items() if choice.runtime == Runtime("torch", p)}
+        self._openvino = self._openvino if choice.runtime == OPENVINO_FP32 else None
+        write_choice(self.cache_dir, key, choice)
+        return choice
+
+    def _require_openvino(self) -> None:
+        if not openvino_encoder.available():
+            raise RuntimeError("MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs OpenVINO: "
+                               "pip install 'mail_pipeline[openvino]'")
+        if not openvino_encoder.supports(self.model_path):
+            raise ValueError(f"the openvino backend runs local mean-pooling models only; {self.model_id} is not one")
+
+    def _runtime(self, runtime: Runtime, device: str):
+        """The encode function of one runtime, loading it on first use."""
+        if runtime.backend == "openvino":
+            return self._openvino_encoder().encode
+        model = self._torch_model(runtime.precision, device)
+        return lambda texts: self._torch_encode(model, texts)
+
+    def _openvino_encoder(self) -> OpenVinoEncoder:
+        with self._lock:
+            if self._openvino is None:
+                self._openvino = OpenVinoEncoder(self.model_path, self.cache_dir, self.max_tokens)
+            return self._openvino
+
+    def _torch_model(self, precision: str, device: str):
+        with self._lock:
+            if precision not in self._models:
+                self._models[precision] = self._load(precision, device)
+            return self._models[precision]
+
+    def _loaded(self):
+        """The sentence-transformers model of the chosen torch runtime (torch fp32 under OpenVINO)."""
+        self._resolve()
+        return self._torch_model(self.precision, "cpu" if self.backend == "openvino" else self.device)
 
     @property
     def vectors_id(self) -> str:
         """What the vectors depend on, the embedding cache's key: the model, and the precision
-        where it changes them (bf16); fp32 runtimes give the same vectors and share the key."""
+        where it changes them (bf16); fp32 runtimes (torch, OpenVINO) give the same vectors and share the key."""
         self._resolve()
         return self.model_id if self.precision == "fp32" else f"{self.model_id}@{self.precision}"
 
-    def _load(self):
+    def _load(self, precision: str, device: str):
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a tqdm bar per load clutters the run logs
+        kwargs = {"dtype": torch.bfloat16} if precision == "bf16" else {}
+        return SentenceTransformer(self.model_path, device=device, model_kwargs=kwargs)
 
-        self._resolve()
-        kwargs = {"dtype": torch.bfloat16} if self.precision == "bf16" else {}
-        return SentenceTransformer(self.model_path, device=self.device, model_kwargs=kwargs)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Float32, L2-normalized, shape (len(texts), dimension)."""
-        if len(texts) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self._loaded()
+    def _torch_encode(self, model, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
@@ -184,9 +247,21 @@ class Embedder:
                                normalize_embeddings=False, show_progress_bar=False)
         return normalized(out.float().cpu().numpy())
 
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32, L2-normalized, shape (len(texts), dimension)."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        self._resolve()
+        if self.backend == "openvino":
+            return self._openvino_encoder().encode(texts)
+        return self._torch_encode(self._loaded(), texts)
+
     def encode_query(self, text: str) -> np.ndarray:
-        """One text's vector, as `encode([text])[0]`; from a process's second query on, through
-        the traced model where it applies (query_encoder.py: 12 instead of 20 ms on 2 cores)."""
+        """One text's vector, as `encode([text])[0]`; under torch, from a process's second query on,
+        through the traced model where it applies (query_encoder.py: 12 instead of 20 ms on 2 cores)."""
+        self._resolve()
+        if self.backend == "openvino":
+            return self.encode([text])[0]
         model = self._loaded()
         with self._lock:
             self._queries += 1
@@ -200,6 +275,7 @@ class Embedder:
 
 
 @lru_cache(maxsize=2)
-def shared_embedder(model: str = DEFAULT_MODEL, precision: str = "auto", batch_size: int = 64) -> Embedder:
+def shared_embedder(model: str = DEFAULT_MODEL, precision: str = "auto", batch_size: int = 64,
+                    backend: str = "torch", cache_dir: str | None = None) -> Embedder:
     """The one embedder of a process per configuration: stages, partitions and searches share its model load."""
-    return Embedder(model, precision=precision, batch_size=batch_size)
+    return Embedder(model, precision=precision, batch_size=batch_size, backend=backend, cache_dir=cache_dir)

@@ -176,7 +176,7 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
     if embedder is None and mode != "text":
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        embedder = shared_embedder(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size)
+        embedder = shared_embedder(*settings.embedder_config)
     store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
         raise EmptyStoreError(f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first")

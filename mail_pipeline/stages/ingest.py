@@ -85,7 +85,10 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         outcome.reused = len(p.to_fetch) - len(edits.to_fetch.get(p.folder, []))
         outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == p.folder and r["uidvalidity"] != p.uidvalidity)
     if not edits.changed:
-        return DaySync(outcomes, edits)  # nothing new: leave the file as it is
+        # Nothing new: the file stays as it is, so check it still reads whole (the plan read only
+        # a few small columns); a damaged one fails here, naming itself, not in the next stage.
+        lake.verify_partition("raw_messages", account, day)
+        return DaySync(outcomes, edits)
     new_rows = itertools.chain.from_iterable(
         plan.raw_rows(session, replace(p, to_fetch=edits.to_fetch.get(p.folder, [])), outcome,
                       max_messages=limits.max_messages, max_bytes=limits.max_bytes)

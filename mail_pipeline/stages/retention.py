@@ -37,5 +37,6 @@ def drop_before(first_kept: date, lake: Lake, maintaining: Callable[[], Abstract
     with maintaining() as store:
         before = store.disk_bytes()
         vector_rows = store.drop_before(first_kept)
+        store.remove_unreferenced()  # what killed writes left; safe here, under the exclusive lock
         vector_bytes = max(before - store.disk_bytes(), 0)
     return Dropped(partitions, lake_bytes, vector_rows, vector_bytes)

@@ -1,4 +1,5 @@
-"""The account registry: one JSON file in the data directory, mode 0600, written atomically.
+"""The account registry: one JSON file in the data directory, mode 0600, written atomically,
+its previous version kept beside it (`accounts.json.bak`) on every write.
 
 Passwords and OAuth grants are stored only as Fernet tokens (`password_token`, `grant_token`);
 nothing here ever returns or logs the plaintext except `AccountRegistry.password` and
@@ -22,6 +23,7 @@ from cryptography.fernet import MultiFernet
 
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.locks import file_lock
+from mail_pipeline.storage.permissions import private_dir
 
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -34,6 +36,10 @@ ALL_FOLDERS = "*"
 
 class AccountError(ValueError):
     """Invalid account input; the registry is left unchanged."""
+
+
+class RegistryCorruptError(AccountError):
+    """The registry file cannot be read; the message names it, its backup and how to restore."""
 
 
 @dataclass(frozen=True)
@@ -157,11 +163,30 @@ class AccountRegistry:
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".bak")
+
     def load(self) -> dict[str, Account]:
         if not self.path.exists():
             return {}
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        return {item["slug"]: _account_from_json(item) for item in data.get("accounts", [])}
+        try:
+            return parse(self.path.read_bytes())
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise RegistryCorruptError(self._corrupt_message(error)) from None
+
+    def _corrupt_message(self, error: Exception) -> str:
+        reason = f"{type(error).__name__}: {str(error)[:200]}"
+        message = f"the account registry {self.path} cannot be read ({reason})"
+        try:
+            accounts = parse(self.backup_path.read_bytes())
+        except OSError:
+            return (f"{message}, and there is no backup ({self.backup_path}); move it aside and add the accounts "
+                    "again with `mail-pipeline account add`")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return f"{message}, and its backup {self.backup_path} cannot be read either; add the accounts again"
+        return (f"{message}. Its previous version {self.backup_path} holds {len(accounts)} account(s) "
+                f"({', '.join(sorted(accounts)) or 'none'}); restore it with: cp -p {self.backup_path} {self.path}")
 
     def list(self, *, active_only: bool = False) -> list[Account]:
         return [a for a in self.load().values() if a.active or not active_only]
@@ -254,19 +279,35 @@ class AccountRegistry:
             yield
 
     def _save(self, accounts: dict[str, Account]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Keep the current file as the backup, then replace it; both written atomically, 0600."""
         payload = {"version": 1, "accounts": [asdict(a) for a in sorted(accounts.values(), key=lambda a: a.slug)]}
-        fd, tmp = tempfile.mkstemp(prefix=".accounts-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self.path.exists():
+            _write_private(self.backup_path, self.path.read_bytes())
+        _write_private(self.path, json.dumps(payload, indent=2).encode())
+
+
+def parse(content: bytes) -> dict[str, Account]:
+    """The accounts of a registry file's bytes; raises ValueError/TypeError/KeyError when malformed."""
+    data = json.loads(content.decode("utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("accounts", []), list):
+        raise ValueError("not a registry: expected an object with a list of accounts")
+    return {item["slug"]: _account_from_json(item) for item in data.get("accounts", [])}
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write `content` to `path` through a 0600 temporary file, fsynced, then renamed into place."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _with_secret(account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from mail_pipeline.storage.lake import PLACEHOLDER_ACCOUNT, Lake
+from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
 
 if TYPE_CHECKING:
@@ -57,7 +58,12 @@ DERIVED_VIEWS = {
             FROM sync_log),
         successes AS (
             SELECT account, folder, max(finished_at) AS last_success
-            FROM sync_log WHERE status = 'ok' GROUP BY account, folder),
+            FROM sync_log WHERE status = 'ok' GROUP BY account, folder
+            -- '*' rows are account-wide failures (login, a stage's disk or file error): any later
+            -- successful folder sync of the account resolves them.
+            UNION ALL
+            SELECT account, '*' AS folder, max(finished_at) AS last_success
+            FROM sync_log WHERE status = 'ok' GROUP BY account),
         failures AS (
             SELECT l.account, l.folder, count(*) AS consecutive_failures
             FROM sync_log l LEFT JOIN successes s USING (account, folder)
@@ -75,7 +81,7 @@ DERIVED_VIEWS = {
         FROM ranked r LEFT JOIN successes s USING (account, folder)
                       LEFT JOIN failures f USING (account, folder)
                       LEFT JOIN reconciled c USING (account, folder)
-        WHERE r.rn = 1""",
+        WHERE r.rn = 1 AND NOT (r.folder = '*' AND coalesce(f.consecutive_failures, 0) = 0)""",
 }
 
 
@@ -111,7 +117,7 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
     version = _version(statements)
     if current_version(path) == version:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         with duckdb.connect(str(path)) as con:
             for statement in statements:
@@ -120,6 +126,7 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
     except duckdb.IOException as error:
         log.warning("catalog update postponed, %s is held open elsewhere: %s", path, error)
         return False
+    path.chmod(PRIVATE_FILE)
     return True
 
 

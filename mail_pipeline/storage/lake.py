@@ -3,7 +3,9 @@ renamed into place, so readers (DuckDB views, notebooks) never see half a file a
 a writer.
 
 Layout: `<root>/<table>/account=<slug>/day=<YYYY-MM-DD>/part-0.parquet`. Append-only tables
-(`sync_log`) hold several uniquely named files per partition instead.
+(`sync_log`) hold several uniquely named files per partition instead. Files are 0600 and folders
+0700 (storage/permissions.py). Pages carry CRC checksums, verified on every read: a damaged file
+fails with its path and the remedy (`mail-pipeline repair`) instead of a bare decoder error.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import queue
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mail_pipeline.storage.permissions import create_private_file, private_dir
 from mail_pipeline.storage.schemas import TABLES
 
 PART_NAME = "part-0.parquet"
@@ -28,6 +32,24 @@ PART_NAME = "part-0.parquet"
 # raises "No files found" on an empty glob, and this keeps every view valid on an empty lake.
 PLACEHOLDER_ACCOUNT = "~empty"
 PLACEHOLDER_DAY = date(1970, 1, 1)
+# An append's temporary file older than this is a leftover of a killed process (appends are a few
+# rows and take milliseconds); a partition's own leftovers go at its next write, which the account
+# lock makes the only one in flight.
+STALE_APPEND_TMP_S = 3600
+READ_ERRORS = (OSError, pa.ArrowException)
+
+
+class LakeReadError(Exception):
+    """A lake file cannot be read; the message names it and the remedy."""
+
+    def __init__(self, path: Path, cause: BaseException):
+        self.path = Path(path)
+        self.cause = f"{type(cause).__name__}: {str(cause)[:300]}"
+        super().__init__(
+            f"cannot read {self.path}: {self.cause}. The file is damaged; "
+            "`mail-pipeline repair` moves it aside and the partition's next run rebuilds it "
+            "(raw mail is fetched again from the server)"
+        )
 
 
 @dataclass(frozen=True)
@@ -62,20 +84,25 @@ class Lake:
     def write_partition(
         self, table: str, account: str, day: date, data: pa.Table | Iterable[pa.RecordBatch]
     ) -> WriteResult:
-        """Replace the partition's file with `data` (a table, or batches streamed to disk)."""
+        """Replace the partition's file with `data` (a table, or batches streamed to disk). The
+        caller holds the account's lock, so temporary files already there are leftovers: removed."""
         schema = TABLES[table]
         batches = data.cast(schema).to_batches() if isinstance(data, pa.Table) else data
-        return self._write(self.partition_file(table, account, day), batches, schema)
+        path = self.partition_file(table, account, day)
+        remove_leftovers(path.parent, f".{path.name}.*.tmp")
+        return self._write(path, batches, schema)
 
     def append(self, table: str, account: str, day: date, data: pa.Table) -> WriteResult:
-        path = self.partition_dir(table, account, day) / f"part-{uuid.uuid4().hex}.parquet"
+        directory = self.partition_dir(table, account, day)
+        remove_leftovers(directory, ".part-*.parquet.*.tmp", older_than_s=STALE_APPEND_TMP_S)
+        path = directory / f"part-{uuid.uuid4().hex}.parquet"
         return self._write(path, data.cast(TABLES[table]).to_batches(), TABLES[table])
 
     def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> WriteResult:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        private_dir(path.parent)
+        tmp = create_private_file(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
         try:
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
                 rows = write_behind(writer, batches)
             os.replace(tmp, path)
         except BaseException:
@@ -83,15 +110,18 @@ class Lake:
             raise
         return WriteResult(rows=rows, bytes=path.stat().st_size, path=path)
 
+    def partition_files(self, table: str, account: str, day: date) -> list[Path]:
+        directory = self.partition_dir(table, account, day)
+        return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+
     def read_partition(self, table: str, account: str, day: date, columns: list[str] | None = None) -> pa.Table:
         """The partition's rows, or an empty table of the right schema when it does not exist."""
-        directory = self.partition_dir(table, account, day)
         schema = TABLES[table]
-        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+        files = self.partition_files(table, account, day)
         if not files:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
-        return pa.concat_tables(pq.read_table(f, columns=columns, schema=schema) for f in files)
+        return pa.concat_tables(read_file(f, columns=columns, schema=schema) for f in files)
 
     def iter_batches(self, table: str, account: str, day: date, batch_size: int = 256) -> Iterable[pa.RecordBatch]:
         """The partition's rows in file order, in the table's current schema (columns added since
@@ -100,12 +130,17 @@ class Lake:
         if not path.exists():
             return
         schema = TABLES[table]
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        for batch in iter_file(path, batch_size):
             if batch.schema.names != schema.names:
                 batch = pa.RecordBatch.from_arrays(
                     [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type) for f in schema],
                     schema=schema)
             yield batch
+
+    def verify_partition(self, table: str, account: str, day: date) -> int:
+        """Read every page of the partition's files (checksums, decompression); return the rows.
+        Raises LakeReadError naming the first damaged file."""
+        return sum(verify_file(path) for path in self.partition_files(table, account, day))
 
     def list_partitions(self, table: str, account: str | None = None) -> list[tuple[str, date]]:
         found = []
@@ -127,6 +162,40 @@ class Lake:
         freed = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
         shutil.rmtree(directory)
         return freed
+
+
+def read_file(path: Path, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns, schema=schema, page_checksum_verification=True)
+    except READ_ERRORS as error:
+        raise LakeReadError(path, error) from error
+
+
+def iter_file(path: Path, batch_size: int = 256, columns: list[str] | None = None) -> Iterable[pa.RecordBatch]:
+    try:
+        parquet = pq.ParquetFile(path, page_checksum_verification=True)
+        yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
+    except READ_ERRORS as error:
+        raise LakeReadError(path, error) from error
+
+
+def verify_file(path: Path) -> int:
+    """Decode every page of one file, holding one batch at a time; return its rows."""
+    return sum(batch.num_rows for batch in iter_file(path, batch_size=1024))
+
+
+def remove_leftovers(directory: Path, pattern: str, older_than_s: float = 0) -> list[Path]:
+    """Delete temporary files an interrupted write left in `directory` (see STALE_APPEND_TMP_S)."""
+    removed = []
+    now = time.time()
+    for path in directory.glob(pattern) if directory.is_dir() else []:
+        try:
+            if now - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            continue
+    return removed
 
 
 def write_behind(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch], depth: int = 2) -> int:

@@ -1,24 +1,95 @@
-"""A reader-writer file lock between processes on one host.
+"""File locks between processes on one host: a reader-writer lock, and liveness locks.
 
 Ingest runs write LanceDB under a shared lock; retention compacts and deletes old versions under
 the exclusive one, because `cleanup_old_versions(delete_unverified=True)` would otherwise delete
-the data files of a write still in flight.
+the data files of a write still in flight. A run worker holds a liveness lock for its lifetime,
+so the daemon's run monitoring can tell a killed run from a running one (defs/run_launcher.py).
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
+
 
 @contextmanager
 def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class LivenessLock:
+    """A file held locked for as long as a process lives: the kernel drops the lock when the
+    process dies, SIGKILL and OOM included, so another process (on the same host, or sharing the
+    folder through a local volume) can tell a dead holder from a live one. See `probe`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> LivenessLock:
+        # Locked under a temporary name, then renamed: a prober never sees the file unlocked.
+        private_dir(self.path.parent)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # before the unlock: a prober then finds nothing, never a free lock
+        os.close(self._fd)
+        self._fd = None
+
+
+def probe(path: Path) -> bool | None:
+    """True while the file's holder lives, False once it died without releasing it (the file is
+    then removed), None when there is no such file (never taken, or released)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        try:
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                return None
+        except FileNotFoundError:  # the holder released it between our open and lock: it finished
+            return None
+        Path(path).unlink(missing_ok=True)
+        return False
+    finally:
+        os.close(fd)
+
+
+def holder_pid(path: Path) -> int | None:
+    """The pid the holder wrote into the file (for messages and tests), if readable."""
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None

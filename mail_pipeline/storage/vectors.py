@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import FTS, Bitmap, BTree, HnswSq
 
+from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class VectorStore:
 
     def __init__(self, uri: str | Path, dimension: int = 384):
         self.uri = str(uri)
+        if "://" not in self.uri:  # a local folder: LanceDB's files inside inherit nothing, so keep others out of it
+            private_dir(Path(self.uri))
         self.dimension = dimension
         self.schema = vector_schema(dimension)
         # Check for other processes' commits on every read: a long-lived resource must see them.
@@ -268,6 +271,18 @@ class VectorStore:
         # writer's commit in flight (deleting them corrupts the table); the dropped rows' files
         # are referenced by the versions removed here, so they go either way.
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
+
+    def remove_unreferenced(self) -> int:
+        """Delete the files no kept version references (data and index files of writes killed
+        before their commit) and versions older than PRUNE_OLDER_THAN; return the bytes freed.
+
+        Lance keeps unreferenced files for 7 days, since they may be a commit in flight; only the
+        exclusive lock (VectorsResource.maintaining) rules that out, so call it only under it."""
+        table = self._open()
+        if table is None:
+            return 0
+        stats = table.to_lance().cleanup_old_versions(older_than=PRUNE_OLDER_THAN, delete_unverified=True)
+        return stats.bytes_removed
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""The search service's operations as an MCP server (stdio): tools an agent calls to find and
+read mail, each answer carrying the ids and dates it can cite. Read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mail_pipeline.service.reader import MailReader, NothingIndexedError, NotFoundError, RequestError, parse_day
+
+INSTRUCTIONS = (
+    "Read-only access to the user's recent email (the last 30 days of the synced IMAP accounts). "
+    "search_mail finds emails by meaning and words; get_email reads one, get_thread its conversation. "
+    "Cite emails by their date, sender, subject and message_id."
+)
+
+
+@contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    """Anticipated failures reach the agent with their message; anything else stays generic."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    try:
+        yield
+    except (RequestError, NotFoundError, NothingIndexedError) as error:
+        raise ToolError(str(error)) from error
+
+
+def _with_message_ids(reader: MailReader, hits: list[dict]) -> list[dict[str, Any]]:
+    """Hits with their RFC 5322 Message-ID (the search index does not hold it), marks dropped."""
+    ids = reader.message_ids([(hit["account"], hit["email_id"]) for hit in hits])
+    return [{**{k: v for k, v in hit.items() if k != "marks"}, "message_id": ids.get((hit["account"], hit["email_id"]))}
+            for hit in hits]
+
+
+def build_server(reader: MailReader):
+    from mcp.server import MCPServer
+    from mcp.types import ToolAnnotations
+
+    server = MCPServer("mail-pipeline", instructions=INSTRUCTIONS)
+    tool = server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False))
+
+    @tool
+    def search_mail(query: str, account: str | None = None, since: str | None = None, until: str | None = None,
+                    mode: str = "hybrid", k: int = 10) -> list[dict[str, Any]]:
+        """Find emails matching `query` (by meaning and words), best first. Optional: account slug,
+        since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100).
+        Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""
+        with _as_tool_errors():
+            hits = reader.search(query, mode=mode, account=account, since=parse_day(since, "since"),
+                                 until=parse_day(until, "until"), k=k)
+            return _with_message_ids(reader, hits)
+
+    @tool
+    def get_email(email_id: str, account: str | None = None) -> dict[str, Any]:
+        """One email by its email_id: headers, dates, body text, attachments' names, folders."""
+        with _as_tool_errors():
+            return reader.email(email_id, account)
+
+    @tool
+    def get_thread(thread_id: str, account: str | None = None) -> dict[str, Any]:
+        """A conversation by its thread_id: its emails oldest first, each with ids, date, sender."""
+        with _as_tool_errors():
+            return reader.thread(thread_id, account)
+
+    @tool
+    def list_accounts() -> list[dict[str, Any]]:
+        """The mail accounts: slug, address, state and how much mail is stored (no secrets)."""
+        with _as_tool_errors():
+            return reader.accounts()
+
+    @tool
+    def sync_status() -> list[dict[str, Any]]:
+        """Per account and folder: when mail was last synced, the outcome, the last error."""
+        with _as_tool_errors():
+            return reader.sync_status()
+
+    return server

@@ -1,0 +1,134 @@
+// The search page: mail content only ever enters the page through textContent, never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+async function api(path, params) {
+  const query = params ? "?" + new URLSearchParams(params).toString() : "";
+  const reply = await fetch("/api/" + path + query);
+  const body = await reply.json();
+  if (!reply.ok) throw new Error(body.error || reply.statusText);
+  return body;
+}
+
+function showStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+function when(iso) {
+  return iso ? iso.replace("T", " ").slice(0, 16) : "";
+}
+
+// The snippet as text nodes, with the server's [start, end) marks wrapped in <mark>. The marks
+// count code points (Python's string indices), so the text is cut by code points too.
+function marked(text, marks) {
+  const out = element("div", "snippet");
+  const chars = Array.from(text);
+  const cut = (start, end) => chars.slice(start, end).join("");
+  let at = 0;
+  for (const [start, end] of marks || []) {
+    if (start < at) continue;
+    out.append(document.createTextNode(cut(at, start)), element("mark", null, cut(start, end)));
+    at = end;
+  }
+  out.append(document.createTextNode(cut(at)));
+  return out;
+}
+
+function hitItem(hit) {
+  const item = element("li", "hit");
+  item.tabIndex = 0;
+  item.dataset.emailId = hit.email_id;
+  const meta = element("div", "meta");
+  meta.append(element("span", "sender", hit.sender), element("span", "date", when(hit.sent_at || hit.day)),
+              element("span", "account", hit.account));
+  item.append(meta, element("div", "subject", hit.subject || "(no subject)"), marked(hit.snippet || "", hit.marks));
+  if (hit.attachment) item.append(element("div", "attachment", "in attachment: " + hit.attachment));
+  const open = () => {
+    document.querySelectorAll(".hit.selected").forEach((node) => node.classList.remove("selected"));
+    item.classList.add("selected");
+    openEmail(hit.email_id, hit.account);
+  };
+  item.addEventListener("click", open);
+  item.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+  return item;
+}
+
+async function runSearch(event) {
+  if (event) event.preventDefault();
+  const params = { q: $("q").value, mode: $("mode").value, account: $("account").value,
+                   since: $("since").value, until: $("until").value, k: "20" };
+  showStatus("Searching…");
+  $("results").replaceChildren();
+  try {
+    const hits = await api("search", params);
+    $("results").replaceChildren(...hits.map(hitItem));
+    showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : "No matches");
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+
+function addresses(list) {
+  return (list || []).map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(", ");
+}
+
+function showEmail(email) {
+  $("detail").hidden = false;
+  $("detail").dataset.emailId = email.email_id;
+  $("email-subject").textContent = email.subject || "(no subject)";
+  const from = email.from_name ? `${email.from_name} <${email.from_address}>` : email.from_address;
+  const rows = [["From", from], ["To", addresses(email.to)], ["Cc", addresses(email.cc)],
+                ["Date", when(email.sent_at || email.received_at)], ["Arrived", when(email.received_at)],
+                ["Account", email.account], ["Folders", (email.locations || []).map((l) => l.folder).join(", ")],
+                ["Message-ID", email.message_id]];
+  $("email-headers").replaceChildren(...rows.filter(([, value]) => value).flatMap(
+    ([name, value]) => [element("dt", null, name), element("dd", null, value)]));
+  const files = (email.attachments || []).map((a) => a.filename).filter(Boolean);
+  $("email-attachments").textContent = files.length ? "Attachments: " + files.join(", ") : "";
+  $("email-body").textContent = email.body_text || "";
+}
+
+function showThread(thread, currentId) {
+  $("thread").replaceChildren(...thread.emails.map((email) => {
+    const item = element("li", email.email_id === currentId ? "current" : "",
+                         `${when(email.sent_at || email.received_at)}  ${email.from_name || email.from_address}: ${email.subject || ""}`);
+    item.dataset.emailId = email.email_id;
+    item.addEventListener("click", () => openEmail(email.email_id, email.account));
+    return item;
+  }));
+}
+
+async function openEmail(emailId, account) {
+  try {
+    const email = await api("emails/" + encodeURIComponent(emailId), { account });
+    showEmail(email);
+    showThread(await api("threads/" + encodeURIComponent(email.thread_id), { account }), emailId);
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+
+async function loadAccounts() {
+  try {
+    const accounts = await api("accounts");
+    $("account").append(...accounts.map((a) => {
+      const option = element("option", null, a.account);
+      option.value = a.account;
+      return option;
+    }));
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+
+$("search").addEventListener("submit", runSearch);
+loadAccounts();

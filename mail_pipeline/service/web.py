@@ -1,0 +1,115 @@
+"""The search service over HTTP: a JSON API and the search page, from one warm process.
+
+The standard library's threading server is enough for one person's searches on loopback; every
+route is a read, and bad input gets a 400 with `{"error": "..."}` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from mail_pipeline.service.client import SERVICE_NAME
+from mail_pipeline.service.reader import (
+    MailReader, NothingIndexedError, NotFoundError, RequestError, parse_day, parse_k,
+)
+
+log = logging.getLogger(__name__)
+
+# The page and its script; the Content-Security-Policy lets no other script run (mail content
+# is only ever put into the page as text, and this is the second fence).
+STATIC = {"/": ("page.html", "text/html; charset=utf-8"), "/page.js": ("page.js", "text/javascript; charset=utf-8")}
+CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
+SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k"}
+_ITEM = re.compile(r"^/api/(emails|threads)/([^/]+)$")
+
+
+def _params(query: str, allowed: set[str]) -> dict[str, str]:
+    """The query string's parameters (the last of repeated ones); an unknown name is refused."""
+    params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise RequestError(f"unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+    return params
+
+
+class SearchHandler(BaseHTTPRequestHandler):
+    server: SearchServer
+    server_version = "mail-pipeline"
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        url = urlsplit(self.path)
+        try:
+            if url.path in STATIC:
+                self._static(*STATIC[url.path])
+            elif url.path.startswith("/api/"):
+                self._json(HTTPStatus.OK, self._api(url.path, url.query))
+            else:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
+        except RequestError as error:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except NotFoundError as error:
+            self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
+        except NothingIndexedError as error:
+            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error), "empty": True})
+        except Exception as error:
+            log.exception("request %s failed", url.path)
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(error).__name__}); see the service's log"})
+
+    def _api(self, path: str, query: str):
+        reader = self.server.reader
+        if path == "/api/search":
+            p = _params(query, SEARCH_PARAMS)
+            if not p.get("q", "").strip():
+                raise RequestError("q (the search text) is required")
+            return reader.search(p["q"], mode=p.get("mode") or "hybrid", account=p.get("account") or None,
+                                 since=parse_day(p.get("since"), "since"), until=parse_day(p.get("until"), "until"),
+                                 k=parse_k(p.get("k")))
+        if match := _ITEM.match(path):
+            account = _params(query, {"account"}).get("account") or None
+            kind, item = match.group(1), unquote(match.group(2))
+            return reader.email(item, account) if kind == "emails" else reader.thread(item, account)
+        _params(query, set())
+        if path == "/api/accounts":
+            return reader.accounts()
+        if path == "/api/status":
+            return reader.sync_status()
+        if path == "/api/health":
+            return {"service": SERVICE_NAME, "data_dir": str(reader.settings.data_dir.resolve())}
+        raise NotFoundError(f"no such API: {path}")
+
+    def _static(self, name: str, content_type: str) -> None:
+        body = resources.files("mail_pipeline.service").joinpath(name).read_bytes()
+        self._send(HTTPStatus.OK, body, content_type)
+
+    def _json(self, status: HTTPStatus, payload) -> None:
+        self._send(status, json.dumps(payload, ensure_ascii=False).encode(), "application/json; charset=utf-8")
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the standard library's name)
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class SearchServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], reader: MailReader):
+        self.reader = reader
+        if ":" in address[0]:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
+        super().__init__(address, SearchHandler)

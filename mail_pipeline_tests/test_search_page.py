@@ -1,0 +1,142 @@
+"""The search page in a real browser (Chromium from apt, driven by Playwright): search the demo
+mailbox, open an email and its thread, filter by date, and mail content never runs as script."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from mail_pipeline_tests.indexed_demo import ATTACHMENT_NAME, HOSTILE_SUBJECT
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _chromium() -> str:
+    """The apt Chromium, installed when missing (Playwright's own download is unreachable here)."""
+    if not os.path.exists(CHROMIUM) and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+                       shell=True, capture_output=True, timeout=900)
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is required under CI and could not be installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium, or `make services`)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, search_service):
+    # Without the page's Content-Security-Policy: Playwright's waits evaluate script it forbids,
+    # and the page must keep mail content inert by itself (test_search_service checks the header).
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(search_service)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def search(page, query: str, **filters: str) -> list:
+    """Type the query (and filters) as a person would, press Enter, wait for the answer."""
+    for field, value in filters.items():
+        if field in ("mode", "account"):
+            page.select_option(f"#{field}", value)
+        else:
+            page.fill(f"#{field}", value)
+    page.fill("#q", query)
+    page.evaluate("document.querySelector('#status').textContent = ''")
+    page.press("#q", "Enter")
+    page.wait_for_function("(s => s && !s.startsWith('Searching'))(document.querySelector('#status').textContent)")
+    return page.query_selector_all("#results .hit")
+
+
+def test_a_query_shows_results_with_sender_date_subject_and_marked_snippet(page):
+    hits = search(page, "budget review")
+    assert hits
+    first = hits[0]
+    assert first.query_selector(".sender").text_content().strip()
+    assert first.query_selector(".date").text_content().startswith("2026-11-1")
+    assert first.query_selector(".subject").text_content().strip()
+    marks = [mark.text_content().lower() for hit in hits for mark in hit.query_selector_all(".snippet mark")]
+    assert marks and all(mark.startswith(("budg", "revi")) for mark in marks)
+    assert page.text_content("#status") == f"{len(hits)} results"
+
+
+def test_opening_a_result_shows_the_email_and_its_thread(page, indexed_demo):
+    import duckdb
+
+    with duckdb.connect(str(indexed_demo / "warehouse.duckdb"), read_only=True) as con:
+        subject, count = con.execute("SELECT subject, message_count FROM threads ORDER BY message_count DESC, "
+                                     "thread_id LIMIT 1").fetchone()
+    hits = search(page, subject, mode="text")
+    target = next(hit for hit in hits if hit.query_selector(".subject").text_content().endswith(subject.removeprefix("Re: ")))
+    target.click()
+    page.wait_for_selector("#thread li")
+    assert page.text_content("#email-subject").endswith(subject.removeprefix("Re: "))
+    assert page.text_content("#email-body").strip()
+    assert "Message-ID" in page.text_content("#email-headers")
+    items = page.query_selector_all("#thread li")
+    assert len(items) == count and len(page.query_selector_all("#thread li.current")) == 1
+    # Another email of the thread opens from the thread list.
+    other = next(item for item in items if "current" not in (item.get_attribute("class") or ""))
+    other_id = other.get_attribute("data-email-id")
+    other.click()
+    page.wait_for_function(f"document.querySelector('#detail').dataset.emailId === {other_id!r}")
+    page.wait_for_selector(f"#thread li.current[data-email-id='{other_id}']")
+
+
+def test_the_date_filter_keeps_to_the_days_chosen(page):
+    everything = search(page, "meeting", mode="text")
+    days = {hit.query_selector(".date").text_content()[:10] for hit in everything}
+    assert len(days) > 1
+    filtered = search(page, "meeting", mode="text", since="2026-11-18", until="2026-11-18")
+    assert filtered and {hit.query_selector(".date").text_content()[:10] for hit in filtered} == {"2026-11-18"}
+
+
+def test_a_bad_date_range_is_reported_on_the_page(page):
+    assert search(page, "meeting", since="2026-11-19", until="2026-11-18") == []
+    assert "since (2026-11-19) is after until (2026-11-18)" in page.text_content("#status")
+    assert "error" in page.get_attribute("#status", "class")
+
+
+def test_mail_content_is_shown_as_text_never_run(page):
+    hits = search(page, "gazebo plans")
+    assert hits[0].query_selector(".subject").text_content() == HOSTILE_SUBJECT
+    hits[0].click()
+    page.wait_for_selector("#thread li")
+    assert "<script>window.pwned=4</script>" in page.text_content("#email-body")
+    assert page.text_content("#email-subject") == HOSTILE_SUBJECT
+    assert page.evaluate("window.pwned") is None
+    assert page.query_selector_all("#results img, #detail img, #results script, #detail script, #detail b") == []
+
+
+def test_the_account_filter_lists_the_accounts(page):
+    page.wait_for_selector("#account option[value='demo']", state="attached")
+    assert [o.get_attribute("value") for o in page.query_selector_all("#account option")] == ["", "demo"]
+    assert search(page, "budget", account="demo")
+
+
+def test_a_hit_from_an_attachment_names_it_and_the_email_lists_it(page):
+    hits = search(page, "pergola warranty weather damage")
+    assert hits[0].query_selector(".attachment").text_content() == f"in attachment: {ATTACHMENT_NAME}"
+    assert "pergola" in hits[0].query_selector(".snippet").text_content()
+    hits[0].click()
+    page.wait_for_selector("#thread li")
+    assert page.text_content("#email-attachments") == f"Attachments: {ATTACHMENT_NAME}"
