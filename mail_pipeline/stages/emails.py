@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import date
 
@@ -11,8 +12,10 @@ from mail_pipeline.extract.messages import extract_texts
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.lake import Lake, LakeReadError
 from mail_pipeline.storage.schemas import EMAILS
+
+log = logging.getLogger(__name__)
 
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
 RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
@@ -35,6 +38,16 @@ def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str,
     return known, {subject: thread for subject, (_when, thread) in earliest.items()}
 
 
+def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
+    """The day's emails as last written, by the sha256 of their raw bytes. Only a cache of earlier
+    parses: a damaged file is parsed again from raw_messages, never fatal."""
+    try:
+        return {row["sha256"]: row for row in lake.read_partition("emails", account, day).to_pylist()}
+    except (LakeReadError, pa.ArrowException, ValueError) as error:
+        log.warning("emails %s/%s: the stored emails cannot be reused (%s); parsing the day again", account, day, error)
+        return {}
+
+
 def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> tuple[list[dict], int]:
     """The day's emails rows from its raw messages (attachment text read on `pool`, copies merged,
     threads resolved) and how many copies merged.
@@ -42,7 +55,7 @@ def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> tupl
     A raw message whose bytes (sha256) an email of the day was parsed from is not parsed again:
     a run for flag changes or expunges re-parses nothing."""
     metas = lake.read_partition("raw_messages", account, day, columns=RAW_META).to_pylist()
-    parsed_before = {row["sha256"]: row for row in lake.read_partition("emails", account, day).to_pylist()}
+    parsed_before = previous_emails(lake, account, day)
     rows: list[dict] = []
     fresh = []
     for index, meta in enumerate(metas):
