@@ -1,4 +1,4 @@
-"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill] [--out bench/]`:
+"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags] [--out bench/]`:
 run the benchmark sections on one synthetic mailbox and merge their figures into results.json and
 RESULTS.md."""
 
@@ -25,6 +25,7 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 # Each module registers one section at import, in report order.
 SECTION_MODULES = (
     "bench.fetch", "bench.parse", "bench.embed", "bench.search", "bench.search_service", "bench.sensor", "bench.backfill",
+    "bench.flags",
 )
 
 

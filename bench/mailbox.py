@@ -23,7 +23,7 @@ DAYS = 30
 USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
 # Dovecot users; mailboxes other than USER's are loaded by the sections that need them.
-USERS = ("alice", "bob", "carol", "dave")
+USERS = ("alice", "bob", "carol", "dave", "erin")
 FIGURES = (
     Figure("mailbox_mb", "synthetic mailbox, total", "MB", 1),
     Figure("mailbox_avg_kb", "average message", "KB", 1),

@@ -13,7 +13,7 @@ from mail_pipeline.preflight import PreflightError
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.signin import CliError
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import AccountError, AccountRegistry, validate
+from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, AccountRegistry, validate
 from mail_pipeline.storage.permissions import restrict_umask
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
@@ -136,7 +136,14 @@ def account_list(args, settings) -> int:
     for a in accounts:
         state = "active" if a.active else "paused"
         print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  {a.auth:<8}  "
-              f"folders={','.join(a.folders)}  {state}")
+              f"folders={','.join(a.folders)}  on-server-delete={a.on_server_delete}  {state}")
+    return 0
+
+
+@command("account set")
+def account_set(args, settings) -> int:
+    account = _registry(settings).update(args.slug, on_server_delete=args.on_server_delete)
+    print(f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)")
     return 0
 
 
@@ -192,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     _password_arguments(add)
     signin.add_arguments(add)
     add.add_argument("--no-verify", dest="verify", action="store_false", help="do not log in to check the account first")
+    _policy_argument(add)
+    change = account.add_parser("set", help="change an account's settings (e.g. --on-server-delete)")
+    change.add_argument("slug")
+    _policy_argument(change, required=True)
     reauth = account.add_parser("reauth", help="sign an account in again: a new OAuth grant, or a new password")
     reauth.add_argument("slug")
     _password_arguments(reauth)
@@ -202,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_pipeline_commands(groups)
     return parser
+
+
+def _policy_argument(parser, required: bool = False) -> None:
+    parser.add_argument("--on-server-delete", choices=ON_SERVER_DELETE, required=required,
+                        help="mail deleted on the server: keep it with deleted_at set (default), or mirror "
+                             "(erase it from the lake, emails, chunks and LanceDB in the next run)")
 
 
 def _password_arguments(parser) -> None:

@@ -35,6 +35,8 @@ def register(groups, command) -> None:
     search.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--json", action="store_true")
+    search.add_argument("--exclude-deleted", action="store_true",
+                        help="leave out mail that left the server (kept by accounts with --on-server-delete keep)")
     command("search")(cmd_search)
 
     groups.add_parser("status", help="per registered account and folder: last sync, messages stored, last error")
@@ -199,6 +201,8 @@ def search_hits(args, settings: Settings) -> list[dict]:
 
     filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
     base = client.service_url(settings.search_port)
+    if args.exclude_deleted:  # the service's API has no such filter yet: search here
+        return MailReader(settings).search(args.query, **filters, exclude_deleted=True)
     if client.serves(base, settings.data_dir):
         try:
             return client.search(base, args.query, **filters)
@@ -228,8 +232,9 @@ def cmd_search(args, settings: Settings) -> int:
         print("no matches")
     for n, hit in enumerate(hits, 1):
         when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
+        gone = f"  (deleted on the server {hit['deleted_at'][:10]})" if hit.get("deleted_at") else ""
         found_in = f"\n    in attachment: {hit['attachment']}" if hit.get("attachment") else ""
-        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
+        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}{gone}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
     return 0
 
 

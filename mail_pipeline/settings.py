@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
     folder_discovery_interval_s: int = Field(600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL"))
+    # Servers without CONDSTORE: the sensor compares every in-window message's flags at most this
+    # often (one UID SEARCH and FLAGS in ranges per folder); expunges show in STATUS every tick.
+    flag_reconcile_interval_s: int = Field(3600, ge=0, validation_alias=_env("FLAG_RECONCILE_INTERVAL"))
     log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
     # debug: also the library noise left out otherwise (logs.py reads it from the environment too:
     # it runs before any settings exist, while the definitions are imported).

@@ -67,6 +67,7 @@ def account_from_args(args, settings: Settings) -> Account:
         username=args.username or args.email, password_token="", display_name=args.name or "",
         security=args.security or (p.security if p else "tls"), ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
         folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p, settings) if oauth2 else None,
+        on_server_delete=getattr(args, "on_server_delete", None) or "keep",
     )
 
 

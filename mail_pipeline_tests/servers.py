@@ -108,8 +108,15 @@ namespace inbox {{
 }}
 protocol imap {{
   mail_max_userip_connections = 50
-}}
+{capability}}}
 """
+
+# Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC: a server like Exchange
+# Online, which offers neither (`Dovecot(imap_capability=WITHOUT_CONDSTORE)`).
+WITHOUT_CONDSTORE = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+                     "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+                     "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+                     "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE")
 
 
 # Dovecot's oauth2 passdb asks the token server whether a bearer token is active (RFC 7662).
@@ -146,6 +153,7 @@ class Dovecot:
     process: subprocess.Popen | None = None
     oauth_url: str = ""  # a token server (token_server.py): enables the oauth2 passdb
     oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")
+    imap_capability: str = ""  # replaces the advertised post-login capabilities (e.g. WITHOUT_CONDSTORE)
 
     @property
     def ca_file(self) -> str:
@@ -170,6 +178,7 @@ class Dovecot:
         conf.write_text(DOVECOT_CONF.format(
             root=self.root, tag=self.root.name, cert=cert, key=key, users=users_file,
             maildirs=maildirs, port=self.port, tls_port=self.tls_port, **self._oauth_conf(),
+            capability=f"  imap_capability = {self.imap_capability}\n" if self.imap_capability else "",
         ))
         # Own process group: stop() ends the master and every imap/log child with it, like a real outage.
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,

@@ -124,3 +124,21 @@ def test_all_folders_password_env_and_remove(dovecot, data_dir, capsys, monkeypa
     assert "no accounts" in out
     code, out = run_cli(capsys, monkeypatch, "account", "remove", "home")
     assert code == 2 and "no account 'home'" in out
+
+
+def test_on_server_delete_is_chosen_at_add_and_changed_later(dovecot, data_dir, capsys, monkeypatch):
+    from mail_pipeline.storage.accounts import AccountRegistry
+
+    code, out = run_cli(capsys, monkeypatch, *add_args(dovecot), "--on-server-delete", "mirror",
+                        stdin=dovecot.users["alice"] + "\n")
+    assert code == 0, out
+    assert AccountRegistry(data_dir / "accounts.json").get("alice").on_server_delete == "mirror"
+    code, out = run_cli(capsys, monkeypatch, "account", "set", "alice", "--on-server-delete", "keep")
+    assert code == 0 and "on-server-delete=keep" in out
+    assert AccountRegistry(data_dir / "accounts.json").get("alice").on_server_delete == "keep"
+    code, out = run_cli(capsys, monkeypatch, "account", "list")
+    assert "on-server-delete=keep" in out
+    with pytest.raises(SystemExit):  # argparse: an unknown policy is a usage error
+        cli.main(["account", "set", "alice", "--on-server-delete", "purge"])
+    code, out = run_cli(capsys, monkeypatch, "account", "set", "nobody", "--on-server-delete", "keep")
+    assert code == 2 and "no account 'nobody'" in out

@@ -49,10 +49,12 @@ def run(instance, day, account="alice"):
     return result
 
 
-def stored_ids(data_dir, day) -> list[str]:
+def stored_ids(data_dir, day, deleted: bool = False) -> list[str]:
+    """Message-ids stored on `day`: those still on the server, or (`deleted`) those kept after leaving it."""
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     try:
-        rows = con.execute("SELECT message_id FROM raw_messages WHERE day = ? ORDER BY message_id", [day]).fetchall()
+        rows = con.execute(f"SELECT message_id FROM raw_messages WHERE day = ? AND deleted_at IS {'NOT ' if deleted else ''}NULL "
+                           "ORDER BY message_id", [day]).fetchall()
     finally:
         con.close()
     return [r[0].split("@")[0] for r in rows]
@@ -93,6 +95,7 @@ def test_each_day_holds_exactly_its_messages_and_reruns_fetch_nothing(dovecot, a
 
 
 def test_uidvalidity_change_leaves_right_rows_and_no_duplicates(dovecot, alice, data_dir, instance):
+    """The folder's old UIDs are void: what the new folder does not hold is kept as deleted (policy keep)."""
     seed(dovecot)
     assert run(instance, D2).success
     client = dovecot.client()
@@ -102,6 +105,7 @@ def test_uidvalidity_change_leaves_right_rows_and_no_duplicates(dovecot, alice, 
     dovecot.append([("Archive", message("b5", datetime(2026, 11, 11, 10, 0, tzinfo=UTC)), datetime(2026, 11, 11, 10, 0, tzinfo=UTC))])
     assert run(instance, D2).success
     assert stored_ids(data_dir, D2) == ["b1", "b5"]
+    assert stored_ids(data_dir, D2, deleted=True) == ["b2", "b3"]
 
 
 def test_a_configured_folder_gone_from_the_server_fails_alone(dovecot, alice, data_dir, instance):

@@ -284,3 +284,20 @@ def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
     assert "attachment" in store._open().schema.names
     found = {hit["chunk_id"]: hit["attachment"] for hit in store.search_vectors(np.ones(DIM, dtype=np.float32), 10)}
     assert found == {**{row["chunk_id"]: None for row in old}, **{f"work-{D2}-{i}": "plan.pdf" for i in range(2)}}
+
+
+def test_a_table_from_before_deleted_at_gains_it_and_filters_on_it(tmp_path):
+    import lancedb
+
+    schema = vectors.vector_schema(DIM)
+    legacy = schema.remove(schema.get_field_index("deleted_at"))
+    lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
+        [{**row, "vector": row["vector"].tolist()} for row in rows("a", D1, 1, "old")])
+    store = VectorStore(tmp_path / "lancedb", dimension=DIM)
+    assert len(store.search_words("old", 5, live_only=True)) == 1  # searchable before any write
+    kept = [{**row, "deleted_at": datetime(2026, 11, 2, tzinfo=timezone.utc)} for row in rows("a", D2, 1, "gone")]
+    store.replace_partition("a", D2, rows("a", D2, 2) + [{**kept[0], "chunk_id": "kept"}])
+    found = store.search_words("gone", 5)
+    assert [r["chunk_id"] for r in found] == ["kept"] and found[0]["deleted_at"] is not None
+    assert store.search_words("gone", 5, live_only=True) == []
+    assert len(store.search_words("hello", 5, live_only=True)) == 2

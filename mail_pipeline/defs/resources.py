@@ -66,6 +66,7 @@ class ImapResource(ConfigurableResource):
     imap_batch_messages: int = 200
     imap_batch_bytes: int = 32 * 1024 * 1024
     folder_discovery_interval_s: int = 600
+    flag_reconcile_interval_s: int = 3600
 
     @property
     def registry(self) -> AccountRegistry:
@@ -166,6 +167,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
             imap_connect_timeout_s=settings.imap_connect_timeout_s, imap_read_timeout_s=settings.imap_read_timeout_s,
             imap_retry_s=settings.imap_retry_s, imap_batch_messages=settings.imap_batch_messages,
             imap_batch_bytes=settings.imap_batch_bytes, folder_discovery_interval_s=settings.folder_discovery_interval_s,
+            flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
         "vectors": VectorsResource(data_dir=data_dir),
         "attachments": AttachmentsResource(

@@ -23,10 +23,11 @@ from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
 
 
-def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor]) -> str:
-    # Same mailbox state -> same key: a repeated tick requests nothing twice.
-    state = ",".join(f"{f}:{c.uidvalidity}:{c.uidnext}" for f, c in sorted(cursors.items()))
-    return f"{account}|{day.isoformat()}|{state}"
+def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], reconciled_at: float | None = None) -> str:
+    # Same mailbox state -> same key: a repeated tick requests nothing twice. Flags changed on a
+    # server without CONDSTORE leave the state as it was: the full comparison's time tells them apart.
+    state = ",".join(f"{f}:{c.uidvalidity}:{c.uidnext}:{c.highestmodseq}:{c.messages}" for f, c in sorted(cursors.items()))
+    return f"{account}|{day.isoformat()}|{state}" + (f"|{int(reconciled_at)}" if reconciled_at else "")
 
 
 # Up to this many days get one run each (the common case: today's new mail). More (a new account,
@@ -42,13 +43,13 @@ SENSOR_RETRY_S = 5.0
 ACCOUNT_TAG = "mail_pipeline/account"
 
 
-def run_requests(account: str, days: list[date], cursors) -> list[RunRequest]:
+def run_requests(account: str, days: list[date], cursors, reconciled_at: float | None = None) -> list[RunRequest]:
     tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
-        return [RunRequest(run_key=run_key(account, day, cursors), partition_key=partition_key(account, day), tags=tags)
+        return [RunRequest(run_key=run_key(account, day, cursors, reconciled_at), partition_key=partition_key(account, day), tags=tags)
                 for day in days]
     first, last = str(partition_key(account, days[0])), str(partition_key(account, days[-1]))
-    return [RunRequest(run_key=f"{run_key(account, days[0], cursors)}..{days[-1].isoformat()}", tags={
+    return [RunRequest(run_key=f"{run_key(account, days[0], cursors, reconciled_at)}..{days[-1].isoformat()}", tags={
         **tags, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
 
 
@@ -65,21 +66,41 @@ def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
     return requests
 
 
+def due(last: float | None, interval_s: int, now: float) -> bool:
+    return last is None or not 0 <= now - last < interval_s  # < 0: the clock was set back
+
+
 def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date,
-         discovery_interval_s: int):
+         discovery_interval_s: int, stored=None, reconcile_flags: bool = False):
     """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
 
     Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
     NO and comes back REMOVED. An all-folders account STATUSes the folders its cursor knows, and
     LISTs for new ones only on its first tick and then every `folder_discovery_interval_s`.
     """
+    extra = {"stored": stored, "reconcile_flags": reconcile_flags}
     if not account.all_folders:
-        return changes.poll_account(session, account.folders, previous, first, last), None
+        return changes.poll_account(session, account.folders, previous, first, last, **extra), None
     now = time.time()
-    if listed_at is not None and 0 <= now - listed_at < discovery_interval_s:  # < 0: the clock was set back
-        return changes.poll_account(session, list(previous), previous, first, last), listed_at
+    if not due(listed_at, discovery_interval_s, now):
+        return changes.poll_account(session, list(previous), previous, first, last, **extra), listed_at
     return changes.poll_account(session, list(previous), previous, first, last,
-                                discover=lambda: sync_folders(session.list_folders(), account.folders)), now
+                                discover=lambda: sync_folders(session.list_folders(), account.folders), **extra), now
+
+
+def lake_lookup(lake, account: str, first: date, last: date):
+    """`stored(folder, uidvalidity)` for `changes.poll_account`, reading the lake once, when first asked."""
+    from datetime import timedelta
+
+    from mail_pipeline.sync.reconcile import read_stored
+
+    index = []
+
+    def stored(folder: str, uidvalidity: int):
+        if not index:
+            index.append(read_stored(lake, account, [first + timedelta(days=i) for i in range((last - first).days + 1)]))
+        return index[0].get((folder, uidvalidity), {})
+    return stored
 
 
 def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
@@ -97,7 +118,8 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
 
 
 def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource):
-    """Polls every active account's folders with STATUS and requests ingest runs for days with new mail.
+    """Polls every active account's folders with STATUS and requests ingest runs for days with new
+    mail, flag changes or messages gone from the server (`sync.reconcile`).
 
     A tick with no new mail is, per account, a login and one STATUS per folder, INBOX first (see
     `changes.inbox_first`: on Dovecot any other order, or a LIST first, makes STATUS INBOX grow
@@ -110,14 +132,18 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
     the cursor; the account's other folders are still polled.
     """
     cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
+    reconciled = changes.load_listed(context.cursor, changes.RECONCILED_KEY)
     accounts = imap.active_accounts()
     first, last = lake.window.cutoff(), lake.window.today()
     requests, failures, notes = [], [], []
     for account in accounts:
+        now = time.time()
+        reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
         try:
             with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
                 result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
-                                         imap.folder_discovery_interval_s)
+                                         imap.folder_discovery_interval_s, lake_lookup(lake.lake, account.slug, first, last),
+                                         reconcile_flags)
         except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
             # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
             message = logs.redact(f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error))
@@ -125,14 +151,17 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
         notes += removed_notes(context, account, result)
-        requests += run_requests(account.slug, sorted(result.days), result.cursors)
+        requests += run_requests(account.slug, sorted(result.days), result.cursors,
+                                 now if reconcile_flags and result.flag_days else None)
         cursors[account.slug] = result.cursors  # only after its runs are requested
+        if reconcile_flags:
+            reconciled[account.slug] = now
         if listed_at is None:
             listed.pop(account.slug, None)
         else:
             listed[account.slug] = listed_at
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
-    cursor = changes.dump_cursors(cursors, listed)
+    cursor = changes.dump_cursors(cursors, listed, reconciled)
     if not requests and not partitions:
         reason = "; ".join(["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])])
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)

@@ -31,6 +31,7 @@ class MessageMeta:
     uid: int
     internaldate: datetime
     size: int
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
     size = item.get(b"RFC822.SIZE")
     if not isinstance(size, int):
         raise ImapProtocolError(f"FETCH response for UID {uid} has no RFC822.SIZE")
-    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size)
+    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item))
+
+
+def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
+    # \Recent is the session's state, not the message's (RFC 3501 2.3.2).
+    return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT")
 
 
 def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
@@ -62,8 +68,7 @@ def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
     size = item.get(b"RFC822.SIZE")
     return FetchedMessage(
         uid=uid, internaldate=_internaldate(uid, item),
-        # \Recent is the session's state, not the message's (RFC 3501 2.3.2).
-        flags=tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT"),
+        flags=flag_names(item),
         size=size if isinstance(size, int) else len(raw), raw=raw,
     )
 

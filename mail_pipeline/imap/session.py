@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,7 +27,7 @@ from mail_pipeline.imap.errors import (ImapConnectionLost, ImapError, ImapFolder
 log = logging.getLogger(__name__)
 
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
-META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE"]
+META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class ImapSession:
         self._examined: FolderStatus | None = None
         self._on_fetch = on_fetch
         self.capabilities: frozenset[bytes] = frozenset()
+        self._enabled: tuple[str, ...] = ()
 
     def __enter__(self) -> ImapSession:
         self.connect()
@@ -100,6 +101,8 @@ class ImapSession:
         self._client = client
         self._open = None
         self.capabilities = frozenset(client.capabilities())
+        if self._enabled:  # a reconnect: ENABLE lasts one connection (RFC 5161)
+            client.enable(*self._enabled)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -250,6 +253,15 @@ class ImapSession:
                 self._drop()  # the next command reconnects, with nothing selected
         self._open = None
 
+    def enable(self, capability: str) -> bool:
+        """ENABLE an extension (RFC 5161) before SELECT; False when the server does not offer it."""
+        if capability.encode() not in self.capabilities or b"ENABLE" not in self.capabilities:
+            return False
+        if capability not in self._enabled:
+            self._retrying(lambda: self.client.enable(capability))
+            self._enabled += (capability,)
+        return True
+
     def search_between(self, since: date, before: date) -> list[int]:
         """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
         return sorted(self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before])))
@@ -281,17 +293,31 @@ class ImapSession:
                 self._on_fetch(len(messages))
             yield from messages
 
+    def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "",
+                  requested: Collection[int] | None = None) -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
+        """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
+        them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
+        def run():
+            self.client._imap.untagged_responses.pop("VANISHED", None)
+            data = self._uid_fetch(uid_set, items, modifiers, requested)
+            return data, list(self.client._imap.untagged_responses.pop("VANISHED", None) or [])
+        return self._retrying(run)
+
     def _warn_missing(self, missing: list[int], asked: int) -> None:
         if missing:
             shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
             log.warning("%s:%s returned nothing for %d of %d requested UID(s) in %r: %s (not stored; asked again "
                         "next run)", self.config.host, self.config.port, len(missing), asked, self._open, shown)
 
-    def _uid_fetch(self, uids: Sequence[int], items: Sequence[bytes]) -> dict[int, dict[bytes, FetchValue]]:
+    def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "",
+                   requested: Collection[int] | None = None) -> dict[int, dict[bytes, FetchValue]]:
         """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
-        imapclient's parsing time); imapclient stays for every other command."""
+        imapclient's parsing time); imapclient stays for every other command. `uids` is a list,
+        or a sequence set (then `requested`, when known, filters unsolicited responses)."""
         imap = self.client._imap
-        typ, data = imap.uid("FETCH", ",".join(map(str, uids)), b"(" + b" ".join(items) + b")")
+        uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
+        requested = requested if isinstance(uids, str) else set(uids)
+        typ, data = imap.uid("FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
         if typ != "OK":  # data is then the tagged response's text
             said = b" ".join(part for part in data if isinstance(part, bytes)).decode(errors="replace")
             if typ != "NO" or "[UNAVAILABLE]" in said.upper():
@@ -301,7 +327,7 @@ class ImapSession:
             log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
             data = imap.untagged_responses.pop("FETCH", [None])
         try:
-            return parse_fetch(data, requested=set(uids))
+            return parse_fetch(data, requested=requested)
         except FetchParseError as error:
             raise ImapProtocolError(f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}") from None
 

@@ -51,6 +51,7 @@ class SearchHit:
     snippet: str
     score: float
     day: date
+    deleted_at: datetime | None = None  # when the message left the server (account policy `keep`)
     attachment: str | None = None  # the attachment the best chunk is from; None for the body
 
 
@@ -158,14 +159,16 @@ def _hit(chunk: dict, query: str) -> SearchHit:
         snippet=snippet(chunk.get("text") or "", query),
         score=float(chunk["_score"]),
         day=chunk["day"],
+        deleted_at=_sent_at(chunk.get("deleted_at")),
         attachment=chunk.get("attachment"),
     )
 
 
 def search(query: str, k: int = 10, account: str | None = None, since: date | None = None,
            until: date | None = None, mode: str = "hybrid", *, settings: Settings,
-           embedder: Embedder | None = None) -> list[SearchHit]:
-    """The k emails that best match `query`, best first, optionally within an account and days."""
+           embedder: Embedder | None = None, exclude_deleted: bool = False) -> list[SearchHit]:
+    """The k emails that best match `query`, best first, optionally within an account and days,
+    and without the messages that left the server (`exclude_deleted`)."""
     if mode not in MODES:
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
@@ -177,6 +180,6 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
     store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
         raise EmptyStoreError(f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first")
-    filters = {"account": account, "since": since, "until": until}
+    filters = {"account": account, "since": since, "until": until, "live_only": exclude_deleted}
     emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters), k)
     return [_hit(chunk, query) for chunk in emails]

@@ -33,6 +33,11 @@ def _flag(flags: Iterable[str], name: str) -> bool:
     return any(f.lower() == name for f in flags)
 
 
+def keywords(flags: Iterable[str]) -> list[str]:
+    """The flags that are keywords (labels such as `$Work`), not system flags (RFC 3501 2.3.2)."""
+    return sorted({f for f in flags if not f.startswith("\\")})
+
+
 def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     """One `emails` row (schema EMAILS) from a parsed message and its raw_messages row."""
     flags = raw["flags"] or []
@@ -65,6 +70,8 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
         "size": raw["size"],
         "sha256": raw["sha256"],
         "defects": parsed.defects,
+        "keywords": keywords(flags),
+        "deleted_at": raw.get("deleted_at"),
         "_thread_input": ThreadInput(
             message_id=parsed.message_id, thread_root=parsed.thread_root, in_reply_to=parsed.in_reply_to,
             references=tuple(parsed.references), subject_normalized=parsed.subject_normalized,
@@ -74,25 +81,42 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     }
 
 
+COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at")
+
+
+def reused_row(stored: Mapping, raw: Mapping) -> dict:
+    """An `emails` row for a raw message already parsed into `stored` (same bytes): the parse and
+    thread are reused, what belongs to this copy (flags, location, dates) comes from `raw`."""
+    flags = raw["flags"] or []
+    return {**stored, **{
+        "seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"), "flagged": _flag(flags, "\\flagged"),
+        "keywords": keywords(flags),
+        "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
+        "received_at": raw["internaldate"], "size": raw["size"], "sha256": raw["sha256"], "deleted_at": raw.get("deleted_at"),
+    }}
+
+
 def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
-    """One row per distinct message (`email_id`: Message-ID and content): copies in other folders
-    add their location and flags; messages that only share a Message-ID stay apart.
+    """One row per distinct message (`email_id`: Message-ID and content); messages that only
+    share a Message-ID stay apart. Its locations and flags are those of the copies still on the
+    server (of every copy when none is: then `deleted_at` is when the last one went).
     Returns the rows (in first-seen order) and how many copies were merged."""
-    merged: dict[str, dict] = {}
-    copies = 0
+    groups: dict[str, list[dict]] = {}
     for row in rows:
-        first = merged.get(row["email_id"])
-        if first is None:
-            merged[row["email_id"]] = row
-            continue
-        copies += 1
-        first["locations"] = first["locations"] + row["locations"]
+        groups.setdefault(row["email_id"], []).append(row)
+    merged = []
+    for group in groups.values():
+        first = group[0]
+        current = [row for row in group if row["deleted_at"] is None] or group
+        first["locations"] = sorted((loc for row in current for loc in row["locations"]),
+                                    key=lambda loc: (loc["folder"], loc["uid"]))
         for flag in ("seen", "answered", "flagged"):
-            first[flag] = first[flag] or row[flag]
-        first["received_at"] = min(first["received_at"], row["received_at"])
-    for row in merged.values():
-        row["locations"].sort(key=lambda loc: (loc["folder"], loc["uid"]))
-    return list(merged.values()), copies
+            first[flag] = any(row[flag] for row in current)
+        first["keywords"] = sorted({k for row in current for k in row["keywords"]})
+        first["deleted_at"] = None if current is not group or first["deleted_at"] is None else max(r["deleted_at"] for r in group)
+        first["received_at"] = min(row["received_at"] for row in group)
+        merged.append(first)
+    return merged, sum(len(group) - 1 for group in groups.values())
 
 
 def resolve_threads(rows: list[dict], known: Mapping[str, str], known_subjects: Mapping[str, str] | None = None) -> None:

@@ -197,8 +197,9 @@ class MailReader:
     # -- reads -------------------------------------------------------------------------------
 
     def search(self, query: str, *, mode: str = "hybrid", account: str | None = None, since: date | None = None,
-               until: date | None = None, k: int = 10) -> list[dict]:
-        """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts."""
+               until: date | None = None, k: int = 10, exclude_deleted: bool = False) -> list[dict]:
+        """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
+        without the messages that left the server if `exclude_deleted`."""
         from mail_pipeline.indexing.search import EmptyStoreError, search
 
         if not query or not query.strip():
@@ -214,7 +215,7 @@ class MailReader:
         with self._search_lock:
             try:
                 hits = search(query, k=k, account=account, since=since, until=until, mode=mode,
-                              settings=self.settings, embedder=embedder)
+                              settings=self.settings, embedder=embedder, exclude_deleted=exclude_deleted)
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
         return [hit_json(hit, query) for hit in hits]

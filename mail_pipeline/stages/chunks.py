@@ -3,6 +3,7 @@ with the embedding model's own tokenizer."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import pyarrow as pa
@@ -13,30 +14,58 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
 EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id",
-                 "attachment_texts"]
+                 "attachment_texts", "deleted_at"]
 
 
-def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int) -> list[dict]:
+def source_sha256(email: dict, max_tokens: int, chunker: str) -> str:
+    """What an email's chunks are cut from, hashed: equal means its stored chunks still hold."""
+    parts = (chunker, str(max_tokens), email["email_id"], email["subject"] or "", email["from_name"] or "",
+             email["from_address"] or "", str(email["sent_at"] or email["received_at"]), email["search_text"] or "",
+             *(f"{t['name']}\x01{t['text']}" for t in email.get("attachment_texts") or []))
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int, chunker: str = "") -> list[dict]:
     """The email_chunks rows of one emails row."""
     sender = f"{email['from_name']} <{email['from_address']}>" if email["from_name"] else email["from_address"]
     sent_at = email["sent_at"] or email["received_at"]
     pieces = chunk_email(email_id=email["email_id"], subject=email["subject"], sender=sender, sent_at=sent_at,
                          search_text=email["search_text"] or "", tokens=tokens, max_tokens=max_tokens,
                          attachments=[(t["name"], t["text"]) for t in email.get("attachment_texts") or []])
+    source = source_sha256(email, max_tokens, chunker)
     return [{
         "chunk_id": c.chunk_id, "email_id": c.email_id, "ordinal": c.ordinal, "text": c.text,
         "token_count": c.token_count, "text_sha256": c.text_sha256, "thread_id": email["thread_id"],
         "subject": email["subject"], "sender": sender, "sent_at": sent_at, "attachment": c.attachment,
+        "deleted_at": email["deleted_at"], "source_sha256": source,
     } for c in pieces]
 
 
-def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tokens: int) -> PartitionOutcome:
-    rows, emails, empty = [], 0, 0
+def stored_chunks(lake: Lake, account: str, day: date) -> dict[str, list[dict]]:
+    by_email: dict[str, list[dict]] = {}
+    for row in lake.read_partition("email_chunks", account, day).to_pylist():
+        by_email.setdefault(row["email_id"], []).append(row)
+    return by_email
+
+
+def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tokens: int,
+              chunker: str = "") -> PartitionOutcome:
+    """The day's chunks; an email whose text, headers and chunker are unchanged keeps its stored
+    chunks (a run for flag changes re-tokenizes nothing), with its current thread and deleted_at.
+    `chunker` names the tokenizer (the embedding model)."""
+    rows, emails, empty, reused = [], 0, 0, 0
+    before = stored_chunks(lake, account, day)
     for email in lake.read_partition("emails", account, day, columns=EMAIL_COLUMNS).to_pylist():
-        pieces = chunk_rows(email, tokens, max_tokens)
+        old = before.get(email["email_id"], [])
+        if old and old[0]["source_sha256"] == source_sha256(email, max_tokens, chunker):
+            pieces = [{**c, "thread_id": email["thread_id"], "deleted_at": email["deleted_at"]} for c in old]
+            reused += 1
+        else:
+            pieces = chunk_rows(email, tokens, max_tokens, chunker)
         emails, empty = emails + 1, empty + (not pieces)
         rows += pieces
     written = lake.write_partition("email_chunks", account, day, pa.Table.from_pylist(rows, schema=EMAIL_CHUNKS))
     return PartitionOutcome(account, day, rows=written.rows, summary=(
-        f"{written.rows} chunks from {emails} emails; {empty} empty or signature-only emails produced none"),
-        figures={"emails": emails, "emails_without_chunks": empty, "bytes": written.bytes})
+        f"{written.rows} chunks from {emails} emails ({reused} unchanged, not chunked again); "
+        f"{empty} empty or signature-only emails produced none"),
+        figures={"emails": emails, "emails_without_chunks": empty, "emails_chunks_reused": reused, "bytes": written.bytes})

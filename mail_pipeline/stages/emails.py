@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import date
 
@@ -11,10 +12,13 @@ from mail_pipeline.extract.messages import extract_texts
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.lake import Lake, LakeReadError
 from mail_pipeline.storage.schemas import EMAILS
 
+log = logging.getLogger(__name__)
+
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
+RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
 
 
 def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str, str], dict[str, str]]:
@@ -34,26 +38,52 @@ def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str,
     return known, {subject: thread for subject, (_when, thread) in earliest.items()}
 
 
+def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
+    """The day's emails as last written, by the sha256 of their raw bytes. Only a cache of earlier
+    parses: a damaged file is parsed again from raw_messages, never fatal."""
+    try:
+        return {row["sha256"]: row for row in lake.read_partition("emails", account, day).to_pylist()}
+    except (LakeReadError, pa.ArrowException, ValueError) as error:
+        log.warning("emails %s/%s: the stored emails cannot be reused (%s); parsing the day again", account, day, error)
+        return {}
+
+
 def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> tuple[list[dict], int]:
     """The day's emails rows from its raw messages (attachment text read on `pool`, copies merged,
-    threads resolved) and how many copies merged."""
-    raw = lake.read_partition("raw_messages", account, day)
-    meta_columns = [c for c in raw.column_names if c != "raw"]
+    threads resolved) and how many copies merged.
+
+    A raw message whose bytes (sha256) an email of the day was parsed from is not parsed again:
+    a run for flag changes or expunges re-parses nothing."""
+    metas = lake.read_partition("raw_messages", account, day, columns=RAW_META).to_pylist()
+    parsed_before = previous_emails(lake, account, day)
     rows: list[dict] = []
-    for start in range(0, raw.num_rows, PARSE_SLICE):
-        part = raw.slice(start, PARSE_SLICE)
-        metas = part.select(meta_columns).to_pylist()
-        raws = part.column("raw").to_pylist()
-        parsed = list(records.parse_all(raws))
-        texts = extract_texts(zip(parsed, raws), pool)
-        rows += [t.add_to(records.email_row(p, m)) for p, m, t in zip(parsed, metas, texts)]
-    return distinct_emails(rows, *known_threads(lake, account, day))
+    fresh = []
+    for index, meta in enumerate(metas):
+        before = parsed_before.get(meta["sha256"])
+        if before is None:
+            fresh.append(index)
+        else:
+            rows.append(records.reused_row(before, meta))
+    if fresh:
+        raw = lake.read_partition("raw_messages", account, day, columns=["raw"]).column("raw")
+        for start in range(0, len(fresh), PARSE_SLICE):
+            part = fresh[start:start + PARSE_SLICE]
+            raws = raw.take(part).to_pylist()
+            parsed = list(records.parse_all(raws))
+            texts = extract_texts(zip(parsed, raws), pool)
+            rows += [t.add_to(records.email_row(p, metas[i])) for p, i, t in zip(parsed, part, texts)]
+    # Reused rows keep their thread: the other days are read only to thread freshly parsed ones.
+    known, subjects = known_threads(lake, account, day) if fresh else ({}, {})
+    known |= {row["message_id"]: row["thread_id"] for row in rows if "_thread_input" not in row}
+    return distinct_emails(rows, known, subjects)
 
 
 def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dict[str, str]) -> tuple[list[dict], int]:
     """One row per distinct message (copies merged), threaded, in arrival order; and how many copies merged."""
     merged, copies = records.merge_copies(rows)
-    records.resolve_threads(merged, known, known_subjects)
+    records.resolve_threads([row for row in merged if "_thread_input" in row], known, known_subjects)
+    for row in merged:
+        row.pop("_thread_input", None)
     merged.sort(key=lambda r: (r["received_at"], r["email_id"]))
     return merged, copies
 

@@ -6,18 +6,18 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mail_pipeline import imap
+from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
-from mail_pipeline.sync import plan
+from mail_pipeline.sync import apply, plan
 
 log = logging.getLogger(__name__)
 
@@ -28,45 +28,75 @@ class FetchLimits:
     max_bytes: int = 32 * 1024 * 1024
 
 
-def kept_batches(lake: Lake, account: str, day: date, valid: dict[str, int]) -> Iterator[pa.RecordBatch]:
-    """Stored rows whose folder is still synced with the same UIDVALIDITY (others are void)."""
-    for batch in lake.iter_batches("raw_messages", account, day):
-        folders, validities = batch.column("folder"), batch.column("uidvalidity")
-        mask = pc.is_in(
-            pc.binary_join_element_wise(folders, pc.cast(validities, pa.string()), "\x00"),
-            value_set=pa.array([f"{f}\x00{v}" for f, v in valid.items()]),
-        )
-        yield batch.filter(mask)
+def edited_batches(batches: Iterable[pa.RecordBatch], outputs: list[list[dict]]) -> Iterator[pa.RecordBatch]:
+    """The stored batches with `apply.DayEdits.outputs` applied: rows dropped, repeated, and
+    columns (flags, deleted_at, a new location) overridden; the raw bytes are never touched."""
+    offset = 0
+    for batch in batches:
+        take, overrides = [], []
+        for index in range(batch.num_rows):
+            for entry in outputs[offset + index]:
+                take.append(index)
+                overrides.append(entry)
+        offset += batch.num_rows
+        if not take:
+            continue
+        batch = batch.take(pa.array(take, pa.int64()))
+        columns = {name for entry in overrides for name in entry}
+        arrays = [
+            pa.array([entry.get(name, value) for entry, value in zip(overrides, batch.column(name).to_pylist())],
+                     type=RAW_MESSAGES.field(name).type) if name in columns else batch.column(name)
+            for name in batch.schema.names
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
-def stored_uids(lake: Lake, account: str, day: date) -> list[dict]:
-    return lake.read_partition("raw_messages", account, day, columns=["folder", "uidvalidity", "uid"]).to_pylist()
+def stored_meta(lake: Lake, account: str, day: date) -> list[dict]:
+    """The day's raw_messages rows without their bytes, in file order."""
+    return lake.read_partition("raw_messages", account, day, columns=apply.META_COLUMNS).to_pylist()
+
+
+def matching_ids(session: imap.ImapSession, wanted: dict[str, list[int]]) -> dict[tuple[str, int], str | None]:
+    """Message-IDs of new UIDs that may be stored already (a move, a copy, a UIDVALIDITY reset)."""
+    found = {}
+    for folder, uids in wanted.items():
+        if uids:
+            session.select(folder)
+            found |= {(folder, uid): mid for uid, mid in modseq.message_ids(session, uids).items()}
+    return found
+
+
+@dataclass
+class DaySync:
+    outcomes: list[plan.FolderOutcome]
+    edits: apply.DayEdits
 
 
 def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, plans: list[plan.FolderPlan],
-             stored_rows: list[dict], limits: FetchLimits, vanished: Iterable[str] = ()) -> list[plan.FolderOutcome]:
-    """Fetch what the plans miss and rewrite the day's file with it. Stored rows stay when their
-    folder is planned with the same UIDVALIDITY, or is a configured folder that vanished from
-    the server (`vanished`: this copy may be all that is left of them)."""
-    outcomes = [plan.FolderOutcome(p.folder, p.uidvalidity, p.highest_uid, kept=p.already_stored) for p in plans]
-    vanished = set(vanished)
-    valid = {r["folder"]: r["uidvalidity"] for r in stored_rows if r["folder"] in vanished}
-    valid |= {p.folder: p.uidvalidity for p in plans}
-    stale = sum(1 for r in stored_rows if valid.get(r["folder"]) != r["uidvalidity"])
-    if not any(p.to_fetch for p in plans) and not stale:
+             stored_rows: list[dict], limits: FetchLimits, vanished: Iterable[str] = (), policy: str = "keep") -> DaySync:
+    """Bring the day's file in line with the server: fetch what is new (bodies matched to a stored
+    copy are not downloaded again), update flags, and keep or erase what left the server (`policy`).
+    Stored rows of a configured folder that vanished from the server stay as they are."""
+    outcomes = [plan.FolderOutcome(p.folder, p.uidvalidity, p.highest_uid, kept=p.already_stored,
+                                   highestmodseq=p.highestmodseq) for p in plans]
+    ids = matching_ids(session, apply.candidates(stored_rows, {p.folder: p.to_fetch for p in plans}))
+    edits = apply.edit_day(stored_rows, plans, set(vanished), policy, datetime.now(timezone.utc), ids)
+    for p, outcome in zip(plans, outcomes):
+        outcome.reused = len(p.to_fetch) - len(edits.to_fetch.get(p.folder, []))
+        outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == p.folder and r["uidvalidity"] != p.uidvalidity)
+    if not edits.changed:
         # Nothing new: the file stays as it is, so check it still reads whole (the plan read only
-        # three small columns); a damaged one fails here, naming itself, not in the next stage.
+        # a few small columns); a damaged one fails here, naming itself, not in the next stage.
         lake.verify_partition("raw_messages", account, day)
-        return outcomes
+        return DaySync(outcomes, edits)
     new_rows = itertools.chain.from_iterable(
-        plan.raw_rows(session, p, outcome, max_messages=limits.max_messages, max_bytes=limits.max_bytes)
+        plan.raw_rows(session, replace(p, to_fetch=edits.to_fetch.get(p.folder, [])), outcome,
+                      max_messages=limits.max_messages, max_bytes=limits.max_bytes)
         for p, outcome in zip(plans, outcomes)
     )
-    lake.write_partition("raw_messages", account, day,
-                         itertools.chain(kept_batches(lake, account, day, valid), rows_to_batches(new_rows, RAW_MESSAGES, 64)))
-    for outcome in outcomes:
-        outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == outcome.folder and r["uidvalidity"] != outcome.uidvalidity)
-    return outcomes
+    kept = edited_batches(lake.iter_batches("raw_messages", account, day), edits.outputs)
+    lake.write_partition("raw_messages", account, day, itertools.chain(kept, rows_to_batches(new_rows, RAW_MESSAGES, 64)))
+    return DaySync(outcomes, edits)
 
 
 def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> None:
@@ -74,7 +104,9 @@ def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Ite
         "run_id": run_id, "folder": o.folder, "partition_day": day, "started_at": o.started_at,
         "finished_at": o.finished_at or datetime.now(timezone.utc), "uidvalidity": o.uidvalidity,
         "highest_uid": o.highest_uid, "messages_fetched": o.fetched, "bytes_fetched": o.bytes,
-        "status": o.status, "error": o.error,
+        "status": o.status, "error": o.error, "highestmodseq": o.highestmodseq,
+        # A successful sync of a day compared every one of its messages' flags with the server.
+        "flags_reconciled_at": o.finished_at or datetime.now(timezone.utc) if o.status == "ok" else None,
     } for o in outcomes]
     if rows:
         lake.append("sync_log", account, datetime.now(timezone.utc).date(), pa.Table.from_pylist(rows, schema=SYNC_LOG))
@@ -93,10 +125,12 @@ def vanished_outcomes(account: str, folders: list[str]) -> list[plan.FolderOutco
     return outcomes
 
 
-def day_outcome(account: str, day: date, outcomes: list[plan.FolderOutcome], vanished: list[str]) -> PartitionOutcome:
+def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -> PartitionOutcome:
+    outcomes, edits = synced.outcomes, synced.edits
     new, kept = sum(o.fetched for o in outcomes), sum(o.kept for o in outcomes)
     fetched_bytes, stale = sum(o.bytes for o in outcomes), sum(o.dropped_stale for o in outcomes)
-    summary = f"{new} new, {kept} already stored, {fetched_bytes / 1e6:.1f} MB fetched"
+    summary = (f"{new} new, {kept} already stored, {fetched_bytes / 1e6:.1f} MB fetched; {edits.flags_updated} flag "
+               f"changes, {edits.gone} gone from the server ({edits.erased} erased), {edits.reused} bodies reused")
     not_returned = {o.folder: o.missing_uids for o in outcomes if o.missing_uids}
     if not_returned:
         count = sum(map(len, not_returned.values()))
@@ -106,6 +140,8 @@ def day_outcome(account: str, day: date, outcomes: list[plan.FolderOutcome], van
     return PartitionOutcome(account, day, rows=new + kept, summary=summary, figures={
         "messages_new": new, "messages_already_stored": kept, "stale_rows_dropped": stale,
         "bytes_fetched": fetched_bytes, "per_folder": {o.folder: o.fetched + o.kept for o in outcomes},
+        "flags_updated": edits.flags_updated, "gone_from_server": edits.gone, "erased": edits.erased,
+        "bodies_reused": edits.reused,
         "folders_missing_on_server": [f"{account}/{folder}" for folder in vanished],
         "uids_not_returned": not_returned,
     })
@@ -113,7 +149,7 @@ def day_outcome(account: str, day: date, outcomes: list[plan.FolderOutcome], van
 
 def ingest(account: str, wanted_folders: list[str], days: list[date], *,
            open_session: Callable[[], AbstractContextManager[imap.ImapSession]], lake: Lake, run_id: str,
-           limits: FetchLimits = FetchLimits()) -> list[PartitionOutcome]:
+           limits: FetchLimits = FetchLimits(), on_server_delete: str = "keep") -> list[PartitionOutcome]:
     """Sync the account's folders for `days` (in the window): each folder is planned once for all
     of them, then each day's file is rewritten with what it lacks."""
     if not days:
@@ -122,17 +158,17 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     try:
         with open_session() as session:
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            stored_rows = {d: stored_uids(lake, account, d) for d in days}
+            stored_rows = {d: stored_meta(lake, account, d) for d in days}
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
             plans, gone = plan.plan_folders(session, folders, days, stored)  # gone: deleted since the LIST
             folders, vanished = [f for f in folders if f in plans], vanished + gone
             if vanished:
                 log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
             for day in days:
-                outcomes = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
-                                    limits, vanished)
-                log_outcomes(lake, account, run_id, day, outcomes)
-                results.append(day_outcome(account, day, outcomes, vanished))
+                synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
+                                  limits, vanished, on_server_delete)
+                log_outcomes(lake, account, run_id, day, synced.outcomes)
+                results.append(day_outcome(account, day, synced, vanished))
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         log_outcomes(lake, account, run_id, day, [failed])

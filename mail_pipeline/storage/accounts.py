@@ -28,6 +28,8 @@ from mail_pipeline.storage.permissions import private_dir
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
 AUTH_KINDS = ("password", "oauth2")
+# What happens to stored mail that left the server: kept with deleted_at set, or erased everywhere.
+ON_SERVER_DELETE = ("keep", "mirror")
 # "Every folder except Trash, Junk, Drafts": resolved on the server through SPECIAL-USE flags.
 ALL_FOLDERS = "*"
 
@@ -86,6 +88,7 @@ class Account:
     auth: str = "password"  # one of AUTH_KINDS
     oauth: OAuthSettings | None = None
     grant_token: str = field(default="", repr=False)
+    on_server_delete: str = "keep"  # one of ON_SERVER_DELETE
 
     @property
     def all_folders(self) -> bool:
@@ -132,6 +135,8 @@ def validate(account: Account) -> None:
         raise AccountError("host and username are required")
     if account.auth not in AUTH_KINDS:
         raise AccountError(f"invalid auth {account.auth!r}: one of {', '.join(AUTH_KINDS)}")
+    if account.on_server_delete not in ON_SERVER_DELETE:
+        raise AccountError(f"invalid on-server-delete {account.on_server_delete!r}: one of {', '.join(ON_SERVER_DELETE)}")
     if account.is_oauth:
         validate_oauth(account.oauth)
 
@@ -217,6 +222,16 @@ class AccountRegistry:
             accounts = self.load()
             accounts[slug] = replace(self.get(slug), active=active, updated_at=_now())
             self._save(accounts)
+
+    def update(self, slug: str, **changes) -> Account:
+        """Change an account's settings (not its secret), validated, in one atomic write."""
+        with self._locked():
+            accounts = self.load()
+            account = replace(self.get(slug), **changes, updated_at=_now())
+            validate(account)
+            accounts[slug] = account
+            self._save(accounts)
+        return account
 
     def replace_secret(self, slug: str, secret: str | Grant, cipher: MultiFernet) -> Account:
         """Swap in a new password or grant (a reauth, a rotated refresh token) in one atomic write."""

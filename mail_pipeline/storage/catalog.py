@@ -68,14 +68,19 @@ DERIVED_VIEWS = {
             SELECT l.account, l.folder, count(*) AS consecutive_failures
             FROM sync_log l LEFT JOIN successes s USING (account, folder)
             WHERE l.status <> 'ok' AND l.started_at > coalesce(s.last_success, TIMESTAMPTZ '1970-01-01 00:00:00+00')
-            GROUP BY l.account, l.folder)
+            GROUP BY l.account, l.folder),
+        reconciled AS (
+            SELECT account, folder, max(flags_reconciled_at) AS flags_reconciled_at,
+                   arg_max(highestmodseq, finished_at) FILTER (WHERE highestmodseq IS NOT NULL) AS modseq_reached
+            FROM sync_log WHERE status = 'ok' GROUP BY account, folder)
         SELECT r.account, r.folder, r.status AS last_status, r.finished_at AS last_sync,
                s.last_success, coalesce(f.consecutive_failures, 0) AS consecutive_failures,
-               r.uidvalidity, r.highest_uid,
+               r.uidvalidity, r.highest_uid, c.modseq_reached, c.flags_reconciled_at,
                (SELECT error FROM sync_log e WHERE e.account = r.account AND e.folder = r.folder
                   AND e.status <> 'ok' ORDER BY e.started_at DESC LIMIT 1) AS last_error
         FROM ranked r LEFT JOIN successes s USING (account, folder)
                       LEFT JOIN failures f USING (account, folder)
+                      LEFT JOIN reconciled c USING (account, folder)
         WHERE r.rn = 1 AND NOT (r.folder = '*' AND coalesce(f.consecutive_failures, 0) = 0)""",
 }
 

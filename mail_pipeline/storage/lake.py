@@ -77,7 +77,8 @@ class Lake:
     def ensure_placeholders(self) -> None:
         for table, schema in TABLES.items():
             path = self.partition_file(table, PLACEHOLDER_ACCOUNT, PLACEHOLDER_DAY)
-            if not path.exists():
+            # Rewritten when the schema gained columns: views read them by name across every file.
+            if not path.exists() or pq.read_schema(path).names != schema.names:
                 self._write(path, [], schema)
 
     def write_partition(
@@ -123,9 +124,18 @@ class Lake:
         return pa.concat_tables(read_file(f, columns=columns, schema=schema) for f in files)
 
     def iter_batches(self, table: str, account: str, day: date, batch_size: int = 256) -> Iterable[pa.RecordBatch]:
+        """The partition's rows in file order, in the table's current schema (columns added since
+        the file was written come back null)."""
         path = self.partition_file(table, account, day)
-        if path.exists():
-            yield from iter_file(path, batch_size)
+        if not path.exists():
+            return
+        schema = TABLES[table]
+        for batch in iter_file(path, batch_size):
+            if batch.schema.names != schema.names:
+                batch = pa.RecordBatch.from_arrays(
+                    [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type) for f in schema],
+                    schema=schema)
+            yield batch
 
     def verify_partition(self, table: str, account: str, day: date) -> int:
         """Read every page of the partition's files (checksums, decompression); return the rows.

@@ -37,6 +37,8 @@ RAW_MESSAGES = pa.schema(
         ("message_id", pa.string()),
         ("raw", pa.large_binary()),
         ("fetched_at", UTC_TS),
+        # When the server was seen without the message (account policy `keep`); null while it is there.
+        ("deleted_at", UTC_TS),
     ]
 )
 
@@ -71,6 +73,8 @@ EMAILS = pa.schema(
         ("size", pa.int64()),
         ("sha256", pa.string()),
         ("defects", pa.list_(pa.string())),
+        ("keywords", pa.list_(pa.string())),  # the flags that are not system flags (RFC 3501 2.3.2): labels
+        ("deleted_at", UTC_TS),  # null while a copy is on the server (see raw_messages.deleted_at)
     ]
 )
 
@@ -87,6 +91,8 @@ EMAIL_CHUNKS = pa.schema(
         ("sender", pa.string()),
         ("sent_at", UTC_TS),
         ("attachment", pa.string()),  # the attachment the text is from; null for the body
+        ("deleted_at", UTC_TS),  # the email's (emails.deleted_at)
+        ("source_sha256", pa.string()),  # of what the email's chunks were cut from (stages/chunks.py)
     ]
 )
 
@@ -103,6 +109,8 @@ SYNC_LOG = pa.schema(
         ("bytes_fetched", pa.int64()),
         ("status", pa.string()),
         ("error", pa.string()),
+        ("highestmodseq", pa.int64()),  # the folder's HIGHESTMODSEQ at the sync (RFC 7162), null without CONDSTORE
+        ("flags_reconciled_at", UTC_TS),
     ]
 )
 

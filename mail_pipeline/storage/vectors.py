@@ -32,9 +32,7 @@ T = TypeVar("T")
 
 MERGE_KEYS = ["account", "day", "chunk_id"]
 RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text",
-                  "attachment"]
-# Columns added since the table was first created, with the value old rows get.
-ADDED_COLUMNS = {"attachment": "CAST(NULL AS STRING)"}
+                  "attachment", "deleted_at"]
 # English stemming and stop words suit most of the mail seen so far; words are lowercased and
 # accents folded so "Zürich" finds "zurich".
 TEXT_INDEX = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
@@ -70,6 +68,7 @@ def vector_schema(dimension: int) -> pa.Schema:
         ("thread_id", pa.string()), ("subject", pa.string()), ("sender", pa.string()), ("sent_at", UTC_TS),
         ("text", pa.string()), ("text_sha256", pa.string()), ("model_id", pa.string()),
         ("vector", pa.list_(pa.float32(), dimension)), ("attachment", pa.string()),
+        ("deleted_at", UTC_TS),  # the email's: set while it is kept after leaving the server
     ])
 
 
@@ -82,8 +81,8 @@ def sql_date(value: date) -> str:
 
 
 def filter_clause(account: str | None = None, since: date | None = None, until: date | None = None,
-                  day: date | None = None) -> str | None:
-    terms = []
+                  day: date | None = None, live_only: bool = False) -> str | None:
+    terms = ["deleted_at IS NULL"] if live_only else []
     if account is not None:
         terms.append(f"account = {sql_string(account)}")
     if day is not None:
@@ -154,8 +153,8 @@ class VectorStore:
         """Bring a table made by an older version up to the schema (old rows get nulls), once
         per store; what is missing is looked up on each try, as a parallel writer may win."""
         def add() -> None:
-            missing = {name: value for name, value in ADDED_COLUMNS.items() if name not in table.schema.names}
-            if missing:
+            missing = [field for field in self.schema if field.name not in table.schema.names]
+            if missing:  # typed null columns (a SQL CAST would lose deleted_at's time zone)
                 table.add_columns(missing)
 
         if not self._migrated:
@@ -253,15 +252,25 @@ class VectorStore:
         if doomed == 0:
             return 0
         with_retries(lambda: table.delete(where), "retention delete")
+        self._erase_deleted(table)
+        return doomed
+
+    def erase_deleted(self) -> None:
+        """Remove from disk every row a write deleted or replaced (old versions included): for a
+        partition whose rows were erased (an account mirroring server deletions)."""
+        table = self._open()
+        if table is not None:
+            self._erase_deleted(table)
+
+    def _erase_deleted(self, table) -> None:
         with_retries(lambda: table.to_lance().optimize.compact_files(
-            materialize_deletions=True, materialize_deletions_threshold=0.0), "retention compaction")
+            materialize_deletions=True, materialize_deletions_threshold=0.0), "compaction")
         if table.count_rows() > 0:
             self._rebuild_indexes(table)
         # delete_unverified stays False: files no version references yet may be a parallel
         # writer's commit in flight (deleting them corrupts the table); the dropped rows' files
         # are referenced by the versions removed here, so they go either way.
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
-        return doomed
 
     def remove_unreferenced(self) -> int:
         """Delete the files no kept version references (data and index files of writes killed
@@ -296,6 +305,13 @@ class VectorStore:
     def count(self, account: str | None = None, day: date | None = None) -> int:
         table = self._open()
         return 0 if table is None else table.count_rows(filter_clause(account=account, day=day))
+
+    def partition_rows(self, account: str, day: date, columns: list[str]) -> list[dict]:
+        """`columns` of one partition's rows (no vectors unless asked)."""
+        table = self._open()
+        if table is None:
+            return []
+        return table.to_lance().to_table(columns=columns, filter=filter_clause(account=account, day=day)).to_pylist()
 
     def chunk_ids(self, account: str, day: date) -> set[str]:
         """The chunk ids stored for one partition (the asset check compares them with the lake)."""
@@ -346,6 +362,8 @@ class VectorStore:
             raise ValueError(f"{mode} search needs query text")
 
     def _run(self, query, score_columns: list[str], k: int, filters: dict) -> list[dict]:
+        if filters.get("live_only") and "deleted_at" not in self._result_columns():
+            filters = {**filters, "live_only": False}  # a table not yet migrated marks nothing deleted
         where = filter_clause(**filters)
         if where:
             query = query.where(where, prefilter=True)

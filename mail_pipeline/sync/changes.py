@@ -1,7 +1,8 @@
 """What changed in a mailbox since the sensor last looked: the cursor logic, pure.
 
-Per folder the cursor keeps (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) from STATUS (RFC 3501 6.3.10,
-RFC 7162 3.1.2.1). One STATUS per folder answers "anything new?" without touching messages.
+Per folder the cursor keeps (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, MESSAGES) from STATUS (RFC 3501
+6.3.10, RFC 7162 3.1.2.1). One STATUS per folder answers "anything new?" without touching messages;
+a moved HIGHESTMODSEQ, or fewer MESSAGES than expected, sends the folder to `reconcile`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import Enum
 
 from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
+from mail_pipeline.sync import reconcile
 
 
 class Change(Enum):
@@ -29,10 +31,11 @@ class FolderCursor:
     uidvalidity: int
     uidnext: int
     highestmodseq: int | None = None
+    messages: int | None = None  # None in a cursor written before it was kept
 
     @classmethod
     def of(cls, status: FolderStatus) -> FolderCursor:
-        return cls(status.uidvalidity, status.uidnext, status.highestmodseq)
+        return cls(status.uidvalidity, status.uidnext, status.highestmodseq, status.messages)
 
 
 def classify(previous: FolderCursor | None, current: FolderStatus | None) -> Change:
@@ -49,9 +52,11 @@ def classify(previous: FolderCursor | None, current: FolderStatus | None) -> Cha
 
 # account -> folder -> cursor
 Cursors = dict[str, dict[str, FolderCursor]]
-# Beside the accounts, when each all-folders account last LISTed its folders (epoch seconds). "@"
-# is never in a slug ([a-z0-9_-]), and a cursor written before this key existed still loads.
+# Beside the accounts, when each all-folders account last LISTed its folders, and when each
+# account's flags were last compared in full (servers without CONDSTORE), in epoch seconds. "@"
+# is never in a slug ([a-z0-9_-]), and a cursor written before these keys existed still loads.
 LISTED_KEY = "@listed"
+RECONCILED_KEY = "@reconciled"
 
 
 def load_cursors(text: str | None) -> Cursors:
@@ -60,19 +65,21 @@ def load_cursors(text: str | None) -> Cursors:
     data = json.loads(text)
     return {
         account: {folder: FolderCursor(*values) for folder, values in folders.items()}
-        for account, folders in data.items() if account != LISTED_KEY
+        for account, folders in data.items() if not account.startswith("@")
     }
 
 
-def load_listed(text: str | None) -> dict[str, float]:
-    return json.loads(text).get(LISTED_KEY, {}) if text else {}
+def load_listed(text: str | None, key: str = LISTED_KEY) -> dict[str, float]:
+    return json.loads(text).get(key, {}) if text else {}
 
 
-def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None) -> str:
-    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq] for folder, c in sorted(folders.items())}
+def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None, reconciled: dict[str, float] | None = None) -> str:
+    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq, c.messages]
+                            for folder, c in sorted(folders.items())}
                   for account, folders in sorted(cursors.items())}
-    if listed:
-        data[LISTED_KEY] = dict(sorted(listed.items()))
+    for key, times in ((LISTED_KEY, listed), (RECONCILED_KEY, reconciled)):
+        if times:
+            data[key] = dict(sorted(times.items()))
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -81,6 +88,7 @@ class Poll:
     days: set                        # UTC days that received mail (or need a re-sync)
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
+    flag_days: set = field(default_factory=set)  # of `days`, those with flag changes or expunges
     refused: dict[str, str] = field(default_factory=dict)  # folder -> the server's refusal
 
     @property
@@ -118,7 +126,9 @@ def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | 
 
 
 def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCursor], first_day, last_day,
-                 discover: Callable[[], list[str]] | None = None) -> Poll:
+                 discover: Callable[[], list[str]] | None = None,
+                 stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
+                 reconcile_flags: bool = False) -> Poll:
     """STATUS every folder; only where something changed, fetch INTERNALDATEs (never bodies)
     of the UIDs concerned and return the in-window days they fall on.
 
@@ -127,6 +137,9 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
     are polled too, and those it no longer returns leave the cursor. A folder that no longer
     exists (STATUS or EXAMINE refused, and not in LIST) is REMOVED: no cursor, nothing requested
     (it holds no mail to fetch).
+    `stored(folder, uidvalidity)` gives what the lake holds of a folder: with it, the days of
+    flag changes and expunges are found too (`reconcile`); `reconcile_flags` compares every
+    in-window message's flags where the server lacks CONDSTORE.
     """
     from datetime import timedelta
 
@@ -149,24 +162,41 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         if change is Change.REMOVED:
             continue
         poll.cursors[folder] = FolderCursor.of(status)
-        if change is Change.NONE:
-            continue
         if change is Change.UIDVALIDITY:
             poll.days |= window
             continue
-        days = new_days(session, folder, previous[folder].uidnext if change is Change.NEW_UIDS else None, first_day, last_day)
-        if days is None:  # deleted since its STATUS
-            poll.changes[folder] = Change.REMOVED
-            del poll.cursors[folder]
-            continue
-        poll.days |= days & window
+        new_uids = 0
+        if change is not Change.NONE:
+            found = new_days(session, folder, previous[folder].uidnext if change is Change.NEW_UIDS else None, first_day, last_day)
+            if found is None:  # deleted since its STATUS
+                poll.changes[folder] = Change.REMOVED
+                del poll.cursors[folder]
+                continue
+            days, new_uids = found
+            poll.days |= days & window
+        if stored is not None and change is not Change.NEW_FOLDER:
+            changed = _changed_days(session, folder, previous[folder], status, new_uids, stored, window, reconcile_flags)
+            poll.flag_days |= changed
+            poll.days |= changed
     session.unselect()
     return poll
 
 
-def new_days(session, folder: str, from_uid: int | None, first_day, last_day) -> set | None:
+def _changed_days(session, folder: str, cursor: FolderCursor, status: FolderStatus, new_uids: int,
+                  stored: Callable, window: set, reconcile_flags: bool) -> set:
+    """In-window days of the folder's stored messages whose flags changed or that left it."""
+    check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext)
+    try:
+        return reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window,
+                                      reconcile_flags) & window
+    except ImapFolderMissing:  # deleted since its STATUS: the next tick finds it REMOVED
+        return set()
+
+
+def new_days(session, folder: str, from_uid: int | None, first_day, last_day) -> tuple[set, int] | None:
     """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
-    around the window; None when the folder no longer exists (EXAMINE refused, not in LIST)."""
+    around the window, and how many UIDs that is; None when the folder no longer exists
+    (EXAMINE refused, not in LIST)."""
     from datetime import timedelta
 
     from mail_pipeline.sync.plan import utc_day
@@ -179,4 +209,4 @@ def new_days(session, folder: str, from_uid: int | None, first_day, last_day) ->
         uids = session.search_from(from_uid)
     else:  # a folder never seen: whatever it holds inside the window
         uids = session.search_between(first_day - timedelta(days=1), last_day + timedelta(days=2))
-    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)}
+    return {utc_day(m.internaldate) for m in session.fetch_meta(uids)}, len(uids)

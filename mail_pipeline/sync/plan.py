@@ -45,6 +45,8 @@ class FolderPlan:
     to_fetch: list[MessageMeta]
     already_stored: int
     on_server: int
+    present: dict[int, MessageMeta] = field(default_factory=dict)  # UID -> the server's INTERNALDATE, size, flags
+    highestmodseq: int | None = None
 
 
 @dataclass
@@ -56,6 +58,8 @@ class FolderOutcome:
     bytes: int = 0
     kept: int = 0
     dropped_stale: int = 0
+    reused: int = 0
+    highestmodseq: int | None = None
     missing_uids: list[int] = field(default_factory=list)  # asked for, not returned: not stored, asked again next run
     status: str = "ok"
     error: str | None = None
@@ -92,6 +96,7 @@ def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dic
             folder=folder, uidvalidity=status.uidvalidity, highest_uid=max(status.uidnext - 1, 0),
             to_fetch=[m for m in metas if m.uid not in have],
             already_stored=sum(1 for m in metas if m.uid in have), on_server=len(metas),
+            present={m.uid: m for m in metas}, highestmodseq=status.highestmodseq,
         )
     return plans
 
@@ -148,8 +153,9 @@ def record_missing(outcome: FolderOutcome, missing: list[int]) -> None:
 
 
 def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:
-    """folder -> UIDVALIDITY -> UIDs, from the stored partition's (folder, uidvalidity, uid) rows."""
+    """folder -> UIDVALIDITY -> UIDs, from the stored partition's rows still on the server."""
     index: dict[str, dict[int, set[int]]] = {}
     for row in rows:
-        index.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], set()).add(row["uid"])
+        if row.get("deleted_at") is None:
+            index.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], set()).add(row["uid"])
     return index

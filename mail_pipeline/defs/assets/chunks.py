@@ -15,7 +15,7 @@ def email_chunks(context: AssetExecutionContext, lake: LakeResource, embedder: E
     """Chunks of each email's search text, sized with the embedding model's own tokenizer."""
     model = embedder.embedder()
     return materialize_stage(context, lake, per_day(
-        lambda account, day: chunk_day(lake.lake, account, day, model.tokens, model.max_tokens)))
+        lambda account, day: chunk_day(lake.lake, account, day, model.tokens, model.max_tokens, model.model_id)))
 
 
 @asset(partitions_def=mail_partitions, backfill_policy=BackfillPolicy.single_run(), deps=[email_chunks], group_name="mail", kinds={"lancedb"})

@@ -16,6 +16,6 @@ def raw_messages(context: AssetExecutionContext, lake: LakeResource, imap: ImapR
     def sync(slug, days):
         account = imap.account(slug)
         return ingest(slug, account.folders, days, open_session=lambda: imap.session(account), lake=lake.lake,
-                      run_id=context.run_id, limits=imap.limits)
+                      run_id=context.run_id, limits=imap.limits, on_server_delete=account.on_server_delete)
 
     return materialize_stage(context, lake, sync)

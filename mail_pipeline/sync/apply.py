@@ -1,0 +1,131 @@
+"""What one day's stored raw rows become after a sync: flags brought current, messages gone from
+the server kept with `deleted_at` or erased (the account's `on_server_delete`), and messages that
+moved, were copied or got new UIDs (a UIDVALIDITY reset) matched to a stored copy instead of
+being downloaded again. Pure: the caller fetches and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mail_pipeline.imap.modseq import lasting_flags
+from mail_pipeline.imap.records import MessageMeta
+
+POLICIES = ("keep", "mirror")
+# Columns of raw_messages read to decide (everything but the bytes).
+META_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "deleted_at"]
+
+
+@dataclass
+class DayEdits:
+    """Per stored row (in file order) the rows it becomes: [{}] unchanged, [] dropped, or
+    overrides of its columns, one dict per output row (a reused body yields a second row)."""
+    outputs: list[list[dict]]
+    to_fetch: dict[str, list[MessageMeta]]  # folder -> messages whose bodies must be downloaded
+    flags_updated: int = 0
+    gone: int = 0       # left the server: kept with deleted_at or erased, per policy
+    reused: int = 0     # new UIDs whose body was taken from a stored copy
+    erased: int = 0
+    by_folder: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(out != [{}] for out in self.outputs) or any(self.to_fetch.values())
+
+
+def match_key(internaldate: datetime, size: int) -> tuple:
+    return (internaldate, size)
+
+
+def candidates(stored: list[dict], to_fetch: dict[str, list[MessageMeta]]) -> dict[str, list[int]]:
+    """Per folder, the UIDs to fetch that a stored row might hold (same INTERNALDATE and size):
+    only their Message-ID is asked for before deciding."""
+    keys = {match_key(r["internaldate"], r["size"]) for r in stored if r["message_id"]}
+    return {folder: [m.uid for m in metas if match_key(m.internaldate, m.size) in keys]
+            for folder, metas in to_fetch.items()}
+
+
+def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: str, now: datetime,
+             message_ids: dict[tuple[str, int], str | None] | None = None) -> DayEdits:
+    """Decide every stored row's fate and what is left to download. `plans` are the day's
+    `FolderPlan`s; `message_ids` maps (folder, uid) of `candidates` to their Message-ID."""
+    if policy not in POLICIES:
+        raise ValueError(f"on_server_delete must be one of {POLICIES}, not {policy!r}")
+    plans = {p.folder: p for p in plans}
+    edits = DayEdits(outputs=[], to_fetch={})
+    gone: list[int] = []
+    for index, row in enumerate(stored):
+        edits.outputs.append(_current(row, plans, vanished, policy, edits))
+        if edits.outputs[-1] is None:
+            gone.append(index)
+    _reuse(stored, plans, message_ids or {}, edits)
+    live = {key for i, out in enumerate(edits.outputs) for entry in out or () if _is_live(stored[i], entry)
+            for key in _identity(stored[i])}
+    for index, row in enumerate(stored):
+        outputs = edits.outputs[index]
+        elsewhere = bool(live & set(_identity(row)))
+        if row["deleted_at"] is not None and elsewhere:  # a tombstone whose message is back (or moved in)
+            edits.outputs[index] = [o for o in outputs if o]
+        elif index not in gone:
+            continue
+        elif outputs is not None or elsewhere:  # moved, or another copy is still on the server
+            edits.outputs[index] = outputs or []
+        elif policy == "keep":
+            edits.outputs[index] = [{"deleted_at": now}]
+            edits.gone += 1
+        else:
+            edits.outputs[index] = []
+            edits.gone += 1
+            edits.erased += 1
+    return edits
+
+
+def _is_live(row: dict, entry: dict) -> bool:
+    return entry.get("deleted_at", row["deleted_at"]) is None
+
+
+def _current(row: dict, plans: dict, vanished: set[str], policy: str, edits: DayEdits) -> list[dict] | None:
+    """The row brought up to date, or None when it left its folder (decided once reuse is known)."""
+    if row["deleted_at"] is not None:
+        return [] if policy == "mirror" else [{}]
+    if row["folder"] in vanished:
+        return [{}]  # a configured folder missing on the server: this copy may be all that is left
+    plan = plans.get(row["folder"])
+    if plan is None:
+        return []  # a folder no longer synced
+    meta = plan.present.get(row["uid"]) if row["uidvalidity"] == plan.uidvalidity else None
+    if meta is None:
+        return None
+    if lasting_flags(meta.flags) != lasting_flags(row["flags"] or ()):
+        edits.flags_updated += 1
+        return [{"flags": list(meta.flags)}]
+    return [{}]
+
+
+def _identity(row: dict) -> list[str]:
+    return [row["sha256"]] + ([f"id:{row['message_id']}"] if row["message_id"] else [])
+
+
+def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits) -> None:
+    """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body."""
+    sources: dict[tuple, int] = {}
+    for index, row in enumerate(stored):
+        if row["message_id"]:
+            key = (row["message_id"], *match_key(row["internaldate"], row["size"]))
+            # Prefer a row that left the server: a move, or a reset's old UID.
+            if key not in sources or edits.outputs[index] is None:
+                sources[key] = index
+    for folder, plan in plans.items():
+        left = []
+        for meta in plan.to_fetch:
+            source = sources.get((message_ids.get((folder, meta.uid)), *match_key(meta.internaldate, meta.size)))
+            if source is None:
+                left.append(meta)
+                continue
+            new = {"folder": folder, "uidvalidity": plan.uidvalidity, "uid": meta.uid, "flags": list(meta.flags),
+                   "deleted_at": None}
+            edits.outputs[source] = (edits.outputs[source] or []) + [new]
+            edits.reused += 1
+        edits.to_fetch[folder] = left
