@@ -108,7 +108,7 @@ def cmd_run(args, settings: Settings) -> int:
 
     from mail_pipeline import logs, preflight
     from mail_pipeline.demo import server as demo_module
-    from mail_pipeline.processes import child_environment, relay_output, serve_demo
+    from mail_pipeline.processes import child_environment, relay_output, serve_demo, stop_process
     from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -144,15 +144,10 @@ def cmd_run(args, settings: Settings) -> int:
     try:
         return dagster.wait()
     except KeyboardInterrupt:
-        dagster.send_signal(signal.SIGINT)
-        try:
-            dagster.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            dagster.kill()
-            dagster.wait()
+        stop_process(dagster, signal.SIGINT, timeout=60)  # dagster dev shuts its children down on SIGINT
         return 0
     finally:
-        _stop(search)
+        stop_process(search)
         if server:
             server.stop()
 
@@ -181,16 +176,6 @@ def cmd_demo(args, settings: Settings) -> int:
     finally:
         server.stop()
         registry.set_active(DEMO_SLUG, False)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def search_hits(args, settings: Settings) -> list[dict]:

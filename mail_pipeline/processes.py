@@ -4,6 +4,8 @@ their environment and their output."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +50,14 @@ def serve_demo(registry):
     print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
           flush=True)
     return server
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Ask a child to stop with `sig`, then kill it if it has not exited within `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
