@@ -175,12 +175,11 @@ def test_reader_holding_the_catalog_open_neither_blocks_nor_breaks(dovecot, alic
 
 
 def test_empty_data_directory_views_return_zero_rows(data_dir):
-    from mail_pipeline.storage.catalog import DERIVED_VIEWS, ensure_catalog
+    from mail_pipeline.storage.catalog import DERIVED_VIEWS, TABLE_VIEWS, ensure_catalog
     from mail_pipeline.storage.lake import Lake
-    from mail_pipeline.storage.schemas import TABLES
 
     ensure_catalog(data_dir / "warehouse.duckdb", Lake(data_dir / "lake"))
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    for view in [*TABLES, *DERIVED_VIEWS]:
+    for view in [*TABLE_VIEWS, *DERIVED_VIEWS]:
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] == 0, view
     con.close()

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from mail_pipeline.indexing.chunk import TokenCounter, chunk_email
 from mail_pipeline.stages.outcome import PartitionOutcome
+from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
@@ -55,7 +56,7 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
     `chunker` names the tokenizer (the embedding model)."""
     rows, emails, empty, reused = [], 0, 0, 0
     before = stored_chunks(lake, account, day)
-    for email in lake.read_partition("emails", account, day, columns=EMAIL_COLUMNS).to_pylist():
+    for email in state.read(lake, state.EMAILS, account, day, EMAIL_COLUMNS):
         old = before.get(email["email_id"], [])
         if old and old[0]["source_sha256"] == source_sha256(email, max_tokens, chunker):
             pieces = [{**c, "thread_id": email["thread_id"], "deleted_at": email["deleted_at"]} for c in old]

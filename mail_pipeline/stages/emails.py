@@ -12,12 +12,15 @@ from mail_pipeline.extract.messages import extract_texts
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
+from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, LakeReadError
 from mail_pipeline.storage.schemas import EMAILS
 
 log = logging.getLogger(__name__)
 
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
+# What decides whether a day's emails changed beyond their state (see changed_states).
+STATE_READ = ["email_id", "sha256", "locations", "received_at", "size", "seen", "answered", "flagged", "keywords", "deleted_at"]
 RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
 
 
@@ -48,13 +51,35 @@ def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
         return {}
 
 
-def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> tuple[list[dict], int]:
+def changed_states(lake: Lake, account: str, day: date, metas: list[dict]) -> tuple[dict[tuple, dict], int] | None:
+    """When the day's raw messages still make exactly the stored emails (the same bytes in the same
+    places: only flags or deleted_at moved), each email's state where it differs from the file's,
+    and how many emails the day has; None when the emails file must be built again. Reads no body or text column."""
+    try:
+        stored = lake.read_partition("emails", account, day, columns=STATE_READ).to_pylist()
+    except (LakeReadError, pa.ArrowException, ValueError):
+        return None  # build_day says why, and parses again
+    by_sha = {row["sha256"]: row for row in stored}
+    if not stored or any(meta["sha256"] not in by_sha for meta in metas):
+        return None
+    merged, _copies = records.merge_copies([records.reused_row(by_sha[meta["sha256"]], meta) for meta in metas])
+    identity = [c for c in STATE_READ if c not in state.EMAILS.columns]
+    if sorted(tuple(map(str, (r[c] for c in identity))) for r in merged) != sorted(
+            tuple(map(str, (r[c] for c in identity))) for r in stored):
+        return None
+    before = {row["email_id"]: row for row in stored}
+    return {(row["email_id"],): current for row in merged
+            if (current := {c: row[c] for c in state.EMAILS.columns}) != {c: before[row["email_id"]][c] for c in current}}, len(stored)
+
+
+def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool,
+              metas: list[dict] | None = None) -> tuple[list[dict], int]:
     """The day's emails rows from its raw messages (attachment text read on `pool`, copies merged,
     threads resolved) and how many copies merged.
 
     A raw message whose bytes (sha256) an email of the day was parsed from is not parsed again:
     a run for flag changes or expunges re-parses nothing."""
-    metas = lake.read_partition("raw_messages", account, day, columns=RAW_META).to_pylist()
+    metas = state.read(lake, state.RAW, account, day, RAW_META) if metas is None else metas
     parsed_before = previous_emails(lake, account, day)
     rows: list[dict] = []
     fresh = []
@@ -89,8 +114,16 @@ def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dic
 
 
 def parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> PartitionOutcome:
-    rows, copies = build_day(lake, account, day, pool)
+    metas = state.read(lake, state.RAW, account, day, RAW_META)
+    if (unchanged := changed_states(lake, account, day, metas)) is not None:
+        states, count = unchanged
+        written = state.write(lake, state.EMAILS, account, day, states)
+        return PartitionOutcome(account, day, rows=count, summary=(
+            f"emails unchanged but for flags or deleted_at: {len(states)} differ from the stored file, "
+            "kept beside it"), figures={"states_changed": len(states), "bytes": written})
+    rows, copies = build_day(lake, account, day, pool, metas)
     written = lake.write_partition("emails", account, day, pa.Table.from_pylist(rows, schema=EMAILS))
+    state.clear(lake, state.EMAILS, account, day)  # the file just written holds the current state
     defects = Counter(d.split(":")[0] for row in rows for d in row["defects"])
     texts = sum(len(row["attachment_texts"]) for row in rows)
     return PartitionOutcome(account, day, rows=written.rows, summary=(

@@ -15,6 +15,7 @@ from mail_pipeline import imap
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.stages.outcome import PartitionOutcome
+from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
 from mail_pipeline.sync import apply, plan
@@ -52,8 +53,23 @@ def edited_batches(batches: Iterable[pa.RecordBatch], outputs: list[list[dict]])
 
 
 def stored_meta(lake: Lake, account: str, day: date) -> list[dict]:
-    """The day's raw_messages rows without their bytes, in file order."""
-    return lake.read_partition("raw_messages", account, day, columns=apply.META_COLUMNS).to_pylist()
+    """The day's raw_messages rows without their bytes, in file order, with their current state."""
+    return state.read(lake, state.RAW, account, day, apply.META_COLUMNS)
+
+
+def write_state(lake: Lake, account: str, day: date, stored_rows: list[dict], outputs: list[list[dict]]) -> None:
+    """Record the rows' new flags and deleted_at beside the day's file, which stays as it is."""
+    states = state.stored(lake, state.RAW, account, day)
+    for row, (entry,) in zip(stored_rows, outputs):
+        if entry:
+            states[state.RAW.key_of(row)] = {c: entry.get(c, row[c]) for c in state.RAW.columns}
+    state.write(lake, state.RAW, account, day, states)
+
+
+def folded(stored_rows: list[dict], outputs: list[list[dict]], overridden: set[tuple]) -> list[list[dict]]:
+    """`outputs` carrying the current state of the rows the overlay overrides, for a rewrite."""
+    return [[{c: row[c] for c in state.RAW.columns} | entry for entry in out]
+            if state.RAW.key_of(row) in overridden else out for row, out in zip(stored_rows, outputs)]
 
 
 def matching_ids(session: imap.ImapSession, wanted: dict[str, list[int]]) -> dict[tuple[str, int], str | None]:
@@ -89,13 +105,20 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         # a few small columns); a damaged one fails here, naming itself, not in the next stage.
         lake.verify_partition("raw_messages", account, day)
         return DaySync(outcomes, edits)
+    if edits.state_only:
+        # Flags or deletions only: a few bytes beside the file; its bodies are neither read nor
+        # rewritten (emails reuses every parse, so nothing downstream reads them either).
+        write_state(lake, account, day, stored_rows, edits.outputs)
+        return DaySync(outcomes, edits)
     new_rows = itertools.chain.from_iterable(
         plan.raw_rows(session, replace(p, to_fetch=edits.to_fetch.get(p.folder, [])), outcome,
                       max_messages=limits.max_messages, max_bytes=limits.max_bytes)
         for p, outcome in zip(plans, outcomes)
     )
-    kept = edited_batches(lake.iter_batches("raw_messages", account, day), edits.outputs)
+    overridden = set(state.stored(lake, state.RAW, account, day))
+    kept = edited_batches(lake.iter_batches("raw_messages", account, day), folded(stored_rows, edits.outputs, overridden))
     lake.write_partition("raw_messages", account, day, itertools.chain(kept, rows_to_batches(new_rows, RAW_MESSAGES, 64)))
+    state.clear(lake, state.RAW, account, day)  # the file just written holds the current state
     return DaySync(outcomes, edits)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import PLACEHOLDER_ACCOUNT, Lake
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
@@ -25,15 +26,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _table_view(lake: Lake, table: str) -> str:
+def _scan(lake: Lake, table: str) -> str:
     glob = (lake.table_dir(table).resolve() / "*" / "*" / "*.parquet").as_posix()
     return (
-        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
+        f"SELECT * FROM read_parquet('{glob}', "
         "hive_partitioning = true, union_by_name = true, "
         "hive_types = {'account': VARCHAR, 'day': DATE}) "
         f"WHERE account <> '{PLACEHOLDER_ACCOUNT}'"
     )
 
+
+def _table_view(lake: Lake, table: str) -> str:
+    overlay = next((o for o in state.OVERLAYS if o.base == table), None)
+    sql = state.view_sql(overlay, _scan(lake, table), _scan(lake, overlay.table)) if overlay else _scan(lake, table)
+    return f"CREATE OR REPLACE VIEW {table} AS {sql}"
+
+
+# State tables are read through the tables they override (storage/state.py), not as views of their own.
+TABLE_VIEWS = [table for table in TABLES if table not in {o.table for o in state.OVERLAYS}]
 
 DERIVED_VIEWS = {
     "threads": """
@@ -86,7 +96,7 @@ DERIVED_VIEWS = {
 
 
 def view_statements(lake: Lake) -> list[str]:
-    statements = [_table_view(lake, table) for table in TABLES]
+    statements = [_table_view(lake, table) for table in TABLE_VIEWS]
     statements += [f"CREATE OR REPLACE VIEW {name} AS {sql.strip()}" for name, sql in DERIVED_VIEWS.items()]
     return statements
 

@@ -114,11 +114,18 @@ SYNC_LOG = pa.schema(
     ]
 )
 
+# Overlays of the two tables above (storage/state.py): the current flags and deleted_at of rows
+# whose content file was written before they changed; a row per changed message, keyed as named.
+MESSAGE_STATE = pa.schema([f for f in RAW_MESSAGES if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at")])
+EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at")])
+
 # Table name -> schema of the per-partition files. sync_log is append-only (one small file per
-# run), the others hold exactly one file per (account, day).
+# run), the others hold at most one file per (account, day).
 TABLES: dict[str, pa.Schema] = {
     "raw_messages": RAW_MESSAGES,
     "emails": EMAILS,
     "email_chunks": EMAIL_CHUNKS,
     "sync_log": SYNC_LOG,
+    "message_state": MESSAGE_STATE,
+    "email_state": EMAIL_STATE,
 }

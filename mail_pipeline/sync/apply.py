@@ -15,6 +15,8 @@ from mail_pipeline.imap.records import MessageMeta
 
 POLICIES = ("keep", "mirror")
 # Columns of raw_messages read to decide (everything but the bytes).
+# Columns that change without the message changing (storage/state.py keeps them apart).
+STATE_COLUMNS = {"flags", "deleted_at"}
 META_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "deleted_at"]
 
 
@@ -33,6 +35,12 @@ class DayEdits:
     @property
     def changed(self) -> bool:
         return any(out != [{}] for out in self.outputs) or any(self.to_fetch.values())
+
+    @property
+    def state_only(self) -> bool:
+        """Every row stays, alone, with at most its flags or deleted_at changed: no body to write."""
+        return not any(self.to_fetch.values()) and all(
+            len(out) == 1 and set(out[0]) <= STATE_COLUMNS for out in self.outputs)
 
 
 def match_key(internaldate: datetime, size: int) -> tuple:

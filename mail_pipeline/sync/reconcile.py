@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.imap.session import ImapSession
+from mail_pipeline.storage import state
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
     """What the lake's raw_messages hold of the account on `days` (no raw bytes read)."""
     rows = []
     for day in days:
-        table = lake.read_partition("raw_messages", account, day, columns=["folder", "uidvalidity", "uid", "flags", "deleted_at"])
-        rows += [{**row, "day": day} for row in table.to_pylist()]
+        current = state.read(lake, state.RAW, account, day, ["folder", "uidvalidity", "uid", "flags", "deleted_at"])
+        rows += [{**row, "day": day} for row in current]
     return stored_index(rows)
 
 
