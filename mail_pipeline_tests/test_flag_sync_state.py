@@ -1,7 +1,7 @@
 """A run for flag changes and expunges writes only the small state files beside the day's files:
-the raw bodies file and the emails file stay as they were (same inode, same bytes), while
-`emails`, `raw_messages` and search show the new flags and deleted_at; the next run that adds a
-message folds the state into the rewritten raw file."""
+the raw bodies file and the emails file stay as they were (same inode, same bytes), and for flags
+alone the chunks file too, while `emails`, `raw_messages` and search show the new flags and
+deleted_at; the next run that adds a message folds the state into the rewritten raw file."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ def identity(path: Path) -> tuple:
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
-def flag_and_expunge(dovecot, uids) -> None:
+def change(dovecot, uids, *, flags: bool = False, expunge: bool = False) -> None:
     client = dovecot.client()
     client.select_folder("INBOX")
-    client.add_flags([uids["flag"]], [b"\\Flagged", b"$Work"])
-    client.remove_flags([uids["unflag"]], [b"\\Seen"])
-    client.delete_messages([uids["expunge"]])
-    client.expunge()
+    if flags:
+        client.add_flags([uids["flag"]], [b"\\Flagged", b"$Work"])
+        client.remove_flags([uids["unflag"]], [b"\\Seen"])
+    if expunge:
+        client.delete_messages([uids["expunge"]])
+        client.expunge()
     client.logout()
 
 
@@ -41,20 +43,24 @@ def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, in
     monkeypatch.setenv("MAIL_PIPELINE_FLAG_RECONCILE_INTERVAL", "0")
     register(server, data_dir, "keep")
     uids = seed(server)
-    first = tick(None)
+    cursor = tick(None).cursor
     instance.add_dynamic_partitions("accounts", ["alice"])
     run_day(instance)
     lake = Lake(data_dir / "lake")
-    raw_file, emails_file = (lake.partition_file(t, "alice", DAY.date()) for t in ("raw_messages", "emails"))
-    before = identity(raw_file), identity(emails_file)
+    files = [lake.partition_file(t, "alice", DAY.date()) for t in ("raw_messages", "emails", "email_chunks")]
+    before = [identity(f) for f in files]
 
-    flag_and_expunge(server, uids)
-    changed = tick(first.cursor)
-    assert [str(r.partition_key) for r in changed.run_requests] == [f"alice|{DAY.date()}"]
     commands.clear()
-    run_day(instance)
+    for step in ({"flags": True}, {"expunge": True}):
+        change(server, uids, **step)
+        changed = tick(cursor)
+        assert [str(r.partition_key) for r in changed.run_requests] == [f"alice|{DAY.date()}"]
+        cursor = changed.cursor
+        run_day(instance)
+        assert [identity(f) for f in files[:2]] == before[:2]
+        if "flags" in step:  # chunks carry deleted_at but no flags
+            assert identity(files[2]) == before[2]
     assert body_fetches(commands) == []
-    assert (identity(raw_file), identity(emails_file)) == before
     assert len(state.stored(lake, state.RAW, "alice", DAY.date())) == 3  # flag, unflag, expunge
     emails = emails_by_subject(data_dir)
     assert emails["About flag"]["flagged"] and emails["About flag"]["keywords"] == ["$Work"]
@@ -66,11 +72,11 @@ def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, in
     hits = search(MARKERS["expunge"], mode="text")
     assert [h.subject for h in hits] == ["About expunge"] and hits[0].deleted_at is not None
     assert search(MARKERS["expunge"], mode="text", exclude_deleted=True) == []
-    assert not changed.run_requests or not tick(changed.cursor).run_requests  # the lake now matches the server
+    assert not tick(cursor).run_requests  # the lake now matches the server
 
     server.append([("INBOX", message("late", DAY, subject="About late"), DAY)])
     run_day(instance)
-    assert identity(raw_file) != before[0]
+    assert identity(files[0]) != before[0]
     assert state.stored(lake, state.RAW, "alice", DAY.date()) == {}  # folded into the rewritten file
     written = {r["message_id"]: r for r in lake.read_partition("raw_messages", "alice", DAY.date()).to_pylist()}
     assert sorted(written["flag@example.test"]["flags"]) == ["$Work", "\\Flagged"]

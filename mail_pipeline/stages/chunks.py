@@ -11,7 +11,7 @@ import pyarrow as pa
 from mail_pipeline.indexing.chunk import TokenCounter, chunk_email
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
-from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.lake import Lake, WriteResult
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
 EMAIL_COLUMNS = ["email_id", "subject", "from_name", "from_address", "sent_at", "received_at", "search_text", "thread_id",
@@ -42,11 +42,13 @@ def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int, chunker: str 
     } for c in pieces]
 
 
-def stored_chunks(lake: Lake, account: str, day: date) -> dict[str, list[dict]]:
+def stored_chunks(lake: Lake, account: str, day: date) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The day's chunk rows in file order, and by email."""
+    rows = lake.read_partition("email_chunks", account, day).to_pylist()
     by_email: dict[str, list[dict]] = {}
-    for row in lake.read_partition("email_chunks", account, day).to_pylist():
+    for row in rows:
         by_email.setdefault(row["email_id"], []).append(row)
-    return by_email
+    return rows, by_email
 
 
 def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tokens: int,
@@ -55,7 +57,7 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
     chunks (a run for flag changes re-tokenizes nothing), with its current thread and deleted_at.
     `chunker` names the tokenizer (the embedding model)."""
     rows, emails, empty, reused = [], 0, 0, 0
-    before = stored_chunks(lake, account, day)
+    stored, before = stored_chunks(lake, account, day)
     for email in state.read(lake, state.EMAILS, account, day, EMAIL_COLUMNS):
         old = before.get(email["email_id"], [])
         if old and old[0]["source_sha256"] == source_sha256(email, max_tokens, chunker):
@@ -65,7 +67,12 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
             pieces = chunk_rows(email, tokens, max_tokens, chunker)
         emails, empty = emails + 1, empty + (not pieces)
         rows += pieces
-    written = lake.write_partition("email_chunks", account, day, pa.Table.from_pylist(rows, schema=EMAIL_CHUNKS))
+    path = lake.partition_file("email_chunks", account, day)
+    if rows == stored and path.exists():
+        # A run for flag changes: the chunks hold no flags, so the file stays as it is.
+        written = WriteResult(rows=len(rows), bytes=path.stat().st_size, path=path)
+    else:
+        written = lake.write_partition("email_chunks", account, day, pa.Table.from_pylist(rows, schema=EMAIL_CHUNKS))
     return PartitionOutcome(account, day, rows=written.rows, summary=(
         f"{written.rows} chunks from {emails} emails ({reused} unchanged, not chunked again); "
         f"{empty} empty or signature-only emails produced none"),
