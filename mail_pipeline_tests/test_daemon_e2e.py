@@ -1,5 +1,6 @@
 """The real daemon and webserver (`dagster dev`): the sensor ingests new mail, only the day that
-got mail re-runs, and a CLI backfill over 7 days x 2 accounts materializes every stage."""
+got mail (or a flag change) re-runs, and a CLI backfill over 7 days x 2 accounts materializes
+every stage."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.proxied_mailbox import register
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 UTC = timezone.utc
@@ -29,7 +31,7 @@ def at(day: date, hour: int) -> datetime:
 
 
 @pytest.fixture
-def stack(dovecot, data_dir, tmp_path, monkeypatch):
+def stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3")
     settings = get_settings()
@@ -37,9 +39,10 @@ def stack(dovecot, data_dir, tmp_path, monkeypatch):
     registry = AccountRegistry(settings.accounts_path)
     client = dovecot.client("bob")
     client.logout()
-    for user in ("alice", "bob"):
-        registry.add(Account(slug=user, email=f"{user}@example.test", host="127.0.0.1", port=dovecot.tls_port,
-                             username=user, password_token="", ca_file=dovecot.ca_file), dovecot.users[user], crypto.load_cipher())
+    # Alice through imap_proxy.py, which counts the message bodies the daemon's runs download.
+    register(dovecot, proxy, data_dir, folders=("INBOX",))
+    registry.add(Account(slug="bob", email="bob@example.test", host="127.0.0.1", port=dovecot.tls_port,
+                         username="bob", password_token="", ca_file=dovecot.ca_file), dovecot.users["bob"], crypto.load_cipher())
     env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
     server = DagsterDev(home, env, tmp_path / "dagster.log").start()
     yield server, home
@@ -54,6 +57,14 @@ def emails_per_day(data_dir) -> dict[date, int]:
         return {}
 
 
+def flagged(data_dir) -> set[str]:
+    try:
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+            return {row[0] for row in con.execute("SELECT subject FROM emails WHERE flagged").fetchall()}
+    except duckdb.Error:  # being updated
+        return set()
+
+
 def settled(instance: DagsterInstance) -> bool:
     """No run queued, starting or running: asset checks finish after the materializations."""
     busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
@@ -64,7 +75,7 @@ def finished_runs(instance: DagsterInstance, **filters):
     return instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE], **filters))
 
 
-def test_sensor_launches_runs_for_exactly_the_days_with_new_mail(stack, dovecot, data_dir):
+def test_sensor_launches_runs_for_exactly_the_days_with_new_mail(stack, dovecot, proxy, data_dir):
     server, home = stack
     registry = AccountRegistry(data_dir / "accounts.json")
     registry.set_active("bob", False)
@@ -89,6 +100,23 @@ def test_sensor_launches_runs_for_exactly_the_days_with_new_mail(stack, dovecot,
     from mail_pipeline.storage.vectors import VectorStore
 
     assert VectorStore(data_dir / "lancedb").count() >= 3
+
+    # A flag set on the server: the sensor's tick requests the day of that message alone, and its
+    # run makes `emails.flagged` true without downloading a body.
+    before, bodies = {r.dagster_run.run_id for r in finished_runs(instance)}, proxy.bodies
+    assert bodies >= 3  # the proxy counted the three messages the runs above downloaded
+    client = dovecot.client()
+    client.select_folder("INBOX")
+    client.add_flags(client.search(["SUBJECT", "Quarterly numbers"]), [b"\\Flagged"])
+    client.logout()
+    wait_until(lambda: flagged(data_dir) == {"Quarterly numbers"}, 240, "the flag to reach emails")
+    wait_until(lambda: settled(instance), 120, "the runs to finish")
+    new_runs = [r.dagster_run for r in finished_runs(instance) if r.dagster_run.run_id not in before]
+    assert new_runs and all(r.tags.get("dagster/partition") == f"alice|{d1.isoformat()}" for r in new_runs)
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in new_runs)
+    assert proxy.bodies == bodies
+
+
 
 
 def test_cli_backfill_seven_days_two_accounts(stack, dovecot, data_dir, capsys):

@@ -19,8 +19,8 @@ from mail_pipeline.storage.schemas import EMAILS
 log = logging.getLogger(__name__)
 
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
-# What decides whether a day's emails changed beyond their state (see changed_states).
-STATE_READ = ["email_id", "sha256", "locations", "received_at", "size", "seen", "answered", "flagged", "keywords", "deleted_at"]
+# What raw messages decide of an email besides its state: equal means its file still holds (changed_states).
+IDENTITY = ["email_id", "sha256", "locations", "received_at", "size"]
 RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
 
 
@@ -54,22 +54,25 @@ def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
 def changed_states(lake: Lake, account: str, day: date, metas: list[dict]) -> tuple[dict[tuple, dict], int] | None:
     """When the day's raw messages still make exactly the stored emails (the same bytes in the same
     places: only flags or deleted_at moved), each email's state where it differs from the file's,
-    and how many emails the day has; None when the emails file must be built again. Reads no body or text column."""
+    and how many emails the day has; None when the emails file must be built again. Reads no text."""
     try:
-        stored = lake.read_partition("emails", account, day, columns=STATE_READ).to_pylist()
+        stored = lake.read_partition("emails", account, day, columns=[*IDENTITY, *state.EMAILS.columns]).to_pylist()
     except (LakeReadError, pa.ArrowException, ValueError):
         return None  # build_day says why, and parses again
     by_sha = {row["sha256"]: row for row in stored}
     if not stored or any(meta["sha256"] not in by_sha for meta in metas):
         return None
     merged, _copies = records.merge_copies([records.reused_row(by_sha[meta["sha256"]], meta) for meta in metas])
-    identity = [c for c in STATE_READ if c not in state.EMAILS.columns]
-    if sorted(tuple(map(str, (r[c] for c in identity))) for r in merged) != sorted(
-            tuple(map(str, (r[c] for c in identity))) for r in stored):
+    if _identities(merged) != _identities(stored):
         return None
     before = {row["email_id"]: row for row in stored}
-    return {(row["email_id"],): current for row in merged
-            if (current := {c: row[c] for c in state.EMAILS.columns}) != {c: before[row["email_id"]][c] for c in current}}, len(stored)
+    states = {(row["email_id"],): current for row in merged
+              if (current := {c: row[c] for c in state.EMAILS.columns}) != {c: before[row["email_id"]][c] for c in current}}
+    return states, len(stored)
+
+
+def _identities(rows: list[dict]) -> list[tuple]:
+    return sorted(tuple(str(row[c]) for c in IDENTITY) for row in rows)
 
 
 def build_day(lake: Lake, account: str, day: date, pool: ExtractionPool,
