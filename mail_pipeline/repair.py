@@ -183,6 +183,9 @@ def render(report: Report) -> str:
 def consequences(item: Repaired) -> list[str]:
     if item.damaged.table == "sync_log":
         return ["sync history only (no mail): that day's sync_log rows are not rebuilt"]
+    if item.damaged.table == "message_state":
+        return ["flags and deleted_at of the day's changed messages: the partition's next run takes them from the "
+                "server again (a message kept after leaving it gets that run's time as deleted_at)"]
     if item.damaged.table != "raw_messages":
         return ["rebuilt from raw_messages by the partition's next run: nothing is lost"]
     lines = [f"{len(item.listed)} message(s) listed in the file" if item.listed is not None

@@ -9,10 +9,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from mail_pipeline.repair import Repaired, consequences, find_damaged
 from mail_pipeline.storage import state
 from mail_pipeline.storage.catalog import ensure_catalog
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAILS, RAW_MESSAGES
+from mail_pipeline_tests.damage import damage_column
 
 DAY = date(2026, 11, 19)
 GONE = datetime(2026, 11, 19, 12, tzinfo=timezone.utc)
@@ -82,3 +84,13 @@ def test_clearing_the_overlay_leaves_the_content_file_as_written(lake):
     assert lake.list_partitions("message_state") == []
     rows = state.read(lake, state.RAW, "a", DAY, ["folder", "uidvalidity", "uid", "flags", "deleted_at"])
     assert [(r["flags"], r["deleted_at"]) for r in rows] == [([], None), (["\\Seen"], GONE), (["$Old"], None)]
+
+
+def test_a_damaged_state_file_is_found_and_repair_says_what_the_next_run_restores(lake):
+    override(lake)
+    path = lake.partition_file("message_state", "a", DAY)
+    damage_column(path, "folder")
+    [damaged] = find_damaged(lake)
+    assert (damaged.table, damaged.path) == ("message_state", path)
+    [line] = consequences(Repaired(damaged, path, None))
+    assert "flags and deleted_at" in line and "from the server again" in line
