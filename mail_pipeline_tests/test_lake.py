@@ -144,3 +144,17 @@ def test_lake_files_and_folders_are_private(tmp_path):
     written.path.chmod(0o644)
     assert list(loose_paths(tmp_path / "data")) == [(written.path, 0o644)]
 
+
+
+def test_a_file_written_before_a_column_was_added_reads_it_as_null(tmp_path):
+    lake = Lake(tmp_path)
+    older = pa.schema([f for f in RAW_MESSAGES if f.name != "deleted_at"])
+    path = lake.partition_file("raw_messages", "alice", DAY)
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(raw_rows([1, 2]), schema=older), path)
+    whole = lake.read_partition("raw_messages", "alice", DAY)
+    assert whole.schema == RAW_MESSAGES and whole.column("deleted_at").to_pylist() == [None, None]
+    some = lake.read_partition("raw_messages", "alice", DAY, columns=["uid", "flags", "deleted_at"])
+    assert some.to_pylist() == [{"uid": u, "flags": ["\\Seen"], "deleted_at": None} for u in (1, 2)]
+    assert lake.read_partition("raw_messages", "alice", DAY, columns=["uid", "flags"]).schema == pa.schema(
+        [RAW_MESSAGES.field("uid"), RAW_MESSAGES.field("flags")])
