@@ -134,6 +134,20 @@ def test_tombstones_stay_under_keep_and_go_under_mirror_or_when_the_message_is_b
     assert back.outputs == [[{"folder": "INBOX", "uidvalidity": 7, "uid": 2, "flags": [], "deleted_at": None}]]
 
 
+@pytest.mark.parametrize("plans, policy, ids, state_only", [
+    ([folder_plan("INBOX", {1: [], 2: ["\\Seen"]})], "keep", {}, True),  # flags only
+    ([folder_plan("INBOX", {1: []})], "keep", {}, True),  # an expunge kept with deleted_at
+    ([folder_plan("INBOX", {1: []})], "mirror", {}, False),  # an expunge erased: the bodies file loses it
+    ([folder_plan("INBOX", {1: [], 2: [], 3: []}, to_fetch=[3])], "keep", {}, False),  # new mail to download
+    ([folder_plan("INBOX", {1: []}), folder_plan("Archive", {3: []}, to_fetch=[3])], "keep",
+     {("Archive", 3): "b"}, False),  # a move: the body gets a second row
+])
+def test_only_flag_and_deletion_edits_leave_the_bodies_file_alone(plans, policy, ids, state_only):
+    stored = [raw("INBOX", 1, mid="a"), raw("INBOX", 2, mid="b")]
+    edits = edit_day(stored, plans, set(), policy, NOW, ids)
+    assert edits.changed and edits.state_only == state_only
+
+
 def test_unknown_policy_is_refused():
     with pytest.raises(ValueError, match="on_server_delete"):
         edit_day([], [], set(), "purge", NOW)
