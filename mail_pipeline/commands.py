@@ -183,10 +183,9 @@ def search_hits(args, settings: Settings) -> list[dict]:
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
 
-    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
+    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k,
+               "exclude_deleted": args.exclude_deleted}
     base = client.service_url(settings.search_port)
-    if args.exclude_deleted:  # the service's API has no such filter yet: search here
-        return MailReader(settings).search(args.query, **filters, exclude_deleted=True)
     if client.serves(base, settings.data_dir):
         try:
             return client.search(base, args.query, **filters)
