@@ -129,6 +129,20 @@ def test_the_backfill_selects_the_ingest_job():
         "repositoryLocationName": "loc", "repositoryName": "__repository__", "jobName": "ingest"}
 
 
+def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_holds():
+    from mail_pipeline.backfill import run_params
+
+    selector = {"jobName": "ingest"}
+    runs = run_params(selector, ["work", "home"], DAYS[0], DAYS[1], "b1")
+    tags = [{t["key"]: t["value"] for t in run["executionMetadata"]["tags"]} for run in runs]
+    assert [run["selector"] for run in runs] == [selector, selector]
+    assert tags[1] == {"dagster/asset_partition_range_start": "home|2026-11-19",
+                       "dagster/asset_partition_range_end": "home|2026-11-20", "mail_pipeline/account": "home",
+                       "mail_pipeline/trigger": "cli_backfill", "mail_pipeline/backfill": "b1"}
+    # A dimension tag would make Dagster run only that one partition (see mail_pipeline/backfill.py).
+    assert not [key for run in tags for key in run if key.startswith("dagster/partition")]
+
+
 @pytest.mark.parametrize("answer, expected", [
     # A registered account the sensor has not made a partition yet.
     (lookup(accounts=("work",)), "Dagster does not know account(s) new yet: the new-mail sensor registers accounts"),
