@@ -117,6 +117,13 @@ def launch(url: str, accounts: list[str], first: date, last: date, post) -> tupl
     return backfill_id, launched
 
 
+def runs_url(url: str, backfill_id: str) -> str:
+    """The UI's run list filtered to this backfill's runs (its filter tokens, as its search box writes them)."""
+    from urllib.parse import urlencode
+
+    return f"{url}/runs?{urlencode([('q[]', f'tag:{BACKFILL_TAG}={backfill_id}')])}"
+
+
 def _data(post, url: str, query: str, variables: dict) -> dict:
     reply = post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
     try:
@@ -143,7 +150,7 @@ def cmd_backfill(args, settings: Settings) -> int:
         return 2
     days = (args.last - args.first).days + 1
     print(f"backfill {backfill_id} launched: {len(args.account) * days} partitions, one `{JOB}` run per account "
-          f"({len(runs)}); follow it at {url}/runs (tag {BACKFILL_TAG}={backfill_id})")
+          f"({len(runs)}); follow it at {runs_url(url, backfill_id)}")
     for account, run_id in zip(args.account, runs):
         print(f"  {account}: {url}/runs/{run_id}")
     return 0

@@ -144,6 +144,8 @@ def metadata_value(page, label: str) -> str:
 def test_the_backfill_is_one_ingest_run_and_the_run_list_names_it(stack, ui):
     from dagster import DagsterInstance, RunsFilter
 
+    from mail_pipeline.backfill import BACKFILL_TAG, runs_url
+
     with DagsterInstance.from_config(str(stack.home)) as instance:
         runs = [r.dagster_run for r in instance.get_run_records(RunsFilter(tags={"mail_pipeline/trigger": "cli_backfill"}))]
     assert [run.job_name for run in runs] == ["ingest"]  # one run for all the days, named after the job
@@ -151,6 +153,10 @@ def test_the_backfill_is_one_ingest_run_and_the_run_list_names_it(stack, ui):
     # The run list's Target column links the job by name.
     assert ui.locator("a[href*='/jobs/ingest']").count() == 1
     assert "__ASSET_JOB" not in ui.inner_text("body") and "Success" in ui.inner_text("body")
+    # The link the command prints: the run list filtered to the backfill's tag.
+    backfill_id = runs[0].tags[BACKFILL_TAG]
+    visit(ui, runs_url(stack.url, backfill_id), ui.get_by_text(runs[0].run_id[:8], exact=True))
+    assert f"{BACKFILL_TAG}={backfill_id}" in ui.inner_text("body")  # the filter's chip (a run's tag reads "key: value")
 
 
 @pytest.mark.parametrize("stage", ["raw_messages", "emails", "email_chunks"])
