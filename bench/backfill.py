@@ -16,8 +16,8 @@ from bench.sections import Figure, Goal, Section, register
 
 QUIET, QUIET_USER = "quiet", "dave"  # no mail at all: the empty days, then the one new message
 MAILBOX, MAILBOX_USER = "mailbox", "carol"  # --backfill-n messages over the 30 days
-# Outside the K-day budget of the stage itself: the backfill daemon looks for new backfills
-# every 30 s and the run queue every 5 s (Dagster's defaults), and a run starts a process.
+# Outside the K-day budget of the stage itself: the daemon looks at the run queue every 5 s
+# (Dagster's default), and a run starts a process.
 PICKUP_S = 60
 
 
@@ -240,7 +240,7 @@ register(Section(
         "the `ingest` job queued at once through GraphQL `launchRun` with the tags the sensor's "
         "RunRequests carry (`dagster/partition` and its dimension tags, which the per-account run "
         "limit keys on): what a run per day costs. A run's time is from its RUN_STARTING event (the "
-        "launcher starts its process) to its end; the daemon's pickup (backfill loop every 30 s, "
+        "launcher starts its process) to its end; the daemon's pickup (the CLI queues the runs itself; "
         "run queue every 5 s) is only in the wall figures. The overhead per partition is (the K "
         "runs' summed run time − the one run's) / (K − 1): K runs pay K run overheads, one run "
         "pays one. One round "

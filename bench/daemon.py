@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from mail_pipeline.backfill import BACKFILL_TAG
 from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
@@ -143,7 +144,7 @@ class Stack:
     def backfill_runs(self, backfill_ids: list[str], timeout: float = 120) -> list[RunTiming]:
         """The finished runs of these backfills, timed from the event log."""
         def finished() -> list | None:
-            records = [r for b in backfill_ids for r in self.runs(**{"dagster/backfill": b})]
+            records = [r for b in backfill_ids for r in self.runs(**{BACKFILL_TAG: b})]
             return records if records and all(r.dagster_run.is_finished for r in records) else None
         return [self.timing(record) for record in wait_until(finished, timeout, "the backfill runs to finish", 0.5)]
 

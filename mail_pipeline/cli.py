@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 
 from mail_pipeline import logs, signin
-from mail_pipeline.auth.flows import SignInError
 from mail_pipeline.preflight import PreflightError
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.signin import CliError
@@ -245,12 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
     try:
         return COMMANDS[name](args, settings)
-    except (CliError, PreflightError, AccountError, SignInError, crypto.KeyConfigError, crypto.DecryptError) as error:
+    except (CliError, PreflightError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
+        # Imported only on failure: the sign-in flows and imapclient cost every search ~0.1 s.
+        from mail_pipeline.auth.flows import SignInError
         from mail_pipeline.imap.errors import ImapError
 
+        if isinstance(error, SignInError):
+            print(f"error: {logs.redact(str(error))}", file=sys.stderr)
+            return 2
         if isinstance(error, ImapError):
             print(f"error ({error.kind}): {logs.redact(str(error))}", file=sys.stderr)
             return 3

@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.settings import Settings
-from mail_pipeline.stages import STAGES
 
 
 def register(groups, command) -> None:
@@ -184,10 +183,9 @@ def search_hits(args, settings: Settings) -> list[dict]:
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
 
-    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k}
+    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k,
+               "exclude_deleted": args.exclude_deleted}
     base = client.service_url(settings.search_port)
-    if args.exclude_deleted:  # the service's API has no such filter yet: search here
-        return MailReader(settings).search(args.query, **filters, exclude_deleted=True)
     if client.serves(base, settings.data_dir):
         try:
             return client.search(base, args.query, **filters)
@@ -253,68 +251,10 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PartitionKeysNotFoundError { partitionKeys }
-    ... on Error { message }
-  }
-}"""
-
-
-def backfill_partitions(accounts: list[str], first: date, last: date) -> list[str]:
-    from datetime import timedelta
-
-    from mail_pipeline.defs.partitions import partition_key
-
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return [str(partition_key(account, day)) for account in accounts for day in days]
-
-
-def check_backfill(args, settings: Settings) -> None:
-    """Accounts the registry knows and days the partitions hold, named when they are not."""
-    from mail_pipeline import preflight
-    from mail_pipeline.storage.accounts import AccountRegistry
-
-    window = settings.window
-    preflight.check_days(args.first, args.last, window.cutoff(), window.today(), settings.retention_days)
-    preflight.check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
-
-
-def refusal(result: dict, reply_text: str, accounts: list[str]) -> str:
-    """The webserver's refusal in words; PartitionKeysNotFoundError names partitions, not why."""
-    if result.get("__typename") == "PartitionKeysNotFoundError":
-        missing = sorted({key.split("|")[0] for key in result.get("partitionKeys") or []} & set(accounts))
-        if missing:
-            return (f"Dagster does not know account(s) {', '.join(missing)} yet: the new-mail sensor registers "
-                    "accounts on its next tick (MAIL_PIPELINE_SENSOR_INTERVAL); try again after it")
-    return result.get("message") or reply_text[:500]
-
-
 def cmd_backfill(args, settings: Settings) -> int:
-    import requests
+    from mail_pipeline import backfill
 
-    check_backfill(args, settings)
-    url = (args.url or f"http://127.0.0.1:{settings.ui_port}").rstrip("/")
-    params = {
-        "partitionNames": backfill_partitions(args.account, args.first, args.last),
-        "assetSelection": [{"path": [stage]} for stage in STAGES],
-        "title": f"{','.join(args.account)} {args.first}..{args.last}",
-    }
-    try:
-        reply = requests.post(f"{url}/graphql", json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=60)
-    except requests.ConnectionError:
-        print(f"error: no Dagster webserver at {url}; start it with `make run` (or pass --url)", file=sys.stderr)
-        return 2
-    result = reply.json().get("data", {}).get("launchPartitionBackfill") or {}
-    if result.get("__typename") != "LaunchBackfillSuccess":
-        print(f"error: backfill refused: {refusal(result, reply.text, args.account)}", file=sys.stderr)
-        return 2
-    print(f"backfill {result['backfillId']} launched: {len(params['partitionNames'])} partitions of {', '.join(STAGES)}; "
-          f"follow it at {url}/overview/backfills/{result['backfillId']}")
-    return 0
+    return backfill.cmd_backfill(args, settings)
 
 
 def cmd_doctor(args, settings: Settings) -> int:

@@ -8,12 +8,15 @@ import getpass
 import os
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mail_pipeline import logs
-from mail_pipeline.auth import flows, oauth, tokens
 from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
 from mail_pipeline.settings import Settings, variable
 from mail_pipeline.storage.accounts import Account, Grant, OAuthSettings
+
+if TYPE_CHECKING:
+    from mail_pipeline.auth import oauth
 
 
 class CliError(Exception):
@@ -126,6 +129,8 @@ def client_secret(args, account: Account, settings: Settings, stored: str = "") 
 def obtain_grant(args, account: Account, settings: Settings, stored_secret: str = "") -> tuple[Grant, oauth.TokenResponse | None]:
     """A grant from stdin (`--refresh-token-stdin`) or from the provider's sign-in flow, and the
     access token that flow returned (none for a pasted refresh token)."""
+    from mail_pipeline.auth import flows
+
     client, secret = account.oauth, client_secret(args, account, settings, stored_secret)
     if args.refresh_token_stdin:
         token = sys.stdin.readline().strip()
@@ -151,6 +156,8 @@ class PendingGrant:
     """A grant not yet stored: signs in like a stored one, and keeps any rotated refresh token."""
 
     def __init__(self, account: Account, grant: Grant, first: oauth.TokenResponse | None):
+        from mail_pipeline.auth import tokens
+
         self.grant = grant
         tokens.forget(account.slug)
         source = tokens.TokenSource(account.slug, account.oauth, load=lambda: self.grant, save=self._save)

@@ -99,9 +99,8 @@ def test_bench_embed_search_sensor_smoke(tmp_path):
 
 @pytest.mark.e2e
 def test_bench_backfill_smoke(tmp_path):
-    """The backfill section through a real `dagster dev` at a 3 s sensor interval. It takes 2-3
-    minutes whatever the sizes: each backfill waits for Dagster's backfill daemon, which looks for
-    new backfills every 30 s (fixed in Dagster 1.13)."""
+    """The backfill section through a real `dagster dev` at a 3 s sensor interval. It takes about
+    3 minutes on 2 shared cores whatever the sizes (`dagster dev`'s start, a process per run)."""
     _needs("dovecot")
     results = _bench(tmp_path, "--n", "20", "--sections", "backfill", "--backfill-n", "20", "--backfill-k", "2",
                      "--sensor-interval", "3", timeout=600)

@@ -140,8 +140,9 @@ def test_cli_backfill_seven_days_two_accounts(stack, dovecot, data_dir, capsys):
     per_day = emails_per_day(data_dir)
     assert sorted(per_day) == days and set(per_day.values()) == {2}
 
-    runs = [r for r in finished_runs(instance) if r.dagster_run.tags.get("dagster/backfill")]
+    runs = [r for r in finished_runs(instance) if r.dagster_run.tags.get("mail_pipeline/backfill")]
     assert runs and all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in runs)
+    assert {r.dagster_run.job_name for r in runs} == {"ingest"}  # as the UI's run list names them
     by_account: dict[str, list[tuple[float, float]]] = {}
     for record in runs:
         tags = record.dagster_run.tags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import date
 
@@ -100,23 +101,57 @@ def test_search_still_knows_a_removed_account_whose_mail_is_stored(work, data_di
     assert code == 1 and "nothing indexed yet" in out
 
 
-def test_the_backfill_mutation_is_valid_against_the_webservers_schema():
+@pytest.mark.parametrize("document", ["LOOKUP", "LAUNCH"])
+def test_the_backfill_documents_are_valid_against_the_webservers_schema(document):
     from dagster_graphql.schema import create_schema
     from graphql import parse, validate
 
-    from mail_pipeline.commands import LAUNCH_BACKFILL
+    from mail_pipeline import backfill
 
-    assert validate(create_schema().graphql_schema, parse(LAUNCH_BACKFILL)) == []
+    assert validate(create_schema().graphql_schema, parse(getattr(backfill, document))) == []
 
 
-@pytest.mark.parametrize("result, expected", [
+DAYS = [date(2026, 11, 19), date(2026, 11, 20)]
+
+
+def lookup(accounts=("work",), days=("2026-11-19", "2026-11-20"), jobs=("ingest", "retention")) -> dict:
+    """A LOOKUP answer as the webserver gives it."""
+    return {"repositoriesOrError": {"nodes": [{"name": "__repository__", "location": {"name": "loc"},
+                                               "jobs": [{"name": j} for j in jobs]}]},
+            "assetNodeOrError": {"partitionKeysByDimension": [{"name": "account", "partitionKeys": list(accounts)},
+                                                              {"name": "day", "partitionKeys": list(days)}]}}
+
+
+def test_the_backfill_selects_the_ingest_job():
+    from mail_pipeline.backfill import job_selector
+
+    assert job_selector(lookup(), ["work"], DAYS) == {
+        "repositoryLocationName": "loc", "repositoryName": "__repository__", "jobName": "ingest"}
+
+
+def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_holds():
+    from mail_pipeline.backfill import run_params
+
+    selector = {"jobName": "ingest"}
+    runs = run_params(selector, ["work", "home"], DAYS[0], DAYS[1], "b1")
+    tags = [{t["key"]: t["value"] for t in run["executionMetadata"]["tags"]} for run in runs]
+    assert [run["selector"] for run in runs] == [selector, selector]
+    assert tags[1] == {"dagster/asset_partition_range_start": "home|2026-11-19",
+                       "dagster/asset_partition_range_end": "home|2026-11-20", "mail_pipeline/account": "home",
+                       "mail_pipeline/trigger": "cli_backfill", "mail_pipeline/backfill": "b1"}
+    # A dimension tag would make Dagster run only that one partition (see mail_pipeline/backfill.py).
+    assert not [key for run in tags for key in run if key.startswith("dagster/partition")]
+
+
+@pytest.mark.parametrize("answer, expected", [
     # A registered account the sensor has not made a partition yet.
-    ({"__typename": "PartitionKeysNotFoundError", "partitionKeys": ["new|2026-11-19", "new|2026-11-20"],
-      "message": "Partition keys `['new|2026-11-19']` could not be found."},
-     "Dagster does not know account(s) new yet: the new-mail sensor registers accounts on its next tick"),
-    ({"__typename": "PythonError", "message": "boom"}, "boom"),
+    (lookup(accounts=("work",)), "Dagster does not know account(s) new yet: the new-mail sensor registers accounts"),
+    (lookup(accounts=("work", "new"), days=("2026-11-20",)), "the webserver's day partitions do not hold 2026-11-19:"),
+    (lookup(jobs=("retention",)), "the webserver has no `ingest` job"),
+    ({"repositoriesOrError": {"message": "location failed"}}, "the webserver has no `ingest` job"),
 ])
-def test_a_refused_backfill_is_explained(result, expected):
-    from mail_pipeline.commands import refusal
+def test_a_refused_backfill_is_explained(answer, expected):
+    from mail_pipeline.backfill import BackfillRefused, job_selector
 
-    assert refusal(result, "{}", ["new", "work"]).startswith(expected)
+    with pytest.raises(BackfillRefused, match="^" + re.escape(expected)):
+        job_selector(answer, ["new", "work"], DAYS)

@@ -3,7 +3,11 @@
 from collections.abc import Callable
 from datetime import date, timezone
 
-from dagster import AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, asset_check
+from dagster import (
+    AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetKey, AssetRecordsFilter, DagsterInstance,
+    asset_check,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
 from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
 from mail_pipeline.defs.assets.emails import emails
@@ -28,8 +32,20 @@ def per_partition(context: AssetCheckExecutionContext, problems: Callable[[str, 
         if not context.has_partition_key:
             context.op_execution_context.log_event(AssetCheckEvaluation(
                 asset_key=spec.asset_key, check_name=spec.name, passed=not mine, partition=key,
-                metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"}))
+                metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"},
+                target_materialization_data=checked_materialization(context.instance, spec.asset_key, key)))
     return AssetCheckResult(passed=not found, metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"})
+
+
+def checked_materialization(instance: DagsterInstance, asset_key: AssetKey, partition: str):
+    """The partition's latest materialization: without it the UI counts the result as stale
+    (checked before that materialization) and shows the partition's check as missing."""
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]),
+                                              limit=1).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(storage_id=records[0].storage_id, run_id=records[0].run_id,
+                                                         timestamp=records[0].timestamp)
 
 
 def days_outside(lake: Lake, table: str, column: str, account: str, day: date) -> list[str]:

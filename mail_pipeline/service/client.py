@@ -50,10 +50,11 @@ def serves(base: str, data_dir: Path, timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 
 def search(base: str, query: str, *, mode: str, account: str | None, since: date | None, until: date | None,
-           k: int) -> list[dict]:
+           k: int, exclude_deleted: bool = False) -> list[dict]:
     """The service's hits, as `MailReader.search` gives them; its refusals raised as here."""
     params = {"q": query, "mode": mode, "k": k, "account": account or "",
-              "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
+              "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
+              "exclude_deleted": int(exclude_deleted)}
     try:
         status, payload = _get(f"{base}/api/search?{urlencode(params)}", SEARCH_TIMEOUT_S)
     except (OSError, ValueError) as error:

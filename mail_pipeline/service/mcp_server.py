@@ -43,13 +43,14 @@ def build_server(reader: MailReader):
 
     @tool
     def search_mail(query: str, account: str | None = None, since: str | None = None, until: str | None = None,
-                    mode: str = "hybrid", k: int = 10) -> list[dict[str, Any]]:
+                    mode: str = "hybrid", k: int = 10, exclude_deleted: bool = False) -> list[dict[str, Any]]:
         """Find emails matching `query` (by meaning and words), best first. Optional: account slug,
-        since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100).
+        since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100),
+        exclude_deleted to leave out mail deleted on the server (hits carry deleted_at otherwise).
         Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""
         with _as_tool_errors():
             hits = reader.search(query, mode=mode, account=account, since=parse_day(since, "since"),
-                                 until=parse_day(until, "until"), k=k)
+                                 until=parse_day(until, "until"), k=k, exclude_deleted=exclude_deleted)
             return _with_message_ids(reader, hits)
 
     @tool

@@ -50,6 +50,7 @@ function hitItem(hit) {
   const meta = element("div", "meta");
   meta.append(element("span", "sender", hit.sender), element("span", "date", when(hit.sent_at || hit.day)),
               element("span", "account", hit.account));
+  if (hit.deleted_at) meta.append(element("span", "deleted", "deleted on the server " + hit.deleted_at.slice(0, 10)));
   item.append(meta, element("div", "subject", hit.subject || "(no subject)"), marked(hit.snippet || "", hit.marks));
   if (hit.attachment) item.append(element("div", "attachment", "in attachment: " + hit.attachment));
   const open = () => {
@@ -65,7 +66,8 @@ function hitItem(hit) {
 async function runSearch(event) {
   if (event) event.preventDefault();
   const params = { q: $("q").value, mode: $("mode").value, account: $("account").value,
-                   since: $("since").value, until: $("until").value, k: "20" };
+                   since: $("since").value, until: $("until").value, k: "20",
+                   exclude_deleted: $("exclude_deleted").checked ? "1" : "0" };
   showStatus("Searching…");
   $("results").replaceChildren();
   try {

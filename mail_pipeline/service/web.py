@@ -26,8 +26,16 @@ log = logging.getLogger(__name__)
 # is only ever put into the page as text, and this is the second fence).
 STATIC = {"/": ("page.html", "text/html; charset=utf-8"), "/page.js": ("page.js", "text/javascript; charset=utf-8")}
 CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
-SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k"}
+SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
+FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 _ITEM = re.compile(r"^/api/(emails|threads)/([^/]+)$")
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    """A yes/no query parameter: 1/true or 0/false (absent or empty is no)."""
+    if (value or "").lower() not in FLAGS:
+        raise RequestError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+    return FLAGS[(value or "").lower()]
 
 
 def _params(query: str, allowed: set[str]) -> dict[str, str]:
@@ -70,7 +78,7 @@ class SearchHandler(BaseHTTPRequestHandler):
                 raise RequestError("q (the search text) is required")
             return reader.search(p["q"], mode=p.get("mode") or "hybrid", account=p.get("account") or None,
                                  since=parse_day(p.get("since"), "since"), until=parse_day(p.get("until"), "until"),
-                                 k=parse_k(p.get("k")))
+                                 k=parse_k(p.get("k")), exclude_deleted=parse_flag(p.get("exclude_deleted"), "exclude_deleted"))
         if match := _ITEM.match(path):
             account = _params(query, {"account"}).get("account") or None
             kind, item = match.group(1), unquote(match.group(2))
