@@ -145,9 +145,28 @@ def test_a_server_gone_for_good_under_the_pool_fails_clearly_then_a_rerun_comple
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.to_string()
     assert "gave up after" in failure and dovecot.users["alice"] not in failure
+    assert proxy.connections >= 3  # it was the fetching connections' failure
     proxy.close()
     proxy.start()
     assert run(instance).success
     stored = stored_digests(data_dir)
     assert len(stored) == 60 and set(stored) == server_digests(dovecot)
     assert ("ok",) in query(data_dir, "SELECT status FROM sync_log")
+
+
+def test_an_oauth_account_signs_in_on_every_fetching_connection(oauth_dovecot, token_server, data_dir, instance,
+                                                                 capsys, monkeypatch):
+    from mail_pipeline_tests.test_cli_accounts import run_cli
+    from mail_pipeline_tests.test_oauth_accounts import CLIENT_SECRET, add_args, at, stored_count, sync
+
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+    monkeypatch.setenv("TESTS_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "2")
+    token_server.client_secret = CLIENT_SECRET
+    oauth_dovecot.append([("INBOX", message(f"m{i}", at(9)), at(9)) for i in range(8)])
+    code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")
+    assert code == 0, out
+    before = token_server.introspections
+    assert sync(instance).success
+    assert stored_count(data_dir) == 8
+    assert token_server.introspections - before >= 4  # the run's own sign-in and three fetching connections'

@@ -1,6 +1,6 @@
-"""An IMAP session for syncing: TLS with verification, timeouts, batched streaming FETCH, and
-retries that reconnect and re-select on transient failures for up to `ImapConfig.retry_s`
-(never on bad credentials).
+"""An IMAP session for syncing: TLS with verification, timeouts, batched and pipelined streaming
+FETCH, and retries that reconnect and re-select on transient failures for up to
+`ImapConfig.retry_s` (never on bad credentials).
 
 Secrets: the password (or an OAuth credential) is passed in, used to sign in and dropped from
 every error message.
@@ -43,6 +43,7 @@ class ImapConfig:
     retry_s: float = 60.0  # total time transient failures are retried before the run fails
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
+    pipeline_depth: int = 2  # FETCH commands sent before the oldest answer is read
 
 
 def quiet_wire_log(client: IMAPClient) -> None:
@@ -277,9 +278,9 @@ class ImapSession:
 
     def fetch_meta(self, uids: Sequence[int], batch: int = 1000) -> list[MessageMeta]:
         found: list[MessageMeta] = []
-        for start in range(0, len(uids), batch):
-            chunk = list(uids[start:start + batch])
-            data = self._retrying(lambda: self._uid_fetch(chunk, META_ITEMS))
+        chunks = iter([list(uids[start:start + batch]) for start in range(0, len(uids), batch)])
+        window = FetchWindow(self, lambda: next(chunks, None), self.config.pipeline_depth, META_ITEMS, list)
+        for chunk, data in window:
             found += [message_meta(uid, data[uid]) for uid in chunk if uid in data]
             self._warn_missing([uid for uid in chunk if uid not in data], len(chunk))
         return sorted(found, key=lambda m: m.uid)
@@ -329,7 +330,8 @@ class ImapSession:
     def send_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "") -> bytes:
         """Send a UID FETCH without waiting for its answer; its tag, for `finish_fetch`."""
         uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
-        return self.client._imap._command("UID", "FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
+        listed = b"(" + b" ".join(items) + b")"
+        return self.client._imap._command("UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else []))
 
     def finish_fetch(self, tag: bytes, requested: Collection[int] | None) -> dict[int, dict[bytes, FetchValue]]:
         """Read up to `tag`'s completion; the FETCH responses read so far, by UID."""
@@ -354,4 +356,5 @@ def config_for(account, settings) -> ImapConfig:
         host=account.host, port=account.port, username=account.username, security=account.security,
         ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
         read_timeout_s=settings.imap_read_timeout_s, retry_s=settings.imap_retry_s,
+        pipeline_depth=settings.imap_pipeline_depth,
     )

@@ -108,23 +108,26 @@ def fetch_pool(open_session: Callable[[], AbstractContextManager[imap.ImapSessio
                      max_bytes=limits.max_bytes, readahead_bytes=2 * limits.max_bytes)
 
 
-def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.FolderPlan], limits: FetchLimits) -> plan.Fetch:
+def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.FolderPlan],
+              limits: FetchLimits) -> plan.Fetch:
     """How a run of one day fetches `plans` (its order): over the pool when they take more than
     one batch and `limits` allow more than one connection, else on the run's own session."""
     batches = sum(1 for p in plans for _ in plan_batches(p.to_fetch, max_messages=limits.max_messages,
                                                          max_bytes=limits.max_bytes))
     if limits.connections < 2 or batches < 2:
-        return plan.sequential(session, max_messages=limits.max_messages, max_bytes=limits.max_bytes, depth=limits.depth)
+        return plan.sequential(session, max_messages=limits.max_messages, max_bytes=limits.max_bytes,
+                               depth=limits.depth)
     pool.announce([p for p in plans if p.to_fetch])
     return pool.messages
 
 
-def announcer(pool: FetchPool, folders: list[str], days: list[date]) -> Callable[[str, dict[date, plan.FolderPlan]], None]:
+def announcer(pool: FetchPool, folders: list[str],
+              days: list[date]) -> Callable[[str, dict[date, plan.FolderPlan]], None]:
     """Hands each folder's plans to the pool as soon as they are made, in their places among
     the others' (the days' order, then the folders'): fetching starts while the run still plans."""
     def planned(folder: str, by_day: dict[date, plan.FolderPlan]) -> None:
-        pairs = [((index, folders.index(folder)), by_day[day]) for index, day in enumerate(days) if by_day[day].to_fetch]
-        pool.announce([p for _, p in pairs], [key for key, _ in pairs])
+        wanted = [(index, by_day[day]) for index, day in enumerate(days) if by_day[day].to_fetch]
+        pool.announce([p for _, p in wanted], [(index, folders.index(folder)) for index, _ in wanted])
     return planned
 
 

@@ -59,6 +59,7 @@ class FetchPool:
         self._closed = False
         self._failure: Exception | None = None
         self._lock = threading.Condition()
+        self._on: dict[int, str] = {}  # worker thread -> the folder it fetches from
         self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> FetchPool:
@@ -93,8 +94,8 @@ class FetchPool:
 
     def _unit(self, plan: FolderPlan, key: tuple = ()) -> Unit:
         """The plan's batches, pending (lock held)."""
-        unit = Unit(plan, [Batch(plan.folder, plan.uidvalidity, metas, sum(m.size for m in metas)) for metas in
-                           plan_batches(plan.to_fetch, max_messages=self._max_messages, max_bytes=self._max_bytes)], key)
+        batches = plan_batches(plan.to_fetch, max_messages=self._max_messages, max_bytes=self._max_bytes)
+        unit = Unit(plan, [Batch(plan.folder, plan.uidvalidity, m, sum(x.size for x in m)) for m in batches], key)
         self._pending += unit.batches
         return unit
 
@@ -154,9 +155,13 @@ class FetchPool:
             self._lock.notify_all()
 
     def _pick(self, folder: str | None, wait: bool) -> Batch | None:
-        """The next batch of `folder`, while the readahead allows or when it is the reader's next
-        one (lock held); with `wait`, failing that, the reader's next one of any folder."""
+        """(Lock held.) The reader's next batch when no other worker is on its folder; else the
+        next of `folder` while the readahead allows or when it is the reader's next; with `wait`,
+        failing that, the reader's next. None ends a worker's window: it drains, then waits."""
         head = self._queue[0] if self._queue else None
+        others = {f for worker, f in self._on.items() if worker != threading.get_ident()}
+        if head is not None and head.folder != folder and head.folder not in others:
+            return head if wait else None
         same = next((b for b in self._queue if b.folder == folder), None)
         if same is not None and (same is head or self._ahead < self._readahead):
             return same
@@ -169,6 +174,7 @@ class FetchPool:
                     self._queue.remove(batch)
                     batch.taken = True
                     self._ahead += batch.size
+                    self._on[threading.get_ident()] = batch.folder
                     return batch
                 if not wait:
                     return None
@@ -187,6 +193,8 @@ class FetchPool:
         except Exception as error:  # what a session's retries could not ride out: the run fails
             self._fail(error)
         finally:
+            with self._lock:
+                self._on.pop(threading.get_ident(), None)
             session_cm.__exit__(None, None, None)
             self._lost(None)
 
