@@ -125,13 +125,13 @@ class ShapingProxy:
             return
         self.connections += 1
         watch = FetchWatch(self) if self.watch else None
-        await asyncio.gather(
-            _pipe(client_reader, server_writer, self.up, watch.client if watch else None),
-            _pipe(server_reader, client_writer, self.down, watch.server if watch else None),
-            return_exceptions=True,
-        )
+        pipes = {asyncio.create_task(_pipe(client_reader, server_writer, self.up, watch.client if watch else None)),
+                 asyncio.create_task(_pipe(server_reader, client_writer, self.down, watch.server if watch else None))}
+        # A direction that ends cleanly half-closes (the other keeps flowing); one that fails ends both.
+        _done, running = await asyncio.wait(pipes, return_when=asyncio.FIRST_EXCEPTION)
         for writer in (client_writer, server_writer):
             writer.close()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, seen) -> None:
@@ -170,10 +170,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link
             queue.put_nowait((link.arrival(len(data), loop.time()), data))
     finally:
         queue.put_nowait(None)
-        try:
-            await delivering
-        finally:
-            writer.close()
+        await delivering
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -170,3 +170,50 @@ def test_an_oauth_account_signs_in_on_every_fetching_connection(oauth_dovecot, t
     assert sync(instance).success
     assert stored_count(data_dir) == 8
     assert token_server.introspections - before >= 4  # the run's own sign-in and three fetching connections'
+
+
+def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
+    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged."""
+    import os
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def echo():
+        peer, _ = listener.accept()
+        with peer:
+            while data := peer.recv(65536):
+                peer.sendall(data)
+    threading.Thread(target=echo, daemon=True).start()
+    proxy = ShapingProxy(listener.getsockname()[1], delay_ms=1, rate_mbit=800).start()
+    payload = os.urandom(3_000_000)
+    try:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as client:
+            threading.Thread(target=lambda: (client.sendall(payload), client.shutdown(socket.SHUT_WR)), daemon=True).start()
+            received = bytearray()
+            while data := client.recv(65536):
+                received += data
+    finally:
+        proxy.close()
+        listener.close()
+    assert bytes(received) == payload
+
+
+@pytest.mark.parametrize("chunks, in_flight", [
+    # Two commands sent together, the first answered: one left.
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\nA2 UID FETCH 2 (BODY.PEEK[])\r\n"),
+      (b"s", b"* 1 FETCH (UID 1 BODY[] {5}\r\nhello)\r\nA1 OK done\r\n")], {b"A2"}),
+    # A body holding what looks like A1's completion, split across reads: A1 is still in flight.
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\n"), (b"s", b"* 1 FETCH (UID 1 BODY[] {14}\r\nx\r\nA1 OK "),
+      (b"s", b"done\r\n")], {b"A1"}),
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\n"), (b"s", b"* 1 FETCH (UID 1 BODY[] {14}\r\nx\r\nA1 OK done\r\n"),
+      (b"s", b")\r\nA1 OK Fetch completed.\r\n")], set()),
+])
+def test_the_proxy_reads_tagged_completions_around_literals(chunks, in_flight):
+    from mail_pipeline_tests.shaping_proxy import FetchWatch
+
+    watch = FetchWatch(ShapingProxy(0))
+    for side, data in chunks:
+        (watch.client if side == b"c" else watch.server)(data)
+    assert watch.pending == in_flight
