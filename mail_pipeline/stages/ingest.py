@@ -202,7 +202,8 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
             folders, vanished = [f for f in folders if f in plans], vanished + gone
             if vanished:
                 log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
-            fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][day] for f in folders], limits)
+            fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders],
+                                                           limits)
             for day in days:
                 synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
                                   fetch, vanished, on_server_delete)
