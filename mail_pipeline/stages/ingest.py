@@ -192,9 +192,9 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
             # A range of days (a backfill) fetches over the pool, which signs in and starts
             # fetching while the run plans; a day's run only when it has more than one batch.
             ranged = len(days) > 1 and limits.connections > 1
-            if ranged:
-                pool.open()
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
+            if ranged:
+                pool.open(folders[0] if folders else None)
             stored_rows = {d: stored_meta(lake, account, d) for d in days}
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
             plans, gone = plan.plan_folders(session, folders, days, stored,  # gone: deleted since the LIST

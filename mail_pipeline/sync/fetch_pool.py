@@ -61,6 +61,7 @@ class FetchPool:
         self._lock = threading.Condition()
         self._on: dict[int, str] = {}  # worker thread -> the folder it fetches from
         self._threads: list[threading.Thread] = []
+        self._ahead_folder: str | None = None
 
     def __enter__(self) -> FetchPool:
         return self
@@ -99,9 +100,11 @@ class FetchPool:
         self._pending += unit.batches
         return unit
 
-    def open(self) -> None:
-        """Sign every worker in now, before anything is announced (while the run plans)."""
+    def open(self, folder: str | None = None) -> None:
+        """Sign every worker in now, before anything is announced (while the run plans), and
+        select `folder` ahead: the first planned, so its first FETCH waits for nothing."""
         with self._lock:
+            self._ahead_folder = folder
             self._start_workers(self._workers)
 
     def _start_workers(self, wanted: int = 0) -> None:
@@ -200,9 +203,9 @@ class FetchPool:
 
     def _fetch_on(self, session: ImapSession) -> None:
         """Take batches until the pool closes, keeping a folder selected while it has some."""
-        folder = None
+        folder, uidvalidity = self._select_ahead(session)
         while (batch := self._take(folder, wait=True)) is not None:
-            if batch.folder != folder:
+            if (batch.folder, batch.uidvalidity) != (folder, uidvalidity):
                 folder = None
                 try:
                     select_checked(session, batch.folder, batch.uidvalidity)
@@ -211,7 +214,7 @@ class FetchPool:
                         raise
                     self._fail(error, batch.folder)  # missing now, or its UIDs void: each of its batches says so
                     continue
-                folder = batch.folder
+                folder, uidvalidity = batch.folder, batch.uidvalidity
             handed: dict[int, Batch] = {id(batch.metas): batch}
             first = [batch]
 
@@ -223,6 +226,21 @@ class FetchPool:
                 return next_batch.metas
             for metas, data in FetchWindow(session, take, self._depth):
                 self._deliver(handed.pop(id(metas)), session.received(metas, data))
+
+    def _select_ahead(self, session: ImapSession) -> tuple[str | None, int | None]:
+        """The folder `open` named, selected, and its UIDVALIDITY (a batch of another is selected again)."""
+        folder = self._ahead_folder
+        if folder is None:
+            return None, None
+        try:
+            uidvalidity = session.select(folder).uidvalidity
+        except ImapError as error:
+            if error.transient:
+                raise
+            return None, None  # gone since LIST: its batches, if any, fail as they are taken
+        with self._lock:
+            self._on[threading.get_ident()] = folder
+        return folder, uidvalidity
 
     def _deliver(self, batch: Batch, messages: list[FetchedMessage]) -> None:
         with self._lock:
