@@ -97,7 +97,7 @@ def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_p
         assert [m.uid for m in pool.messages(plans[3])] == [m.uid for m in plans[3].to_fetch]
 
 
-def test_a_server_refusing_extra_connections_leaves_the_others_to_fetch(dovecot, tmp_path):
+def test_a_server_refusing_extra_connections_leaves_the_others_to_fetch(dovecot, tmp_path, caplog):
     """Only the first fetching connection signs in (the others are refused, as past a provider's
     limit): that one fetches everything."""
     seed_days(dovecot, per_day=12)
@@ -109,6 +109,8 @@ def test_a_server_refusing_extra_connections_leaves_the_others_to_fetch(dovecot,
         return good() if len(opened) <= 2 else bad()  # the run's own session, then one fetcher
     rows = fetch_into(tmp_path, open_session, FetchLimits(2, 10**9, connections=4, depth=2))
     assert len(opened) == 4 and sum(map(len, rows.values())) == 36
+    # The README's troubleshooting entry quotes this warning.
+    assert "an extra IMAP connection could not be opened" in caplog.text
 
 
 def test_no_fetching_connection_at_all_fails_the_run_with_the_cause(dovecot, tmp_path):
