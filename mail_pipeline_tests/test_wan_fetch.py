@@ -219,3 +219,30 @@ def test_the_proxy_reads_tagged_completions_around_literals(chunks, in_flight):
     for side, data in chunks:
         (watch.client if side == b"c" else watch.server)(data)
     assert watch.pending == in_flight
+
+
+def test_fetched_bodies_waiting_for_the_reader_stay_within_the_readahead(dovecot, monkeypatch):
+    """Workers take a batch beyond the readahead only when the reader needs it next: with a slow
+    reader, what waits is bounded by the readahead plus one batch per worker."""
+    import time
+
+    seed_days(dovecot, per_day=12)
+    open_session = opener(dovecot, dovecot.port)
+    with open_session() as session:
+        plans = [p for folder in FOLDERS for p in sync_plan.plan_folder(session, folder, DAYS, {}).values()]
+    most, original = [0], FetchPool._take
+
+    def take(self, folder, wait):
+        batch = original(self, folder, wait)
+        most[0] = max(most[0], self._ahead)
+        return batch
+    monkeypatch.setattr(FetchPool, "_take", take)
+    readahead = 3000
+    with FetchPool(open_session, workers=2, depth=2, max_messages=2, max_bytes=10**9, readahead_bytes=readahead) as pool:
+        pool.announce(plans)
+        largest = max(sum(m.size for m in p.to_fetch[i:i + 2]) for p in plans for i in range(0, len(p.to_fetch), 2))
+        for plan in plans:
+            for _ in pool.messages(plan):
+                time.sleep(0.01)  # a slow reader
+    total = sum(m.size for p in plans for m in p.to_fetch)
+    assert most[0] <= readahead + 2 * largest < total

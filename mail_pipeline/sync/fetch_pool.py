@@ -2,9 +2,10 @@
 
 A run announces every folder plan it will fetch, in the order it will ask. Worker sessions take
 the announced batches ahead of the reader: each keeps its folder selected while that folder has
-batches, with `depth` UID FETCH commands in flight (imap/pipelining.py), and together they hold
-at most `readahead_bytes` (by RFC822.SIZE) the reader has not taken yet. A server a round trip
-away then streams on every connection while the reader writes.
+batches, with `depth` UID FETCH commands in flight (imap/pipelining.py), and together they take
+batches the reader has not taken yet up to `readahead_bytes` (by RFC822.SIZE; past it, only the
+one the reader waits on). A server a round trip away then streams on every connection while
+the reader writes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class FetchPool:
         self._on: dict[int, str] = {}  # worker thread -> the folder it fetches from
         self._threads: list[threading.Thread] = []
         self._ahead_folder: str | None = None
+        self._awaited: Batch | None = None  # the batch the reader waits for
 
     def __enter__(self) -> FetchPool:
         return self
@@ -121,7 +123,10 @@ class FetchPool:
         wanted = {m.uid for m in plan.to_fetch}
         for batch in self._unit_for(plan, wanted).batches:
             with self._lock:
+                self._awaited = batch
+                self._lock.notify_all()
                 self._lock.wait_for(lambda: batch.done)
+                self._awaited = None
                 messages, error = batch.messages, batch.error
                 self._release(batch)
             if error is not None:
@@ -158,17 +163,21 @@ class FetchPool:
             self._lock.notify_all()
 
     def _pick(self, folder: str | None, wait: bool) -> Batch | None:
-        """(Lock held.) The reader's next batch when no other worker is on its folder; else the
-        next of `folder` while the readahead allows or when it is the reader's next; with `wait`,
-        failing that, the reader's next. None ends a worker's window: it drains, then waits."""
+        """(Lock held.) The batch the reader waits on, whatever the readahead; within it, the
+        first not taken when no other worker is on its folder, else the next of `folder`; with
+        `wait`, failing that, the first not taken. None ends a worker's window: it drains, then
+        waits."""
+        awaited = self._awaited if self._awaited is not None and not self._awaited.taken else None
+        if awaited is not None and (wait or awaited.folder == folder):
+            return awaited
+        if self._ahead >= self._readahead:
+            return None
         head = self._queue[0] if self._queue else None
         others = {f for worker, f in self._on.items() if worker != threading.get_ident()}
         if head is not None and head.folder != folder and head.folder not in others:
             return head if wait else None
         same = next((b for b in self._queue if b.folder == folder), None)
-        if same is not None and (same is head or self._ahead < self._readahead):
-            return same
-        return head if wait else None
+        return same if same is not None or not wait else head
 
     def _take(self, folder: str | None, wait: bool) -> Batch | None:
         with self._lock:
