@@ -113,9 +113,17 @@ class ShapingProxy:
         return self
 
     def close(self) -> None:
+        """Stop listening, drop every connection and stop the thread's loop."""
         if self._loop and self._server:
-            self._loop.call_soon_threadsafe(self._server.close)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
 
     async def _connection(self, client_reader, client_writer) -> None:
         try:
