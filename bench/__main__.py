@@ -24,7 +24,7 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 
 # Each module registers one section at import, in report order.
 SECTION_MODULES = (
-    "bench.fetch", "bench.parse", "bench.embed", "bench.search", "bench.search_service", "bench.sensor", "bench.backfill",
+    "bench.fetch", "bench.fetch_wan", "bench.parse", "bench.embed", "bench.search", "bench.search_service", "bench.sensor", "bench.backfill",
     "bench.flags",
 )
 

@@ -74,8 +74,16 @@ def _fetch_label(_session, _uids, items) -> str:
     return "FETCH INTERNALDATE/SIZE (planning)"
 
 
+def _window_label(window) -> str:
+    """A pipelined FETCH's answer (imap/pipelining.py): the fetching threads' for bodies."""
+    if b"BODY.PEEK[]" in window.items:
+        return "FETCH bodies (network + imaplib)"
+    return "FETCH INTERNALDATE/SIZE (planning)"
+
+
 @contextmanager
 def phase_timers(clock: PhaseClock):
+    from mail_pipeline.imap import pipelining
     from mail_pipeline.imap import session as imap
     from mail_pipeline.stages import ingest
     from mail_pipeline.storage import catalog, lake
@@ -85,6 +93,7 @@ def phase_timers(clock: PhaseClock):
     record_batch = _Namespace(pa.RecordBatch, from_pylist=from_pylist)
     patches = [
         (imap.ImapSession, "_uid_fetch", clock.timed(_fetch_label, imap.ImapSession._uid_fetch)),
+        (pipelining.FetchWindow, "_next", clock.timed(_window_label, pipelining.FetchWindow._next)),
         (imap, "parse_fetch", clock.timed("FETCH response parsing", imap.parse_fetch)),
         (imap.ImapSession, "select", clock.timed("SELECT (EXAMINE)", imap.ImapSession.select)),
         (imap.ImapSession, "search_between",

@@ -43,11 +43,12 @@ def available() -> bool:
     return shutil.which("mbsync") is not None
 
 
-def pull(bench: Workbench, *, fsync: bool = True) -> tuple[float, int]:
+def pull(bench: Workbench, *, fsync: bool = True, port: int | None = None) -> tuple[float, int]:
     """Seconds for `mbsync -a` to pull every folder into a fresh Maildir, and messages landed.
 
     `fsync=False` adds `FSync no`: the lake's Parquet writes do not fsync either, so that is
-    the like-for-like durability; the default is what a user of mbsync gets.
+    the like-for-like durability; the default is what a user of mbsync gets. `port`: a proxy's
+    in front of Dovecot's TLS port instead of that port.
     """
     server = bench.dovecot
     home = bench.scratch_dir("mbsync")
@@ -55,7 +56,7 @@ def pull(bench: Workbench, *, fsync: bool = True) -> tuple[float, int]:
     maildir.mkdir()
     rc = home / "mbsyncrc"
     rc.write_text(("" if fsync else "FSync no\n\n") + MBSYNCRC.format(
-        port=server.tls_port, user=USER, password=bench.password, ca_file=server.ca_file,
+        port=port or server.tls_port, user=USER, password=bench.password, ca_file=server.ca_file,
         maildir=maildir, patterns=" ".join(FOLDERS)))
     rc.chmod(0o600)
     started = time.perf_counter()

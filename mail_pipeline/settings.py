@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # loopback rates (bench/RESULTS.md, fetch section).
     imap_batch_messages: int = Field(200, ge=1, validation_alias=_env("IMAP_BATCH_MESSAGES"))
     imap_batch_bytes: int = Field(32 * 1024 * 1024, ge=1024, validation_alias=_env("IMAP_BATCH_BYTES"))
+    # Connections per account per run: one plans, the others fetch bodies in parallel (1: the one
+    # does everything). Servers cap it per account: Gmail at 15, many others lower.
+    imap_connections: int = Field(4, ge=1, le=15, validation_alias=_env("IMAP_CONNECTIONS"))
+    # FETCH commands a connection sends before reading the oldest answer: with a server a round
+    # trip away, the link stays busy while the client reads (bench/RESULTS.md, fetch_wan section).
+    imap_pipeline_depth: int = Field(2, ge=1, le=16, validation_alias=_env("IMAP_PIPELINE_DEPTH"))
     embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("EMBEDDING_MODEL"))
     embedding_batch_size: int = Field(64, ge=1, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
     # "auto": bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else fp32 (indexing/embedder.py).

@@ -121,3 +121,13 @@ def test_bench_search_service_smoke(tmp_path):
     _positive(results, ["search_service_p50_ms", "search_service_p95_ms", "search_cli_warm_p50_s", "search_cli_cold_s"])
     assert results["search_service_queries"] == 50
     assert "CLI search through the service ≤ 1.0 s" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_bench_fetch_wan_smoke(tmp_path):
+    """The README's `--sections fetch_wan`: the stage and mbsync through the shaping proxy."""
+    _needs("dovecot", "mbsync")
+    results = _bench(tmp_path, "--n", "200", "--sections", "fetch_wan", timeout=600)
+    _positive(results, ["wan_link_mb_per_s", "wan_rtt_ms", "link_capacity_msgs_per_s", "fetch_wan_msgs_per_s",
+                        "fetch_wan_sequential_msgs_per_s", "mbsync_wan_msgs_per_s", "fetch_wan_vs_link",
+                        "fetch_wan_vs_mbsync_wan"])
+    assert "raw_messages over the link ≥ 0.8 × link capacity" in (tmp_path / "RESULTS.md").read_text()

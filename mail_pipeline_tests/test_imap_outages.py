@@ -20,8 +20,11 @@ def pinned(monkeypatch):
     pin(monkeypatch)
 
 
+@pytest.mark.parametrize("connections", ["1", "4"])  # the run's session alone; a pool of fetching ones
 def test_a_3s_outage_mid_fetch_leaves_the_run_successful_with_nothing_missing(dovecot, proxy, proxied_alice,
-                                                                              data_dir, instance):
+                                                                              data_dir, instance, monkeypatch,
+                                                                              connections):
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_CONNECTIONS", connections)
     seed(dovecot, count=60)
     proxy.outage_after(bodies=17, seconds=3)
     result = run(instance)

@@ -135,6 +135,8 @@ def test_server_stopped_mid_fetch_fails_clearly_then_rerun_completes(dovecot, al
     dovecot.append(many)
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "20")
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRY_SECONDS", "1")  # the server stays down
+    # The run's own session fetches, through the hook; test_wan_fetch.py stops a server under the pool.
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_CONNECTIONS", "1")
     from mail_pipeline import imap
 
     original = imap.ImapSession.fetch_messages

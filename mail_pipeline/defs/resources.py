@@ -65,6 +65,8 @@ class ImapResource(ConfigurableResource):
     imap_retry_s: float = 60
     imap_batch_messages: int = 200
     imap_batch_bytes: int = 32 * 1024 * 1024
+    imap_connections: int = 4
+    imap_pipeline_depth: int = 2
     folder_discovery_interval_s: int = 600
     flag_reconcile_interval_s: int = 3600
 
@@ -74,7 +76,8 @@ class ImapResource(ConfigurableResource):
 
     @property
     def limits(self) -> FetchLimits:
-        return FetchLimits(self.imap_batch_messages, self.imap_batch_bytes)
+        return FetchLimits(self.imap_batch_messages, self.imap_batch_bytes, self.imap_connections,
+                           self.imap_pipeline_depth)
 
     def account(self, slug: str) -> Account:
         return self.registry.get(slug)
@@ -166,7 +169,8 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
             data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE),
             imap_connect_timeout_s=settings.imap_connect_timeout_s, imap_read_timeout_s=settings.imap_read_timeout_s,
             imap_retry_s=settings.imap_retry_s, imap_batch_messages=settings.imap_batch_messages,
-            imap_batch_bytes=settings.imap_batch_bytes, folder_discovery_interval_s=settings.folder_discovery_interval_s,
+            imap_batch_bytes=settings.imap_batch_bytes, imap_connections=settings.imap_connections,
+            imap_pipeline_depth=settings.imap_pipeline_depth, folder_discovery_interval_s=settings.folder_discovery_interval_s,
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
         "vectors": VectorsResource(data_dir=data_dir),

@@ -1,6 +1,6 @@
-"""An IMAP session for syncing: TLS with verification, timeouts, batched streaming FETCH, and
-retries that reconnect and re-select on transient failures for up to `ImapConfig.retry_s`
-(never on bad credentials).
+"""An IMAP session for syncing: TLS with verification, timeouts, batched and pipelined streaming
+FETCH, and retries that reconnect and re-select on transient failures for up to
+`ImapConfig.retry_s` (never on bad credentials).
 
 Secrets: the password (or an OAuth credential) is passed in, used to sign in and dropped from
 every error message.
@@ -9,6 +9,7 @@ every error message.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -18,6 +19,7 @@ from datetime import date
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from mail_pipeline.imap.pipelining import FETCH_ITEMS, FetchWindow
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
 from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
                                         plan_batches)
@@ -26,7 +28,6 @@ from mail_pipeline.imap.errors import (ImapConnectionLost, ImapError, ImapFolder
 
 log = logging.getLogger(__name__)
 
-FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
 META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 
 
@@ -42,6 +43,7 @@ class ImapConfig:
     retry_s: float = 60.0  # total time transient failures are retried before the run fails
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
+    pipeline_depth: int = 2  # FETCH commands sent before the oldest answer is read
 
 
 def quiet_wire_log(client: IMAPClient) -> None:
@@ -89,6 +91,9 @@ class ImapSession:
                 timeout=SocketTimeout(connect=c.connect_timeout_s, read=c.read_timeout_s),
             )
             quiet_wire_log(client)
+            # Pipelined commands are small writes sent before the last answer: with Nagle's
+            # algorithm each would wait for the server's ACK, a round trip, and pipelining is lost.
+            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if c.security == "starttls":
                 client.starttls(self._ssl_context())
             client.normalise_times = False
@@ -273,25 +278,30 @@ class ImapSession:
 
     def fetch_meta(self, uids: Sequence[int], batch: int = 1000) -> list[MessageMeta]:
         found: list[MessageMeta] = []
-        for start in range(0, len(uids), batch):
-            chunk = list(uids[start:start + batch])
-            data = self._retrying(lambda: self._uid_fetch(chunk, META_ITEMS))
+        chunks = iter([list(uids[start:start + batch]) for start in range(0, len(uids), batch)])
+        window = FetchWindow(self, lambda: next(chunks, None), self.config.pipeline_depth, META_ITEMS, list)
+        for chunk, data in window:
             found += [message_meta(uid, data[uid]) for uid in chunk if uid in data]
             self._warn_missing([uid for uid in chunk if uid not in data], len(chunk))
         return sorted(found, key=lambda m: m.uid)
 
-    def fetch_messages(self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[FetchedMessage]:
-        """Stream full messages in batches capped by count and by bytes."""
-        for batch in plan_batches(metas, max_messages=max_messages, max_bytes=max_bytes):
-            uids = [m.uid for m in batch]
-            data = self._retrying(lambda: self._uid_fetch(uids, FETCH_ITEMS))
-            # No body (absent or NIL): expunged since SEARCH, or a server's hiccup. Not stored, so the
-            # next run's plan asks for it again; the caller records it (sync.plan.raw_rows).
-            messages = [fetched_message(uid, data[uid]) for uid in uids if data.get(uid, {}).get(b"BODY[]") is not None]
-            self._warn_missing([uid for uid in uids if data.get(uid, {}).get(b"BODY[]") is None], len(uids))
-            if self._on_fetch:
-                self._on_fetch(len(messages))
-            yield from messages
+    def fetch_messages(self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int,
+                       depth: int = 1) -> Iterator[FetchedMessage]:
+        """Stream full messages in batches capped by count and by bytes, `depth` commands in flight."""
+        batches = plan_batches(metas, max_messages=max_messages, max_bytes=max_bytes)
+        for batch, data in FetchWindow(self, lambda: next(batches, None), depth):
+            yield from self.received(batch, data)
+
+    def received(self, batch: Sequence[MessageMeta], data: dict[int, dict[bytes, FetchValue]]) -> list[FetchedMessage]:
+        """The messages of a batch's answer that came with a body."""
+        uids = [m.uid for m in batch]
+        # No body (absent or NIL): expunged since SEARCH, or a server's hiccup. Not stored, so the
+        # next run's plan asks for it again; the caller records it (sync.plan.raw_rows).
+        messages = [fetched_message(uid, data[uid]) for uid in uids if data.get(uid, {}).get(b"BODY[]") is not None]
+        self._warn_missing([uid for uid in uids if data.get(uid, {}).get(b"BODY[]") is None], len(uids))
+        if self._on_fetch:
+            self._on_fetch(len(messages))
+        return messages
 
     def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "",
                   requested: Collection[int] | None = None) -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
@@ -314,20 +324,28 @@ class ImapSession:
         """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
         imapclient's parsing time); imapclient stays for every other command. `uids` is a list,
         or a sequence set (then `requested`, when known, filters unsolicited responses)."""
-        imap = self.client._imap
-        uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
         requested = requested if isinstance(uids, str) else set(uids)
-        typ, data = imap.uid("FETCH", uid_set, b"(" + b" ".join(items) + b")", *([modifiers] if modifiers else []))
-        if typ != "OK":  # data is then the tagged response's text
-            said = b" ".join(part for part in data if isinstance(part, bytes)).decode(errors="replace")
+        return self.finish_fetch(self.send_fetch(uids, items, modifiers), requested)
+
+    def send_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "") -> bytes:
+        """Send a UID FETCH without waiting for its answer; its tag, for `finish_fetch`."""
+        uid_set = uids if isinstance(uids, str) else ",".join(map(str, uids))
+        listed = b"(" + b" ".join(items) + b")"
+        return self.client._imap._command("UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else []))
+
+    def finish_fetch(self, tag: bytes, requested: Collection[int] | None) -> dict[int, dict[bytes, FetchValue]]:
+        """Read up to `tag`'s completion; the FETCH responses read so far, by UID."""
+        imap = self.client._imap
+        typ, said = imap._command_complete("UID", tag)
+        if typ != "OK":
+            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(errors="replace")
             if typ != "NO" or "[UNAVAILABLE]" in said.upper():
                 raise IMAPClientError(f"FETCH failed: {said}")
             # Gmail ("Some messages could not be FETCHed") and Dovecot ([EXPUNGEISSUED]) send the
             # messages they can and answer NO: keep those; the callers count the others missing.
             log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
-            data = imap.untagged_responses.pop("FETCH", [None])
         try:
-            return parse_fetch(data, requested=requested)
+            return parse_fetch(imap.untagged_responses.pop("FETCH", [None]), requested=requested)
         except FetchParseError as error:
             raise ImapProtocolError(f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}") from None
 
@@ -338,4 +356,5 @@ def config_for(account, settings) -> ImapConfig:
         host=account.host, port=account.port, username=account.username, security=account.security,
         ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
         read_timeout_s=settings.imap_read_timeout_s, retry_s=settings.imap_retry_s,
+        pipeline_depth=settings.imap_pipeline_depth,
     )

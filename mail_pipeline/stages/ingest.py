@@ -14,11 +14,13 @@ import pyarrow as pa
 from mail_pipeline import imap
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError
+from mail_pipeline.imap.records import plan_batches
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
 from mail_pipeline.sync import apply, plan
+from mail_pipeline.sync.fetch_pool import FetchPool
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 class FetchLimits:
     max_messages: int = 200
     max_bytes: int = 32 * 1024 * 1024
+    connections: int = 4  # per account per run: one plans, the others fetch (sync/fetch_pool.py)
+    depth: int = 2  # FETCH commands in flight per connection
 
 
 def edited_batches(batches: Iterable[pa.RecordBatch], outputs: list[list[dict]]) -> Iterator[pa.RecordBatch]:
@@ -89,7 +93,7 @@ class DaySync:
 
 
 def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, plans: list[plan.FolderPlan],
-             stored_rows: list[dict], limits: FetchLimits, vanished: Iterable[str] = (), policy: str = "keep") -> DaySync:
+             stored_rows: list[dict], fetch: plan.Fetch, vanished: Iterable[str] = (), policy: str = "keep") -> DaySync:
     """Bring the day's file in line with the server: fetch what is new (bodies matched to a stored
     copy are not downloaded again), update flags, and keep or erase what left the server (`policy`).
     Stored rows of a configured folder that vanished from the server stay as they are."""
@@ -111,8 +115,7 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         write_state(lake, account, day, stored_rows, edits.outputs)
         return DaySync(outcomes, edits)
     new_rows = itertools.chain.from_iterable(
-        plan.raw_rows(session, replace(p, to_fetch=edits.to_fetch.get(p.folder, [])), outcome,
-                      max_messages=limits.max_messages, max_bytes=limits.max_bytes)
+        plan.raw_rows(fetch, replace(p, to_fetch=edits.to_fetch.get(p.folder, [])), outcome)
         for p, outcome in zip(plans, outcomes)
     )
     overridden = set(state.stored(lake, state.RAW, account, day))
@@ -120,6 +123,35 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
     lake.write_partition("raw_messages", account, day, itertools.chain(kept, rows_to_batches(new_rows, RAW_MESSAGES, 64)))
     state.clear(lake, state.RAW, account, day)  # the file just written holds the current state
     return DaySync(outcomes, edits)
+
+
+def fetch_pool(open_session: Callable[[], AbstractContextManager[imap.ImapSession]], limits: FetchLimits) -> FetchPool:
+    """The run's extra fetching connections (none when `limits` allow one connection)."""
+    return FetchPool(open_session, workers=limits.connections - 1, depth=limits.depth, max_messages=limits.max_messages,
+                     max_bytes=limits.max_bytes, readahead_bytes=2 * limits.max_bytes)
+
+
+def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.FolderPlan],
+              limits: FetchLimits) -> plan.Fetch:
+    """How a run of one day fetches `plans` (its order): over the pool when they take more than
+    one batch and `limits` allow more than one connection, else on the run's own session."""
+    batches = sum(1 for p in plans for _ in plan_batches(p.to_fetch, max_messages=limits.max_messages,
+                                                         max_bytes=limits.max_bytes))
+    if limits.connections < 2 or batches < 2:
+        return plan.sequential(session, max_messages=limits.max_messages, max_bytes=limits.max_bytes,
+                               depth=limits.depth)
+    pool.announce([p for p in plans if p.to_fetch])
+    return pool.messages
+
+
+def announcer(pool: FetchPool, folders: list[str],
+              days: list[date]) -> Callable[[str, dict[date, plan.FolderPlan]], None]:
+    """Hands each folder's plans to the pool as soon as they are made, in their places among
+    the others' (the days' order, then the folders'): fetching starts while the run still plans."""
+    def planned(folder: str, by_day: dict[date, plan.FolderPlan]) -> None:
+        wanted = [(index, by_day[day]) for index, day in enumerate(days) if by_day[day].to_fetch]
+        pool.announce([p for _, p in wanted], [(index, folders.index(folder)) for index, _ in wanted])
+    return planned
 
 
 def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> None:
@@ -179,19 +211,28 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
         return []
     results, day = [], days[0]
     try:
-        with open_session() as session:
+        with fetch_pool(open_session, limits) as pool, open_session() as session:
+            # A range of days (a backfill) fetches over the pool, which signs in and starts
+            # fetching while the run plans; a day's run only when it has more than one batch.
+            ranged = len(days) > 1 and limits.connections > 1
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
+            if ranged:
+                pool.open(folders[0] if folders else None)
             stored_rows = {d: stored_meta(lake, account, d) for d in days}
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
-            plans, gone = plan.plan_folders(session, folders, days, stored)  # gone: deleted since the LIST
+            plans, gone = plan.plan_folders(session, folders, days, stored,  # gone: deleted since the LIST
+                                            announcer(pool, folders, days) if ranged else None)
             folders, vanished = [f for f in folders if f in plans], vanished + gone
             if vanished:
                 log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
+            fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders],
+                                                           limits)
             for day in days:
                 synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
-                                  limits, vanished, on_server_delete)
+                                  fetch, vanished, on_server_delete)
                 log_outcomes(lake, account, run_id, day, synced.outcomes)
                 results.append(day_outcome(account, day, synced, vanished))
+            pool.close()  # its connections sign out while this one does
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         log_outcomes(lake, account, run_id, day, [failed])

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mail_pipeline.imap.records import MessageMeta
+from mail_pipeline.imap.records import FetchedMessage, MessageMeta
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 
@@ -102,9 +102,12 @@ def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dic
 
 
 def plan_folders(session: ImapSession, folders: list[str], days: list[date],
-                 stored: dict[date, dict[str, dict[int, set[int]]]]) -> tuple[dict[str, dict[date, FolderPlan]], list[str]]:
+                 stored: dict[date, dict[str, dict[int, set[int]]]],
+                 planned: Callable[[str, dict[date, FolderPlan]], None] | None = None,
+                 ) -> tuple[dict[str, dict[date, FolderPlan]], list[str]]:
     """`plan_folder` for each folder, and the folders that vanished since LIST (deleted or
-    renamed meanwhile): those are left out, so the account's other folders still sync."""
+    renamed meanwhile): those are left out, so the account's other folders still sync.
+    `planned` hears of each folder's plans as soon as they are made (fetching can start)."""
     plans, vanished = {}, []
     for folder in folders:
         try:
@@ -112,32 +115,50 @@ def plan_folders(session: ImapSession, folders: list[str], days: list[date],
         except ImapFolderMissing as error:
             log.warning("%s", error)
             vanished.append(folder)
+            continue
+        if planned:
+            planned(folder, plans[folder])
     return plans, vanished
 
 
-def raw_rows(session: ImapSession, plan: FolderPlan, outcome: FolderOutcome, *, max_messages: int, max_bytes: int) -> Iterator[dict]:
+# Messages of a plan's `to_fetch`, in plan order: `sequential` on the run's session, or a
+# sync.fetch_pool.FetchPool's `messages` over several. Raises ImapFolderMissing when the folder is gone.
+Fetch = Callable[["FolderPlan"], Iterator[FetchedMessage]]
+
+
+def select_checked(session: ImapSession, folder: str, uidvalidity: int) -> None:
+    """SELECT `folder` again to fetch a plan's UIDs (planning selected every folder in turn)."""
+    if session.select(folder).uidvalidity != uidvalidity:
+        raise ImapError(f"UIDVALIDITY of {folder!r} changed during the sync; re-run to fetch it afresh")
+
+
+def sequential(session: ImapSession, *, max_messages: int, max_bytes: int, depth: int = 1) -> Fetch:
+    """Fetch each plan on `session` alone, `depth` FETCH commands in flight."""
+    def fetch(plan: FolderPlan) -> Iterator[FetchedMessage]:
+        select_checked(session, plan.folder, plan.uidvalidity)
+        yield from session.fetch_messages(plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes, depth=depth)
+    return fetch
+
+
+def raw_rows(fetch: Fetch, plan: FolderPlan, outcome: FolderOutcome) -> Iterator[dict]:
     """Fetch the plan's messages as lake rows (schema RAW_MESSAGES), counting into `outcome`."""
     if not plan.to_fetch:
         return
-    # Planning selected every folder in turn: select this one again before fetching its UIDs.
+    returned: set[int] = set()
     try:
-        status = session.select(plan.folder)
+        for message in fetch(plan):
+            returned.add(message.uid)
+            outcome.fetched += 1
+            outcome.bytes += len(message.raw)
+            yield {
+                "folder": plan.folder, "uidvalidity": plan.uidvalidity, "uid": message.uid,
+                "internaldate": message.internaldate, "flags": list(message.flags), "size": message.size,
+                "sha256": hashlib.sha256(message.raw).hexdigest(), "message_id": header_message_id(message.raw),
+                "raw": message.raw, "fetched_at": datetime.now(timezone.utc),
+            }
     except ImapFolderMissing as error:  # deleted since planning: its stored rows stay, the others sync
         outcome.status, outcome.error = "missing", str(error)
         return
-    if status.uidvalidity != plan.uidvalidity:
-        raise ImapError(f"UIDVALIDITY of {plan.folder!r} changed during the sync; re-run to fetch it afresh")
-    returned: set[int] = set()
-    for message in session.fetch_messages(plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes):
-        returned.add(message.uid)
-        outcome.fetched += 1
-        outcome.bytes += len(message.raw)
-        yield {
-            "folder": plan.folder, "uidvalidity": plan.uidvalidity, "uid": message.uid,
-            "internaldate": message.internaldate, "flags": list(message.flags), "size": message.size,
-            "sha256": hashlib.sha256(message.raw).hexdigest(), "message_id": header_message_id(message.raw),
-            "raw": message.raw, "fetched_at": datetime.now(timezone.utc),
-        }
     record_missing(outcome, [m.uid for m in plan.to_fetch if m.uid not in returned])
 
 

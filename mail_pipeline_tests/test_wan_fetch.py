@@ -1,0 +1,248 @@
+"""Fetching over a distant link (shaping_proxy.py: a delay each way before the real Dovecot):
+pipelined FETCH commands over several connections store exactly what one connection fetching
+one batch at a time stores, in the same order; every UID is accounted for; outages, a stopped
+server, connections the server refuses and OAuth sign-ins behave as on one connection."""
+
+from __future__ import annotations
+
+import hashlib
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from mail_pipeline.imap.errors import ImapAuthError
+from mail_pipeline.imap.session import ImapConfig, ImapSession
+from mail_pipeline.stages.ingest import FetchLimits, ingest
+from mail_pipeline.storage.lake import Lake
+from mail_pipeline.sync import plan as sync_plan
+from mail_pipeline.sync.fetch_pool import FetchPool
+from mail_pipeline_tests.imap_proxy import no_body_for
+from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.proxied_mailbox import DAY, FOLDERS, UTC, pin, query, run, seed, server_digests, stored_digests
+from mail_pipeline_tests.shaping_proxy import ShapingProxy
+
+pytestmark = pytest.mark.integration
+
+DAYS = [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
+# Columns that must come out the same whichever way the bodies were fetched (not fetched_at).
+SAME = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "raw"]
+
+
+@pytest.fixture
+def link(dovecot):
+    """Dovecot's plain-text port 5 ms away each way, FETCH commands watched."""
+    proxy = ShapingProxy(dovecot.port, delay_ms=5, rate_mbit=400, watch=True).start()
+    yield proxy
+    proxy.close()
+
+
+def seed_days(dovecot, per_day: int = 40) -> None:
+    """`per_day` messages on each of DAYS, alternating INBOX and Archive."""
+    client = dovecot.client()
+    client.create_folder("Archive")
+    client.logout()
+    mail = []
+    for number, day in enumerate(DAYS):
+        start = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+        mail += [(FOLDERS[i % 2], message(f"d{number}m{i:03d}", start), start + timedelta(minutes=i)) for i in range(per_day)]
+    dovecot.append(mail)
+
+
+def opener(dovecot, port: int, retry_s: float = 60.0, password: str | None = None):
+    config = ImapConfig(host="127.0.0.1", port=port, username="alice", security="plain", retry_s=retry_s)
+    return lambda: ImapSession(config, password or dovecot.users["alice"])
+
+
+def fetch_into(root: Path, open_session, limits: FetchLimits) -> dict:
+    """ingest over DAYS into a fresh lake under `root`; each day's stored rows, in file order."""
+    lake = Lake(root / "lake")
+    outcomes = ingest("alice", list(FOLDERS), DAYS, open_session=open_session, lake=lake, run_id="t", limits=limits)
+    assert all(not o.figures["uids_not_returned"] for o in outcomes)
+    return {day: pq.read_table(root / f"lake/raw_messages/account=alice/day={day}/part-0.parquet", columns=SAME).to_pylist()
+            for day in DAYS}
+
+
+def test_pipelined_parallel_fetch_stores_what_one_connection_stores_in_the_same_order(dovecot, link, tmp_path):
+    seed_days(dovecot)
+    one = fetch_into(tmp_path / "one", opener(dovecot, dovecot.port), FetchLimits(5, 10**9, connections=1, depth=1))
+    pooled = fetch_into(tmp_path / "pooled", opener(dovecot, link.port), FetchLimits(5, 10**9, connections=4, depth=3))
+    assert pooled == one
+    assert sum(map(len, one.values())) == 120
+    assert {hashlib.sha256(r["raw"]).hexdigest() for rows in pooled.values() for r in rows} == server_digests(dovecot)
+    assert link.max_in_flight >= 2  # pipelined: a command sent before the last one's answer
+    assert link.fetch_connections >= 2  # and over more than one connection
+
+
+def test_one_connection_still_pipelines_within_a_folder(dovecot, link, tmp_path):
+    seed_days(dovecot, per_day=20)
+    fetch_into(tmp_path, opener(dovecot, link.port), FetchLimits(3, 10**9, connections=1, depth=2))
+    assert link.max_in_flight == 2 and link.fetch_connections == 1
+
+
+def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):
+    """The reader may skip an announced plan, ask for part of one (bodies it could reuse), or
+    ask for one never announced: each gets exactly its messages, in order."""
+    seed_days(dovecot, per_day=12)
+    open_session = opener(dovecot, dovecot.port)
+    with open_session() as session:
+        plans = [p for folder in FOLDERS for p in sync_plan.plan_folder(session, folder, DAYS, {}).values()]
+    with FetchPool(open_session, workers=2, depth=2, max_messages=2, max_bytes=10**9, readahead_bytes=1) as pool:
+        pool.announce(plans[:4])
+        subset = dataclasses.replace(plans[1], to_fetch=plans[1].to_fetch[1::2])
+        assert [m.uid for m in pool.messages(subset)] == [m.uid for m in subset.to_fetch]  # plans[0] skipped
+        assert [m.uid for m in pool.messages(plans[5])] == [m.uid for m in plans[5].to_fetch]  # never announced
+        assert [m.uid for m in pool.messages(plans[3])] == [m.uid for m in plans[3].to_fetch]
+
+
+def test_a_server_refusing_extra_connections_leaves_the_others_to_fetch(dovecot, tmp_path, caplog):
+    """Only the first fetching connection signs in (the others are refused, as past a provider's
+    limit): that one fetches everything."""
+    seed_days(dovecot, per_day=12)
+    good, bad = opener(dovecot, dovecot.port), opener(dovecot, dovecot.port, password="wrong")
+    opened = []
+
+    def open_session():
+        opened.append(True)
+        return good() if len(opened) <= 2 else bad()  # the run's own session, then one fetcher
+    rows = fetch_into(tmp_path, open_session, FetchLimits(2, 10**9, connections=4, depth=2))
+    assert len(opened) == 4 and sum(map(len, rows.values())) == 36
+    # The README's troubleshooting entry quotes this warning.
+    assert "an extra IMAP connection could not be opened" in caplog.text
+
+
+def test_no_fetching_connection_at_all_fails_the_run_with_the_cause(dovecot, tmp_path):
+    seed_days(dovecot, per_day=12)
+    good, bad = opener(dovecot, dovecot.port), opener(dovecot, dovecot.port, password="wrong")
+    opened = []
+
+    def open_session():
+        opened.append(True)
+        return good() if len(opened) == 1 else bad()
+    with pytest.raises(ImapAuthError):
+        fetch_into(tmp_path, open_session, FetchLimits(2, 10**9, connections=3, depth=2))
+
+
+def test_uids_the_server_does_not_return_are_reported_under_the_pool(dovecot, proxy, proxied_alice, data_dir,
+                                                                      instance, monkeypatch):
+    pin(monkeypatch)
+    seed(dovecot, count=40)
+    proxy.rewrites = [no_body_for({4, 13}, drop=True)]
+    result = run(instance)
+    assert result.success and proxy.connections >= 3  # the run's session and the fetching ones
+    metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
+    assert metadata["uids_not_returned"].value == {"INBOX": [4, 13], "Archive": [4, 13]}
+    assert len(stored_digests(data_dir)) == 36
+
+
+def test_a_server_gone_for_good_under_the_pool_fails_clearly_then_a_rerun_completes(dovecot, proxy, proxied_alice,
+                                                                                    data_dir, instance, monkeypatch):
+    pin(monkeypatch)
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRY_SECONDS", "1")
+    seed(dovecot, count=60)
+    proxy.outage_after(bodies=20, seconds=3600)
+    result = run(instance)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.to_string()
+    assert "gave up after" in failure and dovecot.users["alice"] not in failure
+    assert proxy.connections >= 3  # it was the fetching connections' failure
+    proxy.close()
+    proxy.start()
+    assert run(instance).success
+    stored = stored_digests(data_dir)
+    assert len(stored) == 60 and set(stored) == server_digests(dovecot)
+    assert ("ok",) in query(data_dir, "SELECT status FROM sync_log")
+
+
+def test_an_oauth_account_signs_in_on_every_fetching_connection(oauth_dovecot, token_server, data_dir, instance,
+                                                                 capsys, monkeypatch):
+    from mail_pipeline_tests.test_cli_accounts import run_cli
+    from mail_pipeline_tests.test_oauth_accounts import CLIENT_SECRET, add_args, at, stored_count, sync
+
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+    monkeypatch.setenv("TESTS_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("MAIL_PIPELINE_IMAP_BATCH_MESSAGES", "2")
+    token_server.client_secret = CLIENT_SECRET
+    oauth_dovecot.append([("INBOX", message(f"m{i}", at(9)), at(9)) for i in range(8)])
+    code, out = run_cli(capsys, monkeypatch, *add_args(oauth_dovecot, token_server), stdin=token_server.issue_grant() + "\n")
+    assert code == 0, out
+    before = token_server.introspections
+    assert sync(instance).success
+    assert stored_count(data_dir) == 8
+    assert token_server.introspections - before >= 4  # the run's own sign-in and three fetching connections'
+
+
+def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
+    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged."""
+    import os
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def echo():
+        peer, _ = listener.accept()
+        with peer:
+            while data := peer.recv(65536):
+                peer.sendall(data)
+    threading.Thread(target=echo, daemon=True).start()
+    proxy = ShapingProxy(listener.getsockname()[1], delay_ms=1, rate_mbit=800).start()
+    payload = os.urandom(3_000_000)
+    try:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as client:
+            threading.Thread(target=lambda: (client.sendall(payload), client.shutdown(socket.SHUT_WR)), daemon=True).start()
+            received = bytearray()
+            while data := client.recv(65536):
+                received += data
+    finally:
+        proxy.close()
+        listener.close()
+    assert bytes(received) == payload
+
+
+@pytest.mark.parametrize("chunks, in_flight", [
+    # Two commands sent together, the first answered: one left.
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\nA2 UID FETCH 2 (BODY.PEEK[])\r\n"),
+      (b"s", b"* 1 FETCH (UID 1 BODY[] {5}\r\nhello)\r\nA1 OK done\r\n")], {b"A2"}),
+    # A body holding what looks like A1's completion, split across reads: A1 is still in flight.
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\n"), (b"s", b"* 1 FETCH (UID 1 BODY[] {14}\r\nx\r\nA1 OK "),
+      (b"s", b"done\r\n")], {b"A1"}),
+    ([(b"c", b"A1 UID FETCH 1 (BODY.PEEK[])\r\n"), (b"s", b"* 1 FETCH (UID 1 BODY[] {14}\r\nx\r\nA1 OK done\r\n"),
+      (b"s", b")\r\nA1 OK Fetch completed.\r\n")], set()),
+])
+def test_the_proxy_reads_tagged_completions_around_literals(chunks, in_flight):
+    from mail_pipeline_tests.shaping_proxy import FetchWatch
+
+    watch = FetchWatch(ShapingProxy(0))
+    for side, data in chunks:
+        (watch.client if side == b"c" else watch.server)(data)
+    assert watch.pending == in_flight
+
+
+def test_fetched_bodies_waiting_for_the_reader_stay_within_the_readahead(dovecot, monkeypatch):
+    """Workers take a batch beyond the readahead only when the reader needs it next: with a slow
+    reader, what waits is bounded by the readahead plus one batch per worker."""
+    import time
+
+    seed_days(dovecot, per_day=12)
+    open_session = opener(dovecot, dovecot.port)
+    with open_session() as session:
+        plans = [p for folder in FOLDERS for p in sync_plan.plan_folder(session, folder, DAYS, {}).values()]
+    most, original = [0], FetchPool._take
+
+    def take(self, folder, wait):
+        batch = original(self, folder, wait)
+        most[0] = max(most[0], self._ahead)
+        return batch
+    monkeypatch.setattr(FetchPool, "_take", take)
+    readahead = 3000
+    with FetchPool(open_session, workers=2, depth=2, max_messages=2, max_bytes=10**9, readahead_bytes=readahead) as pool:
+        pool.announce(plans)
+        largest = max(sum(m.size for m in p.to_fetch[i:i + 2]) for p in plans for i in range(0, len(p.to_fetch), 2))
+        for plan in plans:
+            for _ in pool.messages(plan):
+                time.sleep(0.01)  # a slow reader
+    total = sum(m.size for p in plans for m in p.to_fetch)
+    assert most[0] <= readahead + 2 * largest < total
