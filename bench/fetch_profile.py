@@ -104,7 +104,7 @@ def phase_timers(clock: PhaseClock):
         (pq.ParquetWriter, "write_batch", clock.timed("Parquet write (zstd)", pq.ParquetWriter.write_batch)),
         (pq.ParquetWriter, "close", clock.timed("Parquet write (zstd)", pq.ParquetWriter.close)),
         (lake.Lake, "read_partition", clock.timed("read stored partition", lake.Lake.read_partition)),
-        (ingest, "log_outcomes", clock.timed("sync_log append", ingest.log_outcomes)),
+        (ingest, "append_log", clock.timed("sync_log append", ingest.append_log)),
         (catalog, "ensure_catalog", clock.timed("DuckDB catalog", catalog.ensure_catalog)),
     ]
     with ExitStack() as stack:

@@ -154,8 +154,9 @@ def announcer(pool: FetchPool, folders: list[str],
     return planned
 
 
-def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> None:
-    rows = [{
+def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> list[dict]:
+    """sync_log rows of one day's folder outcomes."""
+    return [{
         "run_id": run_id, "folder": o.folder, "partition_day": day, "started_at": o.started_at,
         "finished_at": o.finished_at or datetime.now(timezone.utc), "uidvalidity": o.uidvalidity,
         "highest_uid": o.highest_uid, "messages_fetched": o.fetched, "bytes_fetched": o.bytes,
@@ -163,6 +164,10 @@ def log_outcomes(lake: Lake, account: str, run_id: str, day: date, outcomes: Ite
         # A successful sync of a day compared every one of its messages' flags with the server.
         "flags_reconciled_at": o.finished_at or datetime.now(timezone.utc) if o.status == "ok" else None,
     } for o in outcomes]
+
+
+def append_log(lake: Lake, account: str, rows: list[dict]) -> None:
+    """One sync_log file for a whole run: a file per day cost a tenth of a flags-only run."""
     if rows:
         lake.append("sync_log", account, datetime.now(timezone.utc).date(), pa.Table.from_pylist(rows, schema=SYNC_LOG))
 
@@ -209,32 +214,35 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     of them, then each day's file is rewritten with what it lacks."""
     if not days:
         return []
-    results, day = [], days[0]
+    results, day, logged = [], days[0], []
     try:
         with fetch_pool(open_session, limits) as pool, open_session() as session:
-            # A range of days (a backfill) fetches over the pool, which signs in and starts
-            # fetching while the run plans; a day's run only when it has more than one batch.
+            # A range of days fetches over the pool; a backfill of days not stored yet signs the
+            # pool in while the run plans, a range already stored (a flag reconcile) only if it
+            # turns out to need bodies. A day's run uses it when it has more than one batch.
             ranged = len(days) > 1 and limits.connections > 1
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            if ranged:
-                pool.open(folders[0] if folders else None)
             stored_rows = {d: stored_meta(lake, account, d) for d in days}
+            if ranged and not all(stored_rows.values()):
+                pool.open(folders[0] if folders else None)
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
             plans, gone = plan.plan_folders(session, folders, days, stored,  # gone: deleted since the LIST
                                             announcer(pool, folders, days) if ranged else None)
             folders, vanished = [f for f in folders if f in plans], vanished + gone
             if vanished:
-                log_outcomes(lake, account, run_id, day, vanished_outcomes(account, vanished))
+                logged += log_rows(run_id, day, vanished_outcomes(account, vanished))
             fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders],
                                                            limits)
             for day in days:
                 synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
                                   fetch, vanished, on_server_delete)
-                log_outcomes(lake, account, run_id, day, synced.outcomes)
+                logged += log_rows(run_id, day, synced.outcomes)
                 results.append(day_outcome(account, day, synced, vanished))
             pool.close()  # its connections sign out while this one does
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
-        log_outcomes(lake, account, run_id, day, [failed])
+        logged += log_rows(run_id, day, [failed])
         raise
+    finally:
+        append_log(lake, account, logged)
     return results
