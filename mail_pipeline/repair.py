@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file, verify_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
@@ -142,6 +143,8 @@ def repair(settings, *, ask_server: bool = True, now: datetime | None = None) ->
     for damaged in find_damaged(lake):
         listed = salvage(damaged.path) if damaged.table == "raw_messages" else None
         repaired.append(Repaired(damaged, quarantine(lake, damaged.path, folder), listed))
+        # The stored flags it held are gone: the next run compares every message's flags again.
+        FlagCursor(lake, damaged.account).forget()
     raw = [item for item in repaired if item.damaged.table == "raw_messages"]
     for account in sorted({item.damaged.account for item in raw}):
         if ask_server:

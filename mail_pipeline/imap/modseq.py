@@ -93,6 +93,18 @@ def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BA
     return found
 
 
+def flags_changed_since(session: ImapSession, uids: Sequence[int], modseq: int,
+                        batch: int = FLAGS_BATCH) -> list[FlagState]:
+    """FLAGS of those of `uids` whose flags changed after `modseq` (`UID FETCH set (FLAGS)
+    (CHANGEDSINCE m)`, RFC 7162 3.1.4); the others are not in the answer."""
+    found: list[FlagState] = []
+    for chunk in batches(uids, batch):
+        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"], f"(CHANGEDSINCE {modseq})")
+        asked = set(chunk)  # an unsolicited FETCH of another message may share the answer
+        found += _states({uid: item for uid, item in data.items() if uid in asked})
+    return found
+
+
 def message_ids(session: ImapSession, uids: Sequence[int], batch: int = 500) -> dict[int, str | None]:
     """Message-ID of each UID, from its header field alone."""
     from mail_pipeline.sync.plan import header_message_id

@@ -20,6 +20,7 @@ from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
 from mail_pipeline.sync import apply, plan
+from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.sync.fetch_pool import FetchPool
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,15 @@ def announcer(pool: FetchPool, folders: list[str],
     return planned
 
 
+def remember_flags(cursor: FlagCursor, plans: dict[str, dict[date, plan.FolderPlan]],
+                   synced: dict[str, list[date]]) -> None:
+    """The days each folder synced whole now hold its flags as of the plan's EXAMINE (read after it)."""
+    for folder, days in synced.items():
+        first = next(iter(plans[folder].values()))
+        cursor.record(folder, first.uidvalidity, first.highestmodseq, days)
+    cursor.save()
+
+
 def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> list[dict]:
     """sync_log rows of one day's folder outcomes."""
     return [{
@@ -214,7 +224,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     of them, then each day's file is rewritten with what it lacks."""
     if not days:
         return []
-    results, day, logged = [], days[0], []
+    results, day, logged, whole = [], days[0], [], {}
     try:
         with fetch_pool(open_session, limits) as pool, open_session() as session:
             # A range of days fetches over the pool; a backfill of days not stored yet signs the
@@ -226,8 +236,11 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
             if ranged and not all(stored_rows.values()):
                 pool.open(folders[0] if folders else None)
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
-            plans, gone = plan.plan_folders(session, folders, days, stored,  # gone: deleted since the LIST
-                                            announcer(pool, folders, days) if ranged else None)
+            cursor = FlagCursor(lake, account)
+            plans, gone = plan.plan_folders(  # gone: deleted since the LIST
+                session, folders, days, stored, announcer(pool, folders, days) if ranged else None,
+                known=plan.known_metas(itertools.chain.from_iterable(stored_rows.values())),
+                since=lambda folder, uidvalidity: cursor.since(folder, uidvalidity, days))
             folders, vanished = [f for f in folders if f in plans], vanished + gone
             if vanished:
                 logged += log_rows(run_id, day, vanished_outcomes(account, vanished))
@@ -238,7 +251,11 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                                   fetch, vanished, on_server_delete)
                 logged += log_rows(run_id, day, synced.outcomes)
                 results.append(day_outcome(account, day, synced, vanished))
+                for outcome in synced.outcomes:
+                    if outcome.status == "ok":
+                        whole.setdefault(outcome.folder, []).append(day)
             pool.close()  # its connections sign out while this one does
+            remember_flags(cursor, plans, whole)
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         logged += log_rows(run_id, day, [failed])
