@@ -45,14 +45,16 @@ def recorded_work(context: AssetExecutionContext, lake: LakeResource, work: Stag
         raise
 
 
-def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork) -> MaterializeResult:
-    """Run `work(account, days in the window)` over the run's partitions, one account lock at a time."""
+def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork,
+                      newest_first: bool = False) -> MaterializeResult:
+    """Run `work(account, days in the window)` over the run's partitions, one account lock at a
+    time; each account's days oldest first, or `newest_first`."""
     started = time.monotonic()
     keys: dict[tuple[str, date], str] = {}
     for key in context.partition_keys:
         keys[split_key(key)] = key
     by_account: dict[str, list[date]] = {}
-    for account, day in sorted(keys):
+    for account, day in sorted(keys, key=lambda k: (k[0], -k[1].toordinal() if newest_first else k[1].toordinal())):
         by_account.setdefault(account, []).append(day)
     window, outcomes = lake.window, []
     for account, days in by_account.items():
