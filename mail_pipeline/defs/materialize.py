@@ -4,6 +4,7 @@ backfill materializes many partitions in one run; each gets its own figures)."""
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
@@ -19,9 +20,22 @@ from mail_pipeline.storage.sync_log import record_failure
 StageWork = Callable[[str, list[date]], Iterable[PartitionOutcome]]
 
 
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the OS: glibc keeps what a day's tables and the model's
+    activations freed, scattered over its arenas, and the next day's peak adds to it."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def per_day(work: Callable[[str, date], PartitionOutcome]) -> StageWork:
-    """A stage that works day by day, as a StageWork."""
-    return lambda account, days: [work(account, day) for day in days]
+    """A stage that works day by day, as a StageWork; a day's memory is released before the next."""
+    def each_day(account: str, days: list[date]) -> Iterable[PartitionOutcome]:
+        for day in days:
+            yield work(account, day)
+            release_freed_memory()
+    return each_day
 
 
 def partition_metadata(outcome: PartitionOutcome) -> dict:
@@ -61,6 +75,7 @@ def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: 
         with lake.account_lock(account):
             outcomes += [out_of_window(account, d) for d in days if not window.contains(d)]
             outcomes += recorded_work(context, lake, work, account, [d for d in days if window.contains(d)])
+    release_freed_memory()
     for outcome in outcomes:
         context.add_asset_metadata(partition_metadata(outcome), partition_key=keys[(outcome.account, outcome.day)])
     # Shared by every partition of the run, so named for the run.
