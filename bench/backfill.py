@@ -5,12 +5,11 @@ takes to become searchable at the sensor's interval."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from bench.daemon import MemorySampler, Stack, max_parallel
+from bench.daemon import FirstFound, MemorySampler, Stack, max_parallel, write_timeline
 from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import wait_until
 from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
@@ -100,40 +99,6 @@ def unique_message(subject: str) -> tuple[str, Callable[[], bool]]:
         except EmptyStoreError:
             return False
     return word, found
-
-
-class FirstFound:
-    """Polls `found` every `interval` s in a thread; `seconds` is from the start until it was first true."""
-
-    def __init__(self, found: Callable[[], bool], interval: float = 1.0):
-        self.found, self.interval, self.seconds = found, interval, None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> FirstFound:
-        self._started = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.found():
-                self.seconds = time.perf_counter() - self._started
-                return
-            self._stop.wait(self.interval)
-
-
-def write_timeline(path, timeline: list[tuple[float, dict[str, int]]]) -> None:
-    """The sampled RSS of each part of the process tree, MB, one row per sample."""
-    roles = sorted({role for _t, sample in timeline for role in sample})
-    rows = [",".join(["s", *roles])] + [",".join([f"{t:.1f}", *(f"{sample.get(r, 0) / 2**20:.0f}" for r in roles)])
-                                          for t, sample in timeline]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n")
 
 
 def thirty_days(bench: Workbench, stack: Stack) -> dict[str, float]:

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -255,3 +255,37 @@ def process_role(cmdline: list[str], parent: str) -> str:
         if marker in line:
             return role
     return "other"
+
+
+class FirstFound:
+    """Polls `found` every `interval` s in a thread; `seconds` is from the start until it was first true."""
+
+    def __init__(self, found: Callable[[], bool], interval: float = 1.0):
+        self.found, self.interval, self.seconds = found, interval, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> FirstFound:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.found():
+                self.seconds = time.perf_counter() - self._started
+                return
+            self._stop.wait(self.interval)
+
+
+def write_timeline(path, timeline: list[tuple[float, dict[str, int]]]) -> None:
+    """The sampled RSS of each part of the process tree, MB, one row per sample."""
+    roles = sorted({role for _t, sample in timeline for role in sample})
+    rows = [",".join(["s", *roles])] + [",".join([f"{t:.1f}", *(f"{sample.get(r, 0) / 2**20:.0f}" for r in roles)])
+                                          for t, sample in timeline]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
