@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -202,13 +202,15 @@ def max_parallel(runs: list[RunTiming]) -> int:
 @dataclass
 class MemorySampler:
     """Samples RSS over the process tree under `pid` every `interval` s: the peak of the whole
-    tree's sum, and the peak of its largest process (the run worker, a multiprocessing child of
-    the code server, once it holds the model)."""
+    tree's sum, the peak of its largest process (the run worker, a multiprocessing child of the
+    code server, once it holds the model), what each part held at the tree's peak, and every sample."""
 
     pid: int
     interval: float = 0.5
     peak_tree: int = 0
     peak_process: int = 0
+    at_peak: dict[str, int] = field(default_factory=dict)  # role -> RSS summed over its processes
+    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # (s since start, role -> RSS)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -225,14 +227,66 @@ class MemorySampler:
     def _loop(self) -> None:
         import psutil
 
-        root = psutil.Process(self.pid)
+        root, started = psutil.Process(self.pid), time.monotonic()
         while not self._stop.wait(self.interval):
-            total = 0
-            for process in [root, *root.children(recursive=True)]:
+            sample: dict[str, int] = {}
+            roles: dict[int, str] = {}
+            for process in [root, *root.children(recursive=True)]:  # parents before their children
                 try:
-                    rss = process.memory_info().rss
+                    rss, parent = process.memory_info().rss, roles.get(process.ppid(), "")
+                    role = roles[process.pid] = process_role(process.cmdline(), parent)
                 except psutil.Error:  # exited between listing and reading
                     continue
-                total += rss
+                sample[role] = sample.get(role, 0) + rss
                 self.peak_process = max(self.peak_process, rss)
-            self.peak_tree = max(self.peak_tree, total)
+            self.timeline.append((time.monotonic() - started, sample))
+            if sum(sample.values()) > self.peak_tree:
+                self.peak_tree, self.at_peak = sum(sample.values()), sample
+
+
+def process_role(cmdline: list[str], parent: str) -> str:
+    """Which part of `dagster dev` a process is, from its command line and its parent's role: the
+    run worker is a multiprocessing child of a code server, the parse pool's workers its children."""
+    line = " ".join(cmdline)
+    if "multiprocessing" in line:
+        return "run worker" if parent == "code server" else "worker pools"
+    for marker, role in (("mail_pipeline.extract", "worker pools"), ("grpc", "code server"),
+                         ("dagster_webserver", "webserver"), ("dagster._daemon", "daemon"),
+                         (" dev ", "dagster dev")):
+        if marker in line:
+            return role
+    return "other"
+
+
+class FirstFound:
+    """Polls `found` every `interval` s in a thread; `seconds` is from the start until it was first true."""
+
+    def __init__(self, found: Callable[[], bool], interval: float = 1.0):
+        self.found, self.interval, self.seconds = found, interval, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> FirstFound:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.found():
+                self.seconds = time.perf_counter() - self._started
+                return
+            self._stop.wait(self.interval)
+
+
+def write_timeline(path, timeline: list[tuple[float, dict[str, int]]]) -> None:
+    """The sampled RSS of each part of the process tree, MB, one row per sample."""
+    roles = sorted({role for _t, sample in timeline for role in sample})
+    rows = [",".join(["s", *roles])] + [",".join([f"{t:.1f}", *(f"{sample.get(r, 0) / 2**20:.0f}" for r in roles)])
+                                          for t, sample in timeline]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mail_pipeline.indexing import Embedder
-from mail_pipeline.indexing.embedder import choose_precision, cpu_has_native_bf16
+from mail_pipeline.indexing.embedder import BATCH_TOKENS, choose_precision, cpu_has_native_bf16, token_batches
 from mail_pipeline_tests.retrieval_corpus import shared_embedder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +80,27 @@ def test_vectors_are_normalized_float32(embedder):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert embedder.encode([]).shape == (0, 384)
     assert embedder.model_id == "all-MiniLM-L6-v2"
+
+
+def test_token_batches_bound_texts_and_padded_tokens():
+    lengths = [256, 12, 256, 40, 130, 7, 256, 128, 90, 300]
+    batches = token_batches(lengths, max_texts=3, max_tokens=512)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert [lengths[i] for batch in batches for i in batch] == sorted(lengths, reverse=True)  # longest first
+    for batch in batches:
+        assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * lengths[batch[0]] <= 512)
+    assert [[lengths[i] for i in batch] for batch in batches] == [[300], [256, 256], [256, 130], [128, 90, 40], [12, 7]]
+    assert token_batches([600, 600, 10], max_texts=8, max_tokens=512) == [[0], [1], [2]]  # over the budget: alone
+
+
+def test_batching_keeps_each_texts_vector(embedder):
+    """Texts of very different lengths in a few batches get the vectors they get alone."""
+    texts = [*TEXTS, *(f"Item {i}: the third-quarter marketing budget of 85,000 EUR is approved. " * 30 for i in range(20))]
+    lengths = [min(embedder.tokens.count(t), embedder.max_tokens) for t in texts]
+    assert len(token_batches(lengths, embedder.batch_size)) > 1 and max(lengths) * len(texts) > BATCH_TOKENS
+    together = embedder.encode(texts)
+    alone = np.stack([embedder.encode([text])[0] for text in texts])
+    assert (together * alone).sum(axis=1).min() >= 0.99999
 
 
 def test_bf16_vectors_match_fp32(embedder):

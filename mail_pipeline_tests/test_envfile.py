@@ -77,6 +77,8 @@ def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_pa
     monkeypatch.setenv("MAIL_PIPELINE_DATA_DIR", "data")
     monkeypatch.setenv("PYTHONPATH", "src")
     monkeypatch.delenv("MAIL_PIPELINE_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
     env = child_environment(Settings(), tmp_path / "home", verbose=False, env_file=tmp_path / ".env")
     assert env["FERNET_KEY"] == "from-file"  # empty in the environment: unset
     assert env["MAIL_PIPELINE_SENSOR_INTERVAL"] == "5" and env["MAIL_PIPELINE_IMAP_RETRY_SECONDS"] == "7"
@@ -84,4 +86,7 @@ def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_pa
     assert env["DAGSTER_HOME"] == str(tmp_path / "home")
     assert env["MAIL_PIPELINE_DATA_DIR"] == str(tmp_path / "data") and env["PYTHONPATH"] == str(tmp_path / "src")
     assert "MAIL_PIPELINE_LOG_LEVEL" not in env
+    assert env["MALLOC_ARENA_MAX"] == "2" and env["ARROW_DEFAULT_MEMORY_POOL"] == "system"  # a leaner run worker
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert child_environment(Settings(), tmp_path, verbose=False, env_file=tmp_path / ".env")["MALLOC_ARENA_MAX"] == "4"
     assert child_environment(Settings(), tmp_path, verbose=True, env_file=tmp_path / ".env")["MAIL_PIPELINE_LOG_LEVEL"] == "debug"

@@ -147,14 +147,17 @@ def test_the_pipeline_runs_green_on_a_postgres_instance(dovecot, alice, data_dir
         assert instance.get_materialized_partitions(AssetKey("email_embeddings")) == {f"alice|{DAYS[1]}"}
 
 
-def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice, data_dir, instance):
-    from dagster import AssetCheckKey, AssetKey
-
-    seed(dovecot)
+def run_days(instance):
+    """One run over DAYS, as a backfill under the single-run policy makes it."""
     instance.add_dynamic_partitions("accounts", ["alice"])
-    result = materialize(GRAPH + CHECKS, resources=build_resources(get_settings()), instance=instance,
-                         tags={"dagster/asset_partition_range_start": str(partition_key("alice", DAYS[0])),
-                               "dagster/asset_partition_range_end": str(partition_key("alice", DAYS[-1]))})
+    return materialize(GRAPH + CHECKS, resources=build_resources(get_settings()), instance=instance,
+                       tags={"dagster/asset_partition_range_start": str(partition_key("alice", DAYS[0])),
+                             "dagster/asset_partition_range_end": str(partition_key("alice", DAYS[-1]))})
+
+
+def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice, data_dir, instance):
+    seed(dovecot)
+    result = run_days(instance)
     assert result.success
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         for stage, view in (("raw_messages", "raw_messages"), ("emails", "emails"), ("email_chunks", "email_chunks")):
@@ -198,3 +201,27 @@ def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dove
     for word, email in by_word.items():
         assert cli.main(["search", word, "--mode", "text", "--json", "-k", "3"]) == 0
         assert json.loads(capsys.readouterr().out)[0]["email_id"] == email
+
+
+def test_a_multi_day_run_makes_the_newest_day_searchable_first(dovecot, alice, data_dir, instance, monkeypatch):
+    """Each day's vectors are committed as soon as it is embedded, newest first: after the first
+    commit, search finds the newest day's mail and none of the older days'."""
+    from mail_pipeline.indexing.search import search
+    from mail_pipeline.storage.vectors import VectorStore
+
+    seed(dovecot)
+    settings = get_settings()
+    words = {DAYS[0]: "quarterly", DAYS[1]: "overdue", DAYS[2]: "Lisbon"}  # each only in that day's mail
+    commits: list[tuple[date, set[date]]] = []  # (day committed, days search finds right after)
+    replace = VectorStore.replace_partition
+
+    def searched_after(store, account, day, rows):
+        written = replace(store, account, day, rows)
+        found = {d for d, word in words.items() if any(hit.day == d for hit in search(word, k=5, mode="text", settings=settings))}
+        commits.append((day, found))
+        return written
+
+    monkeypatch.setattr(VectorStore, "replace_partition", searched_after)
+    assert run_days(instance).success
+    assert [day for day, _found in commits] == DAYS[::-1]
+    assert [found for _day, found in commits] == [{DAYS[2]}, {DAYS[2], DAYS[1]}, set(DAYS)]

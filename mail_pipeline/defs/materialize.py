@@ -4,6 +4,7 @@ backfill materializes many partitions in one run; each gets its own figures)."""
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
@@ -19,9 +20,22 @@ from mail_pipeline.storage.sync_log import record_failure
 StageWork = Callable[[str, list[date]], Iterable[PartitionOutcome]]
 
 
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the OS: glibc keeps what a day's tables and the model's
+    activations freed, scattered over its arenas, and the next day's peak adds to it."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def per_day(work: Callable[[str, date], PartitionOutcome]) -> StageWork:
-    """A stage that works day by day, as a StageWork."""
-    return lambda account, days: [work(account, day) for day in days]
+    """A stage that works day by day, as a StageWork; a day's memory is released before the next."""
+    def each_day(account: str, days: list[date]) -> Iterable[PartitionOutcome]:
+        for day in days:
+            yield work(account, day)
+            release_freed_memory()
+    return each_day
 
 
 def partition_metadata(outcome: PartitionOutcome) -> dict:
@@ -45,20 +59,23 @@ def recorded_work(context: AssetExecutionContext, lake: LakeResource, work: Stag
         raise
 
 
-def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork) -> MaterializeResult:
-    """Run `work(account, days in the window)` over the run's partitions, one account lock at a time."""
+def materialize_stage(context: AssetExecutionContext, lake: LakeResource, work: StageWork,
+                      newest_first: bool = False) -> MaterializeResult:
+    """Run `work(account, days in the window)` over the run's partitions, one account lock at a
+    time; each account's days oldest first, or `newest_first`."""
     started = time.monotonic()
     keys: dict[tuple[str, date], str] = {}
     for key in context.partition_keys:
         keys[split_key(key)] = key
     by_account: dict[str, list[date]] = {}
-    for account, day in sorted(keys):
+    for account, day in sorted(keys, key=lambda k: (k[0], -k[1].toordinal() if newest_first else k[1].toordinal())):
         by_account.setdefault(account, []).append(day)
     window, outcomes = lake.window, []
     for account, days in by_account.items():
         with lake.account_lock(account):
             outcomes += [out_of_window(account, d) for d in days if not window.contains(d)]
             outcomes += recorded_work(context, lake, work, account, [d for d in days if window.contains(d)])
+    release_freed_memory()
     for outcome in outcomes:
         context.add_asset_metadata(partition_metadata(outcome), partition_key=keys[(outcome.account, outcome.day)])
     # Shared by every partition of the run, so named for the run.

@@ -33,6 +33,24 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 EAGER_QUERIES = 1
 
 
+# A torch batch holds at most this many padded tokens (texts x the longest): the model's
+# activations grow with it, and 64 texts of 256 tokens peaked ~350 MB above 16 of them.
+BATCH_TOKENS = 16 * 256
+
+
+def token_batches(lengths: Sequence[int], max_texts: int, max_tokens: int = BATCH_TOKENS) -> list[list[int]]:
+    """Indices of texts of these token `lengths` in batches, longest first (little padding), each of
+    at most `max_texts` texts and `max_tokens` padded tokens (a longer text alone)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        batch = batches[-1] if batches else None
+        if batch and len(batch) < max_texts and (len(batch) + 1) * lengths[batch[0]] <= max_tokens:
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
 def normalized(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, in float32 (a bf16 model's own normalization leaves norms
     off by ~1e-3)."""
@@ -242,10 +260,14 @@ class Embedder:
     def _torch_encode(self, model, texts: Sequence[str]) -> np.ndarray:
         import torch
 
+        lengths = [min(self.tokens.count(text), self.max_tokens) for text in texts]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with torch.inference_mode():
-            out = model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
-                               normalize_embeddings=False, show_progress_bar=False)
-        return normalized(out.float().cpu().numpy())
+            for batch in token_batches(lengths, self.batch_size):
+                vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_tensor=True,
+                                       normalize_embeddings=False, show_progress_bar=False)
+                out[batch] = vectors.float().cpu().numpy()
+        return normalized(out)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Float32, L2-normalized, shape (len(texts), dimension)."""

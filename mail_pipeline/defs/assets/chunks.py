@@ -23,5 +23,7 @@ def email_embeddings(context: AssetExecutionContext, lake: LakeResource, vectors
                      embedder: EmbedderResource) -> MaterializeResult:
     """Chunk vectors in LanceDB (table email_chunks) with a full-text index; cached by chunk text."""
     model = embedder.embedder()
+    # Each day is committed (searchable) as soon as it is embedded: in a backfill, today's mail
+    # first. The stages before keep oldest first, which threading across days relies on.
     return materialize_stage(context, lake, per_day(
-        lambda account, day: embed_day(lake.lake, account, day, model, vectors.writing)))
+        lambda account, day: embed_day(lake.lake, account, day, model, vectors.writing)), newest_first=True)
