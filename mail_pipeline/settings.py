@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # "auto": bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else fp32 (indexing/embedder.py).
     embedding_precision: str = Field("auto", pattern="^(auto|fp32|bf16)$", validation_alias=_env("EMBEDDING_PRECISION"))
     # "auto": the fastest runtime here that keeps torch fp32's vectors, measured once (indexing/backend.py).
-    embedding_backend: str = Field("torch", pattern="^(auto|torch|openvino)$", validation_alias=_env("EMBEDDING_BACKEND"))
+    embedding_backend: str = Field("auto", pattern="^(auto|torch|openvino)$", validation_alias=_env("EMBEDDING_BACKEND"))
     # Converted models and measured backend choices; unset: $XDG_CACHE_HOME/mail_pipeline.
     model_cache_dir: Path | None = Field(None, validation_alias=_env("MODEL_CACHE_DIR"))
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))

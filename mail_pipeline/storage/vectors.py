@@ -19,10 +19,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, Bitmap, BTree, HnswSq
 
 from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
@@ -33,16 +31,28 @@ T = TypeVar("T")
 MERGE_KEYS = ["account", "day", "chunk_id"]
 RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text",
                   "attachment", "deleted_at"]
-# English stemming and stop words suit most of the mail seen so far; words are lowercased and
-# accents folded so "Zürich" finds "zurich".
-TEXT_INDEX = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
-INDEXES = {"text": TEXT_INDEX, "account": Bitmap(), "day": BTree(), "text_sha256": BTree()}
+
+
+def scalar_indexes() -> dict:
+    """The full-text and scalar indexes every table keeps. English stemming and stop words suit
+    most of the mail seen so far; words are lowercased and accents folded ("Zürich" finds "zurich")."""
+    from lancedb.index import FTS, Bitmap, BTree
+
+    text = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
+    return {"text": text, "account": Bitmap(), "day": BTree(), "text_sha256": BTree()}
+
+
 # Below this many rows a flat scan of the vectors takes a few milliseconds and needs no upkeep;
 # above it an HNSW graph (one, as LanceDB advises for tables of this size) keeps vector search
 # near-constant: at 56k chunks 5 ms instead of 40 (bench/RESULTS.md, search section). Scalar
 # quantization costs a little accuracy; re-ranking twice the asked-for candidates on the full
 # vectors wins it back (recall@50 against exact search 1.00 in the measurement behind this).
-VECTOR_INDEX = HnswSq(distance_type="cosine", num_partitions=1)
+def vector_index():
+    from lancedb.index import HnswSq
+
+    return HnswSq(distance_type="cosine", num_partitions=1)
+
+
 VECTOR_INDEX_MIN_ROWS = 10_000
 # Rows written since the last build are scanned (about 0.7 ms per 1,000); past this many the
 # index is rebuilt whole (about 12 s at 56k rows on 2 cores).
@@ -117,6 +127,10 @@ class VectorStore:
         self.dimension = dimension
         self.schema = vector_schema(dimension)
         # Check for other processes' commits on every read: a long-lived resource must see them.
+        # Imported here: lancedb costs ~115 MB and ~0.8 s to import, which the code server, the
+        # daemon's sensor and every CLI command that never opens the store need not pay.
+        import lancedb
+
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
         self._table = None
         self._columns: list[str] | None = None
@@ -219,14 +233,14 @@ class VectorStore:
         """Rebuild the vector index whole once the rows it misses cost more to scan than a few
         milliseconds, or once a compaction split it into segments."""
         if index.num_unindexed_rows > VECTOR_REINDEX_UNINDEXED_ROWS or index.num_segments > 1:
-            table.create_index("vector", config=VECTOR_INDEX, replace=True)
+            table.create_index("vector", config=vector_index(), replace=True)
 
     @staticmethod
     def _wanted_indexes(table) -> dict:
         """The scalar and full-text indexes always; the vector index once the table is big enough."""
         if table.count_rows() < VECTOR_INDEX_MIN_ROWS:
-            return INDEXES
-        return {**INDEXES, "vector": VECTOR_INDEX}
+            return scalar_indexes()
+        return {**scalar_indexes(), "vector": vector_index()}
 
     def _rebuild_indexes(self, table) -> None:
         wanted = self._wanted_indexes(table)
