@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,18 @@ from imapclient import IMAPClient
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def readable_by_services():
+    """Umask 022 while a server's files are written and its processes start: the pipeline sets 077
+    in the processes it runs (cli.main, definitions.py), and a test that ran one in-process before
+    would leave Dovecot's users file unreadable to its auth process (which runs as dovecot)."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 class ServerUnavailable(RuntimeError):
@@ -160,6 +173,10 @@ class Dovecot:
         return str(self.root / "cert.pem")
 
     def start(self) -> Dovecot:
+        with readable_by_services():
+            return self._start()
+
+    def _start(self) -> Dovecot:
         if not Path(DOVECOT).exists():
             raise ServerUnavailable("dovecot is not installed (apt-get install dovecot-imapd)")
         self.root.mkdir(parents=True, exist_ok=True)
@@ -256,6 +273,10 @@ class Postgres:
         return subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True)
 
     def start(self) -> Postgres:
+        with readable_by_services():
+            return self._start()
+
+    def _start(self) -> Postgres:
         if not (PG_BIN / "initdb").exists():
             raise ServerUnavailable("PostgreSQL 15 is not installed (apt-get install postgresql)")
         self.root.mkdir(parents=True, exist_ok=True)
