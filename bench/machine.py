@@ -27,8 +27,21 @@ def ram_gib() -> float:
     return int(match.group(1)) / 2**20 if match else 0.0
 
 
+def cpu_vector_flags() -> str:
+    """The CPU's vector and matrix extensions (AVX2, AVX-512, AMX): machines of one model differ,
+    and the embedding runtimes' speed depends on them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    match = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = sorted(f for f in (match.group(1).split() if match else []) if re.match(r"(avx|amx|fma)", f))
+    return " ".join(flags) or "none"
+
+
 def describe() -> str:
-    return f"{cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, {platform.system()} {platform.release()}"
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, {platform.system()} {platform.release()}; "
+            f"CPU flags: {cpu_vector_flags()}")
 
 
 def _command_version(*command: str) -> str:
