@@ -84,24 +84,16 @@ def batches(uids: Sequence[int], size: int) -> Iterator[list[int]]:
         yield ordered[start:start + size]
 
 
-def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BATCH) -> list[FlagState]:
-    """FLAGS of `uids`, a few thousand per command as UID ranges: the fallback without CONDSTORE."""
+def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BATCH,
+                changed_since: int | None = None) -> list[FlagState]:
+    """FLAGS of `uids`, a few thousand per command as UID ranges: the fallback without CONDSTORE;
+    with `changed_since`, only of those whose flags changed after it (`(CHANGEDSINCE m)`,
+    RFC 7162 3.1.4: the others are not in the answer)."""
+    modifier = f"(CHANGEDSINCE {changed_since})" if changed_since is not None else ""
     found: list[FlagState] = []
     for chunk in batches(uids, batch):
-        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"], requested=set(chunk))
+        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"], modifier, requested=set(chunk))
         found += _states(data)
-    return found
-
-
-def flags_changed_since(session: ImapSession, uids: Sequence[int], modseq: int,
-                        batch: int = FLAGS_BATCH) -> list[FlagState]:
-    """FLAGS of those of `uids` whose flags changed after `modseq` (`UID FETCH set (FLAGS)
-    (CHANGEDSINCE m)`, RFC 7162 3.1.4); the others are not in the answer."""
-    found: list[FlagState] = []
-    for chunk in batches(uids, batch):
-        data, _ = session.uid_fetch(sequence_set(chunk), [b"FLAGS"], f"(CHANGEDSINCE {modseq})")
-        asked = set(chunk)  # an unsolicited FETCH of another message may share the answer
-        found += _states({uid: item for uid, item in data.items() if uid in asked})
     return found
 
 

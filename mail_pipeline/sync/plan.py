@@ -103,7 +103,7 @@ def server_metas(session: ImapSession, candidates: list[int], known: dict[int, M
         return session.fetch_meta(candidates)
     stored = [uid for uid in candidates if uid in known]
     metas = session.fetch_meta([uid for uid in candidates if uid not in known])
-    changed = {state.uid: state.flags for state in modseq.flags_changed_since(session, stored, since)} \
+    changed = {state.uid: state.flags for state in modseq.fetch_flags(session, stored, changed_since=since)} \
         if stored and highest > since else {}
     return sorted(metas + [replace(known[uid], flags=changed.get(uid, known[uid].flags)) for uid in stored],
                   key=lambda m: m.uid)
