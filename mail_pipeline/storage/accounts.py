@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -23,7 +21,7 @@ from cryptography.fernet import MultiFernet
 
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.locks import file_lock
-from mail_pipeline.storage.permissions import private_dir
+from mail_pipeline.storage.permissions import write_private
 
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -282,8 +280,8 @@ class AccountRegistry:
         """Keep the current file as the backup, then replace it; both written atomically, 0600."""
         payload = {"version": 1, "accounts": [asdict(a) for a in sorted(accounts.values(), key=lambda a: a.slug)]}
         if self.path.exists():
-            _write_private(self.backup_path, self.path.read_bytes())
-        _write_private(self.path, json.dumps(payload, indent=2).encode())
+            write_private(self.backup_path, self.path.read_bytes())
+        write_private(self.path, json.dumps(payload, indent=2).encode())
 
 
 def parse(content: bytes) -> dict[str, Account]:
@@ -292,22 +290,6 @@ def parse(content: bytes) -> dict[str, Account]:
     if not isinstance(data, dict) or not isinstance(data.get("accounts", []), list):
         raise ValueError("not a registry: expected an object with a list of accounts")
     return {item["slug"]: _account_from_json(item) for item in data.get("accounts", [])}
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write `content` to `path` through a 0600 temporary file, fsynced, then renamed into place."""
-    private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _with_secret(account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def create_private_file(path: Path) -> Path:
     """Create an empty file that no one else can open, before anything is written into it."""
     os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE))
     return path
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Write `content` to `path` through a 0600 temporary file, fsynced, then renamed into place."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def loose_paths(root: Path) -> Iterator[tuple[Path, int]]:

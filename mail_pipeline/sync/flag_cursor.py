@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from collections.abc import Iterable
 from datetime import date, timedelta
 
 from mail_pipeline.storage.lake import Lake
-from mail_pipeline.storage.permissions import create_private_file, private_dir
+from mail_pipeline.storage.permissions import write_private
 
 log = logging.getLogger(__name__)
 DIRECTORY = "_flag_cursors"  # under the lake root, beside the tables
@@ -61,14 +59,7 @@ class FlagCursor:
                          if date.fromisoformat(d) >= newest - timedelta(days=KEEP_DAYS)}
 
     def save(self) -> None:
-        private_dir(self.path.parent)
-        tmp = create_private_file(self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp"))
-        try:
-            tmp.write_text(json.dumps(self._folders, sort_keys=True))
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_private(self.path, json.dumps(self._folders, sort_keys=True).encode())
 
     def forget(self) -> None:
         """Drop the cursor: the next run compares every message's flags (after a repair)."""
