@@ -4,14 +4,11 @@ whole process through it and without it, on the search section's store."""
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,6 +16,7 @@ from bench import corpus
 from bench.mailbox import Workbench
 from bench.search import K, percentile, queries
 from bench.sections import Figure, Goal, Section, register
+from mail_pipeline_tests.indexed_demo import serving
 
 WARM_UP = 5
 CLI_RUNS = 10
@@ -39,31 +37,9 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "mail_pipeline.cli", *args]
 
 
-@contextmanager
 def service(data_dir: Path, timeout: float = 300.0):
     """`mail-pipeline serve --port 0` over `data_dir`, warm (model loaded, encoder traced); its URL."""
-    process = subprocess.Popen(cli("serve", "--port", "0"), env=environment(data_dir), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    found: list[str] = []
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line)
-            if match := re.search(r"search service: (http://\S+)", line):
-                found.append(match.group(1))
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not found and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not found:
-            raise RuntimeError("the search service did not start:\n" + "".join(lines[-30:]))
-        yield found[0]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return serving(cli("serve", "--port", "0"), environment(data_dir), timeout=timeout)
 
 
 def http_search(base: str, text: str) -> int:

@@ -102,10 +102,10 @@ def cli(*args: str) -> list[str]:
 
 
 @contextmanager
-def search_service(data_dir: Path, cwd: Path, timeout: float = 180.0):
-    """`mail-pipeline serve --port 0` over `data_dir`; yields its base URL once it serves."""
-    process = subprocess.Popen(cli("serve", "--port", "0"), env=environment(data_dir), cwd=cwd, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def serving(argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 180.0):
+    """`mail-pipeline serve --port 0` started as `argv`; yields its base URL once it serves (for
+    the bench: only after the model is loaded and the query encoder traced)."""
+    process = subprocess.Popen(argv, env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
     found: list[str] = []
 
@@ -120,7 +120,7 @@ def search_service(data_dir: Path, cwd: Path, timeout: float = 180.0):
     try:
         deadline = time.monotonic() + timeout
         while not found and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.05)
         if not found:
             raise RuntimeError("the search service did not start:\n" + "".join(lines[-40:]))
         yield found[0]
@@ -132,3 +132,8 @@ def search_service(data_dir: Path, cwd: Path, timeout: float = 180.0):
             process.kill()
             process.wait()
         reader.join(timeout=5)
+
+
+def search_service(data_dir: Path, cwd: Path, timeout: float = 180.0):
+    """`mail-pipeline serve --port 0` over `data_dir`; yields its base URL once it serves."""
+    return serving(cli("serve", "--port", "0"), environment(data_dir), cwd, timeout)
