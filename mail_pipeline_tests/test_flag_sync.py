@@ -23,7 +23,7 @@ from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.sync import changes
 from mail_pipeline_tests.conftest import _server_root, _start
 from mail_pipeline_tests.mailgen import message
-from mail_pipeline_tests.servers import WITHOUT_CONDSTORE, Dovecot
+from mail_pipeline_tests.servers import WITHOUT_CONDSTORE, WITHOUT_QRESYNC, Dovecot
 from mail_pipeline_tests.test_pipeline_e2e import GRAPH
 from mail_pipeline_tests.test_retention import files_containing
 from mail_pipeline_tests.test_sensor import tick  # noqa: F401 (a fixture)
@@ -35,11 +35,14 @@ DAY = TODAY - timedelta(days=1) + timedelta(hours=9)
 MARKERS = {n: f"zqxmarker{n}" for n in ("flag", "unflag", "expunge", "move", "stay")}
 
 
-@pytest.fixture(params=["condstore", "without_condstore"])
+CAPABILITIES = {"condstore": "", "condstore_only": WITHOUT_QRESYNC, "without_condstore": WITHOUT_CONDSTORE}
+
+
+@pytest.fixture(params=list(CAPABILITIES))
 def server(request, data_dir):
-    """A fresh Dovecot (with CONDSTORE/QRESYNC, or with both hidden) and account 'alice' on it."""
+    """A fresh Dovecot (with CONDSTORE/QRESYNC, QRESYNC hidden, or both hidden) and account 'alice' on it."""
     root = _server_root("mp-dovecot-")
-    dovecot = _start(lambda: Dovecot(root, imap_capability="" if request.param == "condstore" else WITHOUT_CONDSTORE))
+    dovecot = _start(lambda: Dovecot(root, imap_capability=CAPABILITIES[request.param]))
     client = dovecot.client()
     client.create_folder("Archive")
     client.logout()

@@ -15,7 +15,7 @@ from mail_pipeline.sync import changes
 from mail_pipeline.sync.apply import candidates, edit_day
 from mail_pipeline.sync.changes import FolderCursor
 from mail_pipeline.sync.plan import FolderPlan
-from mail_pipeline.sync.reconcile import StoredMessage, flag_days, gone_days, stored_index
+from mail_pipeline.sync.reconcile import StoredMessage, flag_days, gone_days
 
 UTC = timezone.utc
 D1, D2 = date(2026, 11, 18), date(2026, 11, 19)
@@ -61,12 +61,6 @@ def test_flag_and_gone_days():
     assert flag_days(states, stored, {D1, D2}) == {D1, D2}  # 1 changed; 9 is unknown but in the window
     assert flag_days(states[1:2], stored, {D1, D2}) == set()
     assert gone_days({3, 77}, stored) == {D2}
-
-
-def test_stored_index_leaves_out_deleted_rows():
-    rows = [{"folder": "INBOX", "uidvalidity": 7, "uid": 1, "flags": ["\\Seen"], "deleted_at": None, "day": D1},
-            {"folder": "INBOX", "uidvalidity": 7, "uid": 2, "flags": [], "deleted_at": NOW, "day": D1}]
-    assert stored_index(rows) == {("INBOX", 7): {1: StoredMessage(D1, frozenset({"\\Seen"}))}}
 
 
 def raw(folder, uid, *, flags=(), mid=None, sha=None, deleted_at=None, uidvalidity=7, size=100):

@@ -14,6 +14,7 @@ from mail_pipeline.storage import state
 from mail_pipeline.storage.catalog import ensure_catalog
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.schemas import EMAILS, RAW_MESSAGES
+from mail_pipeline.sync.reconcile import StoredMessage, read_stored
 from mail_pipeline_tests.damage import damage_column
 
 DAY = date(2026, 11, 19)
@@ -59,6 +60,14 @@ def test_stages_read_the_overlay_over_the_content_and_a_null_state_wins(lake):
     emails = state.read(lake, state.EMAILS, "a", DAY, ["email_id", "flagged", "deleted_at"])
     assert [(e["email_id"], e["flagged"], e["deleted_at"]) for e in emails] == [
         ("e1", True, GONE), ("e2", False, None), ("e3", True, None)]
+
+
+def test_the_sensor_reads_stored_messages_with_their_current_state(lake):
+    before = read_stored(lake, "a", [DAY])
+    override(lake)
+    assert before == {("INBOX", 7): {1: StoredMessage(DAY, frozenset()), 3: StoredMessage(DAY, frozenset({"$Old"}))}}
+    assert read_stored(lake, "a", [DAY, date(2026, 11, 20)]) == {("INBOX", 7): {  # 1 deleted, 2 back
+        2: StoredMessage(DAY, frozenset({"\\Seen"})), 3: StoredMessage(DAY, frozenset({"$Old"}))}}
 
 
 def test_the_views_show_the_current_state_under_the_same_columns(lake, tmp_path):

@@ -40,7 +40,6 @@ def keywords(flags: Iterable[str]) -> list[str]:
 
 def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     """One `emails` row (schema EMAILS) from a parsed message and its raw_messages row."""
-    flags = raw["flags"] or []
     return {
         "email_id": email_id(parsed.message_id, content_key(parsed)),
         "message_id": parsed.message_id,
@@ -63,15 +62,11 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
         "body_text": parsed.body_text,
         "search_text": parsed.search_text,
         "attachments": [asdict(a) for a in parsed.attachments],
-        "seen": _flag(flags, "\\seen"),
-        "answered": _flag(flags, "\\answered"),
-        "flagged": _flag(flags, "\\flagged"),
+        **copy_state(raw),
         "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
         "size": raw["size"],
         "sha256": raw["sha256"],
         "defects": parsed.defects,
-        "keywords": keywords(flags),
-        "deleted_at": raw.get("deleted_at"),
         "_thread_input": ThreadInput(
             message_id=parsed.message_id, thread_root=parsed.thread_root, in_reply_to=parsed.in_reply_to,
             references=tuple(parsed.references), subject_normalized=parsed.subject_normalized,
@@ -84,15 +79,19 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
 COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at")
 
 
+def copy_state(raw: Mapping) -> dict:
+    """The emails state columns one copy's flags and deleted_at make (an email of one copy has them)."""
+    flags = raw["flags"] or []
+    return {"seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"),
+            "flagged": _flag(flags, "\\flagged"), "keywords": keywords(flags), "deleted_at": raw.get("deleted_at")}
+
+
 def reused_row(stored: Mapping, raw: Mapping) -> dict:
     """An `emails` row for a raw message already parsed into `stored` (same bytes): the parse and
     thread are reused, what belongs to this copy (flags, location, dates) comes from `raw`."""
-    flags = raw["flags"] or []
-    return {**stored, **{
-        "seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"), "flagged": _flag(flags, "\\flagged"),
-        "keywords": keywords(flags),
+    return {**stored, **copy_state(raw), **{
         "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
-        "received_at": raw["internaldate"], "size": raw["size"], "sha256": raw["sha256"], "deleted_at": raw.get("deleted_at"),
+        "received_at": raw["internaldate"], "size": raw["size"], "sha256": raw["sha256"],
     }}
 
 

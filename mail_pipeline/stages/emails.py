@@ -7,13 +7,15 @@ from collections import Counter
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from mail_pipeline.extract.messages import extract_texts
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
-from mail_pipeline.storage.lake import Lake, LakeReadError
+from mail_pipeline.storage.lake import WRITE_ID, Lake, LakeReadError
 from mail_pipeline.storage.schemas import EMAILS
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,8 @@ PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very bus
 # What raw messages decide of an email besides its state: equal means its file still holds (changed_states).
 IDENTITY = ["email_id", "sha256", "locations", "received_at", "size"]
 RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
+# In an emails file's footer: the lake.WRITE_ID of the raw_messages file it was built from.
+SOURCE = b"mail_pipeline.raw_write_id"
 
 
 def known_threads(lake: Lake, account: str, except_day: date) -> tuple[dict[str, str], dict[str, str]]:
@@ -71,6 +75,42 @@ def changed_states(lake: Lake, account: str, day: date, metas: list[dict]) -> tu
     return states, len(stored)
 
 
+def overlay_states(lake: Lake, account: str, day: date, raw_file: pq.FileMetaData | None
+                   ) -> tuple[dict[tuple, dict], int] | None:
+    """`changed_states` without reading the day's rows, when the emails file was built from the
+    raw_messages file still in place (`raw_file`, its footer: only the raw state file has moved
+    since) and every message that state file names is the one copy of an email: then its state is
+    that copy's. None when either does not hold."""
+    emails_file = lake.file_metadata("emails", account, day)
+    source = (raw_file.metadata or {}).get(WRITE_ID) if raw_file is not None else None
+    if source is None or emails_file is None or (emails_file.metadata or {}).get(SOURCE) != source:
+        return None
+    try:
+        stored = lake.read_partition("emails", account, day, columns=["email_id", "locations", *state.EMAILS.columns])
+    except (LakeReadError, pa.ArrowException, ValueError):
+        return None  # parsed again from raw_messages (build_day says why)
+    locations = stored.column("locations").combine_chunks()
+    lengths = pc.list_value_length(locations)
+    if pc.sum(lengths).as_py() != raw_file.num_rows:
+        return None  # a copy is in no email's locations (one went while another stayed): merge_copies decides
+    raw_states = state.stored(lake, state.RAW, account, day)
+    if not raw_states:
+        return {}, stored.num_rows
+    flat, parents = pc.list_flatten(locations), pc.list_parent_indices(locations)
+    named = pc.indices_nonzero(pc.is_in(pc.struct_field(flat, "uid"), value_set=pa.array(sorted({k[2] for k in raw_states}), pa.int64())))
+    owner: dict[tuple, int] = {}
+    for location, parent in zip(flat.take(named).to_pylist(), parents.take(named).to_pylist()):
+        key = (location["folder"], location["uidvalidity"], location["uid"])
+        if key in raw_states:
+            owner[key] = parent
+    if len(owner) != len(raw_states) or any(lengths[p].as_py() != 1 for p in owner.values()):
+        return None
+    rows = stored.take(pa.array(list(owner.values()), pa.int64())).to_pylist()
+    states = {(row["email_id"],): current for key, row in zip(owner, rows)
+              if (current := records.copy_state(raw_states[key])) != {c: row[c] for c in current}}
+    return states, stored.num_rows
+
+
 def _identities(rows: list[dict]) -> list[tuple]:
     return sorted(tuple(str(row[c]) for c in IDENTITY) for row in rows)
 
@@ -117,15 +157,21 @@ def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dic
 
 
 def parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> PartitionOutcome:
-    metas = state.read(lake, state.RAW, account, day, RAW_META)
-    if (unchanged := changed_states(lake, account, day, metas)) is not None:
+    raw_file = lake.file_metadata("raw_messages", account, day)  # before its rows: the emails file names it
+    metas = None
+    if (unchanged := overlay_states(lake, account, day, raw_file)) is None:
+        metas = state.read(lake, state.RAW, account, day, RAW_META)
+        unchanged = changed_states(lake, account, day, metas)
+    if unchanged is not None:
         states, count = unchanged
         written = state.write(lake, state.EMAILS, account, day, states)
         return PartitionOutcome(account, day, rows=count, summary=(
             f"emails unchanged but for flags or deleted_at: {len(states)} differ from the stored file, "
             "kept beside it"), figures={"states_changed": len(states), "bytes": written})
     rows, copies = build_day(lake, account, day, pool, metas)
-    written = lake.write_partition("emails", account, day, pa.Table.from_pylist(rows, schema=EMAILS))
+    source = (raw_file.metadata or {}).get(WRITE_ID) if raw_file is not None else None
+    written = lake.write_partition("emails", account, day, pa.Table.from_pylist(rows, schema=EMAILS),
+                                   footer={SOURCE: source} if source else None)
     state.clear(lake, state.EMAILS, account, day)  # the file just written holds the current state
     defects = Counter(d.split(":")[0] for row in rows for d in row["defects"])
     texts = sum(len(row["attachment_texts"]) for row in rows)

@@ -19,7 +19,7 @@ from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
-from mail_pipeline.sync import apply, plan
+from mail_pipeline.sync import apply, flag_delta, plan
 from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.sync.fetch_pool import FetchPool
 
@@ -91,6 +91,7 @@ def matching_ids(session: imap.ImapSession, wanted: dict[str, list[int]]) -> dic
 class DaySync:
     outcomes: list[plan.FolderOutcome]
     edits: apply.DayEdits
+    path: str = "plan"  # "plan": every message compared; "changes": from CHANGEDSINCE/VANISHED alone (delta_run)
 
 
 def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, plans: list[plan.FolderPlan],
@@ -155,13 +156,70 @@ def announcer(pool: FetchPool, folders: list[str],
     return planned
 
 
-def remember_flags(cursor: FlagCursor, plans: dict[str, dict[date, plan.FolderPlan]],
-                   synced: dict[str, list[date]]) -> None:
+# folder -> (UIDVALIDITY, HIGHESTMODSEQ) the days it synced whole are now current at.
+Marks = dict[str, tuple[int, "int | None"]]
+
+
+@dataclass
+class Run:
+    """How a run syncs its days: each day's outcome as it is written, and what it learned on the way."""
+    days: Iterator[tuple[date, DaySync]]
+    marks: Marks
+    vanished: list[str]
+
+
+def remember_flags(cursor: FlagCursor, marks: Marks, synced: dict[str, list[date]]) -> None:
     """The days each folder synced whole now hold its flags as of the plan's EXAMINE (read after it)."""
     for folder, days in synced.items():
-        first = next(iter(plans[folder].values()))
-        cursor.record(folder, first.uidvalidity, first.highestmodseq, days)
+        cursor.record(folder, *marks[folder], days)
     cursor.save()
+
+
+def planned_run(session: imap.ImapSession, pool: FetchPool, lake: Lake, account: str, folders: list[str],
+                vanished: list[str], days: list[date], cursor: FlagCursor, limits: FetchLimits, policy: str) -> Run:
+    """Every folder planned once for all of `days`, then each day's file rewritten with what it lacks."""
+    # A range of days fetches over the pool; a backfill of days not stored yet signs the
+    # pool in while the run plans, a range already stored (a flag reconcile) only if it
+    # turns out to need bodies. A day's run uses it when it has more than one batch.
+    ranged = len(days) > 1 and limits.connections > 1
+    stored_rows = {d: stored_meta(lake, account, d) for d in days}
+    if ranged and not all(stored_rows.values()):
+        pool.open(folders[0] if folders else None)
+    stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
+    plans, gone = plan.plan_folders(  # gone: deleted since the LIST
+        session, folders, days, stored, announcer(pool, folders, days) if ranged else None,
+        known=plan.known_metas(itertools.chain.from_iterable(stored_rows.values())),
+        since=lambda folder, uidvalidity: cursor.since(folder, uidvalidity, days))
+    folders, vanished = [f for f in folders if f in plans], vanished + gone
+    fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders], limits)
+    marks = {f: (first.uidvalidity, first.highestmodseq) for f, by_day in plans.items()
+             for first in itertools.islice(by_day.values(), 1)}
+    synced = ((day, sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day], fetch,
+                             vanished, policy)) for day in days)
+    return Run(synced, marks, vanished)
+
+
+def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list[str], days: list[date],
+              cursor: FlagCursor, policy: str) -> Run | None:
+    """The days brought current from what changed since their flags were reconciled
+    (sync/flag_delta.py); None when a day needs the full plan (then nothing was written)."""
+    deltas = flag_delta.read(session, folders, days, cursor)
+    if deltas is None:
+        return None
+    now = datetime.now(timezone.utc)
+    applied = {day: flag_delta.apply_day(lake, account, day, deltas, policy, now) for day in days}
+    if None in applied.values():
+        session.unselect()  # as after LIST: the full plan starts from there
+        return None
+
+    def write() -> Iterator[tuple[date, DaySync]]:
+        for day, result in applied.items():
+            if result.changed:
+                state.write(lake, state.RAW, account, day, result.states)
+            else:
+                lake.verify_partition("raw_messages", account, day)  # as sync_day does for an unchanged day
+            yield day, DaySync(*flag_delta.outcomes(deltas, result), path="changes")
+    return Run(write(), {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
 
 
 def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> list[dict]:
@@ -211,7 +269,7 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
         "messages_new": new, "messages_already_stored": kept, "stale_rows_dropped": stale,
         "bytes_fetched": fetched_bytes, "per_folder": {o.folder: o.fetched + o.kept for o in outcomes},
         "flags_updated": edits.flags_updated, "gone_from_server": edits.gone, "erased": edits.erased,
-        "bodies_reused": edits.reused,
+        "bodies_reused": edits.reused, "sync_path": synced.path,
         "folders_missing_on_server": [f"{account}/{folder}" for folder in vanished],
         "uids_not_returned": not_returned,
     })
@@ -220,42 +278,30 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
 def ingest(account: str, wanted_folders: list[str], days: list[date], *,
            open_session: Callable[[], AbstractContextManager[imap.ImapSession]], lake: Lake, run_id: str,
            limits: FetchLimits = FetchLimits(), on_server_delete: str = "keep") -> list[PartitionOutcome]:
-    """Sync the account's folders for `days` (in the window): each folder is planned once for all
-    of them, then each day's file is rewritten with what it lacks."""
+    """Sync the account's folders for `days` (in the window): from the changes since their flags
+    were reconciled where the server can say them, else each folder planned once for all of them
+    and each day's file rewritten with what it lacks."""
     if not days:
         return []
     results, day, logged, whole = [], days[0], [], {}
     try:
         with fetch_pool(open_session, limits) as pool, open_session() as session:
-            # A range of days fetches over the pool; a backfill of days not stored yet signs the
-            # pool in while the run plans, a range already stored (a flag reconcile) only if it
-            # turns out to need bodies. A day's run uses it when it has more than one batch.
-            ranged = len(days) > 1 and limits.connections > 1
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            stored_rows = {d: stored_meta(lake, account, d) for d in days}
-            if ranged and not all(stored_rows.values()):
-                pool.open(folders[0] if folders else None)
-            stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
             cursor = FlagCursor(lake, account)
-            plans, gone = plan.plan_folders(  # gone: deleted since the LIST
-                session, folders, days, stored, announcer(pool, folders, days) if ranged else None,
-                known=plan.known_metas(itertools.chain.from_iterable(stored_rows.values())),
-                since=lambda folder, uidvalidity: cursor.since(folder, uidvalidity, days))
-            folders, vanished = [f for f in folders if f in plans], vanished + gone
-            if vanished:
-                logged += log_rows(run_id, day, vanished_outcomes(account, vanished))
-            fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders],
-                                                           limits)
-            for day in days:
-                synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
-                                  fetch, vanished, on_server_delete)
+            run = None if vanished else delta_run(session, lake, account, folders, days, cursor, on_server_delete)
+            if run is None:
+                run = planned_run(session, pool, lake, account, folders, vanished, days, cursor, limits,
+                                  on_server_delete)
+            if run.vanished:
+                logged += log_rows(run_id, day, vanished_outcomes(account, run.vanished))
+            for day, synced in run.days:
                 logged += log_rows(run_id, day, synced.outcomes)
-                results.append(day_outcome(account, day, synced, vanished))
+                results.append(day_outcome(account, day, synced, run.vanished))
                 for outcome in synced.outcomes:
                     if outcome.status == "ok":
                         whole.setdefault(outcome.folder, []).append(day)
             pool.close()  # its connections sign out while this one does
-            remember_flags(cursor, plans, whole)
+            remember_flags(cursor, run.marks, whole)
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         logged += log_rows(run_id, day, [failed])

@@ -37,6 +37,9 @@ PLACEHOLDER_DAY = date(1970, 1, 1)
 # lock makes the only one in flight.
 STALE_APPEND_TMP_S = 3600
 READ_ERRORS = (OSError, pa.ArrowException)
+# In every file's footer: a fresh id per write, so a stage can tell whether the file it was
+# built from is still the one in place (stages/emails.py) without reading or hashing it.
+WRITE_ID = b"mail_pipeline.write_id"
 
 
 class LakeReadError(Exception):
@@ -57,6 +60,7 @@ class WriteResult:
     rows: int
     bytes: int
     path: Path
+    write_id: str = ""
 
 
 class Lake:
@@ -82,15 +86,27 @@ class Lake:
                 self._write(path, [], schema)
 
     def write_partition(
-        self, table: str, account: str, day: date, data: pa.Table | Iterable[pa.RecordBatch]
+        self, table: str, account: str, day: date, data: pa.Table | Iterable[pa.RecordBatch],
+        footer: dict[bytes, bytes] | None = None,
     ) -> WriteResult:
-        """Replace the partition's file with `data` (a table, or batches streamed to disk). The
-        caller holds the account's lock, so temporary files already there are leftovers: removed."""
+        """Replace the partition's file with `data` (a table, or batches streamed to disk), with
+        `footer` among its key-value metadata. The caller holds the account's lock, so temporary
+        files already there are leftovers: removed."""
         schema = TABLES[table]
         batches = data.cast(schema).to_batches() if isinstance(data, pa.Table) else data
         path = self.partition_file(table, account, day)
         remove_leftovers(path.parent, f".{path.name}.*.tmp")
-        return self._write(path, batches, schema)
+        return self._write(path, batches, schema, footer)
+
+    def file_metadata(self, table: str, account: str, day: date) -> pq.FileMetaData | None:
+        """The partition file's footer: rows, key-value metadata (None when there is no file)."""
+        path = self.partition_file(table, account, day)
+        try:
+            return pq.read_metadata(path)
+        except FileNotFoundError:
+            return None
+        except READ_ERRORS as error:
+            raise LakeReadError(path, error) from error
 
     def append(self, table: str, account: str, day: date, data: pa.Table) -> WriteResult:
         directory = self.partition_dir(table, account, day)
@@ -98,9 +114,12 @@ class Lake:
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
         return self._write(path, data.cast(TABLES[table]).to_batches(), TABLES[table])
 
-    def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> WriteResult:
+    def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema,
+               footer: dict[bytes, bytes] | None = None) -> WriteResult:
         private_dir(path.parent)
         tmp = create_private_file(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
+        write_id = uuid.uuid4().hex
+        schema = schema.with_metadata({**(schema.metadata or {}), **(footer or {}), WRITE_ID: write_id.encode()})
         try:
             with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
                 rows = write_behind(writer, batches)
@@ -108,7 +127,7 @@ class Lake:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return WriteResult(rows=rows, bytes=path.stat().st_size, path=path)
+        return WriteResult(rows=rows, bytes=path.stat().st_size, path=path, write_id=write_id)
 
     def partition_files(self, table: str, account: str, day: date) -> list[Path]:
         directory = self.partition_dir(table, account, day)

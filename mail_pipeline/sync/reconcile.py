@@ -28,23 +28,20 @@ class StoredMessage:
 StoredIndex = dict[tuple[str, int], dict[int, StoredMessage]]
 
 
-def stored_index(rows: Iterable[dict]) -> StoredIndex:
-    """From raw_messages rows (folder, uidvalidity, uid, flags, deleted_at, day)."""
-    index: StoredIndex = {}
-    for row in rows:
-        if row.get("deleted_at") is None:
-            index.setdefault((row["folder"], row["uidvalidity"]), {})[row["uid"]] = StoredMessage(
-                row["day"], modseq.lasting_flags(row["flags"] or ()))
-    return index
-
-
 def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
-    """What the lake's raw_messages hold of the account on `days` (no raw bytes read)."""
-    rows = []
+    """What the lake's raw_messages hold of the account on `days` (no raw bytes read), column by
+    column: a dict per stored row made the sensor's tick 5 times slower at 20,000 messages."""
+    index: StoredIndex = {}
     for day in days:
-        current = state.read(lake, state.RAW, account, day, ["folder", "uidvalidity", "uid", "flags", "deleted_at"])
-        rows += [{**row, "day": day} for row in current]
-    return stored_index(rows)
+        table = lake.read_partition("raw_messages", account, day, columns=[*state.RAW.key, *state.RAW.columns])
+        overlay = state.stored(lake, state.RAW, account, day) if table.num_rows else {}
+        columns = [table.column(name).to_pylist() for name in (*state.RAW.key, *state.RAW.columns)]
+        for folder, uidvalidity, uid, flags, deleted_at in zip(*columns):
+            if (current := overlay.get((folder, uidvalidity, uid))) is not None:
+                flags, deleted_at = current["flags"], current["deleted_at"]
+            if deleted_at is None:
+                index.setdefault((folder, uidvalidity), {})[uid] = StoredMessage(day, modseq.lasting_flags(flags or ()))
+    return index
 
 
 def flag_days(states: Iterable[modseq.FlagState], stored: dict[int, StoredMessage], window: set[date]) -> set[date]:
