@@ -3,7 +3,7 @@ message's metadata (for planning) or the whole message (FETCH), and the batches 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,3 +84,14 @@ def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: 
         size += meta.size
     if batch:
         yield batch
+
+
+def sequence_set(uids: Sequence[int]) -> str:
+    """`1:3,7` for [1, 2, 3, 7]: the UIDs as ranges (RFC 3501 9 sequence-set)."""
+    runs: list[list[int]] = []
+    for uid in sorted(set(uids)):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
