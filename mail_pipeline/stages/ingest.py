@@ -147,10 +147,11 @@ def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.Folde
 
 def announcer(pool: FetchPool, folders: list[str],
               days: list[date]) -> Callable[[str, dict[date, plan.FolderPlan]], None]:
-    """Hands each folder's plans to the pool as soon as they are made, in their places among
-    the others' (the days' order, then the folders'): fetching starts while the run still plans."""
+    """Hands a folder's plans (of some of `days`) to the pool as soon as they are made, in their
+    places among the others' (the days' order, then the folders'): fetching starts while the run
+    still plans."""
     def planned(folder: str, by_day: dict[date, plan.FolderPlan]) -> None:
-        wanted = [(index, by_day[day]) for index, day in enumerate(days) if by_day[day].to_fetch]
+        wanted = [(index, by_day[day]) for index, day in enumerate(days) if day in by_day and by_day[day].to_fetch]
         pool.announce([p for _, p in wanted], [(index, folders.index(folder)) for index, _ in wanted])
     return planned
 
@@ -226,15 +227,17 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
         return []
     results, day, logged, whole = [], days[0], [], {}
     try:
+        # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
+        # in as soon as the run's own connection has (bad credentials: one refused sign-in, not
+        # one per connection), a range already stored (a flag reconcile) only if it turns out to
+        # need bodies. A day's run uses it when it has more than one batch.
+        ranged = len(days) > 1 and limits.connections > 1
+        stored_rows = {d: stored_meta(lake, account, d) for d in days}
         with fetch_pool(open_session, limits) as pool, open_session() as session:
-            # A range of days fetches over the pool; a backfill of days not stored yet signs the
-            # pool in while the run plans, a range already stored (a flag reconcile) only if it
-            # turns out to need bodies. A day's run uses it when it has more than one batch.
-            ranged = len(days) > 1 and limits.connections > 1
-            folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
-            stored_rows = {d: stored_meta(lake, account, d) for d in days}
             if ranged and not all(stored_rows.values()):
-                pool.open(folders[0] if folders else None)
+                pool.open()  # while this connection lists and plans
+            folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
+            pool.ahead(folders[0] if folders else None)
             stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
             cursor = FlagCursor(lake, account)
             plans, gone = plan.plan_folders(  # gone: deleted since the LIST
