@@ -6,7 +6,7 @@ leave a link of `rate` bytes/s (after the bytes queued before it, of any connect
 delay, and is written then: throughput is the rate's, however long the delay. Bytes held per
 connection and direction are capped, so a fast sender is slowed by TCP as on a real link.
 Plain IMAP through it can be watched: how many `UID FETCH` commands a connection had in flight
-at once, and how many connections fetched. `python -m mail_pipeline_tests.shaping_proxy` runs
+at once, how many connections fetched, and which items they asked for. `python -m mail_pipeline_tests.shaping_proxy` runs
 it as its own process (the bench does, so it never shares a CPU lock with the client).
 """
 
@@ -58,7 +58,7 @@ class Link:
         return max(int(2 * self.rate * self.delay), 4 * CHUNK)
 
 
-_FETCH_COMMAND = re.compile(rb"^([!#-'*-Z^-z|}~]+) UID FETCH ", re.IGNORECASE | re.MULTILINE)
+_FETCH_COMMAND = re.compile(rb"^([!#-'*-Z^-z|}~]+) UID FETCH \S+ ([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n\Z")
 
 
@@ -71,9 +71,10 @@ class FetchWatch:
 
     def client(self, data: bytes) -> None:
         lines, _, self.sent = (self.sent + data).rpartition(b"\n")
-        tags = _FETCH_COMMAND.findall(lines)  # FETCH commands carry no literal: one line each
-        if tags:
-            self.pending.update(tags)
+        commands = _FETCH_COMMAND.findall(lines)  # FETCH commands carry no literal: one line each
+        if commands:
+            self.pending.update(tag for tag, _ in commands)
+            self.proxy.fetch_items.update(items for _, items in commands)
             if not self.fetched:
                 self.fetched = True
                 self.proxy.fetch_connections += 1
@@ -111,6 +112,7 @@ class ShapingProxy:
         self.connections = 0
         self.fetch_connections = 0  # connections that sent a UID FETCH (`watch`)
         self.max_in_flight = 0  # most UID FETCH commands one connection had unanswered (`watch`)
+        self.fetch_items: set[bytes] = set()  # what UID FETCH commands asked for, as sent (`watch`)
         self.opened: list[float] = []  # when each connection was accepted, and each closed (loop time)
         self.closed: list[float] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,7 +201,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link
                     held[0] -= len(data)
                     room.notify_all()
             if writer.can_write_eof():
-                writer.write_eof()
+                try:
+                    writer.write_eof()
+                except OSError:  # the peer has closed already: nothing left to half-close
+                    pass
         finally:  # the peer is gone: stop holding the reader back
             async with room:
                 held[0] = -1 << 60

@@ -18,6 +18,7 @@ from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline.stages.ingest import FetchLimits, ingest
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import plan as sync_plan
+from mail_pipeline.sync.plan import utc_day
 from mail_pipeline.sync.fetch_pool import FetchPool
 from mail_pipeline_tests.imap_proxy import no_body_for
 from mail_pipeline_tests.mailgen import message
@@ -76,10 +77,48 @@ def test_pipelined_parallel_fetch_stores_what_one_connection_stores_in_the_same_
     assert link.fetch_connections >= 2  # and over more than one connection
 
 
+def test_bodies_are_fetched_alone_and_rows_carry_the_servers_date_size_and_flags(dovecot, link, tmp_path):
+    """INTERNALDATE, RFC822.SIZE and FLAGS come from the planning's metadata FETCH, not again
+    with each body: the stored row still holds what the server says of its message."""
+    seed_days(dovecot, per_day=10)
+    client = dovecot.client()
+    client.normalise_times = False
+    client.select_folder("INBOX")
+    client.add_flags([1, 4], [b"\\Flagged", b"$Label1"])
+    server = {}
+    for folder in FOLDERS:
+        client.select_folder(folder, readonly=True)
+        for uid, item in client.fetch(client.search(["ALL"]), [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]).items():
+            flags = sorted(f.decode() for f in item[b"FLAGS"] if f.upper() != b"\\RECENT")
+            server[(folder, uid)] = (item[b"INTERNALDATE"].astimezone(UTC), item[b"RFC822.SIZE"], flags)
+    client.logout()
+    rows = fetch_into(tmp_path, opener(dovecot, link.port), FetchLimits(4, 10**9, connections=4, depth=2))
+    stored = {(r["folder"], r["uid"]): (r["internaldate"], r["size"], sorted(r["flags"]))
+              for day in rows.values() for r in day}
+    assert stored == server and len(stored) == 30
+    assert any("\\Flagged" in flags for _, _, flags in stored.values())
+    assert {items for items in link.fetch_items if b"BODY.PEEK[]" in items} == {b"(BODY.PEEK[])"}
+
+
 def test_one_connection_still_pipelines_within_a_folder(dovecot, link, tmp_path):
     seed_days(dovecot, per_day=20)
     fetch_into(tmp_path, opener(dovecot, link.port), FetchLimits(3, 10**9, connections=1, depth=2))
     assert link.max_in_flight == 2 and link.fetch_connections == 1
+
+
+def test_the_first_folders_first_day_is_planned_alone_and_each_message_once(dovecot):
+    """A backfill's fetching waits for one day's metadata, not the first folder's whole window;
+    a message found by the SEARCH of two runs of days is planned once, on its own day."""
+    seed_days(dovecot, per_day=10)
+    heard = []
+    with opener(dovecot, dovecot.port)() as session:
+        plans, _ = sync_plan.plan_folders(session, list(FOLDERS), DAYS, {},
+                                          lambda folder, by_day: heard.append((folder, sorted(by_day))))
+    assert heard == [("INBOX", DAYS[:1]), ("INBOX", DAYS[1:]), ("Archive", DAYS)]
+    for folder in FOLDERS:
+        uids = [m.uid for day in DAYS for m in plans[folder][day].to_fetch]
+        assert len(uids) == len(set(uids)) == 15
+        assert all(utc_day(m.internaldate) == day for day in DAYS for m in plans[folder][day].to_fetch)
 
 
 def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):

@@ -63,14 +63,11 @@ def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
     return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT")
 
 
-def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
-    raw = item[b"BODY[]"]
-    size = item.get(b"RFC822.SIZE")
-    return FetchedMessage(
-        uid=uid, internaldate=_internaldate(uid, item),
-        flags=flag_names(item),
-        size=size if isinstance(size, int) else len(raw), raw=raw,
-    )
+def fetched_message(meta: MessageMeta, item: dict[bytes, FetchValue]) -> FetchedMessage:
+    """The body of `item` with the plan's metadata; FLAGS sent with it (changed since) win."""
+    flags = flag_names(item) if b"FLAGS" in item else meta.flags
+    return FetchedMessage(uid=meta.uid, internaldate=meta.internaldate, flags=flags, size=meta.size,
+                          raw=item[b"BODY[]"])
 
 
 def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:

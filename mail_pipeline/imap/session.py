@@ -299,11 +299,10 @@ class ImapSession:
 
     def received(self, batch: Sequence[MessageMeta], data: dict[int, dict[bytes, FetchValue]]) -> list[FetchedMessage]:
         """The messages of a batch's answer that came with a body."""
-        uids = [m.uid for m in batch]
         # No body (absent or NIL): expunged since SEARCH, or a server's hiccup. Not stored, so the
         # next run's plan asks for it again; the caller records it (sync.plan.raw_rows).
-        messages = [fetched_message(uid, data[uid]) for uid in uids if data.get(uid, {}).get(b"BODY[]") is not None]
-        self._warn_missing([uid for uid in uids if data.get(uid, {}).get(b"BODY[]") is None], len(uids))
+        messages = [fetched_message(m, data[m.uid]) for m in batch if data.get(m.uid, {}).get(b"BODY[]") is not None]
+        self._warn_missing([m.uid for m in batch if data.get(m.uid, {}).get(b"BODY[]") is None], len(batch))
         if self._on_fetch:
             self._on_fetch(len(messages))
         return messages
