@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from mail_pipeline.imap.records import MessageMeta, fetched_message, message_meta, plan_batches
-from mail_pipeline.sync.plan import FolderOutcome, day_spans, header_message_id, record_missing
+from mail_pipeline.sync.plan import FolderOutcome, day_spans, head_apart, header_message_id, record_missing
 
 D = date.fromisoformat
 
@@ -38,6 +38,20 @@ def test_day_spans(days, spans):
 )
 def test_header_message_id(raw, expected):
     assert header_message_id(raw) == expected
+
+
+@pytest.mark.parametrize("spans, apart", [
+    ([], []),
+    ([(1, 3)], [(1, 3)]),  # no more than the head
+    ([(1, 30)], [(1, 3), (4, 30)]),
+    ([(1, 4), (6, 9)], [(1, 3), (4, 4), (6, 9)]),  # only the first run
+])
+def test_the_first_runs_head_is_planned_apart(spans, apart):
+    day = date(2026, 11, 1)
+
+    def dated(runs):
+        return [(day.replace(day=a), day.replace(day=b)) for a, b in runs]
+    assert head_apart(dated(spans)) == dated(apart)
 
 
 def test_batches_capped_by_count_and_bytes():

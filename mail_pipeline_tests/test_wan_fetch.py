@@ -107,15 +107,18 @@ def test_one_connection_still_pipelines_within_a_folder(dovecot, link, tmp_path)
 
 
 def test_the_first_folders_first_day_is_planned_alone_and_each_message_once(dovecot):
-    """A backfill's fetching waits for one day's metadata, not the first folder's whole window;
+    """A backfill's fetching waits for a few days' metadata, not the first folder's whole window;
     a message found by the SEARCH of two runs of days is planned once, on its own day."""
     seed_days(dovecot, per_day=10)
+    window = DAYS + [DAYS[-1] + timedelta(days=1)]  # the head's 3 days, then one more, empty
     heard = []
     with opener(dovecot, dovecot.port)() as session:
-        plans, _ = sync_plan.plan_folders(session, list(FOLDERS), DAYS, {},
+        plans, _ = sync_plan.plan_folders(session, list(FOLDERS), window, {},
                                           lambda folder, by_day: heard.append((folder, sorted(by_day))))
-    assert heard == [("INBOX", DAYS[:1]), ("INBOX", DAYS[1:]), ("Archive", DAYS)]
+    assert sync_plan.HEAD_DAYS == 3
+    assert heard == [("INBOX", DAYS), ("INBOX", window[3:]), ("Archive", window)]
     for folder in FOLDERS:
+        assert not plans[folder][window[3]].to_fetch
         uids = [m.uid for day in DAYS for m in plans[folder][day].to_fetch]
         assert len(uids) == len(set(uids)) == 15
         assert all(utc_day(m.internaldate) == day for day in DAYS for m in plans[folder][day].to_fetch)
