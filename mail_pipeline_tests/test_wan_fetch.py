@@ -217,7 +217,8 @@ def test_an_oauth_account_signs_in_on_every_fetching_connection(oauth_dovecot, t
 
 
 def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
-    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged."""
+    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged, and
+    the proxy counted them each way."""
     import os
     import socket
     import threading
@@ -238,10 +239,15 @@ def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
             received = bytearray()
             while data := client.recv(65536):
                 received += data
+        crossed = proxy.stats()
     finally:
         proxy.close()
         listener.close()
     assert bytes(received) == payload
+    assert crossed["up"]["bytes"] == crossed["down"]["bytes"] == len(payload) and crossed["connections"] == 1
+    for way in crossed["up"], crossed["down"]:  # the link's own clock: 3 MB at 800 Mbit/s, and what it spanned
+        assert way["busy_s"] == pytest.approx(len(payload) / 100e6)
+        assert way["idle_s"] == pytest.approx(way["last_s"] - way["first_s"] - way["busy_s"], abs=1e-6)
 
 
 @pytest.mark.parametrize("chunks, in_flight", [
