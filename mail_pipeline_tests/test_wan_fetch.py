@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import dataclasses
+import imaplib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -122,6 +123,32 @@ def test_the_first_folders_first_day_is_planned_alone_and_each_message_once(dove
         uids = [m.uid for day in DAYS for m in plans[folder][day].to_fetch]
         assert len(uids) == len(set(uids)) == 15
         assert all(utc_day(m.internaldate) == day for day in DAYS for m in plans[folder][day].to_fetch)
+
+
+def test_status_and_examine_share_a_round_trip_and_give_the_folders_modseq(dovecot, monkeypatch):
+    """Planning a folder asks STATUS (for HIGHESTMODSEQ) and EXAMINE without waiting in between."""
+    seed_days(dovecot, per_day=4)
+    client = dovecot.client()
+    current = client.folder_status("INBOX", [b"HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"]
+    client.logout()
+    events = []
+    send, get_line = imaplib.IMAP4.send, imaplib.IMAP4._get_line
+
+    def sending(self, data: bytes):
+        events.append(("sent", data.split()[1].upper()))
+        return send(self, data)
+
+    def reading(self) -> bytes:
+        events.append(("read", line := get_line(self)))
+        return line
+    monkeypatch.setattr(imaplib.IMAP4, "send", sending)
+    monkeypatch.setattr(imaplib.IMAP4, "_get_line", reading)
+    with opener(dovecot, dovecot.port)() as session:
+        events.clear()
+        examined = session.select("INBOX", modseq=True)
+    status, examine = [i for i, (what, _) in enumerate(events) if what == "sent"][:2]
+    assert (events[status][1], events[examine][1]) == (b"STATUS", b"EXAMINE") and examine == status + 1
+    assert examined.highestmodseq == current
 
 
 def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):

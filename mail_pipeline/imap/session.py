@@ -13,11 +13,12 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.response_parser import parse_response
 
 from mail_pipeline.imap.pipelining import FETCH_ITEMS, FetchWindow
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
@@ -70,6 +71,7 @@ class ImapSession:
         self._folder: str | None = None  # selected by the caller: re-selected on every new connection
         self._open: str | None = None  # selected on the current connection
         self._examined: FolderStatus | None = None
+        self._modseq = False  # `select` wants HIGHESTMODSEQ from STATUS where EXAMINE lacks it
         self._on_fetch = on_fetch
         self.capabilities: frozenset[bytes] = frozenset()
         self._enabled: tuple[str, ...] = ()
@@ -213,12 +215,18 @@ class ImapSession:
             return ImapFolderError(f"{command} of folder {folder!r} refused by {where}: {error}")
         return ImapFolderMissing(f"folder {folder!r} does not exist on {where} (not listed; the server said: {error})")
 
-    def select(self, folder: str) -> FolderStatus:
-        """EXAMINE `folder`; it stays selected across reconnects until another select or unselect."""
+    def select(self, folder: str, *, modseq: bool = False) -> FolderStatus:
+        """EXAMINE `folder`; it stays selected across reconnects until another select or unselect.
+        `modseq`, on a CONDSTORE server: HIGHESTMODSEQ where EXAMINE's answer lacks it (CONDSTORE
+        not enabled), from a STATUS sent just before it in the same round trip, so no newer than
+        the flags read after it; None where STATUS is refused."""
         self._folder, self._open, self._examined = folder, None, None
+        self._modseq = modseq and b"CONDSTORE" in self.capabilities
         return self._retrying(lambda: self._examined)
 
     def _examine(self, folder: str) -> FolderStatus:
+        asked = self.client._imap._command("STATUS", self.client._normalise_folder(folder),
+                                           "(UIDVALIDITY HIGHESTMODSEQ)") if self._modseq else None
         try:
             data = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as error:
@@ -228,10 +236,31 @@ class ImapSession:
             self._folder = None
             raise failure from None
         self._open = folder
-        return FolderStatus(
+        examined = FolderStatus(
             uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT") or self._uidnext(folder)),
             messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
         )
+        if asked is None or examined.highestmodseq is not None:
+            return examined
+        return replace(examined, highestmodseq=self._status_modseq(folder, asked, data.get(b"STATUS"), examined))
+
+    def _status_modseq(self, folder: str, tag: bytes, answer: list | None, examined: FolderStatus) -> int | None:
+        """HIGHESTMODSEQ of the STATUS sent with `tag` (its answer read with EXAMINE's), if it
+        describes the folder EXAMINE opened."""
+        try:
+            typ, said = self.client._imap._command_complete("STATUS", tag)
+        except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError):
+                raise
+            typ, said = "BAD", [str(error).encode()]
+        if typ != "OK" or not answer:
+            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(errors="replace")
+            log.info("STATUS of %r refused by %s:%s (%s): flags of stored messages are all asked for", folder,
+                     self.config.host, self.config.port, said)
+            return None
+        items = parse_response(answer[-1:])[-1]
+        found = dict(zip(items[::2], items[1::2]))
+        return found.get(b"HIGHESTMODSEQ") if found.get(b"UIDVALIDITY") == examined.uidvalidity else None
 
     def _uidnext(self, folder: str) -> int:
         """UIDNEXT where EXAMINE's answer lacks it (required by RFC 3501 6.3.1, yet some servers

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.records import FetchedMessage, FolderStatus, MessageMeta
 from mail_pipeline.imap.session import ImapSession
-from mail_pipeline.imap.errors import ImapError, ImapFolderError, ImapFolderMissing
+from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +110,6 @@ def server_metas(session: ImapSession, candidates: list[int], known: dict[int, M
                   key=lambda m: m.uid)
 
 
-def modseq_status(session: ImapSession, folder: str) -> FolderStatus | None:
-    """STATUS for its HIGHESTMODSEQ; None where the server refuses STATUS (EXAMINE decides then)."""
-    try:
-        return session.status(folder)
-    except ImapFolderMissing:
-        raise
-    except ImapFolderError as error:
-        log.info("%s: flags of stored messages are all asked for", error)
-        return None
-
-
 def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dict[date, dict[int, set[int]]],
                 known: dict[int, dict[int, MessageMeta]] | None = None, since: Since | None = None,
                 ready: Callable[[dict[date, FolderPlan]], None] | None = None,
@@ -135,10 +124,7 @@ def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dic
     # HIGHESTMODSEQ only once CONDSTORE is enabled (Dovecot), STATUS always: asked before it, the
     # flags read after it are at least that current.
     condstore = b"CONDSTORE" in session.capabilities
-    before = modseq_status(session, folder) if condstore else None
-    status = session.select(folder)
-    if before is not None and before.uidvalidity == status.uidvalidity and status.highestmodseq is None:
-        status = replace(status, highestmodseq=before.highestmodseq)
+    status = session.select(folder, modseq=True)
     reusable = (known or {}).get(status.uidvalidity, {})
     modseq_since = since(folder, status.uidvalidity) if since and reusable and condstore else None
     plans: dict[date, FolderPlan] = {}
