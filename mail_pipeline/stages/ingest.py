@@ -249,6 +249,10 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                 logged += log_rows(run_id, day, vanished_outcomes(account, vanished))
             fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders],
                                                            limits)
+            if ranged and not any(stored_rows.values()):
+                # Nothing stored to match new bodies against: the pool fetches everything, and
+                # this connection's LOGOUT round trip passes while it does, not after the last day.
+                session.close()
             for day in days:
                 synced = sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day],
                                   fetch, vanished, on_server_delete)
@@ -257,8 +261,10 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                 for outcome in synced.outcomes:
                     if outcome.status == "ok":
                         whole.setdefault(outcome.folder, []).append(day)
-            pool.close()  # its connections sign out while this one does
+            pool.close()  # its connections sign out while this one does and the run records what it did
             remember_flags(cursor, plans, whole)
+            append_log(lake, account, logged)
+            logged = []
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         logged += log_rows(run_id, day, [failed])
