@@ -39,6 +39,12 @@ STALE_APPEND_TMP_S = 3600
 READ_ERRORS = (OSError, pa.ArrowException)
 
 
+def conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` cast to `schema` where it differs: a cast imports pyarrow.compute, slow the first
+    time in a process, which was at the end of every sync (writing its sync_log)."""
+    return table if table.schema == schema else table.cast(schema)
+
+
 class LakeReadError(Exception):
     """A lake file cannot be read; the message names it and the remedy."""
 
@@ -87,7 +93,7 @@ class Lake:
         """Replace the partition's file with `data` (a table, or batches streamed to disk). The
         caller holds the account's lock, so temporary files already there are leftovers: removed."""
         schema = TABLES[table]
-        batches = data.cast(schema).to_batches() if isinstance(data, pa.Table) else data
+        batches = conformed(data, schema).to_batches() if isinstance(data, pa.Table) else data
         path = self.partition_file(table, account, day)
         remove_leftovers(path.parent, f".{path.name}.*.tmp")
         return self._write(path, batches, schema)
@@ -96,7 +102,7 @@ class Lake:
         directory = self.partition_dir(table, account, day)
         remove_leftovers(directory, ".part-*.parquet.*.tmp", older_than_s=STALE_APPEND_TMP_S)
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
-        return self._write(path, data.cast(TABLES[table]).to_batches(), TABLES[table])
+        return self._write(path, conformed(data, TABLES[table]).to_batches(), TABLES[table])
 
     def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> WriteResult:
         private_dir(path.parent)
@@ -177,7 +183,7 @@ def read_file(path: Path, columns: list[str] | None = None, schema: pa.Schema | 
         # flag sync reads per day (storage/state.py).
         table = parquet.read(columns=wanted)
         target = pa.schema([schema.field(name) for name in wanted]) if schema is not None else table.schema
-        return table if table.schema == target else table.cast(target)
+        return conformed(table, target)
     except READ_ERRORS as error:
         raise LakeReadError(path, error) from error
 
