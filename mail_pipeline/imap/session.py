@@ -20,6 +20,7 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_response
 
+from mail_pipeline.imap.greeting import GreetedClient
 from mail_pipeline.imap.pipelining import FETCH_ITEMS, FetchWindow
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
 from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
@@ -91,7 +92,7 @@ class ImapSession:
     def connect(self) -> None:
         c = self.config
         try:
-            client = IMAPClient(
+            client = GreetedClient(
                 c.host, port=c.port, ssl=c.security == "tls",
                 ssl_context=self._ssl_context() if c.security != "plain" else None,
                 timeout=SocketTimeout(connect=c.connect_timeout_s, read=c.read_timeout_s),
