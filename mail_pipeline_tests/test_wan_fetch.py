@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import dataclasses
 import imaplib
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -99,6 +100,34 @@ def test_bodies_are_fetched_alone_and_rows_carry_the_servers_date_size_and_flags
     assert stored == server and len(stored) == 30
     assert any("\\Flagged" in flags for _, _, flags in stored.values())
     assert {items for items in link.fetch_items if b"BODY.PEEK[]" in items} == {b"(BODY.PEEK[])"}
+
+
+@pytest.mark.parametrize("stored_first", [False, True])
+def test_a_backfill_signs_its_own_connection_out_once_planned(stored_first, dovecot, tmp_path, monkeypatch):
+    """With nothing stored to match bodies against, the planning connection is not needed past
+    planning: its LOGOUT goes before the first day is written, not after the last."""
+    seed_days(dovecot, per_day=10)
+    open_session, limits = opener(dovecot, dovecot.port), FetchLimits(4, 10**9, connections=3, depth=2)
+    if stored_first:  # a day already stored: its new bodies may match a stored copy
+        ingest("alice", list(FOLDERS), DAYS[:1], open_session=open_session, lake=Lake(tmp_path / "lake"),
+               run_id="t0", limits=limits)
+    events = []
+    send, write = imaplib.IMAP4.send, Lake.write_partition
+
+    def sending(self, data: bytes):
+        if threading.current_thread() is threading.main_thread() and b" LOGOUT" in data[:40].upper():
+            events.append("LOGOUT")
+        return send(self, data)
+
+    def writing(self, *args, **kwargs):
+        events.append("write")
+        return write(self, *args, **kwargs)
+    monkeypatch.setattr(imaplib.IMAP4, "send", sending)
+    monkeypatch.setattr(Lake, "write_partition", writing)
+    ingest("alice", list(FOLDERS), DAYS, open_session=open_session, lake=Lake(tmp_path / "lake"), run_id="t",
+           limits=limits)
+    assert events.count("LOGOUT") == 1 and events.count("write") >= 2
+    assert (events.index("LOGOUT") < events.index("write")) != stored_first
 
 
 def test_one_connection_still_pipelines_within_a_folder(dovecot, link, tmp_path):
