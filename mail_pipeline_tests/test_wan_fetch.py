@@ -26,6 +26,7 @@ from mail_pipeline_tests.imap_proxy import no_body_for
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import DAY, FOLDERS, UTC, pin, query, run, seed, server_digests, stored_digests
 from mail_pipeline_tests.shaping_proxy import ShapingProxy
+from mail_pipeline_tests.test_flag_sync import commands  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,17 @@ def test_status_and_examine_share_a_round_trip_and_give_the_folders_modseq(dovec
     status, examine = [i for i, (what, _) in enumerate(events) if what == "sent"][:2]
     assert (events[status][1], events[examine][1]) == (b"STATUS", b"EXAMINE") and examine == status + 1
     assert examined.highestmodseq == current
+
+
+def test_metadata_chunks_go_eight_at_once_and_name_their_uids_as_ranges(dovecot, link, commands):
+    seed_days(dovecot, per_day=20)  # 30 messages in INBOX, UIDs 1 to 30
+    with opener(dovecot, link.port)() as session:
+        session.select("INBOX")
+        metas = session.fetch_meta(list(range(1, 31)), batch=3)  # 10 chunks
+    assert [m.uid for m in metas] == list(range(1, 31))
+    assert link.max_in_flight == 8  # not the bodies' pipeline depth (2)
+    fetches = [line.split()[3] for line in commands if line.split()[1:3] == ["UID", "FETCH"]]
+    assert fetches == [f"{first}:{first + 2}" for first in range(1, 31, 3)]
 
 
 def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):
