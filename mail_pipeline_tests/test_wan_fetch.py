@@ -192,6 +192,26 @@ def test_metadata_chunks_go_eight_at_once_and_name_their_uids_as_ranges(dovecot,
     assert fetches == [f"{first}:{first + 2}" for first in range(1, 31, 3)]
 
 
+@pytest.mark.parametrize("opened", [True, False])
+def test_workers_signed_in_at_open_select_the_folder_ahead_names(opened, dovecot, commands):
+    """`open` signs the workers in before any plan, each then selecting what `ahead` names; a
+    pool never opened ignores `ahead` (its workers select the folder of their first batch)."""
+    seed_days(dovecot, per_day=8)
+    open_session = opener(dovecot, dovecot.port)
+    with open_session() as session:
+        archive = list(sync_plan.plan_folder(session, "Archive", DAYS, {}).values())
+    commands.clear()
+    with FetchPool(open_session, workers=2, depth=2, max_messages=2, max_bytes=10**9, readahead_bytes=10**9) as pool:
+        if opened:
+            pool.open()
+        pool.ahead("INBOX")
+        pool.announce(archive)
+        fetched = [m.uid for plan in archive for m in pool.messages(plan)]
+    assert fetched == [m.uid for plan in archive for m in plan.to_fetch] and len(fetched) == 12
+    examined = [line.split()[2].strip('"') for line in commands if line.split()[1:2] == ["EXAMINE"]]
+    assert examined.count("INBOX") == (2 if opened else 0) and "Archive" in examined
+
+
 def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):
     """The reader may skip an announced plan, ask for part of one (bodies it could reuse), or
     ask for one never announced: each gets exactly its messages, in order."""
