@@ -239,6 +239,14 @@ def no_wording(text: bytes) -> Rewrite:
     return rewrite
 
 
+def plain_greeting(response: Response) -> list[Response]:
+    """The greeting without the capabilities Dovecot lists in it (optional, RFC 3501 7.1)."""
+    line = response[0] if len(response) == 1 else b""
+    if isinstance(line, bytes) and line.upper().startswith(b"* OK [CAPABILITY "):
+        return [[b"* OK" + line[line.index(b"]") + 1:]]]
+    return [response]
+
+
 def no_uidnext(response: Response) -> list[Response]:
     """SELECT/EXAMINE answered without `* OK [UIDNEXT n]`, as some servers do."""
     return [] if len(response) == 1 and response[0].startswith(b"* OK [UIDNEXT ") else [response]

@@ -6,7 +6,7 @@ leave a link of `rate` bytes/s (after the bytes queued before it, of any connect
 delay, and is written then: throughput is the rate's, however long the delay. Bytes held per
 connection and direction are capped, so a fast sender is slowed by TCP as on a real link.
 Plain IMAP through it can be watched: how many `UID FETCH` commands a connection had in flight
-at once, and how many connections fetched. `python -m mail_pipeline_tests.shaping_proxy` runs
+at once, how many connections fetched, and which items they asked for. `python -m mail_pipeline_tests.shaping_proxy` runs
 it as its own process (the bench does, so it never shares a CPU lock with the client).
 """
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
+import signal
 import sys
 import threading
 
@@ -22,15 +24,33 @@ CHUNK = 16384
 
 
 class Link:
-    """One direction of the link: a clock of when its last byte has left, and the delay after."""
+    """One direction of the link: a clock of when its last byte has left, and the delay after.
+    It counts the bytes it carried and keeps the spans it was busy sending (merged)."""
 
     def __init__(self, rate_bytes_s: float, delay_s: float):
         self.rate, self.delay, self.free_at = rate_bytes_s, delay_s, 0.0
+        self.bytes = 0
+        self.busy: list[list[float]] = []  # [start, end] of each span the link sent without a pause
 
     def arrival(self, size: int, now: float) -> float:
         start = max(now, self.free_at)
         self.free_at = start + size / self.rate
+        if self.busy and start <= self.busy[-1][1]:
+            self.busy[-1][1] = self.free_at
+        else:
+            self.busy.append([start, self.free_at])
+        self.bytes += size
         return self.free_at + self.delay
+
+    def stats(self, since: float, gap_s: float = 0.005) -> dict:
+        """Bytes carried; busy seconds; first and last byte sent and the pauses of at least
+        `gap_s` between them (as [start, seconds]), in seconds after `since`."""
+        if not self.busy:
+            return {"bytes": 0, "busy_s": 0.0, "first_s": None, "last_s": None, "idle_s": 0.0, "gaps": []}
+        gaps = [[before[1] - since, after[0] - before[1]] for before, after in zip(self.busy, self.busy[1:])]
+        return {"bytes": self.bytes, "busy_s": sum(end - start for start, end in self.busy),
+                "first_s": self.busy[0][0] - since, "last_s": self.busy[-1][1] - since,
+                "idle_s": sum(length for _, length in gaps), "gaps": [g for g in gaps if g[1] >= gap_s]}
 
     @property
     def window(self) -> int:
@@ -38,7 +58,7 @@ class Link:
         return max(int(2 * self.rate * self.delay), 4 * CHUNK)
 
 
-_FETCH_COMMAND = re.compile(rb"^([!#-'*-Z^-z|}~]+) UID FETCH ", re.IGNORECASE | re.MULTILINE)
+_FETCH_COMMAND = re.compile(rb"^([!#-'*-Z^-z|}~]+) UID FETCH \S+ ([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n\Z")
 
 
@@ -51,9 +71,10 @@ class FetchWatch:
 
     def client(self, data: bytes) -> None:
         lines, _, self.sent = (self.sent + data).rpartition(b"\n")
-        tags = _FETCH_COMMAND.findall(lines)  # FETCH commands carry no literal: one line each
-        if tags:
-            self.pending.update(tags)
+        commands = _FETCH_COMMAND.findall(lines)  # FETCH commands carry no literal: one line each
+        if commands:
+            self.pending.update(tag for tag, _ in commands)
+            self.proxy.fetch_items.update(items for _, items in commands)
             if not self.fetched:
                 self.fetched = True
                 self.proxy.fetch_connections += 1
@@ -91,6 +112,9 @@ class ShapingProxy:
         self.connections = 0
         self.fetch_connections = 0  # connections that sent a UID FETCH (`watch`)
         self.max_in_flight = 0  # most UID FETCH commands one connection had unanswered (`watch`)
+        self.fetch_items: set[bytes] = set()  # what UID FETCH commands asked for, as sent (`watch`)
+        self.opened: list[float] = []  # when each connection was accepted, and each closed (loop time)
+        self.closed: list[float] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
 
@@ -125,7 +149,22 @@ class ShapingProxy:
         await asyncio.gather(*others, return_exceptions=True)
         asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
 
+    def stats(self) -> dict:
+        """What crossed the link since the first connection (`since`, on the monotonic clock): per
+        direction, bytes, busy and idle seconds and the pauses (`Link.stats`); when connections
+        opened and closed."""
+        since = self.opened[0] if self.opened else 0.0
+        return {"since": since, "connections": len(self.opened), "opened_s": [round(t - since, 4) for t in self.opened],
+                "closed_s": [round(t - since, 4) for t in self.closed],
+                "down": self.down.stats(since), "up": self.up.stats(since)}
+
+    def reset(self) -> None:
+        """Forget what was counted (between measurements, with no connection open)."""
+        self.up, self.down = Link(self.up.rate, self.up.delay), Link(self.down.rate, self.down.delay)
+        self.opened, self.closed = [], []
+
     async def _connection(self, client_reader, client_writer) -> None:
+        self.opened.append(asyncio.get_running_loop().time())
         try:
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -140,6 +179,7 @@ class ShapingProxy:
         for writer in (client_writer, server_writer):
             writer.close()
         await asyncio.gather(*running, return_exceptions=True)
+        self.closed.append(asyncio.get_running_loop().time())
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, seen) -> None:
@@ -161,7 +201,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link
                     held[0] -= len(data)
                     room.notify_all()
             if writer.can_write_eof():
-                writer.write_eof()
+                try:
+                    writer.write_eof()
+                except OSError:  # the peer has closed already: nothing left to half-close
+                    pass
         finally:  # the peer is gone: stop holding the reader back
             async with room:
                 held[0] = -1 << 60
@@ -187,12 +230,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay-ms", type=float, default=20, help="one-way delay (default 20: 40 ms round trip)")
     parser.add_argument("--rate-mbit", type=float, default=100, help="rate per direction (default 100 Mbit/s)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one, printed)")
+    parser.add_argument("--stats", action="store_true",
+                        help="on SIGUSR1, print what crossed the link as one JSON line and start counting afresh")
     args = parser.parse_args(argv)
     proxy = ShapingProxy(args.upstream_port, delay_ms=args.delay_ms, rate_mbit=args.rate_mbit)
     proxy.port = args.port
 
+    def report():
+        print(json.dumps(proxy.stats()), flush=True)
+        proxy.reset()
+
     async def run():
         await proxy.serve()
+        if args.stats:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
         print(proxy.port, flush=True)
         await asyncio.Event().wait()
     try:

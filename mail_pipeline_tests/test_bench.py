@@ -129,5 +129,5 @@ def test_bench_fetch_wan_smoke(tmp_path):
     results = _bench(tmp_path, "--n", "200", "--sections", "fetch_wan", timeout=600)
     _positive(results, ["wan_link_mb_per_s", "wan_rtt_ms", "link_capacity_msgs_per_s", "fetch_wan_msgs_per_s",
                         "fetch_wan_sequential_msgs_per_s", "mbsync_wan_msgs_per_s", "fetch_wan_vs_link",
-                        "fetch_wan_vs_mbsync_wan"])
+                        "fetch_wan_vs_mbsync_wan", "fetch_wan_down_mb", "mbsync_wan_down_mb"])
     assert "raw_messages over the link ≥ 0.8 × link capacity" in (tmp_path / "RESULTS.md").read_text()

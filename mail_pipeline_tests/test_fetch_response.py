@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mail_pipeline.imap.fetch_response import FetchParseError, parse_fetch, parse_internaldate
-from mail_pipeline.imap.records import MessageMeta
-from mail_pipeline.imap.session import FETCH_ITEMS, ImapConfig, ImapSession
+from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline_tests.mailgen import message
 
 UTC = timezone.utc
 BODY = b"Subject: x\r\n\r\nhello\r\n"
+ALL_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
 
 
 def utc(*args) -> datetime:
@@ -173,14 +173,14 @@ def fetch_both_ways(config: ImapConfig, password: str, folder: str) -> tuple[lis
     with ImapSession(config, password) as session:
         session.select(folder)
         uids = sorted(session.client.search(["ALL"]))
-        when = utc(2026, 1, 1)  # fetch_messages only needs UID and size from the plan
-        metas = [MessageMeta(uid=uid, internaldate=when, size=1) for uid in uids]
+        # As a run does: date, size and flags from the metadata FETCH, then the bodies.
+        metas = session.fetch_meta(uids)
         ours = [(m.uid, m.internaldate, m.flags, m.size, m.raw)
                 for m in session.fetch_messages(metas, max_messages=3, max_bytes=10**9)]
         theirs = [
             (uid, item[b"INTERNALDATE"].astimezone(UTC), tuple(f.decode() for f in item[b"FLAGS"]),
              item[b"RFC822.SIZE"], item[b"BODY[]"])
-            for uid, item in sorted(session.client.fetch(uids, FETCH_ITEMS).items())
+            for uid, item in sorted(session.client.fetch(uids, ALL_ITEMS).items())
         ]
     return ours, theirs
 

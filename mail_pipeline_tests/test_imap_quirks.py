@@ -10,6 +10,7 @@ from mail_pipeline.imap.records import MessageMeta
 from mail_pipeline_tests import imap_proxy
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import FOLDERS, at, pin, query, run, seed, server_digests, session, stored_digests, tick
+from mail_pipeline_tests.test_flag_sync import commands  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +132,15 @@ def test_the_sensor_reads_new_mail_through_every_fetch_quirk(dovecot, proxy, pro
     found = tick(instance, first.cursor)  # its FETCH of INTERNALDATE and size, reshaped
     assert proxy.rewritten > 0
     assert sorted(str(r.partition_key) for r in found.run_requests) == [f"alice|{at(1).date()}", f"alice|{at(0).date()}"]
+
+
+@pytest.mark.parametrize("greeting, asked", [([], 0), ([imap_proxy.plain_greeting], 1)])
+def test_capabilities_a_greeting_lists_spare_asking_for_them(greeting, asked, dovecot, proxy, commands):
+    """A greeting that lists the capabilities saves a CAPABILITY round trip; one that does not
+    gets it asked; either way the session knows what the server offers once signed in."""
+    proxy.rewrites = greeting
+    with session(dovecot, proxy) as imap:
+        offered = imap.capabilities
+    assert sum(line.split()[1:2] == ["CAPABILITY"] for line in commands) == asked
+    assert {b"IMAP4REV1", b"CONDSTORE", b"QRESYNC"} <= offered  # LOGIN's list, not the greeting's shorter one
+    assert bool(proxy.rewritten) == bool(greeting)  # the plain greeting was played

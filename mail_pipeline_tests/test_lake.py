@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mail_pipeline.storage.lake import Lake, rows_to_batches, write_behind
+from mail_pipeline.storage.lake import Lake, conformed, rows_to_batches, write_behind
 from mail_pipeline.storage.schemas import RAW_MESSAGES
 from mail_pipeline_tests.damage import damage_column
 
@@ -158,3 +158,11 @@ def test_a_file_written_before_a_column_was_added_reads_it_as_null(tmp_path):
     assert some.to_pylist() == [{"uid": u, "flags": ["\\Seen"], "deleted_at": None} for u in (1, 2)]
     assert lake.read_partition("raw_messages", "alice", DAY, columns=["uid", "flags"]).schema == pa.schema(
         [RAW_MESSAGES.field("uid"), RAW_MESSAGES.field("flags")])
+
+
+def test_a_table_already_of_the_schema_is_written_as_it_is_and_others_are_cast():
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("s", pa.string())])
+    same = pa.Table.from_pylist([{"n": 1, "s": "a"}], schema=schema)
+    assert conformed(same, schema) is same  # no cast: it would import pyarrow.compute
+    narrower = pa.Table.from_pylist([{"n": 1, "s": "a"}], schema=pa.schema([("n", pa.int32()), ("s", pa.string())]))
+    assert conformed(narrower, schema).schema == schema

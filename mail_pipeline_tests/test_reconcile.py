@@ -8,8 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from mail_pipeline.imap.errors import ImapProtocolError
-from mail_pipeline.imap.modseq import FlagState, parse_vanished, sequence_set
-from mail_pipeline.imap.records import MessageMeta
+from mail_pipeline.imap.modseq import FlagState, parse_vanished
+from mail_pipeline.imap.records import MessageMeta, sequence_set
 from mail_pipeline.message.records import keywords, merge_copies
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.apply import candidates, edit_day

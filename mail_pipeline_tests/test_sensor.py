@@ -123,9 +123,10 @@ def test_noop_tick_is_login_and_one_status_per_folder(dovecot, alice, tick, sent
     sent.clear()
     again = tick(first.cursor)
     assert "no new mail" in again.skip_reason.skip_message
-    # imaplib asks CAPABILITY on connect. No LIST for named folders, and INBOX first: on Dovecot a
-    # STATUS INBOX after a command that reads the mailbox list index grows with the mailbox.
-    assert sent == ["CAPABILITY", "LOGIN", "STATUS INBOX", "STATUS Archive", "LOGOUT"]
+    # No CAPABILITY: the greeting lists them (imap/greeting.py). No LIST for named folders, and
+    # INBOX first: on Dovecot a STATUS INBOX after a command that reads the mailbox list index
+    # grows with the mailbox.
+    assert sent == ["LOGIN", "STATUS INBOX", "STATUS Archive", "LOGOUT"]
 
 
 def test_deleted_folder_is_reported_and_the_others_still_polled(dovecot, alice, tick):
@@ -156,13 +157,13 @@ def test_all_folders_account_finds_new_folders_at_the_discovery_interval(dovecot
     dovecot.append([("Projects", message("p", day(0)), day(0))])
     sent.clear()
     between = tick(first.cursor)  # inside the interval: STATUS of the known folders, no LIST
-    assert not between.run_requests and sent == ["CAPABILITY", "LOGIN", "STATUS INBOX", "LOGOUT"]
+    assert not between.run_requests and sent == ["LOGIN", "STATUS INBOX", "LOGOUT"]
 
     monkeypatch.setenv("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "0")  # the interval has passed
     sent.clear()
     found = tick(between.cursor)
     assert [str(r.partition_key) for r in found.run_requests] == [f"alice|{day(0).date()}"]
-    assert sent[:5] == ["CAPABILITY", "LOGIN", "STATUS INBOX", "LIST", "STATUS Projects"]
+    assert sent[:4] == ["LOGIN", "STATUS INBOX", "LIST", "STATUS Projects"]
     assert changes.load_listed(found.cursor)["alice"] > changes.load_listed(first.cursor)["alice"]
 
 

@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mail_pipeline.imap.records import MessageMeta, fetched_message, plan_batches
-from mail_pipeline.sync.plan import FolderOutcome, day_spans, header_message_id, record_missing
+from mail_pipeline.imap.records import MessageMeta, fetched_message, message_meta, plan_batches
+from mail_pipeline.sync.plan import FolderOutcome, day_spans, head_apart, header_message_id, record_missing
 
 D = date.fromisoformat
 
@@ -40,6 +40,20 @@ def test_header_message_id(raw, expected):
     assert header_message_id(raw) == expected
 
 
+@pytest.mark.parametrize("spans, apart", [
+    ([], []),
+    ([(1, 3)], [(1, 3)]),  # no more than the head
+    ([(1, 30)], [(1, 3), (4, 30)]),
+    ([(1, 4), (6, 9)], [(1, 3), (4, 4), (6, 9)]),  # only the first run
+])
+def test_the_first_runs_head_is_planned_apart(spans, apart):
+    day = date(2026, 11, 1)
+
+    def dated(runs):
+        return [(day.replace(day=a), day.replace(day=b)) for a, b in runs]
+    assert head_apart(dated(spans)) == dated(apart)
+
+
 def test_batches_capped_by_count_and_bytes():
     when = datetime(2026, 11, 1, tzinfo=timezone.utc)
     metas = [MessageMeta(uid=i, internaldate=when, size=size) for i, size in enumerate([10, 10, 10, 50, 10, 200, 10])]
@@ -49,9 +63,24 @@ def test_batches_capped_by_count_and_bytes():
 
 
 def test_recent_is_session_state_and_never_stored():
-    item = {b"UID": 4, b"INTERNALDATE": datetime(2026, 11, 1, tzinfo=timezone.utc), b"BODY[]": b"x",
+    item = {b"UID": 4, b"INTERNALDATE": datetime(2026, 11, 1, tzinfo=timezone.utc), b"RFC822.SIZE": 1, b"BODY[]": b"x",
             b"FLAGS": (b"\\Seen", b"\\Recent", b"\\recent", b"$Label1")}
-    assert fetched_message(4, item).flags == ("\\Seen", "$Label1")
+    assert message_meta(4, item).flags == ("\\Seen", "$Label1")
+    assert fetched_message(MessageMeta(4, item[b"INTERNALDATE"], 1), item).flags == ("\\Seen", "$Label1")
+
+
+PLANNED = MessageMeta(uid=4, internaldate=datetime(2026, 11, 1, 8, tzinfo=timezone.utc), size=1234, flags=("\\Seen",))
+
+
+@pytest.mark.parametrize("item, flags", [
+    ({b"UID": 4, b"BODY[]": b"x"}, ("\\Seen",)),  # the body alone: everything else is the plan's
+    ({b"UID": 4, b"BODY[]": b"x", b"FLAGS": (b"\\Flagged",)}, ("\\Flagged",)),  # changed since: the server's
+    ({b"UID": 4, b"BODY[]": b"x", b"FLAGS": ()}, ()),
+])
+def test_a_fetched_body_carries_the_plans_date_and_size(item, flags):
+    fetched = fetched_message(PLANNED, item)
+    assert (fetched.uid, fetched.internaldate, fetched.size, fetched.flags, fetched.raw) == \
+        (4, PLANNED.internaldate, 1234, flags, b"x")
 
 
 def test_requested_uids_not_returned_mark_the_outcome_partial():

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import dataclasses
+import imaplib
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +20,13 @@ from mail_pipeline.imap.session import ImapConfig, ImapSession
 from mail_pipeline.stages.ingest import FetchLimits, ingest
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import plan as sync_plan
+from mail_pipeline.sync.plan import utc_day
 from mail_pipeline.sync.fetch_pool import FetchPool
 from mail_pipeline_tests.imap_proxy import no_body_for
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import DAY, FOLDERS, UTC, pin, query, run, seed, server_digests, stored_digests
 from mail_pipeline_tests.shaping_proxy import ShapingProxy
+from mail_pipeline_tests.test_flag_sync import commands  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -76,10 +80,136 @@ def test_pipelined_parallel_fetch_stores_what_one_connection_stores_in_the_same_
     assert link.fetch_connections >= 2  # and over more than one connection
 
 
+def test_bodies_are_fetched_alone_and_rows_carry_the_servers_date_size_and_flags(dovecot, link, tmp_path):
+    """INTERNALDATE, RFC822.SIZE and FLAGS come from the planning's metadata FETCH, not again
+    with each body: the stored row still holds what the server says of its message."""
+    seed_days(dovecot, per_day=10)
+    client = dovecot.client()
+    client.normalise_times = False
+    client.select_folder("INBOX")
+    client.add_flags([1, 4], [b"\\Flagged", b"$Label1"])
+    server = {}
+    for folder in FOLDERS:
+        client.select_folder(folder, readonly=True)
+        for uid, item in client.fetch(client.search(["ALL"]), [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]).items():
+            flags = sorted(f.decode() for f in item[b"FLAGS"] if f.upper() != b"\\RECENT")
+            server[(folder, uid)] = (item[b"INTERNALDATE"].astimezone(UTC), item[b"RFC822.SIZE"], flags)
+    client.logout()
+    rows = fetch_into(tmp_path, opener(dovecot, link.port), FetchLimits(4, 10**9, connections=4, depth=2))
+    stored = {(r["folder"], r["uid"]): (r["internaldate"], r["size"], sorted(r["flags"]))
+              for day in rows.values() for r in day}
+    assert stored == server and len(stored) == 30
+    assert any("\\Flagged" in flags for _, _, flags in stored.values())
+    assert {items for items in link.fetch_items if b"BODY.PEEK[]" in items} == {b"(BODY.PEEK[])"}
+
+
+@pytest.mark.parametrize("stored_first", [False, True])
+def test_a_backfill_signs_its_own_connection_out_once_planned(stored_first, dovecot, tmp_path, monkeypatch):
+    """With nothing stored to match bodies against, the planning connection is not needed past
+    planning: its LOGOUT goes before the first day is written, not after the last."""
+    seed_days(dovecot, per_day=10)
+    open_session, limits = opener(dovecot, dovecot.port), FetchLimits(4, 10**9, connections=3, depth=2)
+    if stored_first:  # a day already stored: its new bodies may match a stored copy
+        ingest("alice", list(FOLDERS), DAYS[:1], open_session=open_session, lake=Lake(tmp_path / "lake"),
+               run_id="t0", limits=limits)
+    events = []
+    send, write = imaplib.IMAP4.send, Lake.write_partition
+
+    def sending(self, data: bytes):
+        if threading.current_thread() is threading.main_thread() and b" LOGOUT" in data[:40].upper():
+            events.append("LOGOUT")
+        return send(self, data)
+
+    def writing(self, *args, **kwargs):
+        events.append("write")
+        return write(self, *args, **kwargs)
+    monkeypatch.setattr(imaplib.IMAP4, "send", sending)
+    monkeypatch.setattr(Lake, "write_partition", writing)
+    ingest("alice", list(FOLDERS), DAYS, open_session=open_session, lake=Lake(tmp_path / "lake"), run_id="t",
+           limits=limits)
+    assert events.count("LOGOUT") == 1 and events.count("write") >= 2
+    assert (events.index("LOGOUT") < events.index("write")) != stored_first
+
+
 def test_one_connection_still_pipelines_within_a_folder(dovecot, link, tmp_path):
     seed_days(dovecot, per_day=20)
     fetch_into(tmp_path, opener(dovecot, link.port), FetchLimits(3, 10**9, connections=1, depth=2))
     assert link.max_in_flight == 2 and link.fetch_connections == 1
+
+
+def test_the_first_folders_first_day_is_planned_alone_and_each_message_once(dovecot):
+    """A backfill's fetching waits for a few days' metadata, not the first folder's whole window;
+    a message found by the SEARCH of two runs of days is planned once, on its own day."""
+    seed_days(dovecot, per_day=10)
+    window = DAYS + [DAYS[-1] + timedelta(days=1)]  # the head's 3 days, then one more, empty
+    heard = []
+    with opener(dovecot, dovecot.port)() as session:
+        plans, _ = sync_plan.plan_folders(session, list(FOLDERS), window, {},
+                                          lambda folder, by_day: heard.append((folder, sorted(by_day))))
+    assert sync_plan.HEAD_DAYS == 3
+    assert heard == [("INBOX", DAYS), ("INBOX", window[3:]), ("Archive", window)]
+    for folder in FOLDERS:
+        assert not plans[folder][window[3]].to_fetch
+        uids = [m.uid for day in DAYS for m in plans[folder][day].to_fetch]
+        assert len(uids) == len(set(uids)) == 15
+        assert all(utc_day(m.internaldate) == day for day in DAYS for m in plans[folder][day].to_fetch)
+
+
+def test_status_and_examine_share_a_round_trip_and_give_the_folders_modseq(dovecot, monkeypatch):
+    """Planning a folder asks STATUS (for HIGHESTMODSEQ) and EXAMINE without waiting in between."""
+    seed_days(dovecot, per_day=4)
+    client = dovecot.client()
+    current = client.folder_status("INBOX", [b"HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"]
+    client.logout()
+    events = []
+    send, get_line = imaplib.IMAP4.send, imaplib.IMAP4._get_line
+
+    def sending(self, data: bytes):
+        events.append(("sent", data.split()[1].upper()))
+        return send(self, data)
+
+    def reading(self) -> bytes:
+        events.append(("read", line := get_line(self)))
+        return line
+    monkeypatch.setattr(imaplib.IMAP4, "send", sending)
+    monkeypatch.setattr(imaplib.IMAP4, "_get_line", reading)
+    with opener(dovecot, dovecot.port)() as session:
+        events.clear()
+        examined = session.select("INBOX", modseq=True)
+    status, examine = [i for i, (what, _) in enumerate(events) if what == "sent"][:2]
+    assert (events[status][1], events[examine][1]) == (b"STATUS", b"EXAMINE") and examine == status + 1
+    assert examined.highestmodseq == current
+
+
+def test_metadata_chunks_go_eight_at_once_and_name_their_uids_as_ranges(dovecot, link, commands):
+    seed_days(dovecot, per_day=20)  # 30 messages in INBOX, UIDs 1 to 30
+    with opener(dovecot, link.port)() as session:
+        session.select("INBOX")
+        metas = session.fetch_meta(list(range(1, 31)), batch=3)  # 10 chunks
+    assert [m.uid for m in metas] == list(range(1, 31))
+    assert link.max_in_flight == 8  # not the bodies' pipeline depth (2)
+    fetches = [line.split()[3] for line in commands if line.split()[1:3] == ["UID", "FETCH"]]
+    assert fetches == [f"{first}:{first + 2}" for first in range(1, 31, 3)]
+
+
+@pytest.mark.parametrize("opened", [True, False])
+def test_workers_signed_in_at_open_select_the_folder_ahead_names(opened, dovecot, commands):
+    """`open` signs the workers in before any plan, each then selecting what `ahead` names; a
+    pool never opened ignores `ahead` (its workers select the folder of their first batch)."""
+    seed_days(dovecot, per_day=8)
+    open_session = opener(dovecot, dovecot.port)
+    with open_session() as session:
+        archive = list(sync_plan.plan_folder(session, "Archive", DAYS, {}).values())
+    commands.clear()
+    with FetchPool(open_session, workers=2, depth=2, max_messages=2, max_bytes=10**9, readahead_bytes=10**9) as pool:
+        if opened:
+            pool.open()
+        pool.ahead("INBOX")
+        pool.announce(archive)
+        fetched = [m.uid for plan in archive for m in pool.messages(plan)]
+    assert fetched == [m.uid for plan in archive for m in plan.to_fetch] and len(fetched) == 12
+    examined = [line.split()[2].strip('"') for line in commands if line.split()[1:2] == ["EXAMINE"]]
+    assert examined.count("INBOX") == (2 if opened else 0) and "Archive" in examined
 
 
 def test_the_pool_hands_over_skipped_subset_and_unannounced_plans(dovecot, tmp_path):
@@ -175,7 +305,8 @@ def test_an_oauth_account_signs_in_on_every_fetching_connection(oauth_dovecot, t
 
 
 def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
-    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged."""
+    """A loopback echo server behind the proxy: 3 MB of random bytes come back unchanged, and
+    the proxy counted them each way."""
     import os
     import socket
     import threading
@@ -196,10 +327,15 @@ def test_the_shaping_proxy_passes_bytes_untouched_both_ways():
             received = bytearray()
             while data := client.recv(65536):
                 received += data
+        crossed = proxy.stats()
     finally:
         proxy.close()
         listener.close()
     assert bytes(received) == payload
+    assert crossed["up"]["bytes"] == crossed["down"]["bytes"] == len(payload) and crossed["connections"] == 1
+    for way in crossed["up"], crossed["down"]:  # the link's own clock: 3 MB at 800 Mbit/s, and what it spanned
+        assert way["busy_s"] == pytest.approx(len(payload) / 100e6)
+        assert way["idle_s"] == pytest.approx(way["last_s"] - way["first_s"] - way["busy_s"], abs=1e-6)
 
 
 @pytest.mark.parametrize("chunks, in_flight", [

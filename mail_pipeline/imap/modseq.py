@@ -12,7 +12,7 @@ from datetime import datetime
 
 from mail_pipeline.imap.errors import ImapProtocolError
 from mail_pipeline.imap.fetch_response import FetchValue
-from mail_pipeline.imap.records import flag_names
+from mail_pipeline.imap.records import flag_names, sequence_set
 from mail_pipeline.imap.session import ImapSession
 
 # FLAGS answers are a few dozen bytes per message: large ranges keep the round trips few.
@@ -37,17 +37,6 @@ class FlagState:
 class Changes:
     flags: list[FlagState]
     vanished: set[int] | None  # None: the server cannot say (no QRESYNC)
-
-
-def sequence_set(uids: Sequence[int]) -> str:
-    """`1:3,7` for [1, 2, 3, 7]: the UIDs as ranges (RFC 3501 9 sequence-set)."""
-    runs: list[list[int]] = []
-    for uid in sorted(set(uids)):
-        if runs and uid == runs[-1][1] + 1:
-            runs[-1][1] = uid
-        else:
-            runs.append([uid, uid])
-    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
 
 
 def parse_vanished(data: Sequence[bytes]) -> set[int]:

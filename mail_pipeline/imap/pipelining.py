@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
     from mail_pipeline.imap.session import ImapSession
 
-FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS", b"RFC822.SIZE"]
+# The body alone: its INTERNALDATE, RFC822.SIZE and FLAGS are the plan's (the metadata FETCH),
+# about 70 bytes a message less over the link.
+FETCH_ITEMS = [b"BODY.PEEK[]"]
 Answer = dict[int, dict[bytes, FetchValue]]
 
 

@@ -3,7 +3,7 @@ message's metadata (for planning) or the whole message (FETCH), and the batches 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,14 +63,11 @@ def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
     return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT")
 
 
-def fetched_message(uid: int, item: dict[bytes, FetchValue]) -> FetchedMessage:
-    raw = item[b"BODY[]"]
-    size = item.get(b"RFC822.SIZE")
-    return FetchedMessage(
-        uid=uid, internaldate=_internaldate(uid, item),
-        flags=flag_names(item),
-        size=size if isinstance(size, int) else len(raw), raw=raw,
-    )
+def fetched_message(meta: MessageMeta, item: dict[bytes, FetchValue]) -> FetchedMessage:
+    """The body of `item` with the plan's metadata; FLAGS sent with it (changed since) win."""
+    flags = flag_names(item) if b"FLAGS" in item else meta.flags
+    return FetchedMessage(uid=meta.uid, internaldate=meta.internaldate, flags=flags, size=meta.size,
+                          raw=item[b"BODY[]"])
 
 
 def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
@@ -84,3 +81,14 @@ def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: 
         size += meta.size
     if batch:
         yield batch
+
+
+def sequence_set(uids: Sequence[int]) -> str:
+    """`1:3,7` for [1, 2, 3, 7]: the UIDs as ranges (RFC 3501 9 sequence-set)."""
+    runs: list[list[int]] = []
+    for uid in sorted(set(uids)):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)

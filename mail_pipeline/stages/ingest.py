@@ -148,10 +148,11 @@ def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.Folde
 
 def announcer(pool: FetchPool, folders: list[str],
               days: list[date]) -> Callable[[str, dict[date, plan.FolderPlan]], None]:
-    """Hands each folder's plans to the pool as soon as they are made, in their places among
-    the others' (the days' order, then the folders'): fetching starts while the run still plans."""
+    """Hands a folder's plans (of some of `days`) to the pool as soon as they are made, in their
+    places among the others' (the days' order, then the folders'): fetching starts while the run
+    still plans."""
     def planned(folder: str, by_day: dict[date, plan.FolderPlan]) -> None:
-        wanted = [(index, by_day[day]) for index, day in enumerate(days) if by_day[day].to_fetch]
+        wanted = [(index, by_day[day]) for index, day in enumerate(days) if day in by_day and by_day[day].to_fetch]
         pool.announce([p for _, p in wanted], [(index, folders.index(folder)) for index, _ in wanted])
     return planned
 
@@ -178,13 +179,8 @@ def remember_flags(cursor: FlagCursor, marks: Marks, synced: dict[str, list[date
 def planned_run(session: imap.ImapSession, pool: FetchPool, lake: Lake, account: str, folders: list[str],
                 vanished: list[str], days: list[date], cursor: FlagCursor, limits: FetchLimits, policy: str) -> Run:
     """Every folder planned once for all of `days`, then each day's file rewritten with what it lacks."""
-    # A range of days fetches over the pool; a backfill of days not stored yet signs the
-    # pool in while the run plans, a range already stored (a flag reconcile) only if it
-    # turns out to need bodies. A day's run uses it when it has more than one batch.
-    ranged = len(days) > 1 and limits.connections > 1
+    ranged = len(days) > 1 and limits.connections > 1  # over the pool (ingest)
     stored_rows = {d: stored_meta(lake, account, d) for d in days}
-    if ranged and not all(stored_rows.values()):
-        pool.open(folders[0] if folders else None)
     stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
     plans, gone = plan.plan_folders(  # gone: deleted since the LIST
         session, folders, days, stored, announcer(pool, folders, days) if ranged else None,
@@ -192,6 +188,10 @@ def planned_run(session: imap.ImapSession, pool: FetchPool, lake: Lake, account:
         since=lambda folder, uidvalidity: cursor.since(folder, uidvalidity, days))
     folders, vanished = [f for f in folders if f in plans], vanished + gone
     fetch = pool.messages if ranged else fetch_for(pool, session, [plans[f][d] for d in days for f in folders], limits)
+    if ranged and not any(stored_rows.values()):
+        # Nothing stored to match new bodies against: the pool fetches everything, and
+        # this connection's LOGOUT round trip passes while it does, not after the last day.
+        session.close()
     marks = {f: (first.uidvalidity, first.highestmodseq) for f, by_day in plans.items()
              for first in itertools.islice(by_day.values(), 1)}
     synced = ((day, sync_day(session, lake, account, day, [plans[f][day] for f in folders], stored_rows[day], fetch,
@@ -285,10 +285,20 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
         return []
     results, day, logged, whole = [], days[0], [], {}
     try:
+        # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
+        # in as soon as the run's own connection has (bad credentials: one refused sign-in, not
+        # one per connection), a range already stored (a flag reconcile) only if it turns out to
+        # need bodies. A day's run uses it when it has more than one batch.
+        ranged = len(days) > 1 and limits.connections > 1
+        stored = [lake.partition_file("raw_messages", account, d).exists() for d in days]
         with fetch_pool(open_session, limits) as pool, open_session() as session:
+            if ranged and not all(stored):
+                pool.open()  # while this connection lists and plans
             folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
+            pool.ahead(folders[0] if folders else None)
             cursor = FlagCursor(lake, account)
-            run = None if vanished else delta_run(session, lake, account, folders, days, cursor, on_server_delete)
+            run = delta_run(session, lake, account, folders, days, cursor, on_server_delete) \
+                if all(stored) and not vanished else None
             if run is None:
                 run = planned_run(session, pool, lake, account, folders, vanished, days, cursor, limits,
                                   on_server_delete)
@@ -300,8 +310,10 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                 for outcome in synced.outcomes:
                     if outcome.status == "ok":
                         whole.setdefault(outcome.folder, []).append(day)
-            pool.close()  # its connections sign out while this one does
+            pool.close()  # its connections sign out while this one does and the run records what it did
             remember_flags(cursor, run.marks, whole)
+            append_log(lake, account, logged)
+            logged = []
     except ImapError as error:
         failed = plan.FolderOutcome(folder="*", uidvalidity=0, highest_uid=0, status=error.kind, error=str(error))
         logged += log_rows(run_id, day, [failed])

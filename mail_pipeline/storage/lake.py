@@ -43,6 +43,12 @@ ROW_GROUP_BYTES = 16 * 1024 * 1024  # a day of mail is one or a few row groups (
 WRITE_ID = b"mail_pipeline.write_id"
 
 
+def conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` cast to `schema` where it differs: a cast imports pyarrow.compute, slow the first
+    time in a process, which was at the end of every sync (writing its sync_log)."""
+    return table if table.schema == schema else table.cast(schema)
+
+
 class LakeReadError(Exception):
     """A lake file cannot be read; the message names it and the remedy."""
 
@@ -94,7 +100,7 @@ class Lake:
         `footer` among its key-value metadata. The caller holds the account's lock, so temporary
         files already there are leftovers: removed."""
         schema = TABLES[table]
-        batches = data.cast(schema).to_batches() if isinstance(data, pa.Table) else data
+        batches = conformed(data, schema).to_batches() if isinstance(data, pa.Table) else data
         path = self.partition_file(table, account, day)
         remove_leftovers(path.parent, f".{path.name}.*.tmp")
         return self._write(path, batches, schema, footer)
@@ -113,7 +119,7 @@ class Lake:
         directory = self.partition_dir(table, account, day)
         remove_leftovers(directory, ".part-*.parquet.*.tmp", older_than_s=STALE_APPEND_TMP_S)
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
-        return self._write(path, data.cast(TABLES[table]).to_batches(), TABLES[table])
+        return self._write(path, conformed(data, TABLES[table]).to_batches(), TABLES[table])
 
     def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema,
                footer: dict[bytes, bytes] | None = None) -> WriteResult:
@@ -197,7 +203,7 @@ def read_file(path: Path, columns: list[str] | None = None, schema: pa.Schema | 
         # flag sync reads per day (storage/state.py).
         table = parquet.read(columns=wanted)
         target = pa.schema([schema.field(name) for name in wanted]) if schema is not None else table.schema
-        return table if table.schema == target else table.cast(target)
+        return conformed(table, target)
     except READ_ERRORS as error:
         raise LakeReadError(path, error) from error
 

@@ -63,6 +63,7 @@ class FetchPool:
         self._on: dict[int, str] = {}  # worker thread -> the folder it fetches from
         self._threads: list[threading.Thread] = []
         self._ahead_folder: str | None = None
+        self._ahead_named = True  # False from `open` until `ahead`
         self._awaited: Batch | None = None  # the batch the reader waits for
 
     def __enter__(self) -> FetchPool:
@@ -102,12 +103,20 @@ class FetchPool:
         self._pending += unit.batches
         return unit
 
-    def open(self, folder: str | None = None) -> None:
-        """Sign every worker in now, before anything is announced (while the run plans), and
-        select `folder` ahead: the first planned, so its first FETCH waits for nothing."""
+    def open(self) -> None:
+        """Sign every worker in now, before anything is announced (while the run signs in and
+        plans); each then waits for `ahead` to name the folder it selects first."""
         with self._lock:
-            self._ahead_folder = folder
+            self._ahead_named = False
             self._start_workers(self._workers)
+
+    def ahead(self, folder: str | None) -> None:
+        """The folder the workers `open` signed in select first (none without `open`): the first
+        planned, so its first FETCH waits for nothing."""
+        with self._lock:
+            if not self._ahead_named:
+                self._ahead_folder, self._ahead_named = folder, True
+                self._lock.notify_all()
 
     def _start_workers(self, wanted: int = 0) -> None:
         if self._failure:
@@ -237,8 +246,10 @@ class FetchPool:
                 self._deliver(handed.pop(id(metas)), session.received(metas, data))
 
     def _select_ahead(self, session: ImapSession) -> tuple[str | None, int | None]:
-        """The folder `open` named, selected, and its UIDVALIDITY (a batch of another is selected again)."""
-        folder = self._ahead_folder
+        """The folder `ahead` named, selected, and its UIDVALIDITY (a batch of another is selected again)."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._ahead_named or self._queue or self._closed or self._failure)
+            folder = self._ahead_folder
         if folder is None:
             return None, None
         try:

@@ -46,6 +46,12 @@ class FlagCursor:
         marks = [entry["days"].get(day.isoformat()) for day in days]
         return None if not marks or None in marks else min(marks)
 
+    def covers(self, folder: str, days: Iterable[date]) -> bool:
+        """Whether every one of `days` of `folder` has a mark (under whichever UIDVALIDITY): asked
+        before a run spends round trips to learn the UIDVALIDITY `since` needs."""
+        marks = (self._folders.get(folder) or {}).get("days", {})
+        return all(day.isoformat() in marks for day in days)
+
     def record(self, folder: str, uidvalidity: int, modseq: int | None, days: Iterable[date]) -> None:
         """`days` of `folder` now hold the flags the server had at `modseq` (or later)."""
         entry = self._folders.get(folder)

@@ -46,7 +46,7 @@ class FolderDelta:
 def read(session: ImapSession, folders: list[str], days: list[date], cursor: FlagCursor) -> list[FolderDelta] | None:
     """Each folder's changes since the mod-sequence all of `days` were reconciled at; None when a
     folder has no such mark, or the server cannot say what vanished."""
-    if not folders or b"QRESYNC" not in session.capabilities:
+    if not folders or b"QRESYNC" not in session.capabilities or not all(cursor.covers(f, days) for f in folders):
         return None
     session.unselect()  # ENABLE is an authenticated-state command (RFC 5161 3.1)
     if not session.enable("QRESYNC"):
