@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.sync.fetch_pool import FetchPool
 
 log = logging.getLogger(__name__)
+DAY_THREADS = 4  # a flag reconcile's days read and written side by side (delta_run)
 
 
 @dataclass(frozen=True)
@@ -207,19 +209,21 @@ def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list
     if deltas is None:
         return None
     now = datetime.now(timezone.utc)
-    applied = {day: flag_delta.apply_day(lake, account, day, deltas, policy, now) for day in days}
-    if None in applied.values():
-        session.unselect()  # as after LIST: the full plan starts from there
-        return None
+    # Days apart: Parquet reads and writes release the GIL, so they overlap on a few threads.
+    with ThreadPoolExecutor(DAY_THREADS) as threads:
+        applied = dict(zip(days, threads.map(lambda d: flag_delta.apply_day(lake, account, d, deltas, policy, now), days)))
+        if None in applied.values():
+            session.unselect()  # as after LIST: the full plan starts from there
+            return None
 
-    def write() -> Iterator[tuple[date, DaySync]]:
-        for day, result in applied.items():
-            if result.changed:
-                state.write(lake, state.RAW, account, day, result.states)
+        def write(day: date) -> None:
+            if applied[day].changed:
+                state.write(lake, state.RAW, account, day, applied[day].states)
             else:
                 lake.verify_partition("raw_messages", account, day)  # as sync_day does for an unchanged day
-            yield day, DaySync(*flag_delta.outcomes(deltas, result), path="changes")
-    return Run(write(), {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
+        list(threads.map(write, days))  # raises the first failure
+    synced = ((day, DaySync(*flag_delta.outcomes(deltas, applied[day]), path="changes")) for day in days)
+    return Run(synced, {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
 
 
 def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> list[dict]:

@@ -8,9 +8,12 @@ ranges on the account's own, slower cadence: never a re-scan on every tick.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.records import FolderStatus
@@ -24,38 +27,86 @@ class StoredMessage:
     flags: frozenset[str]
 
 
+class StoredFolder(Mapping[int, StoredMessage]):
+    """One (folder, UIDVALIDITY)'s messages still on the server, by UID, kept as the lake's columns:
+    a StoredMessage is made only for a UID asked about (a changed flag, an expunge). An object per
+    stored row made the sensor's tick 5 times slower at 20,000 messages."""
+
+    def __init__(self, table: pa.Table, rows: dict[int, int], overlay: dict[tuple, dict]):
+        self._table, self._rows, self._overlay = table, rows, overlay  # rows: UID -> row of `table`
+
+    def __getitem__(self, uid: int) -> StoredMessage:
+        return self.lookup([uid])[uid]
+
+    def lookup(self, uids: Iterable[int]) -> dict[int, StoredMessage]:
+        """The stored messages among `uids`, read from the columns in one take."""
+        found = [uid for uid in uids if uid in self._rows]
+        picked = self._table.take(pa.array([self._rows[uid] for uid in found], pa.int64()))
+        lasting: dict[tuple, frozenset[str]] = {}  # a mailbox has few distinct sets of flags
+        messages = {}
+        keys = zip(*(picked.column(name).to_pylist() for name in state.RAW.key))
+        for uid, key, flags, day in zip(found, keys, picked.column("flags").to_pylist(), picked.column("day").to_pylist()):
+            if (current := self._overlay.get(key)) is not None:
+                flags = current["flags"]
+            flags = tuple(flags or ())
+            if (kept := lasting.get(flags)) is None:
+                kept = lasting[flags] = modseq.lasting_flags(flags)
+            messages[uid] = StoredMessage(day, kept)
+        return messages
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 # (folder, uidvalidity) -> UID -> what the lake holds of it (messages still on the server only)
-StoredIndex = dict[tuple[str, int], dict[int, StoredMessage]]
+StoredIndex = dict[tuple[str, int], StoredFolder]
 
 
 def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
-    """What the lake's raw_messages hold of the account on `days` (no raw bytes read), column by
-    column: a dict per stored row made the sensor's tick 5 times slower at 20,000 messages."""
-    index: StoredIndex = {}
-    lasting: dict[tuple, frozenset[str]] = {}  # a mailbox has few distinct sets of flags
+    """What the lake's raw_messages hold of the account on `days` (no raw bytes read)."""
+    tables, overlay = [], {}
     for day in days:
         table = lake.read_partition("raw_messages", account, day, columns=[*state.RAW.key, *state.RAW.columns])
-        overlay = state.stored(lake, state.RAW, account, day) if table.num_rows else {}
-        columns = [table.column(name).to_pylist() for name in (*state.RAW.key, *state.RAW.columns)]
-        for folder, uidvalidity, uid, flags, deleted_at in zip(*columns):
-            if (current := overlay.get((folder, uidvalidity, uid))) is not None:
-                flags, deleted_at = current["flags"], current["deleted_at"]
-            if deleted_at is None:
-                flags = tuple(flags or ())
-                if (kept := lasting.get(flags)) is None:
-                    kept = lasting[flags] = modseq.lasting_flags(flags)
-                index.setdefault((folder, uidvalidity), {})[uid] = StoredMessage(day, kept)
+        if table.num_rows:
+            tables.append(table.append_column("day", pa.array([day] * table.num_rows, pa.date32())))
+            overlay |= state.stored(lake, state.RAW, account, day)
+    if not tables:
+        return {}
+    table = pa.concat_tables(tables).combine_chunks()
+    # Live: not deleted in the file, unless the overlay says otherwise (either way).
+    overridden = pc.is_in(table.column("uid"), value_set=pa.array(sorted({k[2] for k in overlay}), pa.int64()))
+    candidates = pc.or_(pc.is_null(table.column("deleted_at")), overridden)
+    index: StoredIndex = {}
+    for pair in table.select(["folder", "uidvalidity"]).group_by(["folder", "uidvalidity"]).aggregate([]).to_pylist():
+        folder, uidvalidity = pair["folder"], pair["uidvalidity"]
+        mask = pc.and_(candidates, pc.and_(pc.equal(table.column("folder"), folder),
+                                           pc.equal(table.column("uidvalidity"), uidvalidity)))
+        rows = pc.indices_nonzero(mask)
+        at = dict(zip(table.column("uid").take(rows).to_pylist(), rows.to_pylist()))
+        states = {key[2]: current for key, current in overlay.items() if key[:2] == (folder, uidvalidity)}
+        for uid, current in states.items():
+            if current["deleted_at"] is not None:
+                at.pop(uid, None)
+        deleted = pc.indices_nonzero(pc.and_(mask, pc.is_valid(table.column("deleted_at"))))
+        for uid in table.column("uid").take(deleted).to_pylist():
+            if uid not in states:  # deleted in the file, and no state brought it back
+                at.pop(uid, None)
+        index[(folder, uidvalidity)] = StoredFolder(table, at, overlay)
     return index
 
 
-def flag_days(states: Iterable[modseq.FlagState], stored: dict[int, StoredMessage], window: set[date]) -> set[date]:
+def flag_days(states: Iterable[modseq.FlagState], stored: Mapping[int, StoredMessage], window: set[date]) -> set[date]:
     """Days of stored messages whose flags differ from the server's (and, when the server gave
     INTERNALDATE, of in-window messages the lake lacks)."""
     from mail_pipeline.sync.plan import utc_day
 
-    days = set()
+    days, states = set(), list(states)
+    found = _lookup(stored, [state.uid for state in states])
     for state in states:
-        known = stored.get(state.uid)
+        known = found.get(state.uid)
         if known is None:
             if state.internaldate is not None and utc_day(state.internaldate) in window:
                 days.add(utc_day(state.internaldate))
@@ -64,9 +115,16 @@ def flag_days(states: Iterable[modseq.FlagState], stored: dict[int, StoredMessag
     return days
 
 
-def gone_days(gone: Iterable[int], stored: dict[int, StoredMessage]) -> set[date]:
+def gone_days(gone: Iterable[int], stored: Mapping[int, StoredMessage]) -> set[date]:
     """Days of the stored messages among the UIDs `gone` from the server."""
-    return {stored[uid].day for uid in gone if uid in stored}
+    return {message.day for message in _lookup(stored, gone).values()}
+
+
+def _lookup(stored: Mapping[int, StoredMessage], uids: Iterable[int]) -> dict[int, StoredMessage]:
+    """`stored`'s messages among `uids`: in one read of the columns where it is a StoredFolder."""
+    if isinstance(stored, StoredFolder):
+        return stored.lookup(uids)
+    return {uid: stored[uid] for uid in uids if uid in stored}
 
 
 @dataclass(frozen=True)
