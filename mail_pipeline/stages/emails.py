@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 from datetime import date
 
 import pyarrow as pa
@@ -96,19 +97,25 @@ def overlay_states(lake: Lake, account: str, day: date, raw_file: pq.FileMetaDat
     raw_states = state.stored(lake, state.RAW, account, day)
     if not raw_states:
         return {}, stored.num_rows
-    flat, parents = pc.list_flatten(locations), pc.list_parent_indices(locations)
-    named = pc.indices_nonzero(pc.is_in(pc.struct_field(flat, "uid"), value_set=pa.array(sorted({k[2] for k in raw_states}), pa.int64())))
-    owner: dict[tuple, int] = {}
-    for location, parent in zip(flat.take(named).to_pylist(), parents.take(named).to_pylist()):
-        key = (location["folder"], location["uidvalidity"], location["uid"])
-        if key in raw_states:
-            owner[key] = parent
+    owner = _owners(locations, raw_states)
     if len(owner) != len(raw_states) or any(lengths[p].as_py() != 1 for p in owner.values()):
         return None
     rows = stored.take(pa.array(list(owner.values()), pa.int64())).to_pylist()
     states = {(row["email_id"],): current for key, row in zip(owner, rows)
               if (current := records.copy_state(raw_states[key])) != {c: row[c] for c in current}}
     return states, stored.num_rows
+
+
+def _owners(locations: pa.ListArray, keys: Collection[tuple]) -> dict[tuple, int]:
+    """Which email (row) lists each of the raw `keys` among its locations."""
+    flat, parents = pc.list_flatten(locations), pc.list_parent_indices(locations)
+    uids = pa.array(sorted({key[2] for key in keys}), pa.int64())
+    named = pc.indices_nonzero(pc.is_in(pc.struct_field(flat, "uid"), value_set=uids))
+    owner = {}
+    for location, parent in zip(flat.take(named).to_pylist(), parents.take(named).to_pylist()):
+        if (key := (location["folder"], location["uidvalidity"], location["uid"])) in keys:
+            owner[key] = parent
+    return owner
 
 
 def _identities(rows: list[dict]) -> list[tuple]:

@@ -211,7 +211,8 @@ def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list
     now = datetime.now(timezone.utc)
     # Days apart: Parquet reads and writes release the GIL, so they overlap on a few threads.
     with ThreadPoolExecutor(DAY_THREADS) as threads:
-        applied = dict(zip(days, threads.map(lambda d: flag_delta.apply_day(lake, account, d, deltas, policy, now), days)))
+        applied = dict(zip(days, threads.map(
+            lambda d: flag_delta.apply_day(lake, account, d, deltas, policy, now), days)))
         if None in applied.values():
             session.unselect()  # as after LIST: the full plan starts from there
             return None

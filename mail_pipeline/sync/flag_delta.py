@@ -83,20 +83,9 @@ def apply_day(lake: Lake, account: str, day: date, deltas: list[FolderDelta], po
     """The day's overlay with `deltas` applied, or None when the day needs the full plan."""
     table = lake.read_partition("raw_messages", account, day, columns=COLUMNS)
     overlay = state.stored(lake, state.RAW, account, day)
-    by_folder = {d.folder: d for d in deltas}
-    folder_of, uidvalidity_of = table.column("folder"), table.column("uidvalidity")
-    named, belonging = [], 0
-    for delta in deltas:
-        here = pc.equal(folder_of, delta.folder)
-        if pc.any(pc.and_(here, pc.not_equal(uidvalidity_of, delta.uidvalidity))).as_py():
-            return None  # rows of an earlier UIDVALIDITY: edit_day decides what they become
-        belonging += pc.sum(here).as_py() or 0
-        uids = {uid for uid, d in delta.days.items() if d == day} | delta.vanished
-        uids |= {key[2] for key in overlay if key[0] == delta.folder}
-        named.append(pc.and_(here, pc.is_in(table.column("uid"), value_set=pa.array(sorted(uids), pa.int64()))))
-    if belonging != table.num_rows:
-        return None  # rows of a folder no longer synced
-    rows = table.filter(functools.reduce(pc.or_, named)).to_pylist()
+    rows = _named_rows(table, overlay, deltas, day)
+    if rows is None:
+        return None
     current = {state.RAW.key_of(row): row | overlay.get(state.RAW.key_of(row), {}) for row in rows}
     if policy == "mirror" and (any(r["deleted_at"] is not None for r in current.values())
                                or pc.any(pc.is_valid(table.column("deleted_at"))).as_py()):
@@ -105,23 +94,41 @@ def apply_day(lake: Lake, account: str, day: date, deltas: list[FolderDelta], po
         stored = {key[2] for key in current if key[0] == delta.folder}
         if any(d == day and uid not in stored for uid, d in delta.days.items()):
             return None  # new mail on this day: its body to fetch, perhaps a stored copy to reuse
-    result = DayDelta(states=dict(overlay), changed=False, flags_updated=0, gone=0, kept={})
-    live = {d.folder: 0 for d in deltas} | _live_counts(table, rows, overlay)
+    by_folder = {d.folder: d for d in deltas}
+    result = DayDelta(states=dict(overlay), changed=False, flags_updated=0, gone=0,
+                      kept={d.folder: 0 for d in deltas} | _live_counts(table, rows, overlay))
     for key, row in current.items():
         delta = by_folder[key[0]]
         if row["deleted_at"] is not None:
             continue  # a tombstone stays as it is (keep)
         if key[2] in delta.vanished:
             if policy == "mirror" or _has_copy(table, row):
-                return None
+                return None  # erased, or dropped for the copy that stays: the bodies file is rewritten
             result.states[key] = {"flags": row["flags"], "deleted_at": now}
-            result.gone += 1
-            live[key[0]] -= 1
-        elif key[2] in delta.flags and modseq.lasting_flags(delta.flags[key[2]]) != modseq.lasting_flags(row["flags"] or ()):
-            result.states[key] = {"flags": list(delta.flags[key[2]]), "deleted_at": None}
+            result.gone, result.kept[key[0]] = result.gone + 1, result.kept[key[0]] - 1
+        elif (flags := delta.flags.get(key[2])) is not None \
+                and modseq.lasting_flags(flags) != modseq.lasting_flags(row["flags"] or ()):
+            result.states[key] = {"flags": list(flags), "deleted_at": None}
             result.flags_updated += 1
-    result.changed, result.kept = bool(result.gone or result.flags_updated), live
+    result.changed = bool(result.gone or result.flags_updated)
     return result
+
+
+def _named_rows(table: pa.Table, overlay: dict[tuple, dict], deltas: list[FolderDelta], day: date) -> list[dict] | None:
+    """The day's rows a delta names (changed on this day, vanished) or the overlay holds, as
+    dicts; None when the day holds rows of another UIDVALIDITY or of a folder not synced."""
+    named, belonging = [], 0
+    for delta in deltas:
+        here = pc.equal(table.column("folder"), delta.folder)
+        if pc.any(pc.and_(here, pc.not_equal(table.column("uidvalidity"), delta.uidvalidity))).as_py():
+            return None  # rows of an earlier UIDVALIDITY: edit_day decides what they become
+        belonging += pc.sum(here).as_py() or 0
+        uids = {uid for uid, d in delta.days.items() if d == day} | delta.vanished
+        uids |= {key[2] for key in overlay if key[0] == delta.folder}
+        named.append(pc.and_(here, pc.is_in(table.column("uid"), value_set=pa.array(sorted(uids), pa.int64()))))
+    if belonging != table.num_rows:
+        return None  # rows of a folder no longer synced
+    return table.filter(functools.reduce(pc.or_, named)).to_pylist()
 
 
 def _live_counts(table: pa.Table, rows: list[dict], overlay: dict[tuple, dict]) -> dict[str, int]:

@@ -45,7 +45,8 @@ class StoredFolder(Mapping[int, StoredMessage]):
         lasting: dict[tuple, frozenset[str]] = {}  # a mailbox has few distinct sets of flags
         messages = {}
         keys = zip(*(picked.column(name).to_pylist() for name in state.RAW.key))
-        for uid, key, flags, day in zip(found, keys, picked.column("flags").to_pylist(), picked.column("day").to_pylist()):
+        flags_and_days = zip(picked.column("flags").to_pylist(), picked.column("day").to_pylist())
+        for uid, key, (flags, day) in zip(found, keys, flags_and_days):
             if (current := self._overlay.get(key)) is not None:
                 flags = current["flags"]
             flags = tuple(flags or ())
