@@ -16,7 +16,7 @@ from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
-from mail_pipeline.storage.lake import WRITE_ID, Lake, LakeReadError
+from mail_pipeline.storage.lake import WRITE_ID, Lake, LakeReadError, footer_value
 from mail_pipeline.storage.schemas import EMAILS
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,8 @@ def overlay_states(lake: Lake, account: str, day: date, raw_file: pq.FileMetaDat
     raw_messages file still in place (`raw_file`, its footer: only the raw state file has moved
     since) and every message that state file names is the one copy of an email: then its state is
     that copy's. None when either does not hold."""
-    emails_file = lake.file_metadata("emails", account, day)
-    source = (raw_file.metadata or {}).get(WRITE_ID) if raw_file is not None else None
-    if source is None or emails_file is None or (emails_file.metadata or {}).get(SOURCE) != source:
+    source = footer_value(raw_file, WRITE_ID)
+    if source is None or footer_value(lake.file_metadata("emails", account, day), SOURCE) != source:
         return None
     try:
         stored = lake.read_partition("emails", account, day, columns=["email_id", "locations", *state.EMAILS.columns])
@@ -176,7 +175,7 @@ def parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> Part
             f"emails unchanged but for flags or deleted_at: {len(states)} differ from the stored file, "
             "kept beside it"), figures={"states_changed": len(states), "bytes": written})
     rows, copies = build_day(lake, account, day, pool, metas)
-    source = (raw_file.metadata or {}).get(WRITE_ID) if raw_file is not None else None
+    source = footer_value(raw_file, WRITE_ID)
     written = lake.write_partition("emails", account, day, pa.Table.from_pylist(rows, schema=EMAILS),
                                    footer={SOURCE: source} if source else None)
     state.clear(lake, state.EMAILS, account, day)  # the file just written holds the current state

@@ -135,6 +135,11 @@ def fetch_pool(open_session: Callable[[], AbstractContextManager[imap.ImapSessio
                      max_bytes=limits.max_bytes, readahead_bytes=2 * limits.max_bytes)
 
 
+def over_pool(days: list[date], limits: FetchLimits) -> bool:
+    """Whether a run fetches over the pool from the start: a range of days, more than one connection."""
+    return len(days) > 1 and limits.connections > 1
+
+
 def fetch_for(pool: FetchPool, session: imap.ImapSession, plans: list[plan.FolderPlan],
               limits: FetchLimits) -> plan.Fetch:
     """How a run of one day fetches `plans` (its order): over the pool when they take more than
@@ -181,7 +186,7 @@ def remember_flags(cursor: FlagCursor, marks: Marks, synced: dict[str, list[date
 def planned_run(session: imap.ImapSession, pool: FetchPool, lake: Lake, account: str, folders: list[str],
                 vanished: list[str], days: list[date], cursor: FlagCursor, limits: FetchLimits, policy: str) -> Run:
     """Every folder planned once for all of `days`, then each day's file rewritten with what it lacks."""
-    ranged = len(days) > 1 and limits.connections > 1  # over the pool (ingest)
+    ranged = over_pool(days, limits)
     stored_rows = {d: stored_meta(lake, account, d) for d in days}
     stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
     plans, gone = plan.plan_folders(  # gone: deleted since the LIST
@@ -294,7 +299,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
         # in as soon as the run's own connection has (bad credentials: one refused sign-in, not
         # one per connection), a range already stored (a flag reconcile) only if it turns out to
         # need bodies. A day's run uses it when it has more than one batch.
-        ranged = len(days) > 1 and limits.connections > 1
+        ranged = over_pool(days, limits)
         stored = [lake.partition_file("raw_messages", account, d).exists() for d in days]
         with fetch_pool(open_session, limits) as pool, open_session() as session:
             if ranged and not all(stored):

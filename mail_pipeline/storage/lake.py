@@ -43,10 +43,15 @@ ROW_GROUP_BYTES = 16 * 1024 * 1024  # a day of mail is one or a few row groups (
 WRITE_ID = b"mail_pipeline.write_id"
 
 
-def conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` cast to `schema` where it differs: a cast imports pyarrow.compute, slow the first
-    time in a process, which was at the end of every sync (writing its sync_log)."""
+def conformed(table: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table | pa.RecordBatch:
+    """`table` (or batch) cast to `schema` where it differs: a cast imports pyarrow.compute, slow
+    the first time in a process, which was at the end of every sync (writing its sync_log)."""
     return table if table.schema == schema else table.cast(schema)
+
+
+def footer_value(metadata: pq.FileMetaData | None, key: bytes) -> bytes | None:
+    """One key-value entry of a file's footer (`Lake.file_metadata`); None without the file or the key."""
+    return (metadata.metadata or {}).get(key) if metadata is not None else None
 
 
 class LakeReadError(Exception):
@@ -247,18 +252,21 @@ def write_behind(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch], de
     pending: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=depth)
     failed: list[BaseException] = []
     group: list[pa.RecordBatch] = []
+    grouped = [0]  # bytes in `group`
 
     def flush() -> None:
         writer.write_table(pa.Table.from_batches(group, schema=writer.schema))
         group.clear()
+        grouped[0] = 0
 
     def drain() -> None:
         while (batch := pending.get()) is not None:
             if failed:
                 continue  # keep taking batches so the producer never blocks on a full queue
             try:
-                group.append(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
-                if sum(b.nbytes for b in group) >= ROW_GROUP_BYTES:
+                group.append(conformed(batch, writer.schema))
+                grouped[0] += batch.nbytes
+                if grouped[0] >= ROW_GROUP_BYTES:
                     flush()
             except BaseException as error:
                 failed.append(error)

@@ -77,24 +77,19 @@ def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
     if not tables:
         return {}
     table = pa.concat_tables(tables).combine_chunks()
-    # Live: not deleted in the file, unless the overlay says otherwise (either way).
-    overridden = pc.is_in(table.column("uid"), value_set=pa.array(sorted({k[2] for k in overlay}), pa.int64()))
-    candidates = pc.or_(pc.is_null(table.column("deleted_at")), overridden)
     index: StoredIndex = {}
     for pair in table.select(["folder", "uidvalidity"]).group_by(["folder", "uidvalidity"]).aggregate([]).to_pylist():
         folder, uidvalidity = pair["folder"], pair["uidvalidity"]
-        mask = pc.and_(candidates, pc.and_(pc.equal(table.column("folder"), folder),
-                                           pc.equal(table.column("uidvalidity"), uidvalidity)))
+        mask = pc.and_(pc.equal(table.column("folder"), folder), pc.equal(table.column("uidvalidity"), uidvalidity))
         rows = pc.indices_nonzero(mask)
         at = dict(zip(table.column("uid").take(rows).to_pylist(), rows.to_pylist()))
+        # Gone: deleted in the file unless a state brought it back, or deleted by a state.
         states = {key[2]: current for key, current in overlay.items() if key[:2] == (folder, uidvalidity)}
-        for uid, current in states.items():
-            if current["deleted_at"] is not None:
-                at.pop(uid, None)
-        deleted = pc.indices_nonzero(pc.and_(mask, pc.is_valid(table.column("deleted_at"))))
-        for uid in table.column("uid").take(deleted).to_pylist():
-            if uid not in states:  # deleted in the file, and no state brought it back
-                at.pop(uid, None)
+        deleted = table.column("uid").take(pc.indices_nonzero(pc.and_(mask, pc.is_valid(table.column("deleted_at")))))
+        gone = {uid for uid in deleted.to_pylist() if uid not in states}
+        gone |= {uid for uid, current in states.items() if current["deleted_at"] is not None}
+        for uid in gone:
+            at.pop(uid, None)
         index[(folder, uidvalidity)] = StoredFolder(table, at, overlay)
     return index
 
