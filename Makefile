@@ -6,17 +6,32 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast bench services install clean
+.PHONY: run test test-fast bench services install lock clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Every distribution at the version and hash the tests passed with (requirements-dev.lock: the
+# product, its `openvino` and `dev` extras; requirements.lock: the product alone, for the image).
+# The package itself goes in without dependencies, so nothing outside the lock is resolved.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# constraints.txt pins the CPU build of torch (see the comment inside it).
-	# openvino: the faster embedding backend `auto` picks where it keeps the vectors (pyproject.toml).
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,openvino]'
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve both locks to the newest releases pyproject.toml allows: the one way upgrades happen
+# (then `make test`, and fix what the new releases broke). constraints.txt keeps torch's CPU build.
+LOCK_TOOL := .venv-lock/bin/pip-compile
+# Extras stay on the pinned lines (gql[requests]): pip's hash checking refuses a requirement
+# with extras whose pin it cannot see. The dev lock starts from the product's lock, so the two
+# agree on every shared pin (mail_pipeline_tests/test_lock.py checks).
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --no-strip-extras --no-emit-find-links --no-emit-index-url
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q pip-tools==7.6.2
+	$(LOCK_TOOL) $(LOCK_FLAGS) --upgrade --extra openvino -c constraints.txt -o requirements.lock pyproject.toml
+	cp requirements.lock requirements-dev.lock
+	$(LOCK_TOOL) $(LOCK_FLAGS) --extra openvino --extra dev -c constraints.txt -o requirements-dev.lock pyproject.toml
 
 # The real servers the tests and the benchmark start (Dovecot, PostgreSQL, mbsync from isync),
 # the tools their harness uses (openssl for the test certificate, pgrep from procps), and the
@@ -40,4 +55,4 @@ bench: $(STAMP) services
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) .venv-lock data .pytest_cache

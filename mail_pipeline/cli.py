@@ -49,7 +49,7 @@ def key_check(args, settings) -> int:
     accounts = registry.list()
     for account in accounts:
         registry.check_secret(account, cipher)
-    print(f"FERNET_KEY OK ({len(cipher._fernets)} key(s)); {len(accounts)} stored password(s) and OAuth grant(s) decrypt")
+    print(f"FERNET_KEY OK ({cipher.key_count} key(s)); {len(accounts)} stored password(s) and OAuth grant(s) decrypt")
     return 0
 
 

@@ -41,7 +41,7 @@ def check_key(settings: Settings) -> Iterator[Finding]:
         yield Finding("key", False, f"cannot decrypt the password or OAuth grant of: {', '.join(bad)}",
                       "add the key they were encrypted with to FERNET_KEY (after the first), then `key rotate`")
     else:
-        yield Finding("key", True, f"{len(cipher._fernets)} key(s); every stored password and OAuth grant decrypts")
+        yield Finding("key", True, f"{cipher.key_count} key(s); every stored password and OAuth grant decrypts")
 
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:

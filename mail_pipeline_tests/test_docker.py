@@ -126,11 +126,13 @@ def test_image_is_cpu_only_unprivileged_and_carries_the_instance_config():
     assert copied_files()[f"{env['DAGSTER_HOME']}/dagster.yaml"] == DOCKER / "dagster.yaml"
     assert ("WORKDIR", "/opt/mail_pipeline") in instructions
     runs = [args for i, args in instructions if i == "RUN"]
-    torch_pin = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.MULTILINE)[1]
-    cpu_torch = next(n for n, r in enumerate(runs) if f'"torch=={torch_pin}"' in r)
-    assert "--index-url https://download.pytorch.org/whl/cpu" in runs[cpu_torch], "torch must come from the CPU index only"
-    package = next(n for n, r in enumerate(runs) if "pip install -c constraints.txt ." in r)
-    assert cpu_torch < package, "the CPU build of torch must be installed before the package pulls torch"
+    locked = next(n for n, r in enumerate(runs) if "pip install --require-hashes" in r)
+    assert "-r requirements.lock" in runs[locked] and copied_files()["/opt/mail_pipeline/requirements.lock"] == ROOT / "requirements.lock"
+    # PyPI serves only the CUDA build of torch; the lock's CPU build comes from PyTorch's CPU index.
+    assert "+cpu" in re.search(r"^torch==(\S+)", (ROOT / "requirements.lock").read_text(), re.MULTILINE)[1]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in runs[locked]
+    package = next(n for n, r in enumerate(runs) if "pip install --no-deps" in r)
+    assert locked < package, "the package goes in after the lock, without resolving anything itself"
     users = [args.strip() for i, args in instructions if i == "USER"]
     assert users == ["mail"]
 

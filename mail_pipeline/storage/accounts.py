@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.fernet import MultiFernet
 
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.locks import file_lock
@@ -195,7 +194,7 @@ class AccountRegistry:
             raise AccountError(f"no account {slug!r}; `mail-pipeline account list` shows the registered ones")
         return accounts[slug]
 
-    def add(self, account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:
+    def add(self, account: Account, secret: str | Grant, cipher: crypto.Keyring) -> Account:
         """Store a new account with its password, or its OAuth `Grant` for an oauth2 account."""
         with self._locked():
             accounts = self.load()
@@ -231,7 +230,7 @@ class AccountRegistry:
             self._save(accounts)
         return account
 
-    def replace_secret(self, slug: str, secret: str | Grant, cipher: MultiFernet) -> Account:
+    def replace_secret(self, slug: str, secret: str | Grant, cipher: crypto.Keyring) -> Account:
         """Swap in a new password or grant (a reauth, a rotated refresh token) in one atomic write."""
         with self._locked():
             accounts = self.load()
@@ -239,17 +238,17 @@ class AccountRegistry:
             self._save(accounts)
         return accounts[slug]
 
-    def password(self, account: Account, cipher: MultiFernet) -> str:
+    def password(self, account: Account, cipher: crypto.Keyring) -> str:
         if account.is_oauth:
             raise AccountError(f"account {account.slug!r} signs in with OAuth 2.0 and has no password")
         return crypto.decrypt(cipher, account.password_token, owner=account.slug)
 
-    def grant(self, account: Account, cipher: MultiFernet) -> Grant:
+    def grant(self, account: Account, cipher: crypto.Keyring) -> Grant:
         if not account.is_oauth:
             raise AccountError(f"account {account.slug!r} signs in with a password and has no OAuth grant")
         return Grant.loads(crypto.decrypt(cipher, account.grant_token, owner=account.slug, what="OAuth grant"))
 
-    def check_secret(self, account: Account, cipher: MultiFernet) -> None:
+    def check_secret(self, account: Account, cipher: crypto.Keyring) -> None:
         """Decrypt the account's stored secret, raising `DecryptError` if no key can."""
         if account.is_oauth:
             self.grant(account, cipher)
@@ -262,7 +261,7 @@ class AccountRegistry:
         with file_lock(self.path.parent / "locks" / f"{slug}.grant.lock", exclusive=True):
             yield
 
-    def rotate(self, cipher: MultiFernet) -> int:
+    def rotate(self, cipher: crypto.Keyring) -> int:
         """Re-encrypt every password and OAuth grant with the first key; all or nothing."""
         with self._locked():
             accounts = self.load()
@@ -292,7 +291,7 @@ def parse(content: bytes) -> dict[str, Account]:
     return {item["slug"]: _account_from_json(item) for item in data.get("accounts", [])}
 
 
-def _with_secret(account: Account, secret: str | Grant, cipher: MultiFernet) -> Account:
+def _with_secret(account: Account, secret: str | Grant, cipher: crypto.Keyring) -> Account:
     if account.is_oauth:
         if not isinstance(secret, Grant) or not secret.refresh_token:
             raise AccountError(f"account {account.slug!r} needs an OAuth refresh token")
@@ -302,7 +301,7 @@ def _with_secret(account: Account, secret: str | Grant, cipher: MultiFernet) -> 
     return replace(account, password_token=crypto.encrypt(cipher, secret), grant_token="")
 
 
-def _rotated(account: Account, cipher: MultiFernet) -> Account:
+def _rotated(account: Account, cipher: crypto.Keyring) -> Account:
     def again(token: str, what: str) -> str:
         return crypto.rotate(cipher, token, owner=account.slug, what=what) if token else token
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from dataclasses import dataclass
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEY_VARIABLE = "FERNET_KEY"
@@ -22,7 +24,16 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def load_cipher(value: str | None = None) -> MultiFernet:
+@dataclass(frozen=True)
+class Keyring:
+    """The keys of FERNET_KEY as one MultiFernet, and how many there are (MultiFernet keeps no
+    public count: cryptography 51 dropped the private list older code read)."""
+
+    fernet: MultiFernet
+    key_count: int
+
+
+def load_cipher(value: str | None = None) -> Keyring:
     """Build the MultiFernet from FERNET_KEY, failing with one clear, secret-free message."""
     raw = os.environ.get(KEY_VARIABLE, "") if value is None else value
     keys = [part.strip() for part in raw.split(",") if part.strip()]
@@ -38,16 +49,16 @@ def load_cipher(value: str | None = None) -> MultiFernet:
                 f"{KEY_VARIABLE} key #{position} of {len(keys)} is not a valid Fernet key "
                 f"(32 url-safe base64-encoded bytes): {GENERATE_HINT}"
             ) from None
-    return MultiFernet(fernets)
+    return Keyring(MultiFernet(fernets), len(fernets))
 
 
-def encrypt(cipher: MultiFernet, secret: str) -> str:
-    return cipher.encrypt(secret.encode("utf-8")).decode("ascii")
+def encrypt(cipher: Keyring, secret: str) -> str:
+    return cipher.fernet.encrypt(secret.encode("utf-8")).decode("ascii")
 
 
-def decrypt(cipher: MultiFernet, token: str, *, owner: str, what: str = "password") -> str:
+def decrypt(cipher: Keyring, token: str, *, owner: str, what: str = "password") -> str:
     try:
-        return cipher.decrypt(token.encode("ascii")).decode("utf-8")
+        return cipher.fernet.decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise DecryptError(
             f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
@@ -55,9 +66,9 @@ def decrypt(cipher: MultiFernet, token: str, *, owner: str, what: str = "passwor
         ) from None
 
 
-def rotate(cipher: MultiFernet, token: str, *, owner: str, what: str = "password") -> str:
+def rotate(cipher: Keyring, token: str, *, owner: str, what: str = "password") -> str:
     try:
-        return cipher.rotate(token.encode("ascii")).decode("ascii")
+        return cipher.fernet.rotate(token.encode("ascii")).decode("ascii")
     except InvalidToken:
         raise DecryptError(
             f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
