@@ -32,6 +32,15 @@ class Keyring:
     fernet: MultiFernet
     key_count: int
 
+    def encrypt(self, data: bytes) -> bytes:
+        return self.fernet.encrypt(data)
+
+    def decrypt(self, token: bytes) -> bytes:
+        return self.fernet.decrypt(token)
+
+    def rotate(self, token: bytes) -> bytes:
+        return self.fernet.rotate(token)
+
 
 def load_cipher(value: str | None = None) -> Keyring:
     """Build the MultiFernet from FERNET_KEY, failing with one clear, secret-free message."""
@@ -53,12 +62,12 @@ def load_cipher(value: str | None = None) -> Keyring:
 
 
 def encrypt(cipher: Keyring, secret: str) -> str:
-    return cipher.fernet.encrypt(secret.encode("utf-8")).decode("ascii")
+    return cipher.encrypt(secret.encode("utf-8")).decode("ascii")
 
 
 def decrypt(cipher: Keyring, token: str, *, owner: str, what: str = "password") -> str:
     try:
-        return cipher.fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        return cipher.decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise DecryptError(
             f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
@@ -68,7 +77,7 @@ def decrypt(cipher: Keyring, token: str, *, owner: str, what: str = "password") 
 
 def rotate(cipher: Keyring, token: str, *, owner: str, what: str = "password") -> str:
     try:
-        return cipher.fernet.rotate(token.encode("ascii")).decode("ascii")
+        return cipher.rotate(token.encode("ascii")).decode("ascii")
     except InvalidToken:
         raise DecryptError(
             f"the stored {what} of account {owner!r} cannot be decrypted with any key in "
