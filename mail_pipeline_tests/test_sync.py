@@ -8,7 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from mail_pipeline.imap.records import MessageMeta, fetched_message, message_meta, plan_batches
-from mail_pipeline.sync.plan import FolderOutcome, day_spans, head_apart, header_message_id, record_missing
+from mail_pipeline.imap.records import header_message_id
+from mail_pipeline.sync.plan import FolderOutcome, day_spans, head_apart, record_missing
 
 D = date.fromisoformat
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from mail_pipeline.imap.errors import ImapProtocolError
 from mail_pipeline.imap.fetch_response import FetchValue
-from mail_pipeline.imap.records import flag_names, sequence_set
+from mail_pipeline.imap.records import flag_names, header_message_id, sequence_set
 from mail_pipeline.imap.session import ImapSession
 
 # FLAGS answers are a few dozen bytes per message: large ranges keep the round trips few.
@@ -88,8 +88,6 @@ def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BA
 
 def message_ids(session: ImapSession, uids: Sequence[int], batch: int = 500) -> dict[int, str | None]:
     """Message-ID of each UID, from its header field alone."""
-    from mail_pipeline.sync.plan import header_message_id
-
     found: dict[int, str | None] = {}
     for chunk in batches(uids, batch):
         data, _ = session.uid_fetch(sequence_set(chunk), [MESSAGE_ID_ITEM], requested=set(chunk))

@@ -3,12 +3,15 @@ message's metadata (for planning) or the whole message (FETCH), and the batches 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from mail_pipeline.imap.errors import ImapProtocolError
 from mail_pipeline.imap.fetch_response import FetchValue
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,14 @@ def sequence_set(uids: Sequence[int]) -> str:
         else:
             runs.append([uid, uid])
     return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID header, unfolded and without angle brackets (None when absent)."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end if end >= 0 else 65536]
+    match = _MESSAGE_ID.search(head)
+    if not match:
+        return None
+    value = re.sub(rb"\s+", b"", match.group(1)).decode("ascii", errors="replace").strip("<>")
+    return value or None

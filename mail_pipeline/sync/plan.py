@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import date, datetime, timedelta, timezone
 
 from mail_pipeline.imap import modseq
-from mail_pipeline.imap.records import FetchedMessage, FolderStatus, MessageMeta
+from mail_pipeline.imap.records import FetchedMessage, FolderStatus, MessageMeta, header_message_id
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 
 log = logging.getLogger(__name__)
-
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
-def header_message_id(raw: bytes) -> str | None:
-    """The Message-ID header, unfolded and without angle brackets (None when absent)."""
-    end = raw.find(b"\r\n\r\n")
-    head = raw[: end if end >= 0 else 65536]
-    match = _MESSAGE_ID.search(head)
-    if not match:
-        return None
-    value = re.sub(rb"\s+", b"", match.group(1)).decode("ascii", errors="replace").strip("<>")
-    return value or None
-
 
 def utc_day(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date()
