@@ -181,7 +181,7 @@ def new_mail(bench: Workbench, stack: Stack) -> dict[str, float]:
 def stack_environment(bench: Workbench, data_dir) -> dict[str, str]:
     from bench.fetch import settings_environment
 
-    from mail_pipeline.processes import MEMORY_ENVIRONMENT
+    from mail_pipeline.cli.processes import MEMORY_ENVIRONMENT
 
     # As `mail-pipeline run` starts Dagster (processes.child_environment).
     return {**settings_environment(bench), **MEMORY_ENVIRONMENT, "MAIL_PIPELINE_DATA_DIR": str(data_dir),
@@ -255,7 +255,7 @@ register(Section(
     ),
     method=(
         "`dagster dev` (via `mail_pipeline_tests.dagster_process.DagsterDev`) on a fresh DAGSTER_HOME "
-        "from `mail_pipeline.commands.write_instance_config` (SQLite, run queue with the per-account "
+        "from `mail_pipeline.cli.pipeline.write_instance_config` (SQLite, run queue with the per-account "
         "limit, retries), the clock pinned to the bench window, the same Dovecot over TLS, the sensor "
         "running at `--sensor-interval` (default 60 s, the product's). Two accounts: `quiet` (no mail) "
         "and `mailbox` (`--backfill-n` messages of the bench window, paused so the sensor only "

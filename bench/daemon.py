@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from mail_pipeline.backfill import BACKFILL_TAG
+from mail_pipeline.cli.backfill import BACKFILL_TAG
 from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
@@ -53,7 +53,7 @@ class Stack:
     """`dagster dev` over the data directory the current environment's settings name."""
 
     def __init__(self, data_dir: Path, env: dict[str, str]):
-        from mail_pipeline.commands import write_instance_config
+        from mail_pipeline.cli.pipeline import write_instance_config
         from mail_pipeline.settings import Settings
 
         logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per instance opened

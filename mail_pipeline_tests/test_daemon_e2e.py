@@ -12,7 +12,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from mail_pipeline import cli
-from mail_pipeline.commands import write_instance_config
+from mail_pipeline.cli.pipeline import write_instance_config
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry

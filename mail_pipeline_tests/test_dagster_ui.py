@@ -55,7 +55,7 @@ def backfilled_demo(root: Path) -> Iterator[Stack]:
     from dagster import AssetKey, DagsterInstance
 
     from mail_pipeline import cli
-    from mail_pipeline.commands import write_instance_config
+    from mail_pipeline.cli.pipeline import write_instance_config
     from mail_pipeline.demo import server as demo
     from mail_pipeline.settings import get_settings
     from mail_pipeline.storage.accounts import AccountRegistry
@@ -144,7 +144,7 @@ def metadata_value(page, label: str) -> str:
 def test_the_backfill_is_one_ingest_run_and_the_run_list_names_it(stack, ui):
     from dagster import DagsterInstance, RunsFilter
 
-    from mail_pipeline.backfill import BACKFILL_TAG, runs_url
+    from mail_pipeline.cli.backfill import BACKFILL_TAG, runs_url
 
     with DagsterInstance.from_config(str(stack.home)) as instance:
         runs = [r.dagster_run for r in instance.get_run_records(RunsFilter(tags={"mail_pipeline/trigger": "cli_backfill"}))]

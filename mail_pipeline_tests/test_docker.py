@@ -166,7 +166,7 @@ def readme_docker_section() -> str:
 
 
 def test_readme_docker_commands_name_real_services_and_valid_cli_commands():
-    from mail_pipeline.cli import build_parser
+    from mail_pipeline.cli.main import build_parser
 
     services = compose()["services"]
     commands = [line for line in readme_docker_section().splitlines() if line.startswith("docker compose")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mail_pipeline import cli
-from mail_pipeline.doctor import check_accounts, check_data_dir, check_instance, check_key, diagnose
+from mail_pipeline.cli.doctor import check_accounts, check_data_dir, check_instance, check_key, diagnose
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
@@ -84,7 +84,7 @@ def test_status_after_a_sync(dovecot, alice, data_dir, instance, monkeypatch, ca
 
 
 def test_doctor_warns_about_data_others_can_read(data_dir, capsys):
-    from mail_pipeline.doctor import check_permissions
+    from mail_pipeline.cli.doctor import check_permissions
     from mail_pipeline.storage.lake import Lake
 
     Lake(data_dir / "lake").ensure_placeholders()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mail_pipeline.doctor import check_model
+from mail_pipeline.cli.doctor import check_model
 from mail_pipeline.indexing import backend as backends
 from mail_pipeline.indexing import embedder as embedder_module
 from mail_pipeline.indexing.backend import OPENVINO_FP32, TORCH_FP32, Choice, Runtime, candidates, machine_key

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from mail_pipeline import envfile
-from mail_pipeline.commands import ensure_key
+from mail_pipeline.cli.pipeline import ensure_key
 from mail_pipeline.storage import crypto
 
 
@@ -66,7 +66,7 @@ def test_ensure_key_leaves_the_file_alone_when_the_environment_has_a_key(tmp_pat
 
 
 def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_path, monkeypatch):
-    from mail_pipeline.processes import child_environment
+    from mail_pipeline.cli.processes import child_environment
     from mail_pipeline.settings import Settings
 
     monkeypatch.chdir(tmp_path)

@@ -17,7 +17,7 @@ from dagster import materialize
 
 from mail_pipeline.auth import tokens
 from mail_pipeline.defs.assets.raw_messages import raw_messages
-from mail_pipeline.doctor import diagnose
+from mail_pipeline.cli.doctor import diagnose
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings

@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from mail_pipeline import cli, preflight
+from mail_pipeline import cli
+from mail_pipeline.cli import preflight
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline_tests.servers import free_port
@@ -106,7 +107,7 @@ def test_the_backfill_documents_are_valid_against_the_webservers_schema(document
     from dagster_graphql.schema import create_schema
     from graphql import parse, validate
 
-    from mail_pipeline import backfill
+    from mail_pipeline.cli import backfill
 
     assert validate(create_schema().graphql_schema, parse(getattr(backfill, document))) == []
 
@@ -123,14 +124,14 @@ def lookup(accounts=("work",), days=("2026-11-19", "2026-11-20"), jobs=("ingest"
 
 
 def test_the_backfill_selects_the_ingest_job():
-    from mail_pipeline.backfill import job_selector
+    from mail_pipeline.cli.backfill import job_selector
 
     assert job_selector(lookup(), ["work"], DAYS) == {
         "repositoryLocationName": "loc", "repositoryName": "__repository__", "jobName": "ingest"}
 
 
 def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_holds():
-    from mail_pipeline.backfill import run_params
+    from mail_pipeline.cli.backfill import run_params
 
     selector = {"jobName": "ingest"}
     runs = run_params(selector, ["work", "home"], DAYS[0], DAYS[1], "b1")
@@ -151,7 +152,7 @@ def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_
     ({"repositoriesOrError": {"message": "location failed"}}, "the webserver has no `ingest` job"),
 ])
 def test_a_refused_backfill_is_explained(answer, expected):
-    from mail_pipeline.backfill import BackfillRefused, job_selector
+    from mail_pipeline.cli.backfill import BackfillRefused, job_selector
 
     with pytest.raises(BackfillRefused, match="^" + re.escape(expected)):
         job_selector(answer, ["new", "work"], DAYS)

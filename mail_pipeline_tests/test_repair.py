@@ -16,7 +16,7 @@ from mail_pipeline.defs.assets.emails import emails
 from mail_pipeline.defs.assets.raw_messages import raw_messages
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
-from mail_pipeline.doctor import check_lake, diagnose
+from mail_pipeline.cli.doctor import check_lake, diagnose
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline_tests.damage import damage_column

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from mail_pipeline.commands import write_instance_config
+from mail_pipeline.cli.pipeline import write_instance_config
 from mail_pipeline.defs.run_launcher import liveness_path
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto

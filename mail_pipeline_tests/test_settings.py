@@ -51,6 +51,6 @@ def test_env_example_documents_every_variable():
 def test_repo_dagster_yaml_is_the_instance_config_run_writes():
     import yaml
 
-    from mail_pipeline.commands import instance_config
+    from mail_pipeline.cli.pipeline import instance_config
 
     assert yaml.safe_load((ROOT / "dagster.yaml").read_text()) == instance_config(4)

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from mail_pipeline.repair import Repaired, consequences, find_damaged
+from mail_pipeline.cli.repair import Repaired, consequences, find_damaged
 from mail_pipeline.storage import state
 from mail_pipeline.storage.catalog import ensure_catalog
 from mail_pipeline.storage.lake import Lake

@@ -15,8 +15,8 @@ import threading
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from mail_pipeline import preflight
 from mail_pipeline.settings import Settings
+from mail_pipeline.storage.accounts import AccountError, check_accounts, known_accounts
 
 if TYPE_CHECKING:
     import duckdb
@@ -164,13 +164,13 @@ class MailReader:
 
     def account_slugs(self) -> set[str]:
         """Registered accounts and those with mail still stored (a removed account's mail stays)."""
-        return preflight.known_accounts(self.settings.accounts_path, self.settings.lake_dir)
+        return known_accounts(self.settings.accounts_path, self.settings.lake_dir)
 
     def check_account(self, account: str | None) -> None:
         if account:
             try:
-                preflight.check_accounts([account], self.account_slugs())
-            except preflight.PreflightError as error:
+                check_accounts([account], self.account_slugs())
+            except AccountError as error:
                 raise RequestError(str(error)) from None
 
     def accounts(self) -> list[dict]:

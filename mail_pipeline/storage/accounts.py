@@ -307,3 +307,19 @@ def _rotated(account: Account, cipher: crypto.Keyring) -> Account:
 
     return replace(account, password_token=again(account.password_token, "password"),
                    grant_token=again(account.grant_token, "OAuth grant"), updated_at=_now())
+
+
+def known_accounts(accounts_path: Path, lake_dir: Path) -> set[str]:
+    """Slugs of the registry, and of accounts whose mail is still stored after `account remove`."""
+    from mail_pipeline.storage.lake import Lake
+
+    stored = {account for account, _ in Lake(lake_dir).list_partitions("emails")}
+    return set(AccountRegistry(accounts_path).load()) | stored
+
+
+def check_accounts(requested: list[str], known: set[str]) -> None:
+    unknown = sorted(set(requested) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none yet (add one with `mail-pipeline account add`)"
+        raise AccountError(f"unknown account{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(repr(a) for a in unknown)}; known accounts: {listed}")

@@ -1,4 +1,4 @@
-"""Pipeline commands of the CLI: run, search, status, backfill, doctor (registered by cli.py)."""
+"""Pipeline commands of the CLI: run, demo, search, status, doctor, repair, backfill."""
 
 from __future__ import annotations
 
@@ -105,9 +105,10 @@ def write_instance_config(settings: Settings) -> Path:
 def cmd_run(args, settings: Settings) -> int:
     import threading
 
-    from mail_pipeline import logs, preflight
+    from mail_pipeline import logs
+    from mail_pipeline.cli import preflight
+    from mail_pipeline.cli.processes import child_environment, relay_output, serve_demo, stop_process
     from mail_pipeline.demo import server as demo_module
-    from mail_pipeline.processes import child_environment, relay_output, serve_demo, stop_process
     from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -154,7 +155,7 @@ def cmd_run(args, settings: Settings) -> int:
 def cmd_demo(args, settings: Settings) -> int:
     """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
     from mail_pipeline.demo.server import DEMO_SLUG
-    from mail_pipeline.processes import serve_demo
+    from mail_pipeline.cli.processes import serve_demo
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -195,11 +196,11 @@ def search_hits(args, settings: Settings) -> list[dict]:
 
 
 def cmd_search(args, settings: Settings) -> int:
-    from mail_pipeline import preflight
     from mail_pipeline.service.reader import NothingIndexedError, RequestError
+    from mail_pipeline.storage.accounts import check_accounts, known_accounts
 
     if args.account:
-        preflight.check_accounts([args.account], preflight.known_accounts(settings.accounts_path, settings.lake_dir))
+        check_accounts([args.account], known_accounts(settings.accounts_path, settings.lake_dir))
     try:
         hits = search_hits(args, settings)
     except NothingIndexedError as error:
@@ -252,14 +253,14 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def cmd_backfill(args, settings: Settings) -> int:
-    from mail_pipeline import backfill
+    from mail_pipeline.cli import backfill
 
     return backfill.cmd_backfill(args, settings)
 
 
 def cmd_doctor(args, settings: Settings) -> int:
     from mail_pipeline import logs
-    from mail_pipeline.doctor import diagnose, render
+    from mail_pipeline.cli.doctor import diagnose, render
 
     findings = diagnose(settings)
     print(logs.redact(render(findings)))
@@ -269,7 +270,7 @@ def cmd_doctor(args, settings: Settings) -> int:
 def cmd_repair(args, settings: Settings) -> int:
     """Exit 0 when nothing was lost; 1 when messages are lost, or may be and cannot be named."""
     from mail_pipeline import logs
-    from mail_pipeline.repair import render, repair
+    from mail_pipeline.cli.repair import render, repair
 
     report = repair(settings, ask_server=not args.offline)
     print(logs.redact(render(report)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from datetime import date
-from pathlib import Path
 
 
 class PreflightError(Exception):
@@ -28,23 +27,6 @@ def check_port(port: int, variable: str, host: str = "127.0.0.1") -> None:
         raise PreflightError(
             f"port {port} on {host} is already in use (another `make run`, or another program): stop it, "
             f"or choose a free port with {variable}=<port> (or --port <port>)")
-
-
-def known_accounts(accounts_path: Path, lake_dir: Path) -> set[str]:
-    """Slugs of the registry, and of accounts whose mail is still stored after `account remove`."""
-    from mail_pipeline.storage.accounts import AccountRegistry
-    from mail_pipeline.storage.lake import Lake
-
-    stored = {account for account, _ in Lake(lake_dir).list_partitions("emails")}
-    return set(AccountRegistry(accounts_path).load()) | stored
-
-
-def check_accounts(requested: list[str], known: set[str]) -> None:
-    unknown = sorted(set(requested) - known)
-    if unknown:
-        listed = ", ".join(sorted(known)) or "none yet (add one with `mail-pipeline account add`)"
-        raise PreflightError(f"unknown account{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(repr(a) for a in unknown)}; known accounts: {listed}")
 
 
 def check_days(first: date, last: date, first_day: date, last_day: date, retention_days: int) -> None:

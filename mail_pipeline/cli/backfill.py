@@ -52,12 +52,12 @@ class BackfillRefused(RuntimeError):
 
 def check(args, settings: Settings) -> None:
     """Accounts the registry knows and days the partitions hold, named when they are not."""
-    from mail_pipeline import preflight
-    from mail_pipeline.storage.accounts import AccountRegistry
+    from mail_pipeline.cli import preflight
+    from mail_pipeline.storage.accounts import AccountRegistry, check_accounts
 
     window = settings.window
     preflight.check_days(args.first, args.last, window.cutoff(), window.today(), settings.retention_days)
-    preflight.check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
+    check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
 
 
 def job_selector(lookup: dict, accounts: list[str], days: list[date]) -> dict:

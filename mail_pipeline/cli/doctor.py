@@ -104,7 +104,7 @@ def check_permissions(settings: Settings) -> Iterator[Finding]:
 
 
 def check_lake(settings: Settings) -> Iterator[Finding]:
-    from mail_pipeline.repair import find_damaged
+    from mail_pipeline.cli.repair import find_damaged
     from mail_pipeline.storage.lake import Lake
 
     damaged = find_damaged(Lake(settings.lake_dir))

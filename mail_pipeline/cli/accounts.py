@@ -1,0 +1,166 @@
+"""`mail-pipeline account`: add, reauth, list, set, remove and test IMAP accounts."""
+
+from __future__ import annotations
+
+from mail_pipeline.cli import signin
+from mail_pipeline.cli.keys import load_cipher
+from mail_pipeline.cli.registry import command
+from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, AccountRegistry, validate
+
+
+def register(groups) -> None:
+    account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(dest="action", required=True)
+    add = account.add_parser("add", help="register an IMAP account (password or OAuth grant encrypted at rest)")
+    add.add_argument("slug", help="partition key: 1-64 of a-z 0-9 _ -")
+    add.add_argument("--email", required=True)
+    add.add_argument("--host", help="IMAP server (required unless --provider)")
+    add.add_argument("--port", type=int, help="default 993")
+    add.add_argument("--username", help="defaults to --email")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--security", choices=["tls", "starttls", "plain"], help="default tls")
+    add.add_argument("--ca-file", help="CA certificate for a self-signed server")
+    add.add_argument("--folder", action="append", help="folder to sync (repeatable; default INBOX)")
+    add.add_argument("--all-folders", action="store_true", help="every folder except Trash, Junk, Drafts")
+    _password_arguments(add)
+    signin.add_arguments(add)
+    add.add_argument("--no-verify", dest="verify", action="store_false", help="do not log in to check the account first")
+    _policy_argument(add)
+    change = account.add_parser("set", help="change an account's settings (e.g. --on-server-delete)")
+    change.add_argument("slug")
+    _policy_argument(change, required=True)
+    reauth = account.add_parser("reauth", help="sign an account in again: a new OAuth grant, or a new password")
+    reauth.add_argument("slug")
+    _password_arguments(reauth)
+    signin.add_grant_arguments(reauth)
+    account.add_parser("list", help="list accounts (no secrets)")
+    account.add_parser("remove", help="remove an account").add_argument("slug")
+    account.add_parser("test", help="log in and list folders with message counts").add_argument("slug")
+
+
+def _policy_argument(parser, required: bool = False) -> None:
+    parser.add_argument("--on-server-delete", choices=ON_SERVER_DELETE, required=required,
+                        help="mail deleted on the server: keep it with deleted_at set (default), or mirror "
+                             "(erase it from the lake, emails, chunks and LanceDB in the next run)")
+
+
+def _password_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    source.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+
+
+def _registry(settings) -> AccountRegistry:
+    return AccountRegistry(settings.accounts_path)
+
+
+@command("account add")
+def account_add(args, settings) -> int:
+    cipher = load_cipher()
+    account = signin.account_from_args(args, settings)
+    validate(account)
+    registry = _registry(settings)
+    if args.slug in registry.load():
+        raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
+    secret, credential = _new_secret(args, account, settings)
+    if args.verify:
+        account, folders = _verify(account, settings, credential, args)
+        print(f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}")
+    registry.add(account, _latest(secret, credential), cipher)
+    print(f"added account {account.slug!r} ({account.email}); "
+          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
+    return 0
+
+
+@command("account reauth")
+def account_reauth(args, settings) -> int:
+    """Sign an account in again (a revoked or expired OAuth grant, a changed password)."""
+    cipher = load_cipher()
+    registry = _registry(settings)
+    account = registry.get(args.slug)
+    stored = registry.grant(account, cipher).client_secret if account.is_oauth else ""
+    secret, credential = _new_secret(args, account, settings, stored)
+    _verify(account, settings, credential)
+    registry.replace_secret(account.slug, _latest(secret, credential), cipher)
+    print(f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
+          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
+    return 0
+
+
+def _new_secret(args, account, settings, stored_client_secret: str = ""):
+    """The password or grant to store, and the credential that signs in with it before it is stored."""
+    if not account.is_oauth:
+        password = signin.read_password(args)
+        return password, password
+    grant, first = signin.obtain_grant(args, account, settings, stored_client_secret)
+    pending = signin.PendingGrant(account, grant, first)
+    return pending, pending.credential
+
+
+def _latest(secret, credential):
+    # A verifying refresh may have rotated the refresh token: store the one now valid.
+    return secret.grant if isinstance(secret, signin.PendingGrant) else secret
+
+
+def _verify(account, settings, credential, args=None):
+    """Sign in and list folders: the account (its preset folders matched to the server's) and
+    the folders it will sync."""
+    from mail_pipeline import imap
+
+    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
+        available = session.list_folders()
+    if args is not None:
+        account = signin.matched_folders(args, account, available)
+    return account, imap.sync_folders(available, account.folders)
+
+
+def _describe(credential) -> str:
+    from mail_pipeline.auth import tokens
+
+    return tokens.describe(credential)
+
+
+@command("account list")
+def account_list(args, settings) -> int:
+    accounts = _registry(settings).list()
+    if not accounts:
+        print("no accounts; add one with `mail-pipeline account add`")
+    for a in accounts:
+        state = "active" if a.active else "paused"
+        print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  {a.auth:<8}  "
+              f"folders={','.join(a.folders)}  on-server-delete={a.on_server_delete}  {state}")
+    return 0
+
+
+@command("account set")
+def account_set(args, settings) -> int:
+    account = _registry(settings).update(args.slug, on_server_delete=args.on_server_delete)
+    print(f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)")
+    return 0
+
+
+@command("account remove")
+def account_remove(args, settings) -> int:
+    _registry(settings).remove(args.slug)
+    print(f"removed account {args.slug!r} (its stored mail stays until retention drops it)")
+    return 0
+
+
+@command("account test")
+def account_test(args, settings) -> int:
+    from mail_pipeline import imap
+    from mail_pipeline.auth import tokens
+
+    registry = _registry(settings)
+    account = registry.get(args.slug)
+    credential = tokens.credential_for(account, registry, load_cipher())
+    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
+        available = session.list_folders()
+        synced = set(imap.sync_folders(available, account.folders))
+        print(f"OK: logged in to {account.host}:{account.port} as {account.username} (auth: {tokens.describe(credential)})")
+        for folder in available:
+            if "\\Noselect" in folder.flags:
+                continue
+            status = session.status(folder.name)
+            mark = "sync" if folder.name in synced else "    "
+            print(f"  [{mark}] {folder.name:<30} {status.messages:>8} messages")
+    return 0
