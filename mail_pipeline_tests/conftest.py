@@ -64,6 +64,34 @@ def _start(server_factory):
         _unavailable(str(error))
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT_OWN = (".env", "data")  # the developer's key and mail: never the tests' to read or write
+
+
+def _fingerprint(path: Path) -> tuple | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_left_alone() -> Iterator[None]:
+    """Fails the session if any test replaced, changed or created the checkout's .env or data/."""
+    before = {name: _fingerprint(CHECKOUT / name) for name in CHECKOUT_OWN}
+    yield
+    after = {name: _fingerprint(CHECKOUT / name) for name in CHECKOUT_OWN}
+    assert after == before, f"the tests changed the checkout's own files: {[n for n in before if before[n] != after[n]]}"
+
+
+@pytest.fixture(autouse=True)
+def working_directory_outside_the_checkout(tmp_path_factory, monkeypatch) -> None:
+    """Every test starts in an empty directory: settings read `.env` and the default `data/` from
+    the working directory, which must never be the checkout's."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(autouse=True)
 def process_umask():
     """cli.main sets umask 077 for the process (as it should for the CLI); the next test's servers

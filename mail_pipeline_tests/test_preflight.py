@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 import socket
+import subprocess
+import sys
 from datetime import date
 
 import pytest
@@ -43,6 +46,48 @@ def run_cli(capsys, *argv) -> tuple[int, str]:
 def test_port_free_sees_a_listener(busy_port):
     assert not preflight.port_free(busy_port)
     assert preflight.port_free(free_port())
+
+
+HOLD_CLAIM = """import sys, time
+from mail_pipeline.cli import preflight
+preflight.claim_data_dir(sys.argv[1], "http://127.0.0.1:3999")
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def claim_holder(data_dir):
+    """Another process that claimed the data directory as `mail-pipeline run` does."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_CLAIM, str(data_dir)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    yield holder
+    holder.kill()
+    holder.wait()
+
+
+def test_a_second_run_on_a_claimed_data_dir_stops_before_changing_anything(work, data_dir, claim_holder, capsys):
+    registry = (data_dir / "accounts.json").read_bytes()
+    code, out = run_cli(capsys, "run", "--port", str(free_port()))
+    assert code == 2, out
+    assert re.search(rf"already in use by `mail-pipeline run` \(pid {claim_holder.pid}, UI http://127\.0\.0\.1:3999\)", out)
+    assert not pathlib.Path(".env").exists() and not (data_dir / "dagster").exists()
+    assert (data_dir / "accounts.json").read_bytes() == registry  # the demo account was not re-pointed
+    assert claim_holder.poll() is None
+
+
+def test_a_claim_whose_holder_was_killed_is_taken_over(data_dir, claim_holder, capsys):
+    claim_holder.kill()
+    claim_holder.wait()
+    claim = preflight.claim_data_dir(data_dir, "http://127.0.0.1:4000")
+    try:
+        assert f"took over the data directory from `mail-pipeline run` pid {claim_holder.pid}" in capsys.readouterr().out
+        with pytest.raises(preflight.PreflightError, match=r"\(pid \d+, UI http://127\.0\.0\.1:4000\)"):
+            preflight.claim_data_dir(data_dir, "http://127.0.0.1:4001")
+    finally:
+        claim.release()
+    preflight.claim_data_dir(data_dir, "http://127.0.0.1:4002").release()  # released: free again, nothing to take over
+    assert "took over" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("how", ["--port", "MAIL_PIPELINE_UI_PORT"])
@@ -140,7 +185,7 @@ def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_
     assert tags[1] == {"dagster/asset_partition_range_start": "home|2026-11-19",
                        "dagster/asset_partition_range_end": "home|2026-11-20", "mail_pipeline/account": "home",
                        "mail_pipeline/trigger": "cli_backfill", "mail_pipeline/backfill": "b1"}
-    # A dimension tag would make Dagster run only that one partition (see mail_pipeline/backfill.py).
+    # A dimension tag would make Dagster run only that one partition (see mail_pipeline/cli/backfill.py).
     assert not [key for run in tags for key in run if key.startswith("dagster/partition")]
 
 

@@ -103,18 +103,28 @@ def write_instance_config(settings: Settings) -> Path:
 
 
 def cmd_run(args, settings: Settings) -> int:
+    from mail_pipeline.cli import preflight
+
+    port = args.port or settings.ui_port
+    # Before anything starts or changes: a busy port (which would leave the pipeline running
+    # without its UI), then another run on this data directory.
+    preflight.check_port(port, "MAIL_PIPELINE_UI_PORT")
+    claim = preflight.claim_data_dir(settings.data_dir, f"http://127.0.0.1:{port}")
+    try:
+        return _run_claimed(args, settings, port)
+    finally:
+        claim.release()
+
+
+def _run_claimed(args, settings: Settings, port: int) -> int:
     import threading
 
     from mail_pipeline import logs
-    from mail_pipeline.cli import preflight
     from mail_pipeline.cli.processes import child_environment, relay_output, serve_demo, stop_process
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
 
-    port = args.port or settings.ui_port
-    # Before anything starts: a busy port would leave the pipeline running without its UI.
-    preflight.check_port(port, "MAIL_PIPELINE_UI_PORT")
     ensure_key()
     registry = AccountRegistry(settings.accounts_path)
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from datetime import date
+from pathlib import Path
 
 
 class PreflightError(Exception):
@@ -41,3 +42,24 @@ def check_days(first: date, last: date, first_day: date, last_day: date, retenti
         problems.append(f"--to {last} is in the future: the last day is today, {last_day} (UTC)")
     if problems:
         raise PreflightError("; ".join(problems))
+
+
+def claim_data_dir(data_dir: Path, ui_url: str):
+    """One `mail-pipeline run` per data directory: a second would start another daemon on the same
+    instance and lake. Returns the held claim (release it on exit); a claim whose holder died is
+    taken over, and said so."""
+    from mail_pipeline.storage.locks import Claim, ClaimedElsewhere
+
+    try:
+        claim = Claim(Path(data_dir) / "locks" / "run.claim").acquire({"ui": ui_url})
+    except ClaimedElsewhere as taken:
+        holder = taken.holder
+        raise PreflightError(
+            f"the data directory {Path(data_dir).resolve()} is already in use by `mail-pipeline run` "
+            f"(pid {holder.get('pid', '?')}, UI {holder.get('ui', 'unknown')}): use that one, or stop it "
+            "(Ctrl-C in its terminal) before starting another; a second pipeline on other mail needs its own "
+            "MAIL_PIPELINE_DATA_DIR") from None
+    if claim.previous:
+        print(f"took over the data directory from `mail-pipeline run` pid {claim.previous.get('pid', '?')}, "
+              "which ended without releasing it")
+    return claim

@@ -1,4 +1,4 @@
-"""File locks between processes on one host: a reader-writer lock, and liveness locks.
+"""File locks between processes on one host: a reader-writer lock, liveness locks, and claims.
 
 Ingest runs write LanceDB under a shared lock; retention compacts and deletes old versions under
 the exclusive one, because `cleanup_old_versions(delete_unverified=True)` would otherwise delete
@@ -9,6 +9,7 @@ so the daemon's run monitoring can tell a killed run from a running one (defs/ru
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,3 +94,51 @@ def holder_pid(path: Path) -> int | None:
         return int(Path(path).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+class ClaimedElsewhere(Exception):
+    """Another live process holds the claim; `holder` is what it wrote (pid, address), if readable."""
+
+    def __init__(self, holder: dict):
+        super().__init__(f"claimed by {holder}")
+        self.holder = holder
+
+
+class Claim:
+    """One process at a time over a resource (a data directory): an exclusive lock the kernel
+    drops when its holder dies, so a claim left by a killed process is simply taken over. The file
+    says who holds it, for the message the next claimant prints; `previous` is what a dead holder
+    had written (None when the claim was free)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+        self.previous: dict | None = None
+
+    def acquire(self, holder: dict) -> Claim:
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ClaimedElsewhere(_holder(self.path)) from None
+        self.previous = _holder(self.path) or None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), **holder}).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # the next claimant finds a free claim, not a dead holder
+            os.close(self._fd)
+            self._fd = None
+
+
+def _holder(path: Path) -> dict:
+    try:
+        found = json.loads(Path(path).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
