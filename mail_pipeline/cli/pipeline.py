@@ -72,12 +72,14 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
           "losing it makes the stored IMAP passwords unreadable")
 
 
-def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = 30) -> dict:
+def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = 30, data_dir: Path | None = None) -> dict:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
-    Built in code so that a non-editable install needs no file from the repository."""
+    Built in code so that a non-editable install needs no file from the repository. Without a
+    data directory, the run launcher takes MAIL_PIPELINE_DATA_DIR when the instance loads."""
     return {
         "telemetry": {"enabled": False},
-        "run_launcher": {"module": "mail_pipeline.defs.run_launcher", "class": "LivenessRunLauncher"},
+        "run_launcher": {"module": "mail_pipeline.defs.run_launcher", "class": "LivenessRunLauncher",
+                         "config": {"data_dir": str(data_dir) if data_dir else {"env": "MAIL_PIPELINE_DATA_DIR"}}},
         "run_monitoring": {"enabled": True, "poll_interval_seconds": monitoring_interval_s},
         "concurrency": {"runs": {
             "max_concurrent_runs": max_concurrent_runs,
@@ -97,7 +99,7 @@ def write_instance_config(settings: Settings) -> Path:
     from mail_pipeline.storage.permissions import private_dir
 
     home = private_dir((settings.data_dir / "dagster").resolve())
-    config = instance_config(settings.max_concurrent_runs, settings.run_monitoring_interval_s)
+    config = instance_config(settings.max_concurrent_runs, settings.run_monitoring_interval_s, settings.data_dir.resolve())
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
 

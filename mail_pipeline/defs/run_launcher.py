@@ -61,7 +61,7 @@ def release_run_liveness(run_id: str) -> None:
 class LivenessRunLauncher(DefaultRunLauncher):
     """DefaultRunLauncher (runs start in the code server) whose run workers' health run monitoring can check."""
 
-    def __init__(self, inst_data: ConfigurableClassData | None = None, data_dir: str | None = None):
+    def __init__(self, data_dir: str, inst_data: ConfigurableClassData | None = None):
         super().__init__(inst_data=inst_data)
         self._data_dir = data_dir
         self._swept_at = 0.0
@@ -70,8 +70,9 @@ class LivenessRunLauncher(DefaultRunLauncher):
     def config_type(cls):
         from dagster import Field, StringSource
 
-        return {"data_dir": Field(StringSource, is_required=False,
-                                  description="The pipeline's data directory (default: MAIL_PIPELINE_DATA_DIR)")}
+        # From the instance config `mail-pipeline run` writes (or `{env: MAIL_PIPELINE_DATA_DIR}`):
+        # the launcher runs in Dagster's processes and reads no settings of its own.
+        return {"data_dir": Field(StringSource, description="The pipeline's data directory")}
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
@@ -79,11 +80,7 @@ class LivenessRunLauncher(DefaultRunLauncher):
 
     @property
     def data_dir(self) -> Path:
-        if self._data_dir:
-            return Path(self._data_dir)
-        from mail_pipeline.settings import get_settings
-
-        return get_settings().data_dir.resolve()
+        return Path(self._data_dir)
 
     @property
     def supports_check_run_worker_health(self) -> bool:
