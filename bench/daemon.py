@@ -102,10 +102,11 @@ class Stack:
         """One run of the `ingest` job for one partition, queued like the sensor's RunRequests:
         with the partition's tags, dimension tags included (the per-account run limit keys on
         `dagster/partition/account`)."""
-        from mail_pipeline.defs.partitions import mail_partitions, partition_key
+        from mail_pipeline.defs.partitions import mail_partitions_for, partition_key
+        from mail_pipeline.settings import Settings
 
         repository = self.server.graphql(LOCATION)["repositoriesOrError"]["nodes"][0]
-        tags = mail_partitions.get_tags_for_partition_key(str(partition_key(account, day)))
+        tags = mail_partitions_for(Settings().window).get_tags_for_partition_key(str(partition_key(account, day)))
         params = {
             "selector": {"repositoryLocationName": repository["location"]["name"],
                          "repositoryName": repository["name"], "jobName": "ingest"},

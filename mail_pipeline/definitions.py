@@ -5,12 +5,11 @@ import os
 from dagster import Definitions, in_process_executor
 
 from mail_pipeline import logs
-from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-from mail_pipeline.defs.assets.emails import emails
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline.defs.assets import build_mail_assets
 from mail_pipeline.defs.assets.retention import retention
-from mail_pipeline.defs.checks import CHECKS
+from mail_pipeline.defs.checks import build_checks
 from mail_pipeline.defs.jobs import ingest_job
+from mail_pipeline.defs.partitions import mail_partitions_for
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retention_job
 from mail_pipeline.defs.sensors import new_mail_sensor_every
@@ -18,14 +17,12 @@ from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.permissions import restrict_umask
 
-MAIL_ASSETS = [raw_messages, emails, email_chunks, email_embeddings]
-
-
 def build_definitions(settings: Settings) -> Definitions:
-    """Every asset, check, job, sensor and schedule, with resources configured from `settings`."""
+    """Every asset, check, job, sensor and schedule, with partitions and resources from `settings`."""
+    partitions = mail_partitions_for(settings.window)
     return Definitions(
-        assets=[*MAIL_ASSETS, retention],
-        asset_checks=CHECKS,
+        assets=[*build_mail_assets(partitions), retention],
+        asset_checks=build_checks(partitions),
         jobs=[ingest_job, retention_job],
         sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
         schedules=[daily_catch_up, daily_retention],

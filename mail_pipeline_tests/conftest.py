@@ -21,28 +21,6 @@ from mail_pipeline_tests.token_server import TokenServer
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# The day partitions start where the retention window started when the definitions were imported
-# (defs/partitions.py). The tests pin their clocks (MAIL_PIPELINE_TODAY) to days back to 2026-10-06;
-# import the definitions as a code location loaded on 2026-10-12 would hold them, whatever the date.
-PARTITIONS_LOADED_ON = {"MAIL_PIPELINE_TODAY": "2026-10-12", "MAIL_PIPELINE_RETENTION_DAYS": "30"}
-
-
-def _import_partitions_as_loaded_on(pinned: dict[str, str]) -> None:
-    saved = {name: os.environ.get(name) for name in pinned}
-    os.environ.update(pinned)
-    try:
-        import mail_pipeline.defs.partitions  # noqa: F401
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-_import_partitions_as_loaded_on(PARTITIONS_LOADED_ON)
-
-
 def _server_root(prefix: str) -> Path:
     # World-traversable: Dovecot's imap processes run as nobody and PostgreSQL as postgres,
     # and pytest's own tmp dirs are 0700 root.

@@ -58,7 +58,7 @@ def build(data_dir: Path) -> list[date]:
     from dagster import DagsterInstance, materialize
     from imapclient import IMAPClient
 
-    from mail_pipeline.defs.checks import CHECKS
+    from mail_pipeline_tests.graph import CHECKS
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
     from mail_pipeline.demo import server as demo

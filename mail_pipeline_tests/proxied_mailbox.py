@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import duckdb
 from dagster import Definitions, build_sensor_context, materialize
 
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline_tests.graph import raw_messages
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every

@@ -13,10 +13,9 @@ import pytest
 from dagster import materialize
 
 from mail_pipeline import cli
-from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-from mail_pipeline.defs.assets.emails import emails
-from mail_pipeline.defs.assets.raw_messages import raw_messages
-from mail_pipeline.defs.checks import CHECKS, _unchunked
+from mail_pipeline_tests.graph import raw_messages, emails, email_chunks, email_embeddings
+from mail_pipeline.defs.checks import _unchunked
+from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings

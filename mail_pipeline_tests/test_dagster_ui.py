@@ -179,7 +179,7 @@ def test_the_checks_show_passed_for_every_backfilled_partition(stack, ui):
     from dagster import AssetCheckKey, DagsterInstance
     from playwright.sync_api import expect
 
-    from mail_pipeline.defs.checks import CHECKS
+    from mail_pipeline_tests.graph import CHECKS
 
     keys = [key for check in CHECKS for key in check.check_keys]
     for key in keys:

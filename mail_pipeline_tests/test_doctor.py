@@ -64,7 +64,7 @@ def test_status_after_a_sync(dovecot, alice, data_dir, instance, monkeypatch, ca
 
     from dagster import materialize
 
-    from mail_pipeline.defs.assets.raw_messages import raw_messages
+    from mail_pipeline_tests.graph import raw_messages
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
     from mail_pipeline_tests.mailgen import message
@@ -110,9 +110,7 @@ def test_a_pipeline_run_leaves_only_private_files(dovecot, alice, data_dir, inst
 
     from dagster import materialize
 
-    from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-    from mail_pipeline.defs.assets.emails import emails
-    from mail_pipeline.defs.assets.raw_messages import raw_messages
+    from mail_pipeline_tests.graph import raw_messages, emails, email_chunks, email_embeddings
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
     from mail_pipeline.storage.permissions import loose_paths, restrict_umask

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from dagster import materialize
 
-from mail_pipeline.defs.checks import CHECKS
+from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline import search

@@ -42,3 +42,12 @@ def test_plain_packages_import_neither_dagster_nor_the_cli(package):
     for path in files(package):
         wrong = {name for name in imported(path) if name.split(".")[0] == "dagster" or name.startswith("mail_pipeline.cli")}
         assert not wrong, (f"{package}/{path.name}", wrong)
+
+
+ENTRY_POINTS = {"__init__.py", "cli/main.py", "definitions.py"}  # the notebook API, the CLI, the code location
+
+
+def test_settings_are_read_by_the_entry_points_alone():
+    readers = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if "get_settings" in imported(path)
+               or any(name.endswith(".get_settings") for name in imported(path))}
+    assert readers <= ENTRY_POINTS, readers - ENTRY_POINTS

@@ -16,7 +16,7 @@ import pytest
 from dagster import materialize
 
 from mail_pipeline.auth import tokens
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline_tests.graph import raw_messages
 from mail_pipeline.cli.doctor import diagnose
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dagster import materialize
 
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline_tests.graph import raw_messages
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings

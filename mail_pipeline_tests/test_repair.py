@@ -12,8 +12,7 @@ import pytest
 from dagster import materialize
 
 from mail_pipeline import cli
-from mail_pipeline.defs.assets.emails import emails
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline_tests.graph import raw_messages, emails
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.cli.doctor import check_lake, diagnose

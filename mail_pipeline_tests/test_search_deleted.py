@@ -25,7 +25,7 @@ def build(dovecot, data_dir: Path) -> None:
     """Two messages synced, one then expunged on the server and the day synced again."""
     from dagster import DagsterInstance, materialize
 
-    from mail_pipeline.defs.checks import CHECKS
+    from mail_pipeline_tests.graph import CHECKS
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
     from mail_pipeline.settings import get_settings

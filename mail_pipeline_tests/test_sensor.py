@@ -8,9 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dagster import DeleteDynamicPartitionsRequest, Definitions, SensorResult, build_sensor_context
 
-from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-from mail_pipeline.defs.assets.emails import emails
-from mail_pipeline.defs.assets.raw_messages import raw_messages
+from mail_pipeline_tests.graph import raw_messages, emails, email_chunks, email_embeddings
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.sync import changes

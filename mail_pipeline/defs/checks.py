@@ -4,15 +4,12 @@ from collections.abc import Callable
 from datetime import date, timezone
 
 from dagster import (
-    AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetKey, AssetRecordsFilter, DagsterInstance,
-    asset_check,
+    AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, AssetKey, AssetRecordsFilter,
+    DagsterInstance, MultiPartitionsDefinition, asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
-from mail_pipeline.defs.assets.chunks import email_chunks, email_embeddings
-from mail_pipeline.defs.assets.emails import emails
-from mail_pipeline.defs.assets.raw_messages import raw_messages
-from mail_pipeline.defs.partitions import mail_partitions, split_key
+from mail_pipeline.defs.partitions import split_key
 from mail_pipeline.defs.resources import LakeResource, VectorsResource
 from mail_pipeline.storage.lake import Lake
 
@@ -54,22 +51,10 @@ def days_outside(lake: Lake, table: str, column: str, account: str, day: date) -
     return [f"{wrong} row(s) whose {column} is not on {day}"] if wrong else []
 
 
-@asset_check(asset=raw_messages, partitions_def=mail_partitions, blocking=True)
-def raw_messages_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
-    """Every raw message's INTERNALDATE (UTC) falls on the partition's day."""
-    return per_partition(context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d))
-
-
 def _duplicates(lake: Lake, account: str, day: date) -> list[str]:
     ids = lake.read_partition("emails", account, day, columns=["email_id"]).column("email_id").to_pylist()
     extra = len(ids) - len(set(ids))
     return ([f"{extra} duplicate message(s)"] if extra else []) + days_outside(lake, "emails", "received_at", account, day)
-
-
-@asset_check(asset=emails, partitions_def=mail_partitions, blocking=True)
-def emails_unique_and_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
-    """No message appears twice in a partition, and none lies outside its day."""
-    return per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
 
 
 def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
@@ -83,12 +68,6 @@ def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
     return [f"{len(missing)} text(s) of emails or attachments with no chunks, e.g. {missing[0]}"] if missing else []
 
 
-@asset_check(asset=email_chunks, partitions_def=mail_partitions)
-def every_email_with_text_chunked(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
-    """Every email with search text has at least one chunk, and so has each attachment's text."""
-    return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
-
-
 def _unembedded(lake: Lake, vectors: VectorsResource, account: str, day: date) -> list[str]:
     chunk_ids = set(lake.read_partition("email_chunks", account, day, columns=["chunk_id"]).column("chunk_id").to_pylist())
     stored = vectors.store().chunk_ids(account, day)
@@ -100,10 +79,27 @@ def _unembedded(lake: Lake, vectors: VectorsResource, account: str, day: date) -
     return problems
 
 
-@asset_check(asset=email_embeddings, partitions_def=mail_partitions)
-def every_chunk_embedded(context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource) -> AssetCheckResult:
-    """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
-    return per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
+def build_checks(partitions: MultiPartitionsDefinition) -> list[AssetChecksDefinition]:
+    """The contracts between stages, each over `partitions`."""
 
+    @asset_check(asset="raw_messages", partitions_def=partitions, blocking=True)
+    def raw_messages_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+        """Every raw message's INTERNALDATE (UTC) falls on the partition's day."""
+        return per_partition(context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d))
 
-CHECKS = [raw_messages_on_their_day, emails_unique_and_on_their_day, every_email_with_text_chunked, every_chunk_embedded]
+    @asset_check(asset="emails", partitions_def=partitions, blocking=True)
+    def emails_unique_and_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+        """No message appears twice in a partition, and none lies outside its day."""
+        return per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
+
+    @asset_check(asset="email_chunks", partitions_def=partitions)
+    def every_email_with_text_chunked(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+        """Every email with search text has at least one chunk, and so has each attachment's text."""
+        return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
+
+    @asset_check(asset="email_embeddings", partitions_def=partitions)
+    def every_chunk_embedded(context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource) -> AssetCheckResult:
+        """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
+        return per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
+
+    return [raw_messages_on_their_day, emails_unique_and_on_their_day, every_email_with_text_chunked, every_chunk_embedded]

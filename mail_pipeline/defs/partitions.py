@@ -11,7 +11,6 @@ from dagster import (
     MultiPartitionsDefinition,
 )
 
-from mail_pipeline.settings import get_settings
 from mail_pipeline.window import Window
 
 
@@ -29,8 +28,11 @@ def days_partitions_for(window: Window) -> DailyPartitionsDefinition:
 
 
 accounts_partitions = DynamicPartitionsDefinition(name="accounts")
-days_partitions = days_partitions_for(get_settings().window)
-mail_partitions = MultiPartitionsDefinition({"account": accounts_partitions, "day": days_partitions})
+
+
+def mail_partitions_for(window: Window) -> MultiPartitionsDefinition:
+    """Every stage's partitions, for the window the entry point's settings give."""
+    return MultiPartitionsDefinition({"account": accounts_partitions, "day": days_partitions_for(window)})
 
 
 def partition_key(account: str, day: date) -> MultiPartitionKey:
@@ -38,7 +40,9 @@ def partition_key(account: str, day: date) -> MultiPartitionKey:
 
 
 def split_key(key: str | MultiPartitionKey) -> tuple[str, date]:
-    if not isinstance(key, MultiPartitionKey):
-        key = mail_partitions.get_partition_key_from_str(key)
-    dims = key.keys_by_dimension
-    return dims["account"], date.fromisoformat(dims["day"])
+    if isinstance(key, MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["account"], date.fromisoformat(dims["day"])
+    # A multi-partition key's string form: its dimensions' keys in the order of their names.
+    account, day = key.split("|")
+    return account, date.fromisoformat(day)
