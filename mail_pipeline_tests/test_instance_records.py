@@ -1,5 +1,5 @@
 """forget_partitions through Dagster's public API: runs that made only dropped partitions go with
-their records; a range run that also made a kept partition stays, and says so."""
+their records; a run that also made a kept partition, or another asset's, stays, and says so."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ def daily(context) -> MaterializeResult:
     return MaterializeResult()
 
 
-def run_of(instance, **kwargs) -> str:
-    result = materialize([daily], instance=instance, **kwargs)
+@asset
+def summary() -> MaterializeResult:
+    return MaterializeResult()
+
+
+def run_of(instance, assets=(daily,), **kwargs) -> str:
+    result = materialize(list(assets), instance=instance, **kwargs)
     assert result.success
     return result.run_id
 
@@ -40,3 +45,10 @@ def test_a_range_run_that_made_a_kept_partition_is_kept_and_reported(instance):
     assert instance.get_run_by_id(ranged) is not None
     assert forget_partitions(instance, KEY, ["2026-01-04", "2026-01-05", "2026-01-06"]) == set()
     assert instance.get_materialized_partitions(KEY) == set() and instance.get_run_by_id(ranged) is None
+
+
+def test_a_run_that_also_materialized_another_asset_is_kept(instance):
+    both = run_of(instance, partition_key="2026-01-07", assets=[daily, summary])
+    assert forget_partitions(instance, KEY, ["2026-01-07"]) == {"2026-01-07"}
+    assert instance.get_run_by_id(both) is not None
+    assert instance.get_latest_materialization_event(AssetKey("summary")) is not None

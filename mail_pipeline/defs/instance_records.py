@@ -3,15 +3,15 @@
 `DagsterInstance.wipe_asset_partitions` exists, but every OSS event log storage (SQLite and
 PostgreSQL alike, dagster 1.13) raises NotImplementedError from it, and Dagster has no public
 way to delete single events. Its public grain is the run: `delete_run` removes a run and all its
-events. So the runs that materialized only dropped partitions are deleted (retention's "run
-records"); a run that also materialized a kept partition (a range run of a new account that
-straddles the cutoff) is kept until its last partition leaves the window, and its dropped
-partitions still show as materialized until then.
+events. So the runs whose every materialization (of any asset) is of a dropped partition are
+deleted (retention's "run records"); a run that also materialized a kept partition (a range run
+of a new account that straddles the cutoff) is kept until its last partition leaves the window,
+and its dropped partitions still show as materialized until then.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from dagster import AssetKey, DagsterInstance, EventLogRecord
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 PAGE = 1000
 
@@ -26,28 +26,34 @@ def forget_partitions(instance: DagsterInstance, asset_key: AssetKey, partition_
     except NotImplementedError:
         pass
     dropped = set(partition_keys)
-    doomed: set[str] = set()
-    kept: set[str] = set()
-    left: dict[str, set[str]] = {}
-    for record in materializations(instance, asset_key):
-        if record.partition_key in dropped:
-            doomed.add(record.run_id)
-            left.setdefault(record.run_id, set()).add(record.partition_key)
-        else:
-            kept.add(record.run_id)
-    for run_id in doomed - kept:
-        if run_id:  # a runless materialization ("") belongs to no run that could be deleted
+    left = set()
+    for run_id, partitions in runs_materializing(instance, asset_key, partition_keys).items():
+        if run_id and made_only(instance, run_id, dropped):
             instance.delete_run(run_id)
+        else:  # also made a kept partition, or runless (""): no run to delete
+            left |= partitions
     # The partition status cache only moves forward: recomputed from the remaining events.
     instance.wipe_asset_cached_status([asset_key])
-    return {key for run_id in doomed if run_id in kept or not run_id for key in left[run_id]}
+    return left
 
 
-def materializations(instance: DagsterInstance, asset_key: AssetKey) -> Iterator[EventLogRecord]:
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(asset_key, limit=PAGE, cursor=cursor, ascending=True)
-        yield from page.records
-        if not page.has_more:
-            return
-        cursor = page.cursor
+def runs_materializing(instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]) -> dict[str, set[str]]:
+    """The runs that materialized any of `partition_keys`, each with those partitions."""
+    runs: dict[str, set[str]] = {}
+    for start in range(0, len(partition_keys), PAGE):
+        selected = AssetRecordsFilter(asset_key=asset_key, asset_partitions=list(partition_keys[start:start + PAGE]))
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(selected, limit=PAGE, cursor=cursor)
+            for record in page.records:
+                runs.setdefault(record.run_id, set()).add(record.partition_key)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return runs
+
+
+def made_only(instance: DagsterInstance, run_id: str, dropped: set[str]) -> bool:
+    """Whether every materialization of the run, of any asset, is of a dropped partition."""
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    return all(event.dagster_event is not None and event.dagster_event.partition in dropped for event in events)
