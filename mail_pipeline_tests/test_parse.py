@@ -307,3 +307,13 @@ def test_leaves_without_text_are_the_attachments_in_order(name):
     attachments = parse_message(raw).attachments
     assert [mime.filename(leaf.part) for leaf in leaves if not leaf.text] == [a.filename for a in attachments]
     assert [leaf.part.get_content_type() for leaf in leaves if not leaf.text] == [a.content_type for a in attachments]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "idna", "x-unknown"])
+def test_an_8bit_part_over_the_limit_is_cut_whatever_its_charset_name(charset):
+    # Sizing the stored payload decodes 8-bit data with the declared charset: idna raises there.
+    raw = (b"From: a@example.com\r\nContent-Type: text/plain; charset=" + charset.encode()
+           + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + ("caf\u00e9 " * 100).encode())
+    parsed = parse_message(raw, ParseLimits(max_part_bytes=100))
+    assert "part_size_limit" in parsed.defects and not any(d.startswith("unparseable") for d in parsed.defects)
+    assert len(parsed.body_text) == 100 and parsed.body_text.startswith("caf")

@@ -53,9 +53,7 @@ def test_the_launcher_fails_only_runs_whose_worker_died(tmp_path):
     import sys
 
     from dagster import DagsterRun
-    from dagster._core.launcher import WorkerStatus
-
-    from mail_pipeline.defs.run_launcher import LivenessRunLauncher, hold_run_liveness, release_run_liveness
+    from mail_pipeline.defs.run_launcher import LivenessRunLauncher, WorkerStatus, hold_run_liveness, release_run_liveness
 
     launcher = LivenessRunLauncher(data_dir=str(tmp_path))
     run = DagsterRun(job_name="ingest", run_id="run-1")

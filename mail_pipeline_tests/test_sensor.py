@@ -121,7 +121,7 @@ def test_noop_tick_is_login_and_one_status_per_folder(dovecot, alice, tick, sent
     sent.clear()
     again = tick(first.cursor)
     assert "no new mail" in again.skip_reason.skip_message
-    # No CAPABILITY: the greeting lists them (imap/greeting.py). No LIST for named folders, and
+    # No CAPABILITY: the greeting lists them (imap/wire.py). No LIST for named folders, and
     # INBOX first: on Dovecot a STATUS INBOX after a command that reads the mailbox list index
     # grows with the mailbox.
     assert sent == ["LOGIN", "STATUS INBOX", "STATUS Archive", "LOGOUT"]

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dagster import DagsterInstance, DefaultRunLauncher
+
+# The result type of RunLauncher.check_run_worker_health (a documented extension point) has no
+# public name in dagster 1.13; test_private_names checks these two are still there.
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
-from dagster._serdes.config_class import ConfigurableClassData
 
 from mail_pipeline.storage.locks import LivenessLock, holder_pid, probe
 
@@ -61,10 +64,16 @@ def release_run_liveness(run_id: str) -> None:
 class LivenessRunLauncher(DefaultRunLauncher):
     """DefaultRunLauncher (runs start in the code server) whose run workers' health run monitoring can check."""
 
-    def __init__(self, data_dir: str, inst_data: ConfigurableClassData | None = None):
+    # inst_data is Dagster's ConfigurableClassData (no public name): passed through untouched.
+    def __init__(self, data_dir: str, inst_data: Any = None):
         super().__init__(inst_data=inst_data)
         self._data_dir = data_dir
         self._swept_at = 0.0
+        self._instance_ref: weakref.ref[DagsterInstance] | None = None
+
+    def register_instance(self, instance: DagsterInstance) -> None:
+        super().register_instance(instance)
+        self._instance_ref = weakref.ref(instance)  # the base class keeps it only privately
 
     @classmethod
     def config_type(cls):
@@ -75,8 +84,8 @@ class LivenessRunLauncher(DefaultRunLauncher):
         return {"data_dir": Field(StringSource, description="The pipeline's data directory")}
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]):
-        return cls(inst_data=inst_data, data_dir=config_value.get("data_dir"))
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]):
+        return cls(data_dir=config_value["data_dir"], inst_data=inst_data)
 
     @property
     def data_dir(self) -> Path:
@@ -108,8 +117,9 @@ class LivenessRunLauncher(DefaultRunLauncher):
     def sweep_finished(self) -> int:
         """Remove the free lock files of finished (or unknown) runs; a STARTED run's is left to the check."""
         removed = 0
+        instance = self._instance_ref() if self._instance_ref else None
         for path in liveness_dir(self.data_dir).glob("*.lock"):
-            run = self._instance.get_run_by_id(path.stem) if self.has_instance else None
+            run = instance.get_run_by_id(path.stem) if instance is not None else None
             if run is not None and not run.is_finished:
                 continue
             try:

@@ -11,7 +11,6 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import accounts_partitions, partition_key
@@ -41,6 +40,10 @@ SENSOR_RETRY_S = 5.0
 # Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
 # partition); the run queue limits this tag to one run per account too (dagster.yaml).
 ACCOUNT_TAG = "mail_pipeline/account"
+# Dagster's documented tags for one run over a range of partitions (what a single-run backfill
+# sets); their constants live only in dagster._core, so the strings are ours.
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def run_requests(account: str, days: list[date], cursors, reconciled_at: float | None = None) -> list[RunRequest]:

@@ -20,8 +20,9 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_response
 
-from mail_pipeline.imap.greeting import GreetedClient
+from mail_pipeline.imap import wire
 from mail_pipeline.imap.pipelining import FETCH_ITEMS, FetchWindow
+from mail_pipeline.imap.wire import GreetedClient, quiet_wire_log
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
 from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
                                         plan_batches, sequence_set)
@@ -50,16 +51,6 @@ class ImapConfig:
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     pipeline_depth: int = 2  # FETCH commands sent before the oldest answer is read
-
-
-def quiet_wire_log(client: IMAPClient) -> None:
-    """Turn imaplib's wire log off unless the `imapclient.imaplib` logger would keep it.
-
-    imapclient sets imaplib's debug level to 5 to feed that logger, and imaplib then formats
-    every line and every literal (the repr of each message, then of each whole FETCH batch)
-    before the logger drops it: 45% of the client's CPU fetching bodies (bench, 20k messages)."""
-    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
-        client._imap.debug = 0
 
 
 class ImapSession:
@@ -226,8 +217,8 @@ class ImapSession:
         return self._retrying(lambda: self._examined)
 
     def _examine(self, folder: str) -> FolderStatus:
-        asked = self.client._imap._command("STATUS", self.client._normalise_folder(folder),
-                                           "(UIDVALIDITY HIGHESTMODSEQ)") if self._modseq else None
+        asked = wire.send(self.client, "STATUS", wire.mailbox(self.client, folder),
+                          "(UIDVALIDITY HIGHESTMODSEQ)") if self._modseq else None
         try:
             data = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as error:
@@ -249,7 +240,7 @@ class ImapSession:
         """HIGHESTMODSEQ of the STATUS sent with `tag` (its answer read with EXAMINE's), if it
         describes the folder EXAMINE opened."""
         try:
-            typ, said = self.client._imap._command_complete("STATUS", tag)
+            typ, said = wire.complete(self.client, "STATUS", tag)
         except IMAPClientError as error:
             if isinstance(error, IMAPClientAbortError):
                 raise
@@ -342,9 +333,9 @@ class ImapSession:
         """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
         them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
         def run():
-            self.client._imap.untagged_responses.pop("VANISHED", None)
+            wire.take(self.client, "VANISHED")
             data = self._uid_fetch(uid_set, items, modifiers, requested)
-            return data, list(self.client._imap.untagged_responses.pop("VANISHED", None) or [])
+            return data, wire.take(self.client, "VANISHED")
         return self._retrying(run)
 
     def _warn_missing(self, missing: list[int], asked: int) -> None:
@@ -355,7 +346,7 @@ class ImapSession:
 
     def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "",
                    requested: Collection[int] | None = None) -> dict[int, dict[bytes, FetchValue]]:
-        """UID FETCH on imapclient's imaplib connection, parsed by `parse_fetch` (a third of
+        """UID FETCH on imapclient's imaplib connection (imap/wire.py), parsed by `parse_fetch` (a third of
         imapclient's parsing time); imapclient stays for every other command. `uids` is a list,
         or a sequence set (then `requested`, when known, filters unsolicited responses)."""
         requested = requested if isinstance(uids, str) else set(uids)
@@ -365,12 +356,11 @@ class ImapSession:
         """Send a UID FETCH without waiting for its answer; its tag, for `finish_fetch`."""
         uid_set = uids if isinstance(uids, str) else sequence_set(uids)
         listed = b"(" + b" ".join(items) + b")"
-        return self.client._imap._command("UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else []))
+        return wire.send(self.client, "UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else []))
 
     def finish_fetch(self, tag: bytes, requested: Collection[int] | None) -> dict[int, dict[bytes, FetchValue]]:
         """Read up to `tag`'s completion; the FETCH responses read so far, by UID."""
-        imap = self.client._imap
-        typ, said = imap._command_complete("UID", tag)
+        typ, said = wire.complete(self.client, "UID", tag)
         if typ != "OK":
             said = b" ".join(part for part in said if isinstance(part, bytes)).decode(errors="replace")
             if typ != "NO" or "[UNAVAILABLE]" in said.upper():
@@ -379,7 +369,7 @@ class ImapSession:
             # messages they can and answer NO: keep those; the callers count the others missing.
             log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
         try:
-            return parse_fetch(imap.untagged_responses.pop("FETCH", [None]), requested=requested)
+            return parse_fetch(wire.take(self.client, "FETCH"), requested=requested)
         except FetchParseError as error:
             raise ImapProtocolError(f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}") from None
 

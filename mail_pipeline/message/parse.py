@@ -158,19 +158,31 @@ def _payload_bytes(part: Message, limits: ParseLimits, text: bool) -> tuple[byte
     if part.is_multipart():  # message/*: the attached message as it serializes
         data = _serialized(part)
     else:
-        # The stored payload: get_payload() would first decode 8-bit data with the declared
-        # charset, which raises on hostile charset names and costs a copy.
-        encoded = part._payload
-        if isinstance(encoded, str) and len(encoded) > 2 * limits.max_part_bytes:
+        encoded = _encoded_payload(part)
+        if len(encoded) > 2 * limits.max_part_bytes:
             # Decode at most a prefix, and only of text: a hostile part must not double memory.
-            b64 = part.get("content-transfer-encoding", "").strip().lower() == "base64"
-            size = len(encoded) * 3 // 4 if b64 else len(encoded)
+            cte = part.get("content-transfer-encoding", "").strip().lower()
+            size = len(encoded) * 3 // 4 if cte == "base64" else len(encoded)
             if not text:
                 return b"", size, True
-            part.set_payload(encoded[: 2 * limits.max_part_bytes])
+            if cte in ("base64", "quoted-printable"):  # 8-bit data is its own bytes: cut after
+                part.set_payload(encoded[: 2 * limits.max_part_bytes])
         data = part.get_payload(decode=True) or b""
     size = max(size, len(data))
     return data[: limits.max_part_bytes], size, size > limits.max_part_bytes
+
+
+def _encoded_payload(part: Message) -> str:
+    """The part's payload as stored (transfer-encoded), for its size and a prefix.
+
+    8-bit data comes back decoded with the declared charset, which a hostile charset name
+    (a NUL, a codec without "replace") makes raise: such a part is then sized after decoding.
+    """
+    try:
+        encoded = part.get_payload()
+    except (LookupError, UnicodeError, ValueError):
+        return ""
+    return encoded if isinstance(encoded, str) else ""
 
 
 _AS_IS = compat32.clone(mangle_from_=False)
