@@ -35,14 +35,16 @@ class Ticker:
     def __init__(self, instance, data_dir: Path):
         from dagster import Definitions
 
-        from mail_pipeline.definitions import MAIL_ASSETS
+        from mail_pipeline.defs.assets import build_mail_assets
+        from mail_pipeline.defs.partitions import mail_partitions_for
         from mail_pipeline.defs.resources import build_resources
         from mail_pipeline.defs.sensors import new_mail_sensor_every
         from mail_pipeline.settings import Settings
 
         self.instance, self.sensor = instance, new_mail_sensor_every(60)
-        self.resources = build_resources(Settings(data_dir=data_dir))
-        self.repository = Definitions(assets=MAIL_ASSETS,
+        settings = Settings(data_dir=data_dir)
+        self.resources = build_resources(settings)
+        self.repository = Definitions(assets=build_mail_assets(mail_partitions_for(settings.window)),
                                       sensors=[new_mail_sensor_every(60)], resources=self.resources).get_repository_def()
         self.cursor: str | None = None
 
