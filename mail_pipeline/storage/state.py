@@ -29,7 +29,7 @@ class Overlay:
         return tuple(row[name] for name in self.key)
 
 
-RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at"))
+RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at", "deleted_reason"))
 EMAILS = Overlay("email_state", "emails", ("email_id",), ("seen", "answered", "flagged", "keywords", "deleted_at"))
 OVERLAYS = (RAW, EMAILS)
 
