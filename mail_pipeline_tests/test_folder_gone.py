@@ -21,6 +21,7 @@ from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.proxied_mailbox import register as register_proxied, tick
 from mail_pipeline_tests.test_flag_sync import body_fetches, commands  # noqa: F401 (a fixture)
 from mail_pipeline_tests.test_pipeline_e2e import GRAPH
 from mail_pipeline_tests.test_retention import files_containing
@@ -141,7 +142,47 @@ def test_a_deleted_folder_is_kept_marked_or_erased_and_said(dovecot, data_dir, i
 
     quiet = run_days(instance)  # a later run: nothing left to mark, nothing erased twice
     assert [(f["folder_gone"], f["erased"]) for f in quiet] == [(0, 0), (0, 0)]
+    # A gone folder's marked rows do not send an all-folders account's later runs to the full plan.
+    assert [f["sync_path"] for f in quiet] == ["plan" if kind == "fixed" else "changes"] * 2
     assert emails(data_dir) == stored
+
+
+def test_a_folder_missing_from_one_list_is_confirmed_before_anything_is_marked(dovecot, proxy, data_dir, instance):
+    client = dovecot.client()
+    client.create_folder("Archive")
+    client.logout()
+    register_proxied(dovecot, proxy, data_dir, folders=("*",))
+    seed(dovecot)
+    instance.add_dynamic_partitions("accounts", ["alice"])
+    run_days(instance)
+    hidden = []
+
+    def hide_once(response):
+        """The first LIST line naming Archive left out: the run's own LIST; a LIST of its name shows it."""
+        line = response[0] if len(response) == 1 and isinstance(response[0], bytes) else b""
+        if not hidden and line.startswith(b"* LIST ") and line.endswith(b" Archive"):
+            hidden.append(line)
+            return []
+        return [response]
+
+    proxy.rewrites = [hide_once]
+    figures = run_days(instance)
+
+    assert hidden
+    assert [(f["folder_gone"], f["gone_from_server"], f["folders_missing_on_server"]) for f in figures] == [(0, 0, [])] * 2
+    assert [f["messages_already_stored"] for f in figures] == [3, 2]
+    assert all(e["deleted_at"] is None for e in emails(data_dir).values())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_sensor_requests_the_days_a_deleted_folder_held(dovecot, data_dir, instance, kind):
+    synced(dovecot, data_dir, instance, kind, "keep")
+    first = tick(instance, None)
+    on_server(dovecot, lambda client: client.delete_folder("Archive"))
+
+    found = tick(instance, first.cursor)
+
+    assert sorted(str(r.partition_key) for r in found.run_requests) == [f"alice|{day.date()}" for day in DAYS]
 
 
 @pytest.mark.parametrize("policy", ["keep", "mirror"])
@@ -201,3 +242,26 @@ def test_a_folder_recreated_with_a_new_uidvalidity_is_a_reset(dovecot, data_dir,
     assert len(after) == 1 and after != before
     stored = emails(data_dir)
     assert len(stored) == 5 and all(e["deleted_at"] is None for e in stored.values())
+
+
+def test_mirror_counts_every_row_it_erases(dovecot, data_dir, instance):
+    """Tombstones kept under `keep` and erased once the account mirrors count as erased (issue #24:
+    a run that removed 4 rows reported 1)."""
+    synced(dovecot, data_dir, instance, "fixed", "keep")
+
+    def expunge(folder: str, *subjects: str):
+        def change(client):
+            client.select_folder(folder)
+            client.delete_messages([uid for subject in subjects for uid in client.search(["SUBJECT", subject])])
+            client.expunge()
+        on_server(dovecot, change)
+
+    expunge("Archive", "zqxarchived0", "zqxarchived2")  # both on DAYS[0]
+    assert [f["gone_from_server"] for f in run_days(instance)] == [2, 0]
+    AccountRegistry(data_dir / "accounts.json").update("alice", on_server_delete="mirror")
+    expunge("INBOX", "Inbox 0")
+
+    figures = run_days(instance)
+
+    assert [(f["gone_from_server"], f["erased"]) for f in figures] == [(1, 3), (0, 0)]
+    assert sorted(emails(data_dir)) == ["Archived zqxarchived1", "Inbox 1"]
