@@ -85,8 +85,9 @@ def synced(dovecot, data_dir, instance, kind: str, policy: str, without_id: bool
 
 def emails(data_dir) -> dict[str, dict]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        cursor = con.execute("SELECT subject, deleted_at, locations FROM emails")
-        return {row[0]: {"deleted_at": row[1], "folders": [loc["folder"] for loc in row[2]]} for row in cursor.fetchall()}
+        cursor = con.execute("SELECT subject, deleted_at, locations, deleted_reason FROM emails")
+        return {row[0]: {"deleted_at": row[1], "folders": [loc["folder"] for loc in row[2]], "reason": row[3]}
+                for row in cursor.fetchall()}
 
 
 def query(data_dir, sql: str) -> list[tuple]:
@@ -125,6 +126,7 @@ def test_a_deleted_folder_is_kept_marked_or_erased_and_said(dovecot, data_dir, i
     if policy == "keep":
         assert len(stored) == 5
         assert all(stored[f"Archived {m}"]["deleted_at"] is not None for m in ARCHIVED)
+        assert {stored[f"Archived {m}"]["reason"] for m in ARCHIVED} == {"folder_gone"}
         assert all(stored[f"Inbox {n}"]["deleted_at"] is None for n in range(2))
         assert query(data_dir, "SELECT DISTINCT deleted_reason FROM raw_messages WHERE folder = 'Archive'") \
             == [("folder_gone",)]

@@ -79,6 +79,7 @@ EMAILS = pa.schema(
         ("defects", pa.list_(pa.string())),
         ("keywords", pa.list_(pa.string())),  # the flags that are not system flags (RFC 3501 2.3.2): labels
         ("deleted_at", UTC_TS),  # null while a copy is on the server (see raw_messages.deleted_at)
+        ("deleted_reason", pa.string()),  # the last copy's raw_messages.deleted_reason ('folder_gone')
     ]
 )
 
@@ -122,7 +123,8 @@ SYNC_LOG = pa.schema(
 # whose content file was written before they changed; a row per changed message, keyed as named.
 MESSAGE_STATE = pa.schema([f for f in RAW_MESSAGES
                            if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at", "deleted_reason")])
-EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at")])
+EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at",
+                                                         "deleted_reason")])
 
 # Table name -> schema of the per-partition files. sync_log is append-only (one small file per
 # run), the others hold at most one file per (account, day).

@@ -30,7 +30,8 @@ class Overlay:
 
 
 RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at", "deleted_reason"))
-EMAILS = Overlay("email_state", "emails", ("email_id",), ("seen", "answered", "flagged", "keywords", "deleted_at"))
+EMAILS = Overlay("email_state", "emails", ("email_id",),
+                 ("seen", "answered", "flagged", "keywords", "deleted_at", "deleted_reason"))
 OVERLAYS = (RAW, EMAILS)
 
 
