@@ -127,7 +127,7 @@ def _identity(row: dict) -> list[str]:
 def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, vanished: set[str]) -> None:
     """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body;
     so do those whose (UIDVALIDITY, UID, size, INTERNALDATE) match a row of a vanished folder:
-    a rename keeps both (Dovecot, Cyrus), Message-ID or not."""
+    a rename that keeps both (Dovecot does), Message-ID or not."""
     sources: dict[tuple, int] = {}
     renamed: dict[tuple, int] = {}
     for index, row in enumerate(stored):
