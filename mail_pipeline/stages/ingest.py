@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -24,7 +23,6 @@ from mail_pipeline.sync import apply, flag_delta, gone_folders, plan
 from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.sync.fetch_pool import FetchPool
 
-log = logging.getLogger(__name__)
 DAY_THREADS = 4  # a flag reconcile's days read and written side by side (delta_run)
 
 
