@@ -118,7 +118,8 @@ def test_a_configured_folder_gone_from_the_server_fails_alone(dovecot, alice, da
 
     result = run(instance, D2)
     assert result.success  # INBOX still syncs
-    assert stored_ids(data_dir, D2) == ["b1", "b2", "b3", "b4"]  # Archive's stored copies are kept
+    assert stored_ids(data_dir, D2) == ["b1", "b4"]
+    assert stored_ids(data_dir, D2, deleted=True) == ["b2", "b3"]  # Archive's stored copies are kept, marked deleted
     metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
     assert metadata["folders_missing_on_server"].value == ["alice/Archive"]
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:

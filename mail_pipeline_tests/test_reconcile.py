@@ -63,9 +63,10 @@ def test_flag_and_gone_days():
     assert gone_days({3, 77}, stored) == {D2}
 
 
-def raw(folder, uid, *, flags=(), mid=None, sha=None, deleted_at=None, uidvalidity=7, size=100):
+def raw(folder, uid, *, flags=(), mid=None, sha=None, deleted_at=None, uidvalidity=7, size=100, reason=None):
     return {"folder": folder, "uidvalidity": uidvalidity, "uid": uid, "internaldate": WHEN, "flags": list(flags),
-            "size": size, "sha256": sha or f"sha-{mid or uid}", "message_id": mid, "deleted_at": deleted_at}
+            "size": size, "sha256": sha or f"sha-{mid or uid}", "message_id": mid, "deleted_at": deleted_at,
+            "deleted_reason": reason}
 
 
 def folder_plan(folder, present, to_fetch=(), uidvalidity=7):
@@ -93,7 +94,7 @@ def test_a_moved_message_takes_its_stored_body_to_the_new_folder():
     plans = [folder_plan("INBOX", {}), folder_plan("Archive", {3: ["\\Seen"]}, to_fetch=[3], uidvalidity=9)]
     assert candidates(stored, {"Archive": plans[1].to_fetch}) == {"Archive": [3]}
     edits = edit_day(stored, plans, set(), "mirror", NOW, {("Archive", 3): "m"})
-    assert edits.outputs == [[{"folder": "Archive", "uidvalidity": 9, "uid": 3, "flags": ["\\Seen"], "deleted_at": None}]]
+    assert edits.outputs == [[{"folder": "Archive", "uidvalidity": 9, "uid": 3, "flags": ["\\Seen"], "deleted_at": None, "deleted_reason": None}]]
     assert edits.to_fetch == {"INBOX": [], "Archive": []} and edits.reused == 1 and edits.gone == 0
 
 
@@ -115,8 +116,8 @@ def test_uidvalidity_reset_matches_new_uids_to_stored_rows():
     stored = [raw("INBOX", 1, mid="a"), raw("INBOX", 2, mid="b")]
     plan = folder_plan("INBOX", {1: [], 2: []}, to_fetch=[1, 2], uidvalidity=8)
     edits = edit_day(stored, [plan], set(), "keep", NOW, {("INBOX", 1): "a", ("INBOX", 2): "b"})
-    assert edits.outputs == [[{"folder": "INBOX", "uidvalidity": 8, "uid": 1, "flags": [], "deleted_at": None}],
-                             [{"folder": "INBOX", "uidvalidity": 8, "uid": 2, "flags": [], "deleted_at": None}]]
+    assert edits.outputs == [[{"folder": "INBOX", "uidvalidity": 8, "uid": 1, "flags": [], "deleted_at": None, "deleted_reason": None}],
+                             [{"folder": "INBOX", "uidvalidity": 8, "uid": 2, "flags": [], "deleted_at": None, "deleted_reason": None}]]
     assert edits.to_fetch == {"INBOX": []}
 
 
@@ -125,7 +126,7 @@ def test_tombstones_stay_under_keep_and_go_under_mirror_or_when_the_message_is_b
     assert edit_day(stored, [folder_plan("INBOX", {})], set(), "keep", NOW).outputs == [[{}]]
     assert edit_day(stored, [folder_plan("INBOX", {})], set(), "mirror", NOW).outputs == [[]]
     back = edit_day(stored, [folder_plan("INBOX", {2: []}, to_fetch=[2])], set(), "keep", NOW, {("INBOX", 2): "a"})
-    assert back.outputs == [[{"folder": "INBOX", "uidvalidity": 7, "uid": 2, "flags": [], "deleted_at": None}]]
+    assert back.outputs == [[{"folder": "INBOX", "uidvalidity": 7, "uid": 2, "flags": [], "deleted_at": None, "deleted_reason": None}]]
 
 
 @pytest.mark.parametrize("plans, policy, ids, state_only", [
@@ -140,6 +141,39 @@ def test_only_flag_and_deletion_edits_leave_the_bodies_file_alone(plans, policy,
     stored = [raw("INBOX", 1, mid="a"), raw("INBOX", 2, mid="b")]
     edits = edit_day(stored, plans, set(), policy, NOW, ids)
     assert edits.changed and edits.state_only == state_only
+
+
+def test_mirror_counts_the_tombstones_it_erases():
+    stored = [raw("INBOX", 1, mid="a"), *(raw("INBOX", uid, mid=f"t{uid}", deleted_at=NOW) for uid in (2, 3, 4))]
+    edits = edit_day(stored, [folder_plan("INBOX", {})], set(), "mirror", NOW)
+    assert edits.outputs == [[], [], [], []]
+    assert (edits.gone, edits.erased) == (1, 4)
+
+
+@pytest.mark.parametrize("policy, expected, erased", [
+    ("keep", [[{"deleted_at": NOW, "deleted_reason": "folder_gone"}], [{}], [{}]], 0),
+    ("mirror", [[], [], [{}]], 2),
+])
+def test_a_vanished_folders_messages_are_marked_or_erased(policy, expected, erased):
+    stored = [raw("Archive", 1, mid="a"), raw("Archive", 2, mid="b", deleted_at=NOW), raw("INBOX", 3, mid="c")]
+    edits = edit_day(stored, [folder_plan("INBOX", {3: []})], {"Archive"}, policy, NOW)
+    assert edits.outputs == expected
+    assert (edits.gone, edits.folder_gone, edits.erased) == (1, 1, erased)
+
+
+def test_a_renamed_folder_moves_by_uidvalidity_and_uid_without_a_message_id():
+    stored = [raw("Archive", 4, flags=["\\Seen"]), raw("Archive", 5, size=200)]
+    plan = folder_plan("Projects", {4: ["\\Seen"], 5: []}, to_fetch=[4, 5])  # same UIDVALIDITY, 5's size differs
+    edits = edit_day(stored, [plan], {"Archive"}, "keep", NOW)
+    assert edits.outputs == [[{"folder": "Projects", "uidvalidity": 7, "uid": 4, "flags": ["\\Seen"], "deleted_at": None,
+                               "deleted_reason": None}], [{"deleted_at": NOW, "deleted_reason": "folder_gone"}]]
+    assert [m.uid for m in edits.to_fetch["Projects"]] == [5] and (edits.reused, edits.gone) == (1, 1)
+
+
+def test_rows_of_a_folder_no_longer_synced_are_counted_as_erased():
+    stored = [raw("Old", 1, mid="a"), raw("INBOX", 2, mid="b")]
+    edits = edit_day(stored, [folder_plan("INBOX", {2: []})], set(), "keep", NOW)
+    assert edits.outputs == [[], [{}]] and (edits.erased, edits.unsynced, edits.gone) == (1, 1, 0)
 
 
 def test_unknown_policy_is_refused():

@@ -103,3 +103,30 @@ def test_a_damaged_state_file_is_found_and_repair_says_what_the_next_run_restore
     assert (damaged.table, damaged.path) == ("message_state", path)
     [line] = consequences(Repaired(damaged, path, None))
     assert "flags and deleted_at" in line and "from the server again" in line
+
+
+def test_a_lake_written_before_deleted_reason_reads_and_takes_a_folder_gone_mark(tmp_path):
+    import pyarrow.parquet as pq
+
+    from mail_pipeline.stages.ingest import write_state
+    from mail_pipeline.storage.schemas import MESSAGE_STATE
+    from mail_pipeline.sync.apply import META_COLUMNS
+
+    lake = Lake(tmp_path / "lake")
+    old_raw = pa.schema([f for f in RAW_MESSAGES if f.name != "deleted_reason"])
+    old_state = pa.schema([f for f in MESSAGE_STATE if f.name != "deleted_reason"])
+    for table, schema, rows in (
+            ("raw_messages", old_raw, [raw(1, []), raw(2, []), raw(3, [])]),
+            ("message_state", old_state, [{"folder": "INBOX", "uidvalidity": 7, "uid": 1, "flags": [], "deleted_at": GONE}])):
+        path = lake.partition_file(table, "a", DAY)
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+    rows = state.read(lake, state.RAW, "a", DAY, META_COLUMNS)
+    assert [(r["uid"], r["deleted_at"], r["deleted_reason"]) for r in rows] == [(1, GONE, None), (2, None, None),
+                                                                               (3, None, None)]
+    write_state(lake, "a", DAY, rows, [[{}], [{}], [{"deleted_at": GONE, "deleted_reason": "folder_gone"}]])
+    ensure_catalog(tmp_path / "warehouse.duckdb", lake)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        view = con.execute("SELECT uid, deleted_at IS NOT NULL, deleted_reason FROM raw_messages ORDER BY uid").fetchall()
+    assert view == [(1, True, None), (2, False, None), (3, True, "folder_gone")]

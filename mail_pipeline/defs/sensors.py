@@ -112,7 +112,9 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
     notes = []
     for folder in poll.removed:
         hint = "no longer polled" if account.all_folders else "re-create it, or re-add the account without it"
-        notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}")
+        fate = "kept, marked deleted" if account.on_server_delete == "keep" else "erased (mirror)"
+        notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}; "
+                     f"its stored messages are {fate} by the runs of their days")
     for folder, error in sorted(poll.refused.items()):
         notes.append(f"{account.slug}: {logs.redact(error)}; polled again next tick")
     for note in notes:

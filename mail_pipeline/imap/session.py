@@ -201,11 +201,19 @@ class ImapSession:
         """What a refused STATUS/EXAMINE means, decided by LIST, never by the server's wording
         (Dovecot says `[NONEXISTENT]`, others `NO Mailbox does not exist, or must be subscribed to.`)."""
         where = f"{self.config.host}:{self.config.port}"
-        # LIST has no escape for its wildcards (RFC 3501 6.3.8): filter the names it returns.
-        listed = [flags for flags, _delimiter, name in self.client.list_folders("", folder) if name == folder]
-        if listed and not {b"\\NONEXISTENT", b"\\NOSELECT"} & {f.upper() for f in listed[0]}:
+        if self._listed(folder):
             return ImapFolderError(f"{command} of folder {folder!r} refused by {where}: {error}")
         return ImapFolderMissing(f"folder {folder!r} does not exist on {where} (not listed; the server said: {error})")
+
+    def _listed(self, folder: str) -> bool:
+        # LIST has no escape for its wildcards (RFC 3501 6.3.8): filter the names it returns.
+        listed = [flags for flags, _delimiter, name in self.client.list_folders("", folder) if name == folder]
+        return bool(listed) and not {b"\\NONEXISTENT", b"\\NOSELECT"} & {f.upper() for f in listed[0]}
+
+    def exists(self, folder: str) -> bool:
+        """Whether a LIST of `folder` shows it as a selectable mailbox: the confirmation asked
+        before a folder missing from an earlier LIST is concluded gone (never a server's wording)."""
+        return bool(self._retrying(lambda: self._listed(folder)))
 
     def select(self, folder: str, *, modseq: bool = False) -> FolderStatus:
         """EXAMINE `folder`; it stays selected across reconnects until another select or unselect.

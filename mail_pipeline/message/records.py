@@ -76,14 +76,16 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
     }
 
 
-COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at")
+COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at",
+                "deleted_reason")
 
 
 def copy_state(raw: Mapping) -> dict:
     """The emails state columns one copy's flags and deleted_at make (an email of one copy has them)."""
     flags = raw["flags"] or []
     return {"seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"),
-            "flagged": _flag(flags, "\\flagged"), "keywords": keywords(flags), "deleted_at": raw.get("deleted_at")}
+            "flagged": _flag(flags, "\\flagged"), "keywords": keywords(flags), "deleted_at": raw.get("deleted_at"),
+            "deleted_reason": raw.get("deleted_reason")}
 
 
 def reused_row(stored: Mapping, raw: Mapping) -> dict:
@@ -113,6 +115,8 @@ def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
             first[flag] = any(row[flag] for row in current)
         first["keywords"] = sorted({k for row in current for k in row["keywords"]})
         first["deleted_at"] = None if current is not group or first["deleted_at"] is None else max(r["deleted_at"] for r in group)
+        last_gone = max(group, key=lambda r: r["deleted_at"]) if first["deleted_at"] is not None else {}
+        first["deleted_reason"] = last_gone.get("deleted_reason")
         first["received_at"] = min(row["received_at"] for row in group)
         merged.append(first)
     return merged, sum(len(group) - 1 for group in groups.values())

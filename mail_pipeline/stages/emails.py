@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PARSE_SLICE = 2000  # raw messages parsed at a time, to bound memory on very busy days
 # What raw messages decide of an email besides its state: equal means its file still holds (changed_states).
 IDENTITY = ["email_id", "sha256", "locations", "received_at", "size"]
-RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at"]
+RAW_META = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "deleted_at", "deleted_reason"]
 # In an emails file's footer: the lake.WRITE_ID of the raw_messages file it was built from.
 SOURCE = b"mail_pipeline.raw_write_id"
 

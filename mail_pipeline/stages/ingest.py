@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -20,11 +19,10 @@ from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
-from mail_pipeline.sync import apply, flag_delta, plan
+from mail_pipeline.sync import apply, flag_delta, gone_folders, plan
 from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.sync.fetch_pool import FetchPool
 
-log = logging.getLogger(__name__)
 DAY_THREADS = 4  # a flag reconcile's days read and written side by side (delta_run)
 
 
@@ -184,12 +182,19 @@ def remember_flags(cursor: FlagCursor, marks: Marks, synced: dict[str, list[date
 
 
 def planned_run(session: imap.ImapSession, pool: FetchPool, lake: Lake, account: str, folders: list[str],
-                vanished: list[str], days: list[date], cursor: FlagCursor, limits: FetchLimits, policy: str) -> Run:
-    """Every folder planned once for all of `days`, then each day's file rewritten with what it lacks."""
+                vanished: list[str], days: list[date], cursor: FlagCursor, limits: FetchLimits, policy: str,
+                listed: set[str] | None = None) -> Run:
+    """Every folder planned once for all of `days`, then each day's file rewritten with what it lacks.
+    `listed`, for an account syncing all folders: the names LIST showed, so that a stored folder
+    it lacks is confirmed gone (or synced, if a LIST of its own finds it after all)."""
     ranged = over_pool(days, limits)
     stored_rows = {d: stored_meta(lake, account, d) for d in days}
+    if listed is not None:
+        back, gone = gone_folders.confirm(
+            session, gone_folders.unlisted(itertools.chain.from_iterable(stored_rows.values()), listed))
+        folders, vanished = folders + back, vanished + gone
     stored = {d: plan.stored_index(rows) for d, rows in stored_rows.items()}
-    plans, gone = plan.plan_folders(  # gone: deleted since the LIST
+    plans, gone = plan.plan_folders(  # gone: deleted since the LIST (confirmed by another)
         session, folders, days, stored, announcer(pool, folders, days) if ranged else None,
         known=plan.known_metas(itertools.chain.from_iterable(stored_rows.values())),
         since=lambda folder, uidvalidity: cursor.since(folder, uidvalidity, days))
@@ -250,35 +255,26 @@ def append_log(lake: Lake, account: str, rows: list[dict]) -> None:
         lake.append("sync_log", account, datetime.now(timezone.utc).date(), pa.Table.from_pylist(rows, schema=SYNC_LOG))
 
 
-def vanished_outcomes(account: str, folders: list[str]) -> list[plan.FolderOutcome]:
-    """A configured folder the server no longer has fails alone: the others sync, its stored
-    messages stay, and sync_status shows it until the folder is back or the account changed."""
-    outcomes = []
-    for folder in folders:
-        error = (f"folder {folder!r} does not exist on the server (deleted or renamed?); its stored messages "
-                 "are kept. Re-create it, or re-add the account without it")
-        log.warning("raw_messages: account %r: %s", account, error)
-        outcomes.append(plan.FolderOutcome(folder=folder, uidvalidity=0, highest_uid=0, status="missing", error=error,
-                                           finished_at=datetime.now(timezone.utc)))
-    return outcomes
-
-
 def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -> PartitionOutcome:
     outcomes, edits = synced.outcomes, synced.edits
     new, kept = sum(o.fetched for o in outcomes), sum(o.kept for o in outcomes)
     fetched_bytes, stale = sum(o.bytes for o in outcomes), sum(o.dropped_stale for o in outcomes)
     summary = (f"{new} new, {kept} already stored, {fetched_bytes / 1e6:.1f} MB fetched; {edits.flags_updated} flag "
-               f"changes, {edits.gone} gone from the server ({edits.erased} erased), {edits.reused} bodies reused")
+               f"changes, {edits.gone} gone from the server ({edits.folder_gone} with their folder), "
+               f"{edits.erased} erased, {edits.reused} bodies reused")
+    if edits.unsynced:
+        summary += f"; {edits.unsynced} of folders no longer synced dropped (counted in erased)"
     not_returned = {o.folder: o.missing_uids for o in outcomes if o.missing_uids}
     if not_returned:
         count = sum(map(len, not_returned.values()))
         summary += f"; **{count} requested message(s) not returned by the server** (not stored; asked again next run)"
     if vanished:
-        summary += f"; **configured folders missing on the server** (stored messages kept): {', '.join(vanished)}"
+        summary += f"; **folders gone from the server**: {', '.join(vanished)}"
     return PartitionOutcome(account, day, rows=new + kept, summary=summary, figures={
         "messages_new": new, "messages_already_stored": kept, "stale_rows_dropped": stale,
         "bytes_fetched": fetched_bytes, "per_folder": {o.folder: o.fetched + o.kept for o in outcomes},
         "flags_updated": edits.flags_updated, "gone_from_server": edits.gone, "erased": edits.erased,
+        "folder_gone": edits.folder_gone, "unsynced_dropped": edits.unsynced,
         "bodies_reused": edits.reused, "sync_path": synced.path,
         "folders_missing_on_server": [f"{account}/{folder}" for folder in vanished],
         "uids_not_returned": not_returned,
@@ -304,16 +300,20 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
         with fetch_pool(open_session, limits) as pool, open_session() as session:
             if ranged and not all(stored):
                 pool.open()  # while this connection lists and plans
-            folders, vanished = imap.split_folders(session.list_folders(), wanted_folders)
+            available = session.list_folders()
+            folders, vanished = imap.split_folders(available, wanted_folders)
+            back, vanished = gone_folders.confirm(session, vanished)
+            folders += back
+            listed = set(imap.selectable(available)) if tuple(wanted_folders) == ("*",) else None
             pool.ahead(folders[0] if folders else None)
             cursor = FlagCursor(lake, account)
             run = delta_run(session, lake, account, folders, days, cursor, on_server_delete) \
                 if all(stored) and not vanished else None
             if run is None:
                 run = planned_run(session, pool, lake, account, folders, vanished, days, cursor, limits,
-                                  on_server_delete)
+                                  on_server_delete, listed)
             if run.vanished:
-                logged += log_rows(run_id, day, vanished_outcomes(account, run.vanished))
+                logged += log_rows(run_id, day, gone_folders.outcomes(account, run.vanished, on_server_delete))
             for day, synced in run.days:
                 logged += log_rows(run_id, day, synced.outcomes)
                 results.append(day_outcome(account, day, synced, run.vanished))

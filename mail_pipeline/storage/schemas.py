@@ -39,6 +39,10 @@ RAW_MESSAGES = pa.schema(
         ("fetched_at", UTC_TS),
         # When the server was seen without the message (account policy `keep`); null while it is there.
         ("deleted_at", UTC_TS),
+        # Why it is marked: 'folder_gone' when its whole folder left the server (deleted, or renamed
+        # where the account does not follow the new name); null for a message expunged or moved
+        # away, and in files written before the column existed.
+        ("deleted_reason", pa.string()),
     ]
 )
 
@@ -75,6 +79,7 @@ EMAILS = pa.schema(
         ("defects", pa.list_(pa.string())),
         ("keywords", pa.list_(pa.string())),  # the flags that are not system flags (RFC 3501 2.3.2): labels
         ("deleted_at", UTC_TS),  # null while a copy is on the server (see raw_messages.deleted_at)
+        ("deleted_reason", pa.string()),  # the last copy's raw_messages.deleted_reason ('folder_gone')
     ]
 )
 
@@ -116,8 +121,10 @@ SYNC_LOG = pa.schema(
 
 # Overlays of the two tables above (storage/state.py): the current flags and deleted_at of rows
 # whose content file was written before they changed; a row per changed message, keyed as named.
-MESSAGE_STATE = pa.schema([f for f in RAW_MESSAGES if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at")])
-EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at")])
+MESSAGE_STATE = pa.schema([f for f in RAW_MESSAGES
+                           if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at", "deleted_reason")])
+EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at",
+                                                         "deleted_reason")])
 
 # Table name -> schema of the per-partition files. sync_log is append-only (one small file per
 # run), the others hold at most one file per (account, day).

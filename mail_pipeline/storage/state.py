@@ -29,8 +29,9 @@ class Overlay:
         return tuple(row[name] for name in self.key)
 
 
-RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at"))
-EMAILS = Overlay("email_state", "emails", ("email_id",), ("seen", "answered", "flagged", "keywords", "deleted_at"))
+RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at", "deleted_reason"))
+EMAILS = Overlay("email_state", "emails", ("email_id",),
+                 ("seen", "answered", "flagged", "keywords", "deleted_at", "deleted_reason"))
 OVERLAYS = (RAW, EMAILS)
 
 

@@ -16,8 +16,10 @@ from mail_pipeline.imap.records import MessageMeta
 POLICIES = ("keep", "mirror")
 # Columns of raw_messages read to decide (everything but the bytes).
 # Columns that change without the message changing (storage/state.py keeps them apart).
-STATE_COLUMNS = {"flags", "deleted_at"}
-META_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "deleted_at"]
+STATE_COLUMNS = {"flags", "deleted_at", "deleted_reason"}
+META_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "deleted_at",
+                "deleted_reason"]
+FOLDER_GONE = "folder_gone"  # raw_messages.deleted_reason of a message whose folder left the server
 
 
 @dataclass
@@ -29,7 +31,9 @@ class DayEdits:
     flags_updated: int = 0
     gone: int = 0       # left the server: kept with deleted_at or erased, per policy
     reused: int = 0     # new UIDs whose body was taken from a stored copy
-    erased: int = 0
+    erased: int = 0     # rows removed for good: gone under mirror, earlier tombstones under mirror, unsynced folders
+    folder_gone: int = 0  # of `gone`, those whose whole folder left the server
+    unsynced: int = 0   # of `erased`, rows of a folder the account no longer syncs (still on the server)
     by_folder: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
@@ -58,7 +62,9 @@ def candidates(stored: list[dict], to_fetch: dict[str, list[MessageMeta]]) -> di
 def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: str, now: datetime,
              message_ids: dict[tuple[str, int], str | None] | None = None) -> DayEdits:
     """Decide every stored row's fate and what is left to download. `plans` are the day's
-    `FolderPlan`s; `message_ids` maps (folder, uid) of `candidates` to their Message-ID."""
+    `FolderPlan`s; `vanished`, the folders confirmed gone from the server (their messages go as
+    any other deletion, unless they turn up elsewhere: a renamed folder); `message_ids` maps
+    (folder, uid) of `candidates` to their Message-ID."""
     if policy not in POLICIES:
         raise ValueError(f"on_server_delete must be one of {POLICIES}, not {policy!r}")
     plans = {p.folder: p for p in plans}
@@ -68,7 +74,7 @@ def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: st
         edits.outputs.append(_current(row, plans, vanished, policy, edits))
         if edits.outputs[-1] is None:
             gone.append(index)
-    _reuse(stored, plans, message_ids or {}, edits)
+    _reuse(stored, plans, message_ids or {}, edits, vanished)
     live = {key for i, out in enumerate(edits.outputs) for entry in out or () if _is_live(stored[i], entry)
             for key in _identity(stored[i])}
     for index, row in enumerate(stored):
@@ -77,16 +83,18 @@ def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: st
         if row["deleted_at"] is not None and elsewhere:  # a tombstone whose message is back (or moved in)
             edits.outputs[index] = [o for o in outputs if o]
         elif index not in gone:
+            if outputs == []:  # a tombstone under mirror, or a folder no longer synced
+                edits.erased += 1
+                edits.unsynced += row["deleted_at"] is None
             continue
         elif outputs is not None or elsewhere:  # moved, or another copy is still on the server
             edits.outputs[index] = outputs or []
-        elif policy == "keep":
-            edits.outputs[index] = [{"deleted_at": now}]
-            edits.gone += 1
         else:
-            edits.outputs[index] = []
+            reason = {"deleted_reason": FOLDER_GONE} if row["folder"] in vanished else {}
+            edits.outputs[index] = [{"deleted_at": now, **reason}] if policy == "keep" else []
             edits.gone += 1
-            edits.erased += 1
+            edits.folder_gone += bool(reason)
+            edits.erased += policy == "mirror"
     return edits
 
 
@@ -99,7 +107,7 @@ def _current(row: dict, plans: dict, vanished: set[str], policy: str, edits: Day
     if row["deleted_at"] is not None:
         return [] if policy == "mirror" else [{}]
     if row["folder"] in vanished:
-        return [{}]  # a configured folder missing on the server: this copy may be all that is left
+        return None  # its folder left the server: kept or erased per policy, unless it moved (a rename)
     plan = plans.get(row["folder"])
     if plan is None:
         return []  # a folder no longer synced
@@ -116,24 +124,31 @@ def _identity(row: dict) -> list[str]:
     return [row["sha256"]] + ([f"id:{row['message_id']}"] if row["message_id"] else [])
 
 
-def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits) -> None:
-    """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body."""
+def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, vanished: set[str]) -> None:
+    """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body;
+    so do those whose (UIDVALIDITY, UID, size, INTERNALDATE) match a row of a vanished folder:
+    a rename that keeps both (Dovecot does), Message-ID or not."""
     sources: dict[tuple, int] = {}
+    renamed: dict[tuple, int] = {}
     for index, row in enumerate(stored):
         if row["message_id"]:
             key = (row["message_id"], *match_key(row["internaldate"], row["size"]))
             # Prefer a row that left the server: a move, or a reset's old UID.
             if key not in sources or edits.outputs[index] is None:
                 sources[key] = index
+        if row["folder"] in vanished and edits.outputs[index] is None:
+            renamed[(row["uidvalidity"], row["uid"], *match_key(row["internaldate"], row["size"]))] = index
     for folder, plan in plans.items():
         left = []
         for meta in plan.to_fetch:
             source = sources.get((message_ids.get((folder, meta.uid)), *match_key(meta.internaldate, meta.size)))
             if source is None:
+                source = renamed.pop((plan.uidvalidity, meta.uid, *match_key(meta.internaldate, meta.size)), None)
+            if source is None:
                 left.append(meta)
                 continue
             new = {"folder": folder, "uidvalidity": plan.uidvalidity, "uid": meta.uid, "flags": list(meta.flags),
-                   "deleted_at": None}
+                   "deleted_at": None, "deleted_reason": None}
             edits.outputs[source] = (edits.outputs[source] or []) + [new]
             edits.reused += 1
         edits.to_fetch[folder] = left

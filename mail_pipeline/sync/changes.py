@@ -135,8 +135,8 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
     `discover`, when given, returns the folders to sync now (a LIST): it runs after the STATUS
     of `folders` (so INBOX's STATUS stays the session's first command), the folders it adds
     are polled too, and those it no longer returns leave the cursor. A folder that no longer
-    exists (STATUS or EXAMINE refused, and not in LIST) is REMOVED: no cursor, nothing requested
-    (it holds no mail to fetch).
+    exists (STATUS or EXAMINE refused, and not in LIST) is REMOVED: no cursor, and the days the
+    lake holds of it are requested (their runs mark or erase its messages).
     `stored(folder, uidvalidity)` gives what the lake holds of a folder: with it, the days of
     flag changes and expunges are found too (`reconcile`); `reconcile_flags` compares every
     in-window message's flags where the server lacks CONDSTORE.
@@ -160,6 +160,7 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
         change = classify(previous.get(folder), status)
         poll.changes[folder] = change
         if change is Change.REMOVED:
+            poll.days |= _stored_days(stored, folder, previous.get(folder)) & window
             continue
         poll.cursors[folder] = FolderCursor.of(status)
         if change is Change.UIDVALIDITY:
@@ -171,6 +172,7 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
             if found is None:  # deleted since its STATUS
                 poll.changes[folder] = Change.REMOVED
                 del poll.cursors[folder]
+                poll.days |= _stored_days(stored, folder, previous.get(folder)) & window
                 continue
             days, new_uids = found
             poll.days |= days & window
@@ -180,6 +182,13 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
             poll.days |= changed
     session.unselect()
     return poll
+
+
+def _stored_days(stored: Callable | None, folder: str, cursor: FolderCursor | None) -> set:
+    """The days holding the lake's live messages of a folder gone from the server: their runs
+    confirm it gone and mark or erase those messages (the account's `on_server_delete`)."""
+    held = stored(folder, cursor.uidvalidity) if stored is not None and cursor is not None else None
+    return {message.day for message in held.lookup(list(held)).values()} if held else set()
 
 
 def _changed_days(session, folder: str, cursor: FolderCursor, status: FolderStatus, new_uids: int,

@@ -7,8 +7,8 @@ cost 30 times the changes it found: bench, flags).
 
 Anything else returns None and the run plans every message as before: new mail on the run's days,
 a message gone while another copy of it stays in the day (a move or copy: edit_day decides), rows
-under another UIDVALIDITY or of an unsynced folder, `mirror` with something to erase, a folder
-refused or without mod-sequences.
+under another UIDVALIDITY or live rows of an unsynced or gone folder, `mirror` with something to
+erase, a folder refused or without mod-sequences.
 """
 
 from __future__ import annotations
@@ -104,11 +104,11 @@ def apply_day(lake: Lake, account: str, day: date, deltas: list[FolderDelta], po
         if key[2] in delta.vanished:
             if policy == "mirror" or _has_copy(table, row):
                 return None  # erased, or dropped for the copy that stays: the bodies file is rewritten
-            result.states[key] = {"flags": row["flags"], "deleted_at": now}
+            result.states[key] = {"flags": row["flags"], "deleted_at": now, "deleted_reason": None}
             result.gone, result.kept[key[0]] = result.gone + 1, result.kept[key[0]] - 1
         elif (flags := delta.flags.get(key[2])) is not None \
                 and modseq.lasting_flags(flags) != modseq.lasting_flags(row["flags"] or ()):
-            result.states[key] = {"flags": list(flags), "deleted_at": None}
+            result.states[key] = {"flags": list(flags), "deleted_at": None, "deleted_reason": None}
             result.flags_updated += 1
     result.changed = bool(result.gone or result.flags_updated)
     return result
@@ -126,9 +126,17 @@ def _named_rows(table: pa.Table, overlay: dict[tuple, dict], deltas: list[Folder
         uids = {uid for uid, d in delta.days.items() if d == day} | delta.vanished
         uids |= {key[2] for key in overlay if key[0] == delta.folder}
         named.append(pc.and_(here, pc.is_in(table.column("uid"), value_set=pa.array(sorted(uids), pa.int64()))))
-    if belonging != table.num_rows:
-        return None  # rows of a folder no longer synced
+    if belonging != table.num_rows and not _tombstones_only(table, overlay, [d.folder for d in deltas]):
+        return None  # live rows of a folder no longer synced, or gone from the server
     return table.filter(functools.reduce(pc.or_, named)).to_pylist()
+
+
+def _tombstones_only(table: pa.Table, overlay: dict[tuple, dict], folders: list[str]) -> bool:
+    """Whether the day's rows outside `folders` are all marked deleted (a gone folder's, kept): they
+    stay as they are, so the day needs no full plan for them."""
+    elsewhere = pc.invert(pc.is_in(table.column("folder"), value_set=pa.array(folders, pa.string())))
+    live = table.filter(pc.and_(elsewhere, pc.is_null(table.column("deleted_at")))).select(list(state.RAW.key))
+    return all((overlay.get(state.RAW.key_of(row)) or {}).get("deleted_at") is not None for row in live.to_pylist())
 
 
 def _live_counts(table: pa.Table, rows: list[dict], overlay: dict[tuple, dict]) -> dict[str, int]:
