@@ -14,12 +14,12 @@ import pytest
 from dagster import materialize
 
 from mail_pipeline import cli, search
-from mail_pipeline.defs.checks import CHECKS
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import register as register_proxied, tick
 from mail_pipeline_tests.test_flag_sync import body_fetches, commands  # noqa: F401 (a fixture)
