@@ -13,6 +13,7 @@ from mail_pipeline.defs.checks import CHECKS
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retention_job
+from mail_pipeline.defs.scrub import daily_scrub, scrub_job
 from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
@@ -26,9 +27,9 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[*MAIL_ASSETS, retention],
         asset_checks=CHECKS,
-        jobs=[ingest_job, retention_job],
+        jobs=[ingest_job, retention_job, scrub_job],
         sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
-        schedules=[daily_catch_up, daily_retention],
+        schedules=[daily_catch_up, daily_retention, daily_scrub],
         resources=build_resources(settings),
         # Materializations launched from the UI also run in one process: one login, one model load.
         executor=in_process_executor,

@@ -16,8 +16,8 @@ from mail_pipeline import imap
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.imap.records import plan_batches
-from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage import state
+from mail_pipeline.stages.outcome import PartitionOutcome, noting_rebuilt
+from mail_pipeline.storage import integrity, state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
 from mail_pipeline.sync import apply, flag_delta, plan
@@ -109,10 +109,7 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         outcome.reused = len(p.to_fetch) - len(edits.to_fetch.get(p.folder, []))
         outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == p.folder and r["uidvalidity"] != p.uidvalidity)
     if not edits.changed:
-        # Nothing new: the file stays as it is, so check it still reads whole (the plan read only
-        # a few small columns); a damaged one fails here, naming itself, not in the next stage.
-        lake.verify_partition("raw_messages", account, day)
-        return DaySync(outcomes, edits)
+        return DaySync(outcomes, edits)  # the file stays as it is (checked whole by checked_days)
     if edits.state_only:
         # Flags or deletions only: a few bytes beside the file; its bodies are neither read nor
         # rewritten (emails reuses every parse, so nothing downstream reads them either).
@@ -225,8 +222,6 @@ def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list
         def write(day: date) -> None:
             if applied[day].changed:
                 state.write(lake, state.RAW, account, day, applied[day].states)
-            else:
-                lake.verify_partition("raw_messages", account, day)  # as sync_day does for an unchanged day
         list(threads.map(write, days))  # raises the first failure
     synced = ((day, DaySync(*flag_delta.outcomes(deltas, applied[day]), path="changes")) for day in days)
     return Run(synced, {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
@@ -285,6 +280,23 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
     })
 
 
+def checked_days(lake: Lake, account: str, days: list[date]) -> dict[date, list[str]]:
+    """Check each day's raw file (every page, every message's sha256) and state file before the run
+    reads a column of them, `DAY_THREADS` days at a time. A damaged raw file fails the run naming
+    it (only `repair` can tell what it held that the server no longer has); a damaged state file is
+    set aside and the run takes every message's flags from the server again: a line per day so."""
+    def check(day: date) -> list[str]:
+        for path in lake.partition_files("raw_messages", account, day):
+            integrity.check_file("raw_messages", path)
+        return integrity.rebuild_damaged(lake, [state.RAW.table], account, day)
+
+    with ThreadPoolExecutor(DAY_THREADS) as threads:
+        notes = dict(zip(days, threads.map(check, days)))
+    if any(notes.values()):
+        FlagCursor(lake, account).forget()  # the flags it held are gone: compare every message's
+    return notes
+
+
 def ingest(account: str, wanted_folders: list[str], days: list[date], *,
            open_session: Callable[[], AbstractContextManager[imap.ImapSession]], lake: Lake, run_id: str,
            limits: FetchLimits = FetchLimits(), on_server_delete: str = "keep") -> list[PartitionOutcome]:
@@ -293,6 +305,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     and each day's file rewritten with what it lacks."""
     if not days:
         return []
+    notes = checked_days(lake, account, days)
     results, day, logged, whole = [], days[0], [], {}
     try:
         # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
@@ -316,7 +329,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                 logged += log_rows(run_id, day, vanished_outcomes(account, run.vanished))
             for day, synced in run.days:
                 logged += log_rows(run_id, day, synced.outcomes)
-                results.append(day_outcome(account, day, synced, run.vanished))
+                results.append(noting_rebuilt(day_outcome(account, day, synced, run.vanished), notes[day]))
                 for outcome in synced.outcomes:
                     if outcome.status == "ok":
                         whole.setdefault(outcome.folder, []).append(day)
