@@ -106,8 +106,11 @@ def test_a_damaged_raw_file_fails_the_next_run_naming_it_even_for_a_flag_change(
     assert not Lake(data_dir / "lake").partition_files("message_state", "alice", DAY)  # nothing written over it
 
 
-def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, alice, data_dir, instance, capsys):
-    """Every page reads (its CRC was computed over the wrong bytes): only the sha256 tells."""
+@pytest.mark.parametrize("new_mail", [False, True], ids=["file kept", "file rewritten"])
+def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, alice, data_dir, instance, capsys,
+                                                                    new_mail):
+    """Every page reads (its CRC was computed over the wrong bytes): only the sha256 tells, whether
+    the run keeps the file or copies it into a new one with the day's new mail."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -125,9 +128,13 @@ def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, ali
     out = scrub_reports(raw_file, capsys)
     assert "do not match their sha256" in out
 
+    if new_mail:
+        dovecot.append([("INBOX", message("s-new", WHEN), WHEN)])
+    damaged = raw_file.read_bytes()
     result = run(instance, [raw_messages])
     assert not result.success and str(raw_file) in failure_message(result)
     assert "INBOX UID 2" in failure_message(result)
+    assert raw_file.read_bytes() == damaged and not list(raw_file.parent.glob("*.tmp"))  # nothing written over it
 
 
 def test_a_damaged_state_file_is_rebuilt_from_the_servers_flags(dovecot, alice, data_dir, instance):

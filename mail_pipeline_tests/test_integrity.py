@@ -105,3 +105,14 @@ def test_a_damaged_chunks_file_is_rebuilt_from_emails_and_said_so(tmp_path):
     [note] = again.figures["damaged_files_rebuilt"]
     assert note.startswith("email_chunks file damaged") and "rebuilt" in again.summary
     assert integrity.check_file("email_chunks", path) == first.rows > 0
+
+
+@pytest.mark.parametrize("values", [
+    pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()),
+    pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()).slice(1, 3),  # offsets past the buffer's start
+    pa.array([b"one", b"two"], pa.binary()),
+    pa.array([None, b""], pa.large_binary()),  # no data buffer
+])
+def test_digests_hash_each_value_in_place(values):
+    assert list(integrity.digests(values)) == [None if v is None else hashlib.sha256(v).hexdigest()
+                                               for v in values.to_pylist()]

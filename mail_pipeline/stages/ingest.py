@@ -108,8 +108,12 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
     for p, outcome in zip(plans, outcomes):
         outcome.reused = len(p.to_fetch) - len(edits.to_fetch.get(p.folder, []))
         outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == p.folder and r["uidvalidity"] != p.uidvalidity)
+    if not edits.changed or edits.state_only:
+        # The file stays as it is: check it reads back as written (the plan read a few small
+        # columns), so a damaged one fails here, naming itself, before anything is written beside it.
+        integrity.check_raw(lake, account, day)
     if not edits.changed:
-        return DaySync(outcomes, edits)  # the file stays as it is (checked whole by checked_days)
+        return DaySync(outcomes, edits)
     if edits.state_only:
         # Flags or deletions only: a few bytes beside the file; its bodies are neither read nor
         # rewritten (emails reuses every parse, so nothing downstream reads them either).
@@ -120,7 +124,9 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         for p, outcome in zip(plans, outcomes)
     )
     overridden = set(state.stored(lake, state.RAW, account, day))
-    kept = edited_batches(lake.iter_batches("raw_messages", account, day), folded(stored_rows, edits.outputs, overridden))
+    path = lake.partition_file("raw_messages", account, day)
+    stored = integrity.hashed(path, lake.iter_batches("raw_messages", account, day))  # checked as it is copied
+    kept = edited_batches(stored, folded(stored_rows, edits.outputs, overridden))
     lake.write_partition("raw_messages", account, day, itertools.chain(kept, rows_to_batches(new_rows, RAW_MESSAGES, 64)))
     state.clear(lake, state.RAW, account, day)  # the file just written holds the current state
     return DaySync(outcomes, edits)
@@ -220,6 +226,7 @@ def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list
             return None
 
         def write(day: date) -> None:
+            integrity.check_raw(lake, account, day)  # as sync_day does for a file it keeps
             if applied[day].changed:
                 state.write(lake, state.RAW, account, day, applied[day].states)
         list(threads.map(write, days))  # raises the first failure
@@ -280,20 +287,13 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
     })
 
 
-def checked_days(lake: Lake, account: str, days: list[date]) -> dict[date, list[str]]:
-    """Check each day's raw file (every page, every message's sha256) and state file before the run
-    reads a column of them, `DAY_THREADS` days at a time. A damaged raw file fails the run naming
-    it (only `repair` can tell what it held that the server no longer has); a damaged state file is
-    set aside and the run takes every message's flags from the server again: a line per day so."""
-    def check(day: date) -> list[str]:
-        for path in lake.partition_files("raw_messages", account, day):
-            integrity.check_file("raw_messages", path)
-        return integrity.rebuild_damaged(lake, [state.RAW.table], account, day)
-
-    with ThreadPoolExecutor(DAY_THREADS) as threads:
-        notes = dict(zip(days, threads.map(check, days)))
+def rebuilt_states(lake: Lake, account: str, days: list[date]) -> dict[date, list[str]]:
+    """Set aside the days' damaged state files before the plan reads them, and forget the flag cursor,
+    so the run takes every message's flags from the server again: a line per day saying so. (Raw files
+    are checked as each day is synced: sync_day, delta_run.)"""
+    notes = {day: integrity.rebuild_damaged(lake, [state.RAW.table], account, day) for day in days}
     if any(notes.values()):
-        FlagCursor(lake, account).forget()  # the flags it held are gone: compare every message's
+        FlagCursor(lake, account).forget()
     return notes
 
 
@@ -305,7 +305,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     and each day's file rewritten with what it lacks."""
     if not days:
         return []
-    notes = checked_days(lake, account, days)
+    notes = rebuilt_states(lake, account, days)
     results, day, logged, whole = [], days[0], [], {}
     try:
         # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
