@@ -15,8 +15,6 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import pyarrow as pa
-
 from mail_pipeline.demo.synthetic import iter_mailbox
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.stages.emails import parse_day

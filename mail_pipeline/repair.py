@@ -19,7 +19,6 @@ from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.storage import integrity
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
-from mail_pipeline.storage.schemas import TABLES
 
 # Small columns a damaged raw_messages file may still give up when the raw bytes do not.
 SALVAGE_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "message_id", "sha256"]

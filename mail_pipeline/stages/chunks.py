@@ -77,4 +77,5 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
     return noting_rebuilt(PartitionOutcome(account, day, rows=written.rows, summary=(
         f"{written.rows} chunks from {emails} emails ({reused} unchanged, not chunked again); "
         f"{empty} empty or signature-only emails produced none"),
-        figures={"emails": emails, "emails_without_chunks": empty, "emails_chunks_reused": reused, "bytes": written.bytes}), rebuilt)
+        figures={"emails": emails, "emails_without_chunks": empty, "emails_chunks_reused": reused,
+                 "bytes": written.bytes}), rebuilt)
