@@ -12,10 +12,12 @@ from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import mail_partitions_for
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retention_job
+from mail_pipeline.defs.scrub import daily_scrub, scrub_job
 from mail_pipeline.defs.sensors import new_mail_sensor_every
 from mail_pipeline.settings import Settings, get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.permissions import restrict_umask
+
 
 def build_definitions(settings: Settings) -> Definitions:
     """Every asset, check, job, sensor and schedule, with partitions and resources from `settings`."""
@@ -23,9 +25,9 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[*build_mail_assets(partitions), retention],
         asset_checks=build_checks(partitions),
-        jobs=[ingest_job, retention_job],
+        jobs=[ingest_job, retention_job, scrub_job],
         sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
-        schedules=[daily_catch_up, daily_retention],
+        schedules=[daily_catch_up, daily_retention, daily_scrub],
         resources=build_resources(settings),
         # Materializations launched from the UI also run in one process: one login, one model load.
         executor=in_process_executor,

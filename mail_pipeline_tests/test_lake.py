@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -99,9 +100,6 @@ def test_a_truncated_file_fails_with_its_path(tmp_path):
 
 
 def test_leftover_temporary_files_go_at_the_partitions_next_write(tmp_path):
-    import os
-    import time
-
     lake = Lake(tmp_path)
     written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1]), schema=RAW_MESSAGES))
     leftover = written.path.with_name(".part-0.parquet.0123abcd.tmp")  # a killed writer's, as _write names them
@@ -112,18 +110,38 @@ def test_leftover_temporary_files_go_at_the_partitions_next_write(tmp_path):
     lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(raw_rows([1, 2]), schema=RAW_MESSAGES))
     assert sorted(p.name for p in written.path.parent.iterdir()) == ["part-0.parquet"]
     assert other_day.exists()  # only the partition being written is swept
-    # Appends (sync_log) sweep only leftovers old enough that no writer can still own them.
-    log_dir = lake.partition_dir("sync_log", "alice", DAY)
-    log_dir.mkdir(parents=True)
-    fresh, stale = log_dir / ".part-aa.parquet.1.tmp", log_dir / ".part-bb.parquet.2.tmp"
-    fresh.write_bytes(b"x")
-    stale.write_bytes(b"x")
-    hours_ago = time.time() - 2 * 3600
-    os.utime(stale, (hours_ago, hours_ago))
+
+
+def test_an_appends_leftover_goes_at_the_next_append_but_never_a_write_in_progress(tmp_path):
+    """A sync_log append killed with SIGKILL leaves its temporary file; the next append removes it
+    at once, while the temporary file of an append still running in another process stays."""
+    import signal
+    import subprocess
+    import sys
+
     from mail_pipeline.storage.schemas import SYNC_LOG
 
-    lake.append("sync_log", "alice", DAY, SYNC_LOG.empty_table())
-    assert fresh.exists() and not stale.exists()
+    lake = Lake(tmp_path)
+    log_dir = lake.partition_dir("sync_log", "alice", DAY)
+    # Another process in the middle of an append: its temporary file claimed as _write claims it.
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from mail_pipeline.storage.lake import claim_temp; "
+        f"log_dir = Path({str(log_dir)!r}); log_dir.mkdir(parents=True, exist_ok=True); "
+        "tmp, held = claim_temp(log_dir / 'part-x.parquet'); print(tmp, flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        in_progress = Path(writer.stdout.readline().strip())
+        assert in_progress.exists()
+        lake.append("sync_log", "alice", DAY, SYNC_LOG.empty_table())
+        assert in_progress.exists()  # its writer is alive: never taken for a leftover, however old
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        lake.append("sync_log", "alice", DAY, SYNC_LOG.empty_table())
+        assert not in_progress.exists()  # killed: gone at the next append, not an hour later
+        assert not list(log_dir.glob("*.tmp"))
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 def test_lake_files_and_folders_are_private(tmp_path):

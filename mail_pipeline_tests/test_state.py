@@ -3,6 +3,7 @@ its rows, for the stages and for the DuckDB views alike; a lake without them rea
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timezone
 
 import duckdb
@@ -23,7 +24,8 @@ GONE = datetime(2026, 11, 19, 12, tzinfo=timezone.utc)
 
 def raw(uid: int, flags: list[str], deleted_at=None) -> dict:
     return {"folder": "INBOX", "uidvalidity": 7, "uid": uid, "internaldate": GONE, "flags": flags, "size": 10,
-            "sha256": f"s{uid}", "message_id": f"m{uid}", "raw": b"x" * 10, "fetched_at": GONE, "deleted_at": deleted_at}
+            "sha256": hashlib.sha256(b"x" * 10).hexdigest(), "message_id": f"m{uid}", "raw": b"x" * 10, "fetched_at": GONE,
+            "deleted_at": deleted_at}
 
 
 def email(uid: int, flagged: bool, deleted_at=None) -> dict:

@@ -104,16 +104,15 @@ def check_permissions(settings: Settings) -> Iterator[Finding]:
 
 
 def check_lake(settings: Settings) -> Iterator[Finding]:
-    from mail_pipeline.cli.repair import find_damaged
-    from mail_pipeline.storage.lake import Lake
+    from mail_pipeline.storage import integrity
+    from mail_pipeline.storage.lake import Lake, remedy
 
-    damaged = find_damaged(Lake(settings.lake_dir))
+    damaged = integrity.scrub(Lake(settings.lake_dir))
     if not damaged:
-        yield Finding("lake files", True, f"every file under {settings.lake_dir} reads back whole")
+        yield Finding("lake files", True, f"every file under {settings.lake_dir} reads back as written")
         return
     for item in damaged:
-        yield Finding(f"lake {item.table}", False, f"{item.account} {item.day}: {item.error}",
-                      "run `mail-pipeline repair`: it moves the file aside and lists what the server no longer has")
+        yield Finding(f"lake {item.table}", False, f"{item.account} {item.day}: {item.path}: {item.error}", remedy(item.table))
 
 
 def check_instance(settings: Settings) -> Iterator[Finding]:

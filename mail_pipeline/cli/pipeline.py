@@ -48,6 +48,9 @@ def register(groups, command) -> None:
     repair.add_argument("--offline", action="store_true", help="do not ask the IMAP servers which messages they still have")
     command("repair")(cmd_repair)
 
+    groups.add_parser("scrub", help="read every lake file back against its checksums (as the daily scrub job does)")
+    command("scrub")(cmd_scrub)
+
     backfill = groups.add_parser("backfill", help="launch a backfill of every stage through the running Dagster daemon")
     backfill.add_argument("--account", action="append", required=True, help="account slug (repeatable)")
     backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
@@ -244,15 +247,20 @@ ORDER BY s.account, s.folder
 
 
 def cmd_status(args, settings: Settings) -> int:
+    import duckdb
+
     from mail_pipeline.storage import catalog
     from mail_pipeline.storage.accounts import AccountRegistry
     from mail_pipeline.storage.lake import Lake
 
     registered = set(AccountRegistry(settings.accounts_path).load())
-    catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
-    with catalog.connect(settings.warehouse_path) as con:
-        # A removed account's mail stays until retention drops it; its sync health is no longer news.
-        rows = [row for row in con.execute(STATUS_SQL).fetchall() if row[0] in registered]
+    try:
+        catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
+        with catalog.connect(settings.warehouse_path) as con:
+            # A removed account's mail stays until retention drops it; its sync health is no longer news.
+            rows = [row for row in con.execute(STATUS_SQL).fetchall() if row[0] in registered]
+    except duckdb.Error as failure:
+        return status_unreadable(settings, failure)
     if not rows:
         print("nothing synced yet")
     for account, folder, last_sync, status, failures, error, stored in rows:
@@ -262,6 +270,19 @@ def cmd_status(args, settings: Settings) -> int:
             line += f"  {failures} consecutive failure(s): {error}"
         print(line)
     return 0
+
+
+def status_unreadable(settings: Settings, error: Exception) -> int:
+    """The views `status` reads failed: name the damaged lake files (DuckDB's error names neither
+    the file nor the remedy) and exit 1; an error without one is raised as it is."""
+    from mail_pipeline.storage import integrity
+    from mail_pipeline.storage.lake import Lake
+
+    found = integrity.scrub(Lake(settings.lake_dir))
+    if not found:
+        raise error
+    print(integrity.render(found, settings.lake_dir))
+    return 1
 
 
 def cmd_backfill(args, settings: Settings) -> int:
@@ -287,3 +308,13 @@ def cmd_repair(args, settings: Settings) -> int:
     report = repair(settings, ask_server=not args.offline)
     print(logs.redact(render(report)))
     return 1 if any(item.lost or item.unaccounted for item in report.items) else 0
+
+
+def cmd_scrub(args, settings: Settings) -> int:
+    """Exit 1 when a lake file is damaged: each is named with the command that repairs it."""
+    from mail_pipeline.storage import integrity
+    from mail_pipeline.storage.lake import Lake
+
+    found = integrity.scrub(Lake(settings.lake_dir))
+    print(integrity.render(found, settings.lake_dir))
+    return 1 if found else 0

@@ -16,9 +16,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from mail_pipeline.sync.flag_cursor import FlagCursor
-from mail_pipeline.storage.lake import Lake, LakeReadError, read_file, verify_file
+from mail_pipeline.storage import integrity
+from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
-from mail_pipeline.storage.schemas import TABLES
 
 # Small columns a damaged raw_messages file may still give up when the raw bytes do not.
 SALVAGE_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "message_id", "sha256"]
@@ -53,16 +53,8 @@ class Repaired:
 
 
 def find_damaged(lake: Lake) -> list[Damaged]:
-    """Every lake file that does not read back whole (every page decoded and checksummed)."""
-    found = []
-    for table in TABLES:
-        for account, day in lake.list_partitions(table):
-            for path in lake.partition_files(table, account, day):
-                try:
-                    verify_file(path)
-                except LakeReadError as error:
-                    found.append(Damaged(table, account, day, path, error.cause))
-    return found
+    """Every lake file that does not read back as written (page checksums, raw messages' sha256)."""
+    return [Damaged(d.table, d.account, d.day, d.path, d.error) for d in integrity.scrub(lake)]
 
 
 def salvage(path: Path) -> list[dict] | None:

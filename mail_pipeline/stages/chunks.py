@@ -9,8 +9,8 @@ from datetime import date
 import pyarrow as pa
 
 from mail_pipeline.indexing.chunk import TokenCounter, chunk_email
-from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage import state
+from mail_pipeline.stages.outcome import PartitionOutcome, noting_rebuilt
+from mail_pipeline.storage import integrity, state
 from mail_pipeline.storage.lake import Lake, WriteResult
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
@@ -55,7 +55,8 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
               chunker: str = "") -> PartitionOutcome:
     """The day's chunks; an email whose text, headers and chunker are unchanged keeps its stored
     chunks (a run for flag changes re-tokenizes nothing), with its current thread and deleted_at.
-    `chunker` names the tokenizer (the embedding model)."""
+    `chunker` names the tokenizer (the embedding model). A damaged chunks file is rebuilt, not read."""
+    rebuilt = integrity.rebuild_damaged(lake, ["email_chunks"], account, day)
     rows, emails, empty, reused = [], 0, 0, 0
     stored, before = stored_chunks(lake, account, day)
     for email in state.read(lake, state.EMAILS, account, day, EMAIL_COLUMNS):
@@ -73,7 +74,8 @@ def chunk_day(lake: Lake, account: str, day: date, tokens: TokenCounter, max_tok
         written = WriteResult(rows=len(rows), bytes=path.stat().st_size, path=path)
     else:
         written = lake.write_partition("email_chunks", account, day, pa.Table.from_pylist(rows, schema=EMAIL_CHUNKS))
-    return PartitionOutcome(account, day, rows=written.rows, summary=(
+    return noting_rebuilt(PartitionOutcome(account, day, rows=written.rows, summary=(
         f"{written.rows} chunks from {emails} emails ({reused} unchanged, not chunked again); "
         f"{empty} empty or signature-only emails produced none"),
-        figures={"emails": emails, "emails_without_chunks": empty, "emails_chunks_reused": reused, "bytes": written.bytes})
+        figures={"emails": emails, "emails_without_chunks": empty, "emails_chunks_reused": reused,
+                 "bytes": written.bytes}), rebuilt)

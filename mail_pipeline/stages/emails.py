@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from mail_pipeline.extract.messages import extract_texts
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message import records
-from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage import state
+from mail_pipeline.stages.outcome import PartitionOutcome, noting_rebuilt
+from mail_pipeline.storage import integrity, state
 from mail_pipeline.storage.lake import WRITE_ID, Lake, LakeReadError, footer_value
 from mail_pipeline.storage.schemas import EMAILS
 
@@ -163,6 +163,12 @@ def distinct_emails(rows: list[dict], known: dict[str, str], known_subjects: dic
 
 
 def parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> PartitionOutcome:
+    """The day's emails from its raw messages; damaged emails and state files are rebuilt, not read."""
+    rebuilt = integrity.rebuild_damaged(lake, ["emails", state.EMAILS.table], account, day)
+    return noting_rebuilt(_parse_day(lake, account, day, pool), rebuilt)
+
+
+def _parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> PartitionOutcome:
     raw_file = lake.file_metadata("raw_messages", account, day)  # before its rows: the emails file names it
     metas = None
     if (unchanged := overlay_states(lake, account, day, raw_file)) is None:

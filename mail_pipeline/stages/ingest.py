@@ -15,8 +15,8 @@ from mail_pipeline import imap
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.imap.records import plan_batches
-from mail_pipeline.stages.outcome import PartitionOutcome
-from mail_pipeline.storage import state
+from mail_pipeline.stages.outcome import PartitionOutcome, noting_rebuilt
+from mail_pipeline.storage import integrity, state
 from mail_pipeline.storage.lake import Lake, rows_to_batches
 from mail_pipeline.storage.schemas import RAW_MESSAGES, SYNC_LOG
 from mail_pipeline.sync import apply, flag_delta, gone_folders, plan
@@ -106,10 +106,11 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
     for p, outcome in zip(plans, outcomes):
         outcome.reused = len(p.to_fetch) - len(edits.to_fetch.get(p.folder, []))
         outcome.dropped_stale = sum(1 for r in stored_rows if r["folder"] == p.folder and r["uidvalidity"] != p.uidvalidity)
+    if not edits.changed or edits.state_only:
+        # The file stays as it is: check it reads back as written (the plan read a few small
+        # columns), so a damaged one fails here, naming itself, before anything is written beside it.
+        integrity.check_raw(lake, account, day)
     if not edits.changed:
-        # Nothing new: the file stays as it is, so check it still reads whole (the plan read only
-        # a few small columns); a damaged one fails here, naming itself, not in the next stage.
-        lake.verify_partition("raw_messages", account, day)
         return DaySync(outcomes, edits)
     if edits.state_only:
         # Flags or deletions only: a few bytes beside the file; its bodies are neither read nor
@@ -121,7 +122,9 @@ def sync_day(session: imap.ImapSession, lake: Lake, account: str, day: date, pla
         for p, outcome in zip(plans, outcomes)
     )
     overridden = set(state.stored(lake, state.RAW, account, day))
-    kept = edited_batches(lake.iter_batches("raw_messages", account, day), folded(stored_rows, edits.outputs, overridden))
+    path = lake.partition_file("raw_messages", account, day)
+    stored = integrity.hashed(path, lake.iter_batches("raw_messages", account, day))  # checked as it is copied
+    kept = edited_batches(stored, folded(stored_rows, edits.outputs, overridden))
     lake.write_partition("raw_messages", account, day, itertools.chain(kept, rows_to_batches(new_rows, RAW_MESSAGES, 64)))
     state.clear(lake, state.RAW, account, day)  # the file just written holds the current state
     return DaySync(outcomes, edits)
@@ -228,10 +231,9 @@ def delta_run(session: imap.ImapSession, lake: Lake, account: str, folders: list
             return None
 
         def write(day: date) -> None:
+            integrity.check_raw(lake, account, day)  # as sync_day does for a file it keeps
             if applied[day].changed:
                 state.write(lake, state.RAW, account, day, applied[day].states)
-            else:
-                lake.verify_partition("raw_messages", account, day)  # as sync_day does for an unchanged day
         list(threads.map(write, days))  # raises the first failure
     synced = ((day, DaySync(*flag_delta.outcomes(deltas, applied[day]), path="changes")) for day in days)
     return Run(synced, {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
@@ -281,6 +283,16 @@ def day_outcome(account: str, day: date, synced: DaySync, vanished: list[str]) -
     })
 
 
+def rebuilt_states(lake: Lake, account: str, days: list[date]) -> dict[date, list[str]]:
+    """Set aside the days' damaged state files before the plan reads them, and forget the flag cursor,
+    so the run takes every message's flags from the server again: a line per day saying so. (Raw files
+    are checked as each day is synced: sync_day, delta_run.)"""
+    notes = {day: integrity.rebuild_damaged(lake, [state.RAW.table], account, day) for day in days}
+    if any(notes.values()):
+        FlagCursor(lake, account).forget()
+    return notes
+
+
 def ingest(account: str, wanted_folders: list[str], days: list[date], *,
            open_session: Callable[[], AbstractContextManager[imap.ImapSession]], lake: Lake, run_id: str,
            limits: FetchLimits = FetchLimits(), on_server_delete: str = "keep") -> list[PartitionOutcome]:
@@ -289,6 +301,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
     and each day's file rewritten with what it lacks."""
     if not days:
         return []
+    notes = rebuilt_states(lake, account, days)
     results, day, logged, whole = [], days[0], [], {}
     try:
         # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
@@ -316,7 +329,7 @@ def ingest(account: str, wanted_folders: list[str], days: list[date], *,
                 logged += log_rows(run_id, day, gone_folders.outcomes(account, run.vanished, on_server_delete))
             for day, synced in run.days:
                 logged += log_rows(run_id, day, synced.outcomes)
-                results.append(day_outcome(account, day, synced, run.vanished))
+                results.append(noting_rebuilt(day_outcome(account, day, synced, run.vanished), notes[day]))
                 for outcome in synced.outcomes:
                     if outcome.status == "ok":
                         whole.setdefault(outcome.folder, []).append(day)

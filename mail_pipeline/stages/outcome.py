@@ -19,3 +19,11 @@ class PartitionOutcome:
 def out_of_window(account: str, day: date) -> PartitionOutcome:
     return PartitionOutcome(account, day, summary="outside the retention window: nothing stored",
                             figures={"skipped_out_of_window": True})
+
+
+def noting_rebuilt(outcome: PartitionOutcome, rebuilt: list[str]) -> PartitionOutcome:
+    """`outcome`, saying which damaged files of the partition its run set aside and rebuilt."""
+    if rebuilt:
+        outcome.summary += "; **" + "; ".join(rebuilt) + "**"
+        outcome.figures["damaged_files_rebuilt"] = rebuilt
+    return outcome

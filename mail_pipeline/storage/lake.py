@@ -10,11 +10,11 @@ fails with its path and the remedy (`mail-pipeline repair`) instead of a bare de
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mail_pipeline.storage.permissions import create_private_file, private_dir
+from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
 
 PART_NAME = "part-0.parquet"
@@ -32,10 +32,6 @@ PART_NAME = "part-0.parquet"
 # raises "No files found" on an empty glob, and this keeps every view valid on an empty lake.
 PLACEHOLDER_ACCOUNT = "~empty"
 PLACEHOLDER_DAY = date(1970, 1, 1)
-# An append's temporary file older than this is a leftover of a killed process (appends are a few
-# rows and take milliseconds); a partition's own leftovers go at its next write, which the account
-# lock makes the only one in flight.
-STALE_APPEND_TMP_S = 3600
 READ_ERRORS = (OSError, pa.ArrowException)
 ROW_GROUP_BYTES = 16 * 1024 * 1024  # a day of mail is one or a few row groups (write_behind)
 # In every file's footer: a fresh id per write, so a stage can tell whether the file it was
@@ -55,16 +51,36 @@ def footer_value(metadata: pq.FileMetaData | None, key: bytes) -> bytes | None:
 
 
 class LakeReadError(Exception):
-    """A lake file cannot be read; the message names it and the remedy."""
+    """A lake file cannot be read, or holds other bytes than were written; the message names it and the remedy."""
 
     def __init__(self, path: Path, cause: BaseException):
         self.path = Path(path)
+        self.table = table_of(self.path)
         self.cause = f"{type(cause).__name__}: {str(cause)[:300]}"
-        super().__init__(
-            f"cannot read {self.path}: {self.cause}. The file is damaged; "
-            "`mail-pipeline repair` moves it aside and the partition's next run rebuilds it "
-            "(raw mail is fetched again from the server)"
-        )
+        super().__init__(f"cannot read {self.path}: {self.cause.rstrip('. ')}. The file is damaged; {remedy(self.table)}")
+
+
+def table_of(path: Path) -> str:
+    """The lake table a partition file belongs to (the folder above `account=`), or '' when none."""
+    parts = Path(path).parts
+    return next((parts[i - 1] for i, part in enumerate(parts) if part.startswith("account=") and i), "")
+
+
+# What a damaged file of each table costs, once `mail-pipeline repair` has moved it aside.
+CONSEQUENCES = {
+    "raw_messages": "the backfill fetches what the server still has; repair names the messages it no longer has",
+    "message_state": "the backfill takes every message's flags from the server again",
+    "emails": "the backfill parses the day again from raw_messages: nothing is lost",
+    "email_state": "the backfill derives it again from raw_messages: nothing is lost",
+    "email_chunks": "the backfill cuts the chunks again from emails: nothing is lost",
+    "sync_log": "it holds sync history only (no mail), which is not rebuilt",
+}
+
+
+def remedy(table: str) -> str:
+    """The command that repairs a damaged file of `table`, and what it costs."""
+    consequence = CONSEQUENCES.get(table, "the partition's next run rebuilds it")
+    return f"run `mail-pipeline repair` (it moves the file aside), then the backfill it prints ({consequence})"
 
 
 @dataclass(frozen=True)
@@ -102,8 +118,7 @@ class Lake:
         footer: dict[bytes, bytes] | None = None,
     ) -> WriteResult:
         """Replace the partition's file with `data` (a table, or batches streamed to disk), with
-        `footer` among its key-value metadata. The caller holds the account's lock, so temporary
-        files already there are leftovers: removed."""
+        `footer` among its key-value metadata; temporary files no live writer holds are removed."""
         schema = TABLES[table]
         batches = conformed(data, schema).to_batches() if isinstance(data, pa.Table) else data
         path = self.partition_file(table, account, day)
@@ -122,14 +137,14 @@ class Lake:
 
     def append(self, table: str, account: str, day: date, data: pa.Table) -> WriteResult:
         directory = self.partition_dir(table, account, day)
-        remove_leftovers(directory, ".part-*.parquet.*.tmp", older_than_s=STALE_APPEND_TMP_S)
+        remove_leftovers(directory, ".part-*.parquet.*.tmp")
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
         return self._write(path, conformed(data, TABLES[table]).to_batches(), TABLES[table])
 
     def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema,
                footer: dict[bytes, bytes] | None = None) -> WriteResult:
         private_dir(path.parent)
-        tmp = create_private_file(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
+        tmp, held = claim_temp(path)
         write_id = uuid.uuid4().hex
         schema = schema.with_metadata({**(schema.metadata or {}), **(footer or {}), WRITE_ID: write_id.encode()})
         try:
@@ -139,6 +154,8 @@ class Lake:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            os.close(held)
         return WriteResult(rows=rows, bytes=path.stat().st_size, path=path, write_id=write_id)
 
     def partition_files(self, table: str, account: str, day: date) -> list[Path]:
@@ -226,17 +243,37 @@ def verify_file(path: Path) -> int:
     return sum(batch.num_rows for batch in iter_file(path, batch_size=1024))
 
 
-def remove_leftovers(directory: Path, pattern: str, older_than_s: float = 0) -> list[Path]:
-    """Delete temporary files an interrupted write left in `directory` (see STALE_APPEND_TMP_S)."""
+def claim_temp(path: Path) -> tuple[Path, int]:
+    """A new temporary file beside `path` and a descriptor holding its flock until closed: the
+    kernel drops the lock when its writer dies, so a temporary file nobody holds is a leftover,
+    whatever its age, and one being written is never taken for one (remove_leftovers)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        held = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if os.fstat(held).st_nlink:
+            return tmp, held
+        os.close(held)  # removed as a leftover between its creation and the lock: take another name
+
+
+def remove_leftovers(directory: Path, pattern: str) -> list[Path]:
+    """Delete the temporary files in `directory` that no live process holds (claim_temp): those of
+    writes that were killed. A file is removed only under its lock, so never while being written."""
     removed = []
-    now = time.time()
     for path in directory.glob(pattern) if directory.is_dir() else []:
         try:
-            if now - path.stat().st_mtime >= older_than_s:
-                path.unlink()
-                removed.append(path)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:  # its writer renamed or removed it meanwhile
             continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_nlink:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        except BlockingIOError:  # a write in progress
+            continue
+        finally:
+            os.close(fd)
     return removed
 
 
