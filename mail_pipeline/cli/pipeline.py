@@ -1,4 +1,4 @@
-"""Pipeline commands of the CLI: run, demo, search, status, doctor, repair, backfill."""
+"""Pipeline commands of the CLI: run, demo, search, status, doctor, repair, scrub, backfill."""
 
 from __future__ import annotations
 
