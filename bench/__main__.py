@@ -84,6 +84,8 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
         figures.update(produced)
         figures[f"{name}_n_messages"] = bench.n
         figures[f"{name}_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # Sections merge across runs, and machines of one kind differ (AVX-512 on one, not another).
+        figures[f"{name}_machine"] = machine.describe()
         # The machine is shared: what else ran while this section measured, in its own words.
         figures[f"{name}_load_average_before"], figures[f"{name}_load_average_after"] = load_before, os.getloadavg()[0]
         print(f"== {name} done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in sorted(figures):
         if isinstance(results[key], float):
             print(f"{key:36} {results[key]:12,.2f}")
-        elif isinstance(results[key], str) and not key.endswith(("_date", "_command")):
+        elif isinstance(results[key], str) and not key.endswith(("_date", "_command", "_machine")):
             print(f"{key:36} {results[key]:>12}")
     print(f"wrote {args.out / report.RESULTS_JSON} and {args.out / report.RESULTS_MD}")
     return 1 if failed else 0

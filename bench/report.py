@@ -75,6 +75,8 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
     load = [results.get(f"{section.name}_load_average_{edge}") for edge in ("before", "after")]
     if None not in load:
         when.append(f"1-minute load average {number(load[0], 1)} before, {number(load[1], 1)} after")
+    if f"{section.name}_machine" in results:
+        when.append(f"on {results[f'{section.name}_machine']}")
     if f"{section.name}_command" in results:
         when.append(f"by `{results[f'{section.name}_command']}`")
     if when:
@@ -92,7 +94,7 @@ def known_keys() -> set[str]:
     keys = set(RUN_KEYS) | {f.key for f in mailbox.FIGURES} | {"mailbox_n_messages"}
     for section in SECTIONS.values():
         keys |= {f.key for f in section.figures} | {f"{section.name}_{suffix}" for suffix in (
-            "n_messages", "date", "load_average_before", "load_average_after", "command")}
+            "n_messages", "date", "machine", "load_average_before", "load_average_after", "command")}
     return keys
 
 
