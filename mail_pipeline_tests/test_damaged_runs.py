@@ -9,10 +9,8 @@ from datetime import date, datetime, timezone
 
 import duckdb
 import pytest
-from dagster import materialize
 
 from mail_pipeline import cli
-from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.scrub import scrub_job
 from mail_pipeline.settings import get_settings
@@ -22,6 +20,7 @@ from mail_pipeline.storage.lake import Lake, verify_file
 from mail_pipeline_tests.damage import damage_column
 from mail_pipeline_tests.graph import raw_messages, emails
 from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.test_repair import failure_message, run  # the same day, account and resources
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 10)
@@ -31,16 +30,6 @@ WHEN = datetime(2026, 11, 10, 9, tzinfo=timezone.utc)
 @pytest.fixture(autouse=True)
 def pinned_today(monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
-
-
-def run(instance, assets):
-    instance.add_dynamic_partitions("accounts", ["alice"])
-    return materialize(assets, partition_key=partition_key("alice", DAY), resources=build_resources(get_settings()),
-                       instance=instance, raise_on_error=False)
-
-
-def failure_message(result) -> str:
-    return "\n".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
 
 
 def metadata(result, stage: str) -> dict:
