@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast bench services install lock clean
+.PHONY: run test test-fast check bench services install lock clean
 
 # Every distribution at the version and hash the tests passed with (requirements-dev.lock: the
 # product, its `openvino` and `dev` extras; requirements.lock: the product alone, for the image).
@@ -47,6 +47,12 @@ run: $(STAMP)
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest -q
+
+# Lint, format and types ([tool.ruff] and [tool.mypy] in pyproject.toml).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"

@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import machine, report
@@ -24,7 +24,14 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 
 # Each module registers one section at import, in report order.
 SECTION_MODULES = (
-    "bench.fetch", "bench.fetch_wan", "bench.parse", "bench.embed", "bench.search", "bench.search_service", "bench.sensor", "bench.backfill",
+    "bench.fetch",
+    "bench.fetch_wan",
+    "bench.parse",
+    "bench.embed",
+    "bench.search",
+    "bench.search_service",
+    "bench.sensor",
+    "bench.backfill",
     "bench.flags",
 )
 
@@ -36,33 +43,74 @@ def load_sections() -> None:
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=20_000, help="messages in the synthetic mailbox (default 20000)")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated, of: {', '.join(SECTIONS)} (default: all)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                        help="directory of results.json and RESULTS.md (default: bench/)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best is kept (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic mailbox (default 0)")
-    parser.add_argument("--profile", choices=("auto", "yes", "no"), default="auto",
-                        help="write <out>/profile_fetch.md from extra untimed passes of the raw_messages "
-                             "stage: auto (default) when a fetch goal is missed")
-    parser.add_argument("--embed-sample", type=int, default=1500,
-                        help="distinct chunks the model embeds for the embed (and search) section (default 1500)")
-    parser.add_argument("--backfill-n", type=int, default=1000,
-                        help="messages of the mailbox the backfill section ingests through the daemon (default 1000)")
-    parser.add_argument("--backfill-k", type=int, default=5,
-                        help="empty days of the backfill section's one-run vs one-run-per-day comparison (default 5)")
-    parser.add_argument("--sensor-interval", type=int, default=60,
-                        help="MAIL_PIPELINE_SENSOR_INTERVAL of the backfill section's `dagster dev` (default 60, "
-                             "the product's; new_mail_to_searchable_s is measured at it)")
+    parser.add_argument(
+        "--n", type=int, default=20_000, help="messages in the synthetic mailbox (default 20000)"
+    )
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, of: {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="directory of results.json and RESULTS.md (default: bench/)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs per figure; the best is kept (default 2)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the synthetic mailbox (default 0)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="write <out>/profile_fetch.md from extra untimed passes of the raw_messages "
+        "stage: auto (default) when a fetch goal is missed",
+    )
+    parser.add_argument(
+        "--embed-sample",
+        type=int,
+        default=1500,
+        help="distinct chunks the model embeds for the embed (and search) section (default 1500)",
+    )
+    parser.add_argument(
+        "--backfill-n",
+        type=int,
+        default=1000,
+        help="messages of the mailbox the backfill section ingests through the daemon (default 1000)",
+    )
+    parser.add_argument(
+        "--backfill-k",
+        type=int,
+        default=5,
+        help="empty days of the backfill section's one-run vs one-run-per-day comparison (default 5)",
+    )
+    parser.add_argument(
+        "--sensor-interval",
+        type=int,
+        default=60,
+        help="MAIL_PIPELINE_SENSOR_INTERVAL of the backfill section's `dagster dev` (default 60, "
+        "the product's; new_mail_to_searchable_s is measured at it)",
+    )
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
-    small = [name for name in ("n", "repeat", "embed_sample", "backfill_n", "sensor_interval") if getattr(args, name) < 1]
+    small = [
+        name
+        for name in ("n", "repeat", "embed_sample", "backfill_n", "sensor_interval")
+        if getattr(args, name) < 1
+    ]
     if unknown or small or args.backfill_k < 2:
-        parser.error(f"unknown section(s) {', '.join(unknown)}" if unknown else
-                     "--backfill-k must be at least 2" if not small else
-                     f"{', '.join('--' + name.replace('_', '-') for name in small)} must be at least 1")
+        parser.error(
+            f"unknown section(s) {', '.join(unknown)}"
+            if unknown
+            else "--backfill-k must be at least 2"
+            if not small
+            else f"{', '.join('--' + name.replace('_', '-') for name in small)} must be at least 1"
+        )
     return args
 
 
@@ -78,16 +126,21 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
             produced = SECTIONS[name].run(bench)
         except Exception:
             traceback.print_exc()
-            print(f"== {name} FAILED: its figures are left as they were", file=sys.stderr, flush=True)
+            print(
+                f"== {name} FAILED: its figures are left as they were", file=sys.stderr, flush=True
+            )
             failed.append(name)
             continue
         figures.update(produced)
         figures[f"{name}_n_messages"] = bench.n
-        figures[f"{name}_date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        figures[f"{name}_date"] = datetime.now(UTC).isoformat(timespec="seconds")
         # Sections merge across runs, and machines of one kind differ (AVX-512 on one, not another).
         figures[f"{name}_machine"] = machine.describe()
         # The machine is shared: what else ran while this section measured, in its own words.
-        figures[f"{name}_load_average_before"], figures[f"{name}_load_average_after"] = load_before, os.getloadavg()[0]
+        figures[f"{name}_load_average_before"], figures[f"{name}_load_average_after"] = (
+            load_before,
+            os.getloadavg()[0],
+        )
         print(f"== {name} done in {time.perf_counter() - started:.0f} s", flush=True)
     return figures, failed
 
@@ -96,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     load_sections()
     args = arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    bench = Workbench(args.n, out=args.out, seed=args.seed, repeat=args.repeat, profile=args.profile,
-                      embed_sample=args.embed_sample, backfill_n=args.backfill_n, backfill_k=args.backfill_k,
-                      sensor_interval=args.sensor_interval)
+    bench = Workbench(
+        args.n,
+        out=args.out,
+        seed=args.seed,
+        repeat=args.repeat,
+        profile=args.profile,
+        embed_sample=args.embed_sample,
+        backfill_n=args.backfill_n,
+        backfill_k=args.backfill_k,
+        sensor_interval=args.sensor_interval,
+    )
     load_before = os.getloadavg()[0]
     try:
         figures, failed = run_sections(bench, args.sections)
@@ -110,14 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
     # Sections merge across runs: each keeps the command that measured it.
     figures.update({f"{name}_command": command for name in args.sections if name not in failed})
-    results = report.write(args.out, {
-        **figures, **bench.figures, "n_messages": args.n,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "machine": machine.describe(), **machine.versions(),
-        # Other processes skew absolute rates; the side-by-side ratios much less.
-        "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-    })
+    results = report.write(
+        args.out,
+        {
+            **figures,
+            **bench.figures,
+            "n_messages": args.n,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": command,
+            "machine": machine.describe(),
+            **machine.versions(),
+            # Other processes skew absolute rates; the side-by-side ratios much less.
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0],
+        },
+    )
     for key in sorted(figures):
         if isinstance(results[key], float):
             print(f"{key:36} {results[key]:12,.2f}")

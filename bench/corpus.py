@@ -68,14 +68,23 @@ def embedder(bench: Workbench) -> Embedder:
 
         config = settings()
         model = shared_embedder(*config.embedder_config)
-        model.encode(["warm-up"])  # weights, threads and the first graph compile: not timed anywhere
+        # weights, threads and the first graph compile: not timed anywhere
+        model.encode(["warm-up"])
         return model
+
     return shared(bench, "embedder", load)
 
 
 def _raw_meta(message, uid: int) -> dict:
-    return {"flags": [], "internaldate": message.internaldate, "folder": message.folder, "uidvalidity": 1,
-            "uid": uid, "size": len(message.raw), "sha256": hashlib.sha256(message.raw).hexdigest()}
+    return {
+        "flags": [],
+        "internaldate": message.internaldate,
+        "folder": message.folder,
+        "uidvalidity": 1,
+        "uid": uid,
+        "size": len(message.raw),
+        "sha256": hashlib.sha256(message.raw).hexdigest(),
+    }
 
 
 def _build(bench: Workbench) -> Corpus:
@@ -111,8 +120,10 @@ def _build(bench: Workbench) -> Corpus:
     catalog.ensure_catalog(data_dir / "warehouse.duckdb", lake)
 
     started = time.perf_counter()
-    days = {day: [c for email in rows for c in chunk_rows(email, model.tokens, model.max_tokens)]
-            for day, rows in sorted(by_day.items())}
+    days = {
+        day: [c for email in rows for c in chunk_rows(email, model.tokens, model.max_tokens)]
+        for day, rows in sorted(by_day.items())
+    }
     chunk_s = time.perf_counter() - started
     return Corpus(data_dir, sum(map(len, by_day.values())), days, parse_s, chunk_s)
 
@@ -121,15 +132,20 @@ def corpus(bench: Workbench) -> Corpus:
     def build() -> Corpus:
         print(f"  chunking the mailbox ({bench.n:,} messages)", flush=True)
         built = _build(bench)
-        print(f"  {built.emails:,} emails -> {built.produced:,} chunks ({built.distinct:,} distinct): "
-              f"parse {built.parse_s:.1f} s, chunk {built.chunk_s:.1f} s", flush=True)
+        print(
+            f"  {built.emails:,} emails -> {built.produced:,} chunks ({built.distinct:,} distinct): "
+            f"parse {built.parse_s:.1f} s, chunk {built.chunk_s:.1f} s",
+            flush=True,
+        )
         return built
+
     return shared(bench, "corpus", build)
 
 
 def sample(bench: Workbench) -> dict[date, list[dict]]:
     """The chunks of the first days, in stored order, up to the `bench.embed_sample`-th distinct
     text: whole partitions as the stage meets them, the last one cut there."""
+
     def build() -> dict[date, list[dict]]:
         picked: dict[date, list[dict]] = {}
         seen: set[str] = set()
@@ -140,6 +156,7 @@ def sample(bench: Workbench) -> dict[date, list[dict]]:
                 seen.add(chunk["text_sha256"])
                 picked.setdefault(day, []).append(chunk)
         return picked
+
     return shared(bench, "sample", build)
 
 
@@ -154,10 +171,14 @@ def distinct_texts(partitions: dict[date, list[dict]]) -> dict[str, str]:
 
 def sample_vectors(bench: Workbench) -> dict[str, np.ndarray]:
     """Real vectors of the sample's distinct texts (the embed section stores the ones it made)."""
+
     def build() -> dict[str, np.ndarray]:
         texts = distinct_texts(sample(bench))
-        print(f"  embedding the sample ({len(texts):,} distinct chunks) for real vectors", flush=True)
+        print(
+            f"  embedding the sample ({len(texts):,} distinct chunks) for real vectors", flush=True
+        )
         return dict(zip(texts, embedder(bench).encode(list(texts.values())), strict=True))
+
     return shared(bench, "sample_vectors", build)
 
 
@@ -172,7 +193,11 @@ class RecyclingEmbedder:
     not over exact copies. Counts the texts it is asked to embed."""
 
     def __init__(self, real: Embedder, vectors: dict[str, np.ndarray]):
-        self.model_id, self.vectors_id, self.dimension = real.model_id, real.vectors_id, real.dimension
+        self.model_id, self.vectors_id, self.dimension = (
+            real.model_id,
+            real.vectors_id,
+            real.dimension,
+        )
         self._real = vectors
         self._cycle = np.stack(list(vectors.values()))
         self._next = 0
@@ -192,7 +217,9 @@ class RecyclingEmbedder:
         return out
 
 
-def embed_partitions(days: Sequence[date], read: Callable[[date], list[dict]], model, vectors_dir: Path) -> int:
+def embed_partitions(
+    days: Sequence[date], read: Callable[[date], list[dict]], model, vectors_dir: Path
+) -> int:
     """The email_embeddings stage for these days of ACCOUNT (`stages.embeddings.embed_chunks`):
     the day's chunks looked up in the cache, what it misses embedded, one replace_partition per day.
     Returns how many texts the model embedded."""
@@ -217,19 +244,28 @@ def full_store(bench: Workbench) -> StoreBuild:
     """Every chunk of the corpus in LanceDB at `corpus.data_dir / "lancedb"`, written day by day
     through embed_partitions with the RecyclingEmbedder (~20 chunks/s for real would take an hour
     at N = 20,000 on this CPU)."""
+
     def build() -> StoreBuild:
         built = corpus(bench)
         stand_in = RecyclingEmbedder(embedder(bench), sample_vectors(bench))
-        print(f"  writing {built.produced:,} chunks into LanceDB over {len(built.days)} partitions", flush=True)
+        print(
+            f"  writing {built.produced:,} chunks into LanceDB over {len(built.days)} partitions",
+            flush=True,
+        )
         started = time.perf_counter()
-        embedded = embed_partitions(list(built.days), built.days.__getitem__, stand_in, built.data_dir)
+        embedded = embed_partitions(
+            list(built.days), built.days.__getitem__, stand_in, built.data_dir
+        )
         seconds = time.perf_counter() - started
         if embedded != stand_in.embedded:
-            raise RuntimeError(f"embed_with_cache reported {embedded} texts embedded, the model got {stand_in.embedded}")
+            raise RuntimeError(
+                f"embed_with_cache reported {embedded} texts embedded, the model got {stand_in.embedded}"
+            )
         from mail_pipeline.storage.vectors import VectorStore
 
         rows = VectorStore(built.data_dir / "lancedb").count()
         if rows != built.produced:
             raise RuntimeError(f"the store holds {rows} rows, the corpus {built.produced} chunks")
         return StoreBuild(built.data_dir, rows, embedded, seconds)
+
     return shared(bench, "full_store", build)

@@ -22,7 +22,9 @@ from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
 _LAUNCHED = re.compile(r"backfill (\S+) launched")
-LOCATION = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+LOCATION = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
 LAUNCH_RUN = """
 mutation($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -75,7 +77,9 @@ class Stack:
             self._instance.dispose()
 
     def log_tail(self, chars: int = 3000) -> str:
-        return self.server.log.read_text(errors="replace")[-chars:] if self.server.log.exists() else ""
+        return (
+            self.server.log.read_text(errors="replace")[-chars:] if self.server.log.exists() else ""
+        )
 
     @property
     def instance(self):
@@ -91,8 +95,19 @@ class Stack:
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = cli.main(["backfill", "--account", account, "--from", first.isoformat(), "--to", last.isoformat(),
-                             "--url", self.server.url])
+            code = cli.main(
+                [
+                    "backfill",
+                    "--account",
+                    account,
+                    "--from",
+                    first.isoformat(),
+                    "--to",
+                    last.isoformat(),
+                    "--url",
+                    self.server.url,
+                ]
+            )
         match = _LAUNCHED.search(out.getvalue())
         if code != 0 or not match:
             raise RuntimeError(f"mail-pipeline backfill failed ({code}): {out.getvalue()[-500:]}")
@@ -106,10 +121,15 @@ class Stack:
         from mail_pipeline.settings import Settings
 
         repository = self.server.graphql(LOCATION)["repositoriesOrError"]["nodes"][0]
-        tags = mail_partitions_for(Settings().window).get_tags_for_partition_key(str(partition_key(account, day)))
+        tags = mail_partitions_for(Settings().window).get_tags_for_partition_key(
+            str(partition_key(account, day))
+        )
         params = {
-            "selector": {"repositoryLocationName": repository["location"]["name"],
-                         "repositoryName": repository["name"], "jobName": "ingest"},
+            "selector": {
+                "repositoryLocationName": repository["location"]["name"],
+                "repositoryName": repository["name"],
+                "jobName": "ingest",
+            },
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
@@ -122,20 +142,28 @@ class Stack:
         """Per stage, how many of these partition keys are materialized."""
         from dagster import AssetKey
 
-        return {stage: len(keys & set(self.instance.get_materialized_partitions(AssetKey(stage)))) for stage in STAGES}
+        return {
+            stage: len(keys & set(self.instance.get_materialized_partitions(AssetKey(stage))))
+            for stage in STAGES
+        }
 
     def wait_materialized(self, keys: set[str], timeout: float, what: str) -> None:
         def done() -> bool:
             self.raise_on_failed_runs()
             return all(n == len(keys) for n in self.materialized(keys).values())
+
         wait_until(done, timeout, what, interval=0.5)
 
     def raise_on_failed_runs(self) -> None:
         from dagster import DagsterRunStatus, RunsFilter
 
-        failed = self.instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=1)
+        failed = self.instance.get_run_records(
+            RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=1
+        )
         if failed:
-            raise RuntimeError(f"run {failed[0].dagster_run.run_id} failed; dagster dev log: {self.log_tail()}")
+            raise RuntimeError(
+                f"run {failed[0].dagster_run.run_id} failed; dagster dev log: {self.log_tail()}"
+            )
 
     def runs(self, **tags: str) -> list:
         from dagster import RunsFilter
@@ -144,18 +172,31 @@ class Stack:
 
     def backfill_runs(self, backfill_ids: list[str], timeout: float = 120) -> list[RunTiming]:
         """The finished runs of these backfills, timed from the event log."""
+
         def finished() -> list | None:
             records = [r for b in backfill_ids for r in self.runs(**{BACKFILL_TAG: b})]
             return records if records and all(r.dagster_run.is_finished for r in records) else None
-        return [self.timing(record) for record in wait_until(finished, timeout, "the backfill runs to finish", 0.5)]
+
+        return [
+            self.timing(record)
+            for record in wait_until(finished, timeout, "the backfill runs to finish", 0.5)
+        ]
 
     def finished_runs(self, run_ids: list[str], timeout: float = 120) -> list[RunTiming]:
         from dagster import RunsFilter
 
         def finished() -> list | None:
             records = list(self.instance.get_run_records(RunsFilter(run_ids=run_ids)))
-            return records if len(records) == len(run_ids) and all(r.dagster_run.is_finished for r in records) else None
-        return [self.timing(record) for record in wait_until(finished, timeout, "the runs to finish", 0.5)]
+            return (
+                records
+                if len(records) == len(run_ids) and all(r.dagster_run.is_finished for r in records)
+                else None
+            )
+
+        return [
+            self.timing(record)
+            for record in wait_until(finished, timeout, "the runs to finish", 0.5)
+        ]
 
     def timing(self, record) -> RunTiming:
         from dagster import DagsterEventType
@@ -163,18 +204,31 @@ class Stack:
         run = record.dagster_run
         starting = self.instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_STARTING)
         launched = starting[0].timestamp if starting else record.start_time
-        return RunTiming(run.run_id, run.status.value, record.create_timestamp.timestamp(), launched,
-                         record.end_time or time.time())
-
+        return RunTiming(
+            run.run_id,
+            run.status.value,
+            record.create_timestamp.timestamp(),
+            launched,
+            record.end_time or time.time(),
+        )
 
     def step_seconds(self, run_id: str) -> dict[str, float]:
         """Seconds of each step of a run (an asset's step key is its name), start to success."""
         from dagster import DagsterEventType
 
-        events = self.instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
-        started = {e.step_key: e.timestamp for e in events if e.dagster_event.event_type == DagsterEventType.STEP_START}
-        return {e.step_key: e.timestamp - started[e.step_key] for e in events
-                if e.dagster_event.event_type == DagsterEventType.STEP_SUCCESS and e.step_key in started}
+        events = self.instance.all_logs(
+            run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+        )
+        started = {
+            e.step_key: e.timestamp
+            for e in events
+            if e.dagster_event.event_type == DagsterEventType.STEP_START
+        }
+        return {
+            e.step_key: e.timestamp - started[e.step_key]
+            for e in events
+            if e.dagster_event.event_type == DagsterEventType.STEP_SUCCESS and e.step_key in started
+        }
 
 
 @dataclass(frozen=True)
@@ -211,7 +265,8 @@ class MemorySampler:
     peak_tree: int = 0
     peak_process: int = 0
     at_peak: dict[str, int] = field(default_factory=dict)  # role -> RSS summed over its processes
-    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # (s since start, role -> RSS)
+    # (s since start, role -> RSS)
+    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -251,9 +306,13 @@ def process_role(cmdline: list[str], parent: str) -> str:
     line = " ".join(cmdline)
     if "multiprocessing" in line:
         return "run worker" if parent == "code server" else "worker pools"
-    for marker, role in (("mail_pipeline.extract", "worker pools"), ("grpc", "code server"),
-                         ("dagster_webserver", "webserver"), ("dagster._daemon", "daemon"),
-                         (" dev ", "dagster dev")):
+    for marker, role in (
+        ("mail_pipeline.extract", "worker pools"),
+        ("grpc", "code server"),
+        ("dagster_webserver", "webserver"),
+        ("dagster._daemon", "daemon"),
+        (" dev ", "dagster dev"),
+    ):
         if marker in line:
             return role
     return "other"
@@ -287,7 +346,9 @@ class FirstFound:
 def write_timeline(path, timeline: list[tuple[float, dict[str, int]]]) -> None:
     """The sampled RSS of each part of the process tree, MB, one row per sample."""
     roles = sorted({role for _t, sample in timeline for role in sample})
-    rows = [",".join(["s", *roles])] + [",".join([f"{t:.1f}", *(f"{sample.get(r, 0) / 2**20:.0f}" for r in roles)])
-                                          for t, sample in timeline]
+    rows = [",".join(["s", *roles])] + [
+        ",".join([f"{t:.1f}", *(f"{sample.get(r, 0) / 2**20:.0f}" for r in roles)])
+        for t, sample in timeline
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(rows) + "\n")

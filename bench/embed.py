@@ -19,7 +19,9 @@ def write_sample_chunks(bench: Workbench, partitions) -> object:
 
     lake = Lake(bench.scratch_dir("embed-lake"))
     for day, chunks in partitions.items():
-        lake.write_partition("email_chunks", corpus.ACCOUNT, day, pa.Table.from_pylist(chunks, schema=EMAIL_CHUNKS))
+        lake.write_partition(
+            "email_chunks", corpus.ACCOUNT, day, pa.Table.from_pylist(chunks, schema=EMAIL_CHUNKS)
+        )
     return lake
 
 
@@ -68,24 +70,38 @@ def alternate(bench: Workbench, model, lake, texts: dict[str, str], rivals: dict
     vectors: dict[str, object] = {}
     rerun, order, chosen = [], ["stage", "ceiling", *rivals], model.choice.runtime.name
     for round_ in range(bench.repeat):
-        for which in order[round_ % len(order):] + order[:round_ % len(order)]:
+        for which in order[round_ % len(order) :] + order[: round_ % len(order)]:
             if which in rivals:
-                rate, vectors[which] = embed_backends.rival_pass(rivals[which], list(texts.values()))
+                rate, vectors[which] = embed_backends.rival_pass(
+                    rivals[which], list(texts.values())
+                )
                 rates[which] = max(rates.get(which, 0.0), rate)
                 print(f"  {which:13} {len(texts):,} chunks at {rate:5.1f} chunks/s", flush=True)
                 continue
             if which == "stage":
-                clock, embedded, rerun_s, rerun_embedded = stage_pass(bench, lake, model, f"embed-store-{round_}")
+                clock, embedded, rerun_s, rerun_embedded = stage_pass(
+                    bench, lake, model, f"embed-store-{round_}"
+                )
                 if embedded != len(texts) or rerun_embedded != 0:
-                    raise RuntimeError(f"embed_with_cache embedded {embedded} then {rerun_embedded} texts; "
-                                       f"the sample has {len(texts)} distinct")
+                    raise RuntimeError(
+                        f"embed_with_cache embedded {embedded} then {rerun_embedded} texts; "
+                        f"the sample has {len(texts)} distinct"
+                    )
                 rerun.append(rerun_s)
             else:
                 clock, vectors[chosen] = ceiling_pass(model, list(texts.values()))
-                bench.shared.setdefault("sample_vectors", dict(zip(texts, vectors[chosen], strict=True)))
-            wall[which], cpu[which] = min(wall.get(which, clock.wall), clock.wall), min(cpu.get(which, clock.cpu), clock.cpu)
-            print(f"  {which:8} {len(texts):,} chunks in {clock.wall:6.1f} s ({len(texts) / clock.wall:5.1f} chunks/s), "
-                  f"{clock.cpu:6.1f} s of CPU", flush=True)
+                bench.shared.setdefault(
+                    "sample_vectors", dict(zip(texts, vectors[chosen], strict=True))
+                )
+            wall[which], cpu[which] = (
+                min(wall.get(which, clock.wall), clock.wall),
+                min(cpu.get(which, clock.cpu), clock.cpu),
+            )
+            print(
+                f"  {which:8} {len(texts):,} chunks in {clock.wall:6.1f} s ({len(texts) / clock.wall:5.1f} chunks/s), "
+                f"{clock.cpu:6.1f} s of CPU",
+                flush=True,
+            )
     rates[chosen] = len(texts) / wall["ceiling"]
     return wall, cpu, rerun, rates, vectors
 
@@ -102,7 +118,9 @@ def measure(bench: Workbench) -> dict[str, float]:
     stand_in = corpus.RecyclingEmbedder(model, corpus.sample_vectors(bench))
     without_model, embedded, _, _ = stage_pass(bench, lake, stand_in, "embed-store-without-model")
     if embedded != len(texts):
-        raise RuntimeError(f"embed_with_cache embedded {embedded} texts; the sample has {len(texts)} distinct")
+        raise RuntimeError(
+            f"embed_with_cache embedded {embedded} texts; the sample has {len(texts)} distinct"
+        )
     print(f"  stage without the model: {without_model.wall:.2f} s", flush=True)
     return {
         "embed_stage_without_model_s": without_model.wall,
@@ -127,8 +145,10 @@ def run(bench: Workbench) -> dict[str, float]:
         figures = measure(bench)
         store = corpus.full_store(bench)  # for the search section; and the whole mailbox's count
     if store.embedded != built.distinct:
-        raise RuntimeError(f"over the whole mailbox embed_with_cache embedded {store.embedded} texts, "
-                           f"distinct chunk texts are {built.distinct}")
+        raise RuntimeError(
+            f"over the whole mailbox embed_with_cache embedded {store.embedded} texts, "
+            f"distinct chunk texts are {built.distinct}"
+        )
     return {
         **figures,
         "chunks_produced": built.produced,
@@ -149,64 +169,112 @@ def corpus_environment(bench: Workbench):
     return environment(**settings_environment(bench))
 
 
-register(Section(
-    name="embed",
-    title="Embed: the email_embeddings stage vs bare `encode`",
-    run=run,
-    figures=(
-        Figure("chunks_produced", "chunks of the whole mailbox (parse_all, merge_copies, chunk_email)"),
-        Figure("chunks_embedded", "of which the cache sends to the model (distinct `text_sha256`)"),
-        Figure("embed_cache_saving", "share of chunks the cache saves on a first pass", "", 3),
-        Figure("chunks_distinct_bodies", "distinct chunk bodies, header line dropped", ""),
-        Figure("embed_body_cache_saving_bound", "the most a cache keyed on bodies alone could save", "", 3),
-        Figure("chunks_per_email", "chunks per email", "", 2),
-        Figure("chunk_emails_per_s", "chunking (`chunk_rows`, the model's tokenizer), one core", "emails/s"),
-        Figure("embed_sample_chunks", "sample embedded by both methods (distinct chunks)"),
-        Figure("embed_sample_partitions", "days the sample spans (replace_partition calls)"),
-        Figure("embed_chunks_per_s", "email_embeddings work path (cache + encode + LanceDB)", "chunks/s", 1),
-        Figure("encode_ceiling_chunks_per_s", "bare `Embedder.encode` (ceiling)", "chunks/s", 1),
-        Figure("embed_overhead", "stage time / bare encode time − 1", "", 3),
-        Figure("embed_overhead_cpu", "the same in CPU time (less swayed by other processes)", "", 3),
-        Figure("embed_stage_without_model_s", "the stage with `encode` swapped for the sample's own vectors", "s", 2),
-        Figure("embed_overhead_without_model", "that time / bare encode time", "", 3),
-        Figure("embed_rerun_chunks_per_s", "re-materializing the same days (every chunk a cache hit)", "chunks/s"),
-        Figure("embed_whole_mailbox_model_hours", "model time for `chunks_embedded` at the stage's rate", "h", 2),
-        Figure("embed_precision", "precision chosen (`MAIL_PIPELINE_EMBEDDING_PRECISION=auto`)"),
-        Figure("embed_device", "device"),
-        Figure("embed_batch_size", "batch size (torch runtimes; OpenVINO runs batches of 32)"),
-        *embed_backends.FIGURES,
-    ),
-    goals=(Goal("embed_overhead", "<=", 0.10, "stage overhead ≤ 10% over bare encode"),
-           Goal("embed_speedup_vs_torch_fp32", ">=", 1.5, "the chosen runtime ≥ 1.5 × torch fp32"),
-           Goal("embed_backend_min_cosine", ">=", 0.999, "the chosen runtime keeps the vectors (cosine ≥ 0.999)")),
-    method=(
-        "The whole mailbox is parsed (`parse_all`, 2 workers), merged per UTC day (`merge_copies`) "
-        "and chunked with `chunk_rows` (what `email_chunks` runs); `chunks_embedded` counts the "
-        "distinct `text_sha256`, which is what `embed_with_cache` sends to the model (each distinct "
-        "text once, stored vectors reused). That count is checked exactly: every day of the mailbox is "
-        "written through `embed_with_cache` + `replace_partition` (the store the search section uses) "
-        "with the model replaced by recycled real vectors, and the texts it embedded must equal it. "
-        "The sample is the chunks of the first days in stored order up to `--embed-sample` distinct "
-        "texts. The stage figure times the asset body over the sample's days: read the day's "
-        "`email_chunks` Parquet, `embed_with_cache` against a fresh LanceDB store, `replace_partition` "
-        "(merge-insert and index upkeep), under the store's file lock; it must embed exactly the "
-        "sample's distinct texts. The ceiling is one bare `Embedder.encode` of the same texts with the "
-        "same model instance and batch size. They alternate within each of the `--repeat` rounds "
-        "(order rotated every round) after a warm-up encode; each figure is the best round (wall "
-        "and CPU time each: the CPU figure counts every thread of the process, and a machine busy "
-        "with other work stretches wall time more than CPU time). The stage is then run once more "
-        "into a fresh store with `encode` replaced by a lookup of the vectors the ceiling produced: "
-        "everything the stage adds around the model, measured without the model's noise. The "
-        "re-run figure writes the same days again into the warm store: every chunk is a cache hit "
-        "and the model embeds nothing. `chunks_distinct_bodies` counts the chunk texts with their "
-        "header line dropped: a cache keyed on the body alone could save no more than that on this "
-        "mailbox (the parser strips quotes and signatures before chunking, so the repetition a "
-        "thread carries never reaches the model at all). The backend figures: `auto` picks its runtime "
-        "on first use (indexing/backend.py: each candidate timed on a calibration sample, the fastest "
-        "whose vectors keep cosine ≥ 0.999 to torch fp32, the choice kept in the model cache dir); "
-        "the ceiling is that runtime, and every other runtime `auto` could have picked here (torch fp32 "
-        "always, OpenVINO fp32 where installed, torch bf16 where the CPU has native bf16) runs a bare "
-        "`encode` of the same sample in the same rotation, its best round counted; the speedup is the "
-        "ceiling's rate over torch fp32's, the cosines are row by row against torch fp32's vectors."
-    ),
-))
+register(
+    Section(
+        name="embed",
+        title="Embed: the email_embeddings stage vs bare `encode`",
+        run=run,
+        figures=(
+            Figure(
+                "chunks_produced",
+                "chunks of the whole mailbox (parse_all, merge_copies, chunk_email)",
+            ),
+            Figure(
+                "chunks_embedded", "of which the cache sends to the model (distinct `text_sha256`)"
+            ),
+            Figure("embed_cache_saving", "share of chunks the cache saves on a first pass", "", 3),
+            Figure("chunks_distinct_bodies", "distinct chunk bodies, header line dropped", ""),
+            Figure(
+                "embed_body_cache_saving_bound",
+                "the most a cache keyed on bodies alone could save",
+                "",
+                3,
+            ),
+            Figure("chunks_per_email", "chunks per email", "", 2),
+            Figure(
+                "chunk_emails_per_s",
+                "chunking (`chunk_rows`, the model's tokenizer), one core",
+                "emails/s",
+            ),
+            Figure("embed_sample_chunks", "sample embedded by both methods (distinct chunks)"),
+            Figure("embed_sample_partitions", "days the sample spans (replace_partition calls)"),
+            Figure(
+                "embed_chunks_per_s",
+                "email_embeddings work path (cache + encode + LanceDB)",
+                "chunks/s",
+                1,
+            ),
+            Figure(
+                "encode_ceiling_chunks_per_s", "bare `Embedder.encode` (ceiling)", "chunks/s", 1
+            ),
+            Figure("embed_overhead", "stage time / bare encode time − 1", "", 3),
+            Figure(
+                "embed_overhead_cpu", "the same in CPU time (less swayed by other processes)", "", 3
+            ),
+            Figure(
+                "embed_stage_without_model_s",
+                "the stage with `encode` swapped for the sample's own vectors",
+                "s",
+                2,
+            ),
+            Figure("embed_overhead_without_model", "that time / bare encode time", "", 3),
+            Figure(
+                "embed_rerun_chunks_per_s",
+                "re-materializing the same days (every chunk a cache hit)",
+                "chunks/s",
+            ),
+            Figure(
+                "embed_whole_mailbox_model_hours",
+                "model time for `chunks_embedded` at the stage's rate",
+                "h",
+                2,
+            ),
+            Figure(
+                "embed_precision", "precision chosen (`MAIL_PIPELINE_EMBEDDING_PRECISION=auto`)"
+            ),
+            Figure("embed_device", "device"),
+            Figure("embed_batch_size", "batch size (torch runtimes; OpenVINO runs batches of 32)"),
+            *embed_backends.FIGURES,
+        ),
+        goals=(
+            Goal("embed_overhead", "<=", 0.10, "stage overhead ≤ 10% over bare encode"),
+            Goal("embed_speedup_vs_torch_fp32", ">=", 1.5, "the chosen runtime ≥ 1.5 × torch fp32"),
+            Goal(
+                "embed_backend_min_cosine",
+                ">=",
+                0.999,
+                "the chosen runtime keeps the vectors (cosine ≥ 0.999)",
+            ),
+        ),
+        method=(
+            "The whole mailbox is parsed (`parse_all`, 2 workers), merged per UTC day (`merge_copies`) "
+            "and chunked with `chunk_rows` (what `email_chunks` runs); `chunks_embedded` counts the "
+            "distinct `text_sha256`, which is what `embed_with_cache` sends to the model (each distinct "
+            "text once, stored vectors reused). That count is checked exactly: every day of the mailbox is "
+            "written through `embed_with_cache` + `replace_partition` (the store the search section uses) "
+            "with the model replaced by recycled real vectors, and the texts it embedded must equal it. "
+            "The sample is the chunks of the first days in stored order up to `--embed-sample` distinct "
+            "texts. The stage figure times the asset body over the sample's days: read the day's "
+            "`email_chunks` Parquet, `embed_with_cache` against a fresh LanceDB store, `replace_partition` "
+            "(merge-insert and index upkeep), under the store's file lock; it must embed exactly the "
+            "sample's distinct texts. The ceiling is one bare `Embedder.encode` of the same texts with the "
+            "same model instance and batch size. They alternate within each of the `--repeat` rounds "
+            "(order rotated every round) after a warm-up encode; each figure is the best round (wall "
+            "and CPU time each: the CPU figure counts every thread of the process, and a machine busy "
+            "with other work stretches wall time more than CPU time). The stage is then run once more "
+            "into a fresh store with `encode` replaced by a lookup of the vectors the ceiling produced: "
+            "everything the stage adds around the model, measured without the model's noise. The "
+            "re-run figure writes the same days again into the warm store: every chunk is a cache hit "
+            "and the model embeds nothing. `chunks_distinct_bodies` counts the chunk texts with their "
+            "header line dropped: a cache keyed on the body alone could save no more than that on this "
+            "mailbox (the parser strips quotes and signatures before chunking, so the repetition a "
+            "thread carries never reaches the model at all). The backend figures: `auto` picks its runtime "
+            "on first use (indexing/backend.py: each candidate timed on a calibration sample, the fastest "
+            "whose vectors keep cosine ≥ 0.999 to torch fp32, the choice kept in the model cache dir); "
+            "the ceiling is that runtime, and every other runtime `auto` could have picked here (torch fp32 "
+            "always, OpenVINO fp32 where installed, torch bf16 where the CPU has native bf16) runs a bare "
+            "`encode` of the same sample in the same rotation, its best round counted; the speedup is the "
+            "ceiling's rate over torch fp32's, the cosines are row by row against torch fp32's vectors."
+        ),
+    )
+)

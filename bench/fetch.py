@@ -42,9 +42,18 @@ def fresh_data_dir(bench: Workbench, name: str, port: int | None = None) -> Path
     server = bench.dovecot
     data_dir = bench.scratch_dir(name)
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug=SLUG, email=f"{USER}@example.test", host="127.0.0.1", port=port or server.tls_port,
-                username=USER, password_token="", ca_file=server.ca_file, folders=FOLDERS),
-        bench.password, crypto.load_cipher(),
+        Account(
+            slug=SLUG,
+            email=f"{USER}@example.test",
+            host="127.0.0.1",
+            port=port or server.tls_port,
+            username=USER,
+            password_token="",
+            ca_file=server.ca_file,
+            folders=FOLDERS,
+        ),
+        bench.password,
+        crypto.load_cipher(),
     )
     return data_dir
 
@@ -69,7 +78,7 @@ def bare_imapclient(bench: Workbench, quiet: bool = False) -> tuple[float, int]:
             client.select_folder(folder, readonly=True)
             uids = sorted(client.search(["ALL"]))
             for start in range(0, len(uids), batch):
-                fetched += len(client.fetch(uids[start:start + batch], CEILING_ITEMS))
+                fetched += len(client.fetch(uids[start : start + batch], CEILING_ITEMS))
     finally:
         client.logout()
     return time.perf_counter() - started, fetched
@@ -85,22 +94,36 @@ def raw_messages_run(bench: Workbench) -> tuple[float, int]:
 
     days = window_days()
     raw_messages = build_mail_assets(mail_partitions_for(Settings().window))[0]
-    with environment(MAIL_PIPELINE_DATA_DIR=str(fresh_data_dir(bench, "data-asset"))), \
-            DagsterInstance.ephemeral() as instance:
+    with (
+        environment(MAIL_PIPELINE_DATA_DIR=str(fresh_data_dir(bench, "data-asset"))),
+        DagsterInstance.ephemeral() as instance,
+    ):
         instance.add_dynamic_partitions("accounts", [SLUG])
         started = time.perf_counter()
         result = materialize(
-            [raw_messages], resources=build_resources(Settings()), instance=instance, run_config=QUIET,
-            tags={"dagster/asset_partition_range_start": partition_key(SLUG, days[0]),
-                  "dagster/asset_partition_range_end": partition_key(SLUG, days[-1])},
+            [raw_messages],
+            resources=build_resources(Settings()),
+            instance=instance,
+            run_config=QUIET,
+            tags={
+                "dagster/asset_partition_range_start": partition_key(SLUG, days[0]),
+                "dagster/asset_partition_range_end": partition_key(SLUG, days[-1]),
+            },
         )
         seconds = time.perf_counter() - started
     per_day = result.asset_materializations_for_node("raw_messages")
-    return seconds, sum(int(m.metadata["messages_new"].value) for m in per_day if "messages_new" in m.metadata)
+    return seconds, sum(
+        int(m.metadata["messages_new"].value) for m in per_day if "messages_new" in m.metadata
+    )
 
 
-def sync_stage(bench: Workbench, around=None, port: int | None = None, timed_catalog: bool = True,
-               **imap_fields) -> tuple[float, int]:
+def sync_stage(
+    bench: Workbench,
+    around=None,
+    port: int | None = None,
+    timed_catalog: bool = True,
+    **imap_fields,
+) -> tuple[float, int]:
     """The stage without Dagster: the asset body's calls over the window, into a fresh lake.
 
     `around`, a context manager factory, wraps the timed part (the profiler uses it); `port`,
@@ -116,15 +139,25 @@ def sync_stage(bench: Workbench, around=None, port: int | None = None, timed_cat
     data_dir = str(fresh_data_dir(bench, "data-stage", port))
     with environment(MAIL_PIPELINE_DATA_DIR=data_dir):
         lake = Lake(Path(data_dir) / "lake")
-        imap = ImapResource(data_dir=data_dir, fernet_key=os.environ[crypto.KEY_VARIABLE], **imap_fields)
+        imap = ImapResource(
+            data_dir=data_dir, fernet_key=os.environ[crypto.KEY_VARIABLE], **imap_fields
+        )
         account = imap.account(SLUG)
         if not timed_catalog:
             catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)
         started = time.perf_counter()
         with (around or nullcontext)():
-            catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)  # a check only, when made above
-            days = ingest(SLUG, account.folders, window_days(), open_session=lambda: imap.session(account), lake=lake,
-                          run_id="bench-stage", limits=imap.limits)
+            # a check only, when made above
+            catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)
+            days = ingest(
+                SLUG,
+                account.folders,
+                window_days(),
+                open_session=lambda: imap.session(account),
+                lake=lake,
+                run_id="bench-stage",
+                limits=imap.limits,
+            )
         return time.perf_counter() - started, sum(d.figures["messages_new"] for d in days)
 
 
@@ -149,15 +182,20 @@ def best_seconds(bench: Workbench) -> dict[str, float]:
             if count != bench.n:
                 raise RuntimeError(f"{label} moved {count} messages, expected {bench.n}")
             best[key] = min(best.get(key, seconds), seconds)
-            print(f"  {label:30} {count} messages in {seconds:6.2f} s ({count / seconds:,.0f} msg/s)", flush=True)
+            print(
+                f"  {label:30} {count} messages in {seconds:6.2f} s ({count / seconds:,.0f} msg/s)",
+                flush=True,
+            )
     return best
 
 
 def run(bench: Workbench) -> dict[str, float]:
     if not mbsync.available():
-        raise RuntimeError("mbsync is not installed (apt-get install isync; `make services` does it)")
+        raise RuntimeError(
+            "mbsync is not installed (apt-get install isync; `make services` does it)"
+        )
     with environment(**settings_environment(bench)):
-        bench.dovecot  # loaded before any clock starts
+        _ = bench.dovecot  # loaded before any clock starts
         bare_imapclient(bench)  # warm-up: Dovecot's caches and the page cache, for every method
         best = best_seconds(bench)
         figures = {}
@@ -173,7 +211,10 @@ def run(bench: Workbench) -> dict[str, float]:
         if bench.profile == "yes" or (bench.profile == "auto" and missed):
             from bench import fetch_profile
 
-            print(f"  profiling the stage ({'goal missed: ' + '; '.join(missed) if missed else 'asked'})", flush=True)
+            print(
+                f"  profiling the stage ({'goal missed: ' + '; '.join(missed) if missed else 'asked'})",
+                flush=True,
+            )
             fetch_profile.write(bench, sync_stage)
     return figures
 
@@ -182,48 +223,67 @@ def _rates(key: str, label: str) -> tuple[Figure, Figure]:
     return Figure(f"{key}_msgs_per_s", label, "msg/s"), Figure(f"{key}_mb_per_s", label, "MB/s", 1)
 
 
-SECTION = register(Section(
-    name="fetch",
-    title="Fetch: raw_messages vs bare imapclient vs mbsync",
-    run=run,
-    figures=(
-        *_rates("fetch", "raw_messages, one Dagster run over the 30 day partitions"),
-        *_rates("fetch_stage", "raw_messages stage alone (`stages.ingest.ingest`, no Dagster)"),
-        *_rates("imap_ceiling", "bare imapclient FETCH loop (ceiling)"),
-        *_rates("imap_ceiling_quiet", "bare imapclient FETCH loop, imaplib wire log off"),
-        *_rates("mbsync", "mbsync (isync) into a Maildir, defaults (FSync on)"),
-        *_rates("mbsync_nofsync", "mbsync (isync) into a Maildir, `FSync no`"),
-        Figure("fetch_vs_ceiling", "raw_messages (Dagster run) / ceiling", "×", 2),
-        Figure("fetch_vs_mbsync", "raw_messages (Dagster run) / mbsync", "×", 2),
-        Figure("fetch_vs_mbsync_nofsync", "raw_messages (Dagster run) / mbsync `FSync no`", "×", 2),
-        Figure("fetch_vs_quiet_ceiling", "raw_messages (Dagster run) / ceiling with wire log off", "×", 2),
-        Figure("fetch_stage_vs_ceiling", "raw_messages stage alone / ceiling", "×", 2),
-        Figure("fetch_stage_vs_quiet_ceiling", "raw_messages stage alone / ceiling with wire log off", "×", 2),
-        Figure("fetch_stage_vs_mbsync", "raw_messages stage alone / mbsync", "×", 2),
-        Figure("fetch_stage_vs_mbsync_nofsync", "raw_messages stage alone / mbsync `FSync no`", "×", 2),
-    ),
-    goals=(
-        Goal("fetch_vs_ceiling", ">=", 0.8, "raw_messages ≥ 0.8 × bare imapclient"),
-        Goal("fetch_vs_mbsync", ">", 1.0, "raw_messages faster than mbsync"),
-    ),
-    method=(
-        "All methods pull every message of INBOX and Archive from the same loopback Dovecot over "
-        "implicit TLS (certificate verified), after one untimed warm-up pass of the bare loop; "
-        "they alternate within each of the `--repeat` rounds and each figure is the best round. "
-        "Every run is checked to have moved all N messages. raw_messages writes into a fresh "
-        "data directory each time: the Dagster figure is one `materialize` of the asset over the "
-        "partition range of the 30 days (ephemeral instance, in-process executor, console log "
-        "at WARNING, timed around `materialize`); the stage figure times `ensure_catalog` + "
-        "`stages.ingest.ingest`, what the asset runs, without Dagster. Both use the default "
-        "`MAIL_PIPELINE_IMAP_CONNECTIONS` (4: one plans, three fetch, two FETCH commands in flight "
-        "each); the bare loop and mbsync use one connection. The bare loop fetches "
-        "`BODY.PEEK[] INTERNALDATE FLAGS RFC822.SIZE` for `SEARCH ALL`'s UIDs in batches of "
-        "`MAIL_PIPELINE_IMAP_BATCH_MESSAGES` and discards them; the goal's ceiling is imapclient as "
-        "it comes, whose imaplib formats every response for a debug log nobody reads, and the "
-        "second ceiling turns that off as the pipeline does (`quiet_wire_log`), so the pipeline's "
-        "margin from its own FETCH parser and write-behind stands apart from that one setting. "
-        "mbsync runs `mbsync -a` into a fresh Maildir, with its defaults and with `FSync no` (the "
-        "lake does not fsync either); the default figure is one fsync per message and swings most "
-        "with disk and machine load."
-    ),
-))
+SECTION = register(
+    Section(
+        name="fetch",
+        title="Fetch: raw_messages vs bare imapclient vs mbsync",
+        run=run,
+        figures=(
+            *_rates("fetch", "raw_messages, one Dagster run over the 30 day partitions"),
+            *_rates("fetch_stage", "raw_messages stage alone (`stages.ingest.ingest`, no Dagster)"),
+            *_rates("imap_ceiling", "bare imapclient FETCH loop (ceiling)"),
+            *_rates("imap_ceiling_quiet", "bare imapclient FETCH loop, imaplib wire log off"),
+            *_rates("mbsync", "mbsync (isync) into a Maildir, defaults (FSync on)"),
+            *_rates("mbsync_nofsync", "mbsync (isync) into a Maildir, `FSync no`"),
+            Figure("fetch_vs_ceiling", "raw_messages (Dagster run) / ceiling", "×", 2),
+            Figure("fetch_vs_mbsync", "raw_messages (Dagster run) / mbsync", "×", 2),
+            Figure(
+                "fetch_vs_mbsync_nofsync", "raw_messages (Dagster run) / mbsync `FSync no`", "×", 2
+            ),
+            Figure(
+                "fetch_vs_quiet_ceiling",
+                "raw_messages (Dagster run) / ceiling with wire log off",
+                "×",
+                2,
+            ),
+            Figure("fetch_stage_vs_ceiling", "raw_messages stage alone / ceiling", "×", 2),
+            Figure(
+                "fetch_stage_vs_quiet_ceiling",
+                "raw_messages stage alone / ceiling with wire log off",
+                "×",
+                2,
+            ),
+            Figure("fetch_stage_vs_mbsync", "raw_messages stage alone / mbsync", "×", 2),
+            Figure(
+                "fetch_stage_vs_mbsync_nofsync",
+                "raw_messages stage alone / mbsync `FSync no`",
+                "×",
+                2,
+            ),
+        ),
+        goals=(
+            Goal("fetch_vs_ceiling", ">=", 0.8, "raw_messages ≥ 0.8 × bare imapclient"),
+            Goal("fetch_vs_mbsync", ">", 1.0, "raw_messages faster than mbsync"),
+        ),
+        method=(
+            "All methods pull every message of INBOX and Archive from the same loopback Dovecot over "
+            "implicit TLS (certificate verified), after one untimed warm-up pass of the bare loop; "
+            "they alternate within each of the `--repeat` rounds and each figure is the best round. "
+            "Every run is checked to have moved all N messages. raw_messages writes into a fresh "
+            "data directory each time: the Dagster figure is one `materialize` of the asset over the "
+            "partition range of the 30 days (ephemeral instance, in-process executor, console log "
+            "at WARNING, timed around `materialize`); the stage figure times `ensure_catalog` + "
+            "`stages.ingest.ingest`, what the asset runs, without Dagster. Both use the default "
+            "`MAIL_PIPELINE_IMAP_CONNECTIONS` (4: one plans, three fetch, two FETCH commands in flight "
+            "each); the bare loop and mbsync use one connection. The bare loop fetches "
+            "`BODY.PEEK[] INTERNALDATE FLAGS RFC822.SIZE` for `SEARCH ALL`'s UIDs in batches of "
+            "`MAIL_PIPELINE_IMAP_BATCH_MESSAGES` and discards them; the goal's ceiling is imapclient as "
+            "it comes, whose imaplib formats every response for a debug log nobody reads, and the "
+            "second ceiling turns that off as the pipeline does (`quiet_wire_log`), so the pipeline's "
+            "margin from its own FETCH parser and write-behind stands apart from that one setting. "
+            "mbsync runs `mbsync -a` into a fresh Maildir, with its defaults and with `FSync no` (the "
+            "lake does not fsync either); the default figure is one fsync per message and swings most "
+            "with disk and machine load."
+        ),
+    )
+)

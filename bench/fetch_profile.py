@@ -55,6 +55,7 @@ class PhaseClock:
                 self.calls[name] += 1
                 if children:
                     children[-1] += elapsed
+
         return timed_call
 
 
@@ -96,14 +97,25 @@ def phase_timers(clock: PhaseClock):
         (pipelining.FetchWindow, "_next", clock.timed(_window_label, pipelining.FetchWindow._next)),
         (imap, "parse_fetch", clock.timed("FETCH response parsing", imap.parse_fetch)),
         (imap.ImapSession, "select", clock.timed("SELECT (EXAMINE)", imap.ImapSession.select)),
-        (imap.ImapSession, "search_between",
-         clock.timed("SEARCH SINCE/BEFORE (planning)", imap.ImapSession.search_between)),
+        (
+            imap.ImapSession,
+            "search_between",
+            clock.timed("SEARCH SINCE/BEFORE (planning)", imap.ImapSession.search_between),
+        ),
         (sync, "hashlib", _Namespace(hashlib, sha256=clock.timed("sha256", hashlib.sha256))),
         (sync, "header_message_id", clock.timed("Message-ID header regex", sync.header_message_id)),
         (lake, "pa", _Namespace(pa, RecordBatch=record_batch)),
-        (pq.ParquetWriter, "write_batch", clock.timed("Parquet write (zstd)", pq.ParquetWriter.write_batch)),
+        (
+            pq.ParquetWriter,
+            "write_batch",
+            clock.timed("Parquet write (zstd)", pq.ParquetWriter.write_batch),
+        ),
         (pq.ParquetWriter, "close", clock.timed("Parquet write (zstd)", pq.ParquetWriter.close)),
-        (lake.Lake, "read_partition", clock.timed("read stored partition", lake.Lake.read_partition)),
+        (
+            lake.Lake,
+            "read_partition",
+            clock.timed("read stored partition", lake.Lake.read_partition),
+        ),
         (ingest, "append_log", clock.timed("sync_log append", ingest.append_log)),
         (catalog, "ensure_catalog", clock.timed("DuckDB catalog", catalog.ensure_catalog)),
     ]
@@ -117,14 +129,19 @@ def phase_table(clock: PhaseClock, total: float) -> list[str]:
     timed = sorted(clock.seconds.items(), key=lambda item: -item[1])
     main = [(name, seconds) for name, seconds in timed if name not in clock.overlapped]
     rest = total - sum(seconds for _name, seconds in main)
-    rows = [*main, ("rest: row dicts, generators, GC, Python glue", rest),
-            *[(name, seconds) for name, seconds in timed if name in clock.overlapped]]
+    rows = [
+        *main,
+        ("rest: row dicts, generators, GC, Python glue", rest),
+        *[(name, seconds) for name, seconds in timed if name in clock.overlapped],
+    ]
     lines = ["| phase | seconds | share | calls | per call |", "|---|---:|---:|---:|---:|"]
     for name, seconds in rows:
         calls = clock.calls.get(name, 0)
         per_call = f"{seconds / calls * 1e3:.3f} ms" if calls else ""
-        lines.append(f"| {name} | {seconds:.2f} | {seconds / total:.0%} | {calls or ''} | {per_call} |")
-    return lines + [f"| **total** | **{total:.2f}** | 100% | | |"]
+        lines.append(
+            f"| {name} | {seconds:.2f} | {seconds / total:.0%} | {calls or ''} | {per_call} |"
+        )
+    return [*lines, f"| **total** | **{total:.2f}** | 100% | | |"]
 
 
 def cprofile_text(profiler: cProfile.Profile) -> str:
@@ -142,14 +159,27 @@ def write(bench: Workbench, sync_stage: Callable) -> None:
     profiler = cProfile.Profile()
     profiled, _ = sync_stage(bench, around=lambda: _enabled(profiler))
     path = bench.out / "profile_fetch.md"
-    path.write_text("\n".join([
-        "# Profile of the raw_messages stage", "",
-        f"`ensure_catalog` + `stages.ingest.ingest` over the {count:,}-message window, written by `python -m bench "
-        f"--sections fetch` (`--profile yes`, or by default when a fetch goal is missed).", "",
-        f"## Phases (unprofiled pass: {seconds:.2f} s, {count / seconds:,.0f} msg/s)", "",
-        *phase_table(clock, seconds), "",
-        f"## cProfile (profiled pass: {profiled:.2f} s)", "", "```", cprofile_text(profiler).strip(), "```", "",
-    ]))
+    path.write_text(
+        "\n".join(
+            [
+                "# Profile of the raw_messages stage",
+                "",
+                f"`ensure_catalog` + `stages.ingest.ingest` over the {count:,}-message window, written by `python -m bench "
+                f"--sections fetch` (`--profile yes`, or by default when a fetch goal is missed).",
+                "",
+                f"## Phases (unprofiled pass: {seconds:.2f} s, {count / seconds:,.0f} msg/s)",
+                "",
+                *phase_table(clock, seconds),
+                "",
+                f"## cProfile (profiled pass: {profiled:.2f} s)",
+                "",
+                "```",
+                cprofile_text(profiler).strip(),
+                "```",
+                "",
+            ]
+        )
+    )
     print(f"  profile written to {path}", flush=True)
 
 

@@ -32,13 +32,26 @@ def shaped(upstream_port: int) -> Iterator[tuple[int, Callable[[], dict]]]:
     `upstream_port`; yields the port it listens on, and a call that returns what crossed the
     link since the last (`ShapingProxy.stats`)."""
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "mail_pipeline_tests.shaping_proxy", str(upstream_port),
-         "--delay-ms", str(DELAY_MS), "--rate-mbit", str(RATE_MBIT), "--stats"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mail_pipeline_tests.shaping_proxy",
+            str(upstream_port),
+            "--delay-ms",
+            str(DELAY_MS),
+            "--rate-mbit",
+            str(RATE_MBIT),
+            "--stats",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
     def crossed() -> dict:
         time.sleep(0.2)  # the last connection's close reaches the proxy
         proxy.send_signal(signal.SIGUSR1)
         return json.loads(proxy.stdout.readline())
+
     try:
         yield int(proxy.stdout.readline()), crossed
     finally:
@@ -55,7 +68,7 @@ def _serve_link_check() -> int:
             if peer.recv(1) == b"b":
                 chunk = bytes(65536)
                 for offset in range(0, CHECK_BYTES, len(chunk)):
-                    peer.sendall(chunk[:CHECK_BYTES - offset])
+                    peer.sendall(chunk[: CHECK_BYTES - offset])
             else:
                 while data := peer.recv(64):
                     peer.sendall(data)
@@ -64,6 +77,7 @@ def _serve_link_check() -> int:
         while True:
             peer, _ = listener.accept()
             threading.Thread(target=handle, args=(peer,), daemon=True).start()
+
     threading.Thread(target=accept, daemon=True).start()
     return listener.getsockname()[1]
 
@@ -94,11 +108,28 @@ def methods(port: int) -> tuple:
     """(figure prefix, label, measure) through the proxy at `port`."""
     settings = Settings()
     return (
-        ("fetch_wan", "raw_messages stage, pipelined", partial(
-            sync_stage, port=port, timed_catalog=False, imap_connections=settings.imap_connections,
-            imap_pipeline_depth=settings.imap_pipeline_depth)),
-        ("fetch_wan_sequential", "raw_messages stage, 1 conn, 1 FETCH", partial(
-            sync_stage, port=port, timed_catalog=False, imap_connections=1, imap_pipeline_depth=1)),
+        (
+            "fetch_wan",
+            "raw_messages stage, pipelined",
+            partial(
+                sync_stage,
+                port=port,
+                timed_catalog=False,
+                imap_connections=settings.imap_connections,
+                imap_pipeline_depth=settings.imap_pipeline_depth,
+            ),
+        ),
+        (
+            "fetch_wan_sequential",
+            "raw_messages stage, 1 conn, 1 FETCH",
+            partial(
+                sync_stage,
+                port=port,
+                timed_catalog=False,
+                imap_connections=1,
+                imap_pipeline_depth=1,
+            ),
+        ),
         ("mbsync_wan", "mbsync", partial(mbsync.pull, port=port)),
         ("mbsync_wan_nofsync", "mbsync, FSync no", partial(mbsync.pull, fsync=False, port=port)),
     )
@@ -106,9 +137,11 @@ def methods(port: int) -> tuple:
 
 def run(bench: Workbench) -> dict[str, float]:
     if not mbsync.available():
-        raise RuntimeError("mbsync is not installed (apt-get install isync; `make services` does it)")
+        raise RuntimeError(
+            "mbsync is not installed (apt-get install isync; `make services` does it)"
+        )
     with environment(**settings_environment(bench)):
-        bench.dovecot  # loaded before any clock starts
+        _ = bench.dovecot  # loaded before any clock starts
         link_mb_s, rtt_ms = link_check()
         print(f"  link check: {link_mb_s:.2f} MB/s bulk, {rtt_ms:.1f} ms round trip", flush=True)
         best: dict[str, float] = {}
@@ -122,68 +155,131 @@ def run(bench: Workbench) -> dict[str, float]:
                         raise RuntimeError(f"{label} moved {count} messages, expected {bench.n}")
                     if seconds <= best.get(key, seconds):
                         best[key], link[key] = seconds, down
-                    print(f"  {label:36} {count} messages in {seconds:6.2f} s ({count / seconds:,.0f} msg/s); "
-                          f"{down['bytes'] / 1e6:.2f} MB down, link idle {down['idle_s']:.2f} s of "
-                          f"{down['last_s'] - down['first_s']:.2f} s", flush=True)
-    figures = {"wan_link_mb_per_s": link_mb_s, "wan_rtt_ms": rtt_ms,
-               "link_capacity_msgs_per_s": LINK_BYTES_S / (bench.total_bytes / bench.n)}
+                    print(
+                        f"  {label:36} {count} messages in {seconds:6.2f} s ({count / seconds:,.0f} msg/s); "
+                        f"{down['bytes'] / 1e6:.2f} MB down, link idle {down['idle_s']:.2f} s of "
+                        f"{down['last_s'] - down['first_s']:.2f} s",
+                        flush=True,
+                    )
+    figures = {
+        "wan_link_mb_per_s": link_mb_s,
+        "wan_rtt_ms": rtt_ms,
+        "link_capacity_msgs_per_s": LINK_BYTES_S / (bench.total_bytes / bench.n),
+    }
     for key in ("fetch_wan", "mbsync_wan"):
         figures[f"{key}_down_mb"] = link[key]["bytes"] / 1e6
         figures[f"{key}_idle_s"] = link[key]["idle_s"]
     for key, seconds in best.items():
         figures[f"{key}_msgs_per_s"] = bench.n / seconds
         figures[f"{key}_mb_per_s"] = bench.total_bytes / 1e6 / seconds
-    figures["fetch_wan_vs_link"] = figures["fetch_wan_msgs_per_s"] / figures["link_capacity_msgs_per_s"]
+    figures["fetch_wan_vs_link"] = (
+        figures["fetch_wan_msgs_per_s"] / figures["link_capacity_msgs_per_s"]
+    )
     figures["fetch_wan_vs_mbsync_wan"] = best["mbsync_wan"] / best["fetch_wan"]
     figures["fetch_wan_vs_mbsync_wan_nofsync"] = best["mbsync_wan_nofsync"] / best["fetch_wan"]
     figures["fetch_wan_vs_sequential"] = best["fetch_wan_sequential"] / best["fetch_wan"]
     return figures
 
 
-SECTION = register(Section(
-    name="fetch_wan",
-    title=f"Fetch over a wide-area link ({2 * DELAY_MS} ms round trip, {RATE_MBIT} Mbit/s)",
-    run=run,
-    figures=(
-        Figure("wan_link_mb_per_s", "the proxy's measured bulk rate (one connection)", "MB/s", 2),
-        Figure("wan_rtt_ms", "the proxy's measured round trip (median of 20)", "ms", 1),
-        Figure("link_capacity_msgs_per_s", f"link capacity: {RATE_MBIT} Mbit/s ÷ average message size", "msg/s"),
-        Figure("fetch_wan_msgs_per_s", "raw_messages stage (`stages.ingest.ingest`), settings' connections, depth",
-               "msg/s"),
-        Figure("fetch_wan_mb_per_s", "raw_messages stage, settings' connections and depth", "MB/s", 1),
-        Figure("fetch_wan_sequential_msgs_per_s", "raw_messages stage, one connection, one FETCH at a time", "msg/s"),
-        Figure("mbsync_wan_msgs_per_s", "mbsync (isync) into a Maildir, defaults (FSync on)", "msg/s"),
-        Figure("mbsync_wan_nofsync_msgs_per_s", "mbsync (isync) into a Maildir, `FSync no`", "msg/s"),
-        Figure("fetch_wan_down_mb", "raw_messages: bytes down the link (messages, IMAP, TLS, planning)", "MB", 2),
-        Figure("mbsync_wan_down_mb", "mbsync: bytes down the link", "MB", 2),
-        Figure("fetch_wan_idle_s", "raw_messages: link idle between its first and last byte down", "s", 2),
-        Figure("mbsync_wan_idle_s", "mbsync: link idle between its first and last byte down", "s", 2),
-        Figure("fetch_wan_vs_link", "raw_messages / link capacity", "×", 2),
-        Figure("fetch_wan_vs_mbsync_wan", "raw_messages / mbsync", "×", 2),
-        Figure("fetch_wan_vs_mbsync_wan_nofsync", "raw_messages / mbsync `FSync no`", "×", 2),
-        Figure("fetch_wan_vs_sequential", "raw_messages / one connection, one FETCH at a time", "×", 2),
-    ),
-    goals=(
-        Goal("fetch_wan_vs_link", ">=", 0.8, "raw_messages over the link ≥ 0.8 × link capacity"),
-        Goal("fetch_wan_vs_mbsync_wan", ">=", 1.0, "raw_messages over the link at least as fast as mbsync"),
-    ),
-    method=(
-        f"Every method reaches the same Dovecot over implicit TLS (certificate verified) through "
-        f"`mail_pipeline_tests/shaping_proxy.py` in its own process: {DELAY_MS} ms each way and "
-        f"{RATE_MBIT} Mbit/s per direction shared by all connections (a serialization clock per "
-        "direction, each chunk delivered when its last byte has crossed plus the delay, so the "
-        "proxy's throughput is not bound by the round trip). The proxy is checked first against a "
-        "loopback server: one 25 MB download and 20 one-byte ping-pongs. Link capacity is the "
-        "configured rate (not the measured one) over the mailbox's average message size; TLS and "
-        "IMAP framing ride on the same link, so 1.0 is out of reach. The proxy counts the bytes "
-        "each method moved down the link and the time the link sent nothing between the first and "
-        "the last of them (`--stats`): time ≈ bytes ÷ rate + idle + the local work before the "
-        "first byte and after the last. The stage figures time "
-        "`stages.ingest.ingest` into a fresh lake (the DuckDB catalog, local work the fetch section "
-        "times, is made before the clock starts): "
-        "once with `MAIL_PIPELINE_IMAP_CONNECTIONS`/`MAIL_PIPELINE_IMAP_PIPELINE_DEPTH` as set, "
-        "and once with one connection sending one FETCH at a time (the fetch before pipelining). "
-        "mbsync runs `mbsync -a` into a fresh Maildir with its defaults and with `FSync no`. "
-        "Methods alternate within each `--repeat` round; each figure is the best round."
-    ),
-))
+SECTION = register(
+    Section(
+        name="fetch_wan",
+        title=f"Fetch over a wide-area link ({2 * DELAY_MS} ms round trip, {RATE_MBIT} Mbit/s)",
+        run=run,
+        figures=(
+            Figure(
+                "wan_link_mb_per_s", "the proxy's measured bulk rate (one connection)", "MB/s", 2
+            ),
+            Figure("wan_rtt_ms", "the proxy's measured round trip (median of 20)", "ms", 1),
+            Figure(
+                "link_capacity_msgs_per_s",
+                f"link capacity: {RATE_MBIT} Mbit/s ÷ average message size",
+                "msg/s",
+            ),
+            Figure(
+                "fetch_wan_msgs_per_s",
+                "raw_messages stage (`stages.ingest.ingest`), settings' connections, depth",
+                "msg/s",
+            ),
+            Figure(
+                "fetch_wan_mb_per_s",
+                "raw_messages stage, settings' connections and depth",
+                "MB/s",
+                1,
+            ),
+            Figure(
+                "fetch_wan_sequential_msgs_per_s",
+                "raw_messages stage, one connection, one FETCH at a time",
+                "msg/s",
+            ),
+            Figure(
+                "mbsync_wan_msgs_per_s",
+                "mbsync (isync) into a Maildir, defaults (FSync on)",
+                "msg/s",
+            ),
+            Figure(
+                "mbsync_wan_nofsync_msgs_per_s",
+                "mbsync (isync) into a Maildir, `FSync no`",
+                "msg/s",
+            ),
+            Figure(
+                "fetch_wan_down_mb",
+                "raw_messages: bytes down the link (messages, IMAP, TLS, planning)",
+                "MB",
+                2,
+            ),
+            Figure("mbsync_wan_down_mb", "mbsync: bytes down the link", "MB", 2),
+            Figure(
+                "fetch_wan_idle_s",
+                "raw_messages: link idle between its first and last byte down",
+                "s",
+                2,
+            ),
+            Figure(
+                "mbsync_wan_idle_s",
+                "mbsync: link idle between its first and last byte down",
+                "s",
+                2,
+            ),
+            Figure("fetch_wan_vs_link", "raw_messages / link capacity", "×", 2),
+            Figure("fetch_wan_vs_mbsync_wan", "raw_messages / mbsync", "×", 2),
+            Figure("fetch_wan_vs_mbsync_wan_nofsync", "raw_messages / mbsync `FSync no`", "×", 2),
+            Figure(
+                "fetch_wan_vs_sequential",
+                "raw_messages / one connection, one FETCH at a time",
+                "×",
+                2,
+            ),
+        ),
+        goals=(
+            Goal(
+                "fetch_wan_vs_link", ">=", 0.8, "raw_messages over the link ≥ 0.8 × link capacity"
+            ),
+            Goal(
+                "fetch_wan_vs_mbsync_wan",
+                ">=",
+                1.0,
+                "raw_messages over the link at least as fast as mbsync",
+            ),
+        ),
+        method=(
+            f"Every method reaches the same Dovecot over implicit TLS (certificate verified) through "
+            f"`mail_pipeline_tests/shaping_proxy.py` in its own process: {DELAY_MS} ms each way and "
+            f"{RATE_MBIT} Mbit/s per direction shared by all connections (a serialization clock per "
+            "direction, each chunk delivered when its last byte has crossed plus the delay, so the "
+            "proxy's throughput is not bound by the round trip). The proxy is checked first against a "
+            "loopback server: one 25 MB download and 20 one-byte ping-pongs. Link capacity is the "
+            "configured rate (not the measured one) over the mailbox's average message size; TLS and "
+            "IMAP framing ride on the same link, so 1.0 is out of reach. The proxy counts the bytes "
+            "each method moved down the link and the time the link sent nothing between the first and "
+            "the last of them (`--stats`): time ≈ bytes ÷ rate + idle + the local work before the "
+            "first byte and after the last. The stage figures time "
+            "`stages.ingest.ingest` into a fresh lake (the DuckDB catalog, local work the fetch section "
+            "times, is made before the clock starts): "
+            "once with `MAIL_PIPELINE_IMAP_CONNECTIONS`/`MAIL_PIPELINE_IMAP_PIPELINE_DEPTH` as set, "
+            "and once with one connection sending one FETCH at a time (the fetch before pipelining). "
+            "mbsync runs `mbsync -a` into a fresh Maildir with its defaults and with `FSync no`. "
+            "Methods alternate within each `--repeat` round; each figure is the best round."
+        ),
+    )
+)

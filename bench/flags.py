@@ -25,15 +25,29 @@ def data_dir(bench: Workbench, name: str) -> Path:
     path = bench.scratch_dir(name)
     server = bench.dovecot
     AccountRegistry(path / "accounts.json").add(
-        Account(slug=SLUG, email=f"{USER}@example.test", host="127.0.0.1", port=server.tls_port, username=USER,
-                password_token="", ca_file=server.ca_file, folders=FOLDERS),
-        server.users[USER], crypto.load_cipher())
+        Account(
+            slug=SLUG,
+            email=f"{USER}@example.test",
+            host="127.0.0.1",
+            port=server.tls_port,
+            username=USER,
+            password_token="",
+            ca_file=server.ca_file,
+            folders=FOLDERS,
+        ),
+        server.users[USER],
+        crypto.load_cipher(),
+    )
     return path
 
 
 def lake_files(root: Path) -> dict[Path, tuple[int, int, int]]:
     """Each file under `root`: (inode, mtime, size), which a rewrite (a new file renamed in) changes."""
-    return {p: (s.st_ino, s.st_mtime_ns, s.st_size) for p in root.rglob("*") if p.is_file() and (s := p.stat())}
+    return {
+        p: (s.st_ino, s.st_mtime_ns, s.st_size)
+        for p in root.rglob("*")
+        if p.is_file() and (s := p.stat())
+    }
 
 
 def written_bytes(before: dict, after: dict) -> int:
@@ -53,14 +67,25 @@ def sync(path: Path, days) -> tuple[float, int, int, int]:
     account, lake = imap.account(SLUG), Lake(path / "lake")
     before = lake_files(lake.root)
     started = time.perf_counter()
-    outcomes = ingest(SLUG, account.folders, sorted(days), open_session=lambda: imap.session(account), lake=lake,
-                      run_id="bench-flags", limits=imap.limits)
+    outcomes = ingest(
+        SLUG,
+        account.folders,
+        sorted(days),
+        open_session=lambda: imap.session(account),
+        lake=lake,
+        run_id="bench-flags",
+        limits=imap.limits,
+    )
     with ExtractionPool() as pool:  # attachment text, as the emails stage reads it
         for day in sorted(days):
             parse_day(lake, SLUG, day, pool)
     seconds = time.perf_counter() - started
-    return (seconds, sum(o.figures.get("bytes_fetched", 0) for o in outcomes), written_bytes(before, lake_files(lake.root)),
-            sum(o.figures.get("sync_path") == "changes" for o in outcomes))
+    return (
+        seconds,
+        sum(o.figures.get("bytes_fetched", 0) for o in outcomes),
+        written_bytes(before, lake_files(lake.root)),
+        sum(o.figures.get("sync_path") == "changes" for o in outcomes),
+    )
 
 
 def tick(path: Path, cursors, reconcile_flags: bool = False):
@@ -73,9 +98,15 @@ def tick(path: Path, cursors, reconcile_flags: bool = False):
     imap = ImapResource(data_dir=str(path), fernet_key=os.environ[crypto.KEY_VARIABLE])
     account, days = imap.account(SLUG), window_days()
     with imap.session(account) as session:
-        return changes.poll_account(session, account.folders, cursors, days[0], days[-1],
-                                    stored=lake_lookup(Lake(path / "lake"), SLUG, days[0], days[-1]),
-                                    reconcile_flags=reconcile_flags)
+        return changes.poll_account(
+            session,
+            account.folders,
+            cursors,
+            days[0],
+            days[-1],
+            stored=lake_lookup(Lake(path / "lake"), SLUG, days[0], days[-1]),
+            reconcile_flags=reconcile_flags,
+        )
 
 
 def change_mailbox(bench: Workbench, n_flags: int, n_expunges: int) -> None:
@@ -97,7 +128,12 @@ def change_mailbox(bench: Workbench, n_flags: int, n_expunges: int) -> None:
 
 def run(bench: Workbench) -> dict[str, float]:
     n_flags, n_expunges = round(FLAG_CHANGES * bench.n / 20_000), round(EXPUNGES * bench.n / 20_000)
-    with environment(**{crypto.KEY_VARIABLE: crypto.generate_key(), "MAIL_PIPELINE_TODAY": END.date().isoformat()}):
+    with environment(
+        **{
+            crypto.KEY_VARIABLE: crypto.generate_key(),
+            "MAIL_PIPELINE_TODAY": END.date().isoformat(),
+        }
+    ):
         bench.mailbox(USER, bench.n)
         synced = data_dir(bench, "flags-synced")
         sync(synced, window_days())
@@ -106,68 +142,122 @@ def run(bench: Workbench) -> dict[str, float]:
         # The fallback of servers without CONDSTORE, on the same server: a cursor without
         # HIGHESTMODSEQ takes that path (MESSAGES count, UID SEARCH, FLAGS in UID ranges).
         started = time.perf_counter()
-        fallback = tick(synced, {f: replace(c, highestmodseq=None) for f, c in cursors.items()}, reconcile_flags=True)
+        fallback = tick(
+            synced,
+            {f: replace(c, highestmodseq=None) for f, c in cursors.items()},
+            reconcile_flags=True,
+        )
         fallback_s = time.perf_counter() - started
         started = time.perf_counter()
         poll = tick(synced, cursors)
         tick_s = time.perf_counter() - started
         reconcile_s, reconcile_bytes, reconcile_written, short_days = sync(synced, poll.days)
-        refetch_s, refetch_bytes, refetch_written, _ = sync(data_dir(bench, "flags-refetch"), window_days())
+        refetch_s, refetch_bytes, refetch_written, _ = sync(
+            data_dir(bench, "flags-refetch"), window_days()
+        )
     total = tick_s + reconcile_s
     if fallback.days != poll.days:
-        raise RuntimeError(f"the fallback found {len(fallback.days)} days, CONDSTORE {len(poll.days)}")
-    print(f"  {n_flags} flag changes, {n_expunges} expunges: tick {tick_s:.2f} s ({len(poll.days)} days), "
-          f"fallback tick {fallback_s:.2f} s, "
-          f"reconciling sync {reconcile_s:.2f} s, full re-fetch {refetch_s:.2f} s; lake bytes written "
-          f"{reconcile_written / 1e6:.3f} MB vs {refetch_written / 1e6:.1f} MB", flush=True)
+        raise RuntimeError(
+            f"the fallback found {len(fallback.days)} days, CONDSTORE {len(poll.days)}"
+        )
+    print(
+        f"  {n_flags} flag changes, {n_expunges} expunges: tick {tick_s:.2f} s ({len(poll.days)} days), "
+        f"fallback tick {fallback_s:.2f} s, "
+        f"reconciling sync {reconcile_s:.2f} s, full re-fetch {refetch_s:.2f} s; lake bytes written "
+        f"{reconcile_written / 1e6:.3f} MB vs {refetch_written / 1e6:.1f} MB",
+        flush=True,
+    )
     return {
-        "flag_sync_changes": n_flags, "flag_sync_expunges": n_expunges, "flag_sync_days": len(poll.days),
+        "flag_sync_changes": n_flags,
+        "flag_sync_expunges": n_expunges,
+        "flag_sync_days": len(poll.days),
         "flag_sync_short_days": short_days,
-        "flag_sync_tick_s": tick_s, "flag_sync_fallback_tick_s": fallback_s, "flag_sync_s": total, "flag_sync_refetch_s": refetch_s,
-        "flag_sync_vs_refetch": total / refetch_s, "flag_sync_body_mb": reconcile_bytes / 1e6,
+        "flag_sync_tick_s": tick_s,
+        "flag_sync_fallback_tick_s": fallback_s,
+        "flag_sync_s": total,
+        "flag_sync_refetch_s": refetch_s,
+        "flag_sync_vs_refetch": total / refetch_s,
+        "flag_sync_body_mb": reconcile_bytes / 1e6,
         "flag_sync_refetch_body_mb": refetch_bytes / 1e6,
-        "flag_sync_written_mb": reconcile_written / 1e6, "flag_sync_refetch_written_mb": refetch_written / 1e6,
+        "flag_sync_written_mb": reconcile_written / 1e6,
+        "flag_sync_refetch_written_mb": refetch_written / 1e6,
         "flag_sync_written_vs_refetch": reconcile_written / refetch_written,
     }
 
 
-SECTION = register(Section(
-    name="flags",
-    title="Flag sync: reconciling flag changes and expunges vs a full re-fetch",
-    run=run,
-    figures=(
-        Figure("flag_sync_changes", "flags changed on the server"),
-        Figure("flag_sync_expunges", "messages expunged on the server"),
-        Figure("flag_sync_days", "days the sensor tick requested"),
-        Figure("flag_sync_short_days", "of those, days the run brought current from CHANGEDSINCE/VANISHED alone"),
-        Figure("flag_sync_tick_s", "sensor tick (STATUS + CHANGEDSINCE/VANISHED)", "s", 3),
-        Figure("flag_sync_fallback_tick_s", "sensor tick without CONDSTORE (MESSAGES, UID SEARCH, FLAGS in ranges)", "s", 3),
-        Figure("flag_sync_s", "tick + reconciling raw_messages and emails", "s", 2),
-        Figure("flag_sync_refetch_s", "full re-fetch: raw_messages and emails from an empty lake", "s", 2),
-        Figure("flag_sync_vs_refetch", "reconciling / full re-fetch (time)", "×", 3),
-        Figure("flag_sync_body_mb", "message bodies downloaded by the reconciling sync", "MB", 1),
-        Figure("flag_sync_refetch_body_mb", "message bodies downloaded by the full re-fetch", "MB", 1),
-        Figure("flag_sync_written_mb", "lake files written by the reconciling sync", "MB", 3),
-        Figure("flag_sync_refetch_written_mb", "lake files written by the full re-fetch", "MB", 1),
-        Figure("flag_sync_written_vs_refetch", "reconciling / full re-fetch (lake bytes written)", "×", 4),
-    ),
-    goals=(Goal("flag_sync_vs_refetch", "<=", 0.02, "reconciling ≤ 0.02 × full re-fetch"),
-           Goal("flag_sync_written_vs_refetch", "<=", 0.02, "reconciling writes ≤ 0.02 × the full re-fetch's bytes")),
-    method=(
-        "A copy of the bench mailbox (user erin, same seed) is synced into a fresh data directory "
-        "(raw_messages then emails over the 30 days, through `stages`, no Dagster) and the sensor's "
-        "poll records its cursor. Then 1,000 flags are set or cleared (`\\Seen`, `\\Flagged`, "
-        "`\\Answered`, `$Work`) and 100 messages expunged at 20,000 messages (scaled with `--n`), "
-        "spread over INBOX and Archive with the bench seed. The fallback tick is the same poll "
-        "from a cursor without HIGHESTMODSEQ and with the full flag comparison due, as on a server "
-        "without CONDSTORE (it must find the same days). Timed: one poll (STATUS per folder, "
-        "then `UID FETCH 1:* (FLAGS INTERNALDATE) (CHANGEDSINCE m VANISHED)` where HIGHESTMODSEQ "
-        "moved) plus raw_messages and emails for the days it names (Dovecot offers QRESYNC, so the run "
-        "asks each folder what changed since the flag cursor and updates the days' state files from "
-        "those rows, `sync/flag_delta.py`, and emails reads the raw state files alone; "
-        "`flag_sync_short_days` counts the days it did so, the others took the full plan); against raw_messages and emails "
-        "over the 30 days into a second, empty data directory (every body downloaded and parsed "
-        "again), which is what a copy without flag sync would need to become current. Bytes written: the "
-        "sizes of the lake files each of the two created or replaced (inode, mtime or size changed)."
-    ),
-))
+SECTION = register(
+    Section(
+        name="flags",
+        title="Flag sync: reconciling flag changes and expunges vs a full re-fetch",
+        run=run,
+        figures=(
+            Figure("flag_sync_changes", "flags changed on the server"),
+            Figure("flag_sync_expunges", "messages expunged on the server"),
+            Figure("flag_sync_days", "days the sensor tick requested"),
+            Figure(
+                "flag_sync_short_days",
+                "of those, days the run brought current from CHANGEDSINCE/VANISHED alone",
+            ),
+            Figure("flag_sync_tick_s", "sensor tick (STATUS + CHANGEDSINCE/VANISHED)", "s", 3),
+            Figure(
+                "flag_sync_fallback_tick_s",
+                "sensor tick without CONDSTORE (MESSAGES, UID SEARCH, FLAGS in ranges)",
+                "s",
+                3,
+            ),
+            Figure("flag_sync_s", "tick + reconciling raw_messages and emails", "s", 2),
+            Figure(
+                "flag_sync_refetch_s",
+                "full re-fetch: raw_messages and emails from an empty lake",
+                "s",
+                2,
+            ),
+            Figure("flag_sync_vs_refetch", "reconciling / full re-fetch (time)", "×", 3),
+            Figure(
+                "flag_sync_body_mb", "message bodies downloaded by the reconciling sync", "MB", 1
+            ),
+            Figure(
+                "flag_sync_refetch_body_mb",
+                "message bodies downloaded by the full re-fetch",
+                "MB",
+                1,
+            ),
+            Figure("flag_sync_written_mb", "lake files written by the reconciling sync", "MB", 3),
+            Figure(
+                "flag_sync_refetch_written_mb", "lake files written by the full re-fetch", "MB", 1
+            ),
+            Figure(
+                "flag_sync_written_vs_refetch",
+                "reconciling / full re-fetch (lake bytes written)",
+                "×",
+                4,
+            ),
+        ),
+        goals=(
+            Goal("flag_sync_vs_refetch", "<=", 0.02, "reconciling ≤ 0.02 × full re-fetch"),
+            Goal(
+                "flag_sync_written_vs_refetch",
+                "<=",
+                0.02,
+                "reconciling writes ≤ 0.02 × the full re-fetch's bytes",
+            ),
+        ),
+        method=(
+            "A copy of the bench mailbox (user erin, same seed) is synced into a fresh data directory "
+            "(raw_messages then emails over the 30 days, through `stages`, no Dagster) and the sensor's "
+            "poll records its cursor. Then 1,000 flags are set or cleared (`\\Seen`, `\\Flagged`, "
+            "`\\Answered`, `$Work`) and 100 messages expunged at 20,000 messages (scaled with `--n`), "
+            "spread over INBOX and Archive with the bench seed. The fallback tick is the same poll "
+            "from a cursor without HIGHESTMODSEQ and with the full flag comparison due, as on a server "
+            "without CONDSTORE (it must find the same days). Timed: one poll (STATUS per folder, "
+            "then `UID FETCH 1:* (FLAGS INTERNALDATE) (CHANGEDSINCE m VANISHED)` where HIGHESTMODSEQ "
+            "moved) plus raw_messages and emails for the days it names (Dovecot offers QRESYNC, so the run "
+            "asks each folder what changed since the flag cursor and updates the days' state files from "
+            "those rows, `sync/flag_delta.py`, and emails reads the raw state files alone; "
+            "`flag_sync_short_days` counts the days it did so, the others took the full plan); against raw_messages and emails "
+            "over the 30 days into a second, empty data directory (every body downloaded and parsed "
+            "again), which is what a copy without flag sync would need to become current. Bytes written: the "
+            "sizes of the lake files each of the two created or replaced (inode, mtime or size changed)."
+        ),
+    )
+)

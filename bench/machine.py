@@ -35,13 +35,17 @@ def cpu_vector_flags() -> str:
     except OSError:
         return "unknown"
     match = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
-    flags = sorted(f for f in (match.group(1).split() if match else []) if re.match(r"(avx|amx|fma)", f))
+    flags = sorted(
+        f for f in (match.group(1).split() if match else []) if re.match(r"(avx|amx|fma)", f)
+    )
     return " ".join(flags) or "none"
 
 
 def describe() -> str:
-    return (f"{cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, {platform.system()} {platform.release()}; "
-            f"CPU flags: {cpu_vector_flags()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, {ram_gib():.1f} GiB RAM, {platform.system()} {platform.release()}; "
+        f"CPU flags: {cpu_vector_flags()}"
+    )
 
 
 def _command_version(*command: str) -> str:
@@ -49,7 +53,11 @@ def _command_version(*command: str) -> str:
         done = subprocess.run(command, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
-    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else "unknown"
+    return (
+        (done.stdout or done.stderr).strip().splitlines()[0]
+        if (done.stdout or done.stderr).strip()
+        else "unknown"
+    )
 
 
 def _package_version(name: str) -> str:

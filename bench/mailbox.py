@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from mail_pipeline_tests.servers import Dovecot
 
 # A fixed window, so every run benchmarks byte-identical mail; MAIL_PIPELINE_TODAY pins the
 # pipeline's clock to `END` so the 30-day retention window covers all of it.
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 30
 USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
@@ -43,8 +43,19 @@ def window_days() -> list[date]:
 class Workbench:
     """What sections share: the mailbox, its Dovecot, a scratch directory, and shared figures."""
 
-    def __init__(self, n: int, *, out: Path, seed: int = 0, repeat: int = 1, profile: str = "auto",
-                 embed_sample: int = 1500, backfill_n: int = 1000, backfill_k: int = 5, sensor_interval: int = 60):
+    def __init__(
+        self,
+        n: int,
+        *,
+        out: Path,
+        seed: int = 0,
+        repeat: int = 1,
+        profile: str = "auto",
+        embed_sample: int = 1500,
+        backfill_n: int = 1000,
+        backfill_k: int = 5,
+        sensor_interval: int = 60,
+    ):
         self.n = n
         self.out = out  # where results and profiles are written
         self.seed = seed
@@ -69,13 +80,15 @@ class Workbench:
         messages = list(iter_mailbox(self.n, days=DAYS, end=END, seed=self.seed))
         seconds = time.perf_counter() - started
         total = sum(len(m.raw) for m in messages)
-        self.figures.update({
-            "mailbox_n_messages": len(messages),
-            "mailbox_generate_s": seconds,
-            "mailbox_mb": total / 1e6,
-            "mailbox_avg_kb": total / max(len(messages), 1) / 1e3,
-            "mailbox_archive_messages": sum(1 for m in messages if m.folder == "Archive"),
-        })
+        self.figures.update(
+            {
+                "mailbox_n_messages": len(messages),
+                "mailbox_generate_s": seconds,
+                "mailbox_mb": total / 1e6,
+                "mailbox_avg_kb": total / max(len(messages), 1) / 1e3,
+                "mailbox_archive_messages": sum(1 for m in messages if m.folder == "Archive"),
+            }
+        )
         return messages
 
     @cached_property
@@ -87,12 +100,16 @@ class Workbench:
         """A private Dovecot holding the mailbox in INBOX and Archive (started on first use)."""
         if self._dovecot is None:
             messages = self.messages
-            server = Dovecot(self.scratch / "dovecot", users={u: f"{u}-{os.urandom(6).hex()}" for u in USERS}).start()
+            server = Dovecot(
+                self.scratch / "dovecot", users={u: f"{u}-{os.urandom(6).hex()}" for u in USERS}
+            ).start()
             self._dovecot = server
             started = time.perf_counter()
             server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=USER)
             seconds = time.perf_counter() - started
-            self.figures.update({"dovecot_load_s": seconds, "dovecot_load_msgs_per_s": len(messages) / seconds})
+            self.figures.update(
+                {"dovecot_load_s": seconds, "dovecot_load_msgs_per_s": len(messages) / seconds}
+            )
             self._loaded[USER] = messages
         return self._dovecot
 

@@ -55,18 +55,33 @@ def pull(bench: Workbench, *, fsync: bool = True, port: int | None = None) -> tu
     maildir = home / "mail"
     maildir.mkdir()
     rc = home / "mbsyncrc"
-    rc.write_text(("" if fsync else "FSync no\n\n") + MBSYNCRC.format(
-        port=port or server.tls_port, user=USER, password=bench.password, ca_file=server.ca_file,
-        maildir=maildir, patterns=" ".join(FOLDERS)))
+    rc.write_text(
+        ("" if fsync else "FSync no\n\n")
+        + MBSYNCRC.format(
+            port=port or server.tls_port,
+            user=USER,
+            password=bench.password,
+            ca_file=server.ca_file,
+            maildir=maildir,
+            patterns=" ".join(FOLDERS),
+        )
+    )
     rc.chmod(0o600)
     started = time.perf_counter()
     done = subprocess.run(["mbsync", "-q", "-c", str(rc), "-a"], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode:
-        raise RuntimeError(f"mbsync exited {done.returncode}: {(done.stderr or done.stdout)[-2000:]}")
+        raise RuntimeError(
+            f"mbsync exited {done.returncode}: {(done.stderr or done.stdout)[-2000:]}"
+        )
     return seconds, count_messages(maildir)
 
 
 def count_messages(maildir: Path) -> int:
-    return sum(1 for folder in FOLDERS for sub in ("cur", "new")
-               for entry in (maildir / folder / sub).iterdir() if entry.is_file())
+    return sum(
+        1
+        for folder in FOLDERS
+        for sub in ("cur", "new")
+        for entry in (maildir / folder / sub).iterdir()
+        if entry.is_file()
+    )

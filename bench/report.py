@@ -13,9 +13,20 @@ SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 RESULTS_JSON = "results.json"
 RESULTS_MD = "RESULTS.md"
 # Strings about the latest run; every other key is a figure.
-RUN_KEYS = ("n_messages", "date", "command", "machine", "load_average_before", "load_average_after",
-            "python_version", "dagster_version", "imapclient_version", "pyarrow_version", "dovecot_version",
-            "mbsync_version")
+RUN_KEYS = (
+    "n_messages",
+    "date",
+    "command",
+    "machine",
+    "load_average_before",
+    "load_average_after",
+    "python_version",
+    "dagster_version",
+    "imapclient_version",
+    "pyarrow_version",
+    "dovecot_version",
+    "mbsync_version",
+)
 
 
 def merge(out: Path, new: dict) -> dict:
@@ -23,7 +34,11 @@ def merge(out: Path, new: dict) -> dict:
     keys no section declares any more (a figure renamed or retired) are dropped."""
     path = out / RESULTS_JSON
     known = known_keys()
-    merged = {k: v for k, v in json.loads(path.read_text()).items() if k in known} if path.exists() else {}
+    merged = (
+        {k: v for k, v in json.loads(path.read_text()).items() if k in known}
+        if path.exists()
+        else {}
+    )
     merged.update({k: round(v, 3) if isinstance(v, float) else v for k, v in new.items()})
     return merged
 
@@ -45,8 +60,11 @@ def number(value: float, digits: int = 0) -> str:
 
 
 def figure_table(figures: tuple[Figure, ...], results: dict) -> list[str]:
-    rows = [f"| {f.label} | `{f.key}` | {number(results[f.key], f.digits)} | {f.unit} |"
-            for f in figures if f.key in results]
+    rows = [
+        f"| {f.label} | `{f.key}` | {number(results[f.key], f.digits)} | {f.unit} |"
+        for f in figures
+        if f.key in results
+    ]
     if not rows:
         return []
     return ["| measured | key | value | unit |", "|---|---|---:|---|", *rows, ""]
@@ -60,9 +78,13 @@ def goal_table(section: Section, results: dict) -> list[str]:
             continue
         value = results[goal.key]
         places = max(2, len(f"{goal.target:g}".partition(".")[2]))  # 0.999 must not print as 1.00
-        target = number(goal.target, 0 if float(goal.target).is_integer() and goal.target >= 10 else places)
-        rows.append(f"| {goal.text} | `{goal.key}` = {number(value, digits.get(goal.key, 2))} "
-                    f"| {SYMBOLS[goal.op]} {target} | {'✓' if goal.met(value) else '✗'} |")
+        target = number(
+            goal.target, 0 if float(goal.target).is_integer() and goal.target >= 10 else places
+        )
+        rows.append(
+            f"| {goal.text} | `{goal.key}` = {number(value, digits.get(goal.key, 2))} "
+            f"| {SYMBOLS[goal.op]} {target} | {'✓' if goal.met(value) else '✗'} |"
+        )
     if not rows:
         return []
     return ["| goal | measured | target | met |", "|---|---|---|:-:|", *rows, ""]
@@ -70,11 +92,19 @@ def goal_table(section: Section, results: dict) -> list[str]:
 
 def section_block(section: Section, results: dict, out: Path) -> list[str]:
     lines = [f"## {section.title}", ""]
-    when = [f"{label} {number(results[key])}" for label, key in
-            (("N =", f"{section.name}_n_messages"), ("measured", f"{section.name}_date")) if key in results]
+    when = [
+        f"{label} {number(results[key])}"
+        for label, key in (
+            ("N =", f"{section.name}_n_messages"),
+            ("measured", f"{section.name}_date"),
+        )
+        if key in results
+    ]
     load = [results.get(f"{section.name}_load_average_{edge}") for edge in ("before", "after")]
     if None not in load:
-        when.append(f"1-minute load average {number(load[0], 1)} before, {number(load[1], 1)} after")
+        when.append(
+            f"1-minute load average {number(load[0], 1)} before, {number(load[1], 1)} after"
+        )
     if f"{section.name}_machine" in results:
         when.append(f"on {results[f'{section.name}_machine']}")
     if f"{section.name}_command" in results:
@@ -86,24 +116,41 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
     lines += figure_table(section.figures, results) + goal_table(section, results)
     profile = out / f"profile_{section.name}.md"
     if profile.exists():
-        lines += [f"Where the time goes (latest profiled run): [{profile.name}]({profile.name}).", ""]
+        lines += [
+            f"Where the time goes (latest profiled run): [{profile.name}]({profile.name}).",
+            "",
+        ]
     return lines
 
 
 def known_keys() -> set[str]:
     keys = set(RUN_KEYS) | {f.key for f in mailbox.FIGURES} | {"mailbox_n_messages"}
     for section in SECTIONS.values():
-        keys |= {f.key for f in section.figures} | {f"{section.name}_{suffix}" for suffix in (
-            "n_messages", "date", "machine", "load_average_before", "load_average_after", "command")}
+        keys |= {f.key for f in section.figures} | {
+            f"{section.name}_{suffix}"
+            for suffix in (
+                "n_messages",
+                "date",
+                "machine",
+                "load_average_before",
+                "load_average_after",
+                "command",
+            )
+        }
     return keys
 
 
 def render(results: dict, out: Path) -> str:
-    versions = ", ".join(f"{key.removesuffix('_version')} {results[key]}" for key in RUN_KEYS
-                         if key.endswith("_version") and key in results)
+    versions = ", ".join(
+        f"{key.removesuffix('_version')} {results[key]}"
+        for key in RUN_KEYS
+        if key.endswith("_version") and key in results
+    )
     lines = [
-        "# Benchmark results", "",
-        "Regenerated from `results.json` by `python -m bench` (`make bench`); edit neither by hand.", "",
+        "# Benchmark results",
+        "",
+        "Regenerated from `results.json` by `python -m bench` (`make bench`); edit neither by hand.",
+        "",
         f"- Machine: {results.get('machine', '?')}",
         f"- Date of the latest run: {results.get('date', '?')}; 1-minute load average "
         f"{number(results.get('load_average_before', 0), 1)} before it, {number(results.get('load_average_after', 0), 1)} "
@@ -111,9 +158,15 @@ def render(results: dict, out: Path) -> str:
         f"- Latest command: `{results.get('command', '?')}`",
         f"- Mailbox: N = {number(results.get('n_messages', 0))} synthetic messages "
         f"(`mail_pipeline.demo.synthetic.iter_mailbox`, {mailbox.DAYS} days ending {mailbox.END.date()}, seed 0)",
-        f"- Versions: {versions}", "",
-        "## Mailbox", "",
-        *([f"_N = {number(results['mailbox_n_messages'])}._", ""] if "mailbox_n_messages" in results else []),
+        f"- Versions: {versions}",
+        "",
+        "## Mailbox",
+        "",
+        *(
+            [f"_N = {number(results['mailbox_n_messages'])}._", ""]
+            if "mailbox_n_messages" in results
+            else []
+        ),
         *figure_table(mailbox.FIGURES, results),
     ]
     for section in SECTIONS.values():

@@ -26,8 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def environment(data_dir: Path, search_port: int | None = None) -> dict[str, str]:
     """A `mail-pipeline` process's environment over the store: this checkout first on the path."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-           "LANCEDB_LOG": "error"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MAIL_PIPELINE_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "LANCEDB_LOG": "error",
+    }
     if search_port is not None:
         env["MAIL_PIPELINE_SEARCH_PORT"] = str(search_port)
     return env
@@ -43,14 +48,21 @@ def service(data_dir: Path, timeout: float = 300.0):
 
 
 def http_search(base: str, text: str) -> int:
-    with urllib.request.urlopen(f"{base}/api/search?{urlencode({'q': text, 'mode': 'hybrid', 'k': K})}", timeout=60) as reply:
+    with urllib.request.urlopen(
+        f"{base}/api/search?{urlencode({'q': text, 'mode': 'hybrid', 'k': K})}", timeout=60
+    ) as reply:
         return len(reply.read())
 
 
 def cli_seconds(data_dir: Path, port: int, text: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run(cli("search", text, "-k", str(K)), env=environment(data_dir, port), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        cli("search", text, "-k", str(K)),
+        env=environment(data_dir, port),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"mail-pipeline search failed: {done.stderr[-2000:]}")
@@ -89,33 +101,56 @@ def run(bench: Workbench) -> dict[str, float]:
         "search_cli_warm_p50_s": statistics.median(warm),
         "search_cli_cold_s": statistics.median(cold),
     }
-    print(f"  service (HTTP, hybrid, k={K}): p50 {figures['search_service_p50_ms']:.1f} ms, "
-          f"p95 {figures['search_service_p95_ms']:.1f} ms; CLI through it p50 {figures['search_cli_warm_p50_s']:.2f} s, "
-          f"without it {figures['search_cli_cold_s']:.1f} s", flush=True)
+    print(
+        f"  service (HTTP, hybrid, k={K}): p50 {figures['search_service_p50_ms']:.1f} ms, "
+        f"p95 {figures['search_service_p95_ms']:.1f} ms; CLI through it p50 {figures['search_cli_warm_p50_s']:.2f} s, "
+        f"without it {figures['search_cli_cold_s']:.1f} s",
+        flush=True,
+    )
     return figures
 
 
-register(Section(
-    name="search_service",
-    title="Search service: `mail-pipeline serve` over HTTP, and `mail-pipeline search` with and without it",
-    run=run,
-    figures=(
-        Figure("search_service_queries", "queries timed over HTTP (after 5 untimed warm-up queries)"),
-        Figure("search_service_p50_ms", "`GET /api/search` (hybrid, k=10), warm service, median", "ms", 1),
-        Figure("search_service_p95_ms", "the same, 95th percentile", "ms", 1),
-        Figure("search_cli_warm_p50_s", "`mail-pipeline search` as a whole process, through the service, median of 10", "s", 2),
-        Figure("search_cli_cold_s", "`mail-pipeline search` with no service running (loads the model), median of 3", "s", 1),
-    ),
-    goals=(Goal("search_cli_warm_p50_s", "<=", 1.0, "CLI search through the service ≤ 1.0 s"),),
-    method=(
-        "The store is the search section's (every chunk of the bench mailbox, `bench/search.py`), and "
-        "the queries are its 50. `mail-pipeline serve --port 0` runs as its own process over it and "
-        "is timed only once it has announced its URL, i.e. after loading the model and building the "
-        "traced query encoder. Each query is one `GET /api/search?mode=hybrid&k=10` from a fresh "
-        "urllib connection on loopback, timed from request to the last byte of the JSON. Then "
-        "`python -m mail_pipeline.cli search <query> -k 10` runs as a new process for 10 of the "
-        "queries, timed from spawn to exit (interpreter start, imports, the health probe, the "
-        "search through the service, printing); and, with the service stopped and the port closed, "
-        "for 3 queries, where the process loads torch and the model itself."
-    ),
-))
+register(
+    Section(
+        name="search_service",
+        title="Search service: `mail-pipeline serve` over HTTP, and `mail-pipeline search` with and without it",
+        run=run,
+        figures=(
+            Figure(
+                "search_service_queries",
+                "queries timed over HTTP (after 5 untimed warm-up queries)",
+            ),
+            Figure(
+                "search_service_p50_ms",
+                "`GET /api/search` (hybrid, k=10), warm service, median",
+                "ms",
+                1,
+            ),
+            Figure("search_service_p95_ms", "the same, 95th percentile", "ms", 1),
+            Figure(
+                "search_cli_warm_p50_s",
+                "`mail-pipeline search` as a whole process, through the service, median of 10",
+                "s",
+                2,
+            ),
+            Figure(
+                "search_cli_cold_s",
+                "`mail-pipeline search` with no service running (loads the model), median of 3",
+                "s",
+                1,
+            ),
+        ),
+        goals=(Goal("search_cli_warm_p50_s", "<=", 1.0, "CLI search through the service ≤ 1.0 s"),),
+        method=(
+            "The store is the search section's (every chunk of the bench mailbox, `bench/search.py`), and "
+            "the queries are its 50. `mail-pipeline serve --port 0` runs as its own process over it and "
+            "is timed only once it has announced its URL, i.e. after loading the model and building the "
+            "traced query encoder. Each query is one `GET /api/search?mode=hybrid&k=10` from a fresh "
+            "urllib connection on loopback, timed from request to the last byte of the JSON. Then "
+            "`python -m mail_pipeline.cli search <query> -k 10` runs as a new process for 10 of the "
+            "queries, timed from spawn to exit (interpreter start, imports, the health probe, the "
+            "search through the service, printing); and, with the service stopped and the port closed, "
+            "for 3 queries, where the process loads torch and the model itself."
+        ),
+    )
+)

@@ -21,9 +21,18 @@ def account_dir(bench: Workbench, user: str, slug: str) -> Path:
 
     server, data_dir = bench.dovecot, bench.scratch_dir(f"sensor-{slug}")
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug=slug, email=f"{user}@example.test", host="127.0.0.1", port=server.tls_port, username=user,
-                password_token="", ca_file=server.ca_file, folders=FOLDERS),
-        server.users[user], crypto.load_cipher(),
+        Account(
+            slug=slug,
+            email=f"{user}@example.test",
+            host="127.0.0.1",
+            port=server.tls_port,
+            username=user,
+            password_token="",
+            ca_file=server.ca_file,
+            folders=FOLDERS,
+        ),
+        server.users[user],
+        crypto.load_cipher(),
     )
     return data_dir
 
@@ -44,20 +53,29 @@ class Ticker:
         self.instance, self.sensor = instance, new_mail_sensor_every(60)
         settings = Settings(data_dir=data_dir)
         self.resources = build_resources(settings)
-        self.repository = Definitions(assets=build_mail_assets(mail_partitions_for(settings.window)),
-                                      sensors=[new_mail_sensor_every(60)], resources=self.resources).get_repository_def()
+        self.repository = Definitions(
+            assets=build_mail_assets(mail_partitions_for(settings.window)),
+            sensors=[new_mail_sensor_every(60)],
+            resources=self.resources,
+        ).get_repository_def()
         self.cursor: str | None = None
 
     def tick(self):
         from dagster import build_sensor_context
 
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor, repository_def=self.repository,
-                                       resources=self.resources)
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            repository_def=self.repository,
+            resources=self.resources,
+        )
         started = time.perf_counter()
         result = self.sensor(context)
         seconds = time.perf_counter() - started
         for request in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
         self.cursor = result.cursor
         return seconds * 1000, result
 
@@ -92,8 +110,12 @@ def bare_imap_ms(bench: Workbench, user: str) -> dict[str, float]:
         spent[phase] = (time.perf_counter() - started) * 1000
 
     def connect() -> IMAPClient:
-        client = IMAPClient("127.0.0.1", port=server.tls_port, ssl=True,
-                            ssl_context=ssl.create_default_context(cafile=server.ca_file))
+        client = IMAPClient(
+            "127.0.0.1",
+            port=server.tls_port,
+            ssl=True,
+            ssl_context=ssl.create_default_context(cafile=server.ca_file),
+        )
         client.login(user, server.users[user])
         return client
 
@@ -120,7 +142,7 @@ def bare_figures(bench: Workbench, sizes: dict[str, tuple[str, int]]) -> dict[st
     """Medians of bare_imap_ms over TICKS rounds, the mailboxes alternating."""
     samples: dict[str, list[float]] = {}
     for i in range(TICKS):
-        for name in (tuple(sizes) if i % 2 == 0 else tuple(reversed(sizes))):
+        for name in tuple(sizes) if i % 2 == 0 else tuple(reversed(sizes)):
             for phase, ms in bare_imap_ms(bench, sizes[name][0]).items():
                 samples.setdefault(f"sensor_bare_{phase}_ms_{name}", []).append(ms)
     return {key: statistics.median(values) for key, values in samples.items()}
@@ -138,35 +160,58 @@ def measure(bench: Workbench, small_n: int) -> dict[str, float]:
     # sensor removes account partitions its registry does not know.
     with DagsterInstance.ephemeral() as small, DagsterInstance.ephemeral() as large:
         instances = {"1k": small, "20k": large}
-        tickers = {name: Ticker(instances[name], account_dir(bench, user, f"sensor-{name}"))
-                   for name, (user, _) in sizes.items()}
+        tickers = {
+            name: Ticker(instances[name], account_dir(bench, user, f"sensor-{name}"))
+            for name, (user, _) in sizes.items()
+        }
         for name, ticker in tickers.items():
-            figures[f"sensor_first_tick_ms_{name}"], first = ticker.tick()  # a new account: every day of it
+            # a new account: every day of it
+            figures[f"sensor_first_tick_ms_{name}"], first = ticker.tick()
             if not first.run_requests:
                 raise RuntimeError(f"the first tick of the {name} mailbox requested no run")
         for i in range(TICKS):
-            for name in (("1k", "20k") if i % 2 == 0 else ("20k", "1k")):
+            for name in ("1k", "20k") if i % 2 == 0 else ("20k", "1k"):
                 ms, result = tickers[name].tick()
-                if result.run_requests or "no new mail" not in (result.skip_reason.skip_message or ""):
-                    raise RuntimeError(f"a tick of the up-to-date {name} mailbox did not skip: {result}")
+                if result.run_requests or "no new mail" not in (
+                    result.skip_reason.skip_message or ""
+                ):
+                    raise RuntimeError(
+                        f"a tick of the up-to-date {name} mailbox did not skip: {result}"
+                    )
                 ticks[name].append(ms)
     for name, values in ticks.items():
         median = statistics.median(values)
         quartiles = statistics.quantiles(values, n=4)
         figures[f"sensor_noop_tick_ms_{name}"] = median
         figures[f"sensor_noop_tick_iqr_ms_{name}"] = quartiles[2] - quartiles[0]
-        print(f"  {name:3} ({sizes[name][1]:,} messages): median {median:.1f} ms, "
-              f"quartiles {quartiles[0]:.1f}-{quartiles[2]:.1f} ms over {len(values)} ticks", flush=True)
-    figures["sensor_noop_tick_ratio"] = figures["sensor_noop_tick_ms_20k"] / figures["sensor_noop_tick_ms_1k"]
+        print(
+            f"  {name:3} ({sizes[name][1]:,} messages): median {median:.1f} ms, "
+            f"quartiles {quartiles[0]:.1f}-{quartiles[2]:.1f} ms over {len(values)} ticks",
+            flush=True,
+        )
+    figures["sensor_noop_tick_ratio"] = (
+        figures["sensor_noop_tick_ms_20k"] / figures["sensor_noop_tick_ms_1k"]
+    )
     # Within noise: the medians differ by less than the larger interquartile range.
     spread = max(figures["sensor_noop_tick_iqr_ms_1k"], figures["sensor_noop_tick_iqr_ms_20k"])
     figures["sensor_noop_tick_difference_vs_iqr"] = abs(
-        figures["sensor_noop_tick_ms_20k"] - figures["sensor_noop_tick_ms_1k"]) / max(spread, 1e-9)
+        figures["sensor_noop_tick_ms_20k"] - figures["sensor_noop_tick_ms_1k"]
+    ) / max(spread, 1e-9)
     figures["sensor_small_n_messages"], figures["sensor_large_n_messages"] = small_n, bench.n
     figures.update(bare_figures(bench, sizes))
-    print("  bare imapclient, medians: " + "; ".join(
-        f"{name} " + ", ".join(f"{phase} {figures[f'sensor_bare_{phase}_ms_{name}']:.1f}" for phase, _ in BARE_PHASES)
-        + " ms" for name in sizes), flush=True)
+    print(
+        "  bare imapclient, medians: "
+        + "; ".join(
+            f"{name} "
+            + ", ".join(
+                f"{phase} {figures[f'sensor_bare_{phase}_ms_{name}']:.1f}"
+                for phase, _ in BARE_PHASES
+            )
+            + " ms"
+            for name in sizes
+        ),
+        flush=True,
+    )
     return figures
 
 
@@ -177,45 +222,97 @@ def run(bench: Workbench) -> dict[str, float]:
         return measure(bench, min(SMALL_N, bench.n))
 
 
-register(Section(
-    name="sensor",
-    title="Sensor: a tick with no new mail, 1,000 vs 20,000 messages",
-    run=run,
-    figures=(
-        Figure("sensor_small_n_messages", "small mailbox (`_1k` figures)", "messages"),
-        Figure("sensor_large_n_messages", "the bench mailbox (`_20k` figures)", "messages"),
-        Figure("sensor_noop_tick_ms_1k", "tick with the cursor up to date, small mailbox, median", "ms", 1),
-        Figure("sensor_noop_tick_ms_20k", "tick with the cursor up to date, bench mailbox, median", "ms", 1),
-        Figure("sensor_noop_tick_iqr_ms_1k", "interquartile range of those ticks, small mailbox", "ms", 1),
-        Figure("sensor_noop_tick_iqr_ms_20k", "interquartile range of those ticks, bench mailbox", "ms", 1),
-        Figure("sensor_noop_tick_ratio", "bench mailbox median / small mailbox median", "×", 2),
-        Figure("sensor_noop_tick_difference_vs_iqr", "|difference of the medians| / the larger IQR", "", 2),
-        *(Figure(f"sensor_bare_{phase}_ms_{name}", f"bare imapclient {what}, {mailbox} mailbox, median", "ms", 1)
-          for phase, what in BARE_PHASES for name, mailbox in (("1k", "small"), ("20k", "bench"))),
-        Figure("sensor_first_tick_ms_1k", "first tick of the new account (every day requested), small", "ms"),
-        Figure("sensor_first_tick_ms_20k", "first tick of the new account (every day requested), bench", "ms"),
-    ),
-    goals=(
-        Goal("sensor_noop_tick_difference_vs_iqr", "<=", 1.0,
-             "no-op tick the same within noise: medians differ by ≤ 1 IQR"),
-        Goal("sensor_noop_tick_ratio", "<=", 1.2, "no-op tick on the bench mailbox ≤ 1.2 × the small one"),
-    ),
-    method=(
-        "Two accounts on the same loopback Dovecot over implicit TLS: the bench mailbox (N messages, "
-        "the one the fetch section reads) and a mailbox of 1,000 messages of the same window and "
-        "seed, each in its own data directory and its own `new_mail_sensor` evaluation "
-        "(`build_sensor_context` on one ephemeral instance with the real repository and resources, "
-        "as `mail_pipeline_tests/test_sensor.py` does). Each account's first tick (cursor empty: every "
-        "day of the new account is requested) is timed once; then 20 ticks each with the cursor up to "
-        "date, alternating the two mailboxes and swapping which goes first, each checked to skip with "
-        "\"no new mail\". A tick is the sensor call alone: registry read, connect + TLS login, STATUS "
-        "per folder (INBOX first; the accounts name their folders, so no LIST), logout, the "
-        "dynamic-partition lookup; building the context is not timed, nor the daemon's own per-tick "
-        "work. To tell the server's share from the sensor's, the same requests are then timed with "
-        "imapclient alone, 20 rounds alternating the mailboxes, each round on a fresh connection as "
-        "a tick makes one; then, each on another fresh connection, the old tick's LIST before the "
-        "STATUS commands, and the STATUS commands with INBOX last (Dovecot answers STATUS INBOX "
-        "from the mailbox itself, and once the session has read its mailbox list index, by a LIST "
-        "or another folder's STATUS, that costs time in proportion to the mailbox)."
-    ),
-))
+register(
+    Section(
+        name="sensor",
+        title="Sensor: a tick with no new mail, 1,000 vs 20,000 messages",
+        run=run,
+        figures=(
+            Figure("sensor_small_n_messages", "small mailbox (`_1k` figures)", "messages"),
+            Figure("sensor_large_n_messages", "the bench mailbox (`_20k` figures)", "messages"),
+            Figure(
+                "sensor_noop_tick_ms_1k",
+                "tick with the cursor up to date, small mailbox, median",
+                "ms",
+                1,
+            ),
+            Figure(
+                "sensor_noop_tick_ms_20k",
+                "tick with the cursor up to date, bench mailbox, median",
+                "ms",
+                1,
+            ),
+            Figure(
+                "sensor_noop_tick_iqr_ms_1k",
+                "interquartile range of those ticks, small mailbox",
+                "ms",
+                1,
+            ),
+            Figure(
+                "sensor_noop_tick_iqr_ms_20k",
+                "interquartile range of those ticks, bench mailbox",
+                "ms",
+                1,
+            ),
+            Figure("sensor_noop_tick_ratio", "bench mailbox median / small mailbox median", "×", 2),
+            Figure(
+                "sensor_noop_tick_difference_vs_iqr",
+                "|difference of the medians| / the larger IQR",
+                "",
+                2,
+            ),
+            *(
+                Figure(
+                    f"sensor_bare_{phase}_ms_{name}",
+                    f"bare imapclient {what}, {mailbox} mailbox, median",
+                    "ms",
+                    1,
+                )
+                for phase, what in BARE_PHASES
+                for name, mailbox in (("1k", "small"), ("20k", "bench"))
+            ),
+            Figure(
+                "sensor_first_tick_ms_1k",
+                "first tick of the new account (every day requested), small",
+                "ms",
+            ),
+            Figure(
+                "sensor_first_tick_ms_20k",
+                "first tick of the new account (every day requested), bench",
+                "ms",
+            ),
+        ),
+        goals=(
+            Goal(
+                "sensor_noop_tick_difference_vs_iqr",
+                "<=",
+                1.0,
+                "no-op tick the same within noise: medians differ by ≤ 1 IQR",
+            ),
+            Goal(
+                "sensor_noop_tick_ratio",
+                "<=",
+                1.2,
+                "no-op tick on the bench mailbox ≤ 1.2 × the small one",
+            ),
+        ),
+        method=(
+            "Two accounts on the same loopback Dovecot over implicit TLS: the bench mailbox (N messages, "
+            "the one the fetch section reads) and a mailbox of 1,000 messages of the same window and "
+            "seed, each in its own data directory and its own `new_mail_sensor` evaluation "
+            "(`build_sensor_context` on one ephemeral instance with the real repository and resources, "
+            "as `mail_pipeline_tests/test_sensor.py` does). Each account's first tick (cursor empty: every "
+            "day of the new account is requested) is timed once; then 20 ticks each with the cursor up to "
+            "date, alternating the two mailboxes and swapping which goes first, each checked to skip with "
+            '"no new mail". A tick is the sensor call alone: registry read, connect + TLS login, STATUS '
+            "per folder (INBOX first; the accounts name their folders, so no LIST), logout, the "
+            "dynamic-partition lookup; building the context is not timed, nor the daemon's own per-tick "
+            "work. To tell the server's share from the sensor's, the same requests are then timed with "
+            "imapclient alone, 20 rounds alternating the mailboxes, each round on a fresh connection as "
+            "a tick makes one; then, each on another fresh connection, the old tick's LIST before the "
+            "STATUS commands, and the STATUS commands with INBOX last (Dovecot answers STATUS INBOX "
+            "from the mailbox itself, and once the session has read its mailbox list index, by a LIST "
+            "or another folder's STATUS, that costs time in proportion to the mailbox)."
+        ),
+    )
+)

@@ -24,15 +24,33 @@ def _settings(settings: Settings | None) -> Settings:
     return settings or get_settings()
 
 
-def search(query: str, k: int = 10, account: str | None = None, since: date | None = None, until: date | None = None,
-           mode: str = "hybrid", *, settings: Settings | None = None, embedder: Embedder | None = None,
-           exclude_deleted: bool = False) -> list[SearchHit]:
+def search(
+    query: str,
+    k: int = 10,
+    account: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    mode: str = "hybrid",
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    exclude_deleted: bool = False,
+) -> list[SearchHit]:
     """The k emails that best match `query` (hybrid: meaning and words), best first; without mail
     deleted on the server (kept by accounts with on_server_delete=keep) when `exclude_deleted`."""
     from mail_pipeline.indexing.search import search as ranked
 
-    return ranked(query, k, account, since, until, mode, settings=_settings(settings), embedder=embedder,
-                  exclude_deleted=exclude_deleted)
+    return ranked(
+        query,
+        k,
+        account,
+        since,
+        until,
+        mode,
+        settings=_settings(settings),
+        embedder=embedder,
+        exclude_deleted=exclude_deleted,
+    )
 
 
 def sql(query: str, *params, settings: Settings | None = None) -> polars.DataFrame:

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 REDACTED = "[REDACTED]"
 SECRET_FIELD = re.compile(r"pass(word)?|token|secret|fernet|(^|_)key$", re.IGNORECASE)
@@ -38,7 +38,7 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        for name, value in list(vars(record).items()):
+        for name, _value in list(vars(record).items()):
             if SECRET_FIELD.search(name) and name not in ("msg", "args"):
                 setattr(record, name, REDACTED)
         return True
@@ -47,7 +47,7 @@ class RedactingFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -61,7 +61,11 @@ class JsonFormatter(logging.Formatter):
 def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.DEBUG if verbose() else level)

@@ -26,7 +26,9 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     data_dir: Path = Field(Path("data"), validation_alias=_env("DATA_DIR"))
     retention_days: int = Field(30, ge=1, validation_alias=_env("RETENTION_DAYS"))
@@ -39,7 +41,9 @@ class Settings(BaseSettings):
     # FETCH batches are capped by count and bytes: 200 keeps latency and memory low at the measured
     # loopback rates (bench/RESULTS.md, fetch section).
     imap_batch_messages: int = Field(200, ge=1, validation_alias=_env("IMAP_BATCH_MESSAGES"))
-    imap_batch_bytes: int = Field(32 * 1024 * 1024, ge=1024, validation_alias=_env("IMAP_BATCH_BYTES"))
+    imap_batch_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, validation_alias=_env("IMAP_BATCH_BYTES")
+    )
     # Connections per account per run: one plans, the others fetch bodies in parallel (1: the one
     # does everything). Servers cap it per account: Gmail at 15, many others lower.
     imap_connections: int = Field(4, ge=1, le=15, validation_alias=_env("IMAP_CONNECTIONS"))
@@ -49,17 +53,25 @@ class Settings(BaseSettings):
     embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("EMBEDDING_MODEL"))
     embedding_batch_size: int = Field(64, ge=1, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
     # "auto": bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else fp32 (indexing/embedder.py).
-    embedding_precision: str = Field("auto", pattern="^(auto|fp32|bf16)$", validation_alias=_env("EMBEDDING_PRECISION"))
+    embedding_precision: str = Field(
+        "auto", pattern="^(auto|fp32|bf16)$", validation_alias=_env("EMBEDDING_PRECISION")
+    )
     # "auto": the fastest runtime here that keeps torch fp32's vectors, measured once (indexing/backend.py).
-    embedding_backend: str = Field("auto", pattern="^(auto|torch|openvino)$", validation_alias=_env("EMBEDDING_BACKEND"))
+    embedding_backend: str = Field(
+        "auto", pattern="^(auto|torch|openvino)$", validation_alias=_env("EMBEDDING_BACKEND")
+    )
     # Converted models and measured backend choices; unset: $XDG_CACHE_HOME/mail_pipeline.
     model_cache_dir: Path | None = Field(None, validation_alias=_env("MODEL_CACHE_DIR"))
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
-    folder_discovery_interval_s: int = Field(600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL"))
+    folder_discovery_interval_s: int = Field(
+        600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL")
+    )
     # Servers without CONDSTORE: the sensor compares every in-window message's flags at most this
     # often (one UID SEARCH and FLAGS in ranges per folder); expunges show in STATUS every tick.
-    flag_reconcile_interval_s: int = Field(3600, ge=0, validation_alias=_env("FLAG_RECONCILE_INTERVAL"))
+    flag_reconcile_interval_s: int = Field(
+        3600, ge=0, validation_alias=_env("FLAG_RECONCILE_INTERVAL")
+    )
     log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
     # debug: also the library noise left out otherwise (logs.py reads it from the environment too:
     # it runs before any settings exist, while the definitions are imported).
@@ -67,16 +79,22 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(4, ge=1, validation_alias=_env("MAX_CONCURRENT_RUNS"))
     # How often the daemon checks that started runs still have a live worker: a run killed with
     # SIGKILL or with its host is marked failed within this (defs/run_launcher.py).
-    run_monitoring_interval_s: int = Field(30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL"))
+    run_monitoring_interval_s: int = Field(
+        30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL")
+    )
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
     # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
     search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
     # Attachment text (mail_pipeline/extract): limits per file; a file that passes one is cut or
     # skipped with a defect on its email. About 100,000 characters make 100 chunks to embed.
-    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES"))
+    attachment_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, validation_alias=_env("ATTACHMENT_MAX_BYTES")
+    )
     attachment_max_pages: int = Field(100, ge=1, validation_alias=_env("ATTACHMENT_MAX_PAGES"))
     attachment_max_chars: int = Field(100_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS"))
-    attachment_max_chars_per_email: int = Field(500_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS_PER_EMAIL"))
+    attachment_max_chars_per_email: int = Field(
+        500_000, ge=1, validation_alias=_env("ATTACHMENT_MAX_CHARS_PER_EMAIL")
+    )
     attachment_timeout_s: float = Field(20, gt=0, validation_alias=_env("ATTACHMENT_TIMEOUT"))
     attachment_memory_mb: int = Field(1024, ge=256, validation_alias=_env("ATTACHMENT_MEMORY_MB"))
     attachment_workers: int = Field(1, ge=1, validation_alias=_env("ATTACHMENT_WORKERS"))
@@ -84,13 +102,21 @@ class Settings(BaseSettings):
     # when signing an account in, which then stores the client secret encrypted with its grant.
     microsoft_client_id: str = Field("", validation_alias=_env("MICROSOFT_CLIENT_ID"))
     google_client_id: str = Field("", validation_alias=_env("GOOGLE_CLIENT_ID"))
-    google_client_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET"))
+    google_client_secret: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET")
+    )
 
     @property
     def embedder_config(self) -> tuple:
         """`shared_embedder`'s arguments: one cached embedder per configuration."""
         cache_dir = str(self.model_cache_dir) if self.model_cache_dir else None
-        return (self.embedding_model, self.embedding_precision, self.embedding_batch_size, self.embedding_backend, cache_dir)
+        return (
+            self.embedding_model,
+            self.embedding_precision,
+            self.embedding_batch_size,
+            self.embedding_backend,
+            cache_dir,
+        )
 
     @property
     def window(self) -> Window:

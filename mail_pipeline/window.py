@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,7 @@ class Window:
 
     def today(self) -> date:
         """UTC today, or the pinned day."""
-        return self.pinned_today or datetime.now(timezone.utc).date()
+        return self.pinned_today or datetime.now(UTC).date()
 
     def cutoff(self) -> date:
         """The first day kept: days before it are outside the window and get dropped."""

@@ -21,6 +21,7 @@ from mail_pipeline_tests.token_server import TokenServer
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+
 def _server_root(prefix: str) -> Path:
     # World-traversable: Dovecot's imap processes run as nobody and PostgreSQL as postgres,
     # and pytest's own tmp dirs are 0700 root.
@@ -60,7 +61,9 @@ def checkout_left_alone() -> Iterator[None]:
     before = {name: _fingerprint(CHECKOUT / name) for name in CHECKOUT_OWN}
     yield
     after = {name: _fingerprint(CHECKOUT / name) for name in CHECKOUT_OWN}
-    assert after == before, f"the tests changed the checkout's own files: {[n for n in before if before[n] != after[n]]}"
+    assert after == before, (
+        f"the tests changed the checkout's own files: {[n for n in before if before[n] != after[n]]}"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -133,9 +136,18 @@ def alice(dovecot, data_dir):
     client.logout()
     registry = AccountRegistry(data_dir / "accounts.json")
     return registry.add(
-        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port,
-                username="alice", password_token="", ca_file=dovecot.ca_file, folders=("INBOX", "Archive")),
-        dovecot.users["alice"], crypto.load_cipher(),
+        Account(
+            slug="alice",
+            email="alice@example.test",
+            host="127.0.0.1",
+            port=dovecot.tls_port,
+            username="alice",
+            password_token="",
+            ca_file=dovecot.ca_file,
+            folders=("INBOX", "Archive"),
+        ),
+        dovecot.users["alice"],
+        crypto.load_cipher(),
     )
 
 

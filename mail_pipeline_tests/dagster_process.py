@@ -28,16 +28,31 @@ class DagsterDev:
     def start(self, timeout: float = 120) -> DagsterDev:
         dagster = Path(sys.executable).with_name("dagster")
         self.process = subprocess.Popen(
-            [str(dagster), "dev", "-m", "mail_pipeline.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
-            env={**os.environ, **self.env, "DAGSTER_HOME": str(self.home)}, stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(dagster),
+                "dev",
+                "-m",
+                "mail_pipeline.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            env={**os.environ, **self.env, "DAGSTER_HOME": str(self.home)},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(lambda: self.graphql("{ version }").get("version"), timeout, "dagster webserver")
         return self
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         try:
-            reply = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+            reply = requests.post(
+                f"{self.url}/graphql",
+                json={"query": query, "variables": variables or {}},
+                timeout=30,
+            )
             return reply.json().get("data") or {}
         except (requests.ConnectionError, ValueError):
             return {}

@@ -14,12 +14,14 @@ def damage_column(path: Path, column: str, length: int = 16) -> None:
     page headers carry min/max statistics no reader needs, so the bytes hit go near the end of
     the values' region, past any header."""
     group = pq.ParquetFile(path).metadata.row_group(0)
-    chunk = next(c for c in (group.column(i) for i in range(group.num_columns)) if c.path_in_schema == column)
+    chunk = next(
+        c for c in (group.column(i) for i in range(group.num_columns)) if c.path_in_schema == column
+    )
     if chunk.has_dictionary_page:
         first, end = chunk.dictionary_page_offset, chunk.data_page_offset
     else:
         first, end = chunk.data_page_offset, chunk.data_page_offset + chunk.total_compressed_size
     start = first + (end - first) * 3 // 4
     data = bytearray(Path(path).read_bytes())
-    data[start:start + length] = bytes(length)
+    data[start : start + length] = bytes(length)
     Path(path).write_bytes(bytes(data))

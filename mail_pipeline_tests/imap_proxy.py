@@ -8,6 +8,7 @@ every `{n}` recomputed; what the client sends is forwarded untouched.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -123,10 +124,8 @@ class ImapProxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()
 
 
@@ -173,12 +172,15 @@ def _is_fetch(response: Response) -> bool:
 
 # Reshapings other servers are known for (see issue 14).
 
+
 def space_before_close(spaces: int = 1) -> Rewrite:
     """`... BODY[] {n}<literal>  )`: qq.com sends one space before the closing paren, Gmail once two."""
+
     def rewrite(response: Response) -> list[Response]:
         if _is_fetch(response) and response[-1].endswith(b")"):
             response = [*response[:-1], response[-1][:-1] + b" " * spaces + b")"]
         return [response]
+
     return rewrite
 
 
@@ -187,7 +189,12 @@ def runs_of_spaces(response: Response) -> list[Response]:
     if not _is_fetch(response):
         return [response]
     spread = re.compile(rb" (?=(?:UID|FLAGS|INTERNALDATE|RFC822\.SIZE|BODY\[|MODSEQ) )")
-    return [[(spread.sub(b"   ", p[0]), p[1]) if isinstance(p, tuple) else spread.sub(b"   ", p) for p in response]]
+    return [
+        [
+            (spread.sub(b"   ", p[0]), p[1]) if isinstance(p, tuple) else spread.sub(b"   ", p)
+            for p in response
+        ]
+    ]
 
 
 def uid_last(response: Response) -> list[Response]:
@@ -197,7 +204,7 @@ def uid_last(response: Response) -> list[Response]:
     uid = _UID.search(head)
     if not _is_fetch(response) or uid is None:
         return [response]
-    head = head[:uid.start()] + head[uid.end():]
+    head = head[: uid.start()] + head[uid.end() :]
     response = [(head, first[1]) if isinstance(first, tuple) else head, *response[1:]]
     tail = response[-1]
     glue = b"" if len(response) > 1 and tail == b")" else b" "
@@ -209,33 +216,48 @@ def unsolicited(response: Response) -> list[Response]:
     shape this project's parser rejects, one for a UID not requested, and one no parser reads."""
     if not _is_fetch(response):
         return [response]
-    return [[b'* 1 FETCH (FLAGS (\\Seen) X-ODD ((nested) "x"))'], [b"* 2 FETCH (UID 999999 FLAGS (\\Deleted))"],
-            [b"* 3 FETCH (FLAGS (\\Seen) ((( garbage"], response]
+    return [
+        [b'* 1 FETCH (FLAGS (\\Seen) X-ODD ((nested) "x"))'],
+        [b"* 2 FETCH (UID 999999 FLAGS (\\Deleted))"],
+        [b"* 3 FETCH (FLAGS (\\Seen) ((( garbage"],
+        response,
+    ]
 
 
 def no_body_for(uids: Collection[int], *, drop: bool, bodies_only: bool = True) -> Rewrite:
     """The answers for `uids` carry `BODY[] NIL`, or (`drop`) are left out: OK with no data.
     Only answers with a body, unless `bodies_only` is false (then INTERNALDATE/SIZE ones too)."""
+
     def rewrite(response: Response) -> list[Response]:
         uid = _UID.search(_text(response))
         has_body = isinstance(response[0], tuple)
-        if not (_is_fetch(response) and (has_body or not bodies_only) and uid and int(uid[1]) in uids):
+        if not (
+            _is_fetch(response) and (has_body or not bodies_only) and uid and int(uid[1]) in uids
+        ):
             return [response]
         if drop or not has_body:
             return []
         text, _literal = response[0]
-        return [[re.sub(rb"\{\d+\}\Z", b"NIL", text) + b"".join(p if isinstance(p, bytes) else b"" for p in response[1:])]]
+        return [
+            [
+                re.sub(rb"\{\d+\}\Z", b"NIL", text)
+                + b"".join(p if isinstance(p, bytes) else b"" for p in response[1:])
+            ]
+        ]
+
     return rewrite
 
 
 def no_wording(text: bytes) -> Rewrite:
     """A tagged NO about a missing mailbox reworded to `text`, without Dovecot's `[NONEXISTENT]`."""
+
     def rewrite(response: Response) -> list[Response]:
         line = response[-1]
         tagged = re.match(rb"([A-Za-z0-9]+) NO (.*)", line) if len(response) == 1 else None
         if tagged and b"exist" in tagged[2]:
             return [[tagged[1] + b" NO " + text]]
         return [response]
+
     return rewrite
 
 
@@ -243,7 +265,7 @@ def plain_greeting(response: Response) -> list[Response]:
     """The greeting without the capabilities Dovecot lists in it (optional, RFC 3501 7.1)."""
     line = response[0] if len(response) == 1 else b""
     if isinstance(line, bytes) and line.upper().startswith(b"* OK [CAPABILITY "):
-        return [[b"* OK" + line[line.index(b"]") + 1:]]]
+        return [[b"* OK" + line[line.index(b"]") + 1 :]]]
     return [response]
 
 
@@ -267,6 +289,7 @@ def refuse_status(folder: bytes, text: bytes = b"NO [NOPERM] Permission denied")
             refusing.clear()
             return [[tagged[1] + b" " + text]]
         return [response]
+
     return rewrite
 
 
@@ -294,11 +317,15 @@ def after_first(prefix: bytes, action: Callable[[], None]) -> Rewrite:
             state["done"] = True
             action()
         return [response]
+
     return rewrite
 
 
-def fetch_no_for(uids: Collection[int], text: bytes = b"NO Some messages could not be FETCHed (Failure)",
-                 times: int | None = None) -> Rewrite:
+def fetch_no_for(
+    uids: Collection[int],
+    text: bytes = b"NO Some messages could not be FETCHed (Failure)",
+    times: int | None = None,
+) -> Rewrite:
     """Gmail's way: the answers for `uids` left out, and the FETCH answered `text` instead of OK
     (the first `times` such FETCHes, or every one)."""
     leave_out = no_body_for(uids, drop=True)
@@ -316,4 +343,5 @@ def fetch_no_for(uids: Collection[int], text: bytes = b"NO Some messages could n
             answered.append(True)
             return [[tagged[1] + b" " + text]]
         return reshaped
+
     return rewrite

@@ -6,8 +6,15 @@ from datetime import datetime
 from email.utils import format_datetime
 
 
-def message(uid_hint: str, when: datetime, *, subject: str | None = None, body: str | None = None,
-            sender: str = "Carol <carol@example.test>", extra_headers: str = "") -> bytes:
+def message(
+    uid_hint: str,
+    when: datetime,
+    *,
+    subject: str | None = None,
+    body: str | None = None,
+    sender: str = "Carol <carol@example.test>",
+    extra_headers: str = "",
+) -> bytes:
     subject = subject or f"Test message {uid_hint}"
     body = body or f"Hello, this is message {uid_hint}.\r\nRegards,\r\nCarol\r\n"
     return (
@@ -20,4 +27,4 @@ def message(uid_hint: str, when: datetime, *, subject: str | None = None, body: 
         f"Content-Type: text/plain; charset=utf-8\r\n"
         f"{extra_headers}"
         f"\r\n{body}"
-    ).encode("utf-8")
+    ).encode()

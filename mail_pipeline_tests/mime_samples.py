@@ -18,7 +18,9 @@ MIME-Version: 1.0
 """
 
 
-def plain(subject: bytes, body: bytes = b"Hello Bob.\n", ctype: bytes = b"text/plain; charset=utf-8") -> bytes:
+def plain(
+    subject: bytes, body: bytes = b"Hello Bob.\n", ctype: bytes = b"text/plain; charset=utf-8"
+) -> bytes:
     return crlf(HEAD + b"Subject: " + subject + b"\nContent-Type: " + ctype + b"\n\n" + body)
 
 
@@ -45,7 +47,9 @@ RAW_8BIT_HEADERS = crlf(
     b"Date: Tue, 03 Mar 2026 14:05:00 +0100\nMessage-ID: <raw8@example.de>\n\nHallo.\n"
 )
 
-MISSING_DATE = crlf(b"From: a@example.com\nMessage-ID: <nodate@example.com>\nSubject: no date\n\nbody\n")
+MISSING_DATE = crlf(
+    b"From: a@example.com\nMessage-ID: <nodate@example.com>\nSubject: no date\n\nbody\n"
+)
 MISSING_MESSAGE_ID = crlf(
     b"From: a@example.com\nDate: Tue, 03 Mar 2026 14:05:00 +0000\nSubject: no id\n\nbody\n"
 )
@@ -61,7 +65,9 @@ DUPLICATE_HEADERS = crlf(
     b"Date: Tue, 03 Mar 2026 14:05:00 +0000\n\nbody\n"
 )
 
-NESTED_ALTERNATIVE = crlf(HEAD + b"""Subject: nested
+NESTED_ALTERNATIVE = crlf(
+    HEAD
+    + b"""Subject: nested
 Content-Type: multipart/mixed; boundary="mixed"
 
 --mixed
@@ -95,9 +101,12 @@ Content-Transfer-Encoding: base64
 
 JVBERi0xLjQK
 --mixed--
-""")
+"""
+)
 
-HTML_ONLY = crlf(HEAD + b"""Subject: newsletter
+HTML_ONLY = crlf(
+    HEAD
+    + b"""Subject: newsletter
 Content-Type: text/html; charset=utf-8
 Content-Transfer-Encoding: quoted-printable
 
@@ -110,7 +119,8 @@ offer</a> &amp; more.</p>
 <img src=3D"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=3D=3D">
 <!-- a comment that must not show -->
 </body></html>
-""")
+"""
+)
 
 BASE64_BODY = plain(
     b"base64 body",
@@ -128,7 +138,9 @@ JAPANESE_BODY = plain(
     b"text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: base64",
 )
 
-RFC2231_FILENAMES = crlf(HEAD + b"""Subject: files
+RFC2231_FILENAMES = crlf(
+    HEAD
+    + b"""Subject: files
 Content-Type: multipart/mixed; boundary="b"
 
 --b
@@ -153,9 +165,12 @@ Content-Disposition: attachment
 
 abc
 --b--
-""")
+"""
+)
 
-FORWARDED_RFC822 = crlf(HEAD + b"""Subject: Fwd: original
+FORWARDED_RFC822 = crlf(
+    HEAD
+    + b"""Subject: Fwd: original
 Content-Type: multipart/mixed; boundary="outer"
 
 --outer
@@ -184,9 +199,12 @@ Content-Transfer-Encoding: base64
 --inner--
 
 --outer--
-""")
+"""
+)
 
-CALENDAR_INVITE = crlf(HEAD + b"""Subject: Invitation: Planning @ Wed 4 Mar 2026
+CALENDAR_INVITE = crlf(
+    HEAD
+    + b"""Subject: Invitation: Planning @ Wed 4 Mar 2026
 Content-Type: multipart/mixed; boundary="m"
 
 --m
@@ -214,7 +232,8 @@ Content-Disposition: attachment; filename="invite.ics"
 BEGIN:VCALENDAR
 END:VCALENDAR
 --m--
-""")
+"""
+)
 
 BOUNCE = crlf(b"""From: Mail Delivery Subsystem <MAILER-DAEMON@mx.Example.COM>
 To: alice@example.com
@@ -254,15 +273,20 @@ The message that bounced.
 
 LONG_LINES = plain(b"long lines", (b"word " * 2000).rstrip() + b"\n" + b"x-y," * 2_500 + b"\n")
 LONG_HTML_LINE = crlf(
-    HEAD + b"Subject: long html\nContent-Type: text/html; charset=utf-8\n\n<p>"
-    + b"lorem ipsum " * 1000 + b"</p>\n"
+    HEAD
+    + b"Subject: long html\nContent-Type: text/html; charset=utf-8\n\n<p>"
+    + b"lorem ipsum " * 1000
+    + b"</p>\n"
 )
 
 NUL_BYTES = crlf(
-    HEAD + b"Subject: nul\x00 bytes\nContent-Type: text/plain; charset=utf-8\n\nbefore\x00after\nline\x00two\n"
+    HEAD
+    + b"Subject: nul\x00 bytes\nContent-Type: text/plain; charset=utf-8\n\nbefore\x00after\nline\x00two\n"
 )
 
-TRUNCATED = crlf(HEAD + b"""Subject: truncated
+TRUNCATED = crlf(
+    HEAD
+    + b"""Subject: truncated
 Content-Type: multipart/mixed; boundary="t"
 
 --t
@@ -274,13 +298,16 @@ Content-Type: application/pdf; name="big.pdf"
 Content-Transfer-Encoding: base64
 
 JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+CnN0cmVh
-bQp4nK1XS3PbNhC+81fsKXRm""")
+bQp4nK1XS3PbNhC+81fsKXRm"""
+)
 
 
 def nested_multipart(depth: int) -> bytes:
     """A message with ``depth`` multiparts inside one another, text at the bottom."""
     out = [HEAD, b"Subject: deep\n"]
-    out += [b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth)]
+    out += [
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth)
+    ]
     out.append(b"Content-Type: text/plain\n\nhello from the bottom\n")
     out += [b"--b%d--\n" % i for i in reversed(range(depth))]
     return crlf(b"".join(out))
@@ -306,9 +333,14 @@ def digest(count: int) -> bytes:
     out = [HEAD, b'Subject: digest\nContent-Type: multipart/mixed; boundary="d"\n\n--d\n']
     out.append(b"Content-Type: text/plain\n\nToday's digest.\n")
     for i in range(count):
-        out.append(b'--d\nContent-Type: message/rfc822\n\nSubject: item %d\nMessage-ID: <i%d@x.org>\n' % (i, i))
+        out.append(
+            b"--d\nContent-Type: message/rfc822\n\nSubject: item %d\nMessage-ID: <i%d@x.org>\n"
+            % (i, i)
+        )
         out.append(b'Content-Type: multipart/alternative; boundary="a%d"\n\n--a%d\n' % (i, i))
-        out.append(b"Content-Type: text/plain\n\nitem %d text\n--a%d\nContent-Type: text/html\n\n" % (i, i))
+        out.append(
+            b"Content-Type: text/plain\n\nitem %d text\n--a%d\nContent-Type: text/html\n\n" % (i, i)
+        )
         out.append(b"<p>item %d html</p>\n--a%d--\n" % (i, i))
     out.append(b"--d--\n")
     return crlf(b"".join(out))
@@ -357,7 +389,9 @@ Message-ID: <bare@monitor.example.com>
 /var is 97% full.
 """)
 # A filename in raw UTF-8 bytes, without RFC 2231 or RFC 2047 encoding.
-RAW_UTF8_FILENAME = crlf(HEAD + b"""Subject: slides
+RAW_UTF8_FILENAME = crlf(
+    HEAD
+    + b"""Subject: slides
 Content-Type: multipart/mixed; boundary="b1"
 
 --b1
@@ -371,9 +405,12 @@ Content-Transfer-Encoding: base64
 
 UEsDBA==
 --b1--
-""")
+"""
+)
 # Outlook-shaped boundary folded inside its quotes; the delimiter lines use it without the fold.
-FOLDED_BOUNDARY = crlf(HEAD + b"""Subject: folded boundary
+FOLDED_BOUNDARY = crlf(
+    HEAD
+    + b"""Subject: folded boundary
 Content-Type: multipart/mixed;
 \tboundary="----=_NextPart_000_0001_01DA1B2C
 \t.3D4E5F60"
@@ -391,9 +428,12 @@ Content-Transfer-Encoding: base64
 
 JVBERi0xLjQK
 ------=_NextPart_000_0001_01DA1B2C.3D4E5F60--
-""")
+"""
+)
 # Apple Mail / web mailers: the only text is an inline text/html part with a filename.
-NAMED_INLINE_HTML = crlf(HEAD + b"""Subject: named html
+NAMED_INLINE_HTML = crlf(
+    HEAD
+    + b"""Subject: named html
 Content-Type: multipart/mixed; boundary="m1"
 
 --m1
@@ -408,9 +448,12 @@ Content-Transfer-Encoding: base64
 
 iVBORw0KGgo=
 --m1--
-""")
+"""
+)
 # Outlook desktop's HTML reply: the history sits under a bordered div with bold header names.
-OUTLOOK_HTML_REPLY = crlf(HEAD + b"""Subject: RE: Q1 numbers
+OUTLOOK_HTML_REPLY = crlf(
+    HEAD
+    + b"""Subject: RE: Q1 numbers
 Content-Type: text/html; charset=utf-8
 
 <html><body><div class=WordSection1><p class=MsoNormal>Hi Tom, the numbers are in the sheet.<o:p></o:p></p>
@@ -420,13 +463,17 @@ Content-Type: text/html; charset=utf-8
 <b>Sent:</b> Monday, March 2, 2026 4:51 PM<br><b>To:</b> Priya Nair &lt;priya@example.com&gt;<br>
 <b>Subject:</b> Q1 numbers<o:p></o:p></span></p></div>
 <p class=MsoNormal>Priya, could you send the Q1 numbers?<o:p></o:p></p></div></body></html>
-""")
+"""
+)
 # Gmail's HTML reply: the attribution in a gmail_attr div, the quote in a blockquote.
-GMAIL_HTML_REPLY = crlf(HEAD + b"""Subject: Re: branch date
+GMAIL_HTML_REPLY = crlf(
+    HEAD
+    + b"""Subject: Re: branch date
 Content-Type: text/html; charset=utf-8
 
 <div dir="ltr">Sounds good.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon,
  Mar 2, 2026 at 9:14 AM Maria Lopez &lt;<a href="mailto:maria@example.org">maria@example.org</a>&gt; wrote:<br>
 </div><blockquote class="gmail_quote" style="margin:0px"><div dir="ltr">Let us branch on Friday.</div>
 </blockquote></div><div>I will tag the release on Thursday evening.</div>
-""")
+"""
+)

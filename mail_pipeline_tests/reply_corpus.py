@@ -10,7 +10,10 @@ from mail_pipeline_tests.reply_corpus_office import OFFICE
 from mail_pipeline_tests.reply_shape import Reply as R
 
 LISTS = [
-    R("gmail_top_post", "Re: Release 2.4 schedule", """
+    R(
+        "gmail_top_post",
+        "Re: Release 2.4 schedule",
+        """
         + Sounds good to me, let's branch on Friday.
         + I'll prepare the changelog tomorrow.
 
@@ -18,8 +21,12 @@ LISTS = [
         - > Hi all,
         - > I propose we cut the 2.4 branch this Friday.
         - > Any objections?
-    """),
-    R("bottom_post", "Re: [python-dev] PEP draft feedback", """
+    """,
+    ),
+    R(
+        "bottom_post",
+        "Re: [python-dev] PEP draft feedback",
+        """
         - On 02/03/2026 10:22, Victor Stinner wrote:
         - > Would it make sense to deprecate the old API in 3.15 first?
 
@@ -28,8 +35,12 @@ LISTS = [
 
         - --
         - Petr
-    """),
-    R("interleaved_simple", "Re: [dev] flaky test in CI", """
+    """,
+    ),
+    R(
+        "interleaved_simple",
+        "Re: [dev] flaky test in CI",
+        """
         - On Tue, 3 Mar 2026 08:01:12 +0000, Jonas Berg <jonas@example.com> wrote:
         - > The test_timeout case fails about once in twenty runs.
 
@@ -42,8 +53,12 @@ LISTS = [
         - > Should we mark it xfail meanwhile?
 
         + I'd rather not; the patch is small.
-    """),
-    R("lkml_patch_review", "Re: [PATCH v3 2/5] mm: fix off-by-one in page walk", """
+    """,
+    ),
+    R(
+        "lkml_patch_review",
+        "Re: [PATCH v3 2/5] mm: fix off-by-one in page walk",
+        """
         - On Mon, Mar 02, 2026 at 04:12:55PM +0100, Jan Novak wrote:
         - > The loop bound used end instead of end - 1, so the last page was walked twice.
         - >
@@ -63,8 +78,12 @@ LISTS = [
 
         + Otherwise looks fine. With the audit done:
         + Reviewed-by: Dana Scully <dana@example.net>
-    """),
-    R("nested_levels", "Re: [users] Re: backup strategy", """
+    """,
+    ),
+    R(
+        "nested_levels",
+        "Re: [users] Re: backup strategy",
+        """
         + Thanks both, snapshots it is.
 
         - Am 03.03.2026 um 11:02 schrieb Klaus Meier:
@@ -75,8 +94,12 @@ LISTS = [
         - >>> Original question: what do people use for backups?
 
         + One more question: do you keep the weekly copies encrypted?
-    """),
-    R("nested_interleaved", "Re: [infra] DNS migration", """
+    """,
+    ),
+    R(
+        "nested_interleaved",
+        "Re: [infra] DNS migration",
+        """
         + Hi Ana,
 
         - On Wed, 4 Mar 2026 at 12:00, Ana Silva <ana@example.pt> wrote:
@@ -89,56 +112,88 @@ LISTS = [
         - > How long would a rollback take?
 
         + At most an hour once the TTLs are low.
-    """),
-    R("mutt_brackets", "Re: [mutt-users] sidebar", """
+    """,
+    ),
+    R(
+        "mutt_brackets",
+        "Re: [mutt-users] sidebar",
+        """
         - * Ralf Weber <ralf@example.org> [2026-03-03 09:15 +0100]:
         - > How do I hide empty folders in the sidebar?
 
         + set sidebar_non_empty_mailbox_only = yes
         + does that, since mutt 2.0.
-    """),
-    R("horde_quoting", "Re: webmail upgrade", """
+    """,
+    ),
+    R(
+        "horde_quoting",
+        "Re: webmail upgrade",
+        """
         - Quoting Admin Team <admin@example.edu>:
         - > The webmail will be upgraded on Saturday night.
 
         + Will filters be migrated automatically?
-    """),
-    R("name_only_wrote", "Re: [dev] logo vote", """
+    """,
+    ),
+    R(
+        "name_only_wrote",
+        "Re: [dev] logo vote",
+        """
         - Tomás wrote:
         - > Option B has better contrast on dark backgrounds.
 
         + Agreed, B gets my vote.
-    """),
-    R("wrapped_gmail", "Re: meeting notes", """
+    """,
+    ),
+    R(
+        "wrapped_gmail",
+        "Re: meeting notes",
+        """
         + Notes look complete, thanks for writing them up.
 
         - On Tue, Mar 3, 2026 at 10:45 AM Katherine Johnson-Williams <
         - katherine.johnson-williams@example.com> wrote:
         - > Attached are the notes from Monday's planning meeting.
-    """),
-    R("thunderbird_interleaved", "Re: [board] agenda", """
+    """,
+    ),
+    R(
+        "thunderbird_interleaved",
+        "Re: [board] agenda",
+        """
         - On 03.03.26 09:30, Stefan Keller wrote:
         - > Please add items for Thursday's board meeting by Wednesday.
 
         + Please add the budget for the summer event.
 
         + And a short update on the membership drive.
-    """),
-    R("wrapped_two_lines", "Re: [sci] dataset license", """
+    """,
+    ),
+    R(
+        "wrapped_two_lines",
+        "Re: [sci] dataset license",
+        """
         + CC-BY 4.0 is fine for us, attribution in the README is enough.
 
         - On Mon, 02 Mar 2026 17:55:03 +0100
         - Dr. Ingrid Olsen <ingrid.olsen@example.no> wrote:
         - > Which license should we use for the shared dataset?
-    """),
-    R("signature_dashes", "Re: [fedora-devel] rebuild request", """
+    """,
+    ),
+    R(
+        "signature_dashes",
+        "Re: [fedora-devel] rebuild request",
+        """
         + Rebuilt in rawhide, should land in tomorrow's compose.
 
         - --
         - Michal Kovac
         - Fedora packager, Brno
-    """),
-    R("mailman_footer", "Re: [Python-Dev] frozen modules", """
+    """,
+    ),
+    R(
+        "mailman_footer",
+        "Re: [Python-Dev] frozen modules",
+        """
         + Freezing the stdlib encodings module cut startup by 3 ms on my machine.
 
         - On Tue, 3 Mar 2026 at 10:00, Eric Snow <eric@example.org> wrote:
@@ -148,35 +203,55 @@ LISTS = [
         - Python-Dev mailing list -- python-dev@python.org
         - To unsubscribe send an email to python-dev-leave@python.org
         - https://mail.python.org/mailman3/lists/python-dev.python.org/
-    """),
-    R("own_line_starting_on", "Re: [dev] release notes", """
+    """,
+    ),
+    R(
+        "own_line_starting_on",
+        "Re: [dev] release notes",
+        """
         + On Linux the new default is io_uring; on macOS nothing changes.
         + On Windows we keep IOCP.
 
         - On Tue, Mar 3, 2026 at 1:00 PM Li Wei <li@example.com> wrote:
         - > Which backends change in this release?
-    """),
-    R("gmail_quoted_name_comma", "Re: travel policy", """
+    """,
+    ),
+    R(
+        "gmail_quoted_name_comma",
+        "Re: travel policy",
+        """
         + Economy for flights under six hours, as before.
 
         - On Tue, Mar 3, 2026 at 9:00 AM "Smith, John" <john.smith@example.com> wrote:
         - > Does the new policy change the class for short flights?
-    """),
-    R("gnus_writes", "Re: [emacs-devel] tree-sitter modes", """
+    """,
+    ),
+    R(
+        "gnus_writes",
+        "Re: [emacs-devel] tree-sitter modes",
+        """
         - Theo Park <theo@example.org> writes:
 
         - > Should python-ts-mode become the default?
 
         + Not before the grammar is vendored; too many users lack it.
-    """),
-    R("own_line_with_wrote_and_colon", "Re: [ops] disk alert", """
+    """,
+    ),
+    R(
+        "own_line_with_wrote_and_colon",
+        "Re: [ops] disk alert",
+        """
         + As you wrote in the ticket:
 
         - > The alert fires when the disk is 90% full.
 
         + That threshold is too late for the log volume; 80% would give us a day.
-    """),
-    R("own_paragraphs_starting_on", "Re: [rmate] tunnel stopped working", """
+    """,
+    ),
+    R(
+        "own_paragraphs_starting_on",
+        "Re: [rmate] tunnel stopped working",
+        """
         + On your remote host you can run:
 
         + telnet 127.0.0.1 52698
@@ -186,8 +261,12 @@ LISTS = [
         - On 9 Mar 2026, at 2:47, George Lin wrote:
 
         - > Port forwarding suddenly stopped working for me.
-    """),
-    R("gmail_nested_wrapped", "Re: portal test", """
+    """,
+    ),
+    R(
+        "gmail_nested_wrapped",
+        "Re: portal test",
+        """
         + Third try, now with the fix deployed.
 
         - On Fri, Mar 6, 2026 at 12:32 PM Someone <
@@ -199,8 +278,12 @@ LISTS = [
         - > someone@example.com> wrote:
         - >
         - >> First try
-    """),
-    R("python_repl_in_reply", "Re: [python-list] sorting dicts by value", """
+    """,
+    ),
+    R(
+        "python_repl_in_reply",
+        "Re: [python-list] sorting dicts by value",
+        """
         - On Tue, 3 Mar 2026 at 09:40, Dev Patel <dev@example.in> wrote:
         - > How do I sort a dict by its values?
 
@@ -214,22 +297,32 @@ LISTS = [
         - >>> Original question from the FAQ thread, for context.
 
         + From Python 3.7 on, dicts keep insertion order, so dict(...) of that list stays sorted.
-    """),
-    R("greater_than_in_text", "Re: [perf] latency budget", """
+    """,
+    ),
+    R(
+        "greater_than_in_text",
+        "Re: [perf] latency budget",
+        """
         + The budget is fine as long as p99 stays under 40 ms.
         + > 40 ms and the checkout page feels slow.
 
         - On Tue, Mar 3, 2026 at 2:00 PM Ines Costa <ines@example.pt> wrote:
         - > What p99 latency can we accept?
-    """, hard=True),
-    R("signature_then_ps", "Re: [dev] meetup", """
+    """,
+        hard=True,
+    ),
+    R(
+        "signature_then_ps",
+        "Re: [dev] meetup",
+        """
         + Count me in.
 
         - --
         - Oskar
 
         + PS: I can bring the projector.
-    """),
+    """,
+    ),
 ]
 
 REPLIES = [*LISTS, *OFFICE, *LANGUAGES]

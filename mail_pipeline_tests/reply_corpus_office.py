@@ -5,7 +5,10 @@ from __future__ import annotations
 from mail_pipeline_tests.reply_shape import Reply as R
 
 OFFICE = [
-    R("outlook_top_post", "RE: Q1 budget numbers", """
+    R(
+        "outlook_top_post",
+        "RE: Q1 budget numbers",
+        """
         + Hi Tom,
         + The revised numbers are in the shared folder, tab "Q1 final".
         + Regards,
@@ -19,8 +22,12 @@ OFFICE = [
 
         - Priya, could you send the final Q1 numbers before Wednesday?
         - Thanks, Tom
-    """),
-    R("outlook_original_message", "RE: contract renewal", """
+    """,
+    ),
+    R(
+        "outlook_original_message",
+        "RE: contract renewal",
+        """
         + We accept the new terms; signed copy attached.
 
         - -----Original Message-----
@@ -30,8 +37,12 @@ OFFICE = [
         - Subject: contract renewal
 
         - Please find the renewal terms for 2026 enclosed.
-    """),
-    R("outlook_mac_date", "Re: venue for the offsite", """
+    """,
+    ),
+    R(
+        "outlook_mac_date",
+        "Re: venue for the offsite",
+        """
         + Lisbon works for me; Porto is fine too if flights are cheaper.
 
         - From: Helen Park <helen@example.com>
@@ -40,8 +51,12 @@ OFFICE = [
         - Subject: venue for the offsite
 
         - Please vote for the venue by Friday.
-    """),
-    R("mobile_footer", "Re: lunch", """
+    """,
+    ),
+    R(
+        "mobile_footer",
+        "Re: lunch",
+        """
         + 12:30 at the usual place works.
 
         - Sent from my iPhone
@@ -49,8 +64,12 @@ OFFICE = [
         - > On Mar 3, 2026, at 09:58, Ben Carter <ben@example.com> wrote:
         - >
         - > Lunch tomorrow?
-    """),
-    R("forward_gmail", "Fwd: Invoice 2026-031 from Northwind", """
+    """,
+    ),
+    R(
+        "forward_gmail",
+        "Fwd: Invoice 2026-031 from Northwind",
+        """
         + Lars, can you check this invoice? It looks like it was billed twice.
 
         ~ ---------- Forwarded message ---------
@@ -61,8 +80,12 @@ OFFICE = [
 
         + Dear customer, please find invoice 2026-031 for EUR 1,250 attached.
         + Payment is due within 30 days.
-    """),
-    R("forward_apple", "Fwd: Boarding pass", """
+    """,
+    ),
+    R(
+        "forward_apple",
+        "Fwd: Boarding pass",
+        """
         + For your records.
 
         ~ Begin forwarded message:
@@ -73,8 +96,12 @@ OFFICE = [
         + To: traveller@example.com
 
         + Flight EA 1234 departs Lisbon at 11:40, gate 14.
-    """),
-    R("forward_outlook", "FW: Quarterly security review", """
+    """,
+    ),
+    R(
+        "forward_outlook",
+        "FW: Quarterly security review",
+        """
         + Team, please read the findings below before Thursday.
 
         ~ ________________________________
@@ -85,8 +112,12 @@ OFFICE = [
 
         + Three laptops were found without disk encryption.
         + Please enable BitLocker by March 15.
-    """),
-    R("forward_after_signature", "Fwd: conference badge", """
+    """,
+    ),
+    R(
+        "forward_after_signature",
+        "Fwd: conference badge",
+        """
         + See the badge pickup details below.
 
         - --
@@ -98,8 +129,12 @@ OFFICE = [
         + Subject: Badge pickup
 
         + Badges can be picked up at the registration desk from 8:00.
-    """),
-    R("forward_with_quotes_inside", "Fwd: Re: room booking", """
+    """,
+    ),
+    R(
+        "forward_with_quotes_inside",
+        "Fwd: Re: room booking",
+        """
         + Forwarding the thread so you have the booking reference.
 
         ~ ---------- Forwarded message ---------
@@ -111,16 +146,25 @@ OFFICE = [
 
         - On Mon, Mar 2, 2026 at 2:00 PM Omar Haddad <omar@example.com> wrote:
         - > Could you book a room for 12 people on Thursday?
-    """),
-    R("html_gmail_reply", "Re: design review", """
+    """,
+    ),
+    R(
+        "html_gmail_reply",
+        "Re: design review",
+        """
         + The new layout is much clearer.
         + One nit: the footer links are too small on mobile.
 
         - On Tue, Mar 3, 2026 at 11:00 AM Nadia Rahman <nadia@example.com> wrote:
         - > Here is the second round of the design for review.
         - > Comments welcome until Friday.
-    """, html=True),
-    R("html_interleaved", "Re: onboarding checklist", """
+    """,
+        html=True,
+    ),
+    R(
+        "html_interleaved",
+        "Re: onboarding checklist",
+        """
         + Hi Sam,
 
         - > Do new hires get a laptop on day one?
@@ -131,15 +175,24 @@ OFFICE = [
 
         + The team lead files the access request.
         - >> Original checklist attached in the first mail.
-    """, html=True),
-    R("flattened_header_line", "Re: workshop feedback", """
+    """,
+        html=True,
+    ),
+    R(
+        "flattened_header_line",
+        "Re: workshop feedback",
+        """
         + The hands-on part was the most useful; more exercises next time, please.
 
         - Date: Tue, 3 Mar 2026 08:35:10 +0000 From: events@example.org To: Smith, Shelly Subject: Tell us about the workshop
 
         - Thank you for attending our workshop. We'd love your feedback.
-    """),
-    R("outlook_reply_to_in_block", "RE: course evaluation", """
+    """,
+    ),
+    R(
+        "outlook_reply_to_in_block",
+        "RE: course evaluation",
+        """
         + The group work taught me the most about planning.
 
         - From: courses@example.edu
@@ -149,49 +202,74 @@ OFFICE = [
         - Subject: Tell us what you learned
 
         - Please reply to this email with your feedback.
-    """),
-    R("forward_without_prefix", "Quarterly numbers", """
+    """,
+    ),
+    R(
+        "forward_without_prefix",
+        "Quarterly numbers",
+        """
         + From: Finance Team <finance@example.com>
         + Sent: Monday, March 2, 2026 9:00 AM
         + To: Managers <managers@example.com>
         + Subject: Quarterly numbers
 
         + Revenue grew 4% over the quarter; the details are in the attached sheet.
-    """),
-    R("lotus_notes_unquoted", "Re: supplier audit", """
+    """,
+    ),
+    R(
+        "lotus_notes_unquoted",
+        "Re: supplier audit",
+        """
         + The audit report is final; please file it with the supplier records.
 
         - Bob Smith/ACME wrote on 03/02/2026 10:15:20 AM:
 
         - Attached is the draft audit report for the supplier in Porto.
         - Comments by Friday, please.
-    """),
-    R("apple_ios_quoted_attribution", "Re: dinner", """
+    """,
+    ),
+    R(
+        "apple_ios_quoted_attribution",
+        "Re: dinner",
+        """
         + Booked a table for four at 8.
 
         - > On 2 Mar 2026, at 18:02, Sara Ahmed <sara@example.com> wrote:
         - >
         - > Can you book dinner for Friday?
-    """),
-    R("gmail_narrow_space_before_am", "Re: release notes", """
+    """,
+    ),
+    R(
+        "gmail_narrow_space_before_am",
+        "Re: release notes",
+        """
         - On Tue, Mar 3, 2026 at 9:14\u202fAM Maria Lopez <maria@example.org> wrote:
         - > Can you draft the release notes?
 
         + Drafted; they are in the wiki under 2.4.
-    """),
-    R("yahoo_long_attribution", "Re: garden club", """
+    """,
+    ),
+    R(
+        "yahoo_long_attribution",
+        "Re: garden club",
+        """
         + I'll bring seeds for the swap.
 
         - On Tuesday, March 3, 2026, 09:12:44 AM GMT+1, Rosa Klein <rosa@example.com> wrote:
 
         - > Don't forget the seed swap on Saturday.
-    """),
-    R("attribution_unquoted_history", "Re: parking permits", """
+    """,
+    ),
+    R(
+        "attribution_unquoted_history",
+        "Re: parking permits",
+        """
         + Thanks, I'll collect mine on Monday.
 
         - On 3 Mar 2026, at 09:00, Facilities <facilities@example.com> wrote:
 
         - Parking permits for 2026 are ready at reception.
         - Please bring your staff card.
-    """),
+    """,
+    ),
 ]

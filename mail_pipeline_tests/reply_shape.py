@@ -32,17 +32,21 @@ class Reply:
         return out
 
     def body(self) -> str:
-        return "\n".join(line[2:] for line in textwrap.dedent(self.labelled).strip("\n").split("\n"))
+        return "\n".join(
+            line[2:] for line in textwrap.dedent(self.labelled).strip("\n").split("\n")
+        )
 
     def raw(self, index: int) -> bytes:
         if self.html:
             ctype, body = "text/html", _as_html(self.body())
         else:
             ctype, body = "text/plain", self.body()
-        head = (f"From: Author {index} <author{index}@lists.example.org>\nTo: dev@lists.example.org\n"
-                f"Subject: {self.subject}\nDate: Tue, 03 Mar 2026 14:05:00 +0100\n"
-                f"Message-ID: <reply-{index}@lists.example.org>\nMIME-Version: 1.0\n"
-                f"Content-Type: {ctype}; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+        head = (
+            f"From: Author {index} <author{index}@lists.example.org>\nTo: dev@lists.example.org\n"
+            f"Subject: {self.subject}\nDate: Tue, 03 Mar 2026 14:05:00 +0100\n"
+            f"Message-ID: <reply-{index}@lists.example.org>\nMIME-Version: 1.0\n"
+            f"Content-Type: {ctype}; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+        )
         return (head + body + "\n").replace("\n", "\r\n").encode("utf-8")
 
 

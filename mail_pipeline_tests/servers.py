@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -60,10 +60,26 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -126,10 +142,12 @@ protocol imap {{
 
 # Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC: a server like Exchange
 # Online, which offers neither (`Dovecot(imap_capability=WITHOUT_CONDSTORE)`).
-WITHOUT_CONDSTORE = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
-                     "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
-                     "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
-                     "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE")
+WITHOUT_CONDSTORE = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+    "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
+)
 # The same with CONDSTORE but not QRESYNC: flags changed since a mod-sequence, but no VANISHED.
 WITHOUT_QRESYNC = WITHOUT_CONDSTORE + " CONDSTORE"
 
@@ -162,13 +180,17 @@ active_value = true
 @dataclass
 class Dovecot:
     root: Path
-    users: dict[str, str] = field(default_factory=lambda: {"alice": "alice-secret-pw", "bob": "bob-secret-pw"})
+    users: dict[str, str] = field(
+        default_factory=lambda: {"alice": "alice-secret-pw", "bob": "bob-secret-pw"}
+    )
     port: int = 0
     tls_port: int = 0
     process: subprocess.Popen | None = None
     oauth_url: str = ""  # a token server (token_server.py): enables the oauth2 passdb
     oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")
-    imap_capability: str = ""  # replaces the advertised post-login capabilities (e.g. WITHOUT_CONDSTORE)
+    imap_capability: str = (
+        ""  # replaces the advertised post-login capabilities (e.g. WITHOUT_CONDSTORE)
+    )
 
     @property
     def ca_file(self) -> str:
@@ -194,14 +216,29 @@ class Dovecot:
         self.port = self.port or free_port()
         self.tls_port = self.tls_port or free_port()
         conf = self.root / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(
-            root=self.root, tag=self.root.name, cert=cert, key=key, users=users_file,
-            maildirs=maildirs, port=self.port, tls_port=self.tls_port, **self._oauth_conf(),
-            capability=f"  imap_capability = {self.imap_capability}\n" if self.imap_capability else "",
-        ))
+        conf.write_text(
+            DOVECOT_CONF.format(
+                root=self.root,
+                tag=self.root.name,
+                cert=cert,
+                key=key,
+                users=users_file,
+                maildirs=maildirs,
+                port=self.port,
+                tls_port=self.tls_port,
+                **self._oauth_conf(),
+                capability=f"  imap_capability = {self.imap_capability}\n"
+                if self.imap_capability
+                else "",
+            )
+        )
         # Own process group: stop() ends the master and every imap/log child with it, like a real outage.
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for_port(self.tls_port)
             wait_for_port(self.port)
@@ -216,7 +253,10 @@ class Dovecot:
         args = self.root / "oauth2.conf.ext"
         args.write_text(OAUTH2_ARGS.format(url=self.oauth_url))
         mechanisms = " ".join(self.oauth_mechanisms)
-        return {"oauth_mechanisms": f" {mechanisms}", "oauth_passdb": OAUTH2_PASSDB.format(mechanisms=mechanisms, args=args)}
+        return {
+            "oauth_mechanisms": f" {mechanisms}",
+            "oauth_passdb": OAUTH2_PASSDB.format(mechanisms=mechanisms, args=args),
+        }
 
     def log_tail(self) -> str:
         path = self.root / "dovecot.log"
@@ -224,10 +264,8 @@ class Dovecot:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -244,7 +282,9 @@ class Dovecot:
         client.login(user, self.users[user])
         return client
 
-    def append(self, messages: list[tuple[str, bytes, datetime]], user: str = "alice", batch: int = 500) -> None:
+    def append(
+        self, messages: list[tuple[str, bytes, datetime]], user: str = "alice", batch: int = 500
+    ) -> None:
         """Seed with MULTIAPPEND (~2,000-3,000 msg/s): (folder, raw bytes, internaldate)."""
         client = self.client(user)
         try:
@@ -256,7 +296,7 @@ class Dovecot:
                 if folder not in folders:
                     client.create_folder(folder)
                 for start in range(0, len(items), batch):
-                    client.multiappend(folder, items[start:start + batch])
+                    client.multiappend(folder, items[start : start + batch])
         finally:
             client.logout()
 
@@ -272,7 +312,9 @@ class Postgres:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True)
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True
+        )
 
     def start(self) -> Postgres:
         with readable_by_services():
@@ -285,11 +327,23 @@ class Postgres:
         shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"
         self.port = self.port or free_port()
-        done = self._as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+        done = self._as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"
+        )
         if done.returncode:
             raise ServerUnavailable(f"initdb failed: {done.stderr[-1000:]}")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-        done = self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "pg.log"), "-w", "start")
+        done = self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "pg.log"),
+            "-w",
+            "start",
+        )
         if done.returncode:
             raise ServerUnavailable(f"pg_ctl start failed: {done.stderr[-1000:]}")
         self.process_started = True
@@ -297,5 +351,7 @@ class Postgres:
 
     def stop(self) -> None:
         if self.process_started:
-            self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+            self._as_postgres(
+                str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"
+            )
             self.process_started = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -46,11 +47,26 @@ class Link:
         """Bytes carried; busy seconds; first and last byte sent and the pauses of at least
         `gap_s` between them (as [start, seconds]), in seconds after `since`."""
         if not self.busy:
-            return {"bytes": 0, "busy_s": 0.0, "first_s": None, "last_s": None, "idle_s": 0.0, "gaps": []}
-        gaps = [[before[1] - since, after[0] - before[1]] for before, after in zip(self.busy, self.busy[1:])]
-        return {"bytes": self.bytes, "busy_s": sum(end - start for start, end in self.busy),
-                "first_s": self.busy[0][0] - since, "last_s": self.busy[-1][1] - since,
-                "idle_s": sum(length for _, length in gaps), "gaps": [g for g in gaps if g[1] >= gap_s]}
+            return {
+                "bytes": 0,
+                "busy_s": 0.0,
+                "first_s": None,
+                "last_s": None,
+                "idle_s": 0.0,
+                "gaps": [],
+            }
+        gaps = [
+            [before[1] - since, after[0] - before[1]]
+            for before, after in zip(self.busy, self.busy[1:])
+        ]
+        return {
+            "bytes": self.bytes,
+            "busy_s": sum(end - start for start, end in self.busy),
+            "first_s": self.busy[0][0] - since,
+            "last_s": self.busy[-1][1] - since,
+            "idle_s": sum(length for _, length in gaps),
+            "gaps": [g for g in gaps if g[1] >= gap_s],
+        }
 
     @property
     def window(self) -> int:
@@ -58,7 +74,9 @@ class Link:
         return max(int(2 * self.rate * self.delay), 4 * CHUNK)
 
 
-_FETCH_COMMAND = re.compile(rb"^([!#-'*-Z^-z|}~]+) UID FETCH \S+ ([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+_FETCH_COMMAND = re.compile(
+    rb"^([!#-'*-Z^-z|}~]+) UID FETCH \S+ ([^\r\n]*)", re.IGNORECASE | re.MULTILINE
+)
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n\Z")
 
 
@@ -93,7 +111,7 @@ class FetchWatch:
             if end < 0:
                 self.line += data[position:]
                 return
-            line, self.line, position = self.line + data[position:end + 1], b"", end + 1
+            line, self.line, position = self.line + data[position : end + 1], b"", end + 1
             literal = _LITERAL.search(line)
             if literal:
                 self.skip = int(literal[1])
@@ -104,7 +122,14 @@ class FetchWatch:
 class ShapingProxy:
     """Listen on a free loopback port and forward to `upstream_port` over the modeled link."""
 
-    def __init__(self, upstream_port: int, *, delay_ms: float = 20, rate_mbit: float = 100, watch: bool = False):
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        delay_ms: float = 20,
+        rate_mbit: float = 100,
+        watch: bool = False,
+    ):
         self.upstream_port, self.watch = upstream_port, watch
         rate = rate_mbit * 1e6 / 8
         self.up, self.down = Link(rate, delay_ms / 1000), Link(rate, delay_ms / 1000)
@@ -113,7 +138,9 @@ class ShapingProxy:
         self.fetch_connections = 0  # connections that sent a UID FETCH (`watch`)
         self.max_in_flight = 0  # most UID FETCH commands one connection had unanswered (`watch`)
         self.fetch_items: set[bytes] = set()  # what UID FETCH commands asked for, as sent (`watch`)
-        self.opened: list[float] = []  # when each connection was accepted, and each closed (loop time)
+        self.opened: list[
+            float
+        ] = []  # when each connection was accepted, and each closed (loop time)
         self.closed: list[float] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -132,6 +159,7 @@ class ShapingProxy:
             loop.run_until_complete(self.serve())
             ready.set()
             loop.run_forever()
+
         threading.Thread(target=run, daemon=True).start()
         ready.wait(10)
         return self
@@ -154,26 +182,42 @@ class ShapingProxy:
         direction, bytes, busy and idle seconds and the pauses (`Link.stats`); when connections
         opened and closed."""
         since = self.opened[0] if self.opened else 0.0
-        return {"since": since, "connections": len(self.opened), "opened_s": [round(t - since, 4) for t in self.opened],
-                "closed_s": [round(t - since, 4) for t in self.closed],
-                "down": self.down.stats(since), "up": self.up.stats(since)}
+        return {
+            "since": since,
+            "connections": len(self.opened),
+            "opened_s": [round(t - since, 4) for t in self.opened],
+            "closed_s": [round(t - since, 4) for t in self.closed],
+            "down": self.down.stats(since),
+            "up": self.up.stats(since),
+        }
 
     def reset(self) -> None:
         """Forget what was counted (between measurements, with no connection open)."""
-        self.up, self.down = Link(self.up.rate, self.up.delay), Link(self.down.rate, self.down.delay)
+        self.up, self.down = (
+            Link(self.up.rate, self.up.delay),
+            Link(self.down.rate, self.down.delay),
+        )
         self.opened, self.closed = [], []
 
     async def _connection(self, client_reader, client_writer) -> None:
         self.opened.append(asyncio.get_running_loop().time())
         try:
-            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            server_reader, server_writer = await asyncio.open_connection(
+                "127.0.0.1", self.upstream_port
+            )
         except OSError:
             client_writer.close()
             return
         self.connections += 1
         watch = FetchWatch(self) if self.watch else None
-        pipes = {asyncio.create_task(_pipe(client_reader, server_writer, self.up, watch.client if watch else None)),
-                 asyncio.create_task(_pipe(server_reader, client_writer, self.down, watch.server if watch else None))}
+        pipes = {
+            asyncio.create_task(
+                _pipe(client_reader, server_writer, self.up, watch.client if watch else None)
+            ),
+            asyncio.create_task(
+                _pipe(server_reader, client_writer, self.down, watch.server if watch else None)
+            ),
+        }
         # A direction that ends cleanly half-closes (the other keeps flowing); one that fails ends both.
         _done, running = await asyncio.wait(pipes, return_when=asyncio.FIRST_EXCEPTION)
         for writer in (client_writer, server_writer):
@@ -182,7 +226,9 @@ class ShapingProxy:
         self.closed.append(asyncio.get_running_loop().time())
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, seen) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, seen
+) -> None:
     """Copy one direction, each chunk written at its arrival time on `link`."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
@@ -201,10 +247,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link
                     held[0] -= len(data)
                     room.notify_all()
             if writer.can_write_eof():
-                try:
+                # The peer may have closed already: nothing left to half-close.
+                with contextlib.suppress(OSError):
                     writer.write_eof()
-                except OSError:  # the peer has closed already: nothing left to half-close
-                    pass
         finally:  # the peer is gone: stop holding the reader back
             async with room:
                 held[0] = -1 << 60
@@ -225,13 +270,24 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A shaping TCP proxy on loopback: delay and rate per direction.")
+    parser = argparse.ArgumentParser(
+        description="A shaping TCP proxy on loopback: delay and rate per direction."
+    )
     parser.add_argument("upstream_port", type=int)
-    parser.add_argument("--delay-ms", type=float, default=20, help="one-way delay (default 20: 40 ms round trip)")
-    parser.add_argument("--rate-mbit", type=float, default=100, help="rate per direction (default 100 Mbit/s)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one, printed)")
-    parser.add_argument("--stats", action="store_true",
-                        help="on SIGUSR1, print what crossed the link as one JSON line and start counting afresh")
+    parser.add_argument(
+        "--delay-ms", type=float, default=20, help="one-way delay (default 20: 40 ms round trip)"
+    )
+    parser.add_argument(
+        "--rate-mbit", type=float, default=100, help="rate per direction (default 100 Mbit/s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: a free one, printed)"
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="on SIGUSR1, print what crossed the link as one JSON line and start counting afresh",
+    )
     args = parser.parse_args(argv)
     proxy = ShapingProxy(args.upstream_port, delay_ms=args.delay_ms, rate_mbit=args.rate_mbit)
     proxy.port = args.port
@@ -246,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
         print(proxy.port, flush=True)
         await asyncio.Event().wait()
+
     try:
         asyncio.run(run())
     except KeyboardInterrupt:

@@ -13,7 +13,14 @@ SECRET = "pa55-w0rd-that-must-not-leak"
 
 
 def account(**overrides) -> Account:
-    values = dict(slug="work", email="me@example.com", host="imap.example.com", port=993, username="me", password_token="")
+    values = {
+        "slug": "work",
+        "email": "me@example.com",
+        "host": "imap.example.com",
+        "port": 993,
+        "username": "me",
+        "password_token": "",
+    }
     values.update(overrides)
     return Account(**values)
 
@@ -29,16 +36,16 @@ def test_registry_stores_only_a_token_with_mode_0600(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    ("overrides", "message"),
     [
-        (dict(slug="Work"), "invalid slug"),
-        (dict(slug="me@example.com"), "invalid slug"),
-        (dict(slug="a" * 65), "invalid slug"),
-        (dict(port=0), "invalid port"),
-        (dict(port=70000), "invalid port"),
-        (dict(security="plain"), r"plain \(unencrypted\) IMAP is refused"),
-        (dict(security="ssl3"), "invalid security"),
-        (dict(ca_file="/nonexistent/ca.pem"), "does not exist"),
+        ({"slug": "Work"}, "invalid slug"),
+        ({"slug": "me@example.com"}, "invalid slug"),
+        ({"slug": "a" * 65}, "invalid slug"),
+        ({"port": 0}, "invalid port"),
+        ({"port": 70000}, "invalid port"),
+        ({"security": "plain"}, r"plain \(unencrypted\) IMAP is refused"),
+        ({"security": "ssl3"}, "invalid security"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "does not exist"),
     ],
 )
 def test_invalid_input_is_refused_and_registry_unchanged(tmp_path, overrides, message):
@@ -109,16 +116,22 @@ def test_every_write_keeps_the_previous_version_as_a_0600_backup(tmp_path):
     second = registry.path.read_bytes()
     registry.remove("first")
     assert registry.backup_path.read_bytes() == second
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["accounts.json", "accounts.json.bak"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "accounts.json",
+        "accounts.json.bak",
+    ]
 
 
-@pytest.mark.parametrize("damage", [
-    lambda raw: raw[: len(raw) // 2],  # truncated mid-write by a full disk or a crash
-    lambda raw: b"",
-    lambda raw: b"\x00" * len(raw),
-    lambda raw: b'{"accounts": {"slug": "x"}}',
-    lambda raw: b'{"accounts": [{"slug": "x"}]}',
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 2],  # truncated mid-write by a full disk or a crash
+        lambda raw: b"",
+        lambda raw: b"\x00" * len(raw),
+        lambda raw: b'{"accounts": {"slug": "x"}}',
+        lambda raw: b'{"accounts": [{"slug": "x"}]}',
+    ],
+)
 def test_a_corrupt_registry_names_itself_and_the_backup_and_restores(tmp_path, damage):
     import shlex
     import subprocess
@@ -134,7 +147,8 @@ def test_a_corrupt_registry_names_itself_and_the_backup_and_restores(tmp_path, d
     assert str(registry.path) in message and str(registry.backup_path) in message
     assert "JSONDecodeError" not in type(caught.value).__name__ and "first" in message
     command = message.split("restore it with: ")[1]
-    subprocess.run(shlex.split(command), check=True)  # the remedy the message gives works as written
+    # the remedy the message gives works as written
+    subprocess.run(shlex.split(command), check=True)
     assert list(registry.load()) == ["first"]
     assert registry.password(registry.get("first"), cipher) == SECRET
 
@@ -142,5 +156,7 @@ def test_a_corrupt_registry_names_itself_and_the_backup_and_restores(tmp_path, d
 def test_a_corrupt_registry_without_backup_says_so(tmp_path):
     registry = AccountRegistry(tmp_path / "accounts.json")
     registry.path.write_text('{"version": 1, "accounts": [')
-    with pytest.raises(AccountError, match=r"accounts\.json cannot be read .*no backup .*accounts\.json\.bak"):
+    with pytest.raises(
+        AccountError, match=r"accounts\.json cannot be read .*no backup .*accounts\.json\.bak"
+    ):
         registry.load()

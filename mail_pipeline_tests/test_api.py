@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pyarrow as pa
@@ -21,10 +21,26 @@ def test_sql_returns_a_polars_frame_of_the_views(tmp_path):
     empty = mail_pipeline.sql("SELECT count(*) AS n FROM emails", settings=settings)
     assert isinstance(empty, pl.DataFrame) and empty["n"].to_list() == [0]
 
-    now = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
-    row = {"run_id": "r1", "folder": "INBOX", "partition_day": date(2026, 11, 20), "started_at": now, "finished_at": now,
-           "uidvalidity": 7, "highest_uid": 42, "messages_fetched": 3, "bytes_fetched": 900, "status": "ok", "error": None}
-    lake.append("sync_log", "alice", date(2026, 11, 20), pa.Table.from_pylist([row], schema=SYNC_LOG))
-    found = mail_pipeline.sql("SELECT account, folder, messages_fetched FROM sync_log WHERE account = ?", "alice",
-                              settings=settings)
+    now = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    row = {
+        "run_id": "r1",
+        "folder": "INBOX",
+        "partition_day": date(2026, 11, 20),
+        "started_at": now,
+        "finished_at": now,
+        "uidvalidity": 7,
+        "highest_uid": 42,
+        "messages_fetched": 3,
+        "bytes_fetched": 900,
+        "status": "ok",
+        "error": None,
+    }
+    lake.append(
+        "sync_log", "alice", date(2026, 11, 20), pa.Table.from_pylist([row], schema=SYNC_LOG)
+    )
+    found = mail_pipeline.sql(
+        "SELECT account, folder, messages_fetched FROM sync_log WHERE account = ?",
+        "alice",
+        settings=settings,
+    )
     assert found.to_dicts() == [{"account": "alice", "folder": "INBOX", "messages_fetched": 3}]

@@ -16,24 +16,54 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = [
-    "fetch_msgs_per_s", "fetch_mb_per_s", "fetch_stage_msgs_per_s", "imap_ceiling_msgs_per_s",
-    "mbsync_msgs_per_s", "mbsync_nofsync_msgs_per_s", "fetch_vs_ceiling", "fetch_vs_mbsync",
-    "parse_msgs_per_s_1core", "parse_msgs_per_s_2cores", "dovecot_load_msgs_per_s",
+    "fetch_msgs_per_s",
+    "fetch_mb_per_s",
+    "fetch_stage_msgs_per_s",
+    "imap_ceiling_msgs_per_s",
+    "mbsync_msgs_per_s",
+    "mbsync_nofsync_msgs_per_s",
+    "fetch_vs_ceiling",
+    "fetch_vs_mbsync",
+    "parse_msgs_per_s_1core",
+    "parse_msgs_per_s_2cores",
+    "dovecot_load_msgs_per_s",
 ]
 
 
 def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
-    missing = [tool for tool in ("dovecot", "mbsync") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+    missing = [
+        tool
+        for tool in ("dovecot", "mbsync")
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"not installed under CI: {', '.join(missing)}")
         pytest.skip(f"not installed: {', '.join(missing)} (`make services`)")
-    (tmp_path / "results.json").write_text(json.dumps({"embed_chunks_per_s": 42.0, "retired_figure_ms": 1.0}))
+    (tmp_path / "results.json").write_text(
+        json.dumps({"embed_chunks_per_s": 42.0, "retired_figure_ms": 1.0})
+    )
 
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--n", "300", "--sections", "fetch,parse", "--out", str(tmp_path),
-         "--repeat", "1", "--profile", "yes"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--n",
+            "300",
+            "--sections",
+            "fetch,parse",
+            "--out",
+            str(tmp_path),
+            "--repeat",
+            "1",
+            "--profile",
+            "yes",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -43,8 +73,15 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
     assert results["embed_chunks_per_s"] == 42.0  # another section's figure survives the merge
     assert "retired_figure_ms" not in results  # one no section declares any more does not
     assert results["n_messages"] == 300 and results["fetch_n_messages"] == 300
-    for key in ("date", "machine", "python_version", "dagster_version", "imapclient_version",
-                "dovecot_version", "mbsync_version"):
+    for key in (
+        "date",
+        "machine",
+        "python_version",
+        "dagster_version",
+        "imapclient_version",
+        "dovecot_version",
+        "mbsync_version",
+    ):
         assert isinstance(results[key], str) and results[key], key
 
     report = (tmp_path / "RESULTS.md").read_text()
@@ -54,7 +91,9 @@ def test_bench_writes_positive_figures_and_keeps_other_sections(tmp_path):
 
 
 def _needs(*tools: str) -> None:
-    missing = [tool for tool in tools if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+    missing = [
+        tool for tool in tools if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"not installed under CI: {', '.join(missing)}")
@@ -62,38 +101,82 @@ def _needs(*tools: str) -> None:
 
 
 def _bench(out: Path, *args: str, timeout: int) -> dict:
-    done = subprocess.run([sys.executable, "-m", "bench", "--out", str(out), "--repeat", "1", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--out", str(out), "--repeat", "1", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((out / "results.json").read_text())
 
 
 def _positive(results: dict, keys: list[str]) -> None:
     for key in keys:
-        assert isinstance(results.get(key), (int, float)) and results[key] > 0, (key, results.get(key))
+        assert isinstance(results.get(key), (int, float)) and results[key] > 0, (
+            key,
+            results.get(key),
+        )
 
 
 def test_bench_embed_search_sensor_smoke(tmp_path):
     """The three in-process sections on a tiny mailbox (about 40 s, most of it the model load)."""
     _needs("dovecot")
-    results = _bench(tmp_path, "--n", "150", "--sections", "embed,search,sensor", "--embed-sample", "24", timeout=300)
+    results = _bench(
+        tmp_path,
+        "--n",
+        "150",
+        "--sections",
+        "embed,search,sensor",
+        "--embed-sample",
+        "24",
+        timeout=300,
+    )
 
-    _positive(results, [
-        "chunks_produced", "chunks_embedded", "embed_chunks_per_s", "encode_ceiling_chunks_per_s",
-        "embed_rerun_chunks_per_s", "search_store_rows", "search_vector_p50_ms", "search_text_p50_ms",
-        "search_hybrid_p50_ms", "search_hybrid_p95_ms", "search_hybrid_words_p50_ms", "search_hybrid_cold_p50_ms",
-        "sensor_noop_tick_ms_1k", "sensor_noop_tick_ms_20k", "sensor_noop_tick_ratio",
-    ])
+    _positive(
+        results,
+        [
+            "chunks_produced",
+            "chunks_embedded",
+            "embed_chunks_per_s",
+            "encode_ceiling_chunks_per_s",
+            "embed_rerun_chunks_per_s",
+            "search_store_rows",
+            "search_vector_p50_ms",
+            "search_text_p50_ms",
+            "search_hybrid_p50_ms",
+            "search_hybrid_p95_ms",
+            "search_hybrid_words_p50_ms",
+            "search_hybrid_cold_p50_ms",
+            "sensor_noop_tick_ms_1k",
+            "sensor_noop_tick_ms_20k",
+            "sensor_noop_tick_ratio",
+        ],
+    )
     assert results["chunks_embedded"] <= results["chunks_produced"]
     assert results["embed_sample_chunks"] == 24 and results["embed_precision"] in ("fp32", "bf16")
     assert results["embed_backend"] in ("torch fp32", "torch bf16", "openvino fp32")
-    assert results["embed_backend_min_cosine"] >= 0.999 and results["embed_speedup_vs_torch_fp32"] > 0
-    assert results["embed_torch_fp32_min_cosine"] == 1.0 or results["embed_torch_fp32_min_cosine"] > 0.99999
-    assert results["search_store_rows"] == results["chunks_produced"] and results["search_queries"] == 50
-    assert results["sensor_small_n_messages"] == results["sensor_large_n_messages"] == 150  # both capped at N
+    assert (
+        results["embed_backend_min_cosine"] >= 0.999 and results["embed_speedup_vs_torch_fp32"] > 0
+    )
+    assert (
+        results["embed_torch_fp32_min_cosine"] == 1.0
+        or results["embed_torch_fp32_min_cosine"] > 0.99999
+    )
+    assert (
+        results["search_store_rows"] == results["chunks_produced"]
+        and results["search_queries"] == 50
+    )
+    # both capped at N
+    assert results["sensor_small_n_messages"] == results["sensor_large_n_messages"] == 150
     report = (tmp_path / "RESULTS.md").read_text()
-    for goal in ("stage overhead ≤ 10% over bare encode", "hybrid search median ≤ 50 ms",
-                 "no-op tick the same within noise", "the chosen runtime keeps the vectors (cosine ≥ 0.999)"):
+    for goal in (
+        "stage overhead ≤ 10% over bare encode",
+        "hybrid search median ≤ 50 ms",
+        "no-op tick the same within noise",
+        "the chosen runtime keeps the vectors (cosine ≥ 0.999)",
+    ):
         assert goal in report
 
 
@@ -102,13 +185,32 @@ def test_bench_backfill_smoke(tmp_path):
     """The backfill section through a real `dagster dev` at a 3 s sensor interval. It takes about
     3 minutes on 2 shared cores whatever the sizes (`dagster dev`'s start, a process per run)."""
     _needs("dovecot")
-    results = _bench(tmp_path, "--n", "20", "--sections", "backfill", "--backfill-n", "20", "--backfill-k", "2",
-                     "--sensor-interval", "3", timeout=600)
+    results = _bench(
+        tmp_path,
+        "--n",
+        "20",
+        "--sections",
+        "backfill",
+        "--backfill-n",
+        "20",
+        "--backfill-k",
+        "2",
+        "--sensor-interval",
+        "3",
+        timeout=600,
+    )
 
-    _positive(results, [
-        "backfill_single_run_s", "backfill_separate_runs_s", "backfill_30d_wall_s", "backfill_30d_peak_rss_mb",
-        "new_mail_to_searchable_s", "backfill_30d_chunks",
-    ])
+    _positive(
+        results,
+        [
+            "backfill_single_run_s",
+            "backfill_separate_runs_s",
+            "backfill_30d_wall_s",
+            "backfill_30d_peak_rss_mb",
+            "new_mail_to_searchable_s",
+            "backfill_30d_chunks",
+        ],
+    )
     assert results["backfill_single_runs"] == 1 and results["backfill_separate_runs"] == 2
     assert results["backfill_separate_max_parallel"] == 1  # the per-account run limit holds
     assert results["backfill_30d_runs"] == 1 and results["new_mail_sensor_interval_s"] == 3
@@ -117,8 +219,18 @@ def test_bench_backfill_smoke(tmp_path):
 
 def test_bench_search_service_smoke(tmp_path):
     """The service over HTTP and the CLI with and without it, on a tiny store."""
-    results = _bench(tmp_path, "--n", "150", "--sections", "search_service", "--embed-sample", "24", timeout=600)
-    _positive(results, ["search_service_p50_ms", "search_service_p95_ms", "search_cli_warm_p50_s", "search_cli_cold_s"])
+    results = _bench(
+        tmp_path, "--n", "150", "--sections", "search_service", "--embed-sample", "24", timeout=600
+    )
+    _positive(
+        results,
+        [
+            "search_service_p50_ms",
+            "search_service_p95_ms",
+            "search_cli_warm_p50_s",
+            "search_cli_cold_s",
+        ],
+    )
     assert results["search_service_queries"] == 50
     assert "CLI search through the service ≤ 1.0 s" in (tmp_path / "RESULTS.md").read_text()
 
@@ -127,7 +239,21 @@ def test_bench_fetch_wan_smoke(tmp_path):
     """The README's `--sections fetch_wan`: the stage and mbsync through the shaping proxy."""
     _needs("dovecot", "mbsync")
     results = _bench(tmp_path, "--n", "200", "--sections", "fetch_wan", timeout=600)
-    _positive(results, ["wan_link_mb_per_s", "wan_rtt_ms", "link_capacity_msgs_per_s", "fetch_wan_msgs_per_s",
-                        "fetch_wan_sequential_msgs_per_s", "mbsync_wan_msgs_per_s", "fetch_wan_vs_link",
-                        "fetch_wan_vs_mbsync_wan", "fetch_wan_down_mb", "mbsync_wan_down_mb"])
-    assert "raw_messages over the link ≥ 0.8 × link capacity" in (tmp_path / "RESULTS.md").read_text()
+    _positive(
+        results,
+        [
+            "wan_link_mb_per_s",
+            "wan_rtt_ms",
+            "link_capacity_msgs_per_s",
+            "fetch_wan_msgs_per_s",
+            "fetch_wan_sequential_msgs_per_s",
+            "mbsync_wan_msgs_per_s",
+            "fetch_wan_vs_link",
+            "fetch_wan_vs_mbsync_wan",
+            "fetch_wan_down_mb",
+            "mbsync_wan_down_mb",
+        ],
+    )
+    assert (
+        "raw_messages over the link ≥ 0.8 × link capacity" in (tmp_path / "RESULTS.md").read_text()
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,9 +13,30 @@ from mail_pipeline.indexing import Embedder
 from mail_pipeline.indexing.chunk import LONG_RUN_CHARS, Chunk, body_spans, chunk_email
 
 MAX = 256
-SENT = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
-WORDS = ("invoice payment schedule meeting tomorrow quarterly report server outage database migration "
-         "customer hiring interview flight hotel booking contract renewal budget approval").split()
+SENT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+WORDS = [
+    "invoice",
+    "payment",
+    "schedule",
+    "meeting",
+    "tomorrow",
+    "quarterly",
+    "report",
+    "server",
+    "outage",
+    "database",
+    "migration",
+    "customer",
+    "hiring",
+    "interview",
+    "flight",
+    "hotel",
+    "booking",
+    "contract",
+    "renewal",
+    "budget",
+    "approval",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +46,10 @@ def tokens():
 
 def english(paragraphs: int, sentences: int = 6, seed: int = 1) -> str:
     rng = random.Random(seed)
-    sentence = lambda: " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18))).capitalize() + "."  # noqa: E731
+
+    def sentence():
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18))).capitalize() + "."
+
     return "\n\n".join(" ".join(sentence() for _ in range(sentences)) for _ in range(paragraphs))
 
 
@@ -39,16 +64,33 @@ TEXTS = {
     "russian": "Привет, как дела? Счёт на оплату прилагается, срок оплаты пятница. " * 200,
     "german": "Die Rechnungsprüfungsabteilung übermittelt die Unterlagen fristgerecht. " * 250,
     "one 50k-char word": "a" * 50_000,
-    "random 50k-char word": "".join(random.Random(2).choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(50_000)),
-    "long url": "See https://tracker.example.com/click?" + "&".join(f"utm_{i}=Zm9vYmFy{i:05d}" for i in range(3000)),
+    "random 50k-char word": "".join(
+        random.Random(2).choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(50_000)
+    ),
+    "long url": "See https://tracker.example.com/click?"
+    + "&".join(f"utm_{i}=Zm9vYmFy{i:05d}" for i in range(3000)),
     "base64 blob": "Attachment: " + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 800,
-    "mixed": english(5) + "\n\n" + "請求書を確認してください。" * 50 + "\n\n" + "x" * 3000 + "\n\n" + english(3, seed=3),
+    "mixed": english(5)
+    + "\n\n"
+    + "請求書を確認してください。" * 50
+    + "\n\n"
+    + "x" * 3000
+    + "\n\n"
+    + english(3, seed=3),
 }
 
 
 def chunks_of(text: str, tokens, **kw) -> list[Chunk]:
-    return chunk_email(email_id="e-1", subject=kw.pop("subject", "Quarterly report"), sender="alice@example.com",
-                       sent_at=SENT, search_text=text, tokens=tokens, max_tokens=MAX, **kw)
+    return chunk_email(
+        email_id="e-1",
+        subject=kw.pop("subject", "Quarterly report"),
+        sender="alice@example.com",
+        sent_at=SENT,
+        search_text=text,
+        tokens=tokens,
+        max_tokens=MAX,
+        **kw,
+    )
 
 
 def body(chunk: Chunk) -> str:
@@ -77,7 +119,7 @@ def test_nothing_is_truncated(tokens, name):
     text = TEXTS[name]
     spans = spans_of(text, tokens)
     covered = 0
-    assert all(a[0] < b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(spans))
     for start, end in spans:
         assert not text[covered:start].strip(), "a gap between chunks lost text"
         covered = max(covered, end)
@@ -98,18 +140,25 @@ def test_consecutive_chunks_overlap(tokens):
     text = TEXTS["one paragraph"]
     spans = spans_of(text, tokens)
     assert len(spans) > 2
-    for (_, end), (start, _) in zip(spans, spans[1:]):
-        assert 0 < end - start  # the next chunk starts before this one ends
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end - start > 0  # the next chunk starts before this one ends
         assert len(tokens.offsets(text[start:end])) <= 48
 
 
 def test_header_carries_context_and_is_clipped(tokens):
     chunk = chunks_of("Body text.", tokens, subject="Budget " * 500)[0]
     header = chunk.text.split("\n", 1)[0]
-    assert header.startswith("Subject: Budget Budget") and "| From: alice@example.com | Date: 2026-03-02" in header
+    assert (
+        header.startswith("Subject: Budget Budget")
+        and "| From: alice@example.com | Date: 2026-03-02" in header
+    )
     assert header.count("Budget") <= 32 and header.endswith("2026-03-02")
-    assert chunk_email(email_id="e", subject="Hi", sender="b@x", sent_at=None, search_text="x",
-                       tokens=tokens)[0].text == "Subject: Hi | From: b@x\nx"
+    assert (
+        chunk_email(
+            email_id="e", subject="Hi", sender="b@x", sent_at=None, search_text="x", tokens=tokens
+        )[0].text
+        == "Subject: Hi | From: b@x\nx"
+    )
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t \n"])
@@ -134,16 +183,24 @@ def test_counter_includes_special_tokens(tokens):
 
 
 def test_attachments_are_chunked_apart_after_the_body(tokens):
-    attachments = [("contract.pdf", TEXTS["long english"]), ("empty.txt", "  \n"), ("rates.xlsx", "Rate\t120 EUR")]
+    attachments = [
+        ("contract.pdf", TEXTS["long english"]),
+        ("empty.txt", "  \n"),
+        ("rates.xlsx", "Rate\t120 EUR"),
+    ]
     chunks = chunks_of("See the attached contract.", tokens, attachments=attachments)
     assert chunks[0].attachment is None and body(chunks[0]) == "See the attached contract."
     names = [c.attachment for c in chunks]
     assert names == [None] + ["contract.pdf"] * (len(chunks) - 2) + ["rates.xlsx"]
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     assert len({c.chunk_id for c in chunks}) == len(chunks)
-    assert chunks[1].text.split("\n", 1)[0].endswith("| Date: 2026-03-02 | Attachment: contract.pdf")
+    assert (
+        chunks[1].text.split("\n", 1)[0].endswith("| Date: 2026-03-02 | Attachment: contract.pdf")
+    )
     assert body(chunks[-1]) == "Rate\t120 EUR" and all(c.token_count <= MAX for c in chunks)
     # The body's chunks are what they were without attachments: their ids and cached vectors hold.
     assert chunks[0] == chunks_of("See the attached contract.", tokens)[0]
     # Attachment text alone still gets chunks.
-    assert [c.attachment for c in chunks_of("", tokens, attachments=attachments[2:])] == ["rates.xlsx"]
+    assert [c.attachment for c in chunks_of("", tokens, attachments=attachments[2:])] == [
+        "rates.xlsx"
+    ]

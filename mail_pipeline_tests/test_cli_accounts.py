@@ -23,16 +23,29 @@ def run_cli(capsys, monkeypatch, *argv, stdin: str = "") -> tuple[int, str]:
 
 
 def add_args(dovecot, slug="alice", **kw):
-    args = ["account", "add", slug, "--email", "alice@example.test", "--username", kw.get("user", "alice"),
-            "--host", kw.get("host", "127.0.0.1"), "--port", str(kw.get("port", dovecot.tls_port)),
-            "--password-stdin"]
+    args = [
+        "account",
+        "add",
+        slug,
+        "--email",
+        "alice@example.test",
+        "--username",
+        kw.get("user", "alice"),
+        "--host",
+        kw.get("host", "127.0.0.1"),
+        "--port",
+        str(kw.get("port", dovecot.tls_port)),
+        "--password-stdin",
+    ]
     if kw.get("ca", True):
         args += ["--ca-file", dovecot.ca_file]
     return args
 
 
 def test_add_then_test_over_tls(dovecot, data_dir, capsys, monkeypatch):
-    code, out = run_cli(capsys, monkeypatch, *add_args(dovecot), stdin=dovecot.users["alice"] + "\n")
+    code, out = run_cli(
+        capsys, monkeypatch, *add_args(dovecot), stdin=dovecot.users["alice"] + "\n"
+    )
     assert code == 0, out
     assert "added account 'alice'" in out
     code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
@@ -43,7 +56,7 @@ def test_add_then_test_over_tls(dovecot, data_dir, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "case, expected",
+    ("case", "expected"),
     [
         ("wrong_password", "error (auth): login failed"),
         ("closed_port", "error (refused): connection refused"),
@@ -51,7 +64,9 @@ def test_add_then_test_over_tls(dovecot, data_dir, capsys, monkeypatch):
         ("unknown_folder", "unknown folder(s) 'Nope'"),
     ],
 )
-def test_each_failure_has_its_own_clear_error(dovecot, data_dir, capsys, monkeypatch, case, expected):
+def test_each_failure_has_its_own_clear_error(
+    dovecot, data_dir, capsys, monkeypatch, case, expected
+):
     password = dovecot.users["alice"]
     args = add_args(dovecot)
     if case == "wrong_password":
@@ -112,12 +127,31 @@ def test_all_folders_password_env_and_remove(dovecot, data_dir, capsys, monkeypa
     client = dovecot.client()
     client.create_folder("Projects/2026")
     client.logout()
-    args = ["account", "add", "home", "--email", "alice@example.test", "--username", "alice", "--host", "127.0.0.1",
-            "--port", str(dovecot.tls_port), "--ca-file", dovecot.ca_file, "--all-folders", "--password-env", "HOME_IMAP_PASSWORD"]
+    args = [
+        "account",
+        "add",
+        "home",
+        "--email",
+        "alice@example.test",
+        "--username",
+        "alice",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(dovecot.tls_port),
+        "--ca-file",
+        dovecot.ca_file,
+        "--all-folders",
+        "--password-env",
+        "HOME_IMAP_PASSWORD",
+    ]
     code, out = run_cli(capsys, monkeypatch, *args)
     assert code == 0, out
     synced = out.split("will sync: ")[1].splitlines()[0].split(", ")
-    assert sorted(synced) == ["INBOX", "Projects/2026"]  # Trash, Junk and Drafts left out by SPECIAL-USE
+    assert sorted(synced) == [
+        "INBOX",
+        "Projects/2026",
+    ]  # Trash, Junk and Drafts left out by SPECIAL-USE
     code, out = run_cli(capsys, monkeypatch, "account", "remove", "home")
     assert code == 0 and "removed account 'home'" in out
     code, out = run_cli(capsys, monkeypatch, "account", "list")
@@ -126,19 +160,31 @@ def test_all_folders_password_env_and_remove(dovecot, data_dir, capsys, monkeypa
     assert code == 2 and "no account 'home'" in out
 
 
-def test_on_server_delete_is_chosen_at_add_and_changed_later(dovecot, data_dir, capsys, monkeypatch):
+def test_on_server_delete_is_chosen_at_add_and_changed_later(
+    dovecot, data_dir, capsys, monkeypatch
+):
     from mail_pipeline.storage.accounts import AccountRegistry
 
-    code, out = run_cli(capsys, monkeypatch, *add_args(dovecot), "--on-server-delete", "mirror",
-                        stdin=dovecot.users["alice"] + "\n")
+    code, out = run_cli(
+        capsys,
+        monkeypatch,
+        *add_args(dovecot),
+        "--on-server-delete",
+        "mirror",
+        stdin=dovecot.users["alice"] + "\n",
+    )
     assert code == 0, out
     assert AccountRegistry(data_dir / "accounts.json").get("alice").on_server_delete == "mirror"
-    code, out = run_cli(capsys, monkeypatch, "account", "set", "alice", "--on-server-delete", "keep")
+    code, out = run_cli(
+        capsys, monkeypatch, "account", "set", "alice", "--on-server-delete", "keep"
+    )
     assert code == 0 and "on-server-delete=keep" in out
     assert AccountRegistry(data_dir / "accounts.json").get("alice").on_server_delete == "keep"
     code, out = run_cli(capsys, monkeypatch, "account", "list")
     assert "on-server-delete=keep" in out
     with pytest.raises(SystemExit):  # argparse: an unknown policy is a usage error
         cli.main(["account", "set", "alice", "--on-server-delete", "purge"])
-    code, out = run_cli(capsys, monkeypatch, "account", "set", "nobody", "--on-server-delete", "keep")
+    code, out = run_cli(
+        capsys, monkeypatch, "account", "set", "nobody", "--on-server-delete", "keep"
+    )
     assert code == 2 and "no account 'nobody'" in out

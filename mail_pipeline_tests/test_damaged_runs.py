@@ -5,7 +5,7 @@ remedy, and the scrub (command and Dagster job) reports it before anything reads
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
@@ -18,13 +18,18 @@ from mail_pipeline.storage import catalog
 from mail_pipeline.storage.integrity import scrub
 from mail_pipeline.storage.lake import Lake, verify_file
 from mail_pipeline_tests.damage import damage_column
-from mail_pipeline_tests.graph import raw_messages, emails
+from mail_pipeline_tests.graph import emails, raw_messages
 from mail_pipeline_tests.mailgen import message
-from mail_pipeline_tests.test_repair import failure_message, run  # the same day, account and resources
+
+# the same day, account and resources
+from mail_pipeline_tests.test_repair import (
+    failure_message,
+    run,
+)
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 10)
-WHEN = datetime(2026, 11, 10, 9, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 10, 9, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -49,12 +54,16 @@ def scrub_reports(path, capsys) -> str:
     assert cli.main(["scrub"]) == 1
     out = capsys.readouterr().out
     assert str(path) in out and "mail-pipeline repair" in out
-    job = scrub_job.execute_in_process(resources=build_resources(get_settings()), raise_on_error=False)
+    job = scrub_job.execute_in_process(
+        resources=build_resources(get_settings()), raise_on_error=False
+    )
     assert not job.success and str(path) in failure_message(job)
     return out
 
 
-def test_a_damaged_emails_file_is_rebuilt_by_the_next_run_and_said_so(dovecot, alice, data_dir, instance, capsys):
+def test_a_damaged_emails_file_is_rebuilt_by_the_next_run_and_said_so(
+    dovecot, alice, data_dir, instance, capsys
+):
     dovecot.append([("INBOX", message(f"e{i}", WHEN), WHEN) for i in range(3)])
     assert run(instance, [raw_messages, emails]).success
     lake = Lake(data_dir / "lake")
@@ -69,34 +78,56 @@ def test_a_damaged_emails_file_is_rebuilt_by_the_next_run_and_said_so(dovecot, a
     [note] = metadata(result, "emails")["damaged_files_rebuilt"]
     assert note.startswith("emails file damaged") and "rebuilt" in note
     assert verify_file(emails_file) == 3  # the file in place now reads back whole
-    assert len(list((data_dir / "quarantine").glob("*/lake/emails/account=alice/day=2026-11-10/part-0.parquet"))) == 1
-    flagged = lake.read_partition("emails", "alice", DAY, columns=["message_id", "flagged"]).to_pylist()
-    assert {r["message_id"]: r["flagged"] for r in flagged} == {"e0@example.test": False, "e1@example.test": True,
-                                                                 "e2@example.test": False}
+    assert (
+        len(
+            list(
+                (data_dir / "quarantine").glob(
+                    "*/lake/emails/account=alice/day=2026-11-10/part-0.parquet"
+                )
+            )
+        )
+        == 1
+    )
+    flagged = lake.read_partition(
+        "emails", "alice", DAY, columns=["message_id", "flagged"]
+    ).to_pylist()
+    assert {r["message_id"]: r["flagged"] for r in flagged} == {
+        "e0@example.test": False,
+        "e1@example.test": True,
+        "e2@example.test": False,
+    }
     assert scrub(lake) == [] and cli.main(["scrub"]) == 0
 
 
-def test_a_damaged_raw_file_fails_the_next_run_naming_it_even_for_a_flag_change(dovecot, alice, data_dir, instance,
-                                                                                capsys):
+def test_a_damaged_raw_file_fails_the_next_run_naming_it_even_for_a_flag_change(
+    dovecot, alice, data_dir, instance, capsys
+):
     dovecot.append([("INBOX", message(f"r{i}", WHEN), WHEN) for i in range(3)])
     assert run(instance, [raw_messages, emails]).success
     raw_file = Lake(data_dir / "lake").partition_file("raw_messages", "alice", DAY)
     damage_column(raw_file, "raw")
-    flag_on_server(dovecot, "r1@example.test", b"\\Seen")  # a run that writes only the state file beside it
+    # a run that writes only the state file beside it
+    flag_on_server(dovecot, "r1@example.test", b"\\Seen")
     scrub_reports(raw_file, capsys)
 
     result = run(instance, [raw_messages, emails])
     assert not result.success
     failure = failure_message(result)
-    assert str(raw_file) in failure and "mail-pipeline repair" in failure and "then the backfill it prints" in failure
+    assert (
+        str(raw_file) in failure
+        and "mail-pipeline repair" in failure
+        and "then the backfill it prints" in failure
+    )
     [line] = [line for line in failure.splitlines() if "cannot read" in line]
     assert "raw mail is fetched again" not in line and ".." not in line
-    assert not Lake(data_dir / "lake").partition_files("message_state", "alice", DAY)  # nothing written over it
+    # nothing written over it
+    assert not Lake(data_dir / "lake").partition_files("message_state", "alice", DAY)
 
 
 @pytest.mark.parametrize("new_mail", [False, True], ids=["file kept", "file rewritten"])
-def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, alice, data_dir, instance, capsys,
-                                                                    new_mail):
+def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(
+    dovecot, alice, data_dir, instance, capsys, new_mail
+):
     """Every page reads (its CRC was computed over the wrong bytes): only the sha256 tells, whether
     the run keeps the file or copies it into a new one with the day's new mail."""
     import pyarrow as pa
@@ -108,10 +139,15 @@ def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, ali
     table = pq.read_table(raw_file)
     raws = table.column("raw").to_pylist()
     raws[1] = raws[1].replace(b"Hello", b"Jello")
-    pq.write_table(table.set_column(table.schema.get_field_index("raw"), "raw", pa.array(raws, pa.binary())),
-                   raw_file, write_page_checksum=True)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("raw"), "raw", pa.array(raws, pa.binary())),
+        raw_file,
+        write_page_checksum=True,
+    )
     with duckdb.connect() as con:  # DuckDB serves it without a word
-        [(served, expected)] = con.execute(f"SELECT raw, sha256 FROM '{raw_file}' WHERE uid = 2").fetchall()
+        [(served, expected)] = con.execute(
+            f"SELECT raw, sha256 FROM '{raw_file}' WHERE uid = 2"
+        ).fetchall()
     assert hashlib.sha256(served).hexdigest() != expected
     out = scrub_reports(raw_file, capsys)
     assert "do not match their sha256" in out
@@ -122,7 +158,8 @@ def test_raw_bytes_that_do_not_match_their_sha256_fail_the_next_run(dovecot, ali
     result = run(instance, [raw_messages])
     assert not result.success and str(raw_file) in failure_message(result)
     assert "INBOX UID 2" in failure_message(result)
-    assert raw_file.read_bytes() == damaged and not list(raw_file.parent.glob("*.tmp"))  # nothing written over it
+    # nothing written over it
+    assert raw_file.read_bytes() == damaged and not list(raw_file.parent.glob("*.tmp"))
 
 
 def test_a_damaged_state_file_is_rebuilt_from_the_servers_flags(dovecot, alice, data_dir, instance):
@@ -132,7 +169,8 @@ def test_a_damaged_state_file_is_rebuilt_from_the_servers_flags(dovecot, alice, 
     assert run(instance, [raw_messages]).success
     lake = Lake(data_dir / "lake")
     [state_file] = lake.partition_files("message_state", "alice", DAY)
-    state_file.write_bytes(state_file.read_bytes()[: state_file.stat().st_size // 2])  # truncated by a crash
+    # truncated by a crash
+    state_file.write_bytes(state_file.read_bytes()[: state_file.stat().st_size // 2])
 
     result = run(instance, [raw_messages])
     assert result.success

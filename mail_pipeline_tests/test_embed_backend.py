@@ -10,14 +10,22 @@ import pytest
 from mail_pipeline.cli.doctor import check_model
 from mail_pipeline.indexing import backend as backends
 from mail_pipeline.indexing import embedder as embedder_module
-from mail_pipeline.indexing.backend import OPENVINO_FP32, TORCH_FP32, Choice, Runtime, candidates, machine_key
+from mail_pipeline.indexing.backend import (
+    OPENVINO_FP32,
+    TORCH_FP32,
+    Choice,
+    Runtime,
+    candidates,
+    machine_key,
+)
 from mail_pipeline.indexing.embedder import Embedder
 from mail_pipeline.settings import Settings
 from mail_pipeline_tests.test_embedder import TEXTS, run_python
 
 BF16 = Runtime("torch", "bf16")
-needs_openvino = pytest.mark.skipif(not embedder_module.openvino_encoder.available(),
-                                    reason="the `openvino` extra is not installed")
+needs_openvino = pytest.mark.skipif(
+    not embedder_module.openvino_encoder.available(), reason="the `openvino` extra is not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,37 +40,62 @@ def real_texts() -> list[str]:
     return list(dict.fromkeys(backends.calibration_texts() + TEXTS))
 
 
-@pytest.mark.parametrize(("backend", "torch_precision", "openvino", "expected"), [
-    ("auto", "fp32", False, [TORCH_FP32]),
-    ("auto", "fp32", True, [TORCH_FP32, OPENVINO_FP32]),
-    ("auto", "bf16", True, [TORCH_FP32, BF16, OPENVINO_FP32]),
-    ("auto", "bf16", False, [TORCH_FP32, BF16]),
-    ("torch", "fp32", True, [TORCH_FP32]),
-    ("torch", "bf16", True, [BF16]),
-    ("openvino", "fp32", True, [OPENVINO_FP32]),
-])
+@pytest.mark.parametrize(
+    ("backend", "torch_precision", "openvino", "expected"),
+    [
+        ("auto", "fp32", False, [TORCH_FP32]),
+        ("auto", "fp32", True, [TORCH_FP32, OPENVINO_FP32]),
+        ("auto", "bf16", True, [TORCH_FP32, BF16, OPENVINO_FP32]),
+        ("auto", "bf16", False, [TORCH_FP32, BF16]),
+        ("torch", "fp32", True, [TORCH_FP32]),
+        ("torch", "bf16", True, [BF16]),
+        ("openvino", "fp32", True, [OPENVINO_FP32]),
+    ],
+)
 def test_candidates(backend, torch_precision, openvino, expected):
     assert candidates(backend, torch_precision, openvino) == expected
 
 
-@pytest.mark.parametrize(("rates", "cosines", "expected"), [
-    ({TORCH_FP32: 3.0, OPENVINO_FP32: 4.2}, {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0}, OPENVINO_FP32),
-    ({TORCH_FP32: 5.0, OPENVINO_FP32: 4.2}, {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0}, TORCH_FP32),
-    # Faster, but its vectors drift: never.
-    ({TORCH_FP32: 3.0, OPENVINO_FP32: 9.0}, {TORCH_FP32: 1.0, OPENVINO_FP32: 0.998}, TORCH_FP32),
-    # bf16 keeps the vectors but under its own cache key: only when clearly faster.
-    ({TORCH_FP32: 2.4, BF16: 4.34, OPENVINO_FP32: 4.22}, {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0}, OPENVINO_FP32),
-    ({TORCH_FP32: 2.4, BF16: 9.0, OPENVINO_FP32: 4.22}, {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0}, BF16),
-    ({TORCH_FP32: 2.4, BF16: 9.0}, {TORCH_FP32: 1.0, BF16: 0.998}, TORCH_FP32),
-])
+@pytest.mark.parametrize(
+    ("rates", "cosines", "expected"),
+    [
+        (
+            {TORCH_FP32: 3.0, OPENVINO_FP32: 4.2},
+            {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0},
+            OPENVINO_FP32,
+        ),
+        ({TORCH_FP32: 5.0, OPENVINO_FP32: 4.2}, {TORCH_FP32: 1.0, OPENVINO_FP32: 1.0}, TORCH_FP32),
+        # Faster, but its vectors drift: never.
+        (
+            {TORCH_FP32: 3.0, OPENVINO_FP32: 9.0},
+            {TORCH_FP32: 1.0, OPENVINO_FP32: 0.998},
+            TORCH_FP32,
+        ),
+        # bf16 keeps the vectors but under its own cache key: only when clearly faster.
+        (
+            {TORCH_FP32: 2.4, BF16: 4.34, OPENVINO_FP32: 4.22},
+            {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0},
+            OPENVINO_FP32,
+        ),
+        (
+            {TORCH_FP32: 2.4, BF16: 9.0, OPENVINO_FP32: 4.22},
+            {TORCH_FP32: 1.0, BF16: 0.9999, OPENVINO_FP32: 1.0},
+            BF16,
+        ),
+        ({TORCH_FP32: 2.4, BF16: 9.0}, {TORCH_FP32: 1.0, BF16: 0.998}, TORCH_FP32),
+    ],
+)
 def test_pick(rates, cosines, expected):
     assert backends.pick(rates, cosines) == expected
 
 
-@pytest.mark.parametrize(("backend", "precision", "message"), [
-    ("onnx", "auto", "backend must be one of"),
-    ("openvino", "bf16", "fp32 only"),
-])
+@pytest.mark.parametrize(
+    ("backend", "precision", "message"),
+    [
+        ("onnx", "auto", "backend must be one of"),
+        ("openvino", "bf16", "fp32 only"),
+    ],
+)
 def test_bad_configurations_are_clear_errors(backend, precision, message):
     with pytest.raises(ValueError, match=message):
         Embedder(backend=backend, precision=precision)
@@ -70,7 +103,7 @@ def test_bad_configurations_are_clear_errors(backend, precision, message):
 
 def test_settings_validate_the_backend():
     assert Settings(embedding_backend="openvino").embedding_backend == "openvino"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="embedding_backend"):
         Settings(embedding_backend="onnx")
 
 
@@ -106,14 +139,20 @@ def test_openvino_keeps_the_vectors_and_the_cache_key(cache_dir, real_texts):
 
 @needs_openvino
 def test_openvino_gives_the_same_top5_neighbours(cache_dir, real_texts):
-    torch_fp32, openvino = Embedder(backend="torch", precision="fp32"), Embedder(backend="openvino", cache_dir=cache_dir)
+    torch_fp32, openvino = (
+        Embedder(backend="torch", precision="fp32"),
+        Embedder(backend="openvino", cache_dir=cache_dir),
+    )
 
     def neighbours(vectors):
         similarity = vectors @ vectors.T
         np.fill_diagonal(similarity, -np.inf)
         return np.argsort(-similarity, axis=1, kind="stable")[:, :5]
 
-    expected, got = neighbours(torch_fp32.encode(real_texts)), neighbours(openvino.encode(real_texts))
+    expected, got = (
+        neighbours(torch_fp32.encode(real_texts)),
+        neighbours(openvino.encode(real_texts)),
+    )
     assert [list(row) for row in got] == [list(row) for row in expected]
 
 
@@ -143,7 +182,7 @@ def test_auto_measures_once_then_reuses_the_choice(tmp_path, cache_dir, real_tex
     assert choice.runtime.name == max(choice.chunks_per_s, key=choice.chunks_per_s.get)
     assert chosen.vectors_id == "all-MiniLM-L6-v2"
     stored = json.loads((tmp_path / backends.CHOICES_FILE).read_text())
-    assert list(stored.values())[0]["runtime"]["backend"] == choice.runtime.backend
+    assert next(iter(stored.values()))["runtime"]["backend"] == choice.runtime.backend
 
     monkeypatch.setattr(embedder_module, "calibration_texts", lambda: pytest.fail("measured twice"))
     again = Embedder(precision="fp32", backend="auto", cache_dir=tmp_path)
@@ -153,19 +192,35 @@ def test_auto_measures_once_then_reuses_the_choice(tmp_path, cache_dir, real_tex
 @needs_openvino
 def test_a_stored_choice_is_used_as_measured(tmp_path):
     key = machine_key(Embedder().model_path, "default", "fp32", 64)
-    stored = Choice(TORCH_FP32, "cpu", "measured", {"torch fp32": 9.0, "openvino fp32": 4.0},
-                    {"torch fp32": 1.0, "openvino fp32": 0.99999}, "2026-11-30T09:00:00+00:00")
+    stored = Choice(
+        TORCH_FP32,
+        "cpu",
+        "measured",
+        {"torch fp32": 9.0, "openvino fp32": 4.0},
+        {"torch fp32": 1.0, "openvino fp32": 0.99999},
+        "2026-11-30T09:00:00+00:00",
+    )
     backends.write_choice(tmp_path, key, stored)
     assert backends.read_choice(tmp_path, key + "-another machine") is None
     embedder = Embedder(precision="fp32", backend="auto", cache_dir=tmp_path)
-    assert embedder.vectors_id == "all-MiniLM-L6-v2" and embedder.choice == stored and embedder.backend == "torch"
+    assert (
+        embedder.vectors_id == "all-MiniLM-L6-v2"
+        and embedder.choice == stored
+        and embedder.backend == "torch"
+    )
     # A choice made where bf16 was allowed is not one for an fp32-only configuration.
-    assert backends.read_choice(tmp_path, machine_key(embedder.model_path, "default", "auto", 64)) is None
+    assert (
+        backends.read_choice(tmp_path, machine_key(embedder.model_path, "default", "auto", 64))
+        is None
+    )
     assert "1.00x torch fp32" in stored.describe() and "openvino fp32 4.0" in stored.describe()
 
 
 def test_bf16_vectors_get_their_own_cache_key():
-    bf16, fp32 = Embedder(backend="torch", precision="bf16"), Embedder(backend="torch", precision="fp32")
+    bf16, fp32 = (
+        Embedder(backend="torch", precision="bf16"),
+        Embedder(backend="torch", precision="fp32"),
+    )
     assert bf16.vectors_id == "all-MiniLM-L6-v2@bf16" and fp32.vectors_id == "all-MiniLM-L6-v2"
 
 
@@ -174,7 +229,9 @@ def test_doctor_shows_the_backend(backend, cache_dir):
     settings = Settings(embedding_backend=backend, model_cache_dir=cache_dir)
     found = {f.check: f for f in check_model(settings)}
     assert found["embedding model"].ok, found["embedding model"].detail
-    assert found["embedding backend"].ok and found["embedding backend"].detail.startswith(f"{backend} ")
+    assert found["embedding backend"].ok and found["embedding backend"].detail.startswith(
+        f"{backend} "
+    )
 
 
 @needs_openvino

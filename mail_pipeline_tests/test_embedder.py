@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from mail_pipeline.indexing import Embedder
-from mail_pipeline.indexing.embedder import BATCH_TOKENS, choose_precision, cpu_has_native_bf16, token_batches
+from mail_pipeline.indexing.embedder import (
+    BATCH_TOKENS,
+    choose_precision,
+    cpu_has_native_bf16,
+    token_batches,
+)
 from mail_pipeline_tests.retrieval_corpus import shared_embedder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +50,18 @@ def embedder() -> Embedder:
 
 
 def run_python(code: str, **env: str) -> str:
-    environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
     environment.update(env, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -69,7 +82,8 @@ def test_encodes_offline_without_the_environment_set():
         "import os, mail_pipeline.indexing as m\n"
         "v = m.Embedder(precision='fp32', backend='torch').encode(['offline works'])\n"
         "print(os.environ['HF_HUB_OFFLINE'], v.shape)",
-        HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
     )
     assert out.splitlines()[-1] == "1 (1, 384)"
 
@@ -86,18 +100,38 @@ def test_token_batches_bound_texts_and_padded_tokens():
     lengths = [256, 12, 256, 40, 130, 7, 256, 128, 90, 300]
     batches = token_batches(lengths, max_texts=3, max_tokens=512)
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    assert [lengths[i] for batch in batches for i in batch] == sorted(lengths, reverse=True)  # longest first
+    # longest first
+    assert [lengths[i] for batch in batches for i in batch] == sorted(lengths, reverse=True)
     for batch in batches:
         assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * lengths[batch[0]] <= 512)
-    assert [[lengths[i] for i in batch] for batch in batches] == [[300], [256, 256], [256, 130], [128, 90, 40], [12, 7]]
-    assert token_batches([600, 600, 10], max_texts=8, max_tokens=512) == [[0], [1], [2]]  # over the budget: alone
+    assert [[lengths[i] for i in batch] for batch in batches] == [
+        [300],
+        [256, 256],
+        [256, 130],
+        [128, 90, 40],
+        [12, 7],
+    ]
+    assert token_batches([600, 600, 10], max_texts=8, max_tokens=512) == [
+        [0],
+        [1],
+        [2],
+    ]  # over the budget: alone
 
 
 def test_batching_keeps_each_texts_vector(embedder):
     """Texts of very different lengths in a few batches get the vectors they get alone."""
-    texts = [*TEXTS, *(f"Item {i}: the third-quarter marketing budget of 85,000 EUR is approved. " * 30 for i in range(20))]
+    texts = [
+        *TEXTS,
+        *(
+            f"Item {i}: the third-quarter marketing budget of 85,000 EUR is approved. " * 30
+            for i in range(20)
+        ),
+    ]
     lengths = [min(embedder.tokens.count(t), embedder.max_tokens) for t in texts]
-    assert len(token_batches(lengths, embedder.batch_size)) > 1 and max(lengths) * len(texts) > BATCH_TOKENS
+    assert (
+        len(token_batches(lengths, embedder.batch_size)) > 1
+        and max(lengths) * len(texts) > BATCH_TOKENS
+    )
     together = embedder.encode(texts)
     alone = np.stack([embedder.encode([text])[0] for text in texts])
     assert (together * alone).sum(axis=1).min() >= 0.99999
@@ -112,8 +146,13 @@ def test_bf16_vectors_match_fp32(embedder):
 
 
 @pytest.mark.parametrize(
-    "flags, expected",
-    [("fpu sse avx2 avx512f", False), ("fpu avx512_bf16 avx512f", True), ("fpu amx_bf16 amx_tile", True), ("", False)],
+    ("flags", "expected"),
+    [
+        ("fpu sse avx2 avx512f", False),
+        ("fpu avx512_bf16 avx512f", True),
+        ("fpu amx_bf16 amx_tile", True),
+        ("", False),
+    ],
 )
 def test_native_bf16_detection(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"

@@ -12,15 +12,18 @@ from mail_pipeline.cli.pipeline import ensure_key
 from mail_pipeline.storage import crypto
 
 
-@pytest.mark.parametrize("before, after", [
-    ("A=1\nFERNET_KEY=\nB=2\n", "A=1\nFERNET_KEY=k\nB=2\n"),
-    ("FERNET_KEY=''  # fill me\n", "FERNET_KEY=k\n"),
-    ('export FERNET_KEY=""\n', "FERNET_KEY=k\n"),
-    ("A=1\n", "A=1\n\n# why\nFERNET_KEY=k\n"),
-    ("", "# why\nFERNET_KEY=k\n"),
-    # Only the first empty line is filled; a second one stays empty and is ignored.
-    ("FERNET_KEY=\nFERNET_KEY=\n", "FERNET_KEY=k\nFERNET_KEY=\n"),
-])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("A=1\nFERNET_KEY=\nB=2\n", "A=1\nFERNET_KEY=k\nB=2\n"),
+        ("FERNET_KEY=''  # fill me\n", "FERNET_KEY=k\n"),
+        ('export FERNET_KEY=""\n', "FERNET_KEY=k\n"),
+        ("A=1\n", "A=1\n\n# why\nFERNET_KEY=k\n"),
+        ("", "# why\nFERNET_KEY=k\n"),
+        # Only the first empty line is filled; a second one stays empty and is ignored.
+        ("FERNET_KEY=\nFERNET_KEY=\n", "FERNET_KEY=k\nFERNET_KEY=\n"),
+    ],
+)
 def test_fill_writes_in_place_or_appends_once(tmp_path, before, after):
     path = tmp_path / ".env"
     path.write_text(before)
@@ -70,7 +73,9 @@ def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_pa
     from mail_pipeline.settings import Settings
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("FERNET_KEY=from-file\nMAIL_PIPELINE_SENSOR_INTERVAL=5\nMAIL_PIPELINE_IMAP_RETRY_SECONDS=9\n")
+    (tmp_path / ".env").write_text(
+        "FERNET_KEY=from-file\nMAIL_PIPELINE_SENSOR_INTERVAL=5\nMAIL_PIPELINE_IMAP_RETRY_SECONDS=9\n"
+    )
     monkeypatch.setenv("FERNET_KEY", "")
     monkeypatch.delenv("MAIL_PIPELINE_SENSOR_INTERVAL", raising=False)
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_RETRY_SECONDS", "7")
@@ -79,14 +84,32 @@ def test_the_dagster_processes_get_the_whole_environment_by_the_same_rule(tmp_pa
     monkeypatch.delenv("MAIL_PIPELINE_LOG_LEVEL", raising=False)
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    env = child_environment(Settings(), tmp_path / "home", verbose=False, env_file=tmp_path / ".env")
+    env = child_environment(
+        Settings(), tmp_path / "home", verbose=False, env_file=tmp_path / ".env"
+    )
     assert env["FERNET_KEY"] == "from-file"  # empty in the environment: unset
-    assert env["MAIL_PIPELINE_SENSOR_INTERVAL"] == "5" and env["MAIL_PIPELINE_IMAP_RETRY_SECONDS"] == "7"
+    assert (
+        env["MAIL_PIPELINE_SENSOR_INTERVAL"] == "5"
+        and env["MAIL_PIPELINE_IMAP_RETRY_SECONDS"] == "7"
+    )
     # They run from DAGSTER_HOME: relative paths would point elsewhere there.
     assert env["DAGSTER_HOME"] == str(tmp_path / "home")
-    assert env["MAIL_PIPELINE_DATA_DIR"] == str(tmp_path / "data") and env["PYTHONPATH"] == str(tmp_path / "src")
+    assert env["MAIL_PIPELINE_DATA_DIR"] == str(tmp_path / "data") and env["PYTHONPATH"] == str(
+        tmp_path / "src"
+    )
     assert "MAIL_PIPELINE_LOG_LEVEL" not in env
-    assert env["MALLOC_ARENA_MAX"] == "2" and env["ARROW_DEFAULT_MEMORY_POOL"] == "system"  # a leaner run worker
+    # a leaner run worker
+    assert env["MALLOC_ARENA_MAX"] == "2" and env["ARROW_DEFAULT_MEMORY_POOL"] == "system"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert child_environment(Settings(), tmp_path, verbose=False, env_file=tmp_path / ".env")["MALLOC_ARENA_MAX"] == "4"
-    assert child_environment(Settings(), tmp_path, verbose=True, env_file=tmp_path / ".env")["MAIL_PIPELINE_LOG_LEVEL"] == "debug"
+    assert (
+        child_environment(Settings(), tmp_path, verbose=False, env_file=tmp_path / ".env")[
+            "MALLOC_ARENA_MAX"
+        ]
+        == "4"
+    )
+    assert (
+        child_environment(Settings(), tmp_path, verbose=True, env_file=tmp_path / ".env")[
+            "MAIL_PIPELINE_LOG_LEVEL"
+        ]
+        == "debug"
+    )

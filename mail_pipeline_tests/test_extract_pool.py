@@ -8,7 +8,7 @@ import signal
 import time
 
 from mail_pipeline.extract.documents import extract
-from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job
 from mail_pipeline.extract.pool import ExtractionPool, _Worker
 from mail_pipeline_tests.attachment_files import pdf
 
@@ -36,16 +36,29 @@ def ok(text: str) -> Job:
 
 def test_real_files_are_read_in_a_worker():
     with ExtractionPool(LIMITS) as pool:
-        results = pool.run([Job("a.pdf", "pdf", pdf("Gearbox warranty until 2029.")), ok("plain"),
-                            Job("b.pdf", "pdf", b"%PDF-1.7 broken")])
-    assert results[0] == Extracted("Gearbox warranty until 2029.") and results[1] == Extracted("plain")
-    assert results[2].text == "" and results[2].defects == ["unreadable (not a complete PDF: no %%EOF marker)"]
+        results = pool.run(
+            [
+                Job("a.pdf", "pdf", pdf("Gearbox warranty until 2029.")),
+                ok("plain"),
+                Job("b.pdf", "pdf", b"%PDF-1.7 broken"),
+            ]
+        )
+    assert results[0] == Extracted("Gearbox warranty until 2029.") and results[1] == Extracted(
+        "plain"
+    )
+    assert results[2].text == "" and results[2].defects == [
+        "unreadable (not a complete PDF: no %%EOF marker)"
+    ]
 
 
 def test_a_hanging_job_times_out_and_its_worker_is_replaced():
     with ExtractionPool(LIMITS, target=misbehave) as pool:
         results = pool.run([ok("before"), Job("hang", "text", b""), ok("after")])
-    assert results == [Extracted("before"), Extracted("", ["timed out after 3 s"]), Extracted("after")]
+    assert results == [
+        Extracted("before"),
+        Extracted("", ["timed out after 3 s"]),
+        Extracted("after"),
+    ]
 
 
 def test_a_crashing_job_is_a_defect():

@@ -12,7 +12,13 @@ import pytest
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline_tests.test_flag_sync import (  # noqa: F401 (fixtures)
-    DAY, commands, emails_by_subject, register, run_day, seed, server,
+    DAY,
+    commands,
+    emails_by_subject,
+    register,
+    run_day,
+    seed,
+    server,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -29,7 +35,7 @@ def flag(dovecot, uid: int, add: bool) -> None:
     client.logout()
 
 
-def test_stored_days_ask_only_for_changed_flags(server, data_dir, instance, commands, request):  # noqa: F811
+def test_stored_days_ask_only_for_changed_flags(server, data_dir, instance, commands, request):
     kind = request.node.callspec.params["server"]
     condstore = kind != "without_condstore"
     register(server, data_dir, "keep")
@@ -49,7 +55,9 @@ def test_stored_days_ask_only_for_changed_flags(server, data_dir, instance, comm
         # (with QRESYNC, to tell their days: sync/flag_delta.py).
         assert [f for f in fetches(commands, "INTERNALDATE") if "CHANGEDSINCE" not in f] == []
         assert fetches(commands, "CHANGEDSINCE") != []
-        assert any("VANISHED" in f for f in fetches(commands, "CHANGEDSINCE")) == (kind == "condstore")
+        assert any("VANISHED" in f for f in fetches(commands, "CHANGEDSINCE")) == (
+            kind == "condstore"
+        )
     else:
         assert fetches(commands, "CHANGEDSINCE") == [] and fetches(commands, "INTERNALDATE") != []
 
@@ -61,4 +69,5 @@ def test_stored_days_ask_only_for_changed_flags(server, data_dir, instance, comm
     run_day(instance)
     assert not emails_by_subject(data_dir)["About flag"]["flagged"]
     assert fetches(commands, "INTERNALDATE") != []
-    assert (FlagCursor(Lake(data_dir / "lake"), "alice").since("INBOX", 0, [DAY.date()]) is None)  # other UIDVALIDITY
+    # other UIDVALIDITY
+    assert FlagCursor(Lake(data_dir / "lake"), "alice").since("INBOX", 0, [DAY.date()]) is None

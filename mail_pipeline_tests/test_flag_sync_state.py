@@ -15,7 +15,15 @@ from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.test_flag_sync import (  # noqa: F401 (fixtures)
-    DAY, MARKERS, body_fetches, commands, emails_by_subject, register, run_day, seed, server,
+    DAY,
+    MARKERS,
+    body_fetches,
+    commands,
+    emails_by_subject,
+    register,
+    run_day,
+    seed,
+    server,
 )
 from mail_pipeline_tests.test_sensor import tick  # noqa: F401 (a fixture)
 
@@ -38,8 +46,14 @@ def change(dovecot, uids, *, flags: bool = False, expunge: bool = False) -> None
     client.logout()
 
 
-def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, instance, tick, monkeypatch,  # noqa: F811
-                                                            commands):  # noqa: F811
+def test_flags_and_expunges_leave_the_bodies_file_untouched(
+    server,
+    data_dir,
+    instance,
+    tick,
+    monkeypatch,
+    commands,
+):
     monkeypatch.setenv("MAIL_PIPELINE_FLAG_RECONCILE_INTERVAL", "0")
     register(server, data_dir, "keep")
     uids = seed(server)
@@ -47,7 +61,10 @@ def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, in
     instance.add_dynamic_partitions("accounts", ["alice"])
     run_day(instance)
     lake = Lake(data_dir / "lake")
-    files = [lake.partition_file(t, "alice", DAY.date()) for t in ("raw_messages", "emails", "email_chunks")]
+    files = [
+        lake.partition_file(t, "alice", DAY.date())
+        for t in ("raw_messages", "emails", "email_chunks")
+    ]
     before = [identity(f) for f in files]
 
     commands.clear()
@@ -68,7 +85,10 @@ def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, in
     assert emails["About stay"]["deleted_at"] is None
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         flags = dict(con.execute("SELECT message_id, flags FROM raw_messages").fetchall())
-    assert sorted(flags["flag@example.test"]) == ["$Work", "\\Flagged"] and flags["unflag@example.test"] == []
+    assert (
+        sorted(flags["flag@example.test"]) == ["$Work", "\\Flagged"]
+        and flags["unflag@example.test"] == []
+    )
     hits = search(MARKERS["expunge"], mode="text")
     assert [h.subject for h in hits] == ["About expunge"] and hits[0].deleted_at is not None
     assert search(MARKERS["expunge"], mode="text", exclude_deleted=True) == []
@@ -77,9 +97,14 @@ def test_flags_and_expunges_leave_the_bodies_file_untouched(server, data_dir, in
     server.append([("INBOX", message("late", DAY, subject="About late"), DAY)])
     run_day(instance)
     assert identity(files[0]) != before[0]
-    assert state.stored(lake, state.RAW, "alice", DAY.date()) == {}  # folded into the rewritten file
-    written = {r["message_id"]: r for r in lake.read_partition("raw_messages", "alice", DAY.date()).to_pylist()}
+    # folded into the rewritten file
+    assert state.stored(lake, state.RAW, "alice", DAY.date()) == {}
+    written = {
+        r["message_id"]: r
+        for r in lake.read_partition("raw_messages", "alice", DAY.date()).to_pylist()
+    }
     assert sorted(written["flag@example.test"]["flags"]) == ["$Work", "\\Flagged"]
     assert written["expunge@example.test"]["deleted_at"] is not None and len(written) == 6
     assert emails_by_subject(data_dir)["About flag"]["flagged"] and not os.path.exists(
-        lake.partition_dir("email_state", "alice", DAY.date()))
+        lake.partition_dir("email_state", "alice", DAY.date())
+    )

@@ -7,7 +7,7 @@ UIDVALIDITY-reset rule applies."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -21,16 +21,19 @@ from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline_tests.mailgen import message
-from mail_pipeline_tests.proxied_mailbox import register as register_proxied, tick
+from mail_pipeline_tests.proxied_mailbox import register as register_proxied
+from mail_pipeline_tests.proxied_mailbox import tick
 from mail_pipeline_tests.test_flag_sync import body_fetches, commands  # noqa: F401 (a fixture)
 from mail_pipeline_tests.test_pipeline_e2e import GRAPH
 from mail_pipeline_tests.test_retention import files_containing
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-UTC = timezone.utc
+UTC = UTC
 TODAY = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = [TODAY - timedelta(days=n) + timedelta(hours=9) for n in (2, 1)]
-ARCHIVED = {f"zqxarchived{n}": DAYS[n % 2] for n in range(3)}  # marker -> its day: two on one, one on the other
+ARCHIVED = {
+    f"zqxarchived{n}": DAYS[n % 2] for n in range(3)
+}  # marker -> its day: two on one, one on the other
 KINDS = {"all_folders": ("*",), "fixed": ("INBOX", "Archive")}
 
 
@@ -41,30 +44,56 @@ def pinned(monkeypatch):
 
 def register(dovecot, data_dir, folders: tuple[str, ...], policy: str) -> None:
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
-                password_token="", ca_file=dovecot.ca_file, folders=folders, on_server_delete=policy),
-        dovecot.users["alice"], crypto.load_cipher())
+        Account(
+            slug="alice",
+            email="alice@example.test",
+            host="127.0.0.1",
+            port=dovecot.tls_port,
+            username="alice",
+            password_token="",
+            ca_file=dovecot.ca_file,
+            folders=folders,
+            on_server_delete=policy,
+        ),
+        dovecot.users["alice"],
+        crypto.load_cipher(),
+    )
 
 
 def archived(marker: str, without_id: bool = False) -> bytes:
-    raw = message(marker, ARCHIVED[marker], subject=f"Archived {marker}", body=f"Note {marker} here.\r\n")
+    raw = message(
+        marker, ARCHIVED[marker], subject=f"Archived {marker}", body=f"Note {marker} here.\r\n"
+    )
     return raw.split(b"\r\n", 1)[1] if without_id else raw  # Message-ID is its first header
 
 
 def seed(dovecot, without_id: bool = False) -> None:
     """One INBOX message a day, and the three archived ones in Archive (the first without a
     Message-ID when `without_id`: only its UIDVALIDITY and UID can tell it moved)."""
-    dovecot.append([("INBOX", message(f"inbox{n}", day, subject=f"Inbox {n}"), day) for n, day in enumerate(DAYS)])
-    dovecot.append([("Archive", archived(marker, without_id and n == 0), day)
-                    for n, (marker, day) in enumerate(ARCHIVED.items())])
+    dovecot.append(
+        [
+            ("INBOX", message(f"inbox{n}", day, subject=f"Inbox {n}"), day)
+            for n, day in enumerate(DAYS)
+        ]
+    )
+    dovecot.append(
+        [
+            ("Archive", archived(marker, without_id and n == 0), day)
+            for n, (marker, day) in enumerate(ARCHIVED.items())
+        ]
+    )
 
 
 def run_days(instance) -> list[dict]:
     """Every stage for each of DAYS; raw_messages' metadata of each day."""
     figures = []
     for day in DAYS:
-        result = materialize(GRAPH + CHECKS, partition_key=partition_key("alice", day.date()),
-                             resources=build_resources(get_settings()), instance=instance)
+        result = materialize(
+            GRAPH + CHECKS,
+            partition_key=partition_key("alice", day.date()),
+            resources=build_resources(get_settings()),
+            instance=instance,
+        )
         assert result.success
         assert [e.check_name for e in result.get_asset_check_evaluations() if not e.passed] == []
         metadata = result.asset_materializations_for_node("raw_messages")[0].metadata
@@ -86,8 +115,14 @@ def synced(dovecot, data_dir, instance, kind: str, policy: str, without_id: bool
 def emails(data_dir) -> dict[str, dict]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         cursor = con.execute("SELECT subject, deleted_at, locations, deleted_reason FROM emails")
-        return {row[0]: {"deleted_at": row[1], "folders": [loc["folder"] for loc in row[2]], "reason": row[3]}
-                for row in cursor.fetchall()}
+        return {
+            row[0]: {
+                "deleted_at": row[1],
+                "folders": [loc["folder"] for loc in row[2]],
+                "reason": row[3],
+            }
+            for row in cursor.fetchall()
+        }
 
 
 def query(data_dir, sql: str) -> list[tuple]:
@@ -109,7 +144,9 @@ def status_lines(capsys) -> list[str]:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("policy", ["keep", "mirror"])
-def test_a_deleted_folder_is_kept_marked_or_erased_and_said(dovecot, data_dir, instance, capsys, kind, policy):
+def test_a_deleted_folder_is_kept_marked_or_erased_and_said(
+    dovecot, data_dir, instance, capsys, kind, policy
+):
     synced(dovecot, data_dir, instance, kind, policy)
     on_server(dovecot, lambda client: client.delete_folder("Archive"))
 
@@ -122,22 +159,34 @@ def test_a_deleted_folder_is_kept_marked_or_erased_and_said(dovecot, data_dir, i
     assert [f["erased"] for f in figures] == ([0, 0] if policy == "keep" else [2, 1])
     assert [f["gone_from_server"] for f in figures] == [2, 1]
     archive = [line for line in status_lines(capsys) if " Archive " in line]
-    assert len(archive) == 1 and "missing" in archive[0] and "does not exist on the server" in archive[0]
+    assert (
+        len(archive) == 1
+        and "missing" in archive[0]
+        and "does not exist on the server" in archive[0]
+    )
     if policy == "keep":
         assert len(stored) == 5
         assert all(stored[f"Archived {m}"]["deleted_at"] is not None for m in ARCHIVED)
         assert {stored[f"Archived {m}"]["reason"] for m in ARCHIVED} == {"folder_gone"}
         assert all(stored[f"Inbox {n}"]["deleted_at"] is None for n in range(2))
-        assert query(data_dir, "SELECT DISTINCT deleted_reason FROM raw_messages WHERE folder = 'Archive'") \
-            == [("folder_gone",)]
-        assert query(data_dir, "SELECT count(*) FROM email_chunks WHERE deleted_at IS NOT NULL")[0][0] >= 3
+        assert query(
+            data_dir, "SELECT DISTINCT deleted_reason FROM raw_messages WHERE folder = 'Archive'"
+        ) == [("folder_gone",)]
+        assert (
+            query(data_dir, "SELECT count(*) FROM email_chunks WHERE deleted_at IS NOT NULL")[0][0]
+            >= 3
+        )
         for marker in ARCHIVED:
             hits = search(marker, mode="text")
-            assert [h.subject for h in hits] == [f"Archived {marker}"] and hits[0].deleted_at is not None
+            assert [h.subject for h in hits] == [f"Archived {marker}"] and hits[
+                0
+            ].deleted_at is not None
         assert "3 stored" in archive[0]
     else:
         assert sorted(stored) == ["Inbox 0", "Inbox 1"]
-        assert query(data_dir, "SELECT count(*) FROM raw_messages WHERE folder = 'Archive'") == [(0,)]
+        assert query(data_dir, "SELECT count(*) FROM raw_messages WHERE folder = 'Archive'") == [
+            (0,)
+        ]
         for marker in ARCHIVED:
             assert search(marker, mode="text") == []
             assert files_containing(data_dir, marker) == []
@@ -149,7 +198,9 @@ def test_a_deleted_folder_is_kept_marked_or_erased_and_said(dovecot, data_dir, i
     assert emails(data_dir) == stored
 
 
-def test_a_folder_missing_from_one_list_is_confirmed_before_anything_is_marked(dovecot, proxy, data_dir, instance):
+def test_a_folder_missing_from_one_list_is_confirmed_before_anything_is_marked(
+    dovecot, proxy, data_dir, instance
+):
     client = dovecot.client()
     client.create_folder("Archive")
     client.logout()
@@ -171,7 +222,9 @@ def test_a_folder_missing_from_one_list_is_confirmed_before_anything_is_marked(d
     figures = run_days(instance)
 
     assert hidden
-    assert [(f["folder_gone"], f["gone_from_server"], f["folders_missing_on_server"]) for f in figures] == [(0, 0, [])] * 2
+    assert [
+        (f["folder_gone"], f["gone_from_server"], f["folders_missing_on_server"]) for f in figures
+    ] == [(0, 0, [])] * 2
     assert [f["messages_already_stored"] for f in figures] == [3, 2]
     assert all(e["deleted_at"] is None for e in emails(data_dir).values())
 
@@ -184,11 +237,15 @@ def test_the_sensor_requests_the_days_a_deleted_folder_held(dovecot, data_dir, i
 
     found = tick(instance, first.cursor)
 
-    assert sorted(str(r.partition_key) for r in found.run_requests) == [f"alice|{day.date()}" for day in DAYS]
+    assert sorted(str(r.partition_key) for r in found.run_requests) == [
+        f"alice|{day.date()}" for day in DAYS
+    ]
 
 
 @pytest.mark.parametrize("policy", ["keep", "mirror"])
-def test_a_renamed_folder_is_followed_without_downloading_again(dovecot, data_dir, instance, commands, policy):  # noqa: F811
+def test_a_renamed_folder_is_followed_without_downloading_again(
+    dovecot, data_dir, instance, commands, policy
+):
     synced(dovecot, data_dir, instance, "all_folders", policy, without_id=True)
     assert query(data_dir, "SELECT count(*) FROM raw_messages WHERE message_id IS NULL") == [(1,)]
     on_server(dovecot, lambda client: client.rename_folder("Archive", "Projects"))
@@ -197,14 +254,16 @@ def test_a_renamed_folder_is_followed_without_downloading_again(dovecot, data_di
     figures = run_days(instance)
 
     assert body_fetches(commands) == []
-    assert [(f["messages_new"], f["bodies_reused"], f["gone_from_server"], f["erased"]) for f in figures] \
-        == [(0, 2, 0, 0), (0, 1, 0, 0)]
+    assert [
+        (f["messages_new"], f["bodies_reused"], f["gone_from_server"], f["erased"]) for f in figures
+    ] == [(0, 2, 0, 0), (0, 1, 0, 0)]
     assert [f["folders_missing_on_server"] for f in figures] == [["alice/Archive"]] * 2
     stored = emails(data_dir)
     assert len(stored) == 5 and all(e["deleted_at"] is None for e in stored.values())
     assert all(stored[f"Archived {m}"]["folders"] == ["Projects"] for m in ARCHIVED)
-    assert query(data_dir, "SELECT folder, count(*) FROM raw_messages GROUP BY folder ORDER BY folder") \
-        == [("INBOX", 2), ("Projects", 3)]
+    assert query(
+        data_dir, "SELECT folder, count(*) FROM raw_messages GROUP BY folder ORDER BY folder"
+    ) == [("INBOX", 2), ("Projects", 3)]
     for marker in ARCHIVED:
         hits = search(marker, mode="text")
         assert [h.subject for h in hits] == [f"Archived {marker}"] and hits[0].deleted_at is None
@@ -217,7 +276,10 @@ def test_a_renamed_folder_of_a_fixed_list_is_gone(dovecot, data_dir, instance, p
 
     figures = run_days(instance)
 
-    assert [(f["messages_new"], f["folder_gone"]) for f in figures] == [(0, 2), (0, 1)]  # Projects is not synced
+    assert [(f["messages_new"], f["folder_gone"]) for f in figures] == [
+        (0, 2),
+        (0, 1),
+    ]  # Projects is not synced
     stored = emails(data_dir)
     if policy == "keep":
         assert all(stored[f"Archived {m}"]["deleted_at"] is not None for m in ARCHIVED)
@@ -227,9 +289,13 @@ def test_a_renamed_folder_of_a_fixed_list_is_gone(dovecot, data_dir, instance, p
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("policy", ["keep", "mirror"])
-def test_a_folder_recreated_with_a_new_uidvalidity_is_a_reset(dovecot, data_dir, instance, commands, kind, policy):  # noqa: F811
+def test_a_folder_recreated_with_a_new_uidvalidity_is_a_reset(
+    dovecot, data_dir, instance, commands, kind, policy
+):
     synced(dovecot, data_dir, instance, kind, policy)
-    before = query(data_dir, "SELECT DISTINCT uidvalidity FROM raw_messages WHERE folder = 'Archive'")
+    before = query(
+        data_dir, "SELECT DISTINCT uidvalidity FROM raw_messages WHERE folder = 'Archive'"
+    )
     on_server(dovecot, lambda client: client.delete_folder("Archive"))
     time.sleep(1.1)  # Dovecot derives a new UIDVALIDITY from the clock's seconds
     seed_archive = [("Archive", archived(marker), day) for marker, day in ARCHIVED.items()]
@@ -239,8 +305,13 @@ def test_a_folder_recreated_with_a_new_uidvalidity_is_a_reset(dovecot, data_dir,
     figures = run_days(instance)
 
     assert body_fetches(commands) == []
-    assert [(f["messages_new"], f["bodies_reused"], f["folder_gone"]) for f in figures] == [(0, 2, 0), (0, 1, 0)]
-    after = query(data_dir, "SELECT DISTINCT uidvalidity FROM raw_messages WHERE folder = 'Archive'")
+    assert [(f["messages_new"], f["bodies_reused"], f["folder_gone"]) for f in figures] == [
+        (0, 2, 0),
+        (0, 1, 0),
+    ]
+    after = query(
+        data_dir, "SELECT DISTINCT uidvalidity FROM raw_messages WHERE folder = 'Archive'"
+    )
     assert len(after) == 1 and after != before
     stored = emails(data_dir)
     assert len(stored) == 5 and all(e["deleted_at"] is None for e in stored.values())
@@ -254,8 +325,11 @@ def test_mirror_counts_every_row_it_erases(dovecot, data_dir, instance):
     def expunge(folder: str, *subjects: str):
         def change(client):
             client.select_folder(folder)
-            client.delete_messages([uid for subject in subjects for uid in client.search(["SUBJECT", subject])])
+            client.delete_messages(
+                [uid for subject in subjects for uid in client.search(["SUBJECT", subject])]
+            )
             client.expunge()
+
         on_server(dovecot, change)
 
     expunge("Archive", "zqxarchived0", "zqxarchived2")  # both on DAYS[0]

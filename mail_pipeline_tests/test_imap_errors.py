@@ -15,17 +15,30 @@ CONFIG = ImapConfig(host="imap.example.test", port=993, username="alice")
 
 
 @pytest.mark.parametrize(
-    "raised, kind, transient",
+    ("raised", "kind", "transient"),
     [
-        (LoginError("b'[AUTHENTICATIONFAILED] Authentication failed.'"), errors.ImapAuthError, False),
+        (
+            LoginError("b'[AUTHENTICATIONFAILED] Authentication failed.'"),
+            errors.ImapAuthError,
+            False,
+        ),
         # Dovecot while its auth process restarts; RFC 5530 says retry later
-        (LoginError("b'[UNAVAILABLE] Temporary authentication failure. [host:2026-11-30 08:00:00]'"),
-         errors.ImapUnavailable, True),
-        (IMAPClientError("select failed: [UNAVAILABLE] Mailbox is locked, try again"), errors.ImapUnavailable, True),
+        (
+            LoginError(
+                "b'[UNAVAILABLE] Temporary authentication failure. [host:2026-11-30 08:00:00]'"
+            ),
+            errors.ImapUnavailable,
+            True,
+        ),
+        (
+            IMAPClientError("select failed: [UNAVAILABLE] Mailbox is locked, try again"),
+            errors.ImapUnavailable,
+            True,
+        ),
         (IMAPClientError("status failed: Mailbox does not exist"), errors.ImapError, False),
         (IMAPClientAbortError("socket error: EOF"), errors.ImapConnectionLost, True),
         (ConnectionRefusedError(111, "Connection refused"), errors.ImapRefusedError, True),
-        (socket.timeout("timed out"), errors.ImapTimeoutError, True),
+        (TimeoutError("timed out"), errors.ImapTimeoutError, True),
         (socket.gaierror(-2, "Name or service not known"), errors.ImapDnsError, False),
     ],
 )

@@ -10,7 +10,17 @@ import pytest
 
 from mail_pipeline.imap.errors import ImapAuthError, ImapError
 from mail_pipeline_tests.mailgen import message
-from mail_pipeline_tests.proxied_mailbox import DAY, UTC, pin, query, run, seed, server_digests, session, stored_digests
+from mail_pipeline_tests.proxied_mailbox import (
+    DAY,
+    UTC,
+    pin,
+    query,
+    run,
+    seed,
+    server_digests,
+    session,
+    stored_digests,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +30,11 @@ def pinned(monkeypatch):
     pin(monkeypatch)
 
 
-@pytest.mark.parametrize("connections", ["1", "4"])  # the run's session alone; a pool of fetching ones
-def test_a_3s_outage_mid_fetch_leaves_the_run_successful_with_nothing_missing(dovecot, proxy, proxied_alice,
-                                                                              data_dir, instance, monkeypatch,
-                                                                              connections):
+# the run's session alone; a pool of fetching ones
+@pytest.mark.parametrize("connections", ["1", "4"])
+def test_a_3s_outage_mid_fetch_leaves_the_run_successful_with_nothing_missing(
+    dovecot, proxy, proxied_alice, data_dir, instance, monkeypatch, connections
+):
     monkeypatch.setenv("MAIL_PIPELINE_IMAP_CONNECTIONS", connections)
     seed(dovecot, count=60)
     proxy.outage_after(bodies=17, seconds=3)
@@ -49,7 +60,9 @@ def test_the_session_reselects_its_folder_after_failed_reconnects(dovecot, proxy
 def test_retries_give_up_after_retry_s_with_the_real_cause(dovecot, proxy):
     with session(dovecot, proxy, retry_s=1.0) as imap:
         proxy.outage(60)
-        with pytest.raises(ImapError, match=r"(refused by|connection to) 127\.0\.0\.1.*gave up after \d+ attempt") as failure:
+        with pytest.raises(
+            ImapError, match=r"(refused by|connection to) 127\.0\.0\.1.*gave up after \d+ attempt"
+        ) as failure:
             imap.status("INBOX")
     assert failure.value.transient
 
@@ -60,7 +73,9 @@ def test_bad_credentials_are_never_retried(dovecot, proxy):
     assert proxy.connections == 1
 
 
-def test_a_uidvalidity_change_during_an_outage_fails_instead_of_reading_other_messages(dovecot, proxy):
+def test_a_uidvalidity_change_during_an_outage_fails_instead_of_reading_other_messages(
+    dovecot, proxy
+):
     seed(dovecot)
     with session(dovecot, proxy) as imap:
         imap.select("Archive")
@@ -69,6 +84,14 @@ def test_a_uidvalidity_change_during_an_outage_fails_instead_of_reading_other_me
         client.delete_folder("Archive")
         client.create_folder("Archive")
         client.logout()
-        dovecot.append([("Archive", message("other", datetime(2026, 11, 10, 9, tzinfo=UTC)), datetime(2026, 11, 10, 9, tzinfo=UTC))])
+        dovecot.append(
+            [
+                (
+                    "Archive",
+                    message("other", datetime(2026, 11, 10, 9, tzinfo=UTC)),
+                    datetime(2026, 11, 10, 9, tzinfo=UTC),
+                )
+            ]
+        )
         with pytest.raises(ImapError, match="UIDVALIDITY of 'Archive' changed while reconnecting"):
             imap.fetch_meta([1])

@@ -5,7 +5,7 @@ remedy instead of a traceback."""
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
@@ -19,24 +19,49 @@ from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.schemas import RAW_MESSAGES
 
 DAY = date(2026, 11, 19)
-WHEN = datetime(2026, 11, 19, 12, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 19, 12, tzinfo=UTC)
 
 
 def raw(uid: int, body: bytes, sha256: str | None = None) -> dict:
-    return {"folder": "INBOX", "uidvalidity": 7, "uid": uid, "internaldate": WHEN, "flags": [], "size": len(body),
-            "sha256": sha256 or hashlib.sha256(body).hexdigest(), "message_id": f"m{uid}", "raw": body,
-            "fetched_at": WHEN, "deleted_at": None}
+    return {
+        "folder": "INBOX",
+        "uidvalidity": 7,
+        "uid": uid,
+        "internaldate": WHEN,
+        "flags": [],
+        "size": len(body),
+        "sha256": sha256 or hashlib.sha256(body).hexdigest(),
+        "message_id": f"m{uid}",
+        "raw": body,
+        "fetched_at": WHEN,
+        "deleted_at": None,
+    }
 
 
 @pytest.fixture
 def lake(data_dir) -> Lake:
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug="a", email="a@example.test", host="imap.example.test", port=993, username="a", password_token=""),
-        "pw-a-123", crypto.load_cipher())
+        Account(
+            slug="a",
+            email="a@example.test",
+            host="imap.example.test",
+            port=993,
+            username="a",
+            password_token="",
+        ),
+        "pw-a-123",
+        crypto.load_cipher(),
+    )
     lake = Lake(data_dir / "lake")
-    lake.write_partition("raw_messages", "a", DAY, pa.Table.from_pylist([raw(1, b"one"), raw(2, b"two")],
-                                                                        schema=RAW_MESSAGES))
-    state.write(lake, state.RAW, "a", DAY, {("INBOX", 7, 1): {"flags": ["\\Seen"], "deleted_at": None}})
+    lake.write_partition(
+        "raw_messages",
+        "a",
+        DAY,
+        pa.Table.from_pylist([raw(1, b"one"), raw(2, b"two")], schema=RAW_MESSAGES),
+    )
+    state.write(
+        lake, state.RAW, "a", DAY, {("INBOX", 7, 1): {"flags": ["\\Seen"], "deleted_at": None}}
+    )
     return lake
 
 
@@ -48,8 +73,15 @@ def truncated_state_file(lake: Lake):
 
 def test_a_raw_message_whose_bytes_do_not_match_its_sha256_is_damage(tmp_path):
     lake = Lake(tmp_path / "lake")
-    written = lake.write_partition("raw_messages", "a", DAY, pa.Table.from_pylist(
-        [raw(1, b"one"), raw(2, b"two", sha256=hashlib.sha256(b"tw0").hexdigest())], schema=RAW_MESSAGES))
+    written = lake.write_partition(
+        "raw_messages",
+        "a",
+        DAY,
+        pa.Table.from_pylist(
+            [raw(1, b"one"), raw(2, b"two", sha256=hashlib.sha256(b"tw0").hexdigest())],
+            schema=RAW_MESSAGES,
+        ),
+    )
     assert len(read_file(written.path)) == 2  # every page reads: only the hash tells
     [damage] = integrity.scrub(lake)
     assert (damage.table, damage.path) == ("raw_messages", written.path)
@@ -59,9 +91,15 @@ def test_a_raw_message_whose_bytes_do_not_match_its_sha256_is_damage(tmp_path):
 
 
 def test_each_tables_remedy_says_what_it_costs_and_ends_once():
-    for table, says in [("raw_messages", "server still has"), ("message_state", "flags from the server again"),
-                        ("emails", "nothing is lost"), ("sync_log", "sync history only")]:
-        error = LakeReadError(f"/d/lake/{table}/account=a/day=2026-11-19/part-0.parquet", OSError("short read."))
+    for table, says in [
+        ("raw_messages", "server still has"),
+        ("message_state", "flags from the server again"),
+        ("emails", "nothing is lost"),
+        ("sync_log", "sync history only"),
+    ]:
+        error = LakeReadError(
+            f"/d/lake/{table}/account=a/day=2026-11-19/part-0.parquet", OSError("short read.")
+        )
         assert "mail-pipeline repair" in str(error) and "then the backfill it prints" in str(error)
         assert says in str(error) and ".." not in str(error)
         assert ("fetch" in str(error)) == (table == "raw_messages")
@@ -95,8 +133,18 @@ def test_a_damaged_chunks_file_is_rebuilt_from_emails_and_said_so(tmp_path):
     from mail_pipeline_tests.damage import damage_column
 
     lake, tokens = Lake(tmp_path / "lake"), Embedder().tokens
-    emails = [{"email_id": f"e{i}", "subject": f"subject {i}", "from_address": "c@example.test", "received_at": WHEN,
-               "search_text": f"text of email {i} " * 40, "thread_id": f"t{i}", "sha256": f"s{i}"} for i in range(3)]
+    emails = [
+        {
+            "email_id": f"e{i}",
+            "subject": f"subject {i}",
+            "from_address": "c@example.test",
+            "received_at": WHEN,
+            "search_text": f"text of email {i} " * 40,
+            "thread_id": f"t{i}",
+            "sha256": f"s{i}",
+        }
+        for i in range(3)
+    ]
     lake.write_partition("emails", "a", DAY, pa.Table.from_pylist(emails, schema=EMAILS))
     first = chunk_day(lake, "a", DAY, tokens, 128)
     path = lake.partition_file("email_chunks", "a", DAY)
@@ -107,12 +155,17 @@ def test_a_damaged_chunks_file_is_rebuilt_from_emails_and_said_so(tmp_path):
     assert integrity.check_file("email_chunks", path) == first.rows > 0
 
 
-@pytest.mark.parametrize("values", [
-    pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()),
-    pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()).slice(1, 3),  # offsets past the buffer's start
-    pa.array([b"one", b"two"], pa.binary()),
-    pa.array([None, b""], pa.large_binary()),  # no data buffer
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()),
+        # offsets past the buffer's start
+        pa.array([b"one", None, b"", b"three" * 100], pa.large_binary()).slice(1, 3),
+        pa.array([b"one", b"two"], pa.binary()),
+        pa.array([None, b""], pa.large_binary()),  # no data buffer
+    ],
+)
 def test_digests_hash_each_value_in_place(values):
-    assert list(integrity.digests(values)) == [None if v is None else hashlib.sha256(v).hexdigest()
-                                               for v in values.to_pylist()]
+    assert list(integrity.digests(values)) == [
+        None if v is None else hashlib.sha256(v).hexdigest() for v in values.to_pylist()
+    ]

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mail_pipeline"
-PLAIN = ["imap", "sync", "message", "extract", "indexing", "storage", "auth", "stages", "demo", "service"]
+PLAIN = [
+    "imap",
+    "sync",
+    "message",
+    "extract",
+    "indexing",
+    "storage",
+    "auth",
+    "stages",
+    "demo",
+    "service",
+]
 
 
 def imported(path: Path) -> set[str]:
@@ -33,21 +44,37 @@ def test_the_package_root_holds_at_most_six_modules():
 
 def test_imap_depends_on_nothing_above_it():
     for path in files("imap"):
-        above = {name for name in imported(path) if name.startswith("mail_pipeline") and not name.startswith("mail_pipeline.imap")}
+        above = {
+            name
+            for name in imported(path)
+            if name.startswith("mail_pipeline") and not name.startswith("mail_pipeline.imap")
+        }
         assert not above, (path.name, above)
 
 
 @pytest.mark.parametrize("package", PLAIN)
 def test_plain_packages_import_neither_dagster_nor_the_cli(package):
     for path in files(package):
-        wrong = {name for name in imported(path) if name.split(".")[0] == "dagster" or name.startswith("mail_pipeline.cli")}
+        wrong = {
+            name
+            for name in imported(path)
+            if name.split(".")[0] == "dagster" or name.startswith("mail_pipeline.cli")
+        }
         assert not wrong, (f"{package}/{path.name}", wrong)
 
 
-ENTRY_POINTS = {"__init__.py", "cli/main.py", "definitions.py"}  # the notebook API, the CLI, the code location
+ENTRY_POINTS = {
+    "__init__.py",
+    "cli/main.py",
+    "definitions.py",
+}  # the notebook API, the CLI, the code location
 
 
 def test_settings_are_read_by_the_entry_points_alone():
-    readers = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if "get_settings" in imported(path)
-               or any(name.endswith(".get_settings") for name in imported(path))}
+    readers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "get_settings" in imported(path)
+        or any(name.endswith(".get_settings") for name in imported(path))
+    }
     assert readers <= ENTRY_POINTS, readers - ENTRY_POINTS

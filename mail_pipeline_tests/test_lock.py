@@ -29,7 +29,9 @@ def test_every_locked_line_is_pinned_with_hashes():
         entries = re.findall(r"^[A-Za-z0-9].*?(?=^[A-Za-z0-9]|\Z)", text, re.MULTILINE | re.DOTALL)
         assert len(entries) == len(pins(lock)) > 50, lock
         for entry in entries:
-            assert "==" in entry.splitlines()[0] and "--hash=sha256:" in entry, entry.splitlines()[0]
+            assert "==" in entry.splitlines()[0] and "--hash=sha256:" in entry, entry.splitlines()[
+                0
+            ]
 
 
 def test_the_product_lock_agrees_with_the_dev_lock():
@@ -38,7 +40,9 @@ def test_the_product_lock_agrees_with_the_dev_lock():
 
 
 def test_the_installed_environment_is_the_dev_lock():
-    if not Path(metadata.distribution("mail_pipeline").locate_file("")).is_relative_to(ROOT / ".venv"):
+    if not Path(metadata.distribution("mail_pipeline").locate_file("")).is_relative_to(
+        ROOT / ".venv"
+    ):
         pytest.skip("not running in the checkout's .venv (make install)")
     installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
     locked = pins("requirements-dev.lock")

@@ -22,7 +22,11 @@ def test_json_lines_with_secrets_redacted(capsys):
     logs.configure("json")
     logs.register_secret("hunter2-very-secret")
     log = logging.getLogger("mail_pipeline.test")
-    log.info("login with %s failed", "hunter2-very-secret", extra={"fields": {"account": "work", "password": "pw-field-value", "api_token": "t0k"}})
+    log.info(
+        "login with %s failed",
+        "hunter2-very-secret",
+        extra={"fields": {"account": "work", "password": "pw-field-value", "api_token": "t0k"}},
+    )
     try:
         raise RuntimeError("boom hunter2-very-secret")
     except RuntimeError:
@@ -31,9 +35,15 @@ def test_json_lines_with_secrets_redacted(capsys):
     assert len(lines) == 2
     events = [json.loads(line) for line in lines]
     assert events[0]["event"] == "login with [REDACTED] failed"
-    assert events[0]["account"] == "work" and events[0]["password"] == "[REDACTED]" and events[0]["api_token"] == "[REDACTED]"
+    assert (
+        events[0]["account"] == "work"
+        and events[0]["password"] == "[REDACTED]"
+        and events[0]["api_token"] == "[REDACTED]"
+    )
     assert events[1]["level"] == "error" and "boom [REDACTED]" in events[1]["exception"]
-    assert "hunter2-very-secret" not in "\n".join(lines) and "pw-field-value" not in "\n".join(lines)
+    assert "hunter2-very-secret" not in "\n".join(lines) and "pw-field-value" not in "\n".join(
+        lines
+    )
     logs.configure("text")
 
 
@@ -72,19 +82,34 @@ def test_noise_filter_keeps_what_an_operator_reads():
     noise = logs.NoiseFilter()
     kept = [line for line in DAGSTER_OUTPUT.splitlines(keepends=True) if noise.keep(line)]
     assert [line.split(" - ")[-1].strip() for line in kept] == [
-        "Launching Dagster services...", "Sensor new_mail_sensor skipped: no new mail",
-        "Serving dagster-webserver on http://127.0.0.1:3917 in process 14290"]
+        "Launching Dagster services...",
+        "Sensor new_mail_sensor skipped: no new mail",
+        "Serving dagster-webserver on http://127.0.0.1:3917 in process 14290",
+    ]
 
 
-@pytest.mark.parametrize("level, shown", [(None, False), ("debug", True)])
+@pytest.mark.parametrize(("level", "shown"), [(None, False), ("debug", True)])
 def test_loading_the_definitions_is_quiet_unless_debug(tmp_path, level, shown):
-    env = {**os.environ, "FERNET_KEY": crypto.generate_key(), "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
+    env = {
+        **os.environ,
+        "FERNET_KEY": crypto.generate_key(),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONWARNINGS": "default",
+    }
     env.pop(logs.LEVEL_VARIABLE, None)
     if level:
         env[logs.LEVEL_VARIABLE] = level
-    out = subprocess.run([sys.executable, "-c", "import mail_pipeline.definitions"], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", "import mail_pipeline.definitions"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
-    assert ("BetaWarning" in out.stderr and "PreviewWarning" in out.stderr) is shown, out.stderr[-2000:]
+    assert ("BetaWarning" in out.stderr and "PreviewWarning" in out.stderr) is shown, out.stderr[
+        -2000:
+    ]
     if not shown:
         assert "Warning" not in out.stderr, out.stderr[-2000:]

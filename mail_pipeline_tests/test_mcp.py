@@ -21,7 +21,9 @@ def session(data_dir: Path, cwd: Path, calls: list[tuple[str, dict]]) -> tuple[l
     from mcp.client.stdio import StdioServerParameters
 
     command, *args = cli("mcp")
-    server = StdioServerParameters(command=command, args=args, env=environment(data_dir), cwd=str(cwd))
+    server = StdioServerParameters(
+        command=command, args=args, env=environment(data_dir), cwd=str(cwd)
+    )
 
     async def run():
         async with Client(server, read_timeout_seconds=240) as client:
@@ -49,12 +51,25 @@ def error_text(result) -> str:
 @pytest.fixture(scope="module")
 def answers(indexed_demo, tmp_path_factory):
     with duckdb.connect(str(indexed_demo / "warehouse.duckdb"), read_only=True) as con:
-        thread_id, count = con.execute("SELECT thread_id, message_count FROM threads "
-                                       "ORDER BY message_count DESC, thread_id LIMIT 1").fetchone()
-        hostile_id, = con.execute("SELECT email_id FROM emails WHERE message_id = 'hostile-1@example.net'").fetchone()
+        thread_id, count = con.execute(
+            "SELECT thread_id, message_count FROM threads "
+            "ORDER BY message_count DESC, thread_id LIMIT 1"
+        ).fetchone()
+        (hostile_id,) = con.execute(
+            "SELECT email_id FROM emails WHERE message_id = 'hostile-1@example.net'"
+        ).fetchone()
     calls = [
         ("search_mail", {"query": "gazebo plans", "k": 3}),
-        ("search_mail", {"query": "meeting", "mode": "text", "since": "2026-11-18", "until": "2026-11-18", "k": 10}),
+        (
+            "search_mail",
+            {
+                "query": "meeting",
+                "mode": "text",
+                "since": "2026-11-18",
+                "until": "2026-11-18",
+                "k": 10,
+            },
+        ),
         ("get_email", {"email_id": hostile_id}),
         ("get_thread", {"thread_id": thread_id, "account": "demo"}),
         ("list_accounts", {}),
@@ -64,7 +79,12 @@ def answers(indexed_demo, tmp_path_factory):
         ("get_email", {"email_id": "no-such-email"}),
     ]
     tools, results = session(indexed_demo, tmp_path_factory.mktemp("mcp"), calls)
-    return {"tools": tools, "results": results, "thread": (thread_id, count), "hostile_id": hostile_id}
+    return {
+        "tools": tools,
+        "results": results,
+        "thread": (thread_id, count),
+        "hostile_id": hostile_id,
+    }
 
 
 def test_the_five_tools_are_offered_read_only(answers):
@@ -77,7 +97,9 @@ def test_search_mail_answers_carry_ids_and_dates_to_cite(answers):
     hits = payload(answers["results"][0])
     top = hits[0]
     assert top["subject"] == HOSTILE_SUBJECT and top["message_id"] == "hostile-1@example.net"
-    assert top["email_id"] == answers["hostile_id"] and top["sent_at"] == "2026-11-19T15:30:00+00:00"
+    assert (
+        top["email_id"] == answers["hostile_id"] and top["sent_at"] == "2026-11-19T15:30:00+00:00"
+    )
     assert top["thread_id"] and top["account"] == "demo" and "gazebo" in top["snippet"]
     filtered = payload(answers["results"][1])
     assert filtered and {hit["day"] for hit in filtered} == {"2026-11-18"}
@@ -86,7 +108,10 @@ def test_search_mail_answers_carry_ids_and_dates_to_cite(answers):
 
 def test_get_email_and_get_thread_read_the_catalog(answers):
     email = payload(answers["results"][2])
-    assert email["message_id"] == "hostile-1@example.net" and "gazebo plans are ready" in email["body_text"]
+    assert (
+        email["message_id"] == "hostile-1@example.net"
+        and "gazebo plans are ready" in email["body_text"]
+    )
     thread_id, count = answers["thread"]
     thread = payload(answers["results"][3])
     assert thread["thread_id"] == thread_id and len(thread["emails"]) == count
@@ -99,7 +124,10 @@ def test_accounts_and_sync_status_carry_no_secrets(answers, indexed_demo):
 
     accounts, status = payload(answers["results"][4]), payload(answers["results"][5])
     assert [a["account"] for a in accounts] == ["demo"] and accounts[0]["emails"] > 0
-    assert {(row["folder"], row["last_status"]) for row in status} == {("INBOX", "ok"), ("Archive", "ok")}
+    assert {(row["folder"], row["last_status"]) for row in status} == {
+        ("INBOX", "ok"),
+        ("Archive", "ok"),
+    }
     token = AccountRegistry(indexed_demo / "accounts.json").load()["demo"].password_token
     text = json.dumps([accounts, status])
     assert token not in text and "demopass" not in text and "password" not in text
@@ -117,13 +145,33 @@ def test_the_server_speaks_only_protocol_on_stdout(indexed_demo, tmp_path):
     import subprocess
 
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search_mail", "arguments": {"query": "gazebo"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "search_mail", "arguments": {"query": "gazebo"}},
+        },
     ]
-    process = subprocess.Popen(cli("mcp"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               env=environment(indexed_demo), cwd=tmp_path, text=True)
+    process = subprocess.Popen(
+        cli("mcp"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=environment(indexed_demo),
+        cwd=tmp_path,
+        text=True,
+    )
     try:
         lines = []
         for message in messages:

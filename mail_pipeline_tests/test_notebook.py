@@ -26,11 +26,22 @@ def test_files_the_notebook_writes_are_ignored_by_git():
     import subprocess
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    written = set(re.findall(r'Path\("([^"/]+\.\w+)"\)', "".join(c.source for c in notebook.cells if c.cell_type == "code")))
+    written = set(
+        re.findall(
+            r'Path\("([^"/]+\.\w+)"\)',
+            "".join(c.source for c in notebook.cells if c.cell_type == "code"),
+        )
+    )
     assert "messages_per_day.png" in written
     for name in written:
-        for where in (NOTEBOOK.parent / name, NOTEBOOK.parents[1] / name):  # run from notebooks/ or the root
-            done = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(where)], cwd=NOTEBOOK.parent)
+        # run from notebooks/ or the root
+        for where in (
+            NOTEBOOK.parent / name,
+            NOTEBOOK.parents[1] / name,
+        ):
+            done = subprocess.run(
+                ["git", "check-ignore", "-q", "--no-index", str(where)], cwd=NOTEBOOK.parent
+            )
             assert done.returncode == 0, f"{where} is not ignored by git"
 
 
@@ -46,8 +57,11 @@ def execute(workdir: Path, data_dir: Path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     workdir.mkdir()
     env = {**os.environ, "MAIL_PIPELINE_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    client = NotebookClient(notebook, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(workdir)}})
-    client.execute(env=env)  # raises CellExecutionError, naming the cell and its traceback, on any error
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(workdir)}}
+    )
+    # raises CellExecutionError, naming the cell and its traceback, on any error
+    client.execute(env=env)
     return notebook
 
 
@@ -75,8 +89,13 @@ def test_notebook_runs_on_a_materialized_lake(dovecot, alice, data_dir, instance
     workdir = tmp_path / "notebook"
     notebook = execute(workdir, data_dir)
     first_hit = stdout(notebook, "mail_pipeline.search(").splitlines()[:3]
-    assert first_hit[0].startswith("1. [alice]") and first_hit[1].strip() == "Invoice INV-2026-0042 overdue", first_hit
-    assert "2026-11-10" in stdout(notebook, "FROM daily_volume") and "2026-11-12" in stdout(notebook, "FROM daily_volume")
+    assert (
+        first_hit[0].startswith("1. [alice]")
+        and first_hit[1].strip() == "Invoice INV-2026-0042 overdue"
+    ), first_hit
+    assert "2026-11-10" in stdout(notebook, "FROM daily_volume") and "2026-11-12" in stdout(
+        notebook, "FROM daily_volume"
+    )
     assert "carol@example.test" in stdout(notebook, "FROM top_senders")
     assert "Budget review" in stdout(notebook, "FROM threads")
     assert "3 day(s), 8 message(s)" in stdout(notebook, "savefig")

@@ -5,12 +5,20 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from mail_pipeline.message import mime, parse
-from mail_pipeline.message.parse import Address, ParseLimits, ParsedEmail, content_key, email_id, message_key, parse_message
+from mail_pipeline.message.parse import (
+    Address,
+    ParsedEmail,
+    ParseLimits,
+    content_key,
+    email_id,
+    message_key,
+    parse_message,
+)
 from mail_pipeline_tests import mime_samples as s
 
 HTML_TAG = re.compile(
@@ -18,7 +26,7 @@ HTML_TAG = re.compile(
 )
 ENCODED_WORD = re.compile(r"=\?[\w.:-]+\?[bBqQ]\?")
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
-UTC = timezone.utc
+UTC = UTC
 
 
 def att(filename, content_type, inline=False):
@@ -32,86 +40,229 @@ CASES = [
     ("subject_iso2022jp", s.SUBJECT_ISO2022JP, {"subject": "日本語の件名です"}, [], []),
     ("subject_shift_jis", s.SUBJECT_SHIFT_JIS, {"subject": "会議の議事録"}, [], []),
     ("subject_gb2312", s.SUBJECT_GB2312, {"subject": "中文邮件主题"}, [], []),
-    ("subject_split_mixed", s.SUBJECT_SPLIT_MIXED,
-     {"subject": "Re: [team] ユニコード test and À bientôt",
-      "subject_normalized": "ユニコード test and à bientôt"}, [], []),
-    ("body_latin1_labelled_utf8", s.BODY_LATIN1_LABELLED_UTF8, {"body_source": "text/plain"},
-     ["Café crème, 5€"], ["charset_fallback:cp1252"]),
+    (
+        "subject_split_mixed",
+        s.SUBJECT_SPLIT_MIXED,
+        {
+            "subject": "Re: [team] ユニコード test and À bientôt",
+            "subject_normalized": "ユニコード test and à bientôt",
+        },
+        [],
+        [],
+    ),
+    (
+        "body_latin1_labelled_utf8",
+        s.BODY_LATIN1_LABELLED_UTF8,
+        {"body_source": "text/plain"},
+        ["Café crème, 5€"],
+        ["charset_fallback:cp1252"],
+    ),
     ("body_no_charset", s.BODY_NO_CHARSET_UTF8, {}, ["Grüße aus Köln"], ["charset_fallback:utf-8"]),
-    ("body_no_content_type", s.BODY_NO_CONTENT_TYPE_ASCII, {"defects": []}, ["Just ascii text."], []),
-    ("raw_8bit_headers", s.RAW_8BIT_HEADERS,
-     {"subject": "Grüße aus Köln", "from_name": "Jörg Müller", "from_address": "jm@beispiel.de",
-      "to": [Address("René", "rene@example.fr")]}, ["Hallo."], []),
-    ("missing_date", s.MISSING_DATE, {"sent_at": None, "message_id": "nodate@example.com"}, [],
-     ["missing_date"]),
+    (
+        "body_no_content_type",
+        s.BODY_NO_CONTENT_TYPE_ASCII,
+        {"defects": []},
+        ["Just ascii text."],
+        [],
+    ),
+    (
+        "raw_8bit_headers",
+        s.RAW_8BIT_HEADERS,
+        {
+            "subject": "Grüße aus Köln",
+            "from_name": "Jörg Müller",
+            "from_address": "jm@beispiel.de",
+            "to": [Address("René", "rene@example.fr")],
+        },
+        ["Hallo."],
+        [],
+    ),
+    (
+        "missing_date",
+        s.MISSING_DATE,
+        {"sent_at": None, "message_id": "nodate@example.com"},
+        [],
+        ["missing_date"],
+    ),
     ("bad_date", s.BAD_DATE, {"sent_at": None}, [], ["bad_date"]),
-    ("missing_message_id", s.MISSING_MESSAGE_ID,
-     {"message_id_synthetic": True, "sent_at": datetime(2026, 3, 3, 14, 5, tzinfo=UTC)}, [],
-     ["missing_message_id"]),
+    (
+        "missing_message_id",
+        s.MISSING_MESSAGE_ID,
+        {"message_id_synthetic": True, "sent_at": datetime(2026, 3, 3, 14, 5, tzinfo=UTC)},
+        [],
+        ["missing_message_id"],
+    ),
     ("missing_from", s.MISSING_FROM, {"from_name": "", "from_address": ""}, [], ["missing_from"]),
-    ("missing_all", s.MISSING_ALL, {"message_id_synthetic": True, "from_address": "", "sent_at": None},
-     ["body only"], ["missing_from", "missing_message_id", "missing_date"]),
-    ("duplicate_headers", s.DUPLICATE_HEADERS,
-     {"subject": "first", "message_id": "dup@example.com",
-      "to": [Address("", "one@example.com"), Address("", "two@example.com")]}, [],
-     ["duplicate_header:subject", "duplicate_header:message-id"]),
-    ("nested_alternative", s.NESTED_ALTERNATIVE,
-     {"body_source": "text/plain",
-      "attachments": [att(None, "image/png", inline=True), att("report.pdf", "application/pdf")]},
-     ["Plain version with café and a soft break."], []),
+    (
+        "missing_all",
+        s.MISSING_ALL,
+        {"message_id_synthetic": True, "from_address": "", "sent_at": None},
+        ["body only"],
+        ["missing_from", "missing_message_id", "missing_date"],
+    ),
+    (
+        "duplicate_headers",
+        s.DUPLICATE_HEADERS,
+        {
+            "subject": "first",
+            "message_id": "dup@example.com",
+            "to": [Address("", "one@example.com"), Address("", "two@example.com")],
+        },
+        [],
+        ["duplicate_header:subject", "duplicate_header:message-id"],
+    ),
+    (
+        "nested_alternative",
+        s.NESTED_ALTERNATIVE,
+        {
+            "body_source": "text/plain",
+            "attachments": [
+                att(None, "image/png", inline=True),
+                att("report.pdf", "application/pdf"),
+            ],
+        },
+        ["Plain version with café and a soft break."],
+        [],
+    ),
     ("html_meta_charset", s.HTML_META_CHARSET, {"defects": []}, ["Price: 5€ & café"], []),
-    ("html_only", s.HTML_ONLY, {"body_source": "text/html"},
-     ["Dear reader, see our offer & more.", "Widget", "€5"], []),
+    (
+        "html_only",
+        s.HTML_ONLY,
+        {"body_source": "text/html"},
+        ["Dear reader, see our offer & more.", "Widget", "€5"],
+        [],
+    ),
     ("base64_body", s.BASE64_BODY, {}, ["Grüße aus Köln, schöne Tage!", "Jörg"], []),
     ("quoted_printable_body", s.QP_BODY, {}, ["Schöne Grüße", "soft line break here."], []),
-    ("iso2022jp_body", s.JAPANESE_BODY, {"subject": "日本語の件名です"}, ["日本語の本文です。"], []),
-    ("rfc2231_filenames", s.RFC2231_FILENAMES,
-     {"attachments": [att("€ Übersicht 2026.pdf", "application/pdf"),
-                      att("Sehr langer Dateiname für Notizen.txt", "text/plain"),
-                      att("résumé.docx", "application/octet-stream")]}, ["See attached."], []),
-    ("message_rfc822", s.FORWARDED_RFC822,
-     {"subject_normalized": "original",
-      "attachments": [att(None, "message/rfc822"), att("photo.jpg", "image/jpeg")]},
-     ["Forwarding this."], []),
-    ("calendar_invite", s.CALENDAR_INVITE,
-     {"attachments": [att(None, "text/calendar"), att("invite.ics", "application/ics")]},
-     ["You have been invited to Planning"], []),
-    ("delivery_status_bounce", s.BOUNCE,
-     {"from_address": "MAILER-DAEMON@mx.example.com",
-      "attachments": [att(None, "message/delivery-status"), att(None, "message/rfc822")]},
-     ["could not", "550 5.1.1 User unknown"], []),
+    (
+        "iso2022jp_body",
+        s.JAPANESE_BODY,
+        {"subject": "日本語の件名です"},
+        ["日本語の本文です。"],
+        [],
+    ),
+    (
+        "rfc2231_filenames",
+        s.RFC2231_FILENAMES,
+        {
+            "attachments": [
+                att("€ Übersicht 2026.pdf", "application/pdf"),
+                att("Sehr langer Dateiname für Notizen.txt", "text/plain"),
+                att("résumé.docx", "application/octet-stream"),
+            ]
+        },
+        ["See attached."],
+        [],
+    ),
+    (
+        "message_rfc822",
+        s.FORWARDED_RFC822,
+        {
+            "subject_normalized": "original",
+            "attachments": [att(None, "message/rfc822"), att("photo.jpg", "image/jpeg")],
+        },
+        ["Forwarding this."],
+        [],
+    ),
+    (
+        "calendar_invite",
+        s.CALENDAR_INVITE,
+        {"attachments": [att(None, "text/calendar"), att("invite.ics", "application/ics")]},
+        ["You have been invited to Planning"],
+        [],
+    ),
+    (
+        "delivery_status_bounce",
+        s.BOUNCE,
+        {
+            "from_address": "MAILER-DAEMON@mx.example.com",
+            "attachments": [att(None, "message/delivery-status"), att(None, "message/rfc822")],
+        },
+        ["could not", "550 5.1.1 User unknown"],
+        [],
+    ),
     ("long_lines", s.LONG_LINES, {}, ["word word", "x-y," * 2_500], []),
     ("long_html_line", s.LONG_HTML_LINE, {"body_source": "text/html"}, ["lorem ipsum lorem"], []),
     ("nul_bytes", s.NUL_BYTES, {"subject": "nul bytes"}, ["beforeafter", "linetwo"], []),
-    ("truncated_mid_part", s.TRUNCATED, {"attachments": [att("big.pdf", "application/pdf")]},
-     ["The start survives."], ["CloseBoundaryNotFoundDefect"]),
+    (
+        "truncated_mid_part",
+        s.TRUNCATED,
+        {"attachments": [att("big.pdf", "application/pdf")]},
+        ["The start survives."],
+        ["CloseBoundaryNotFoundDefect"],
+    ),
     ("nested_200_levels", s.nested_multipart(200), {"subject": "deep"}, [], ["depth_limit"]),
     ("nested_5000_levels", s.nested_multipart(5000), {"subject": "deep"}, [], ["depth_limit"]),
     ("rfc822_chain_3000", s.nested_rfc822(3000), {"subject": "chain"}, [], ["depth_limit"]),
     ("many_parts", s.many_parts(2000), {}, ["part 0", "part 400"], ["parts_limit"]),
-    ("rfc5322_comments", s.RFC5322_COMMENTS,
-     {"from_name": "Pete", "from_address": "pete@silly.test", "cc": [],
-      "to": [Address("Chris Jones", "c@public.example"), Address("", "joe@example.org"),
-             Address("John", "jdoe@one.test")],
-      "sent_at": datetime(1969, 2, 14, 3, 2, tzinfo=UTC)}, ["Testing."], []),
-    ("comment_via", s.COMMENT_VIA,
-     {"from_name": "Jane Doe", "from_address": "drive-shares-noreply@google.com",
-      "reply_to": [Address("Jane Doe", "jane.doe@example.com")], "to": [Address("Team", "team@example.com")]},
-     [], []),
-    ("from_two_bare_addresses", s.FROM_TWO_BARE,
-     {"from_name": "", "from_address": "alerts@monitor.example.com",
-      "to": [Address("Support Team", "support@helpdesk.example")]}, [],
-     ["malformed_address:from", "malformed_address:to"]),
-    ("raw_utf8_filename", s.RAW_UTF8_FILENAME,
-     {"attachments": [att("Präsentation März.pptx",
-                          "application/vnd.openxmlformats-officedocument.presentationml.presentation")]},
-     ["Slides attached."], []),
-    ("folded_boundary", s.FOLDED_BOUNDARY,
-     {"body_source": "text/plain", "attachments": [att("q1.pdf", "application/pdf")]},
-     ["The quarterly figures are attached."], ["folded_boundary"]),
-    ("named_inline_html", s.NAMED_INLINE_HTML,
-     {"body_source": "text/html", "attachments": [att("plan.png", "image/png", inline=True)]},
-     ["The board approved the new office lease."], []),
+    (
+        "rfc5322_comments",
+        s.RFC5322_COMMENTS,
+        {
+            "from_name": "Pete",
+            "from_address": "pete@silly.test",
+            "cc": [],
+            "to": [
+                Address("Chris Jones", "c@public.example"),
+                Address("", "joe@example.org"),
+                Address("John", "jdoe@one.test"),
+            ],
+            "sent_at": datetime(1969, 2, 14, 3, 2, tzinfo=UTC),
+        },
+        ["Testing."],
+        [],
+    ),
+    (
+        "comment_via",
+        s.COMMENT_VIA,
+        {
+            "from_name": "Jane Doe",
+            "from_address": "drive-shares-noreply@google.com",
+            "reply_to": [Address("Jane Doe", "jane.doe@example.com")],
+            "to": [Address("Team", "team@example.com")],
+        },
+        [],
+        [],
+    ),
+    (
+        "from_two_bare_addresses",
+        s.FROM_TWO_BARE,
+        {
+            "from_name": "",
+            "from_address": "alerts@monitor.example.com",
+            "to": [Address("Support Team", "support@helpdesk.example")],
+        },
+        [],
+        ["malformed_address:from", "malformed_address:to"],
+    ),
+    (
+        "raw_utf8_filename",
+        s.RAW_UTF8_FILENAME,
+        {
+            "attachments": [
+                att(
+                    "Präsentation März.pptx",
+                    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                )
+            ]
+        },
+        ["Slides attached."],
+        [],
+    ),
+    (
+        "folded_boundary",
+        s.FOLDED_BOUNDARY,
+        {"body_source": "text/plain", "attachments": [att("q1.pdf", "application/pdf")]},
+        ["The quarterly figures are attached."],
+        ["folded_boundary"],
+    ),
+    (
+        "named_inline_html",
+        s.NAMED_INLINE_HTML,
+        {"body_source": "text/html", "attachments": [att("plan.png", "image/png", inline=True)]},
+        ["The board approved the new office lease."],
+        [],
+    ),
 ]
 
 
@@ -179,7 +330,9 @@ def test_in_reply_to_only_sets_root():
 def test_synthetic_message_id_is_stable_and_ignores_trace_headers():
     first, again = parse_message(s.MISSING_ALL), parse_message(s.MISSING_ALL)
     assert first.message_id == again.message_id
-    assert first.message_id.startswith("synthetic-") and first.message_id.endswith("@mail-pipeline.invalid")
+    assert first.message_id.startswith("synthetic-") and first.message_id.endswith(
+        "@mail-pipeline.invalid"
+    )
     assert first.thread_root == first.message_id
     # The copy a server keeps in another folder carries other trace headers: the same message.
     copy = parse_message(b"Received: from mx2\r\nX-Keywords: $Archived\r\n" + s.MISSING_ALL)
@@ -221,7 +374,9 @@ def test_text_limit():
     assert "text_limit" in parsed.defects
 
 
-@pytest.mark.parametrize("raw", [s.nested_multipart(20_000), s.many_parts(100_000), s.nested_rfc822(800)])
+@pytest.mark.parametrize(
+    "raw", [s.nested_multipart(20_000), s.many_parts(100_000), s.nested_rfc822(800)]
+)
 def test_hostile_structure_is_bounded_in_time(raw):
     started = time.perf_counter()
     parsed = parse_message(raw)
@@ -248,7 +403,9 @@ def test_garbage_never_raises(raw):
 
 def test_message_key_and_email_id():
     assert message_key("abc@example.com") == hashlib.sha256(b"abc@example.com").hexdigest()[:24]
-    assert email_id("abc@example.com", "k1") == hashlib.sha256(b"abc@example.com\nk1").hexdigest()[:24]
+    assert (
+        email_id("abc@example.com", "k1") == hashlib.sha256(b"abc@example.com\nk1").hexdigest()[:24]
+    )
     assert email_id("abc@example.com", "k1") != email_id("abc@example.com", "k2")
 
 
@@ -264,13 +421,19 @@ def test_message_key_and_email_id():
         ("a@x.com b@y.com", [("", "a@x.com"), ("", "b@y.com")], True),
         ("Bob (Sales <bob@x.com>", [("Bob (Sales", "bob@x.com")], True),  # an unclosed comment
         ("Bob, bob@x.com", [("", "bob@x.com")], True),  # an unquoted comma in the name
-        ('"john smith"@example.com, Bob <"j s"@x.org>',
-         [("", '"john smith"@example.com'), ("Bob", '"j s"@x.org')], False),  # quoted local parts
+        # quoted local parts
+        (
+            '"john smith"@example.com, Bob <"j s"@x.org>',
+            [("", '"john smith"@example.com'), ("Bob", '"j s"@x.org')],
+            False,
+        ),
         ("<Bob Smith)", [], True),  # nothing that could be an address
     ],
 )
 def test_address_shapes(value, expected, malformed):
-    parsed = parse_message(s.crlf(f"From: x@y.com\nTo: {value}\nMessage-ID: <a@b.c>\n\nx\n".encode()))
+    parsed = parse_message(
+        s.crlf(f"From: x@y.com\nTo: {value}\nMessage-ID: <a@b.c>\n\nx\n".encode())
+    )
     assert [(a.name, a.address) for a in parsed.to] == expected
     assert ("malformed_address:to" in parsed.defects) is malformed
 
@@ -290,9 +453,15 @@ def test_html_replies_keep_only_the_authors_text(raw, search_text):
     (b'"Apple-Mail\r\n 42"', b"Apple-Mail 42"),  # RFC 5322 unfolding: the space stays
 ])  # fmt: skip
 def test_a_boundary_folded_inside_quotes_takes_the_form_its_delimiters_use(folded, delimiter):
-    raw = (b"From: a@example.com\r\nMessage-ID: <f@example.com>\r\nContent-Type: multipart/mixed;\r\n boundary="
-           + folded + b"\r\n\r\n--" + delimiter + b"\r\nContent-Type: text/plain\r\n\r\nInside the part.\r\n--"
-           + delimiter + b"--\r\n")
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <f@example.com>\r\nContent-Type: multipart/mixed;\r\n boundary="
+        + folded
+        + b"\r\n\r\n--"
+        + delimiter
+        + b"\r\nContent-Type: text/plain\r\n\r\nInside the part.\r\n--"
+        + delimiter
+        + b"--\r\n"
+    )
     parsed = parse_message(raw)
     assert parsed.body_text == "Inside the part."
     assert "folded_boundary" in parsed.defects
@@ -303,17 +472,29 @@ def test_a_boundary_folded_inside_quotes_takes_the_form_its_delimiters_use(folde
 def test_leaves_without_text_are_the_attachments_in_order(name):
     # The contract attachment text extraction relies on to pair a part's bytes with its record.
     raw = getattr(s, name)
-    leaves, _source, _text = parse.leaves_and_body(mime.parse_tree(raw, ParseLimits(), []), ParseLimits(), [])
+    leaves, _source, _text = parse.leaves_and_body(
+        mime.parse_tree(raw, ParseLimits(), []), ParseLimits(), []
+    )
     attachments = parse_message(raw).attachments
-    assert [mime.filename(leaf.part) for leaf in leaves if not leaf.text] == [a.filename for a in attachments]
-    assert [leaf.part.get_content_type() for leaf in leaves if not leaf.text] == [a.content_type for a in attachments]
+    assert [mime.filename(leaf.part) for leaf in leaves if not leaf.text] == [
+        a.filename for a in attachments
+    ]
+    assert [leaf.part.get_content_type() for leaf in leaves if not leaf.text] == [
+        a.content_type for a in attachments
+    ]
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "idna", "x-unknown"])
 def test_an_8bit_part_over_the_limit_is_cut_whatever_its_charset_name(charset):
     # Sizing the stored payload decodes 8-bit data with the declared charset: idna raises there.
-    raw = (b"From: a@example.com\r\nContent-Type: text/plain; charset=" + charset.encode()
-           + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + ("caf\u00e9 " * 100).encode())
+    raw = (
+        b"From: a@example.com\r\nContent-Type: text/plain; charset="
+        + charset.encode()
+        + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + ("caf\u00e9 " * 100).encode()
+    )
     parsed = parse_message(raw, ParseLimits(max_part_bytes=100))
-    assert "part_size_limit" in parsed.defects and not any(d.startswith("unparseable") for d in parsed.defects)
+    assert "part_size_limit" in parsed.defects and not any(
+        d.startswith("unparseable") for d in parsed.defects
+    )
     assert len(parsed.body_text) == 100 and parsed.body_text.startswith("caf")

@@ -14,9 +14,32 @@ from mail_pipeline_tests.reply_corpus import REPLIES
 
 SAMPLES = [value for name, value in vars(s).items() if name.isupper() and isinstance(value, bytes)]
 # Tokens that steer the parser and the quote stripper into their rarer branches.
-TOKENS = [b"\r\n ", b"\r\n\t", b'"', b"(", b")", b"\\", b"<", b">", b"@", b",", b";", b":", b"=?utf-8?b?",
-          b"boundary=", b"--", b"\r\n--", b"\r\n> ", b"\xc3", b"\xff", b"\x00", b"wrote:\r\n", b"-- \r\n",
-          b"From: a\r\nSent: b\r\nTo: c\r\n", b"Content-Disposition: inline; filename=\"x.html\"\r\n"]
+TOKENS = [
+    b"\r\n ",
+    b"\r\n\t",
+    b'"',
+    b"(",
+    b")",
+    b"\\",
+    b"<",
+    b">",
+    b"@",
+    b",",
+    b";",
+    b":",
+    b"=?utf-8?b?",
+    b"boundary=",
+    b"--",
+    b"\r\n--",
+    b"\r\n> ",
+    b"\xc3",
+    b"\xff",
+    b"\x00",
+    b"wrote:\r\n",
+    b"-- \r\n",
+    b"From: a\r\nSent: b\r\nTo: c\r\n",
+    b'Content-Disposition: inline; filename="x.html"\r\n',
+]
 
 
 def mutate(raw: bytes, rng: random.Random) -> bytes:
@@ -41,7 +64,9 @@ def test_mutated_samples_never_raise(seed):
         parsed = parse_message(raw)
         assert isinstance(parsed, ParsedEmail)
         assert not any(d.startswith("unparseable") for d in parsed.defects), parsed.defects
-        assert "\ufffd" not in parsed.body_text + parsed.from_name + "".join(a.filename or "" for a in parsed.attachments)
+        assert "\ufffd" not in parsed.body_text + parsed.from_name + "".join(
+            a.filename or "" for a in parsed.attachments
+        )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -55,10 +80,30 @@ def test_quote_stripping_only_removes_lines(seed):
         kept = {line.strip() for line in text.split("\n")}
         assert all(line.strip() in kept for line in stripped.split("\n") if line.strip())
         # Nothing quoted is left; a ">>> " line survives only as a pasted Python session.
-        assert all(line.lstrip().startswith(">>> ") for line in stripped.split("\n") if line.lstrip().startswith(">"))
+        assert all(
+            line.lstrip().startswith(">>> ")
+            for line in stripped.split("\n")
+            if line.lstrip().startswith(">")
+        )
 
 
-ADDRESS_TOKENS = ['"', "(", ")", "<", ">", "@", ",", ";", ":", "\\", " ", "bob", "x.org", "Bob Smith", "=?utf-8?q?J=C3=B6?="]
+ADDRESS_TOKENS = [
+    '"',
+    "(",
+    ")",
+    "<",
+    ">",
+    "@",
+    ",",
+    ";",
+    ":",
+    "\\",
+    " ",
+    "bob",
+    "x.org",
+    "Bob Smith",
+    "=?utf-8?q?J=C3=B6?=",
+]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -66,6 +111,8 @@ def test_address_headers_from_random_tokens(seed):
     rng = random.Random(seed)
     for _ in range(200):
         value = "".join(rng.choice(ADDRESS_TOKENS) for _ in range(rng.randint(1, 14)))
-        parsed = parse_message(f"From: {value}\r\nTo: {value}, {value}\r\nMessage-ID: <f@x.org>\r\n\r\nx\r\n".encode())
+        parsed = parse_message(
+            f"From: {value}\r\nTo: {value}, {value}\r\nMessage-ID: <f@x.org>\r\n\r\nx\r\n".encode()
+        )
         assert not any(d.startswith("unparseable") for d in parsed.defects), value
         assert not any(c.isspace() for c in re.sub(r'"[^"]*"', "", parsed.from_address)), value

@@ -4,21 +4,21 @@ materializing the real asset graph (with its checks) into a temporary data direc
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
 from dagster import materialize
 
 from mail_pipeline import cli
-from mail_pipeline_tests.graph import CHECKS, raw_messages, emails, email_chunks, email_embeddings
 from mail_pipeline.defs.partitions import partition_key, split_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
+from mail_pipeline_tests.graph import CHECKS, email_chunks, email_embeddings, emails, raw_messages
 from mail_pipeline_tests.mailgen import message
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-UTC = timezone.utc
+UTC = UTC
 DAYS = [date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)]
 GRAPH = [raw_messages, emails, email_chunks, email_embeddings]
 
@@ -32,8 +32,14 @@ def conversation() -> list[tuple[str, bytes, datetime]]:
     """Six messages over three days and two folders; m4 lost its References (In-Reply-To only)."""
     mail = []
     refs: list[str] = []
-    topics = ["the quarterly budget review", "moving the review to Thursday", "room booking for Thursday",
-              "agenda for the budget review", "catering for the review", "final minutes of the review"]
+    topics = [
+        "the quarterly budget review",
+        "moving the review to Thursday",
+        "room booking for Thursday",
+        "agenda for the budget review",
+        "catering for the review",
+        "final minutes of the review",
+    ]
     for i, topic in enumerate(topics):
         when = datetime(2026, 11, 10, 9, tzinfo=UTC) + timedelta(hours=12 * i)
         mid = f"thread{i}@example.test"
@@ -42,8 +48,13 @@ def conversation() -> list[tuple[str, bytes, datetime]]:
             headers += f"In-Reply-To: <{refs[-1]}>\r\n"
             if i != 4:
                 headers += "References: " + " ".join(f"<{r}>" for r in refs) + "\r\n"
-        raw = message(f"thread{i}", when, subject=("Re: " if i else "") + "Budget review",
-                      body=f"Let's talk about {topic}.\r\n\r\n-- \r\nDana\r\n", extra_headers=headers)
+        raw = message(
+            f"thread{i}",
+            when,
+            subject=("Re: " if i else "") + "Budget review",
+            body=f"Let's talk about {topic}.\r\n\r\n-- \r\nDana\r\n",
+            extra_headers=headers,
+        )
         mail.append(("Archive" if i % 2 else "INBOX", raw, when))
         refs.append(mid)
     return mail
@@ -51,20 +62,41 @@ def conversation() -> list[tuple[str, bytes, datetime]]:
 
 def seed(dovecot):
     mail = conversation()
-    mail.append(("INBOX", message("invoice", datetime(2026, 11, 11, 13, tzinfo=UTC), subject="Invoice INV-2026-0042 overdue",
-                                  body="Hello,\r\n\r\nInvoice INV-2026-0042 for the October consulting work is 30 days overdue.\r\n"
-                                       "Please arrange payment of EUR 4,200 this week.\r\n"), datetime(2026, 11, 11, 13, tzinfo=UTC)))
+    mail.append(
+        (
+            "INBOX",
+            message(
+                "invoice",
+                datetime(2026, 11, 11, 13, tzinfo=UTC),
+                subject="Invoice INV-2026-0042 overdue",
+                body="Hello,\r\n\r\nInvoice INV-2026-0042 for the October consulting work is 30 days overdue.\r\n"
+                "Please arrange payment of EUR 4,200 this week.\r\n",
+            ),
+            datetime(2026, 11, 11, 13, tzinfo=UTC),
+        )
+    )
     # The same message filed in two folders is one email listing both.
-    copy = message("copied", datetime(2026, 11, 12, 8, tzinfo=UTC), subject="Offsite in Lisbon",
-                   body="The team offsite will be in Lisbon in March; flights are booked.\r\n")
-    mail += [("INBOX", copy, datetime(2026, 11, 12, 8, tzinfo=UTC)), ("Archive", copy, datetime(2026, 11, 12, 8, tzinfo=UTC))]
+    copy = message(
+        "copied",
+        datetime(2026, 11, 12, 8, tzinfo=UTC),
+        subject="Offsite in Lisbon",
+        body="The team offsite will be in Lisbon in March; flights are booked.\r\n",
+    )
+    mail += [
+        ("INBOX", copy, datetime(2026, 11, 12, 8, tzinfo=UTC)),
+        ("Archive", copy, datetime(2026, 11, 12, 8, tzinfo=UTC)),
+    ]
     dovecot.append(mail)
 
 
 def run_graph(instance, day):
     instance.add_dynamic_partitions("accounts", ["alice"])
-    return materialize(GRAPH + CHECKS, partition_key=partition_key("alice", day),
-                       resources=build_resources(get_settings()), instance=instance)
+    return materialize(
+        GRAPH + CHECKS,
+        partition_key=partition_key("alice", day),
+        resources=build_resources(get_settings()),
+        instance=instance,
+    )
 
 
 def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instance, capsys):
@@ -72,16 +104,24 @@ def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instanc
     for day in DAYS:
         result = run_graph(instance, day)
         checks = result.get_asset_check_evaluations()
-        assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
+        assert checks and all(c.passed for c in checks), [
+            (c.check_name, c.metadata) for c in checks if not c.passed
+        ]
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM raw_messages").fetchone()[0] == 9
     assert con.execute("SELECT count(*) FROM emails").fetchone()[0] == 8
-    threads = con.execute("SELECT count(DISTINCT thread_id) FROM emails WHERE subject_normalized = 'budget review'").fetchone()[0]
+    threads = con.execute(
+        "SELECT count(DISTINCT thread_id) FROM emails WHERE subject_normalized = 'budget review'"
+    ).fetchone()[0]
     assert threads == 1
-    thread = con.execute("SELECT message_count FROM threads WHERE subject = 'Budget review'").fetchone()
+    thread = con.execute(
+        "SELECT message_count FROM threads WHERE subject = 'Budget review'"
+    ).fetchone()
     assert thread == (6,)
-    locations = con.execute("SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'").fetchone()
+    locations = con.execute(
+        "SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'"
+    ).fetchone()
     assert locations == (2,)
     volume = dict(con.execute("SELECT day, messages FROM daily_volume").fetchall())
     assert sum(volume.values()) == 8
@@ -98,7 +138,20 @@ def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instanc
     assert cli.main(["search", "INV-2026-0042", "--json", "-k", "3"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["subject"] == "Invoice INV-2026-0042 overdue"
-    assert cli.main(["search", "where will the team offsite be held", "--mode", "vector", "--json", "-k", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "search",
+                "where will the team offsite be held",
+                "--mode",
+                "vector",
+                "--json",
+                "-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)[0]["subject"] == "Offsite in Lisbon"
     assert cli.main(["search", "budget", "--since", "2026-11-12", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
@@ -108,7 +161,9 @@ def test_full_pipeline_views_checks_and_search(dovecot, alice, data_dir, instanc
         for hit in hits:
             subject, name, address, sent_at, thread_id = con.execute(
                 "SELECT subject, from_name, from_address, coalesce(sent_at, received_at), thread_id "
-                "FROM emails WHERE account = ? AND email_id = ?", [hit["account"], hit["email_id"]]).fetchone()
+                "FROM emails WHERE account = ? AND email_id = ?",
+                [hit["account"], hit["email_id"]],
+            ).fetchone()
             assert hit["subject"] == subject and hit["thread_id"] == thread_id
             assert hit["sender"] == (f"{name} <{address}>" if name else address)
             assert datetime.fromisoformat(hit["sent_at"]) == sent_at
@@ -129,7 +184,9 @@ telemetry:
 """
 
 
-def test_the_pipeline_runs_green_on_a_postgres_instance(dovecot, alice, data_dir, postgres, tmp_path):
+def test_the_pipeline_runs_green_on_a_postgres_instance(
+    dovecot, alice, data_dir, postgres, tmp_path
+):
     from dagster import AssetKey, DagsterInstance
 
     home = tmp_path / "dagster_home"
@@ -141,28 +198,54 @@ def test_the_pipeline_runs_green_on_a_postgres_instance(dovecot, alice, data_dir
         result = run_graph(instance, DAYS[1])
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())
-        assert instance.get_materialized_partitions(AssetKey("email_embeddings")) == {f"alice|{DAYS[1]}"}
+        assert instance.get_materialized_partitions(AssetKey("email_embeddings")) == {
+            f"alice|{DAYS[1]}"
+        }
 
 
 def run_days(instance):
     """One run over DAYS, as a backfill under the single-run policy makes it."""
     instance.add_dynamic_partitions("accounts", ["alice"])
-    return materialize(GRAPH + CHECKS, resources=build_resources(get_settings()), instance=instance,
-                       tags={"dagster/asset_partition_range_start": str(partition_key("alice", DAYS[0])),
-                             "dagster/asset_partition_range_end": str(partition_key("alice", DAYS[-1]))})
+    return materialize(
+        GRAPH + CHECKS,
+        resources=build_resources(get_settings()),
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key("alice", DAYS[0])),
+            "dagster/asset_partition_range_end": str(partition_key("alice", DAYS[-1])),
+        },
+    )
 
 
-def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice, data_dir, instance):
+def test_a_multi_day_run_records_each_days_own_figures_and_checks(
+    dovecot, alice, data_dir, instance
+):
     seed(dovecot)
     result = run_days(instance)
     assert result.success
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        for stage, view in (("raw_messages", "raw_messages"), ("emails", "emails"), ("email_chunks", "email_chunks")):
-            expected = dict(con.execute(f"SELECT day::VARCHAR, count(*) FROM {view} GROUP BY day").fetchall())
-            recorded = {split_key(m.partition)[1].isoformat(): m.metadata["dagster/row_count"].value
-                        for m in result.asset_materializations_for_node(stage)}
+        for stage, view in (
+            ("raw_messages", "raw_messages"),
+            ("emails", "emails"),
+            ("email_chunks", "email_chunks"),
+        ):
+            expected = dict(
+                con.execute(f"SELECT day::VARCHAR, count(*) FROM {view} GROUP BY day").fetchall()
+            )
+            recorded = {
+                split_key(m.partition)[1].isoformat(): m.metadata["dagster/row_count"].value
+                for m in result.asset_materializations_for_node(stage)
+            }
             assert recorded == expected, stage
-    assert len({m.metadata["summary"].value for m in result.asset_materializations_for_node("raw_messages")}) == 3
+    assert (
+        len(
+            {
+                m.metadata["summary"].value
+                for m in result.asset_materializations_for_node("raw_messages")
+            }
+        )
+        == 3
+    )
     for check in CHECKS:
         [key] = check.check_keys
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
@@ -173,12 +256,24 @@ def test_a_multi_day_run_records_each_days_own_figures_and_checks(dovecot, alice
         assert {i.partition_key for i in infos if i.is_current} >= set(by_partition), key
 
 
-def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dovecot, alice, data_dir, instance, capsys):
+def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(
+    dovecot, alice, data_dir, instance, capsys
+):
     when = datetime(2026, 11, 10, 9, tzinfo=UTC)
     words = ["kumquat", "marzipan", "tamarind"]  # one word only each version holds
-    mail = [("INBOX" if i < 2 else "Archive", message("shared", when + timedelta(minutes=i), subject="Harbour report",
-             body=f"The harbour report mentions {word} shipments this week.\r\n"), when + timedelta(minutes=i))
-            for i, word in enumerate(words)]
+    mail = [
+        (
+            "INBOX" if i < 2 else "Archive",
+            message(
+                "shared",
+                when + timedelta(minutes=i),
+                subject="Harbour report",
+                body=f"The harbour report mentions {word} shipments this week.\r\n",
+            ),
+            when + timedelta(minutes=i),
+        )
+        for i, word in enumerate(words)
+    ]
     copy = message("copied", when, subject="Offsite", body="The offsite is in Lisbon.\r\n")
     mail += [("INBOX", copy, when), ("Archive", copy, when)]
     dovecot.append(mail)
@@ -186,10 +281,18 @@ def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dove
     assert all(c.passed for c in result.get_asset_check_evaluations())
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT email_id, thread_id, search_text FROM emails WHERE message_id = 'shared@example.test'").fetchall()
-        copies = con.execute("SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'").fetchall()
-        chunked = {r[0] for r in con.execute("SELECT DISTINCT email_id FROM email_chunks").fetchall()}
-        thread = con.execute("SELECT message_count FROM threads WHERE subject = 'Harbour report'").fetchall()
+        rows = con.execute(
+            "SELECT email_id, thread_id, search_text FROM emails WHERE message_id = 'shared@example.test'"
+        ).fetchall()
+        copies = con.execute(
+            "SELECT len(locations) FROM emails WHERE message_id = 'copied@example.test'"
+        ).fetchall()
+        chunked = {
+            r[0] for r in con.execute("SELECT DISTINCT email_id FROM email_chunks").fetchall()
+        }
+        thread = con.execute(
+            "SELECT message_count FROM threads WHERE subject = 'Harbour report'"
+        ).fetchall()
     assert thread == [(3,)]
     assert len(rows) == 3 and len({r[0] for r in rows}) == 3 and len({r[1] for r in rows}) == 1
     assert copies == [(2,)]
@@ -200,7 +303,9 @@ def test_messages_sharing_a_message_id_are_distinct_emails_and_all_findable(dove
         assert json.loads(capsys.readouterr().out)[0]["email_id"] == email
 
 
-def test_a_multi_day_run_makes_the_newest_day_searchable_first(dovecot, alice, data_dir, instance, monkeypatch):
+def test_a_multi_day_run_makes_the_newest_day_searchable_first(
+    dovecot, alice, data_dir, instance, monkeypatch
+):
     """Each day's vectors are committed as soon as it is embedded, newest first: after the first
     commit, search finds the newest day's mail and none of the older days'."""
     from mail_pipeline.indexing.search import search
@@ -208,13 +313,21 @@ def test_a_multi_day_run_makes_the_newest_day_searchable_first(dovecot, alice, d
 
     seed(dovecot)
     settings = get_settings()
-    words = {DAYS[0]: "quarterly", DAYS[1]: "overdue", DAYS[2]: "Lisbon"}  # each only in that day's mail
+    words = {
+        DAYS[0]: "quarterly",
+        DAYS[1]: "overdue",
+        DAYS[2]: "Lisbon",
+    }  # each only in that day's mail
     commits: list[tuple[date, set[date]]] = []  # (day committed, days search finds right after)
     replace = VectorStore.replace_partition
 
     def searched_after(store, account, day, rows):
         written = replace(store, account, day, rows)
-        found = {d for d, word in words.items() if any(hit.day == d for hit in search(word, k=5, mode="text", settings=settings))}
+        found = {
+            d
+            for d, word in words.items()
+            if any(hit.day == d for hit in search(word, k=5, mode="text", settings=settings))
+        }
         commits.append((day, found))
         return written
 

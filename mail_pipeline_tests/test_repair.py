@@ -6,24 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from dagster import materialize
 
 from mail_pipeline import cli
-from mail_pipeline_tests.graph import raw_messages, emails
+from mail_pipeline.cli.doctor import check_lake, diagnose
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
-from mail_pipeline.cli.doctor import check_lake, diagnose
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline_tests.damage import damage_column
+from mail_pipeline_tests.graph import emails, raw_messages
 from mail_pipeline_tests.mailgen import message
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 10)
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +33,19 @@ def pinned_today(monkeypatch):
 
 def run(instance, assets):
     instance.add_dynamic_partitions("accounts", ["alice"])
-    return materialize(assets, partition_key=partition_key("alice", DAY), resources=build_resources(get_settings()),
-                       instance=instance, raise_on_error=False)
+    return materialize(
+        assets,
+        partition_key=partition_key("alice", DAY),
+        resources=build_resources(get_settings()),
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 def failure_message(result) -> str:
-    return "\n".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+    return "\n".join(
+        str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure
+    )
 
 
 def server_sha256s(dovecot) -> set[str]:
@@ -46,18 +53,28 @@ def server_sha256s(dovecot) -> set[str]:
     found = set()
     for folder in ("INBOX", "Archive"):
         client.select_folder(folder, readonly=True)
-        found |= {hashlib.sha256(item[b"BODY[]"]).hexdigest()
-                  for item in client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).values()}
+        found |= {
+            hashlib.sha256(item[b"BODY[]"]).hexdigest()
+            for item in client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).values()
+        }
     client.logout()
     return found
 
 
-def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, alice, data_dir, instance, capsys):
+def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(
+    dovecot, alice, data_dir, instance, capsys
+):
     when = datetime(2026, 11, 10, 9, tzinfo=UTC)
-    dovecot.append([("INBOX", message(f"in{i}", when), when) for i in range(3)] + [("Archive", message("ar0", when), when)])
+    dovecot.append(
+        [("INBOX", message(f"in{i}", when), when) for i in range(3)]
+        + [("Archive", message("ar0", when), when)]
+    )
     assert run(instance, [raw_messages, emails]).success
     lake = Lake(data_dir / "lake")
-    raw_file, emails_file = lake.partition_file("raw_messages", "alice", DAY), lake.partition_file("emails", "alice", DAY)
+    raw_file, emails_file = (
+        lake.partition_file("raw_messages", "alice", DAY),
+        lake.partition_file("emails", "alice", DAY),
+    )
     damage_column(raw_file, "raw")
     # A column the emails stage reads on every run (a run that only updates flags reads no text,
     # and one that finds its raw file unchanged reads the raw file's footer alone).
@@ -69,12 +86,19 @@ def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, a
     client.expunge()
     client.logout()
 
-    result = run(instance, [emails])  # it reads the damaged raw file: the failure names it and the remedy
+    # it reads the damaged raw file: the failure names it and the remedy
+    result = run(instance, [emails])
     assert not result.success
-    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(result)
+    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(
+        result
+    )
     # The run set the damaged emails file aside (to rebuild it) before the raw file stopped it.
     found = {f.check: f for f in diagnose(get_settings(), [check_lake])}
-    assert not found["lake raw_messages"].ok and "lake emails" not in found and not emails_file.exists()
+    assert (
+        not found["lake raw_messages"].ok
+        and "lake emails" not in found
+        and not emails_file.exists()
+    )
 
     assert cli.main(["repair"]) == 1  # a message is lost: scripts must notice
     out = capsys.readouterr().out
@@ -86,10 +110,16 @@ def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, a
     [report] = (data_dir / "quarantine").glob("*/report.json")
     entries = {e["table"]: e for e in json.loads(report.read_text())}
     assert [row["message_id"] for row in entries["raw_messages"]["lost"]] == ["in1@example.test"]
-    assert (report.parent / "lake" / raw_file.relative_to(data_dir / "lake")).is_file()  # moved, never deleted
+    assert (
+        report.parent / "lake" / raw_file.relative_to(data_dir / "lake")
+    ).is_file()  # moved, never deleted
 
     assert run(instance, [raw_messages, emails]).success
-    stored = lake.read_partition("raw_messages", "alice", DAY, columns=["sha256"]).column("sha256").to_pylist()
+    stored = (
+        lake.read_partition("raw_messages", "alice", DAY, columns=["sha256"])
+        .column("sha256")
+        .to_pylist()
+    )
     assert sorted(stored) == sorted(server_sha256s(dovecot)) and len(stored) == 3
     assert len(lake.read_partition("emails", "alice", DAY)) == 3
     assert all(f.ok for f in diagnose(get_settings(), [check_lake]))
@@ -97,30 +127,47 @@ def test_repair_quarantines_lists_the_lost_and_the_next_run_refetches(dovecot, a
     assert "nothing to repair" in capsys.readouterr().out
 
 
-def test_damaged_files_fail_the_stages_that_rely_on_them_and_status_shows_it(dovecot, alice, data_dir, instance, capsys):
+def test_damaged_files_fail_the_stages_that_rely_on_them_and_status_shows_it(
+    dovecot, alice, data_dir, instance, capsys
+):
     d2 = date(2026, 11, 11)
     first, second = datetime(2026, 11, 10, 9, tzinfo=UTC), datetime(2026, 11, 11, 9, tzinfo=UTC)
-    dovecot.append([("INBOX", message("x1", first), first), ("INBOX", message("x2", second), second)])
+    dovecot.append(
+        [("INBOX", message("x1", first), first), ("INBOX", message("x2", second), second)]
+    )
     assert run(instance, [raw_messages, emails]).success
     lake = Lake(data_dir / "lake")
-    raw_file, emails_file = lake.partition_file("raw_messages", "alice", DAY), lake.partition_file("emails", "alice", DAY)
+    raw_file, emails_file = (
+        lake.partition_file("raw_messages", "alice", DAY),
+        lake.partition_file("emails", "alice", DAY),
+    )
     damage_column(raw_file, "raw")
     damage_column(emails_file, "thread_id")
 
     # Nothing new on the server: the stage still checks the file it keeps, rather than report success.
     result = run(instance, [raw_messages])
     assert not result.success
-    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(result)
+    assert str(raw_file) in failure_message(result) and "mail-pipeline repair" in failure_message(
+        result
+    )
     assert f"raw_messages: LakeReadError: cannot read {raw_file}" in account_failure(capsys)
     # Another day's emails thread against this day's stored emails: that read names the damaged file.
     instance.add_dynamic_partitions("accounts", ["alice"])
-    result = materialize([raw_messages, emails], partition_key=partition_key("alice", d2),
-                         resources=build_resources(get_settings()), instance=instance, raise_on_error=False)
+    result = materialize(
+        [raw_messages, emails],
+        partition_key=partition_key("alice", d2),
+        resources=build_resources(get_settings()),
+        instance=instance,
+        raise_on_error=False,
+    )
     assert not result.success and str(emails_file) in failure_message(result)
 
     # That run's raw_messages synced the account fine, so only the emails failure is news now.
     failed = account_failure(capsys)
-    assert "1 consecutive failure(s)" in failed and f"emails: LakeReadError: cannot read {emails_file}" in failed
+    assert (
+        "1 consecutive failure(s)" in failed
+        and f"emails: LakeReadError: cannot read {emails_file}" in failed
+    )
 
 
 def account_failure(capsys) -> str:
@@ -131,7 +178,9 @@ def account_failure(capsys) -> str:
     return line
 
 
-def test_messages_of_a_renumbered_folder_are_reported_as_unmatched_not_lost(dovecot, alice, data_dir, instance, capsys):
+def test_messages_of_a_renumbered_folder_are_reported_as_unmatched_not_lost(
+    dovecot, alice, data_dir, instance, capsys
+):
     when = datetime(2026, 11, 10, 9, tzinfo=UTC)
     dovecot.append([("INBOX", message("u1", when), when), ("Archive", message("u2", when), when)])
     assert run(instance, [raw_messages]).success
@@ -141,14 +190,23 @@ def test_messages_of_a_renumbered_folder_are_reported_as_unmatched_not_lost(dove
     client.logout()
     dovecot.append([("Archive", message("u2", when), when)])
 
-    assert cli.main(["repair"]) == 1  # it cannot prove u2 is the same message: no silent "nothing lost"
+    # it cannot prove u2 is the same message: no silent "nothing lost"
+    assert cli.main(["repair"]) == 1
     out = capsys.readouterr().out
     assert "2 message(s) of that day are on the server" in out
     assert "0 message(s) are no longer on the server" in out
-    assert "1 message(s) were stored under a UIDVALIDITY their folder no longer has" in out and "<u2@example.test>" in out
+    assert (
+        "1 message(s) were stored under a UIDVALIDITY their folder no longer has" in out
+        and "<u2@example.test>" in out
+    )
     assert run(instance, [raw_messages]).success
-    assert sorted(Lake(data_dir / "lake").read_partition("raw_messages", "alice", DAY, columns=["sha256"])
-                  .column("sha256").to_pylist()) == sorted(server_sha256s(dovecot))
+    assert sorted(
+        Lake(data_dir / "lake")
+        .read_partition("raw_messages", "alice", DAY, columns=["sha256"])
+        .column("sha256")
+        .to_pylist()
+    ) == sorted(server_sha256s(dovecot))
+
 
 def test_offline_repair_quarantines_and_says_what_it_could_not_check(data_dir, capsys):
     import pyarrow as pa
@@ -156,11 +214,25 @@ def test_offline_repair_quarantines_and_says_what_it_could_not_check(data_dir, c
     from mail_pipeline.storage.schemas import RAW_MESSAGES
 
     when = datetime(2026, 11, 10, 9, tzinfo=UTC)
-    rows = [{"folder": "INBOX", "uidvalidity": 7, "uid": uid, "internaldate": when, "flags": [], "size": 100,
-             "sha256": f"{uid:064x}", "message_id": f"m{uid}@example.test", "raw": message(f"m{uid}", when),
-             "fetched_at": when} for uid in (1, 2)]
+    rows = [
+        {
+            "folder": "INBOX",
+            "uidvalidity": 7,
+            "uid": uid,
+            "internaldate": when,
+            "flags": [],
+            "size": 100,
+            "sha256": f"{uid:064x}",
+            "message_id": f"m{uid}@example.test",
+            "raw": message(f"m{uid}", when),
+            "fetched_at": when,
+        }
+        for uid in (1, 2)
+    ]
     lake = Lake(data_dir / "lake")
-    written = lake.write_partition("raw_messages", "alice", DAY, pa.Table.from_pylist(rows, schema=RAW_MESSAGES))
+    written = lake.write_partition(
+        "raw_messages", "alice", DAY, pa.Table.from_pylist(rows, schema=RAW_MESSAGES)
+    )
     damage_column(written.path, "raw")
     assert cli.main(["repair", "--offline"]) == 1  # it cannot say nothing was lost
     out = capsys.readouterr().out

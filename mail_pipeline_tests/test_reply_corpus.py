@@ -54,7 +54,9 @@ def test_shares_over_the_whole_set():
             totals[slot] += len(lines)
     kept, lost, removed, left = totals
     own_share, quoted_share = kept / (kept + lost), removed / (removed + left)
-    print(f"\nreply set: {len(REPLIES)} messages; own lines kept {kept}/{kept + lost} = {own_share:.1%}; "
-          f"quoted lines removed {removed}/{removed + left} = {quoted_share:.1%}")
+    print(
+        f"\nreply set: {len(REPLIES)} messages; own lines kept {kept}/{kept + lost} = {own_share:.1%}; "
+        f"quoted lines removed {removed}/{removed + left} = {quoted_share:.1%}"
+    )
     assert own_share >= 0.98
     assert quoted_share >= 0.95

@@ -3,7 +3,7 @@ search and the instance; in-window data stays; a second run is a no-op."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,15 +19,19 @@ from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.test_pipeline_e2e import GRAPH
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-UTC = timezone.utc
+UTC = UTC
 END = date(2026, 11, 20)
-DAYS = [END - timedelta(days=n) for n in (39, 35, 31, 25, 12, 1)]  # 40 days; the first three fall out
+DAYS = [
+    END - timedelta(days=n) for n in (39, 35, 31, 25, 12, 1)
+]  # 40 days; the first three fall out
 OLD_MARKER = "zqxoldmarker"
 NEW_MARKER = "zqxnewmarker"
 
 
 def marker(day: date) -> str:
-    return f"{OLD_MARKER}{day:%m%d}" if day < END - timedelta(days=30) else f"{NEW_MARKER}{day:%m%d}"
+    return (
+        f"{OLD_MARKER}{day:%m%d}" if day < END - timedelta(days=30) else f"{NEW_MARKER}{day:%m%d}"
+    )
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:
@@ -37,8 +41,12 @@ def files_containing(root: Path, needle: str) -> list[Path]:
 def materialize_day(instance, day: date, monkeypatch):
     # Each partition is materialized while it is current, as in production.
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", day.isoformat())
-    result = materialize(GRAPH, partition_key=partition_key("alice", day), resources=build_resources(get_settings()),
-                         instance=instance)
+    result = materialize(
+        GRAPH,
+        partition_key=partition_key("alice", day),
+        resources=build_resources(get_settings()),
+        instance=instance,
+    )
     assert result.success
 
 
@@ -49,11 +57,21 @@ def run_retention(instance):
 
 
 def test_retention_drops_old_days_everywhere(dovecot, alice, data_dir, instance, monkeypatch):
-    dovecot.append([
-        ("INBOX", message(f"r{d:%m%d}", datetime(d.year, d.month, d.day, 10, tzinfo=UTC), subject=f"Report {d}",
-                          body=f"Weekly numbers, reference {marker(d)}.\r\n"), datetime(d.year, d.month, d.day, 10, tzinfo=UTC))
-        for d in DAYS
-    ])
+    dovecot.append(
+        [
+            (
+                "INBOX",
+                message(
+                    f"r{d:%m%d}",
+                    datetime(d.year, d.month, d.day, 10, tzinfo=UTC),
+                    subject=f"Report {d}",
+                    body=f"Weekly numbers, reference {marker(d)}.\r\n",
+                ),
+                datetime(d.year, d.month, d.day, 10, tzinfo=UTC),
+            )
+            for d in DAYS
+        ]
+    )
     instance.add_dynamic_partitions("accounts", ["alice"])
     for day in DAYS:
         materialize_day(instance, day, monkeypatch)
@@ -76,7 +94,12 @@ def test_retention_drops_old_days_everywhere(dovecot, alice, data_dir, instance,
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         for view in ("raw_messages", "emails", "email_chunks"):
-            assert con.execute(f"SELECT count(*) FROM {view} WHERE day < ?", [END - timedelta(days=30)]).fetchone()[0] == 0
+            assert (
+                con.execute(
+                    f"SELECT count(*) FROM {view} WHERE day < ?", [END - timedelta(days=30)]
+                ).fetchone()[0]
+                == 0
+            )
             assert con.execute(f"SELECT count(DISTINCT day) FROM {view}").fetchone()[0] == 3
     assert search(OLD_MARKER + f"{old_days[0]:%m%d}", mode="text") == []
     hits = search(marker(new_days[0]), k=3, mode="text")
@@ -94,12 +117,23 @@ def test_retention_drops_old_days_everywhere(dovecot, alice, data_dir, instance,
 
 def test_out_of_window_backfill_stores_nothing(dovecot, alice, data_dir, instance, monkeypatch):
     old = END - timedelta(days=45)
-    dovecot.append([("INBOX", message("ancient", datetime(old.year, old.month, old.day, 10, tzinfo=UTC)),
-                     datetime(old.year, old.month, old.day, 10, tzinfo=UTC))])
+    dovecot.append(
+        [
+            (
+                "INBOX",
+                message("ancient", datetime(old.year, old.month, old.day, 10, tzinfo=UTC)),
+                datetime(old.year, old.month, old.day, 10, tzinfo=UTC),
+            )
+        ]
+    )
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", END.isoformat())
     instance.add_dynamic_partitions("accounts", ["alice"])
-    result = materialize(GRAPH, partition_key=partition_key("alice", old), resources=build_resources(get_settings()),
-                         instance=instance)
+    result = materialize(
+        GRAPH,
+        partition_key=partition_key("alice", old),
+        resources=build_resources(get_settings()),
+        instance=instance,
+    )
     assert result.success
     summary = result.asset_materializations_for_node("raw_messages")[0].metadata["summary"].value
     assert "outside the retention window" in summary

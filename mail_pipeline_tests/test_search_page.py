@@ -19,11 +19,17 @@ CHROMIUM = "/usr/bin/chromium"
 def _chromium() -> str:
     """The apt Chromium, installed when missing (Playwright's own download is unreachable here)."""
     if not os.path.exists(CHROMIUM) and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
-                       shell=True, capture_output=True, timeout=900)
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            shell=True,
+            capture_output=True,
+            timeout=900,
+        )
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required under CI and could not be installed (apt-get install chromium)")
+            pytest.fail(
+                "chromium is required under CI and could not be installed (apt-get install chromium)"
+            )
         pytest.skip("chromium is not installed (apt-get install chromium, or `make services`)")
     return CHROMIUM
 
@@ -63,7 +69,9 @@ def search(page, query: str, **filters: str) -> list:
     page.fill("#q", query)
     page.evaluate("document.querySelector('#status').textContent = ''")
     page.press("#q", "Enter")
-    page.wait_for_function("(s => s && !s.startsWith('Searching'))(document.querySelector('#status').textContent)")
+    page.wait_for_function(
+        "(s => s && !s.startsWith('Searching'))(document.querySelector('#status').textContent)"
+    )
     return page.query_selector_all("#results .hit")
 
 
@@ -74,7 +82,11 @@ def test_a_query_shows_results_with_sender_date_subject_and_marked_snippet(page)
     assert first.query_selector(".sender").text_content().strip()
     assert first.query_selector(".date").text_content().startswith("2026-11-1")
     assert first.query_selector(".subject").text_content().strip()
-    marks = [mark.text_content().lower() for hit in hits for mark in hit.query_selector_all(".snippet mark")]
+    marks = [
+        mark.text_content().lower()
+        for hit in hits
+        for mark in hit.query_selector_all(".snippet mark")
+    ]
     assert marks and all(mark.startswith(("budg", "revi")) for mark in marks)
     assert page.text_content("#status") == f"{len(hits)} results"
 
@@ -83,10 +95,16 @@ def test_opening_a_result_shows_the_email_and_its_thread(page, indexed_demo):
     import duckdb
 
     with duckdb.connect(str(indexed_demo / "warehouse.duckdb"), read_only=True) as con:
-        subject, count = con.execute("SELECT subject, message_count FROM threads ORDER BY message_count DESC, "
-                                     "thread_id LIMIT 1").fetchone()
+        subject, count = con.execute(
+            "SELECT subject, message_count FROM threads ORDER BY message_count DESC, "
+            "thread_id LIMIT 1"
+        ).fetchone()
     hits = search(page, subject, mode="text")
-    target = next(hit for hit in hits if hit.query_selector(".subject").text_content().endswith(subject.removeprefix("Re: ")))
+    target = next(
+        hit
+        for hit in hits
+        if hit.query_selector(".subject").text_content().endswith(subject.removeprefix("Re: "))
+    )
     target.click()
     page.wait_for_selector("#thread li")
     assert page.text_content("#email-subject").endswith(subject.removeprefix("Re: "))
@@ -107,7 +125,9 @@ def test_the_date_filter_keeps_to_the_days_chosen(page):
     days = {hit.query_selector(".date").text_content()[:10] for hit in everything}
     assert len(days) > 1
     filtered = search(page, "meeting", mode="text", since="2026-11-18", until="2026-11-18")
-    assert filtered and {hit.query_selector(".date").text_content()[:10] for hit in filtered} == {"2026-11-18"}
+    assert filtered and {hit.query_selector(".date").text_content()[:10] for hit in filtered} == {
+        "2026-11-18"
+    }
 
 
 def test_a_bad_date_range_is_reported_on_the_page(page):
@@ -124,18 +144,28 @@ def test_mail_content_is_shown_as_text_never_run(page):
     assert "<script>window.pwned=4</script>" in page.text_content("#email-body")
     assert page.text_content("#email-subject") == HOSTILE_SUBJECT
     assert page.evaluate("window.pwned") is None
-    assert page.query_selector_all("#results img, #detail img, #results script, #detail script, #detail b") == []
+    assert (
+        page.query_selector_all(
+            "#results img, #detail img, #results script, #detail script, #detail b"
+        )
+        == []
+    )
 
 
 def test_the_account_filter_lists_the_accounts(page):
     page.wait_for_selector("#account option[value='demo']", state="attached")
-    assert [o.get_attribute("value") for o in page.query_selector_all("#account option")] == ["", "demo"]
+    assert [o.get_attribute("value") for o in page.query_selector_all("#account option")] == [
+        "",
+        "demo",
+    ]
     assert search(page, "budget", account="demo")
 
 
 def test_a_hit_from_an_attachment_names_it_and_the_email_lists_it(page):
     hits = search(page, "pergola warranty weather damage")
-    assert hits[0].query_selector(".attachment").text_content() == f"in attachment: {ATTACHMENT_NAME}"
+    assert (
+        hits[0].query_selector(".attachment").text_content() == f"in attachment: {ATTACHMENT_NAME}"
+    )
     assert "pergola" in hits[0].query_selector(".snippet").text_content()
     hits[0].click()
     page.wait_for_selector("#thread li")

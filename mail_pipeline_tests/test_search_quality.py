@@ -11,7 +11,13 @@ from mail_pipeline.indexing.search import EmptyStoreError, SearchHit, search
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import vectors
 from mail_pipeline.storage.vectors import VectorStore
-from mail_pipeline_tests.retrieval_corpus import CORPUS, D1, D2, QUERIES, index_mails, shared_embedder
+from mail_pipeline_tests.retrieval_corpus import (
+    CORPUS,
+    D2,
+    QUERIES,
+    index_mails,
+    shared_embedder,
+)
 
 K = 5
 
@@ -31,7 +37,10 @@ def settings(tmp_path_factory, embedder) -> Settings:
 def recall_at_k(mode: str, settings: Settings, embedder) -> tuple[float, list[str]]:
     total, misses = 0.0, []
     for query, relevant in QUERIES:
-        found = {hit.email_id for hit in search(query, k=K, mode=mode, settings=settings, embedder=embedder)}
+        found = {
+            hit.email_id
+            for hit in search(query, k=K, mode=mode, settings=settings, embedder=embedder)
+        }
         total += len(found & relevant) / len(relevant)
         if not relevant <= found:
             misses.append(query)
@@ -53,11 +62,16 @@ def test_hybrid_recall_beats_each_mode_alone(settings, embedder):
 
 
 def test_results_are_emails_with_snippets(settings, embedder):
-    hits = search("what is blocking the data warehouse migration", k=10, settings=settings, embedder=embedder)
+    hits = search(
+        "what is blocking the data warehouse migration", k=10, settings=settings, embedder=embedder
+    )
     assert hits[0].email_id == "status-report" and isinstance(hits[0], SearchHit)
     assert len({h.email_id for h in hits}) == len(hits) == 10
     assert "blocked" in hits[0].snippet and not hits[0].snippet.startswith("Subject:")
-    assert hits[0].subject == "Monthly engineering status report - February" and hits[0].sender == "cto@ourco.example"
+    assert (
+        hits[0].subject == "Monthly engineering status report - February"
+        and hits[0].sender == "cto@ourco.example"
+    )
     assert hits[0].sent_at.year == 2026 and hits[0].day == D2
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
@@ -72,9 +86,24 @@ def test_a_hit_names_the_attachment_it_was_found_in(settings, embedder):
 
 @pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
 def test_filters(settings, embedder, mode):
-    hits = search("appointment reminder", k=20, account="home", mode=mode, settings=settings, embedder=embedder)
+    hits = search(
+        "appointment reminder",
+        k=20,
+        account="home",
+        mode=mode,
+        settings=settings,
+        embedder=embedder,
+    )
     assert hits and {h.account for h in hits} == {"home"}
-    hits = search("appointment reminder", k=20, since=D2, until=D2, mode=mode, settings=settings, embedder=embedder)
+    hits = search(
+        "appointment reminder",
+        k=20,
+        since=D2,
+        until=D2,
+        mode=mode,
+        settings=settings,
+        embedder=embedder,
+    )
     assert hits and {h.day for h in hits} == {D2}
 
 
@@ -86,7 +115,12 @@ def test_empty_store_says_what_to_do(tmp_path, embedder):
     with pytest.raises(EmptyStoreError, match="run the pipeline first"):
         search("anything", settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
     with pytest.raises(ValueError, match="mode"):
-        search("anything", mode="semantic", settings=Settings(data_dir=tmp_path / "data"), embedder=embedder)
+        search(
+            "anything",
+            mode="semantic",
+            settings=Settings(data_dir=tmp_path / "data"),
+            embedder=embedder,
+        )
 
 
 def test_recall_holds_with_the_vector_index(tmp_path, embedder, monkeypatch):
@@ -110,6 +144,9 @@ def test_recall_holds_with_the_vector_index(tmp_path, embedder, monkeypatch):
 def test_package_exposes_search(settings, embedder):
     hits = mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder)
     assert hits[0].email_id == "referral"
-    importlib.import_module("mail_pipeline.indexing.search")  # importing the module must not shadow the function
+    # importing the module must not shadow the function
+    importlib.import_module("mail_pipeline.indexing.search")
 
-    assert mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder) == hits
+    assert (
+        mail_pipeline.search("Jonas Lindqvist", k=1, settings=settings, embedder=embedder) == hits
+    )

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from mail_pipeline.service.reader import MailReader, NothingIndexedError, RequestError, mark_spans, parse_day, parse_k
+from mail_pipeline.service.reader import (
+    MailReader,
+    NothingIndexedError,
+    RequestError,
+    mark_spans,
+    parse_day,
+    parse_k,
+)
 from mail_pipeline.settings import Settings
 
 
-@pytest.mark.parametrize("text, query, marked", [
-    ("Invoice INV-7 is overdue", "invoice overdue", ["Invoice", "overdue"]),
-    ("two invoices were paid", "invoice", ["invoices"]),
-    ("the cat and the hat", "the cat", ["cat"]),  # common words are not marked
-    ("Zürich office, zurich team", "Zürich", ["Zürich"]),
-    ("nothing here", "budget", []),
-])
+@pytest.mark.parametrize(
+    ("text", "query", "marked"),
+    [
+        ("Invoice INV-7 is overdue", "invoice overdue", ["Invoice", "overdue"]),
+        ("two invoices were paid", "invoice", ["invoices"]),
+        ("the cat and the hat", "the cat", ["cat"]),  # common words are not marked
+        ("Zürich office, zurich team", "Zürich", ["Zürich"]),
+        ("nothing here", "budget", []),
+    ],
+)
 def test_snippet_marks_cover_the_query_words(text, query, marked):
     assert [text[start:end] for start, end in mark_spans(text, query)] == marked
 
@@ -40,10 +50,13 @@ def test_a_fresh_data_directory_answers_empty_not_broken(tmp_path):
         reader.search("invoice", mode="text", account="work")
 
 
-@pytest.mark.parametrize("query, mode, message", [
-    ("   ", "text", "the query is empty"),
-    ("invoice", "fuzzy", "mode must be one of hybrid, vector, text, not 'fuzzy'"),
-])
+@pytest.mark.parametrize(
+    ("query", "mode", "message"),
+    [
+        ("   ", "text", "the query is empty"),
+        ("invoice", "fuzzy", "mode must be one of hybrid, vector, text, not 'fuzzy'"),
+    ],
+)
 def test_search_refuses_what_it_cannot_answer(tmp_path, query, mode, message):
     with pytest.raises(RequestError, match=message):
         MailReader(Settings(data_dir=tmp_path)).search(query, mode=mode)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import imaplib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from dagster import DeleteDynamicPartitionsRequest, Definitions, SensorResult, build_sensor_context
+from dagster import Definitions, DeleteDynamicPartitionsRequest, SensorResult, build_sensor_context
 
-from mail_pipeline_tests.graph import raw_messages, emails, email_chunks, email_embeddings
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every
-from mail_pipeline.sync import changes
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.sync import changes
+from mail_pipeline_tests.graph import email_chunks, email_embeddings, emails, raw_messages
 from mail_pipeline_tests.mailgen import message
 
 pytestmark = pytest.mark.integration
-UTC = timezone.utc
+UTC = UTC
 TODAY = datetime(2026, 11, 20, tzinfo=UTC)
 
 
@@ -26,21 +26,30 @@ TODAY = datetime(2026, 11, 20, tzinfo=UTC)
 def tick(data_dir, instance, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.date().isoformat())
     resources = build_resources(get_settings())
-    defs = Definitions(assets=[raw_messages, emails, email_chunks, email_embeddings], sensors=[new_mail_sensor_every(60)], resources=resources)
+    defs = Definitions(
+        assets=[raw_messages, emails, email_chunks, email_embeddings],
+        sensors=[new_mail_sensor_every(60)],
+        resources=resources,
+    )
     repository = defs.get_repository_def()
 
     def evaluate(cursor: str | None) -> SensorResult:
         # Settings as the environment has them now (a code server re-reads them when it reloads).
         resources = build_resources(get_settings())
-        context = build_sensor_context(instance=instance, cursor=cursor, repository_def=repository, resources=resources)
+        context = build_sensor_context(
+            instance=instance, cursor=cursor, repository_def=repository, resources=resources
+        )
         result = new_mail_sensor_every(60)(context)
         for request in result.dynamic_partitions_requests or []:
             if isinstance(request, DeleteDynamicPartitionsRequest):
                 for key in request.partition_keys:
                     instance.delete_dynamic_partition(request.partitions_def_name, key)
             else:
-                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+                instance.add_dynamic_partitions(
+                    request.partitions_def_name, list(request.partition_keys)
+                )
         return result
+
     return evaluate
 
 
@@ -70,9 +79,19 @@ def day(n: int) -> datetime:
 def all_folders_account(dovecot, data_dir):
     """Alice's mailbox registered as an account syncing every folder."""
     return AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug="alice", email="alice@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
-                password_token="", ca_file=dovecot.ca_file, folders=("*",)),
-        dovecot.users["alice"], crypto.load_cipher())
+        Account(
+            slug="alice",
+            email="alice@example.test",
+            host="127.0.0.1",
+            port=dovecot.tls_port,
+            username="alice",
+            password_token="",
+            ca_file=dovecot.ca_file,
+            folders=("*",),
+        ),
+        dovecot.users["alice"],
+        crypto.load_cipher(),
+    )
 
 
 def test_sensor_ticks(dovecot, alice, tick):
@@ -85,7 +104,10 @@ def test_sensor_ticks(dovecot, alice, tick):
     assert not backfill.requires_backfill_daemon()
     assert backfill.tags["dagster/asset_partition_range_start"] == f"alice|{day(3).date()}"
     assert backfill.tags["dagster/asset_partition_range_end"] == f"alice|{day(1).date()}"
-    assert backfill.tags["mail_pipeline/account"] == "alice" and "dagster/partition/account" not in backfill.tags
+    assert (
+        backfill.tags["mail_pipeline/account"] == "alice"
+        and "dagster/partition/account" not in backfill.tags
+    )
 
     second = tick(first.cursor)
     assert not second.run_requests and "no new mail" in second.skip_reason.skip_message
@@ -106,13 +128,24 @@ def test_runs_are_requested_of_the_ingest_job():
 
 def test_one_failing_account_does_not_stop_the_others(dovecot, alice, data_dir, tick):
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug="broken", email="b@example.test", host="127.0.0.1", port=dovecot.tls_port, username="alice",
-                password_token="", ca_file=dovecot.ca_file), "wrong-password", crypto.load_cipher())
+        Account(
+            slug="broken",
+            email="b@example.test",
+            host="127.0.0.1",
+            port=dovecot.tls_port,
+            username="alice",
+            password_token="",
+            ca_file=dovecot.ca_file,
+        ),
+        "wrong-password",
+        crypto.load_cipher(),
+    )
     dovecot.append([("INBOX", message("x", day(1)), day(1))])
     result = tick(None)
     assert [str(r.partition_key) for r in result.run_requests] == [f"alice|{day(1).date()}"]
     cursors = changes.load_cursors(result.cursor)
-    assert "alice" in cursors and "broken" not in cursors  # never moves past mail it did not request
+    # never moves past mail it did not request
+    assert "alice" in cursors and "broken" not in cursors
     assert sorted(result.dynamic_partitions_requests[0].partition_keys) == ["alice", "broken"]
 
 
@@ -145,7 +178,9 @@ def test_deleted_folder_is_reported_and_the_others_still_polled(dovecot, alice, 
     assert [str(r.partition_key) for r in result.run_requests] == [f"alice|{day(0).date()}"]
 
 
-def test_all_folders_account_finds_new_folders_at_the_discovery_interval(dovecot, data_dir, tick, sent, monkeypatch):
+def test_all_folders_account_finds_new_folders_at_the_discovery_interval(
+    dovecot, data_dir, tick, sent, monkeypatch
+):
     monkeypatch.setenv("MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL", "3600")
     all_folders_account(dovecot, data_dir)
     dovecot.append([("INBOX", message("d1", day(1)), day(1))])
@@ -169,7 +204,9 @@ def test_account_partitions_the_registry_does_not_know_are_removed(alice, instan
     # As the UI's "Add a partition" would leave it: a partition no account stands behind.
     instance.add_dynamic_partitions("accounts", ["alice", "ghost"])
     result = tick(None)
-    assert [type(r).__name__ for r in result.dynamic_partitions_requests] == ["DeleteDynamicPartitionsRequest"]
+    assert [type(r).__name__ for r in result.dynamic_partitions_requests] == [
+        "DeleteDynamicPartitionsRequest"
+    ]
     assert list(result.dynamic_partitions_requests[0].partition_keys) == ["ghost"]
     assert instance.get_dynamic_partitions("accounts") == ["alice"]
     assert not tick(result.cursor).dynamic_partitions_requests

@@ -22,7 +22,9 @@ def test_defaults(monkeypatch, tmp_path):
 
 def test_environment_wins_over_dotenv(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("MAIL_PIPELINE_RETENTION_DAYS=7\nMAIL_PIPELINE_DATA_DIR='/srv/mail'\n")
+    (tmp_path / ".env").write_text(
+        "MAIL_PIPELINE_RETENTION_DAYS=7\nMAIL_PIPELINE_DATA_DIR='/srv/mail'\n"
+    )
     monkeypatch.delenv("MAIL_PIPELINE_DATA_DIR", raising=False)
     monkeypatch.setenv("MAIL_PIPELINE_RETENTION_DAYS", "14")
     settings = get_settings()
@@ -32,7 +34,9 @@ def test_environment_wins_over_dotenv(monkeypatch, tmp_path):
 
 def test_an_empty_value_counts_as_unset_in_the_environment_and_in_dotenv(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("FERNET_KEY=\nMAIL_PIPELINE_RETENTION_DAYS=7\nMAIL_PIPELINE_UI_PORT=\n")
+    (tmp_path / ".env").write_text(
+        "FERNET_KEY=\nMAIL_PIPELINE_RETENTION_DAYS=7\nMAIL_PIPELINE_UI_PORT=\n"
+    )
     monkeypatch.setenv("FERNET_KEY", "from-the-shell")  # .env's empty line does not blank it
     monkeypatch.setenv("MAIL_PIPELINE_RETENTION_DAYS", "")  # empty: .env's value applies
     monkeypatch.setenv("MAIL_PIPELINE_UI_PORT", "")  # empty in both: the default

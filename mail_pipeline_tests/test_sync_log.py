@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -20,15 +20,34 @@ DAY = date(2026, 11, 19)
 @pytest.fixture
 def registered(data_dir):
     AccountRegistry(data_dir / "accounts.json").add(
-        Account(slug="alice", email="alice@example.test", host="imap.example.test", port=993, username="alice",
-                password_token=""), "pw-alice-123", crypto.load_cipher())
+        Account(
+            slug="alice",
+            email="alice@example.test",
+            host="imap.example.test",
+            port=993,
+            username="alice",
+            password_token="",
+        ),
+        "pw-alice-123",
+        crypto.load_cipher(),
+    )
     return Lake(data_dir / "lake")
 
 
 def ok_row(finished_at: datetime) -> dict:
-    return {"run_id": "r", "folder": "INBOX", "partition_day": DAY, "started_at": finished_at - timedelta(seconds=1),
-            "finished_at": finished_at, "uidvalidity": 1, "highest_uid": 5, "messages_fetched": 1, "bytes_fetched": 10,
-            "status": "ok", "error": None}
+    return {
+        "run_id": "r",
+        "folder": "INBOX",
+        "partition_day": DAY,
+        "started_at": finished_at - timedelta(seconds=1),
+        "finished_at": finished_at,
+        "uidvalidity": 1,
+        "highest_uid": 5,
+        "messages_fetched": 1,
+        "bytes_fetched": 10,
+        "status": "ok",
+        "error": None,
+    }
 
 
 def status_lines(capsys) -> list[str]:
@@ -38,7 +57,12 @@ def status_lines(capsys) -> list[str]:
 
 def test_a_stage_failure_is_in_status_until_the_account_syncs_again(registered, capsys):
     lake = registered
-    lake.append("sync_log", "alice", DAY, pa.Table.from_pylist([ok_row(datetime.now(timezone.utc))], schema=SYNC_LOG))
+    lake.append(
+        "sync_log",
+        "alice",
+        DAY,
+        pa.Table.from_pylist([ok_row(datetime.now(UTC))], schema=SYNC_LOG),
+    )
     logs.register_secret("s3cret-token-value")
     error = OSError(28, "No space left on device (while holding s3cret-token-value)")
     assert record_failure(lake, "alice", "run-2", DAY, "emails", error) is not None
@@ -46,12 +70,20 @@ def test_a_stage_failure_is_in_status_until_the_account_syncs_again(registered, 
     assert "failed" in failed and "1 consecutive failure(s)" in failed
     assert "emails: OSError" in failed and "No space left on device" in failed
     assert "s3cret-token-value" not in failed and logs.REDACTED in failed
-    lake.append("sync_log", "alice", DAY, pa.Table.from_pylist([ok_row(datetime.now(timezone.utc) + timedelta(seconds=1))],
-                                                               schema=SYNC_LOG))
-    assert [line.split()[1] for line in status_lines(capsys)] == ["INBOX"]  # resolved by the later success
+    lake.append(
+        "sync_log",
+        "alice",
+        DAY,
+        pa.Table.from_pylist([ok_row(datetime.now(UTC) + timedelta(seconds=1))], schema=SYNC_LOG),
+    )
+    assert [line.split()[1] for line in status_lines(capsys)] == [
+        "INBOX"
+    ]  # resolved by the later success
 
 
 def test_recording_never_replaces_the_stages_own_error(registered, tmp_path):
     blocked = Lake(tmp_path / "not-a-dir")
     blocked.root.write_text("a file where the lake should be")  # every write under it fails
-    assert record_failure(blocked, "alice", "run-3", DAY, "email_chunks", RuntimeError("boom")) is None
+    assert (
+        record_failure(blocked, "alice", "run-3", DAY, "email_chunks", RuntimeError("boom")) is None
+    )

@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
@@ -16,7 +16,7 @@ from mail_pipeline.demo.synthetic import SyntheticMessage, generate_mailbox, ite
 from mail_pipeline.extract.documents import extract
 from mail_pipeline.extract.kinds import ExtractLimits, Job
 
-END = datetime(2026, 11, 15, tzinfo=timezone.utc)
+END = datetime(2026, 11, 15, tzinfo=UTC)
 N = 2000
 
 
@@ -61,7 +61,8 @@ def test_iter_mailbox_streams_what_generate_mailbox_returns() -> None:
     stream = iter_mailbox(150, end=END, seed=5, days=7)
     assert next(stream) == generate_mailbox(150, end=END, seed=5, days=7)[0]
     assert list(iter_mailbox(150, end=END, seed=5, days=7)) == generate_mailbox(
-        150, end=END, seed=5, days=7)
+        150, end=END, seed=5, days=7
+    )
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 57])
@@ -79,16 +80,18 @@ def test_internaldates_are_utc_ascending_within_the_window(days: int) -> None:
 
 
 def test_end_defaults_to_the_current_hour_and_naive_end_means_utc() -> None:
-    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     dates = [m.internaldate for m in generate_mailbox(50)]
     assert hour - timedelta(days=30, hours=1) <= dates[0] and dates[-1] < hour + timedelta(hours=1)
     naive = generate_mailbox(20, end=END.replace(tzinfo=None), seed=2)
     assert naive == generate_mailbox(20, end=END, seed=2)
 
 
-@pytest.mark.parametrize("kwargs", [{"n": -1}, {"n": 5, "days": 0}, {"n": 5, "attachment_ratio": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"n": -1}, {"n": 5, "days": 0}, {"n": 5, "attachment_ratio": 1.5}]
+)
 def test_bad_arguments_are_refused(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need n >= 0"):
         generate_mailbox(end=END, **kwargs)
 
 
@@ -153,7 +156,9 @@ def test_newsletters_look_like_newsletters(parsed) -> None:
     letters = [msg for msg in parsed if kind(msg) == "newsletter"]
     for msg in letters:
         html = msg.get_body(("html",)).get_content()
-        assert msg["List-Unsubscribe"].startswith("<https://") and "mailto:" in msg["List-Unsubscribe"]
+        assert (
+            msg["List-Unsubscribe"].startswith("<https://") and "mailto:" in msg["List-Unsubscribe"]
+        )
         assert re.match(r"\[[^]]+\] ", msg["Subject"])
         assert msg.get_body(("plain",)) is None
         assert "<style" in html and "<table" in html and 'style="' in html
@@ -174,7 +179,12 @@ def test_attachments_are_large_and_some_names_use_rfc2231(mailbox, parsed) -> No
 
 
 def test_pdf_attachments_have_text_to_search(parsed) -> None:
-    pdfs = [part for msg in parsed for part in msg.iter_attachments() if part.get_content_type() == "application/pdf"]
+    pdfs = [
+        part
+        for msg in parsed
+        for part in msg.iter_attachments()
+        if part.get_content_type() == "application/pdf"
+    ]
     for part in pdfs[:5]:
         result = extract(Job(part.get_filename(), "pdf", part.get_content()), ExtractLimits())
         assert result.defects == [] and "Amount due:" in result.text and "EUR" in result.text
@@ -202,8 +212,10 @@ def test_threads_reference_earlier_messages_and_quote_them(mailbox, parsed) -> N
 def test_signatures_and_phone_footers(parsed) -> None:
     bodies = [plain_text(msg) for msg in parsed if kind(msg) == "reply"]
     assert sum("\n-- \n" in body for body in bodies) > len(bodies) / 2
-    assert any(body.startswith(("Sent from my iPhone",)) or "\nSent from my iPhone\n" in body
-               for body in bodies)
+    assert any(
+        body.startswith(("Sent from my iPhone",)) or "\nSent from my iPhone\n" in body
+        for body in bodies
+    )
 
 
 def test_non_ascii_headers_and_bodies(mailbox, parsed) -> None:
@@ -212,11 +224,18 @@ def test_non_ascii_headers_and_bodies(mailbox, parsed) -> None:
     subjects = "".join(msg["Subject"] for msg in parsed)
     for sample in ("ü", "é", "の", "项目", "Счёт"):
         assert sample in subjects or any(sample in str(msg["From"]) for msg in parsed), sample
-    bodies = Counter((part.get_content_charset(), part["Content-Transfer-Encoding"])
-                     for msg in parsed for part in msg.walk()
-                     if part.get_content_maintype() == "text")
-    assert {("utf-8", "quoted-printable"), ("utf-8", "base64"), ("utf-8", "8bit"),
-            ("iso-8859-1", "quoted-printable")} <= set(bodies)
+    bodies = Counter(
+        (part.get_content_charset(), part["Content-Transfer-Encoding"])
+        for msg in parsed
+        for part in msg.walk()
+        if part.get_content_maintype() == "text"
+    )
+    assert {
+        ("utf-8", "quoted-printable"),
+        ("utf-8", "base64"),
+        ("utf-8", "8bit"),
+        ("iso-8859-1", "quoted-printable"),
+    } <= set(bodies)
 
 
 def test_text_carries_searchable_business_words(parsed) -> None:

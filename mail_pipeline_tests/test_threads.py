@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from mail_pipeline.message.parse import is_reply_subject, parse_message
 from mail_pipeline.message.threads import ThreadInput, resolve_thread_ids
 from mail_pipeline_tests import mime_samples as s
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def tid(message_id: str) -> str:
@@ -67,42 +67,79 @@ def test_same_message_in_two_folders_counts_once():
 # (case, batch, known, expected message -> thread root or stored thread id)
 CASES = [
     ("no headers: own id", [msg("m@x")], {}, {"m@x": tid("m@x")}),
-    ("references[0] unknown is the root", [msg("r@x", ["gone@x", "p@x"], "p@x")], {},
-     {"r@x": tid("gone@x")}),
-    ("parent known: stored thread", [msg("r@x", irt="p@x")], {"p@x": "stored-thread"},
-     {"r@x": "stored-thread"}),
+    (
+        "references[0] unknown is the root",
+        [msg("r@x", ["gone@x", "p@x"], "p@x")],
+        {},
+        {"r@x": tid("gone@x")},
+    ),
+    (
+        "parent known: stored thread",
+        [msg("r@x", irt="p@x")],
+        {"p@x": "stored-thread"},
+        {"r@x": "stored-thread"},
+    ),
     ("references[0] known: stored thread", [msg("r@x", ["p@x"])], {"p@x": "T1"}, {"r@x": "T1"}),
     ("in-reply-to unknown: parent id is root", [msg("r@x", irt="p@x")], {}, {"r@x": tid("p@x")}),
-    ("in-reply-to chain through the batch",
-     [msg("a@x"), msg("b@x", irt="a@x", hours=1), msg("c@x", irt="b@x", hours=2)], {},
-     {"a@x": tid("a@x"), "b@x": tid("a@x"), "c@x": tid("a@x")}),
-    ("header-less reply joins earliest same subject",
-     [msg("o@x", subject="lunch"), msg("r@x", subject="lunch", reply=True, hours=1)], {},
-     {"o@x": tid("o@x"), "r@x": tid("o@x")}),
-    ("header-less non-reply stays alone",
-     [msg("o@x", subject="lunch"), msg("n@x", subject="lunch", hours=1)], {},
-     {"o@x": tid("o@x"), "n@x": tid("n@x")}),
-    ("header-less reply, earliest itself: own id",
-     [msg("r@x", subject="lunch", reply=True), msg("r2@x", subject="lunch", reply=True, hours=1)],
-     {}, {"r@x": tid("r@x"), "r2@x": tid("r@x")}),
-    ("empty subjects never match",
-     [msg("o@x", subject=""), msg("r@x", subject="", reply=True, hours=1)], {},
-     {"o@x": tid("o@x"), "r@x": tid("r@x")}),
-    ("truncated references join the group via union",
-     [msg("m@x", ["r2@x"]), msg("y@x", ["r1@x", "m@x"], hours=1)], {},
-     {"m@x": tid("r2@x"), "y@x": tid("r2@x")}),
-    ("group prefers a stored thread",
-     [msg("m@x", ["r2@x"]), msg("y@x", ["r1@x", "m@x"], hours=1)], {"r1@x": "T-old"},
-     {"m@x": "T-old", "y@x": "T-old"}),
-    ("reference cycle resolves to smallest id",
-     [msg("p@x", ["q@x"]), msg("q@x", ["p@x"], hours=1)], {},
-     {"p@x": tid("p@x"), "q@x": tid("p@x")}),
+    (
+        "in-reply-to chain through the batch",
+        [msg("a@x"), msg("b@x", irt="a@x", hours=1), msg("c@x", irt="b@x", hours=2)],
+        {},
+        {"a@x": tid("a@x"), "b@x": tid("a@x"), "c@x": tid("a@x")},
+    ),
+    (
+        "header-less reply joins earliest same subject",
+        [msg("o@x", subject="lunch"), msg("r@x", subject="lunch", reply=True, hours=1)],
+        {},
+        {"o@x": tid("o@x"), "r@x": tid("o@x")},
+    ),
+    (
+        "header-less non-reply stays alone",
+        [msg("o@x", subject="lunch"), msg("n@x", subject="lunch", hours=1)],
+        {},
+        {"o@x": tid("o@x"), "n@x": tid("n@x")},
+    ),
+    (
+        "header-less reply, earliest itself: own id",
+        [
+            msg("r@x", subject="lunch", reply=True),
+            msg("r2@x", subject="lunch", reply=True, hours=1),
+        ],
+        {},
+        {"r@x": tid("r@x"), "r2@x": tid("r@x")},
+    ),
+    (
+        "empty subjects never match",
+        [msg("o@x", subject=""), msg("r@x", subject="", reply=True, hours=1)],
+        {},
+        {"o@x": tid("o@x"), "r@x": tid("r@x")},
+    ),
+    (
+        "truncated references join the group via union",
+        [msg("m@x", ["r2@x"]), msg("y@x", ["r1@x", "m@x"], hours=1)],
+        {},
+        {"m@x": tid("r2@x"), "y@x": tid("r2@x")},
+    ),
+    (
+        "group prefers a stored thread",
+        [msg("m@x", ["r2@x"]), msg("y@x", ["r1@x", "m@x"], hours=1)],
+        {"r1@x": "T-old"},
+        {"m@x": "T-old", "y@x": "T-old"},
+    ),
+    (
+        "reference cycle resolves to smallest id",
+        [msg("p@x", ["q@x"]), msg("q@x", ["p@x"], hours=1)],
+        {},
+        {"p@x": tid("p@x"), "q@x": tid("p@x")},
+    ),
     ("self reference is ignored", [msg("s@x", ["s@x"], "s@x")], {}, {"s@x": tid("s@x")}),
     ("message already stored keeps its thread", [msg("a@x")], {"a@x": "T9"}, {"a@x": "T9"}),
 ]
 
 
-@pytest.mark.parametrize(("batch", "known", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("batch", "known", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_resolve_thread_ids(batch, known, expected):
     for order in itertools.permutations(batch):
         assert resolve_thread_ids(order, known) == expected
@@ -112,17 +149,21 @@ def test_header_less_reply_joins_a_stored_subject_across_days():
     day1 = [msg("o@x", subject="lunch")]
     day2 = [msg("r@x", subject="lunch", reply=True, hours=24)]
     known = resolve_thread_ids(day1, {})
-    assert resolve_thread_ids(day2, known, known_subjects={"lunch": known["o@x"]}) == {"r@x": tid("o@x")}
+    assert resolve_thread_ids(day2, known, known_subjects={"lunch": known["o@x"]}) == {
+        "r@x": tid("o@x")
+    }
     assert resolve_thread_ids(day1 + day2, {}) == {"o@x": tid("o@x"), "r@x": tid("o@x")}
 
 
 def test_from_parsed_messages():
     # The domain of a Message-ID is case-insensitive (RFC 5322 §3.6.4), its local part is not.
     original = parse_message(s.MISSING_DATE)
-    reply = parse_message(s.crlf(
-        b"From: b@example.com\nMessage-ID: <re@example.com>\nIn-Reply-To: <nodate@EXAMPLE.com>\n"
-        b"Subject: Re: no date\n\nok\n"
-    ))  # fmt: skip
+    reply = parse_message(
+        s.crlf(
+            b"From: b@example.com\nMessage-ID: <re@example.com>\nIn-Reply-To: <nodate@EXAMPLE.com>\n"
+            b"Subject: Re: no date\n\nok\n"
+        )
+    )
     inputs = [
         ThreadInput(p.message_id, p.thread_root, p.in_reply_to, tuple(p.references),
                     p.subject_normalized, is_reply_subject(p.subject), p.sent_at)

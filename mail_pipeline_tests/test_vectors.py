@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ from mail_pipeline.indexing import embed_with_cache
 from mail_pipeline.indexing.search import ranked_chunks
 from mail_pipeline.storage import vectors
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
-from mail_pipeline_tests.retrieval_corpus import DISCLAIMER, Mail, index_mails, mail_chunks, shared_embedder
+from mail_pipeline_tests.retrieval_corpus import (
+    DISCLAIMER,
+    Mail,
+    index_mails,
+    mail_chunks,
+    shared_embedder,
+)
 
 DIM = 8
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
@@ -22,11 +29,20 @@ D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 def rows(account: str, day: date, n: int, word: str = "hello", model_id: str = "m") -> list[dict]:
     rng = np.random.default_rng(abs(hash((account, day, word))) % 2**32)
     return [
-        dict(chunk_id=f"{account}-{day}-{i}", email_id=f"{account}-{day}-e{i // 2}", account=account, day=day,
-             thread_id="t1", subject=f"subject {i}", sender="alice@example.com",
-             sent_at=datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc),
-             text=f"Subject: s\n{word} number {i} of {account} on {day}", text_sha256=f"{word}{i:04d}".encode().hex(),
-             model_id=model_id, vector=rng.random(DIM, dtype=np.float32))
+        {
+            "chunk_id": f"{account}-{day}-{i}",
+            "email_id": f"{account}-{day}-e{i // 2}",
+            "account": account,
+            "day": day,
+            "thread_id": "t1",
+            "subject": f"subject {i}",
+            "sender": "alice@example.com",
+            "sent_at": datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+            "text": f"Subject: s\n{word} number {i} of {account} on {day}",
+            "text_sha256": f"{word}{i:04d}".encode().hex(),
+            "model_id": model_id,
+            "vector": rng.random(DIM, dtype=np.float32),
+        }
         for i in range(n)
     ]
 
@@ -41,7 +57,9 @@ class QueryVector:
         return self.vector
 
 
-def store_search(store: VectorStore, text: str | None, vector, *, mode: str, k: int, **filters) -> list[dict]:
+def store_search(
+    store: VectorStore, text: str | None, vector, *, mode: str, k: int, **filters
+) -> list[dict]:
     """The chunk ranking production search uses (indexing.search.ranked_chunks), k best."""
     return ranked_chunks(store, text, mode, QueryVector(vector), filters)(k)
 
@@ -83,7 +101,9 @@ def test_search_modes_and_filters(store):
         assert hits and {(h["account"], h["day"]) for h in hits} == {("work", D2)}
         assert all("vector" not in h and isinstance(h["_score"], float) for h in hits)
         assert hits == sorted(hits, key=lambda h: -h["_score"])
-    assert {h["day"] for h in store_search(store, "kiwiwork", vector, mode="text", k=20, until=D1)} == {D1}
+    assert {
+        h["day"] for h in store_search(store, "kiwiwork", vector, mode="text", k=20, until=D1)
+    } == {D1}
     with pytest.raises(ValueError, match="mode"):
         store_search(store, "x", vector, mode="fuzzy", k=3)
 
@@ -112,13 +132,21 @@ def hit(chunk_id: str, account: str = "work") -> dict:
     return {"chunk_id": chunk_id, "account": account, "_score": 0.5}
 
 
-@pytest.mark.parametrize("rankings, k, expected", [
-    ([[], []], 5, []),
-    ([["a", "b"], []], 5, ["a", "b"]),                # one side empty: its order stands
-    ([["a", "b", "c"], ["c", "b", "a"]], 5, ["a", "c", "b"]),  # 1/60 + 1/62 > 2/61; the tie keeps first-seen order
-    ([["a", "b"], ["b", "x"]], 5, ["b", "a", "x"]),   # found by both beats first by one
-    ([["a", "b", "c"], ["c", "d"]], 2, ["c", "a"]),   # cut to k after fusing
-])
+@pytest.mark.parametrize(
+    ("rankings", "k", "expected"),
+    [
+        ([[], []], 5, []),
+        ([["a", "b"], []], 5, ["a", "b"]),  # one side empty: its order stands
+        # 1/60 + 1/62 > 2/61; the tie keeps first-seen order
+        (
+            [["a", "b", "c"], ["c", "b", "a"]],
+            5,
+            ["a", "c", "b"],
+        ),
+        ([["a", "b"], ["b", "x"]], 5, ["b", "a", "x"]),  # found by both beats first by one
+        ([["a", "b", "c"], ["c", "d"]], 2, ["c", "a"]),  # cut to k after fusing
+    ],
+)
 def test_reciprocal_rank_fusion(rankings, k, expected):
     fused = reciprocal_rank_fusion([[hit(c) for c in ranking] for ranking in rankings], k)
     assert [h["chunk_id"] for h in fused] == expected
@@ -172,41 +200,66 @@ def _writer(uri: str, account: str, rounds: int) -> None:
 def test_parallel_writers_of_different_accounts(store):
     store.replace_partition("seed", D1, rows("seed", D1, 1))
     context = multiprocessing.get_context("spawn")  # lance runs threads: never fork it
-    workers = [context.Process(target=_writer, args=(store.uri, account, 6)) for account in ("acct-a", "acct-b")]
+    workers = [
+        context.Process(target=_writer, args=(store.uri, account, 6))
+        for account in ("acct-a", "acct-b")
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(120)
     assert [w.exitcode for w in workers] == [0, 0]
-    assert store.partition_counts() == {("seed", D1): 1, ("acct-a", D1): 5, ("acct-a", D2): 6,
-                                        ("acct-b", D1): 5, ("acct-b", D2): 6}
+    assert store.partition_counts() == {
+        ("seed", D1): 1,
+        ("acct-a", D1): 5,
+        ("acct-a", D2): 6,
+        ("acct-b", D1): 5,
+        ("acct-b", D2): 6,
+    }
     assert len(store_search(store, "wacct", None, mode="text", k=50)) == 22
 
 
 THREAD_DAY = date(2026, 3, 4)
 THANKS = "Thanks, approved.\n\n-- \nAlice Smith\nHead of Finance, Our Co\n\n" + DISCLAIMER
 THREAD = [  # a 10-message thread; quotes already stripped by the parser, so what repeats is exact
-    Mail(f"thread-{i}", "work", THREAD_DAY, "Re: Q3 budget review",
-         "alice@ourco.example" if i % 2 else "bob@ourco.example",
-         THANKS if i % 2 else f"Revision {i}: moved {i * 1000} EUR from events to paid search.\n\n-- \nBob\n\n{DISCLAIMER}",
-         thread_id="q3-budget")
+    Mail(
+        f"thread-{i}",
+        "work",
+        THREAD_DAY,
+        "Re: Q3 budget review",
+        "alice@ourco.example" if i % 2 else "bob@ourco.example",
+        THANKS
+        if i % 2
+        else f"Revision {i}: moved {i * 1000} EUR from events to paid search.\n\n-- \nBob\n\n{DISCLAIMER}",
+        thread_id="q3-budget",
+    )
     for i in range(10)
 ]
 
 
 def test_embedding_cache_on_a_thread(tmp_path):
     embedder = shared_embedder()
-    cached, plain = (VectorStore(tmp_path / name, dimension=embedder.dimension) for name in ("cached", "plain"))
+    cached, plain = (
+        VectorStore(tmp_path / name, dimension=embedder.dimension) for name in ("cached", "plain")
+    )
     produced, embedded = index_mails(THREAD, embedder, cached)
     assert (produced, embedded) == (10, 6)  # Alice's five identical replies embedded once
-    assert index_mails(THREAD, embedder, plain, use_cache=False) == (10, 6)  # duplicates within a batch
+    # duplicates within a batch
+    assert index_mails(THREAD, embedder, plain, use_cache=False) == (
+        10,
+        6,
+    )
     assert index_mails(THREAD, embedder, cached) == (10, 0)  # re-materialized: everything cached
     assert cached.count() == plain.count() == 10
     for query in ("budget moved to paid search", "Alice approved", "confidential disclaimer"):
         vector = embedder.encode([query])[0]
-        with_cache, without = (store_search(s, query, vector, mode="hybrid", k=10) for s in (cached, plain))
+        with_cache, without = (
+            store_search(s, query, vector, mode="hybrid", k=10) for s in (cached, plain)
+        )
         assert [h["chunk_id"] for h in with_cache] == [h["chunk_id"] for h in without]
-        np.testing.assert_allclose([h["_score"] for h in with_cache], [h["_score"] for h in without], rtol=1e-6)
+        np.testing.assert_allclose(
+            [h["_score"] for h in with_cache], [h["_score"] for h in without], rtol=1e-6
+        )
 
 
 def test_embed_with_cache_without_store_dedupes():
@@ -226,9 +279,12 @@ def test_a_fragmented_table_is_compacted(store, monkeypatch):
     for day in days:
         store.replace_partition("work", day, rows("work", day, 3))
         fragments.append(len(store._open().to_lance().get_fragments()))
-        segments += [i.num_segments for i in store._open().list_indices() if i.columns == ["vector"]]
+        segments += [
+            i.num_segments for i in store._open().list_indices() if i.columns == ["vector"]
+        ]
     assert set(segments) == {1}  # the compaction's fold into the vector index was rebuilt whole
-    assert any(after < before for before, after in zip(fragments, fragments[1:]))  # a compaction ran
+    # a compaction ran
+    assert any(after < before for before, after in itertools.pairwise(fragments))
     assert max(fragments) < vectors.COMPACT_AT_FRAGMENTS  # as soon as the limit was reached
     assert store.count() == 3 * len(days)
     assert set(store.partition_counts().values()) == {3}
@@ -260,7 +316,8 @@ def test_upkeep_removes_files_an_interrupted_write_left(store):
     orphan = data / f"{uuid.uuid4().hex}.lance"
     shutil.copy(next(data.glob("*.lance")), orphan)
     store._open().to_lance().cleanup_old_versions(older_than=vectors.PRUNE_OLDER_THAN)
-    assert orphan.exists()  # Lance's own cleanup keeps it for 7 days: it might be a commit in flight
+    # Lance's own cleanup keeps it for 7 days: it might be a commit in flight
+    assert orphan.exists()
     freed = store.remove_unreferenced()
     assert not orphan.exists() and freed >= 1
     assert store.partition_counts() == {("work", D1): 5, ("work", D2): 3}
@@ -276,14 +333,23 @@ def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
     schema = vectors.vector_schema(DIM)
     legacy = schema.remove(schema.get_field_index("attachment"))
     lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
-        [{**row, "vector": row["vector"].tolist()} for row in old])
+        [{**row, "vector": row["vector"].tolist()} for row in old]
+    )
     store = VectorStore(tmp_path / "lancedb", dimension=DIM)
     hits = store.search_vectors(np.ones(DIM, dtype=np.float32), 2)
     assert len(hits) == 2 and "attachment" not in hits[0]
-    store.replace_partition("work", D2, [{**row, "attachment": "plan.pdf"} for row in rows("work", D2, 2)])
+    store.replace_partition(
+        "work", D2, [{**row, "attachment": "plan.pdf"} for row in rows("work", D2, 2)]
+    )
     assert "attachment" in store._open().schema.names
-    found = {hit["chunk_id"]: hit["attachment"] for hit in store.search_vectors(np.ones(DIM, dtype=np.float32), 10)}
-    assert found == {**{row["chunk_id"]: None for row in old}, **{f"work-{D2}-{i}": "plan.pdf" for i in range(2)}}
+    found = {
+        hit["chunk_id"]: hit["attachment"]
+        for hit in store.search_vectors(np.ones(DIM, dtype=np.float32), 10)
+    }
+    assert found == {
+        **{row["chunk_id"]: None for row in old},
+        **{f"work-{D2}-{i}": "plan.pdf" for i in range(2)},
+    }
 
 
 def test_a_table_from_before_deleted_at_gains_it_and_filters_on_it(tmp_path):
@@ -292,11 +358,14 @@ def test_a_table_from_before_deleted_at_gains_it_and_filters_on_it(tmp_path):
     schema = vectors.vector_schema(DIM)
     legacy = schema.remove(schema.get_field_index("deleted_at"))
     lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
-        [{**row, "vector": row["vector"].tolist()} for row in rows("a", D1, 1, "old")])
+        [{**row, "vector": row["vector"].tolist()} for row in rows("a", D1, 1, "old")]
+    )
     store = VectorStore(tmp_path / "lancedb", dimension=DIM)
     assert len(store.search_words("old", 5, live_only=True)) == 1  # searchable before any write
-    kept = [{**row, "deleted_at": datetime(2026, 11, 2, tzinfo=timezone.utc)} for row in rows("a", D2, 1, "gone")]
-    store.replace_partition("a", D2, rows("a", D2, 2) + [{**kept[0], "chunk_id": "kept"}])
+    kept = [
+        {**row, "deleted_at": datetime(2026, 11, 2, tzinfo=UTC)} for row in rows("a", D2, 1, "gone")
+    ]
+    store.replace_partition("a", D2, [*rows("a", D2, 2), {**kept[0], "chunk_id": "kept"}])
     found = store.search_words("gone", 5)
     assert [r["chunk_id"] for r in found] == ["kept"] and found[0]["deleted_at"] is not None
     assert store.search_words("gone", 5, live_only=True) == []

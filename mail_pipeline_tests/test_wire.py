@@ -11,12 +11,15 @@ class Client:
     folder_encode = True
 
 
-@pytest.mark.parametrize("folder, sent", [
-    ("INBOX", b'"INBOX"'),
-    ("Entw\u00fcrfe", b'"Entw&APw-rfe"'),  # modified UTF-7, RFC 3501 5.1.3
-    ("&amp", b'"&-amp"'),
-    ('say "hi"', b'"say \\"hi\\""'),
-    ("back\\slash", b'"back\\\\slash"'),
-])
+@pytest.mark.parametrize(
+    ("folder", "sent"),
+    [
+        ("INBOX", b'"INBOX"'),
+        ("Entw\u00fcrfe", b'"Entw&APw-rfe"'),  # modified UTF-7, RFC 3501 5.1.3
+        ("&amp", b'"&-amp"'),
+        ('say "hi"', b'"say \\"hi\\""'),
+        ("back\\slash", b'"back\\\\slash"'),
+    ],
+)
 def test_a_mailbox_is_sent_quoted_in_modified_utf7(folder, sent):
     assert wire.mailbox(Client(), folder) == sent

@@ -54,7 +54,9 @@ class TokenServer:
         self._lock = threading.Lock()
         self._grants: dict[str, bool] = {}  # grant id -> active
         self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (grant id, username)
-        self._access: dict[str, tuple[str, str, bool]] = {}  # access token -> (grant id, username, active)
+        self._access: dict[
+            str, tuple[str, str, bool]
+        ] = {}  # access token -> (grant id, username, active)
         self._codes: dict[str, dict] = {}
         self._devices: dict[str, Device] = {}
 
@@ -66,7 +68,8 @@ class TokenServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet: the tests read what matters from the server's state
+            # quiet: the tests read what matters from the server's state
+            def log_message(self, *args):
                 pass
 
             def do_GET(self):
@@ -78,7 +81,9 @@ class TokenServer:
 
         self._http = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._http.server_address[1]
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -110,7 +115,9 @@ class TokenServer:
 
     # --- the endpoints ---
 
-    def _handle(self, request: BaseHTTPRequestHandler, method: str, query: dict[str, list[str]]) -> None:
+    def _handle(
+        self, request: BaseHTTPRequestHandler, method: str, query: dict[str, list[str]]
+    ) -> None:
         form = {k: v[0] for k, v in query.items()}
         route = (method, urlsplit(request.path).path)
         if route == ("POST", "/token"):
@@ -119,8 +126,11 @@ class TokenServer:
             with self._lock:
                 if route == ("GET", "/authorize"):
                     return self._redirect(request, self._authorize(form))
-                handler = {("POST", "/token"): self._token, ("POST", "/device"): self._device,
-                           ("POST", "/introspect"): self._introspect}.get(route)
+                handler = {
+                    ("POST", "/token"): self._token,
+                    ("POST", "/device"): self._device,
+                    ("POST", "/introspect"): self._introspect,
+                }.get(route)
                 if handler is None:
                     raise OAuthFailure("not_found", 404)
                 body, status = handler(form), 200
@@ -196,18 +206,29 @@ class TokenServer:
         if form.get("code_challenge_method") != "S256" or not form.get("code_challenge"):
             raise OAuthFailure("invalid_request")
         code = secrets.token_urlsafe(16)
-        self._codes[code] = {"challenge": form["code_challenge"], "redirect_uri": form["redirect_uri"],
-                             "username": self.default_user}
+        self._codes[code] = {
+            "challenge": form["code_challenge"],
+            "redirect_uri": form["redirect_uri"],
+            "username": self.default_user,
+        }
         return f"{form['redirect_uri']}?{urlencode({'code': code, 'state': form.get('state', '')})}"
 
     def _device(self, form: dict) -> dict:
         if form.get("client_id") != self.client_id:
             raise OAuthFailure("invalid_client", 401)
         device_code, user_code = secrets.token_urlsafe(24), secrets.token_hex(4).upper()
-        self._devices[device_code] = Device(user_code, list(self.device_script),
-                                            username=self.default_user if self.auto_approve else "")
-        return {"device_code": device_code, "user_code": user_code, "verification_uri": f"{self.url}/device-login",
-                "expires_in": 900, "interval": self.device_interval}
+        self._devices[device_code] = Device(
+            user_code,
+            list(self.device_script),
+            username=self.default_user if self.auto_approve else "",
+        )
+        return {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": f"{self.url}/device-login",
+            "expires_in": 900,
+            "interval": self.device_interval,
+        }
 
     def _introspect(self, form: dict) -> dict:
         self.introspections += 1

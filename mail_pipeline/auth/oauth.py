@@ -53,8 +53,12 @@ class TokenResponse:
 
 def post_form(url: str, fields: dict[str, str], timeout: float = TIMEOUT_S) -> dict:
     """POST a form and return the JSON answer; error answers raise `TokenRequestError`."""
-    request = urllib.request.Request(url, data=urlencode(fields).encode("ascii"), method="POST", headers={
-        "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url,
+        data=urlencode(fields).encode("ascii"),
+        method="POST",
+        headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             body = reply.read()
@@ -62,7 +66,9 @@ def post_form(url: str, fields: dict[str, str], timeout: float = TIMEOUT_S) -> d
         body = error.read()
         payload = _json(body)
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-            raise TokenRequestError(payload["error"], str(payload.get("error_description", ""))[:300]) from None
+            raise TokenRequestError(
+                payload["error"], str(payload.get("error_description", ""))[:300]
+            ) from None
         raise OAuthEndpointError(f"{url} answered HTTP {error.code}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
@@ -92,27 +98,44 @@ def token_response(payload: dict, url: str) -> TokenResponse:
         expires_in = int(payload.get("expires_in") or DEFAULT_LIFETIME_S)
     except (TypeError, ValueError):
         expires_in = DEFAULT_LIFETIME_S
-    return TokenResponse(access_token=access, expires_in=expires_in, refresh_token=str(refresh),
-                         scope=str(payload.get("scope", "")))
+    return TokenResponse(
+        access_token=access,
+        expires_in=expires_in,
+        refresh_token=str(refresh),
+        scope=str(payload.get("scope", "")),
+    )
 
 
 def client_fields(settings: OAuthSettings, client_secret: str) -> dict[str, str]:
     # client_secret_post (RFC 6749 2.3.1): both Google and Microsoft accept it; public clients send none.
-    return {"client_id": settings.client_id, **({"client_secret": client_secret} if client_secret else {})}
+    return {
+        "client_id": settings.client_id,
+        **({"client_secret": client_secret} if client_secret else {}),
+    }
 
 
 def refresh(slug: str, settings: OAuthSettings, grant: Grant) -> TokenResponse:
     """A new access token from the refresh token (RFC 6749 6); a dead grant raises `GrantError`."""
-    fields = {"grant_type": "refresh_token", "refresh_token": grant.refresh_token,
-              **client_fields(settings, grant.client_secret)}
+    fields = {
+        "grant_type": "refresh_token",
+        "refresh_token": grant.refresh_token,
+        **client_fields(settings, grant.client_secret),
+    }
     if settings.scope:
         fields["scope"] = settings.scope
     try:
         return token_response(post_form(settings.token_url, fields), settings.token_url)
     except TokenRequestError as error:
-        if error.error in ("invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope"):
+        if error.error in (
+            "invalid_grant",
+            "invalid_client",
+            "unauthorized_client",
+            "invalid_scope",
+        ):
             raise GrantError(
                 f"account {slug!r}: the OAuth grant was refused by {settings.token_url} ({error.error}: revoked, "
                 f"expired or for another client); {reauth_hint(slug)}"
             ) from None
-        raise OAuthEndpointError(f"account {slug!r}: token refresh failed at {settings.token_url}: {error}") from None
+        raise OAuthEndpointError(
+            f"account {slug!r}: token refresh failed at {settings.token_url}: {error}"
+        ) from None

@@ -18,7 +18,9 @@ class Provider:
     token_url: str = ""
     device_url: str = ""  # oauth2 sign-in with a device code (RFC 8628), for headless machines
     scope: str = ""
-    client_id_setting: str = ""  # the settings field (mail_pipeline/settings.py) holding your client id
+    client_id_setting: str = (
+        ""  # the settings field (mail_pipeline/settings.py) holding your client id
+    )
     client_secret_setting: str = ""
 
     @property
@@ -31,15 +33,24 @@ MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
 PROVIDERS = {
     # All Mail holds every message of every other folder: syncing it too would fetch each twice.
     "gmail": Provider(
-        "gmail", "imap.gmail.com", "[Gmail]/Sent Mail", auth="oauth2",
-        auth_url="https://accounts.google.com/o/oauth2/v2/auth", token_url="https://oauth2.googleapis.com/token",
-        scope="https://mail.google.com/", client_id_setting="google_client_id",
+        "gmail",
+        "imap.gmail.com",
+        "[Gmail]/Sent Mail",
+        auth="oauth2",
+        auth_url="https://accounts.google.com/o/oauth2/v2/auth",
+        token_url="https://oauth2.googleapis.com/token",
+        scope="https://mail.google.com/",
+        client_id_setting="google_client_id",
         client_secret_setting="google_client_secret",
     ),
     # Microsoft 365 and Outlook.com refuse passwords over IMAP; the device-code flow works headless.
     "outlook": Provider(
-        "outlook", "outlook.office365.com", "Sent Items", auth="oauth2",
-        token_url=f"{MICROSOFT}/token", device_url=f"{MICROSOFT}/devicecode",
+        "outlook",
+        "outlook.office365.com",
+        "Sent Items",
+        auth="oauth2",
+        token_url=f"{MICROSOFT}/token",
+        device_url=f"{MICROSOFT}/devicecode",
         scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
         client_id_setting="microsoft_client_id",
     ),
@@ -49,7 +60,9 @@ PROVIDERS = {
 }
 
 
-def preset_folders(provider: Provider, folders: tuple[str, ...], available: list) -> tuple[str, ...]:
+def preset_folders(
+    provider: Provider, folders: tuple[str, ...], available: list
+) -> tuple[str, ...]:
     """The preset's folders with its Sent folder renamed to the one the server flags \\Sent
     (RFC 6154) when the English name is absent: Gmail translates "[Gmail]/Sent Mail"."""
     names = {f.name for f in available}

@@ -47,8 +47,15 @@ class TokenSource:
     `load` and `save` read and replace the stored grant; `lock` is held around a refresh so two
     processes never spend the same rotating refresh token."""
 
-    def __init__(self, slug: str, settings: OAuthSettings, load: Callable[[], Grant], save: Callable[[Grant], None],
-                 lock: Callable[[], AbstractContextManager] = nullcontext, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        slug: str,
+        settings: OAuthSettings,
+        load: Callable[[], Grant],
+        save: Callable[[Grant], None],
+        lock: Callable[[], AbstractContextManager] = nullcontext,
+        clock: Callable[[], float] = time.time,
+    ):
         self.slug, self.settings = slug, settings
         self._load, self._save, self._lock, self._clock = load, save, lock, clock
         self.key = (slug, settings.token_url, settings.client_id)
@@ -65,7 +72,9 @@ class TokenSource:
     def seed(self, response: oauth.TokenResponse) -> None:
         """Cache the access token a sign-in flow returned along with the grant."""
         with _cache_lock:
-            _cache[self.key] = AccessToken(response.access_token, self._clock() + response.expires_in)
+            _cache[self.key] = AccessToken(
+                response.access_token, self._clock() + response.expires_in
+            )
 
     def get(self) -> tuple[AccessToken, bool]:
         """A valid access token, and whether it was just minted (a refused fresh token is final)."""
@@ -141,8 +150,10 @@ class OAuthCredential:
     def _refused(self, client) -> oauth.GrantError:
         self.source.invalidate()
         if not self.advertised:
-            return oauth.GrantError(f"account {self.slug!r}: {client.host} refused XOAUTH2 and advertises neither "
-                                    "AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: it may not accept OAuth 2.0 at all")
+            return oauth.GrantError(
+                f"account {self.slug!r}: {client.host} refused XOAUTH2 and advertises neither "
+                "AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: it may not accept OAuth 2.0 at all"
+            )
         return oauth.GrantError(
             f"account {self.slug!r}: {client.host} refused a freshly issued OAuth access token ({self.mechanism}): "
             f"the grant may lack the IMAP scope or belong to another user; {oauth.reauth_hint(self.slug)}"
@@ -153,7 +164,8 @@ def registry_source(account: Account, registry: AccountRegistry, cipher) -> Toke
     """The token source of a registered account, reading and rotating its grant in the registry."""
     slug = account.slug
     return TokenSource(
-        slug, account.oauth,
+        slug,
+        account.oauth,
         load=lambda: registry.grant(registry.get(slug), cipher),
         save=lambda grant: registry.replace_secret(slug, grant, cipher),
         lock=lambda: registry.grant_lock(slug),

@@ -9,8 +9,12 @@ from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, Accou
 
 
 def register(groups) -> None:
-    account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(dest="action", required=True)
-    add = account.add_parser("add", help="register an IMAP account (password or OAuth grant encrypted at rest)")
+    account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = account.add_parser(
+        "add", help="register an IMAP account (password or OAuth grant encrypted at rest)"
+    )
     add.add_argument("slug", help="partition key: 1-64 of a-z 0-9 _ -")
     add.add_argument("--email", required=True)
     add.add_argument("--host", help="IMAP server (required unless --provider)")
@@ -20,33 +24,54 @@ def register(groups) -> None:
     add.add_argument("--security", choices=["tls", "starttls", "plain"], help="default tls")
     add.add_argument("--ca-file", help="CA certificate for a self-signed server")
     add.add_argument("--folder", action="append", help="folder to sync (repeatable; default INBOX)")
-    add.add_argument("--all-folders", action="store_true", help="every folder except Trash, Junk, Drafts")
+    add.add_argument(
+        "--all-folders", action="store_true", help="every folder except Trash, Junk, Drafts"
+    )
     _password_arguments(add)
     signin.add_arguments(add)
-    add.add_argument("--no-verify", dest="verify", action="store_false", help="do not log in to check the account first")
+    add.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="do not log in to check the account first",
+    )
     _policy_argument(add)
-    change = account.add_parser("set", help="change an account's settings (e.g. --on-server-delete)")
+    change = account.add_parser(
+        "set", help="change an account's settings (e.g. --on-server-delete)"
+    )
     change.add_argument("slug")
     _policy_argument(change, required=True)
-    reauth = account.add_parser("reauth", help="sign an account in again: a new OAuth grant, or a new password")
+    reauth = account.add_parser(
+        "reauth", help="sign an account in again: a new OAuth grant, or a new password"
+    )
     reauth.add_argument("slug")
     _password_arguments(reauth)
     signin.add_grant_arguments(reauth)
     account.add_parser("list", help="list accounts (no secrets)")
     account.add_parser("remove", help="remove an account").add_argument("slug")
-    account.add_parser("test", help="log in and list folders with message counts").add_argument("slug")
+    account.add_parser("test", help="log in and list folders with message counts").add_argument(
+        "slug"
+    )
 
 
 def _policy_argument(parser, required: bool = False) -> None:
-    parser.add_argument("--on-server-delete", choices=ON_SERVER_DELETE, required=required,
-                        help="mail deleted on the server: keep it with deleted_at set (default), or mirror "
-                             "(erase it from the lake, emails, chunks and LanceDB in the next run)")
+    parser.add_argument(
+        "--on-server-delete",
+        choices=ON_SERVER_DELETE,
+        required=required,
+        help="mail deleted on the server: keep it with deleted_at set (default), or mirror "
+        "(erase it from the lake, emails, chunks and LanceDB in the next run)",
+    )
 
 
 def _password_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    source.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    source.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    source.add_argument(
+        "--password-env", metavar="VAR", help="read the password from this environment variable"
+    )
 
 
 def _registry(settings) -> AccountRegistry:
@@ -60,14 +85,20 @@ def account_add(args, settings) -> int:
     validate(account)
     registry = _registry(settings)
     if args.slug in registry.load():
-        raise AccountError(f"account {args.slug!r} already exists; remove it first or pick another slug")
+        raise AccountError(
+            f"account {args.slug!r} already exists; remove it first or pick another slug"
+        )
     secret, credential = _new_secret(args, account, settings)
     if args.verify:
         account, folders = _verify(account, settings, credential, args)
-        print(f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}")
+        print(
+            f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}"
+        )
     registry.add(account, _latest(secret, credential), cipher)
-    print(f"added account {account.slug!r} ({account.email}); "
-          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
+    print(
+        f"added account {account.slug!r} ({account.email}); "
+        f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
+    )
     return 0
 
 
@@ -81,8 +112,10 @@ def account_reauth(args, settings) -> int:
     secret, credential = _new_secret(args, account, settings, stored)
     _verify(account, settings, credential)
     registry.replace_secret(account.slug, _latest(secret, credential), cipher)
-    print(f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
-          f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted")
+    print(
+        f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
+        f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
+    )
     return 0
 
 
@@ -126,15 +159,19 @@ def account_list(args, settings) -> int:
         print("no accounts; add one with `mail-pipeline account add`")
     for a in accounts:
         state = "active" if a.active else "paused"
-        print(f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  {a.auth:<8}  "
-              f"folders={','.join(a.folders)}  on-server-delete={a.on_server_delete}  {state}")
+        print(
+            f"{a.slug:<20} {a.email:<32} {a.security}://{a.host}:{a.port}  {a.auth:<8}  "
+            f"folders={','.join(a.folders)}  on-server-delete={a.on_server_delete}  {state}"
+        )
     return 0
 
 
 @command("account set")
 def account_set(args, settings) -> int:
     account = _registry(settings).update(args.slug, on_server_delete=args.on_server_delete)
-    print(f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)")
+    print(
+        f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)"
+    )
     return 0
 
 
@@ -156,7 +193,9 @@ def account_test(args, settings) -> int:
     with imap.ImapSession(imap.config_for(account, settings), credential) as session:
         available = session.list_folders()
         synced = set(imap.sync_folders(available, account.folders))
-        print(f"OK: logged in to {account.host}:{account.port} as {account.username} (auth: {tokens.describe(credential)})")
+        print(
+            f"OK: logged in to {account.host}:{account.port} as {account.username} (auth: {tokens.describe(credential)})"
+        )
         for folder in available:
             if "\\Noselect" in folder.flags:
                 continue

@@ -16,7 +16,9 @@ from datetime import date, timedelta
 from mail_pipeline.settings import Settings
 
 JOB = "ingest"
-BACKFILL_TAG = "mail_pipeline/backfill"  # groups one command's runs (the UI's Runs page filters by tag)
+BACKFILL_TAG = (
+    "mail_pipeline/backfill"  # groups one command's runs (the UI's Runs page filters by tag)
+)
 
 LOOKUP = """
 query {
@@ -56,7 +58,9 @@ def check(args, settings: Settings) -> None:
     from mail_pipeline.storage.accounts import AccountRegistry, check_accounts
 
     window = settings.window
-    preflight.check_days(args.first, args.last, window.cutoff(), window.today(), settings.retention_days)
+    preflight.check_days(
+        args.first, args.last, window.cutoff(), window.today(), settings.retention_days
+    )
     check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
 
 
@@ -64,37 +68,65 @@ def job_selector(lookup: dict, accounts: list[str], days: list[date]) -> dict:
     """The `ingest` job's selector from the LOOKUP answer, once the webserver knows every
     account and day asked for."""
     repositories = lookup.get("repositoriesOrError") or {}
-    selector = next(({"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"], "jobName": JOB}
-                     for repo in repositories.get("nodes") or [] if any(job["name"] == JOB for job in repo["jobs"])), None)
+    selector = next(
+        (
+            {
+                "repositoryLocationName": repo["location"]["name"],
+                "repositoryName": repo["name"],
+                "jobName": JOB,
+            }
+            for repo in repositories.get("nodes") or []
+            if any(job["name"] == JOB for job in repo["jobs"])
+        ),
+        None,
+    )
     if selector is None:
-        raise BackfillRefused(f"the webserver has no `{JOB}` job: is the mail_pipeline code location loaded? "
-                              f"(see Deployment in the UI){' ' + repositories['message'] if repositories.get('message') else ''}")
-    known = {d["name"]: set(d["partitionKeys"])
-             for d in (lookup.get("assetNodeOrError") or {}).get("partitionKeysByDimension") or []}
+        raise BackfillRefused(
+            f"the webserver has no `{JOB}` job: is the mail_pipeline code location loaded? "
+            f"(see Deployment in the UI){' ' + repositories['message'] if repositories.get('message') else ''}"
+        )
+    known = {
+        d["name"]: set(d["partitionKeys"])
+        for d in (lookup.get("assetNodeOrError") or {}).get("partitionKeysByDimension") or []
+    }
     missing = sorted(set(accounts) - known.get("account", set()))
     if missing:
-        raise BackfillRefused(f"Dagster does not know account(s) {', '.join(missing)} yet: the new-mail sensor registers "
-                              "accounts on its next tick (MAIL_PIPELINE_SENSOR_INTERVAL); try again after it")
+        raise BackfillRefused(
+            f"Dagster does not know account(s) {', '.join(missing)} yet: the new-mail sensor registers "
+            "accounts on its next tick (MAIL_PIPELINE_SENSOR_INTERVAL); try again after it"
+        )
     outside = [d.isoformat() for d in days if d.isoformat() not in known.get("day", set())]
     if outside:
-        raise BackfillRefused(f"the webserver's day partitions do not hold {outside[0]}"
-                              f"{f' (and {len(outside) - 1} more)' if len(outside) > 1 else ''}: is it running "
-                              "with the same settings (MAIL_PIPELINE_RETENTION_DAYS, the clock)?")
+        raise BackfillRefused(
+            f"the webserver's day partitions do not hold {outside[0]}"
+            f"{f' (and {len(outside) - 1} more)' if len(outside) > 1 else ''}: is it running "
+            "with the same settings (MAIL_PIPELINE_RETENTION_DAYS, the clock)?"
+        )
     return selector
 
 
-def run_params(selector: dict, accounts: list[str], first: date, last: date, backfill_id: str) -> list[dict]:
+def run_params(
+    selector: dict, accounts: list[str], first: date, last: date, backfill_id: str
+) -> list[dict]:
     """One range run per account: one process, one IMAP login and one model load for all its days."""
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.sensors import ACCOUNT_TAG
 
     def tags(account: str) -> list[dict]:
-        return [{"key": k, "value": v} for k, v in {
-            "dagster/asset_partition_range_start": str(partition_key(account, first)),
-            "dagster/asset_partition_range_end": str(partition_key(account, last)),
-            ACCOUNT_TAG: account, "mail_pipeline/trigger": "cli_backfill", BACKFILL_TAG: backfill_id}.items()]
+        return [
+            {"key": k, "value": v}
+            for k, v in {
+                "dagster/asset_partition_range_start": str(partition_key(account, first)),
+                "dagster/asset_partition_range_end": str(partition_key(account, last)),
+                ACCOUNT_TAG: account,
+                "mail_pipeline/trigger": "cli_backfill",
+                BACKFILL_TAG: backfill_id,
+            }.items()
+        ]
 
-    return [{"selector": selector, "executionMetadata": {"tags": tags(account)}} for account in accounts]
+    return [
+        {"selector": selector, "executionMetadata": {"tags": tags(account)}} for account in accounts
+    ]
 
 
 def launch(url: str, accounts: list[str], first: date, last: date, post) -> tuple[str, list[str]]:
@@ -102,7 +134,9 @@ def launch(url: str, accounts: list[str], first: date, last: date, post) -> tupl
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     selector = job_selector(_data(post, url, LOOKUP, {}), accounts, days)
     backfill_id = secrets.token_hex(4)
-    result = _data(post, url, LAUNCH, {"runs": run_params(selector, accounts, first, last, backfill_id)})
+    result = _data(
+        post, url, LAUNCH, {"runs": run_params(selector, accounts, first, last, backfill_id)}
+    )
     answer = result.get("launchMultipleRuns") or {}
     if answer.get("__typename") != "LaunchMultipleRunsResult":
         raise BackfillRefused(answer.get("message") or str(answer)[:500])
@@ -111,9 +145,13 @@ def launch(url: str, accounts: list[str], first: date, last: date, post) -> tupl
         if run["__typename"] == "LaunchRunSuccess":
             launched.append(run["run"]["runId"])
         else:
-            refused.append(f"{account}: {run.get('message') or '; '.join(e['message'] for e in run.get('errors') or [])}")
+            refused.append(
+                f"{account}: {run.get('message') or '; '.join(e['message'] for e in run.get('errors') or [])}"
+            )
     if refused:
-        raise BackfillRefused("; ".join(refused) + (f" (launched: {', '.join(launched)})" if launched else ""))
+        raise BackfillRefused(
+            "; ".join(refused) + (f" (launched: {', '.join(launched)})" if launched else "")
+        )
     return backfill_id, launched
 
 
@@ -129,7 +167,9 @@ def _data(post, url: str, query: str, variables: dict) -> dict:
     try:
         body = reply.json()
     except ValueError as error:
-        raise BackfillRefused(f"{url} did not answer as a Dagster webserver ({reply.status_code})") from error
+        raise BackfillRefused(
+            f"{url} did not answer as a Dagster webserver ({reply.status_code})"
+        ) from error
     if body.get("errors") and not body.get("data"):
         raise BackfillRefused("; ".join(e.get("message", "") for e in body["errors"])[:500])
     return body.get("data") or {}
@@ -143,14 +183,19 @@ def cmd_backfill(args, settings: Settings) -> int:
     try:
         backfill_id, runs = launch(url, args.account, args.first, args.last, requests.post)
     except requests.ConnectionError:
-        print(f"error: no Dagster webserver at {url}; start it with `make run` (or pass --url)", file=sys.stderr)
+        print(
+            f"error: no Dagster webserver at {url}; start it with `make run` (or pass --url)",
+            file=sys.stderr,
+        )
         return 2
     except BackfillRefused as error:
         print(f"error: backfill refused: {error}", file=sys.stderr)
         return 2
     days = (args.last - args.first).days + 1
-    print(f"backfill {backfill_id} launched: {len(args.account) * days} partitions, one `{JOB}` run per account "
-          f"({len(runs)}); follow it at {runs_url(url, backfill_id)}")
+    print(
+        f"backfill {backfill_id} launched: {len(args.account) * days} partitions, one `{JOB}` run per account "
+        f"({len(runs)}); follow it at {runs_url(url, backfill_id)}"
+    )
     for account, run_id in zip(args.account, runs):
         print(f"  {account}: {url}/runs/{run_id}")
     return 0

@@ -28,7 +28,9 @@ def check_key(settings: Settings) -> Iterator[Finding]:
     try:
         cipher = crypto.load_cipher()
     except crypto.KeyConfigError as error:
-        yield Finding("key", False, str(error), "run `mail-pipeline key generate` and set FERNET_KEY in .env")
+        yield Finding(
+            "key", False, str(error), "run `mail-pipeline key generate` and set FERNET_KEY in .env"
+        )
         return
     registry = AccountRegistry(settings.accounts_path)
     bad = []
@@ -38,10 +40,18 @@ def check_key(settings: Settings) -> Iterator[Finding]:
         except crypto.DecryptError:
             bad.append(account.slug)
     if bad:
-        yield Finding("key", False, f"cannot decrypt the password or OAuth grant of: {', '.join(bad)}",
-                      "add the key they were encrypted with to FERNET_KEY (after the first), then `key rotate`")
+        yield Finding(
+            "key",
+            False,
+            f"cannot decrypt the password or OAuth grant of: {', '.join(bad)}",
+            "add the key they were encrypted with to FERNET_KEY (after the first), then `key rotate`",
+        )
     else:
-        yield Finding("key", True, f"{cipher.key_count} key(s); every stored password and OAuth grant decrypts")
+        yield Finding(
+            "key",
+            True,
+            f"{cipher.key_count} key(s); every stored password and OAuth grant decrypts",
+        )
 
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:
@@ -60,22 +70,38 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
         cipher = crypto.load_cipher()
     except crypto.KeyConfigError:
         return  # already reported by the key check
-    hints = {"dns": "check --host", "refused": "check --port and that the server is up",
-             "tls": "pass the server's CA with --ca-file", "timeout": "the server or network is slow or blocked",
-             "oauth": "the provider's token endpoint is unreachable from here; check the network or proxy"}
+    hints = {
+        "dns": "check --host",
+        "refused": "check --port and that the server is up",
+        "tls": "pass the server's CA with --ca-file",
+        "timeout": "the server or network is slow or blocked",
+        "oauth": "the provider's token endpoint is unreachable from here; check the network or proxy",
+    }
     for account in accounts:
         name = f"account {account.slug}"
         try:
             credential = tokens.credential_for(account, registry, cipher)
             with imap.ImapSession(imap.config_for(account, settings), credential) as session:
                 folders = imap.sync_folders(session.list_folders(), account.folders)
-            yield Finding(name, True, f"logged in to {account.host} ({tokens.describe(credential)}); folders: {', '.join(folders)}")
+            yield Finding(
+                name,
+                True,
+                f"logged in to {account.host} ({tokens.describe(credential)}); folders: {', '.join(folders)}",
+            )
         except crypto.DecryptError:
-            yield Finding(name, False, "password or OAuth grant cannot be decrypted", "see the key check")
+            yield Finding(
+                name, False, "password or OAuth grant cannot be decrypted", "see the key check"
+            )
         except imap_errors.ImapError as error:
-            hint = f"run `mail-pipeline account reauth {account.slug}`" + ("" if account.is_oauth else " (check the username too)")
-            yield Finding(name, False, f"{account.auth} sign-in, {error.kind}: {error}",
-                          hint if error.kind == "auth" else hints.get(error.kind, ""))
+            hint = f"run `mail-pipeline account reauth {account.slug}`" + (
+                "" if account.is_oauth else " (check the username too)"
+            )
+            yield Finding(
+                name,
+                False,
+                f"{account.auth} sign-in, {error.kind}: {error}",
+                hint if error.kind == "auth" else hints.get(error.kind, ""),
+            )
 
 
 def check_data_dir(settings: Settings) -> Iterator[Finding]:
@@ -86,7 +112,12 @@ def check_data_dir(settings: Settings) -> Iterator[Finding]:
             pass
         yield Finding("data directory", True, str(path.resolve()))
     except OSError as error:
-        yield Finding("data directory", False, f"{path}: {error.strerror}", "set MAIL_PIPELINE_DATA_DIR to a writable directory")
+        yield Finding(
+            "data directory",
+            False,
+            f"{path}: {error.strerror}",
+            "set MAIL_PIPELINE_DATA_DIR to a writable directory",
+        )
 
 
 def check_permissions(settings: Settings) -> Iterator[Finding]:
@@ -99,8 +130,13 @@ def check_permissions(settings: Settings) -> Iterator[Finding]:
         return
     shown = ", ".join(f"{path} ({mode:04o})" for path, mode in loose[:3])
     more = f" and {len(loose) - 3} more" if len(loose) > 3 else ""
-    yield Finding("data permissions", False, f"{len(loose)} path(s) under {root} readable by other users: {shown}{more}",
-                  f"chmod -R go= {root}", warning=True)
+    yield Finding(
+        "data permissions",
+        False,
+        f"{len(loose)} path(s) under {root} readable by other users: {shown}{more}",
+        f"chmod -R go= {root}",
+        warning=True,
+    )
 
 
 def check_lake(settings: Settings) -> Iterator[Finding]:
@@ -109,10 +145,17 @@ def check_lake(settings: Settings) -> Iterator[Finding]:
 
     damaged = integrity.scrub(Lake(settings.lake_dir))
     if not damaged:
-        yield Finding("lake files", True, f"every file under {settings.lake_dir} reads back as written")
+        yield Finding(
+            "lake files", True, f"every file under {settings.lake_dir} reads back as written"
+        )
         return
     for item in damaged:
-        yield Finding(f"lake {item.table}", False, f"{item.account} {item.day}: {item.path}: {item.error}", remedy(item.table))
+        yield Finding(
+            f"lake {item.table}",
+            False,
+            f"{item.account} {item.day}: {item.path}: {item.error}",
+            remedy(item.table),
+        )
 
 
 def check_instance(settings: Settings) -> Iterator[Finding]:
@@ -120,7 +163,9 @@ def check_instance(settings: Settings) -> Iterator[Finding]:
 
     home = os.environ.get("DAGSTER_HOME") or str((settings.data_dir / "dagster").resolve())
     if not (Path(home) / "dagster.yaml").exists():
-        yield Finding("instance storage", True, f"{home} not created yet (`mail-pipeline run` creates it)")
+        yield Finding(
+            "instance storage", True, f"{home} not created yet (`mail-pipeline run` creates it)"
+        )
         return
     try:
         with DagsterInstance.from_config(home) as instance:
@@ -128,8 +173,12 @@ def check_instance(settings: Settings) -> Iterator[Finding]:
             kind = type(instance.run_storage).__name__
         yield Finding("instance storage", True, f"{kind} at {home}")
     except Exception as error:  # any storage error: unreachable Postgres, bad yaml, locked SQLite
-        yield Finding("instance storage", False, f"{type(error).__name__}: {str(error)[:200]}",
-                      "check dagster.yaml in DAGSTER_HOME and, for PostgreSQL, the DAGSTER_PG_* variables")
+        yield Finding(
+            "instance storage",
+            False,
+            f"{type(error).__name__}: {str(error)[:200]}",
+            "check dagster.yaml in DAGSTER_HOME and, for PostgreSQL, the DAGSTER_PG_* variables",
+        )
 
 
 def check_model(settings: Settings) -> Iterator[Finding]:
@@ -139,16 +188,30 @@ def check_model(settings: Settings) -> Iterator[Finding]:
 
         embedder = shared_embedder(*settings.embedder_config)
         vector = embedder.encode(["doctor check"])
-        yield Finding("embedding model", True, f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})")
+        yield Finding(
+            "embedding model",
+            True,
+            f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})",
+        )
         yield Finding("embedding backend", True, embedder.choice.describe())
     except Exception as error:
-        yield Finding("embedding model", False, f"{type(error).__name__}: {str(error)[:200]}",
-                      "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path; "
-                      "MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs `pip install 'mail_pipeline[openvino]'`")
+        yield Finding(
+            "embedding model",
+            False,
+            f"{type(error).__name__}: {str(error)[:200]}",
+            "MAIL_PIPELINE_EMBEDDING_MODEL must be the offline default or a local path; "
+            "MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs `pip install 'mail_pipeline[openvino]'`",
+        )
 
 
 CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [
-    check_key, check_accounts, check_data_dir, check_permissions, check_lake, check_instance, check_model,
+    check_key,
+    check_accounts,
+    check_data_dir,
+    check_permissions,
+    check_lake,
+    check_instance,
+    check_model,
 ]
 
 
@@ -160,7 +223,9 @@ def render(findings: list[Finding]) -> str:
     width = max(len(f.check) for f in findings)
     lines = []
     for f in findings:
-        lines.append(f"{'OK  ' if f.ok else 'WARN' if f.warning else 'FAIL'}  {f.check:<{width}}  {f.detail}")
+        lines.append(
+            f"{'OK  ' if f.ok else 'WARN' if f.warning else 'FAIL'}  {f.check:<{width}}  {f.detail}"
+        )
         if not f.ok and f.hint:
             lines.append(f"      {'':<{width}}  hint: {f.hint}")
     return "\n".join(lines)

@@ -11,7 +11,9 @@ from mail_pipeline.storage.accounts import AccountRegistry
 
 
 def register(groups) -> None:
-    key = groups.add_parser("key", help="manage FERNET_KEY").add_subparsers(dest="action", required=True)
+    key = groups.add_parser("key", help="manage FERNET_KEY").add_subparsers(
+        dest="action", required=True
+    )
     key.add_parser("generate", help="print a new Fernet key")
     key.add_parser("check", help="validate FERNET_KEY and that every stored password decrypts")
     key.add_parser("rotate", help="re-encrypt every stored password with the first key")
@@ -38,13 +40,17 @@ def key_check(args, settings) -> int:
     accounts = registry.list()
     for account in accounts:
         registry.check_secret(account, cipher)
-    print(f"FERNET_KEY OK ({cipher.key_count} key(s)); {len(accounts)} stored password(s) and OAuth grant(s) decrypt")
+    print(
+        f"FERNET_KEY OK ({cipher.key_count} key(s)); {len(accounts)} stored password(s) and OAuth grant(s) decrypt"
+    )
     return 0
 
 
 @command("key rotate")
 def key_rotate(args, settings) -> int:
     count = AccountRegistry(settings.accounts_path).rotate(load_cipher())
-    print(f"re-encrypted the passwords and OAuth grants of {count} account(s) with the first key of FERNET_KEY; "
-          "older keys may now be removed")
+    print(
+        f"re-encrypted the passwords and OAuth grants of {count} account(s) with the first key of FERNET_KEY; "
+        "older keys may now be removed"
+    )
     return 0

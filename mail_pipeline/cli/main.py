@@ -17,7 +17,9 @@ from mail_pipeline.storage.permissions import restrict_umask
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mail-pipeline", description="A searchable, queryable copy of recent email.")
+    parser = argparse.ArgumentParser(
+        prog="mail-pipeline", description="A searchable, queryable copy of recent email."
+    )
     groups = parser.add_subparsers(dest="group", required=True)
     keys.register(groups)
     accounts.register(groups)
@@ -35,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
     try:
         return COMMANDS[name](args, settings)
-    except (CliError, PreflightError, AccountError, crypto.KeyConfigError, crypto.DecryptError) as error:
+    except (
+        CliError,
+        PreflightError,
+        AccountError,
+        crypto.KeyConfigError,
+        crypto.DecryptError,
+    ) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:

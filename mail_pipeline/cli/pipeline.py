@@ -14,16 +14,32 @@ from mail_pipeline.settings import Settings
 
 
 def register(groups, command) -> None:
-    run = groups.add_parser("run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists")
+    run = groups.add_parser(
+        "run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists"
+    )
     demo = run.add_mutually_exclusive_group()
-    demo.add_argument("--demo", dest="demo", action="store_true", default=None, help="always serve the demo mailbox")
-    demo.add_argument("--no-demo", dest="demo", action="store_false", help="never serve the demo mailbox")
+    demo.add_argument(
+        "--demo",
+        dest="demo",
+        action="store_true",
+        default=None,
+        help="always serve the demo mailbox",
+    )
+    demo.add_argument(
+        "--no-demo", dest="demo", action="store_false", help="never serve the demo mailbox"
+    )
     run.add_argument("--port", type=int, help="web UI port (default MAIL_PIPELINE_UI_PORT or 3000)")
-    run.add_argument("--verbose", action="store_true",
-                     help="show every line of Dagster's output (as MAIL_PIPELINE_LOG_LEVEL=debug does)")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every line of Dagster's output (as MAIL_PIPELINE_LOG_LEVEL=debug does)",
+    )
     command("run")(cmd_run)
 
-    groups.add_parser("demo", help="serve the demo mailbox as the account `demo` (without starting Dagster), until stopped")
+    groups.add_parser(
+        "demo",
+        help="serve the demo mailbox as the account `demo` (without starting Dagster), until stopped",
+    )
     command("demo")(cmd_demo)
 
     search = groups.add_parser("search", help="search mail by meaning and words")
@@ -34,28 +50,56 @@ def register(groups, command) -> None:
     search.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--json", action="store_true")
-    search.add_argument("--exclude-deleted", action="store_true",
-                        help="leave out mail that left the server (kept by accounts with --on-server-delete keep)")
+    search.add_argument(
+        "--exclude-deleted",
+        action="store_true",
+        help="leave out mail that left the server (kept by accounts with --on-server-delete keep)",
+    )
     command("search")(cmd_search)
 
-    groups.add_parser("status", help="per registered account and folder: last sync, messages stored, last error")
+    groups.add_parser(
+        "status", help="per registered account and folder: last sync, messages stored, last error"
+    )
     command("status")(cmd_status)
 
-    groups.add_parser("doctor", help="check key, account logins, data directory, lake files, instance storage and the model")
+    groups.add_parser(
+        "doctor",
+        help="check key, account logins, data directory, lake files, instance storage and the model",
+    )
     command("doctor")(cmd_doctor)
 
-    repair = groups.add_parser("repair", help="move damaged lake files aside and list the messages the server no longer has")
-    repair.add_argument("--offline", action="store_true", help="do not ask the IMAP servers which messages they still have")
+    repair = groups.add_parser(
+        "repair",
+        help="move damaged lake files aside and list the messages the server no longer has",
+    )
+    repair.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not ask the IMAP servers which messages they still have",
+    )
     command("repair")(cmd_repair)
 
-    groups.add_parser("scrub", help="read every lake file back against its checksums (as the daily scrub job does)")
+    groups.add_parser(
+        "scrub",
+        help="read every lake file back against its checksums (as the daily scrub job does)",
+    )
     command("scrub")(cmd_scrub)
 
-    backfill = groups.add_parser("backfill", help="launch a backfill of every stage through the running Dagster daemon")
-    backfill.add_argument("--account", action="append", required=True, help="account slug (repeatable)")
-    backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
-    backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--url", help="Dagster webserver (default http://127.0.0.1:<MAIL_PIPELINE_UI_PORT>)")
+    backfill = groups.add_parser(
+        "backfill", help="launch a backfill of every stage through the running Dagster daemon"
+    )
+    backfill.add_argument(
+        "--account", action="append", required=True, help="account slug (repeatable)"
+    )
+    backfill.add_argument(
+        "--from", dest="first", type=date.fromisoformat, required=True, help="YYYY-MM-DD"
+    )
+    backfill.add_argument(
+        "--to", dest="last", type=date.fromisoformat, required=True, help="YYYY-MM-DD (inclusive)"
+    )
+    backfill.add_argument(
+        "--url", help="Dagster webserver (default http://127.0.0.1:<MAIL_PIPELINE_UI_PORT>)"
+    )
     command("backfill")(cmd_backfill)
 
 
@@ -69,28 +113,52 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
         os.environ[crypto.KEY_VARIABLE] = current
         return
     key = crypto.generate_key()
-    envfile.fill(env_file, crypto.KEY_VARIABLE, key, "Encrypts stored IMAP passwords. Losing it makes them unreadable.")
+    envfile.fill(
+        env_file,
+        crypto.KEY_VARIABLE,
+        key,
+        "Encrypts stored IMAP passwords. Losing it makes them unreadable.",
+    )
     os.environ[crypto.KEY_VARIABLE] = key
-    print(f"created {crypto.KEY_VARIABLE} in {env_file.resolve()} (mode 0600); back it up: "
-          "losing it makes the stored IMAP passwords unreadable")
+    print(
+        f"created {crypto.KEY_VARIABLE} in {env_file.resolve()} (mode 0600); back it up: "
+        "losing it makes the stored IMAP passwords unreadable"
+    )
 
 
-def instance_config(max_concurrent_runs: int = 4, monitoring_interval_s: int = 30, data_dir: Path | None = None) -> dict:
+def instance_config(
+    max_concurrent_runs: int = 4, monitoring_interval_s: int = 30, data_dir: Path | None = None
+) -> dict:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
     Built in code so that a non-editable install needs no file from the repository. Without a
     data directory, the run launcher takes MAIL_PIPELINE_DATA_DIR when the instance loads."""
     return {
         "telemetry": {"enabled": False},
-        "run_launcher": {"module": "mail_pipeline.defs.run_launcher", "class": "LivenessRunLauncher",
-                         "config": {"data_dir": str(data_dir) if data_dir else {"env": "MAIL_PIPELINE_DATA_DIR"}}},
+        "run_launcher": {
+            "module": "mail_pipeline.defs.run_launcher",
+            "class": "LivenessRunLauncher",
+            "config": {
+                "data_dir": str(data_dir) if data_dir else {"env": "MAIL_PIPELINE_DATA_DIR"}
+            },
+        },
         "run_monitoring": {"enabled": True, "poll_interval_seconds": monitoring_interval_s},
-        "concurrency": {"runs": {
-            "max_concurrent_runs": max_concurrent_runs,
-            "tag_concurrency_limits": [
-                {"key": "dagster/partition/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-                {"key": "mail_pipeline/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-            ],
-        }},
+        "concurrency": {
+            "runs": {
+                "max_concurrent_runs": max_concurrent_runs,
+                "tag_concurrency_limits": [
+                    {
+                        "key": "dagster/partition/account",
+                        "value": {"applyLimitPerUniqueValue": True},
+                        "limit": 1,
+                    },
+                    {
+                        "key": "mail_pipeline/account",
+                        "value": {"applyLimitPerUniqueValue": True},
+                        "limit": 1,
+                    },
+                ],
+            }
+        },
         "run_retries": {"enabled": True, "max_retries": 2},
     }
 
@@ -102,7 +170,11 @@ def write_instance_config(settings: Settings) -> Path:
     from mail_pipeline.storage.permissions import private_dir
 
     home = private_dir((settings.data_dir / "dagster").resolve())
-    config = instance_config(settings.max_concurrent_runs, settings.run_monitoring_interval_s, settings.data_dir.resolve())
+    config = instance_config(
+        settings.max_concurrent_runs,
+        settings.run_monitoring_interval_s,
+        settings.data_dir.resolve(),
+    )
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return home
 
@@ -125,7 +197,12 @@ def _run_claimed(args, settings: Settings, port: int) -> int:
     import threading
 
     from mail_pipeline import logs
-    from mail_pipeline.cli.processes import child_environment, relay_output, serve_demo, stop_process
+    from mail_pipeline.cli.processes import (
+        child_environment,
+        relay_output,
+        serve_demo,
+        stop_process,
+    )
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.service import client
     from mail_pipeline.storage.accounts import AccountRegistry
@@ -141,25 +218,46 @@ def _run_claimed(args, settings: Settings, port: int) -> int:
     verbose = args.verbose or logs.verbose()
     print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)")
     print(f"Search page: {client.service_url(settings.search_port)}  (once the model has loaded)")
-    print("then try: .venv/bin/mail-pipeline search \"invoice\"   or   .venv/bin/mail-pipeline status", flush=True)
+    print(
+        'then try: .venv/bin/mail-pipeline search "invoice"   or   .venv/bin/mail-pipeline status',
+        flush=True,
+    )
     # Same process group as this command: Ctrl-C in the terminal reaches dagster, the search
     # service and pymap too, and a killed `make run` takes them with it. Dagster's CLI reads a .env
     # in its working directory over the environment: DAGSTER_HOME has none, so the environment
     # given here rules.
-    search = subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(settings.search_port)],
-                              env=child_environment(settings, home, verbose), cwd=home)
+    search = subprocess.Popen(
+        [sys.executable, "-m", "mail_pipeline.cli", "serve", "--port", str(settings.search_port)],
+        env=child_environment(settings, home, verbose),
+        cwd=home,
+    )
     dagster = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "mail_pipeline.definitions",
-         "-h", "127.0.0.1", "-p", str(port)], env=child_environment(settings, home, verbose), cwd=home,
-        stdout=None if verbose else subprocess.PIPE, stderr=None if verbose else subprocess.STDOUT,
-        text=True, errors="replace",
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-m",
+            "mail_pipeline.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=child_environment(settings, home, verbose),
+        cwd=home,
+        stdout=None if verbose else subprocess.PIPE,
+        stderr=None if verbose else subprocess.STDOUT,
+        text=True,
+        errors="replace",
     )
     if dagster.stdout:
-        threading.Thread(target=relay_output, args=(dagster.stdout, logs.NoiseFilter()), daemon=True).start()
+        threading.Thread(
+            target=relay_output, args=(dagster.stdout, logs.NoiseFilter()), daemon=True
+        ).start()
     try:
         return dagster.wait()
     except KeyboardInterrupt:
-        stop_process(dagster, signal.SIGINT, timeout=60)  # dagster dev shuts its children down on SIGINT
+        # dagster dev shuts its children down on SIGINT
+        stop_process(dagster, signal.SIGINT, timeout=60)
         return 0
     finally:
         stop_process(search)
@@ -169,8 +267,8 @@ def _run_claimed(args, settings: Settings, port: int) -> int:
 
 def cmd_demo(args, settings: Settings) -> int:
     """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
-    from mail_pipeline.demo.server import DEMO_SLUG
     from mail_pipeline.cli.processes import serve_demo
+    from mail_pipeline.demo.server import DEMO_SLUG
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -182,7 +280,10 @@ def cmd_demo(args, settings: Settings) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)  # `docker compose down` and `kill` stop it as Ctrl-C does
-    print("the new-mail sensor ingests it within MAIL_PIPELINE_SENSOR_INTERVAL seconds; Ctrl-C stops it", flush=True)
+    print(
+        "the new-mail sensor ingests it within MAIL_PIPELINE_SENSOR_INTERVAL seconds; Ctrl-C stops it",
+        flush=True,
+    )
     try:
         while True:
             signal.pause()
@@ -199,8 +300,14 @@ def search_hits(args, settings: Settings) -> list[dict]:
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
 
-    filters = {"mode": args.mode, "account": args.account, "since": args.since, "until": args.until, "k": args.k,
-               "exclude_deleted": args.exclude_deleted}
+    filters = {
+        "mode": args.mode,
+        "account": args.account,
+        "since": args.since,
+        "until": args.until,
+        "k": args.k,
+        "exclude_deleted": args.exclude_deleted,
+    }
     base = client.service_url(settings.search_port)
     if client.serves(base, settings.data_dir):
         try:
@@ -231,9 +338,13 @@ def cmd_search(args, settings: Settings) -> int:
         print("no matches")
     for n, hit in enumerate(hits, 1):
         when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
-        gone = f"  (deleted on the server {hit['deleted_at'][:10]})" if hit.get("deleted_at") else ""
+        gone = (
+            f"  (deleted on the server {hit['deleted_at'][:10]})" if hit.get("deleted_at") else ""
+        )
         found_in = f"\n    in attachment: {hit['attachment']}" if hit.get("attachment") else ""
-        print(f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}{gone}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}")
+        print(
+            f"{n:>2}. [{hit['account']}] {when}  {hit['sender']}{gone}\n    {hit['subject']}{found_in}\n    {hit['snippet'][:160]!s}"
+        )
     return 0
 
 

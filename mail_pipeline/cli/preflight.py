@@ -27,17 +27,22 @@ def check_port(port: int, variable: str, host: str = "127.0.0.1") -> None:
     if not port_free(port, host):
         raise PreflightError(
             f"port {port} on {host} is already in use (another `make run`, or another program): stop it, "
-            f"or choose a free port with {variable}=<port> (or --port <port>)")
+            f"or choose a free port with {variable}=<port> (or --port <port>)"
+        )
 
 
-def check_days(first: date, last: date, first_day: date, last_day: date, retention_days: int) -> None:
+def check_days(
+    first: date, last: date, first_day: date, last_day: date, retention_days: int
+) -> None:
     """The range must lie within the day partitions: the retention window, up to today (UTC)."""
     problems = []
     if last < first:
         problems.append(f"--to {last} is before --from {first}")
     if first < first_day:
-        problems.append(f"--from {first} is before the first day kept, {first_day} "
-                        f"(MAIL_PIPELINE_RETENTION_DAYS={retention_days})")
+        problems.append(
+            f"--from {first} is before the first day kept, {first_day} "
+            f"(MAIL_PIPELINE_RETENTION_DAYS={retention_days})"
+        )
     if last > last_day:
         problems.append(f"--to {last} is in the future: the last day is today, {last_day} (UTC)")
     if problems:
@@ -58,8 +63,11 @@ def claim_data_dir(data_dir: Path, ui_url: str):
             f"the data directory {Path(data_dir).resolve()} is already in use by `mail-pipeline run` "
             f"(pid {holder.get('pid', '?')}, UI {holder.get('ui', 'unknown')}): use that one, or stop it "
             "(Ctrl-C in its terminal) before starting another; a second pipeline on other mail needs its own "
-            "MAIL_PIPELINE_DATA_DIR") from None
+            "MAIL_PIPELINE_DATA_DIR"
+        ) from None
     if claim.previous:
-        print(f"took over the data directory from `mail-pipeline run` pid {claim.previous.get('pid', '?')}, "
-              "which ended without releasing it")
+        print(
+            f"took over the data directory from `mail-pipeline run` pid {claim.previous.get('pid', '?')}, "
+            "which ended without releasing it"
+        )
     return claim

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from mail_pipeline.settings import Settings
 
-
 # glibc gives each thread that allocates under contention an arena of its own (up to 8 per core)
 # and keeps their freed pages, and Arrow's own allocator (mimalloc) keeps its own: with 2 arenas
 # and Arrow on glibc, whose free pages the stages hand back after each day (defs/materialize.py),
@@ -20,16 +19,27 @@ from mail_pipeline.settings import Settings
 MEMORY_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2", "ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
-def child_environment(settings: Settings, home: Path, verbose: bool, env_file: Path = Path(".env")) -> dict[str, str]:
+def child_environment(
+    settings: Settings, home: Path, verbose: bool, env_file: Path = Path(".env")
+) -> dict[str, str]:
     """The whole environment of the Dagster processes, under the one rule (the environment wins
     over .env, empty counts as unset), with paths made absolute for their working directory."""
     from mail_pipeline import envfile, logs
 
-    env = {**MEMORY_ENVIRONMENT, **os.environ,
-           **{k: v for k, v in envfile.values(env_file).items() if not os.environ.get(k)}}
-    env.update(DAGSTER_HOME=str(home), MAIL_PIPELINE_DATA_DIR=str(settings.data_dir.resolve()), HF_HUB_OFFLINE="1")
+    env = {
+        **MEMORY_ENVIRONMENT,
+        **os.environ,
+        **{k: v for k, v in envfile.values(env_file).items() if not os.environ.get(k)},
+    }
+    env.update(
+        DAGSTER_HOME=str(home),
+        MAIL_PIPELINE_DATA_DIR=str(settings.data_dir.resolve()),
+        HF_HUB_OFFLINE="1",
+    )
     if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
+        env["PYTHONPATH"] = os.pathsep.join(
+            str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p
+        )
     if Path(settings.embedding_model).exists():
         env["MAIL_PIPELINE_EMBEDDING_MODEL"] = str(Path(settings.embedding_model).resolve())
     if verbose:
@@ -56,8 +66,10 @@ def serve_demo(registry):
     except BaseException:
         server.stop()
         raise
-    print(f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
-          flush=True)
+    print(
+        f"demo mailbox: {count} messages over the last two weeks, served by pymap on 127.0.0.1:{server.port}",
+        flush=True,
+    )
     return server
 
 

@@ -14,4 +14,5 @@ def command(name: str):
     def register(func):
         COMMANDS[name] = func
         return func
+
     return register

@@ -12,13 +12,13 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from mail_pipeline.sync.flag_cursor import FlagCursor
 from mail_pipeline.storage import integrity
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
+from mail_pipeline.sync.flag_cursor import FlagCursor
 
 # Small columns a damaged raw_messages file may still give up when the raw bytes do not.
 SALVAGE_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "message_id", "sha256"]
@@ -38,7 +38,9 @@ class Damaged:
 class Repaired:
     damaged: Damaged
     moved_to: Path
-    listed: list[dict] | None = None  # the messages the file held (raw_messages), None if unreadable
+    listed: list[dict] | None = (
+        None  # the messages the file held (raw_messages), None if unreadable
+    )
     on_server: int | None = None  # that day's messages the server has: the next run fetches them
     lost: list[dict] = field(default_factory=list)  # listed, and no longer on the server
     # Listed under a UIDVALIDITY the folder no longer has: its UIDs are void, so they cannot be matched.
@@ -49,7 +51,9 @@ class Repaired:
     def unaccounted(self) -> bool:
         """Messages may be lost that this report cannot name."""
         raw = self.damaged.table == "raw_messages"
-        return raw and (self.listed is None or self.server_error is not None or bool(self.unmatched))
+        return raw and (
+            self.listed is None or self.server_error is not None or bool(self.unmatched)
+        )
 
 
 def find_damaged(lake: Lake) -> list[Damaged]:
@@ -95,8 +99,14 @@ def compare_with_server(session, wanted_folders: list[str], item: Repaired) -> N
         validity[folder] = plan.uidvalidity
         on_server |= {(folder, plan.uidvalidity, meta.uid) for meta in plan.to_fetch}
     item.on_server = sum(1 for folder, _v, _uid in on_server if folder in synced)
-    missing = [row for row in listed if (row["folder"], row["uidvalidity"], row["uid"]) not in on_server]
-    item.unmatched = [row for row in missing if validity.get(row["folder"], row["uidvalidity"]) != row["uidvalidity"]]
+    missing = [
+        row for row in listed if (row["folder"], row["uidvalidity"], row["uid"]) not in on_server
+    ]
+    item.unmatched = [
+        row
+        for row in missing
+        if validity.get(row["folder"], row["uidvalidity"]) != row["uidvalidity"]
+    ]
     item.lost = [row for row in missing if row not in item.unmatched]
 
 
@@ -111,7 +121,8 @@ def check_server(settings, account: str, items: list[Repaired]) -> None:
     try:
         registry = AccountRegistry(settings.accounts_path)
         registered = registry.get(account)
-        credential = credential_for(registered, registry, crypto.load_cipher())  # a password or OAuth
+        # a password or OAuth
+        credential = credential_for(registered, registry, crypto.load_cipher())
         with imap.ImapSession(imap.config_for(registered, settings), credential) as session:
             for item in items:
                 compare_with_server(session, list(registered.folders), item)
@@ -129,7 +140,7 @@ class Report:
 def repair(settings, *, ask_server: bool = True, now: datetime | None = None) -> Report:
     """Quarantine every damaged lake file under <data dir>/quarantine/<UTC time>/ and account for it."""
     lake = Lake(settings.lake_dir)
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     folder = settings.data_dir / "quarantine" / stamp
     repaired = []
     for damaged in find_damaged(lake):
@@ -140,7 +151,9 @@ def repair(settings, *, ask_server: bool = True, now: datetime | None = None) ->
     raw = [item for item in repaired if item.damaged.table == "raw_messages"]
     for account in sorted({item.damaged.account for item in raw}):
         if ask_server:
-            check_server(settings, account, [item for item in raw if item.damaged.account == account])
+            check_server(
+                settings, account, [item for item in raw if item.damaged.account == account]
+            )
         else:
             for item in raw:
                 item.server_error = "--offline"
@@ -150,12 +163,22 @@ def repair(settings, *, ask_server: bool = True, now: datetime | None = None) ->
 
 
 def write_report(path: Path, repaired: Iterable[Repaired]) -> None:
-    entries = [{
-        "table": r.damaged.table, "account": r.damaged.account, "day": r.damaged.day.isoformat(),
-        "file": str(r.damaged.path), "moved_to": str(r.moved_to), "error": r.damaged.error,
-        "messages_listed": None if r.listed is None else len(r.listed), "on_server": r.on_server,
-        "lost": r.lost, "unmatched": r.unmatched, "server_error": r.server_error,
-    } for r in repaired]
+    entries = [
+        {
+            "table": r.damaged.table,
+            "account": r.damaged.account,
+            "day": r.damaged.day.isoformat(),
+            "file": str(r.damaged.path),
+            "moved_to": str(r.moved_to),
+            "error": r.damaged.error,
+            "messages_listed": None if r.listed is None else len(r.listed),
+            "on_server": r.on_server,
+            "lost": r.lost,
+            "unmatched": r.unmatched,
+            "server_error": r.server_error,
+        }
+        for r in repaired
+    ]
     path.write_text(json.dumps(entries, indent=2, default=str))
     path.chmod(PRIVATE_FILE)
 
@@ -164,14 +187,21 @@ def render(report: Report) -> str:
     repaired = report.items
     if not repaired:
         return "no damaged lake files; nothing to repair"
-    lines = [f"moved {len(repaired)} damaged file(s) aside, under {report.folder} (report.json lists what they held)"]
+    lines = [
+        f"moved {len(repaired)} damaged file(s) aside, under {report.folder} (report.json lists what they held)"
+    ]
     for item in repaired:
         d = item.damaged
         lines.append(f"  {d.table} {d.account} {d.day}: {d.error}")
         lines += [f"    {line}" for line in consequences(item)]
     days = sorted({(r.damaged.account, r.damaged.day) for r in repaired})
-    lines.append("rebuild them now, with `make run` up (the sensor re-runs a day only when it gets new mail):")
-    lines += [f"  mail-pipeline backfill --account {account} --from {day} --to {day}" for account, day in days]
+    lines.append(
+        "rebuild them now, with `make run` up (the sensor re-runs a day only when it gets new mail):"
+    )
+    lines += [
+        f"  mail-pipeline backfill --account {account} --from {day} --to {day}"
+        for account, day in days
+    ]
     return "\n".join(lines)
 
 
@@ -179,28 +209,44 @@ def consequences(item: Repaired) -> list[str]:
     if item.damaged.table == "sync_log":
         return ["sync history only (no mail): that day's sync_log rows are not rebuilt"]
     if item.damaged.table == "message_state":
-        return ["flags and deleted_at of the day's changed messages: the partition's next run takes them from the "
-                "server again (a message kept after leaving it gets that run's time as deleted_at)"]
+        return [
+            "flags and deleted_at of the day's changed messages: the partition's next run takes them from the "
+            "server again (a message kept after leaving it gets that run's time as deleted_at)"
+        ]
     if item.damaged.table != "raw_messages":
         return ["rebuilt from raw_messages by the partition's next run: nothing is lost"]
-    lines = [f"{len(item.listed)} message(s) listed in the file" if item.listed is not None
-             else "the file's message list is unreadable too: messages only it held cannot be named"]
+    lines = [
+        f"{len(item.listed)} message(s) listed in the file"
+        if item.listed is not None
+        else "the file's message list is unreadable too: messages only it held cannot be named"
+    ]
     if item.server_error:
-        return lines + [f"server not checked ({item.server_error}); the partition's next run fetches what the "
-                        "server still has, and report.json keeps the file's message list to compare"]
-    lines.append(f"{item.on_server} message(s) of that day are on the server: the partition's next run fetches them again")
+        return [
+            *lines,
+            f"server not checked ({item.server_error}); the partition's next run fetches what the "
+            "server still has, and report.json keeps the file's message list to compare",
+        ]
+    lines.append(
+        f"{item.on_server} message(s) of that day are on the server: the partition's next run fetches them again"
+    )
     if item.listed is not None:
-        lines.append(f"{len(item.lost)} message(s) are no longer on the server and cannot be recovered"
-                     + (":" if item.lost else ""))
+        lines.append(
+            f"{len(item.lost)} message(s) are no longer on the server and cannot be recovered"
+            + (":" if item.lost else "")
+        )
         lines += [f"  {describe(row)}" for row in item.lost]
     if item.unmatched:
-        lines.append(f"{len(item.unmatched)} message(s) were stored under a UIDVALIDITY their folder no longer has, so "
-                     "they cannot be matched; the next run fetches what the folder holds now:")
+        lines.append(
+            f"{len(item.unmatched)} message(s) were stored under a UIDVALIDITY their folder no longer has, so "
+            "they cannot be matched; the next run fetches what the folder holds now:"
+        )
         lines += [f"  {describe(row)}" for row in item.unmatched]
     return lines
 
 
 def describe(row: dict) -> str:
-    return (f"{row['folder']} UIDVALIDITY {row['uidvalidity']} UID {row['uid']}"
-            + (f" <{row['message_id']}>" if row.get("message_id") else "")
-            + (f" {row['internaldate']:%Y-%m-%d %H:%M}Z" if row.get("internaldate") else ""))
+    return (
+        f"{row['folder']} UIDVALIDITY {row['uidvalidity']} UID {row['uid']}"
+        + (f" <{row['message_id']}>" if row.get("message_id") else "")
+        + (f" {row['internaldate']:%Y-%m-%d %H:%M}Z" if row.get("internaldate") else "")
+    )

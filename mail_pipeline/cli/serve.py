@@ -11,11 +11,24 @@ from mail_pipeline.storage.accounts import is_loopback
 
 
 def register(groups, command) -> None:
-    serve = groups.add_parser("serve", help="serve the search page and JSON API, keeping the model warm")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, help="port (default MAIL_PIPELINE_SEARCH_PORT or 8765; 0 picks a free one)")
+    serve = groups.add_parser(
+        "serve", help="serve the search page and JSON API, keeping the model warm"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="port (default MAIL_PIPELINE_SEARCH_PORT or 8765; 0 picks a free one)",
+    )
     command("serve")(cmd_serve)
-    groups.add_parser("mcp", help="serve search, emails, threads, accounts and sync status to an MCP client (stdio)")
+    groups.add_parser(
+        "mcp",
+        help="serve search, emails, threads, accounts and sync status to an MCP client (stdio)",
+    )
     command("mcp")(cmd_mcp)
 
 
@@ -33,16 +46,25 @@ def cmd_serve(args, settings: Settings) -> int:
     try:
         server = SearchServer((args.host, port), reader)
     except OSError as error:
-        print(f"error: cannot listen on {args.host}:{port} ({error.strerror or error}): another search service "
-              "may be running; pass --port or set MAIL_PIPELINE_SEARCH_PORT", file=sys.stderr)
+        print(
+            f"error: cannot listen on {args.host}:{port} ({error.strerror or error}): another search service "
+            "may be running; pass --port or set MAIL_PIPELINE_SEARCH_PORT",
+            file=sys.stderr,
+        )
         return 2
     if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: the search API has no authentication, anyone who can reach "
-              "this address can read the mail", file=sys.stderr)
+        print(
+            f"warning: listening on {args.host}: the search API has no authentication, anyone who can reach "
+            "this address can read the mail",
+            file=sys.stderr,
+        )
     print("search service: loading the model...", flush=True)
     reader.warm_up()
     host, port = server.server_address[:2]
-    print(f"search service: {client.service_url(port, host)}  (JSON API under /api/; Ctrl-C stops it)", flush=True)
+    print(
+        f"search service: {client.service_url(port, host)}  (JSON API under /api/; Ctrl-C stops it)",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.serve_forever()

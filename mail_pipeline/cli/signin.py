@@ -25,23 +25,42 @@ class CliError(Exception):
 
 def add_arguments(add) -> None:
     """`account add`'s preset and OAuth options (the password ones stay in cli.py)."""
-    add.add_argument("--provider", choices=sorted(PROVIDERS),
-                     help="preset host, port, security, sign-in and folders (explicit flags override)")
-    add.add_argument("--oauth2", action="store_true", help="sign in with OAuth 2.0 (XOAUTH2/OAUTHBEARER), not a password")
+    add.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        help="preset host, port, security, sign-in and folders (explicit flags override)",
+    )
+    add.add_argument(
+        "--oauth2",
+        action="store_true",
+        help="sign in with OAuth 2.0 (XOAUTH2/OAUTHBEARER), not a password",
+    )
     add.add_argument("--token-url", help="OAuth token endpoint")
     add.add_argument("--auth-url", help="OAuth authorization endpoint (browser sign-in with PKCE)")
-    add.add_argument("--device-url", help="OAuth device authorization endpoint (device-code sign-in)")
+    add.add_argument(
+        "--device-url", help="OAuth device authorization endpoint (device-code sign-in)"
+    )
     add.add_argument("--scope", help="OAuth scopes, space-separated")
-    add.add_argument("--client-id", help="OAuth client id (default: the provider's MAIL_PIPELINE_*_CLIENT_ID)")
+    add.add_argument(
+        "--client-id", help="OAuth client id (default: the provider's MAIL_PIPELINE_*_CLIENT_ID)"
+    )
     add_grant_arguments(add)
 
 
 def add_grant_arguments(parser) -> None:
-    parser.add_argument("--client-secret-env", metavar="VAR", help="read the OAuth client secret from this variable")
-    parser.add_argument("--refresh-token-stdin", action="store_true",
-                        help="read a refresh token obtained elsewhere from standard input instead of signing in")
-    parser.add_argument("--no-browser", action="store_true",
-                        help="browser sign-in: print the URL and read the redirected address back instead")
+    parser.add_argument(
+        "--client-secret-env", metavar="VAR", help="read the OAuth client secret from this variable"
+    )
+    parser.add_argument(
+        "--refresh-token-stdin",
+        action="store_true",
+        help="read a refresh token obtained elsewhere from standard input instead of signing in",
+    )
+    parser.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="browser sign-in: print the URL and read the redirected address back instead",
+    )
 
 
 def preset(args) -> Provider | None:
@@ -57,19 +76,41 @@ def account_from_args(args, settings: Settings) -> Account:
     folders = ("*",) if args.all_folders else tuple(args.folder or (p.folders if p else ["INBOX"]))
     password_given = bool(args.password_stdin or args.password_env)
     if args.oauth2 and password_given:
-        raise CliError("--oauth2 signs in with a refresh token: drop --password-stdin / --password-env")
+        raise CliError(
+            "--oauth2 signs in with a refresh token: drop --password-stdin / --password-env"
+        )
     # A password flag picks the provider's app-password sign-in over its OAuth preset (Gmail has both).
     oauth2 = args.oauth2 or bool(p and p.auth == "oauth2" and not password_given)
-    oauth_flags = [f"--{name.replace('_', '-')}" for name in ("token_url", "auth_url", "device_url", "scope", "client_id",
-                                                              "client_secret_env", "refresh_token_stdin")
-                   if getattr(args, name)]
+    oauth_flags = [
+        f"--{name.replace('_', '-')}"
+        for name in (
+            "token_url",
+            "auth_url",
+            "device_url",
+            "scope",
+            "client_id",
+            "client_secret_env",
+            "refresh_token_stdin",
+        )
+        if getattr(args, name)
+    ]
     if oauth_flags and not oauth2:
-        raise CliError(f"{', '.join(oauth_flags)} describe an OAuth sign-in: add --oauth2 (or an OAuth --provider)")
+        raise CliError(
+            f"{', '.join(oauth_flags)} describe an OAuth sign-in: add --oauth2 (or an OAuth --provider)"
+        )
     return Account(
-        slug=args.slug, email=args.email, host=host, port=args.port or (p.port if p else 993),
-        username=args.username or args.email, password_token="", display_name=args.name or "",
-        security=args.security or (p.security if p else "tls"), ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
-        folders=folders, auth="oauth2" if oauth2 else "password", oauth=oauth_settings(args, p, settings) if oauth2 else None,
+        slug=args.slug,
+        email=args.email,
+        host=host,
+        port=args.port or (p.port if p else 993),
+        username=args.username or args.email,
+        password_token="",
+        display_name=args.name or "",
+        security=args.security or (p.security if p else "tls"),
+        ca_file=os.path.abspath(args.ca_file) if args.ca_file else None,
+        folders=folders,
+        auth="oauth2" if oauth2 else "password",
+        oauth=oauth_settings(args, p, settings) if oauth2 else None,
         on_server_delete=getattr(args, "on_server_delete", None) or "keep",
     )
 
@@ -83,15 +124,22 @@ def matched_folders(args, account: Account, available: list) -> Account:
 
 
 def oauth_settings(args, p: Provider | None, settings: Settings) -> OAuthSettings:
-    client_id = args.client_id or (getattr(settings, p.client_id_setting) if p and p.client_id_setting else "")
+    client_id = args.client_id or (
+        getattr(settings, p.client_id_setting) if p and p.client_id_setting else ""
+    )
     if not client_id:
         where = f" or set {variable(p.client_id_setting)}" if p and p.client_id_setting else ""
-        raise CliError(f"an OAuth account needs a client id: pass --client-id{where} (the README's "
-                       "'Signing in with OAuth 2.0' says how to create one)")
+        raise CliError(
+            f"an OAuth account needs a client id: pass --client-id{where} (the README's "
+            "'Signing in with OAuth 2.0' says how to create one)"
+        )
     return OAuthSettings(
-        token_url=args.token_url or (p.token_url if p else ""), client_id=client_id,
-        scope=args.scope if args.scope is not None else (p.scope if p else ""), provider=p.name if p else "",
-        auth_url=args.auth_url or (p.auth_url if p else ""), device_url=args.device_url or (p.device_url if p else ""),
+        token_url=args.token_url or (p.token_url if p else ""),
+        client_id=client_id,
+        scope=args.scope if args.scope is not None else (p.scope if p else ""),
+        provider=p.name if p else "",
+        auth_url=args.auth_url or (p.auth_url if p else ""),
+        device_url=args.device_url or (p.device_url if p else ""),
     )
 
 
@@ -121,12 +169,16 @@ def client_secret(args, account: Account, settings: Settings, stored: str = "") 
     else:
         secret = (getattr(settings, field).get_secret_value() if field else "") or stored
     if not secret and field:
-        raise CliError(f"{p.name} needs the client secret too: set {variable(field)} or pass --client-secret-env VAR")
+        raise CliError(
+            f"{p.name} needs the client secret too: set {variable(field)} or pass --client-secret-env VAR"
+        )
     logs.register_secret(secret)
     return secret
 
 
-def obtain_grant(args, account: Account, settings: Settings, stored_secret: str = "") -> tuple[Grant, oauth.TokenResponse | None]:
+def obtain_grant(
+    args, account: Account, settings: Settings, stored_secret: str = ""
+) -> tuple[Grant, oauth.TokenResponse | None]:
     """A grant from stdin (`--refresh-token-stdin`) or from the provider's sign-in flow, and the
     access token that flow returned (none for a pasted refresh token)."""
     from mail_pipeline.auth import flows
@@ -147,8 +199,10 @@ def obtain_grant(args, account: Account, settings: Settings, stored_secret: str 
     else:
         raise CliError("give --refresh-token-stdin, or --device-url or --auth-url for a sign-in")
     if not response.refresh_token:
-        raise CliError(f"{client.token_url} returned no refresh token: the scope must allow offline access "
-                       "(Microsoft: offline_access)")
+        raise CliError(
+            f"{client.token_url} returned no refresh token: the scope must allow offline access "
+            "(Microsoft: offline_access)"
+        )
     return Grant(refresh_token=response.refresh_token, client_secret=secret), response
 
 
@@ -160,11 +214,12 @@ class PendingGrant:
 
         self.grant = grant
         tokens.forget(account.slug)
-        source = tokens.TokenSource(account.slug, account.oauth, load=lambda: self.grant, save=self._save)
+        source = tokens.TokenSource(
+            account.slug, account.oauth, load=lambda: self.grant, save=self._save
+        )
         if first is not None:
             source.seed(first)
         self.credential = tokens.OAuthCredential(source)
 
     def _save(self, grant: Grant) -> None:
         self.grant = grant
-

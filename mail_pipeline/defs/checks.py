@@ -1,20 +1,31 @@
 """Asset checks: the contracts between stages, per account x day partition."""
 
 from collections.abc import Callable
-from datetime import date, timezone
+from datetime import UTC, date
 
 from dagster import (
-    AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, AssetKey, AssetRecordsFilter,
-    DagsterInstance, MultiPartitionsDefinition, asset_check,
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    MultiPartitionsDefinition,
+    asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from mail_pipeline.defs.partitions import split_key
 from mail_pipeline.defs.resources import LakeResource, VectorsResource
 from mail_pipeline.storage.lake import Lake
 
 
-def per_partition(context: AssetCheckExecutionContext, problems: Callable[[str, date], list[str]]) -> AssetCheckResult:
+def per_partition(
+    context: AssetCheckExecutionContext, problems: Callable[[str, date], list[str]]
+) -> AssetCheckResult:
     """Run `problems(account, day)` over the check's partitions; pass when none are found.
 
     A single-partition run records its result against that partition. A single-run backfill
@@ -27,49 +38,85 @@ def per_partition(context: AssetCheckExecutionContext, problems: Callable[[str, 
         mine = [f"{account}/{day}: {p}" for p in problems(account, day)]
         found += mine
         if not context.has_partition_key:
-            context.op_execution_context.log_event(AssetCheckEvaluation(
-                asset_key=spec.asset_key, check_name=spec.name, passed=not mine, partition=key,
-                metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"},
-                target_materialization_data=checked_materialization(context.instance, spec.asset_key, key)))
-    return AssetCheckResult(passed=not found, metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"})
+            context.op_execution_context.log_event(
+                AssetCheckEvaluation(
+                    asset_key=spec.asset_key,
+                    check_name=spec.name,
+                    passed=not mine,
+                    partition=key,
+                    metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"},
+                    target_materialization_data=checked_materialization(
+                        context.instance, spec.asset_key, key
+                    ),
+                )
+            )
+    return AssetCheckResult(
+        passed=not found,
+        metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"},
+    )
 
 
 def checked_materialization(instance: DagsterInstance, asset_key: AssetKey, partition: str):
     """The partition's latest materialization: without it the UI counts the result as stale
     (checked before that materialization) and shows the partition's check as missing."""
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]),
-                                              limit=1).records
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
     if not records:
         return None
-    return AssetCheckEvaluationTargetMaterializationData(storage_id=records[0].storage_id, run_id=records[0].run_id,
-                                                         timestamp=records[0].timestamp)
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
+    )
 
 
 def days_outside(lake: Lake, table: str, column: str, account: str, day: date) -> list[str]:
     values = lake.read_partition(table, account, day, columns=[column]).column(column).to_pylist()
-    wrong = sum(1 for v in values if v is not None and v.astimezone(timezone.utc).date() != day)
+    wrong = sum(1 for v in values if v is not None and v.astimezone(UTC).date() != day)
     return [f"{wrong} row(s) whose {column} is not on {day}"] if wrong else []
 
 
 def _duplicates(lake: Lake, account: str, day: date) -> list[str]:
-    ids = lake.read_partition("emails", account, day, columns=["email_id"]).column("email_id").to_pylist()
+    ids = (
+        lake.read_partition("emails", account, day, columns=["email_id"])
+        .column("email_id")
+        .to_pylist()
+    )
     extra = len(ids) - len(set(ids))
-    return ([f"{extra} duplicate message(s)"] if extra else []) + days_outside(lake, "emails", "received_at", account, day)
+    return ([f"{extra} duplicate message(s)"] if extra else []) + days_outside(
+        lake, "emails", "received_at", account, day
+    )
 
 
 def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
-    emails = lake.read_partition("emails", account, day, columns=["email_id", "search_text", "attachment_texts"])
-    chunks = lake.read_partition("email_chunks", account, day, columns=["email_id", "attachment"]).to_pylist()
+    emails = lake.read_partition(
+        "emails", account, day, columns=["email_id", "search_text", "attachment_texts"]
+    )
+    chunks = lake.read_partition(
+        "email_chunks", account, day, columns=["email_id", "attachment"]
+    ).to_pylist()
     chunked = {(c["email_id"], c["attachment"]) for c in chunks}
-    missing = [f"{e['email_id']}" + (f" ({name})" if name else "")
-               for e in emails.to_pylist()
-               for name, text in [(None, e["search_text"]), *((t["name"], t["text"]) for t in e["attachment_texts"] or [])]
-               if (text or "").strip() and (e["email_id"], name) not in chunked]
-    return [f"{len(missing)} text(s) of emails or attachments with no chunks, e.g. {missing[0]}"] if missing else []
+    missing = [
+        f"{e['email_id']}" + (f" ({name})" if name else "")
+        for e in emails.to_pylist()
+        for name, text in [
+            (None, e["search_text"]),
+            *((t["name"], t["text"]) for t in e["attachment_texts"] or []),
+        ]
+        if (text or "").strip() and (e["email_id"], name) not in chunked
+    ]
+    return (
+        [f"{len(missing)} text(s) of emails or attachments with no chunks, e.g. {missing[0]}"]
+        if missing
+        else []
+    )
 
 
 def _unembedded(lake: Lake, vectors: VectorsResource, account: str, day: date) -> list[str]:
-    chunk_ids = set(lake.read_partition("email_chunks", account, day, columns=["chunk_id"]).column("chunk_id").to_pylist())
+    chunk_ids = set(
+        lake.read_partition("email_chunks", account, day, columns=["chunk_id"])
+        .column("chunk_id")
+        .to_pylist()
+    )
     stored = vectors.store().chunk_ids(account, day)
     problems = []
     if chunk_ids - stored:
@@ -83,23 +130,38 @@ def build_checks(partitions: MultiPartitionsDefinition) -> list[AssetChecksDefin
     """The contracts between stages, each over `partitions`."""
 
     @asset_check(asset="raw_messages", partitions_def=partitions, blocking=True)
-    def raw_messages_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    def raw_messages_on_their_day(
+        context: AssetCheckExecutionContext, lake: LakeResource
+    ) -> AssetCheckResult:
         """Every raw message's INTERNALDATE (UTC) falls on the partition's day."""
-        return per_partition(context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d))
+        return per_partition(
+            context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d)
+        )
 
     @asset_check(asset="emails", partitions_def=partitions, blocking=True)
-    def emails_unique_and_on_their_day(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    def emails_unique_and_on_their_day(
+        context: AssetCheckExecutionContext, lake: LakeResource
+    ) -> AssetCheckResult:
         """No message appears twice in a partition, and none lies outside its day."""
         return per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
 
     @asset_check(asset="email_chunks", partitions_def=partitions)
-    def every_email_with_text_chunked(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    def every_email_with_text_chunked(
+        context: AssetCheckExecutionContext, lake: LakeResource
+    ) -> AssetCheckResult:
         """Every email with search text has at least one chunk, and so has each attachment's text."""
         return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
 
     @asset_check(asset="email_embeddings", partitions_def=partitions)
-    def every_chunk_embedded(context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource) -> AssetCheckResult:
+    def every_chunk_embedded(
+        context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource
+    ) -> AssetCheckResult:
         """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
         return per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
 
-    return [raw_messages_on_their_day, emails_unique_and_on_their_day, every_email_with_text_chunked, every_chunk_embedded]
+    return [
+        raw_messages_on_their_day,
+        emails_unique_and_on_their_day,
+        every_email_with_text_chunked,
+        every_chunk_embedded,
+    ]

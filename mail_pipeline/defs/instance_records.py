@@ -16,7 +16,9 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInsta
 PAGE = 1000
 
 
-def forget_partitions(instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]) -> set[str]:
+def forget_partitions(
+    instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]
+) -> set[str]:
     """Delete the records of `partition_keys`; returns those still recorded by a run that also made a kept one."""
     if not partition_keys:
         return set()
@@ -37,11 +39,15 @@ def forget_partitions(instance: DagsterInstance, asset_key: AssetKey, partition_
     return left
 
 
-def runs_materializing(instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]) -> dict[str, set[str]]:
+def runs_materializing(
+    instance: DagsterInstance, asset_key: AssetKey, partition_keys: Sequence[str]
+) -> dict[str, set[str]]:
     """The runs that materialized any of `partition_keys`, each with those partitions."""
     runs: dict[str, set[str]] = {}
     for start in range(0, len(partition_keys), PAGE):
-        selected = AssetRecordsFilter(asset_key=asset_key, asset_partitions=list(partition_keys[start:start + PAGE]))
+        selected = AssetRecordsFilter(
+            asset_key=asset_key, asset_partitions=list(partition_keys[start : start + PAGE])
+        )
         cursor = None
         while True:
             page = instance.fetch_materializations(selected, limit=PAGE, cursor=cursor)
@@ -56,4 +62,7 @@ def runs_materializing(instance: DagsterInstance, asset_key: AssetKey, partition
 def made_only(instance: DagsterInstance, run_id: str, dropped: set[str]) -> bool:
     """Whether every materialization of the run, of any asset, is of a dropped partition."""
     events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
-    return all(event.dagster_event is not None and event.dagster_event.partition in dropped for event in events)
+    return all(
+        event.dagster_event is not None and event.dagster_event.partition in dropped
+        for event in events
+    )

@@ -24,7 +24,9 @@ def days_partitions_for(window: Window) -> DailyPartitionsDefinition:
     """
     # end_offset=1 makes today's (still filling) day a partition, so new mail is ingested within
     # the sensor's interval rather than tomorrow.
-    return DailyPartitionsDefinition(start_date=window.cutoff().isoformat(), timezone="UTC", end_offset=1)
+    return DailyPartitionsDefinition(
+        start_date=window.cutoff().isoformat(), timezone="UTC", end_offset=1
+    )
 
 
 accounts_partitions = DynamicPartitionsDefinition(name="accounts")
@@ -32,7 +34,9 @@ accounts_partitions = DynamicPartitionsDefinition(name="accounts")
 
 def mail_partitions_for(window: Window) -> MultiPartitionsDefinition:
     """Every stage's partitions, for the window the entry point's settings give."""
-    return MultiPartitionsDefinition({"account": accounts_partitions, "day": days_partitions_for(window)})
+    return MultiPartitionsDefinition(
+        {"account": accounts_partitions, "day": days_partitions_for(window)}
+    )
 
 
 def partition_key(account: str, day: date) -> MultiPartitionKey:

@@ -40,7 +40,10 @@ class LakeResource(ConfigurableResource):
 
     @property
     def window(self) -> Window:
-        return Window(self.retention_days, date.fromisoformat(self.pinned_today) if self.pinned_today else None)
+        return Window(
+            self.retention_days,
+            date.fromisoformat(self.pinned_today) if self.pinned_today else None,
+        )
 
     @property
     def warehouse_path(self) -> Path:
@@ -76,8 +79,12 @@ class ImapResource(ConfigurableResource):
 
     @property
     def limits(self) -> FetchLimits:
-        return FetchLimits(self.imap_batch_messages, self.imap_batch_bytes, self.imap_connections,
-                           self.imap_pipeline_depth)
+        return FetchLimits(
+            self.imap_batch_messages,
+            self.imap_batch_bytes,
+            self.imap_connections,
+            self.imap_pipeline_depth,
+        )
 
     def account(self, slug: str) -> Account:
         return self.registry.get(slug)
@@ -139,8 +146,14 @@ class AttachmentsResource(ConfigurableResource):
         from mail_pipeline.extract.kinds import ExtractLimits
         from mail_pipeline.extract.pool import ExtractionPool
 
-        limits = ExtractLimits(max_bytes=self.max_bytes, max_pages=self.max_pages, max_chars=self.max_chars,
-                               max_email_chars=self.max_email_chars, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        limits = ExtractLimits(
+            max_bytes=self.max_bytes,
+            max_pages=self.max_pages,
+            max_chars=self.max_chars,
+            max_email_chars=self.max_email_chars,
+            timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb,
+        )
         with ExtractionPool(limits, self.workers) as pool:
             yield pool
 
@@ -157,30 +170,47 @@ class EmbedderResource(ConfigurableResource):
     def embedder(self):
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        return shared_embedder(self.model, self.precision, self.batch_size, self.backend, self.cache_dir)
+        return shared_embedder(
+            self.model, self.precision, self.batch_size, self.backend, self.cache_dir
+        )
 
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
     data_dir = str(settings.data_dir.resolve())
     return {
-        "lake": LakeResource(data_dir=data_dir, retention_days=settings.retention_days,
-                             pinned_today=settings.today.isoformat() if settings.today else None),
+        "lake": LakeResource(
+            data_dir=data_dir,
+            retention_days=settings.retention_days,
+            pinned_today=settings.today.isoformat() if settings.today else None,
+        ),
         "imap": ImapResource(
-            data_dir=data_dir, fernet_key=EnvVar(crypto.KEY_VARIABLE),
-            imap_connect_timeout_s=settings.imap_connect_timeout_s, imap_read_timeout_s=settings.imap_read_timeout_s,
-            imap_retry_s=settings.imap_retry_s, imap_batch_messages=settings.imap_batch_messages,
-            imap_batch_bytes=settings.imap_batch_bytes, imap_connections=settings.imap_connections,
-            imap_pipeline_depth=settings.imap_pipeline_depth, folder_discovery_interval_s=settings.folder_discovery_interval_s,
+            data_dir=data_dir,
+            fernet_key=EnvVar(crypto.KEY_VARIABLE),
+            imap_connect_timeout_s=settings.imap_connect_timeout_s,
+            imap_read_timeout_s=settings.imap_read_timeout_s,
+            imap_retry_s=settings.imap_retry_s,
+            imap_batch_messages=settings.imap_batch_messages,
+            imap_batch_bytes=settings.imap_batch_bytes,
+            imap_connections=settings.imap_connections,
+            imap_pipeline_depth=settings.imap_pipeline_depth,
+            folder_discovery_interval_s=settings.folder_discovery_interval_s,
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
         "vectors": VectorsResource(data_dir=data_dir),
         "attachments": AttachmentsResource(
-            max_bytes=settings.attachment_max_bytes, max_pages=settings.attachment_max_pages,
-            max_chars=settings.attachment_max_chars, max_email_chars=settings.attachment_max_chars_per_email,
+            max_bytes=settings.attachment_max_bytes,
+            max_pages=settings.attachment_max_pages,
+            max_chars=settings.attachment_max_chars,
+            max_email_chars=settings.attachment_max_chars_per_email,
             timeout_s=settings.attachment_timeout_s,
-            memory_mb=settings.attachment_memory_mb, workers=settings.attachment_workers,
+            memory_mb=settings.attachment_memory_mb,
+            workers=settings.attachment_workers,
         ),
-        "embedder": EmbedderResource(model=settings.embedding_model, batch_size=settings.embedding_batch_size,
-                                     precision=settings.embedding_precision, backend=settings.embedding_backend,
-                                     cache_dir=settings.embedder_config[4]),
+        "embedder": EmbedderResource(
+            model=settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+            precision=settings.embedding_precision,
+            backend=settings.embedding_backend,
+            cache_dir=settings.embedder_config[4],
+        ),
     }

@@ -103,16 +103,24 @@ class LivenessRunLauncher(DefaultRunLauncher):
         pid = holder_pid(path)
         try:
             alive = probe(path)
-        except OSError as error:  # e.g. the daemon runs as another user: say so, never fail the run on it
+        except (
+            OSError
+        ) as error:  # e.g. the daemon runs as another user: say so, never fail the run on it
             log.warning("run monitoring cannot check %s: %s", path, error)
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"cannot check {path}: {error}")
         if alive is False:
-            return CheckRunHealthResult(WorkerStatus.FAILED, (
-                f"the run worker (pid {pid}) died without finishing the run: killed (SIGKILL, out of memory) "
-                "or its host or code server went down; its partitions are re-run by the run-retry policy"))
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                (
+                    f"the run worker (pid {pid}) died without finishing the run: killed (SIGKILL, out of memory) "
+                    "or its host or code server went down; its partitions are re-run by the run-retry policy"
+                ),
+            )
         # No lock (yet, or any more): the worker has not set up its resources, or just finished.
         # Unknown is reported as running, so a healthy run is never failed on a guess.
-        return CheckRunHealthResult(WorkerStatus.RUNNING, None if alive else f"no liveness lock at {path}")
+        return CheckRunHealthResult(
+            WorkerStatus.RUNNING, None if alive else f"no liveness lock at {path}"
+        )
 
     def sweep_finished(self) -> int:
         """Remove the free lock files of finished (or unknown) runs; a STARTED run's is left to the check."""

@@ -2,18 +2,33 @@
 
 from datetime import timedelta
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    define_asset_job,
+    schedule,
+)
 
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import ImapResource, LakeResource
 
-retention_job = define_asset_job("retention_job", selection=["retention"], description="Drop every stage's data older than the retention window")
+retention_job = define_asset_job(
+    "retention_job",
+    selection=["retention"],
+    description="Drop every stage's data older than the retention window",
+)
 
 
-@schedule(job=ingest_job, cron_schedule="15 0 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING,
-          description="Every day at 00:15 UTC: re-syncs yesterday and today for every active account "
-                      "(catches anything the new-mail sensor missed).")
+@schedule(
+    job=ingest_job,
+    cron_schedule="15 0 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 00:15 UTC: re-syncs yesterday and today for every active account "
+    "(catches anything the new-mail sensor missed).",
+)
 def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource, lake: LakeResource):
     """Re-syncs yesterday and today for every active account (catches anything the sensor missed)."""
     now = lake.window.today()
@@ -26,9 +41,14 @@ def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource, lake:
             )
 
 
-@schedule(job=retention_job, cron_schedule="45 0 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING,
-          description="Every day at 00:45 UTC: drops every stage's data older than the retention window "
-                      "(MAIL_PIPELINE_RETENTION_DAYS).")
+@schedule(
+    job=retention_job,
+    cron_schedule="45 0 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 00:45 UTC: drops every stage's data older than the retention window "
+    "(MAIL_PIPELINE_RETENTION_DAYS).",
+)
 def daily_retention(context: ScheduleEvaluationContext):
     """Drops data older than the retention window, every day."""
     return RunRequest(run_key=f"retention|{context.scheduled_execution_time:%Y%m%d}")

@@ -1,7 +1,16 @@
 """The scrub: every lake file read back against its checksums on a schedule, so a damaged file is
 found by the pipeline, not by the first notebook to read it. By hand: `mail-pipeline scrub`."""
 
-from dagster import DefaultScheduleStatus, Failure, MetadataValue, OpExecutionContext, RunRequest, job, op, schedule
+from dagster import (
+    DefaultScheduleStatus,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    RunRequest,
+    job,
+    op,
+    schedule,
+)
 
 from mail_pipeline.defs.resources import LakeResource
 from mail_pipeline.storage import integrity
@@ -14,19 +23,31 @@ def scrub_lake(context: OpExecutionContext, lake: LakeResource) -> int:
     for damage in found:
         context.log.error(damage.describe())
     if found:
-        raise Failure(description=integrity.render(found, lake.lake.root), metadata={
-            "damaged_files": len(found), "files": MetadataValue.json([str(d.path) for d in found])})
+        raise Failure(
+            description=integrity.render(found, lake.lake.root),
+            metadata={
+                "damaged_files": len(found),
+                "files": MetadataValue.json([str(d.path) for d in found]),
+            },
+        )
     context.log.info(integrity.render(found, lake.lake.root))
     return 0
 
 
-@job(description="Check every lake file's page checksums and every raw message's sha256 (mail-pipeline scrub)")
+@job(
+    description="Check every lake file's page checksums and every raw message's sha256 (mail-pipeline scrub)"
+)
 def scrub_job():
     scrub_lake()
 
 
-@schedule(job=scrub_job, cron_schedule="30 2 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING,
-          description="Every day at 02:30 UTC: reads every lake file back against its checksums and reports damage.")
+@schedule(
+    job=scrub_job,
+    cron_schedule="30 2 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 02:30 UTC: reads every lake file back against its checksums and reports damage.",
+)
 def daily_scrub(context):
     """Reads every lake file back against its checksums, every day."""
     return RunRequest(run_key=f"scrub|{context.scheduled_execution_time:%Y%m%d}")

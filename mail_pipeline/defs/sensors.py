@@ -12,21 +12,30 @@ from dagster import (
     sensor,
 )
 
+from mail_pipeline import logs
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import accounts_partitions, partition_key
 from mail_pipeline.defs.resources import ImapResource, LakeResource
-
-from mail_pipeline import logs
-from mail_pipeline.sync import changes
 from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
+from mail_pipeline.sync import changes
 
 
-def run_key(account: str, day: date, cursors: dict[str, changes.FolderCursor], reconciled_at: float | None = None) -> str:
+def run_key(
+    account: str,
+    day: date,
+    cursors: dict[str, changes.FolderCursor],
+    reconciled_at: float | None = None,
+) -> str:
     # Same mailbox state -> same key: a repeated tick requests nothing twice. Flags changed on a
     # server without CONDSTORE leave the state as it was: the full comparison's time tells them apart.
-    state = ",".join(f"{f}:{c.uidvalidity}:{c.uidnext}:{c.highestmodseq}:{c.messages}" for f, c in sorted(cursors.items()))
-    return f"{account}|{day.isoformat()}|{state}" + (f"|{int(reconciled_at)}" if reconciled_at else "")
+    state = ",".join(
+        f"{f}:{c.uidvalidity}:{c.uidnext}:{c.highestmodseq}:{c.messages}"
+        for f, c in sorted(cursors.items())
+    )
+    return f"{account}|{day.isoformat()}|{state}" + (
+        f"|{int(reconciled_at)}" if reconciled_at else ""
+    )
 
 
 # Up to this many days get one run each (the common case: today's new mail). More (a new account,
@@ -46,14 +55,30 @@ ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def run_requests(account: str, days: list[date], cursors, reconciled_at: float | None = None) -> list[RunRequest]:
+def run_requests(
+    account: str, days: list[date], cursors, reconciled_at: float | None = None
+) -> list[RunRequest]:
     tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
-        return [RunRequest(run_key=run_key(account, day, cursors, reconciled_at), partition_key=partition_key(account, day), tags=tags)
-                for day in days]
+        return [
+            RunRequest(
+                run_key=run_key(account, day, cursors, reconciled_at),
+                partition_key=partition_key(account, day),
+                tags=tags,
+            )
+            for day in days
+        ]
     first, last = str(partition_key(account, days[0])), str(partition_key(account, days[-1]))
-    return [RunRequest(run_key=f"{run_key(account, days[0], cursors, reconciled_at)}..{days[-1].isoformat()}", tags={
-        **tags, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
+    return [
+        RunRequest(
+            run_key=f"{run_key(account, days[0], cursors, reconciled_at)}..{days[-1].isoformat()}",
+            tags={
+                **tags,
+                ASSET_PARTITION_RANGE_START_TAG: first,
+                ASSET_PARTITION_RANGE_END_TAG: last,
+            },
+        )
+    ]
 
 
 def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
@@ -63,8 +88,10 @@ def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
     new, unknown = sorted(set(slugs) - existing), sorted(existing - set(slugs))
     requests = [accounts_partitions.build_add_request(new)] if new else []
     if unknown:
-        context.log.warning(f"new_mail_sensor: removing account partition(s) {', '.join(unknown)}: not in the account "
-                            "registry (accounts are added with `mail-pipeline account add`)")
+        context.log.warning(
+            f"new_mail_sensor: removing account partition(s) {', '.join(unknown)}: not in the account "
+            "registry (accounts are added with `mail-pipeline account add`)"
+        )
         requests.append(accounts_partitions.build_delete_request(unknown))
     return requests
 
@@ -73,8 +100,17 @@ def due(last: float | None, interval_s: int, now: float) -> bool:
     return last is None or not 0 <= now - last < interval_s  # < 0: the clock was set back
 
 
-def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at: float | None, first: date, last: date,
-         discovery_interval_s: int, stored=None, reconcile_flags: bool = False):
+def poll(
+    session,
+    account,
+    previous: dict[str, changes.FolderCursor],
+    listed_at: float | None,
+    first: date,
+    last: date,
+    discovery_interval_s: int,
+    stored=None,
+    reconcile_flags: bool = False,
+):
     """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
 
     Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
@@ -86,9 +122,18 @@ def poll(session, account, previous: dict[str, changes.FolderCursor], listed_at:
         return changes.poll_account(session, account.folders, previous, first, last, **extra), None
     now = time.time()
     if not due(listed_at, discovery_interval_s, now):
-        return changes.poll_account(session, list(previous), previous, first, last, **extra), listed_at
-    return changes.poll_account(session, list(previous), previous, first, last,
-                                discover=lambda: sync_folders(session.list_folders(), account.folders), **extra), now
+        return changes.poll_account(
+            session, list(previous), previous, first, last, **extra
+        ), listed_at
+    return changes.poll_account(
+        session,
+        list(previous),
+        previous,
+        first,
+        last,
+        discover=lambda: sync_folders(session.list_folders(), account.folders),
+        **extra,
+    ), now
 
 
 def lake_lookup(lake, account: str, first: date, last: date):
@@ -101,8 +146,15 @@ def lake_lookup(lake, account: str, first: date, last: date):
 
     def stored(folder: str, uidvalidity: int):
         if not index:
-            index.append(read_stored(lake, account, [first + timedelta(days=i) for i in range((last - first).days + 1)]))
+            index.append(
+                read_stored(
+                    lake,
+                    account,
+                    [first + timedelta(days=i) for i in range((last - first).days + 1)],
+                )
+            )
         return index[0].get((folder, uidvalidity), {})
+
     return stored
 
 
@@ -111,11 +163,17 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
     STATUS; the account's other folders were polled."""
     notes = []
     for folder in poll.removed:
-        hint = "no longer polled" if account.all_folders else "re-create it, or re-add the account without it"
+        hint = (
+            "no longer polled"
+            if account.all_folders
+            else "re-create it, or re-add the account without it"
+        )
         fate = "kept, marked deleted" if account.on_server_delete == "keep" else "erased (mirror)"
-        notes.append(f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}; "
-                     f"its stored messages are {fate} by the runs of their days")
-    for folder, error in sorted(poll.refused.items()):
+        notes.append(
+            f"{account.slug}: folder {folder!r} does not exist on the server (deleted or renamed?); {hint}; "
+            f"its stored messages are {fate} by the runs of their days"
+        )
+    for _folder, error in sorted(poll.refused.items()):
         notes.append(f"{account.slug}: {logs.redact(error)}; polled again next tick")
     for note in notes:
         context.log.warning(f"new_mail_sensor: {note}")
@@ -146,18 +204,34 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
         reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
         try:
             with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
-                result, listed_at = poll(session, account, cursors.get(account.slug, {}), listed.get(account.slug), first, last,
-                                         imap.folder_discovery_interval_s, lake_lookup(lake.lake, account.slug, first, last),
-                                         reconcile_flags)
-        except Exception as error:  # one account failing (login, timeout, DNS) never stops the others
+                result, listed_at = poll(
+                    session,
+                    account,
+                    cursors.get(account.slug, {}),
+                    listed.get(account.slug),
+                    first,
+                    last,
+                    imap.folder_discovery_interval_s,
+                    lake_lookup(lake.lake, account.slug, first, last),
+                    reconcile_flags,
+                )
+        except (
+            Exception
+        ) as error:  # one account failing (login, timeout, DNS) never stops the others
             # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
-            message = logs.redact(f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error))
+            message = logs.redact(
+                f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error)
+            )
             failures.append(f"{account.slug}: {message}")
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
         notes += removed_notes(context, account, result)
-        requests += run_requests(account.slug, sorted(result.days), result.cursors,
-                                 now if reconcile_flags and result.flag_days else None)
+        requests += run_requests(
+            account.slug,
+            sorted(result.days),
+            result.cursors,
+            now if reconcile_flags and result.flag_days else None,
+        )
         cursors[account.slug] = result.cursors  # only after its runs are requested
         if reconcile_flags:
             reconciled[account.slug] = now
@@ -168,15 +242,22 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
     cursor = changes.dump_cursors(cursors, listed, reconciled)
     if not requests and not partitions:
-        reason = "; ".join(["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])])
+        reason = "; ".join(
+            ["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])]
+        )
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor)
-    return SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions)
+    return SensorResult(
+        run_requests=requests, cursor=cursor, dynamic_partitions_requests=partitions
+    )
 
 
 def new_mail_sensor_every(interval_s: int):
     """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL)."""
-    return sensor(name="new_mail_sensor", job=ingest_job, minimum_interval_seconds=interval_s,
-                  default_status=DefaultSensorStatus.RUNNING,
-                  description="Polls every active account's folders with STATUS and requests `ingest` runs for exactly "
-                              "the days that received mail; keeps the account partitions equal to the account registry.",
-                  )(new_mail)
+    return sensor(
+        name="new_mail_sensor",
+        job=ingest_job,
+        minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Polls every active account's folders with STATUS and requests `ingest` runs for exactly "
+        "the days that received mail; keeps the account partitions equal to the account registry.",
+    )(new_mail)

@@ -17,7 +17,11 @@ def _stream(data: bytes) -> bytes:
 
 def text_pdf(lines: list[str], size: int, filler: bytes) -> bytes:
     """A PDF showing `lines`, about `size` bytes long (at least its text needs), padded with `filler`."""
-    content = b"BT /F1 12 Tf 16 TL 72 740 Td " + b" ".join(b"(%s) Tj T*" % _escape(line) for line in lines) + b" ET"
+    content = (
+        b"BT /F1 12 Tf 16 TL 72 740 Td "
+        + b" ".join(b"(%s) Tj T*" % _escape(line) for line in lines)
+        + b" ET"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -25,8 +29,8 @@ def text_pdf(lines: list[str], size: int, filler: bytes) -> bytes:
         _stream(content),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
-    bare = len(write_objects(objects + [_stream(b"")]))
-    return write_objects(objects + [_stream(filler[: max(0, size - bare)])])
+    bare = len(write_objects([*objects, _stream(b"")]))
+    return write_objects([*objects, _stream(filler[: max(0, size - bare)])])
 
 
 def write_objects(objects: list[bytes]) -> bytes:
@@ -38,5 +42,8 @@ def write_objects(objects: list[bytes]) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)

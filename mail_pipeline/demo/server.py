@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -36,8 +36,18 @@ class DemoServer:
     def start(self, timeout: float = 30.0) -> DemoServer:
         pymap = Path(sys.executable).with_name("pymap")
         self.process = subprocess.Popen(
-            [str(pymap), "--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict", "--demo-data"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(pymap),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-tls",
+                "dict",
+                "--demo-data",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -50,19 +60,25 @@ class DemoServer:
         self.stop()
         raise RuntimeError(f"the demo IMAP server (pymap) did not start on 127.0.0.1:{self.port}")
 
-    def seed(self, n: int = DEMO_MESSAGES, end: datetime | None = None, days: int = DEMO_DAYS) -> int:
+    def seed(
+        self, n: int = DEMO_MESSAGES, end: datetime | None = None, days: int = DEMO_DAYS
+    ) -> int:
         # Midnight-aligned end: restarting on the same day serves the same messages.
-        end = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         messages = generate_mailbox(n, days=days, end=end, seed=2026)
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False)
         try:
             client.login(DEMO_USER, DEMO_PASSWORD)
-            for folder in {m.folder for m in messages} - {f for _fl, _d, f in client.list_folders()}:
+            for folder in {m.folder for m in messages} - {
+                f for _fl, _d, f in client.list_folders()
+            }:
                 client.create_folder(folder)
             for folder in sorted({m.folder for m in messages}):
-                batch = [{"msg": m.raw, "date": m.internaldate} for m in messages if m.folder == folder]
+                batch = [
+                    {"msg": m.raw, "date": m.internaldate} for m in messages if m.folder == folder
+                ]
                 for start in range(0, len(batch), 100):
-                    client.multiappend(folder, batch[start:start + 100])
+                    client.multiappend(folder, batch[start : start + 100])
         finally:
             client.logout()
         return len(messages)
@@ -82,7 +98,17 @@ def register_demo_account(registry: AccountRegistry, port: int) -> Account:
     if DEMO_SLUG in registry.load():
         registry.remove(DEMO_SLUG)
     return registry.add(
-        Account(slug=DEMO_SLUG, email="sam.taylor@example.com", display_name="Demo mailbox", host="127.0.0.1",
-                port=port, username=DEMO_USER, password_token="", security="plain", folders=("INBOX", "Archive")),
-        DEMO_PASSWORD, crypto.load_cipher(),
+        Account(
+            slug=DEMO_SLUG,
+            email="sam.taylor@example.com",
+            display_name="Demo mailbox",
+            host="127.0.0.1",
+            port=port,
+            username=DEMO_USER,
+            password_token="",
+            security="plain",
+            folders=("INBOX", "Archive"),
+        ),
+        DEMO_PASSWORD,
+        crypto.load_cipher(),
     )

@@ -23,12 +23,19 @@ import random
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from mail_pipeline.demo.pdf import text_pdf
 from mail_pipeline.demo.synthetic_text import (
-    LOCALES, NEWSLETTERS, OWNER, Letter, Locale, Person, TextMaker, newsletter_html,
+    LOCALES,
+    NEWSLETTERS,
+    OWNER,
+    Letter,
+    Locale,
+    Person,
+    TextMaker,
+    newsletter_html,
 )
 
 _KINDS = ("plain", "alternative", "newsletter", "thread", "attachment")
@@ -38,12 +45,25 @@ _SHARES = (0.40, 0.30, 0.15, 0.10)
 _NON_ASCII_SHARE = 0.18  # of personal mail; newsletters are English, so ~15% of all mail
 _ARCHIVE_SHARE = 0.10
 _MAX_OPEN_THREADS = 6
-_ATTACHMENTS = (("application/pdf", "pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
-                ("image/jpeg", "jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),
-                ("image/png", "png", b"\x89PNG\r\n\x1a\n"))
-_FILENAMES = ("{inv}.pdf", "scan_{n}.pdf", "IMG_{n}.jpg", "site_photo_{n}.png", "Q{q}_forecast.pdf",
-              "Rechnung_März_{n}.pdf", "Überweisungsbeleg {n}.pdf", "Facture_février_{n}.pdf",
-              "報告書_{n}.pdf", "发票_{n}.png", "Счёт_{n}.pdf", "Präsentation Q{q}.pdf")
+_ATTACHMENTS = (
+    ("application/pdf", "pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
+    ("image/jpeg", "jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),
+    ("image/png", "png", b"\x89PNG\r\n\x1a\n"),
+)
+_FILENAMES = (
+    "{inv}.pdf",
+    "scan_{n}.pdf",
+    "IMG_{n}.jpg",
+    "site_photo_{n}.png",
+    "Q{q}_forecast.pdf",
+    "Rechnung_März_{n}.pdf",
+    "Überweisungsbeleg {n}.pdf",
+    "Facture_février_{n}.pdf",
+    "報告書_{n}.pdf",
+    "发票_{n}.png",
+    "Счёт_{n}.pdf",
+    "Präsentation Q{q}.pdf",
+)
 _Q_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!*+-/")
 _SPECIALS = frozenset('()<>@,;:\\".[]')
 
@@ -58,14 +78,26 @@ class SyntheticMessage:
     message_id: str  # without angle brackets
 
 
-def generate_mailbox(n: int, *, days: int = 30, end: datetime | None = None, seed: int = 0,
-                     attachment_ratio: float = 0.05) -> list[SyntheticMessage]:
+def generate_mailbox(
+    n: int,
+    *,
+    days: int = 30,
+    end: datetime | None = None,
+    seed: int = 0,
+    attachment_ratio: float = 0.05,
+) -> list[SyntheticMessage]:
     """The whole mailbox as a list; see `iter_mailbox`."""
     return list(iter_mailbox(n, days=days, end=end, seed=seed, attachment_ratio=attachment_ratio))
 
 
-def iter_mailbox(n: int, *, days: int = 30, end: datetime | None = None, seed: int = 0,
-                 attachment_ratio: float = 0.05) -> Iterator[SyntheticMessage]:
+def iter_mailbox(
+    n: int,
+    *,
+    days: int = 30,
+    end: datetime | None = None,
+    seed: int = 0,
+    attachment_ratio: float = 0.05,
+) -> Iterator[SyntheticMessage]:
     """Yield `n` messages with INTERNALDATEs in [end - days, end), ascending.
 
     `end` defaults to now, rounded down to the hour; a naive `end` is taken as UTC.
@@ -73,13 +105,14 @@ def iter_mailbox(n: int, *, days: int = 30, end: datetime | None = None, seed: i
     if n < 0 or days <= 0 or not 0.0 <= attachment_ratio <= 1.0:
         raise ValueError("need n >= 0, days > 0 and 0 <= attachment_ratio <= 1")
     if end is None:
-        end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    end = end.replace(tzinfo=timezone.utc) if end.tzinfo is None else end.astimezone(timezone.utc)
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
     return _stream(n, days, end, seed, attachment_ratio)
 
 
-def _stream(n: int, days: int, end: datetime, seed: int,
-            ratio: float) -> Iterator[SyntheticMessage]:
+def _stream(
+    n: int, days: int, end: datetime, seed: int, ratio: float
+) -> Iterator[SyntheticMessage]:
     rng = random.Random(seed)
     start = end - timedelta(days=days)
     offsets = sorted(rng.randrange(days * 86400) for _ in range(n))
@@ -127,8 +160,10 @@ class _MailboxWriter:
         sent = when - timedelta(seconds=r.randrange(2, 600))  # submission precedes arrival
         draft = getattr(self, "_" + kind)(sent)
         sender = draft.sender
-        message_id = (f"{when:%Y%m%d%H%M%S}.{index:06d}.s{self.seed}.{r.getrandbits(32):08x}"
-                      f"@{sender.address.split('@')[1]}")
+        message_id = (
+            f"{when:%Y%m%d%H%M%S}.{index:06d}.s{self.seed}.{r.getrandbits(32):08x}"
+            f"@{sender.address.split('@')[1]}"
+        )
         if draft.thread:
             self._remember(draft, message_id, sent)
         tz = timezone(timedelta(minutes=sender.offset))
@@ -138,7 +173,10 @@ class _MailboxWriter:
             _fold(f"From: {_mailbox(sender, r)}"),
             _fold("To: " + ", ".join(_mailbox(p, r) for p in draft.to)),
             _fold(f"Subject: {_encode_words(draft.subject, r)}"),
-            f"Message-ID: <{message_id}>", *draft.extra, "MIME-Version: 1.0", *draft.part[0],
+            f"Message-ID: <{message_id}>",
+            *draft.extra,
+            "MIME-Version: 1.0",
+            *draft.part[0],
         ]
         folder = "Archive" if r.random() < _ARCHIVE_SHARE else "INBOX"
         return SyntheticMessage(folder, when, _render(headers, draft.part[1]), message_id)
@@ -169,11 +207,16 @@ class _MailboxWriter:
         sender = Person(name, f"news@{domain}", "", name, None, r.choice((0, -300, 60)))
         subject = f"[{r.choice(('Newsletter', name, 'Weekly digest'))}] {self.text.headline()}"
         unsubscribe = f"<https://{domain}/u/{token(24)}>, <mailto:unsubscribe+{token(9)}@{domain}>"
-        extra = [f"List-Id: {name} <news.{domain}>", _fold(f"List-Unsubscribe: {unsubscribe}"),
-                 "List-Unsubscribe-Post: List-Unsubscribe=One-Click", "Precedence: bulk"]
+        extra = [
+            f"List-Id: {name} <news.{domain}>",
+            _fold(f"List-Unsubscribe: {unsubscribe}"),
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "Precedence: bulk",
+        ]
         html = newsletter_html(self.text, name, domain)
-        return _Draft(sender, [OWNER], subject, _leaf("html", html, "utf-8", "quoted-printable"),
-                      extra)
+        return _Draft(
+            sender, [OWNER], subject, _leaf("html", html, "utf-8", "quoted-printable"), extra
+        )
 
     def _thread(self, sent: datetime) -> _Draft:
         r = self.rng
@@ -190,8 +233,10 @@ class _MailboxWriter:
         quote = _quote(thread.last, thread.last_sent, thread.last_text)
         locale = sender.locale or thread.people[0].locale  # the owner answers in kind
         text = self.text.reply(sender, thread.last, locale, quote).plain()
-        extra = [f"In-Reply-To: <{thread.ids[-1]}>",
-                 _fold("References: " + " ".join(f"<{i}>" for i in thread.ids))]
+        extra = [
+            f"In-Reply-To: <{thread.ids[-1]}>",
+            _fold("References: " + " ".join(f"<{i}>" for i in thread.ids)),
+        ]
         to = [p for p in thread.people if p is not sender]
         part = self._text_part(text)
         return _Draft(sender, to, f"Re: {thread.subject}", part, extra, thread, text)
@@ -217,29 +262,46 @@ class _MailboxWriter:
         r = self.rng
         ctype, ext, magic = r.choice(_ATTACHMENTS)
         size = int(math.exp(r.uniform(math.log(20 * 1024), math.log(500 * 1024))))  # mean ~150 KB
-        name = r.choice(_FILENAMES).format(inv=self.text.field("inv"), n=r.randrange(1000, 10000),
-                                           q=r.randrange(1, 5)).rsplit(".", 1)[0] + "." + ext
+        name = (
+            r.choice(_FILENAMES)
+            .format(inv=self.text.field("inv"), n=r.randrange(1000, 10000), q=r.randrange(1, 5))
+            .rsplit(".", 1)[0]
+            + "."
+            + ext
+        )
         data = magic + r.randbytes(size - len(magic))
-        if ext == "pdf":  # a text layer to search; drawn from the draws above, so the sequence holds
+        # a text layer to search; drawn from the draws above, so the sequence holds
+        if ext == "pdf":
             data = text_pdf(_pdf_lines(name, size), size, data)
         data = _base64_lines(data)
-        return [f"Content-Type: {ctype};\r\n {_param('name', name)}",
-                f"Content-Disposition: attachment;\r\n {_param('filename', name)}",
-                "Content-Transfer-Encoding: base64"], data
+        return [
+            f"Content-Type: {ctype};\r\n {_param('name', name)}",
+            f"Content-Disposition: attachment;\r\n {_param('filename', name)}",
+            "Content-Transfer-Encoding: base64",
+        ], data
 
     def _boundary(self) -> str:
         return f"----=_Part_{self.rng.getrandbits(64):016x}"
 
 
-_SERVICES = ("consulting services", "hardware delivery", "annual maintenance", "travel expenses", "office supplies")
+_SERVICES = (
+    "consulting services",
+    "hardware delivery",
+    "annual maintenance",
+    "travel expenses",
+    "office supplies",
+)
 
 
 def _pdf_lines(name: str, size: int) -> list[str]:
     rng = random.Random(f"{name}:{size}")
     stem = name.rsplit(".", 1)[0]
-    return [stem, f"Reference {stem}: {rng.choice(_SERVICES)}",
-            f"Amount due: {rng.randrange(50, 20000)}.{rng.randrange(100):02d} EUR",
-            f"Payment within {rng.choice((14, 30, 45))} days of receipt."]
+    return [
+        stem,
+        f"Reference {stem}: {rng.choice(_SERVICES)}",
+        f"Amount due: {rng.randrange(50, 20000)}.{rng.randrange(100):02d} EUR",
+        f"Payment within {rng.choice((14, 30, 45))} days of receipt.",
+    ]
 
 
 def _choose_encoding(rng: random.Random, text: str) -> tuple[str, str]:
@@ -264,8 +326,10 @@ def _leaf(subtype: str, text: str, charset: str, cte: str) -> Part:
         data = binascii.b2a_qp(data, istext=True)  # keeps CRLF, soft-breaks at 76 (RFC 2045 6.7)
     elif cte == "base64":
         data = _base64_lines(data)
-    headers = [f'Content-Type: text/{subtype}; charset="{charset}"',
-               f"Content-Transfer-Encoding: {cte}"]
+    headers = [
+        f'Content-Type: text/{subtype}; charset="{charset}"',
+        f"Content-Transfer-Encoding: {cte}",
+    ]
     return headers, data
 
 
@@ -273,7 +337,7 @@ def _base64_lines(data: bytes) -> bytes:
     """Base64 in CRLF-ended lines of 76 (RFC 2045 6.8); one C call, then slices: ~3x faster
     than base64.encodebytes."""
     encoded = binascii.b2a_base64(data, newline=False)
-    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
     return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
@@ -303,7 +367,7 @@ def _fold(line: str, width: int = 78) -> str:
             current = token
         else:
             current = f"{current} {token}"
-    return "\r\n ".join(lines + [current])
+    return "\r\n ".join([*lines, current])
 
 
 def _encode_words(text: str, rng: random.Random) -> str:
@@ -325,8 +389,10 @@ def _encode_words(text: str, rng: random.Random) -> str:
 
 
 def _q_bytes(text: str) -> str:
-    return "".join("_" if b == 32 else chr(b) if b in _Q_SAFE else f"={b:02X}"
-                   for b in text.encode("iso-8859-1"))
+    return "".join(
+        "_" if b == 32 else chr(b) if b in _Q_SAFE else f"={b:02X}"
+        for b in text.encode("iso-8859-1")
+    )
 
 
 def _mailbox(person: Person, rng: random.Random) -> str:
@@ -348,13 +414,17 @@ def _quote(author: Person, sent: datetime, text: str) -> str:
     local = sent.astimezone(timezone(timedelta(minutes=author.offset)))
     day, date, month, year, clock, _ = format_datetime(local).split()  # locale-free names
     stamp = f"{day} {int(date)} {month} {year} at {clock[:5]}"
-    quoted = "\n".join(">" + line if line.startswith(">") or not line else "> " + line
-                        for line in text.rstrip("\n").split("\n"))
+    quoted = "\n".join(
+        ">" + line if line.startswith(">") or not line else "> " + line
+        for line in text.rstrip("\n").split("\n")
+    )
     return f"On {stamp}, {author.name} <{author.address}> wrote:\n{quoted}"
 
 
 def _received(rng: random.Random, sender: Person, when: datetime) -> str:
     host = "mail." + sender.address.split("@")[1]
-    return (f"Received: from {host} ({host} [203.0.113.{rng.randrange(1, 255)}])\r\n"
-            f"\tby mx.example.com (Postfix) with ESMTPS id {rng.getrandbits(40):010X};\r\n"
-            f"\t{format_datetime(when)}")
+    return (
+        f"Received: from {host} ({host} [203.0.113.{rng.randrange(1, 255)}])\r\n"
+        f"\tby mx.example.com (Postfix) with ESMTPS id {rng.getrandbits(40):010X};\r\n"
+        f"\t{format_datetime(when)}"
+    )

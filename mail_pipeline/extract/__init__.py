@@ -15,6 +15,6 @@ or cuts an extraction, and every file that cannot be read, leaves a defect on th
 ("attachment:<name>: <reason>"); the email and its other attachments are still indexed.
 """
 
-from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job, kind_of
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, kind_of
 
 __all__ = ["ExtractLimits", "Extracted", "Job", "kind_of"]

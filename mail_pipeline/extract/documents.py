@@ -8,7 +8,7 @@ import logging
 import re
 
 from mail_pipeline.extract import office
-from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job, Refused
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, Refused
 from mail_pipeline.message import text as mtext
 
 Read = tuple[str, list[str]]  # (text, defect reasons)
@@ -29,7 +29,7 @@ def extract(job: Job, limits: ExtractLimits) -> Extracted:
         return Extracted("", [f"over the memory limit ({limits.memory_mb} MB)"])
     except RecursionError:
         return Extracted("", ["unreadable (nested too deeply)"])
-    except Exception as error:  # noqa: BLE001 - a corrupt file is a defect, never a failed run
+    except Exception as error:
         return Extracted("", [f"unreadable ({type(error).__name__}: {str(error)[:80]})"])
     text = mtext.clean_text(text)
     if len(text) > limits.max_chars:
@@ -66,7 +66,7 @@ def _decrypts(reader) -> bool:
     """PDFs encrypted with an empty user password (print or copy restrictions only) open."""
     try:
         return bool(reader.decrypt(""))
-    except Exception:  # noqa: BLE001 - an unsupported cipher is "encrypted" as far as search goes
+    except Exception:
         return False
 
 
@@ -85,9 +85,16 @@ def read_html(job: Job, limits: ExtractLimits) -> Read:
 
 # RFC 5545 §3.1: a line starting with a space or tab continues the previous one.
 _FOLD = re.compile(r"\r?\n[ \t]")
-_ICS_FIELDS = {"SUMMARY": "Summary", "DESCRIPTION": "Description", "LOCATION": "Location",
-               "DTSTART": "Starts", "DTEND": "Ends", "ORGANIZER": "Organizer", "ATTENDEE": "Attendee",
-               "COMMENT": "Comment"}
+_ICS_FIELDS = {
+    "SUMMARY": "Summary",
+    "DESCRIPTION": "Description",
+    "LOCATION": "Location",
+    "DTSTART": "Starts",
+    "DTEND": "Ends",
+    "ORGANIZER": "Organizer",
+    "ATTENDEE": "Attendee",
+    "COMMENT": "Comment",
+}
 _ICS_ESCAPE = re.compile(r"\\([\\;,nN])")
 _CN = re.compile(r';CN="?([^";:]*)"?', re.I)
 
@@ -104,14 +111,23 @@ def read_ics(job: Job, limits: ExtractLimits) -> Read:
             continue
         if name in ("ORGANIZER", "ATTENDEE"):
             person = _CN.search(name_params)
-            value = " ".join(filter(None, [person.group(1) if person else "", value.removeprefix("mailto:")]))
+            value = " ".join(
+                filter(None, [person.group(1) if person else "", value.removeprefix("mailto:")])
+            )
         value = _ICS_ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
         lines.append(f"{_ICS_FIELDS[name]}: {value.strip()}")
     return "\n".join(lines), []
 
 
 READERS = {
-    "pdf": read_pdf, "text": read_text, "html": read_html, "ics": read_ics,
-    "docx": office.read_docx, "xlsx": office.read_xlsx, "pptx": office.read_pptx,
-    "odt": office.read_odf, "ods": office.read_odf, "odp": office.read_odf,
+    "pdf": read_pdf,
+    "text": read_text,
+    "html": read_html,
+    "ics": read_ics,
+    "docx": office.read_docx,
+    "xlsx": office.read_xlsx,
+    "pptx": office.read_pptx,
+    "odt": office.read_odf,
+    "ods": office.read_odf,
+    "odp": office.read_odf,
 }

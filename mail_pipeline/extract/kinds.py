@@ -6,21 +6,47 @@ import posixpath
 from dataclasses import dataclass, field
 
 _BY_EXTENSION = {
-    ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
-    ".pptx": "pptx", ".pptm": "pptx", ".odt": "odt", ".ods": "ods", ".odp": "odp",
-    ".txt": "text", ".text": "text", ".csv": "text", ".tsv": "text", ".md": "text",
-    ".markdown": "text", ".log": "text", ".htm": "html", ".html": "html", ".ics": "ics",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".docm": "docx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".pptx": "pptx",
+    ".pptm": "pptx",
+    ".odt": "odt",
+    ".ods": "ods",
+    ".odp": "odp",
+    ".txt": "text",
+    ".text": "text",
+    ".csv": "text",
+    ".tsv": "text",
+    ".md": "text",
+    ".markdown": "text",
+    ".log": "text",
+    ".htm": "html",
+    ".html": "html",
+    ".ics": "ics",
 }
 _OOXML = "application/vnd.openxmlformats-officedocument."
 _ODF = "application/vnd.oasis.opendocument."
 _BY_TYPE = {
-    "application/pdf": "pdf", "application/x-pdf": "pdf",
-    _OOXML + "wordprocessingml.document": "docx", _OOXML + "spreadsheetml.sheet": "xlsx",
-    _OOXML + "presentationml.presentation": "pptx", _ODF + "text": "odt",
-    _ODF + "spreadsheet": "ods", _ODF + "presentation": "odp",
-    "text/plain": "text", "text/csv": "text", "text/tab-separated-values": "text",
-    "text/markdown": "text", "text/x-markdown": "text", "text/html": "html",
-    "application/xhtml+xml": "html", "text/calendar": "ics", "application/ics": "ics",
+    "application/pdf": "pdf",
+    "application/x-pdf": "pdf",
+    _OOXML + "wordprocessingml.document": "docx",
+    _OOXML + "spreadsheetml.sheet": "xlsx",
+    _OOXML + "presentationml.presentation": "pptx",
+    _ODF + "text": "odt",
+    _ODF + "spreadsheet": "ods",
+    _ODF + "presentation": "odp",
+    "text/plain": "text",
+    "text/csv": "text",
+    "text/tab-separated-values": "text",
+    "text/markdown": "text",
+    "text/x-markdown": "text",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/calendar": "ics",
+    "application/ics": "ics",
 }
 
 
@@ -57,7 +83,8 @@ class Job:
 @dataclass(frozen=True)
 class Extracted:
     text: str
-    defects: list[str] = field(default_factory=list)  # reasons, without the "attachment:<name>: " prefix
+    # reasons, without the "attachment:<name>: " prefix
+    defects: list[str] = field(default_factory=list)
 
 
 class Refused(Exception):

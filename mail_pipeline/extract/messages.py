@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job, display_name, kind_of
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, display_name, kind_of
 from mail_pipeline.extract.pool import ExtractionPool
 from mail_pipeline.message.parse import Attachment, ParsedEmail, attachment_payloads
 
@@ -36,33 +36,46 @@ def readable(attachment: Attachment) -> str | None:
     return kind_of(attachment.filename, attachment.content_type)
 
 
-def _jobs(parsed: ParsedEmail, raw: bytes, limits: ExtractLimits, out: AttachmentTexts) -> list[tuple[int, str, Job]]:
+def _jobs(
+    parsed: ParsedEmail, raw: bytes, limits: ExtractLimits, out: AttachmentTexts
+) -> list[tuple[int, str, Job]]:
     """(attachment index, content key, job) for each readable attachment within the size limit."""
-    wanted = [(index, attachment, kind) for index, attachment in enumerate(parsed.attachments)
-              if (kind := readable(attachment))]
+    wanted = [
+        (index, attachment, kind)
+        for index, attachment in enumerate(parsed.attachments)
+        if (kind := readable(attachment))
+    ]
     if not wanted:
         return []
     try:
         payloads = attachment_payloads(raw)
-    except Exception as error:  # noqa: BLE001 - parse_message read it; a surprise here costs only the texts
-        out.defects += [f"attachment:{display_name(a.filename, a.content_type)}: not extracted ({type(error).__name__})"
-                        for _, a, _ in wanted]
+    except Exception as error:
+        out.defects += [
+            f"attachment:{display_name(a.filename, a.content_type)}: not extracted ({type(error).__name__})"
+            for _, a, _ in wanted
+        ]
         return []
     jobs = []
     for index, attachment, kind in wanted:
         name = display_name(attachment.filename, attachment.content_type)
         if not attachment.sha256 or attachment.size > limits.max_bytes:
-            out.defects.append(f"attachment:{name}: over the size limit ({attachment.size} bytes > {limits.max_bytes})")
+            out.defects.append(
+                f"attachment:{name}: over the size limit ({attachment.size} bytes > {limits.max_bytes})"
+            )
             continue
         if index >= len(payloads) or payloads[index][0] != attachment:  # the two walks must agree
             out.defects.append(f"attachment:{name}: not extracted (its part was not found again)")
             continue
         _, data, charset = payloads[index]
-        jobs.append((index, f"{attachment.sha256}:{kind}:{charset}", Job(name, kind, data, charset)))
+        jobs.append(
+            (index, f"{attachment.sha256}:{kind}:{charset}", Job(name, kind, data, charset))
+        )
     return jobs
 
 
-def extract_texts(messages: Iterable[tuple[ParsedEmail, bytes]], pool: ExtractionPool) -> list[AttachmentTexts]:
+def extract_texts(
+    messages: Iterable[tuple[ParsedEmail, bytes]], pool: ExtractionPool
+) -> list[AttachmentTexts]:
     """For each (parsed, raw) message, in order: its attachments' text and defects. An attachment
     sent in several messages (same bytes) is read once; bytes wait in batches of BATCH_BYTES."""
     outs: list[AttachmentTexts] = []
@@ -79,7 +92,11 @@ def extract_texts(messages: Iterable[tuple[ParsedEmail, bytes]], pool: Extractio
             queued.clear()
     done.update(zip(queued, pool.run(list(queued.values()))))
     for out, jobs in wanted:
-        _fill(out, [(index, name, done[key]) for index, key, name in jobs], pool.limits.max_email_chars)
+        _fill(
+            out,
+            [(index, name, done[key]) for index, key, name in jobs],
+            pool.limits.max_email_chars,
+        )
     return outs
 
 
@@ -90,9 +107,13 @@ def _fill(out: AttachmentTexts, results: list[tuple[int, str, Extracted]], budge
         out.defects += [f"attachment:{name}: {reason}" for reason in result.defects]
         text = result.text if result.text.strip() else ""
         if text and budget <= 0:
-            out.defects.append(f"attachment:{name}: not kept (the email's attachments passed {limit} characters)")
+            out.defects.append(
+                f"attachment:{name}: not kept (the email's attachments passed {limit} characters)"
+            )
         elif text:
             if len(text) > budget:
-                out.defects.append(f"attachment:{name}: text cut at the email's limit of {limit} characters")
+                out.defects.append(
+                    f"attachment:{name}: text cut at the email's limit of {limit} characters"
+                )
             out.texts.append({"index": index, "name": name, "text": text[:budget]})
             budget -= len(text)

@@ -29,7 +29,9 @@ class Container:
             raise Refused(f"zip bomb refused ({len(members)} members)")
         declared = sum(member.file_size for member in members)
         if declared > limits.max_inflated_bytes:
-            raise Refused(f"zip bomb refused (members declare {declared} bytes, limit {limits.max_inflated_bytes})")
+            raise Refused(
+                f"zip bomb refused (members declare {declared} bytes, limit {limits.max_inflated_bytes})"
+            )
         for member in members:
             ratio = member.file_size / max(member.compress_size, 1)
             if member.file_size > RATIO_CHECKED_ABOVE and ratio > limits.max_zip_ratio:
@@ -38,12 +40,15 @@ class Container:
     def names(self, pattern: str) -> list[str]:
         """Members matching `pattern`, numbered ones (slide2 before slide10) in number order."""
         found = [name for name in self.zip.namelist() if re.fullmatch(pattern, name)]
-        return sorted(found, key=lambda name: (int(m.group(1)) if (m := _NUMBERED.search(name)) else 0, name))
+        return sorted(
+            found, key=lambda name: (int(m.group(1)) if (m := _NUMBERED.search(name)) else 0, name)
+        )
 
     def xml(self, name: str) -> Iterator[tuple[str, Element]]:
         """(event, element) of a member parsed as it streams; 'start' and 'end' events."""
         with self.zip.open(name) as member:
-            data = member.read(self.budget + 1)  # zipfile stops at the declared size; this bounds it anyway
+            # zipfile stops at the declared size; this bounds it anyway
+            data = member.read(self.budget + 1)
         self.budget -= len(data)
         if self.budget < 0:
             raise Refused(f"zip bomb refused ({name} inflates past the declared sizes)")
@@ -78,7 +83,9 @@ class Text:
 def _page_limit(pages: list[str], limits: ExtractLimits, what: str) -> tuple[list[str], list[str]]:
     if len(pages) <= limits.max_pages:
         return pages, []
-    return pages[: limits.max_pages], [f"page limit (read {limits.max_pages} of {len(pages)} {what})"]
+    return pages[: limits.max_pages], [
+        f"page limit (read {limits.max_pages} of {len(pages)} {what})"
+    ]
 
 
 def _runs(container: Container, name: str, out: Text) -> None:

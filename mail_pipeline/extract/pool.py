@@ -19,7 +19,7 @@ from dataclasses import asdict
 from multiprocessing.connection import Connection, wait
 
 from mail_pipeline.extract.documents import extract
-from mail_pipeline.extract.kinds import ExtractLimits, Extracted, Job
+from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job
 
 # A fresh interpreter (`python -m` this module), not multiprocessing: forking a process that runs
 # threads (Dagster, torch, LanceDB) can leave the child holding a lock no thread releases, and
@@ -28,7 +28,9 @@ STARTUP_TIMEOUT_S = 120.0  # interpreter start and imports, on a loaded machine
 READY = "ready"
 
 
-def _serve(conn: Connection, limits: ExtractLimits, target: Callable[[Job, ExtractLimits], Extracted]) -> None:
+def _serve(
+    conn: Connection, limits: ExtractLimits, target: Callable[[Job, ExtractLimits], Extracted]
+) -> None:
     memory = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     conn.send(READY)
@@ -65,13 +67,25 @@ class _Worker:
         # The child imports what this process can: its sys.path, as multiprocessing passes it.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(theirs.fileno()), json.dumps(asdict(limits)), _reference(target)],
-            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                __name__,
+                str(theirs.fileno()),
+                json.dumps(asdict(limits)),
+                _reference(target),
+            ],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         self.conn = Connection(ours.detach())
         if not self.conn.poll(STARTUP_TIMEOUT_S) or self.conn.recv() != READY:
             self.kill()
-            raise RuntimeError(f"attachment extraction worker did not start within {STARTUP_TIMEOUT_S:g} s")
+            raise RuntimeError(
+                f"attachment extraction worker did not start within {STARTUP_TIMEOUT_S:g} s"
+            )
 
     def kill(self) -> str:
         """Kill the worker; how it ended, for the defect."""
@@ -93,8 +107,12 @@ class _Worker:
 class ExtractionPool:
     """Up to `workers` extraction processes, started when first needed and kept between runs."""
 
-    def __init__(self, limits: ExtractLimits = ExtractLimits(), workers: int = 1,
-                 target: Callable[[Job, ExtractLimits], Extracted] = extract):
+    def __init__(
+        self,
+        limits: ExtractLimits = ExtractLimits(),
+        workers: int = 1,
+        target: Callable[[Job, ExtractLimits], Extracted] = extract,
+    ):
         self.limits, self.workers, self.target = limits, max(1, workers), target
         self._idle: list[_Worker] = []
 
@@ -148,7 +166,11 @@ class ExtractionPool:
 def main(argv: list[str]) -> None:
     fd, limits, target = argv
     module, _, name = target.partition(":")
-    _serve(Connection(int(fd)), ExtractLimits(**json.loads(limits)), getattr(importlib.import_module(module), name))
+    _serve(
+        Connection(int(fd)),
+        ExtractLimits(**json.loads(limits)),
+        getattr(importlib.import_module(module), name),
+    )
 
 
 if __name__ == "__main__":

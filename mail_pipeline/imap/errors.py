@@ -83,11 +83,15 @@ def classify(error: BaseException, config: ImapConfig) -> ImapError:
     if unavailable(error):
         return ImapUnavailable(f"{where} is temporarily unavailable: {error}")
     if isinstance(error, LoginError):
-        return ImapAuthError(f"login failed for user {config.username!r} on {where}: bad credentials")
+        return ImapAuthError(
+            f"login failed for user {config.username!r} on {where}: bad credentials"
+        )
     if isinstance(error, socket.gaierror):
         return ImapDnsError(f"cannot resolve host {config.host!r} (DNS lookup failed)")
     if isinstance(error, ConnectionRefusedError):
-        return ImapRefusedError(f"connection refused by {where}: is the IMAP server running on that port?")
+        return ImapRefusedError(
+            f"connection refused by {where}: is the IMAP server running on that port?"
+        )
     if isinstance(error, ssl.SSLCertVerificationError):
         return ImapTlsError(
             f"TLS certificate of {where} could not be verified ({error.verify_message}); "
@@ -97,8 +101,12 @@ def classify(error: BaseException, config: ImapConfig) -> ImapError:
         return ImapTlsError(f"TLS handshake with {where} failed: {error.reason or error}")
     if isinstance(error, (socket.timeout, TimeoutError)):
         return ImapTimeoutError(f"timed out talking to {where}")
-    if isinstance(error, (IMAPClientAbortError, imaplib.IMAP4.abort, ConnectionError, EOFError, OSError)):
-        return ImapConnectionLost(f"connection to {where} was lost: {type(error).__name__}: {error}")
+    if isinstance(
+        error, (IMAPClientAbortError, imaplib.IMAP4.abort, ConnectionError, EOFError, OSError)
+    ):
+        return ImapConnectionLost(
+            f"connection to {where} was lost: {type(error).__name__}: {error}"
+        )
     if isinstance(error, IMAPClientError):
         return ImapError(f"IMAP error from {where}: {error}")
     return ImapError(f"unexpected error talking to {where}: {type(error).__name__}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from imapclient.exceptions import ProtocolError
 from imapclient.response_parser import parse_fetch_response
@@ -27,8 +27,14 @@ FetchValue = int | bytes | tuple[bytes, ...] | datetime | None
 _QUOTED = rb'"(?:[^"\\]|\\["\\])*"'
 _RESPONSE = re.compile(rb"(\d+) +\( *")
 _NAME = rb"(?P<name>[A-Za-z0-9.\-]+(?:\[[^\]]*\](?:<\d+>)?)?)"
-_VALUE = (rb"(?:(?P<number>\d+)|(?P<quoted>" + _QUOTED + rb")|\((?P<list>(?:[^()\"]|" + _QUOTED + rb")*)\)"
-          rb"|NIL|\{(?P<literal>\d+)\})")
+_VALUE = (
+    rb"(?:(?P<number>\d+)|(?P<quoted>"
+    + _QUOTED
+    + rb")|\((?P<list>(?:[^()\"]|"
+    + _QUOTED
+    + rb")*)\)"
+    rb"|NIL|\{(?P<literal>\d+)\})"
+)
 # RFC 3501's spacing: one space between items, none before the closing `)`.
 _ITEM = re.compile(_NAME + rb" " + _VALUE + rb"(?: |(?P<end>\)\Z))")
 # Where _ITEM fails: runs of spaces, spaces before `)` (qq.com, Gmail), no space after a literal
@@ -40,17 +46,38 @@ _SHAPES = {b"UID": int, b"RFC822.SIZE": int, b"INTERNALDATE": datetime, b"FLAGS"
 _LOOSE_UID = re.compile(rb"[ (]UID +(\d+)", re.IGNORECASE)
 _LIST_TOKEN = re.compile(rb" *(?:(" + _QUOTED + rb")|([^ ()\"]+))")
 _ESCAPE = re.compile(rb"\\(.)")
-_INTERNALDATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
-_MONTHS = {name: number for number, name in enumerate(
-    (b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"), start=1)}
+_INTERNALDATE = re.compile(
+    rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        (
+            b"JAN",
+            b"FEB",
+            b"MAR",
+            b"APR",
+            b"MAY",
+            b"JUN",
+            b"JUL",
+            b"AUG",
+            b"SEP",
+            b"OCT",
+            b"NOV",
+            b"DEC",
+        ),
+        start=1,
+    )
+}
 
 
 class FetchParseError(ValueError):
     """A FETCH response this parser does not understand (the text shown holds no literal)."""
 
 
-def parse_fetch(data: list[bytes | tuple[bytes, bytes] | None],
-                requested: Collection[int] | None = None) -> dict[int, dict[bytes, FetchValue]]:
+def parse_fetch(
+    data: list[bytes | tuple[bytes, bytes] | None], requested: Collection[int] | None = None
+) -> dict[int, dict[bytes, FetchValue]]:
     """The items of each message, by UID, from imaplib's untagged FETCH data.
 
     A response without UID, or (given `requested`) with a UID not asked for, is unsolicited
@@ -68,8 +95,9 @@ def parse_fetch(data: list[bytes | tuple[bytes, bytes] | None],
     return found
 
 
-def _fallback(text: bytes, literals: list[bytes], error: FetchParseError,
-              requested: Collection[int] | None) -> dict[bytes, FetchValue]:
+def _fallback(
+    text: bytes, literals: list[bytes], error: FetchParseError, requested: Collection[int] | None
+) -> dict[bytes, FetchValue]:
     """imapclient's reading of a response this parser rejects; {} for an unreadable one that
     carries no requested UID; `error` when a requested message cannot be read either way."""
     try:
@@ -102,11 +130,13 @@ def _imapclient_items(text: bytes, literals: list[bytes]) -> dict[bytes, FetchVa
         if name in items and not isinstance(items[name], kind):
             raise ValueError(f"{name.decode()} read as {items[name]!r}")
     if b"INTERNALDATE" in items:
-        items[b"INTERNALDATE"] = items[b"INTERNALDATE"].astimezone(timezone.utc)
+        items[b"INTERNALDATE"] = items[b"INTERNALDATE"].astimezone(UTC)
     return items
 
 
-def _responses(data: list[bytes | tuple[bytes, bytes] | None]) -> Iterator[tuple[bytes, list[bytes]]]:
+def _responses(
+    data: list[bytes | tuple[bytes, bytes] | None],
+) -> Iterator[tuple[bytes, list[bytes]]]:
     """(text, literals) per response. imaplib stores a response with literals as one
     (text up to `{n}`, literal) tuple per literal followed by the rest of the line as bytes."""
     if data == [None]:  # imaplib's "no FETCH responses at all"
@@ -124,7 +154,9 @@ def _responses(data: list[bytes | tuple[bytes, bytes] | None]) -> Iterator[tuple
         else:
             raise FetchParseError(f"unexpected FETCH data part {type(part).__name__}")
     if pieces:
-        raise FetchParseError(f"FETCH response ends inside a literal: {_excerpt(b''.join(pieces), 0)}")
+        raise FetchParseError(
+            f"FETCH response ends inside a literal: {_excerpt(b''.join(pieces), 0)}"
+        )
 
 
 def parse_response(text: bytes, literals: Sequence[bytes] = ()) -> dict[bytes, FetchValue]:
@@ -143,7 +175,9 @@ def parse_response(text: bytes, literals: Sequence[bytes] = ()) -> dict[bytes, F
         if name is None:  # _LOOSE_ITEM found no item: only the closing `)`, or what no rule reads
             if end:
                 break
-            raise FetchParseError(f"cannot parse FETCH item at byte {position}: {_excerpt(text, position)}")
+            raise FetchParseError(
+                f"cannot parse FETCH item at byte {position}: {_excerpt(text, position)}"
+            )
         name = name.upper()
         value: FetchValue = None
         if number is not None:
@@ -154,17 +188,23 @@ def parse_response(text: bytes, literals: Sequence[bytes] = ()) -> dict[bytes, F
             value = _list_tokens(listed)
         elif literal is not None:
             value = _literal(name, int(literal), pending)
-        items[name] = parse_internaldate(value) if name == b"INTERNALDATE" and value is not None else value
+        items[name] = (
+            parse_internaldate(value) if name == b"INTERNALDATE" and value is not None else value
+        )
         position = match.end()
     if pending:
-        raise FetchParseError(f"{len(pending)} literal(s) left over in FETCH response: {_excerpt(text, 0)}")
+        raise FetchParseError(
+            f"{len(pending)} literal(s) left over in FETCH response: {_excerpt(text, 0)}"
+        )
     return items
 
 
 def _literal(name: bytes, size: int, pending: list[bytes]) -> bytes:
     if not pending or len(pending[0]) != size:
         got = f"{len(pending[0])} bytes" if pending else "none"
-        raise FetchParseError(f"literal {{{size}}} of {name.decode()} does not match the data read ({got})")
+        raise FetchParseError(
+            f"literal {{{size}}} of {name.decode()} does not match the data read ({got})"
+        )
     return pending.pop(0)
 
 
@@ -187,7 +227,7 @@ def _unquote(quoted: bytes) -> bytes:
 
 
 def _excerpt(text: bytes, position: int) -> str:
-    return repr(text[max(position - 20, 0):position + 60])
+    return repr(text[max(position - 20, 0) : position + 60])
 
 
 def parse_internaldate(value: FetchValue) -> datetime:
@@ -200,5 +240,5 @@ def parse_internaldate(value: FetchValue) -> datetime:
         raise FetchParseError(f"cannot parse INTERNALDATE {value!r}")
     day, _, year, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
     offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
-    local = datetime(int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+    local = datetime(int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=UTC)
     return local - offset if sign == b"+" else local + offset

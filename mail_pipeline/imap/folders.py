@@ -12,12 +12,25 @@ SKIPPED_USES = {"\\Trash", "\\Junk", "\\Drafts"}
 SPECIAL_USES = {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 # The names servers without SPECIAL-USE give those folders (Dovecot, Courier, Cyrus, Exchange,
 # Apple Mail, Thunderbird defaults), compared without case.
-SKIPPED_NAMES = {"trash", "deleted items", "deleted messages", "junk", "junk e-mail", "junk email", "spam",
-                 "bulk mail", "drafts"}
+SKIPPED_NAMES = {
+    "trash",
+    "deleted items",
+    "deleted messages",
+    "junk",
+    "junk e-mail",
+    "junk email",
+    "spam",
+    "bulk mail",
+    "drafts",
+}
 
 
 def selectable(available: Sequence[Folder]) -> dict[str, Folder]:
-    return {f.name: f for f in available if "\\Noselect" not in f.flags and "\\NonExistent" not in f.flags}
+    return {
+        f.name: f
+        for f in available
+        if "\\Noselect" not in f.flags and "\\NonExistent" not in f.flags
+    }
 
 
 def is_special(folder: Folder, by_flags: bool) -> bool:
@@ -30,7 +43,9 @@ def is_special(folder: Folder, by_flags: bool) -> bool:
     return at_top and parts[-1].casefold() in SKIPPED_NAMES
 
 
-def split_folders(available: Sequence[Folder], wanted: Sequence[str]) -> tuple[list[str], list[str]]:
+def split_folders(
+    available: Sequence[Folder], wanted: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """(the folder names to sync, the wanted ones the server does not have): `wanted` as given,
     or for `("*",)` every selectable folder except Trash, Junk and Drafts, known by their
     SPECIAL-USE flags (RFC 6154) or, on a server that sets none, by their names."""
@@ -38,13 +53,17 @@ def split_folders(available: Sequence[Folder], wanted: Sequence[str]) -> tuple[l
     if tuple(wanted) == ("*",):
         by_flags = any(SPECIAL_USES & set(f.flags) for f in available)
         return sorted(name for name, f in folders.items() if not is_special(f, by_flags)), []
-    return [name for name in wanted if name in folders], [name for name in wanted if name not in folders]
+    return [name for name in wanted if name in folders], [
+        name for name in wanted if name not in folders
+    ]
 
 
 def sync_folders(available: Sequence[Folder], wanted: Sequence[str]) -> list[str]:
     """The folder names to sync (see `split_folders`); every wanted folder must exist."""
     folders, missing = split_folders(available, wanted)
     if missing:
-        raise ImapFolderError(f"unknown folder(s) {', '.join(map(repr, missing))}; "
-                              f"the server has: {', '.join(sorted(selectable(available)))}")
+        raise ImapFolderError(
+            f"unknown folder(s) {', '.join(map(repr, missing))}; "
+            f"the server has: {', '.join(sorted(selectable(available)))}"
+        )
     return folders

@@ -56,7 +56,10 @@ def parse_vanished(data: Sequence[bytes]) -> set[int]:
 
 
 def _states(data: dict[int, dict[bytes, FetchValue]]) -> list[FlagState]:
-    return [FlagState(uid, flag_names(item), item.get(b"INTERNALDATE")) for uid, item in sorted(data.items())]
+    return [
+        FlagState(uid, flag_names(item), item.get(b"INTERNALDATE"))
+        for uid, item in sorted(data.items())
+    ]
 
 
 def changed_since(session: ImapSession, modseq: int, qresync: bool) -> Changes:
@@ -70,11 +73,15 @@ def changed_since(session: ImapSession, modseq: int, qresync: bool) -> Changes:
 def batches(uids: Sequence[int], size: int) -> Iterator[list[int]]:
     ordered = sorted(uids)
     for start in range(0, len(ordered), size):
-        yield ordered[start:start + size]
+        yield ordered[start : start + size]
 
 
-def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BATCH,
-                changed_since: int | None = None) -> list[FlagState]:
+def fetch_flags(
+    session: ImapSession,
+    uids: Sequence[int],
+    batch: int = FLAGS_BATCH,
+    changed_since: int | None = None,
+) -> list[FlagState]:
     """FLAGS of `uids`, a few thousand per command as UID ranges: the fallback without CONDSTORE;
     with `changed_since`, only of those whose flags changed after it (`(CHANGEDSINCE m)`,
     RFC 7162 3.1.4: the others are not in the answer)."""
@@ -86,7 +93,9 @@ def fetch_flags(session: ImapSession, uids: Sequence[int], batch: int = FLAGS_BA
     return found
 
 
-def message_ids(session: ImapSession, uids: Sequence[int], batch: int = 500) -> dict[int, str | None]:
+def message_ids(
+    session: ImapSession, uids: Sequence[int], batch: int = 500
+) -> dict[int, str | None]:
     """Message-ID of each UID, from its header field alone."""
     found: dict[int, str | None] = {}
     for chunk in batches(uids, batch):

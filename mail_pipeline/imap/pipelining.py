@@ -26,10 +26,17 @@ class FetchWindow:
     gives (batch, answer by UID) in the order `take` handed the batches out; `take` returns
     None when it has none now. A reconnect (`ImapSession._retrying`) sends the unanswered again."""
 
-    def __init__(self, session: ImapSession, take: Callable[[], Sequence | None], depth: int,
-                 items: Sequence[bytes] = FETCH_ITEMS, uids: Callable[[Sequence], list[int]] | None = None):
+    def __init__(
+        self,
+        session: ImapSession,
+        take: Callable[[], Sequence | None],
+        depth: int,
+        items: Sequence[bytes] = FETCH_ITEMS,
+        uids: Callable[[Sequence], list[int]] | None = None,
+    ):
         self.session, self.take, self.depth, self.items = session, take, max(depth, 1), items
-        self.uids = uids or (lambda batch: [m.uid for m in batch])  # batches of MessageMeta by default
+        # batches of MessageMeta by default
+        self.uids = uids or (lambda batch: [m.uid for m in batch])
         self.waiting: deque[Sequence] = deque()  # handed out, not yet answered, in order
         self.tags: deque[bytes] = deque()
         self.connection: IMAPClient | None = None  # the one `tags` were sent on

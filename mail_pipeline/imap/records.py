@@ -58,22 +58,35 @@ def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
     size = item.get(b"RFC822.SIZE")
     if not isinstance(size, int):
         raise ImapProtocolError(f"FETCH response for UID {uid} has no RFC822.SIZE")
-    return MessageMeta(uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item))
+    return MessageMeta(
+        uid=uid, internaldate=_internaldate(uid, item), size=size, flags=flag_names(item)
+    )
 
 
 def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
     # \Recent is the session's state, not the message's (RFC 3501 2.3.2).
-    return tuple(flag.decode(errors="replace") for flag in item.get(b"FLAGS") or () if flag.upper() != b"\\RECENT")
+    return tuple(
+        flag.decode(errors="replace")
+        for flag in item.get(b"FLAGS") or ()
+        if flag.upper() != b"\\RECENT"
+    )
 
 
 def fetched_message(meta: MessageMeta, item: dict[bytes, FetchValue]) -> FetchedMessage:
     """The body of `item` with the plan's metadata; FLAGS sent with it (changed since) win."""
     flags = flag_names(item) if b"FLAGS" in item else meta.flags
-    return FetchedMessage(uid=meta.uid, internaldate=meta.internaldate, flags=flags, size=meta.size,
-                          raw=item[b"BODY[]"])
+    return FetchedMessage(
+        uid=meta.uid,
+        internaldate=meta.internaldate,
+        flags=flags,
+        size=meta.size,
+        raw=item[b"BODY[]"],
+    )
 
 
-def plan_batches(metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
+def plan_batches(
+    metas: Iterable[MessageMeta], *, max_messages: int, max_bytes: int
+) -> Iterator[list[MessageMeta]]:
     batch: list[MessageMeta] = []
     size = 0
     for meta in metas:

@@ -8,6 +8,7 @@ every error message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -21,13 +22,28 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_response
 
 from mail_pipeline.imap import wire
-from mail_pipeline.imap.pipelining import FETCH_ITEMS, FetchWindow
-from mail_pipeline.imap.wire import GreetedClient, quiet_wire_log
+from mail_pipeline.imap.errors import (
+    ImapConnectionLost,
+    ImapError,
+    ImapFolderError,
+    ImapFolderMissing,
+    ImapProtocolError,
+    classify,
+    unavailable,
+)
 from mail_pipeline.imap.fetch_response import FetchParseError, FetchValue, parse_fetch
-from mail_pipeline.imap.records import (FetchedMessage, Folder, FolderStatus, MessageMeta, fetched_message, message_meta,
-                                        plan_batches, sequence_set)
-from mail_pipeline.imap.errors import (ImapConnectionLost, ImapError, ImapFolderError, ImapFolderMissing, ImapProtocolError,
-                                       classify, unavailable)
+from mail_pipeline.imap.pipelining import FetchWindow
+from mail_pipeline.imap.records import (
+    FetchedMessage,
+    Folder,
+    FolderStatus,
+    MessageMeta,
+    fetched_message,
+    message_meta,
+    plan_batches,
+    sequence_set,
+)
+from mail_pipeline.imap.wire import GreetedClient, quiet_wire_log
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +72,15 @@ class ImapConfig:
 class ImapSession:
     """One connection per account per run. Use as a context manager; logout happens in finally."""
 
-    def __init__(self, config: ImapConfig, password: str, *, on_fetch: Callable[[int], None] | None = None):
+    def __init__(
+        self, config: ImapConfig, password: str, *, on_fetch: Callable[[int], None] | None = None
+    ):
         self.config = config
         self._password = password
         self._client: IMAPClient | None = None
-        self._folder: str | None = None  # selected by the caller: re-selected on every new connection
+        self._folder: str | None = (
+            None  # selected by the caller: re-selected on every new connection
+        )
         self._open: str | None = None  # selected on the current connection
         self._examined: FolderStatus | None = None
         self._modseq = False  # `select` wants HIGHESTMODSEQ from STATUS where EXAMINE lacks it
@@ -84,7 +104,9 @@ class ImapSession:
         c = self.config
         try:
             client = GreetedClient(
-                c.host, port=c.port, ssl=c.security == "tls",
+                c.host,
+                port=c.port,
+                ssl=c.security == "tls",
                 ssl_context=self._ssl_context() if c.security != "plain" else None,
                 timeout=SocketTimeout(connect=c.connect_timeout_s, read=c.read_timeout_s),
             )
@@ -114,10 +136,8 @@ class ImapSession:
         try:
             client.logout()
         except Exception:  # the connection may already be gone; nothing left to release
-            try:
+            with contextlib.suppress(Exception):
                 client.shutdown()
-            except Exception:
-                pass
 
     def _drop(self) -> None:
         """Forget a broken connection (no LOGOUT: on a hung server it would wait out the read
@@ -137,8 +157,10 @@ class ImapSession:
             if self._examined is not None and examined.uidvalidity != self._examined.uidvalidity:
                 folder, self._folder = self._folder, None
                 # The UIDs the caller holds (a plan, a SEARCH) name other messages now.
-                raise ImapError(f"UIDVALIDITY of {folder!r} changed while reconnecting to {self.config.host}; "
-                                "its UIDs are void: re-run to fetch it afresh")
+                raise ImapError(
+                    f"UIDVALIDITY of {folder!r} changed while reconnecting to {self.config.host}; "
+                    "its UIDs are void: re-run to fetch it afresh"
+                )
             self._examined = examined
 
     def _retrying(self, operation: Callable[[], object]) -> object:
@@ -158,9 +180,16 @@ class ImapSession:
                 if not error.transient:
                     raise error from None
                 if elapsed + delay > self.config.retry_s:
-                    raise type(error)(f"{error} (gave up after {attempt} attempt(s) in {elapsed:.0f}s)") from None
-                log.warning("%s; reconnecting in %.1fs (attempt %d, for up to %.0fs)", error, delay, attempt,
-                            self.config.retry_s)
+                    raise type(error)(
+                        f"{error} (gave up after {attempt} attempt(s) in {elapsed:.0f}s)"
+                    ) from None
+                log.warning(
+                    "%s; reconnecting in %.1fs (attempt %d, for up to %.0fs)",
+                    error,
+                    delay,
+                    attempt,
+                    self.config.retry_s,
+                )
                 self._drop()
                 time.sleep(delay)
 
@@ -173,10 +202,14 @@ class ImapSession:
     def list_folders(self) -> list[Folder]:
         def run():
             return [
-                Folder(name=name, flags=tuple(f.decode() if isinstance(f, bytes) else str(f) for f in flags),
-                       delimiter=delimiter.decode() if isinstance(delimiter, bytes) else delimiter)
+                Folder(
+                    name=name,
+                    flags=tuple(f.decode() if isinstance(f, bytes) else str(f) for f in flags),
+                    delimiter=delimiter.decode() if isinstance(delimiter, bytes) else delimiter,
+                )
                 for flags, delimiter, name in self.client.list_folders()
             ]
+
         return self._retrying(run)
 
     def status(self, folder: str) -> FolderStatus:
@@ -192,9 +225,12 @@ class ImapSession:
                     raise
                 raise self._folder_error(folder, "STATUS", error) from None
             return FolderStatus(
-                uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data[b"UIDNEXT"]),
-                messages=int(data[b"MESSAGES"]), highestmodseq=data.get(b"HIGHESTMODSEQ"),
+                uidvalidity=int(data[b"UIDVALIDITY"]),
+                uidnext=int(data[b"UIDNEXT"]),
+                messages=int(data[b"MESSAGES"]),
+                highestmodseq=data.get(b"HIGHESTMODSEQ"),
             )
+
         return self._retrying(run)
 
     def _folder_error(self, folder: str, command: str, error: IMAPClientError) -> ImapFolderError:
@@ -203,12 +239,20 @@ class ImapSession:
         where = f"{self.config.host}:{self.config.port}"
         if self._listed(folder):
             return ImapFolderError(f"{command} of folder {folder!r} refused by {where}: {error}")
-        return ImapFolderMissing(f"folder {folder!r} does not exist on {where} (not listed; the server said: {error})")
+        return ImapFolderMissing(
+            f"folder {folder!r} does not exist on {where} (not listed; the server said: {error})"
+        )
 
     def _listed(self, folder: str) -> bool:
         # LIST has no escape for its wildcards (RFC 3501 6.3.8): filter the names it returns.
-        listed = [flags for flags, _delimiter, name in self.client.list_folders("", folder) if name == folder]
-        return bool(listed) and not {b"\\NONEXISTENT", b"\\NOSELECT"} & {f.upper() for f in listed[0]}
+        listed = [
+            flags
+            for flags, _delimiter, name in self.client.list_folders("", folder)
+            if name == folder
+        ]
+        return bool(listed) and not {b"\\NONEXISTENT", b"\\NOSELECT"} & {
+            f.upper() for f in listed[0]
+        }
 
     def exists(self, folder: str) -> bool:
         """Whether a LIST of `folder` shows it as a selectable mailbox: the confirmation asked
@@ -225,8 +269,16 @@ class ImapSession:
         return self._retrying(lambda: self._examined)
 
     def _examine(self, folder: str) -> FolderStatus:
-        asked = wire.send(self.client, "STATUS", wire.mailbox(self.client, folder),
-                          "(UIDVALIDITY HIGHESTMODSEQ)") if self._modseq else None
+        asked = (
+            wire.send(
+                self.client,
+                "STATUS",
+                wire.mailbox(self.client, folder),
+                "(UIDVALIDITY HIGHESTMODSEQ)",
+            )
+            if self._modseq
+            else None
+        )
         try:
             data = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as error:
@@ -237,14 +289,21 @@ class ImapSession:
             raise failure from None
         self._open = folder
         examined = FolderStatus(
-            uidvalidity=int(data[b"UIDVALIDITY"]), uidnext=int(data.get(b"UIDNEXT") or self._uidnext(folder)),
-            messages=int(data.get(b"EXISTS", 0)), highestmodseq=data.get(b"HIGHESTMODSEQ"),
+            uidvalidity=int(data[b"UIDVALIDITY"]),
+            uidnext=int(data.get(b"UIDNEXT") or self._uidnext(folder)),
+            messages=int(data.get(b"EXISTS", 0)),
+            highestmodseq=data.get(b"HIGHESTMODSEQ"),
         )
         if asked is None or examined.highestmodseq is not None:
             return examined
-        return replace(examined, highestmodseq=self._status_modseq(folder, asked, data.get(b"STATUS"), examined))
+        return replace(
+            examined,
+            highestmodseq=self._status_modseq(folder, asked, data.get(b"STATUS"), examined),
+        )
 
-    def _status_modseq(self, folder: str, tag: bytes, answer: list | None, examined: FolderStatus) -> int | None:
+    def _status_modseq(
+        self, folder: str, tag: bytes, answer: list | None, examined: FolderStatus
+    ) -> int | None:
         """HIGHESTMODSEQ of the STATUS sent with `tag` (its answer read with EXAMINE's), if it
         describes the folder EXAMINE opened."""
         try:
@@ -254,13 +313,24 @@ class ImapSession:
                 raise
             typ, said = "BAD", [str(error).encode()]
         if typ != "OK" or not answer:
-            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(errors="replace")
-            log.info("STATUS of %r refused by %s:%s (%s): flags of stored messages are all asked for", folder,
-                     self.config.host, self.config.port, said)
+            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(
+                errors="replace"
+            )
+            log.info(
+                "STATUS of %r refused by %s:%s (%s): flags of stored messages are all asked for",
+                folder,
+                self.config.host,
+                self.config.port,
+                said,
+            )
             return None
         items = parse_response(answer[-1:])[-1]
         found = dict(zip(items[::2], items[1::2]))
-        return found.get(b"HIGHESTMODSEQ") if found.get(b"UIDVALIDITY") == examined.uidvalidity else None
+        return (
+            found.get(b"HIGHESTMODSEQ")
+            if found.get(b"UIDVALIDITY") == examined.uidvalidity
+            else None
+        )
 
     def _uidnext(self, folder: str) -> int:
         """UIDNEXT where EXAMINE's answer lacks it (required by RFC 3501 6.3.1, yet some servers
@@ -279,7 +349,11 @@ class ImapSession:
         if self._open is None or self._client is None:
             return
         # Selected read-only (EXAMINE), so CLOSE expunges nothing where UNSELECT is missing.
-        leave = self.client.unselect_folder if b"UNSELECT" in self.capabilities else self.client.close_folder
+        leave = (
+            self.client.unselect_folder
+            if b"UNSELECT" in self.capabilities
+            else self.client.close_folder
+        )
         try:
             leave()
         except Exception as raw_error:
@@ -302,7 +376,9 @@ class ImapSession:
 
     def search_between(self, since: date, before: date) -> list[int]:
         """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
-        return sorted(self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before])))
+        return sorted(
+            self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before]))
+        )
 
     def search_from(self, first_uid: int) -> list[int]:
         # `UID n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8).
@@ -311,82 +387,133 @@ class ImapSession:
 
     def fetch_meta(self, uids: Sequence[int], batch: int = 1000) -> list[MessageMeta]:
         found: list[MessageMeta] = []
-        chunks = iter([list(uids[start:start + batch]) for start in range(0, len(uids), batch)])
-        window = FetchWindow(self, lambda: next(chunks, None), max(self.config.pipeline_depth, META_DEPTH),
-                             META_ITEMS, list)
+        chunks = iter([list(uids[start : start + batch]) for start in range(0, len(uids), batch)])
+        window = FetchWindow(
+            self,
+            lambda: next(chunks, None),
+            max(self.config.pipeline_depth, META_DEPTH),
+            META_ITEMS,
+            list,
+        )
         for chunk, data in window:
             found += [message_meta(uid, data[uid]) for uid in chunk if uid in data]
             self._warn_missing([uid for uid in chunk if uid not in data], len(chunk))
         return sorted(found, key=lambda m: m.uid)
 
-    def fetch_messages(self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int,
-                       depth: int = 1) -> Iterator[FetchedMessage]:
+    def fetch_messages(
+        self, metas: Sequence[MessageMeta], *, max_messages: int, max_bytes: int, depth: int = 1
+    ) -> Iterator[FetchedMessage]:
         """Stream full messages in batches capped by count and by bytes, `depth` commands in flight."""
         batches = plan_batches(metas, max_messages=max_messages, max_bytes=max_bytes)
         for batch, data in FetchWindow(self, lambda: next(batches, None), depth):
             yield from self.received(batch, data)
 
-    def received(self, batch: Sequence[MessageMeta], data: dict[int, dict[bytes, FetchValue]]) -> list[FetchedMessage]:
+    def received(
+        self, batch: Sequence[MessageMeta], data: dict[int, dict[bytes, FetchValue]]
+    ) -> list[FetchedMessage]:
         """The messages of a batch's answer that came with a body."""
         # No body (absent or NIL): expunged since SEARCH, or a server's hiccup. Not stored, so the
         # next run's plan asks for it again; the caller records it (sync.plan.raw_rows).
-        messages = [fetched_message(m, data[m.uid]) for m in batch if data.get(m.uid, {}).get(b"BODY[]") is not None]
-        self._warn_missing([m.uid for m in batch if data.get(m.uid, {}).get(b"BODY[]") is None], len(batch))
+        messages = [
+            fetched_message(m, data[m.uid])
+            for m in batch
+            if data.get(m.uid, {}).get(b"BODY[]") is not None
+        ]
+        self._warn_missing(
+            [m.uid for m in batch if data.get(m.uid, {}).get(b"BODY[]") is None], len(batch)
+        )
         if self._on_fetch:
             self._on_fetch(len(messages))
         return messages
 
-    def uid_fetch(self, uid_set: str, items: Sequence[bytes], modifiers: str = "",
-                  requested: Collection[int] | None = None) -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
+    def uid_fetch(
+        self,
+        uid_set: str,
+        items: Sequence[bytes],
+        modifiers: str = "",
+        requested: Collection[int] | None = None,
+    ) -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
         """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
         them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
+
         def run():
             wire.take(self.client, "VANISHED")
             data = self._uid_fetch(uid_set, items, modifiers, requested)
             return data, wire.take(self.client, "VANISHED")
+
         return self._retrying(run)
 
     def _warn_missing(self, missing: list[int], asked: int) -> None:
         if missing:
             shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
-            log.warning("%s:%s returned nothing for %d of %d requested UID(s) in %r: %s (not stored; asked again "
-                        "next run)", self.config.host, self.config.port, len(missing), asked, self._open, shown)
+            log.warning(
+                "%s:%s returned nothing for %d of %d requested UID(s) in %r: %s (not stored; asked again "
+                "next run)",
+                self.config.host,
+                self.config.port,
+                len(missing),
+                asked,
+                self._open,
+                shown,
+            )
 
-    def _uid_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "",
-                   requested: Collection[int] | None = None) -> dict[int, dict[bytes, FetchValue]]:
+    def _uid_fetch(
+        self,
+        uids: Sequence[int] | str,
+        items: Sequence[bytes],
+        modifiers: str = "",
+        requested: Collection[int] | None = None,
+    ) -> dict[int, dict[bytes, FetchValue]]:
         """UID FETCH on imapclient's imaplib connection (imap/wire.py), parsed by `parse_fetch` (a third of
         imapclient's parsing time); imapclient stays for every other command. `uids` is a list,
         or a sequence set (then `requested`, when known, filters unsolicited responses)."""
         requested = requested if isinstance(uids, str) else set(uids)
         return self.finish_fetch(self.send_fetch(uids, items, modifiers), requested)
 
-    def send_fetch(self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = "") -> bytes:
+    def send_fetch(
+        self, uids: Sequence[int] | str, items: Sequence[bytes], modifiers: str = ""
+    ) -> bytes:
         """Send a UID FETCH without waiting for its answer; its tag, for `finish_fetch`."""
         uid_set = uids if isinstance(uids, str) else sequence_set(uids)
         listed = b"(" + b" ".join(items) + b")"
-        return wire.send(self.client, "UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else []))
+        return wire.send(
+            self.client, "UID", "FETCH", uid_set, listed, *([modifiers] if modifiers else [])
+        )
 
-    def finish_fetch(self, tag: bytes, requested: Collection[int] | None) -> dict[int, dict[bytes, FetchValue]]:
+    def finish_fetch(
+        self, tag: bytes, requested: Collection[int] | None
+    ) -> dict[int, dict[bytes, FetchValue]]:
         """Read up to `tag`'s completion; the FETCH responses read so far, by UID."""
         typ, said = wire.complete(self.client, "UID", tag)
         if typ != "OK":
-            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(errors="replace")
+            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(
+                errors="replace"
+            )
             if typ != "NO" or "[UNAVAILABLE]" in said.upper():
                 raise IMAPClientError(f"FETCH failed: {said}")
             # Gmail ("Some messages could not be FETCHed") and Dovecot ([EXPUNGEISSUED]) send the
             # messages they can and answer NO: keep those; the callers count the others missing.
-            log.warning("%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said)
+            log.warning(
+                "%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said
+            )
         try:
             return parse_fetch(wire.take(self.client, "FETCH"), requested=requested)
         except FetchParseError as error:
-            raise ImapProtocolError(f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}") from None
+            raise ImapProtocolError(
+                f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}"
+            ) from None
 
 
 def config_for(account, settings) -> ImapConfig:
     """The connection settings of a registry `Account` under the given `Settings`."""
     return ImapConfig(
-        host=account.host, port=account.port, username=account.username, security=account.security,
-        ca_file=account.ca_file, connect_timeout_s=settings.imap_connect_timeout_s,
-        read_timeout_s=settings.imap_read_timeout_s, retry_s=settings.imap_retry_s,
+        host=account.host,
+        port=account.port,
+        username=account.username,
+        security=account.security,
+        ca_file=account.ca_file,
+        connect_timeout_s=settings.imap_connect_timeout_s,
+        read_timeout_s=settings.imap_read_timeout_s,
+        retry_s=settings.imap_retry_s,
         pipeline_depth=settings.imap_pipeline_depth,
     )

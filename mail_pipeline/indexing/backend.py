@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -62,8 +62,10 @@ class Choice:
             return f"{self.runtime.name} on {self.device} ({self.how})"
         speeds = ", ".join(f"{name} {rate:.1f}" for name, rate in self.chunks_per_s.items())
         speedup = self.chunks_per_s[self.runtime.name] / self.chunks_per_s[TORCH_FP32.name]
-        return (f"{self.runtime.name} on {self.device}, {speedup:.2f}x torch fp32 (chunks/s: {speeds}; "
-                f"min cosine {self.min_cosine.get(self.runtime.name, 1.0):.5f}; measured {self.measured_at})")
+        return (
+            f"{self.runtime.name} on {self.device}, {speedup:.2f}x torch fp32 (chunks/s: {speeds}; "
+            f"min cosine {self.min_cosine.get(self.runtime.name, 1.0):.5f}; measured {self.measured_at})"
+        )
 
     def to_json(self) -> dict:
         return {**asdict(self), "runtime": asdict(self.runtime)}
@@ -77,7 +79,9 @@ def check_backend(backend: str, precision: str) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"embedding backend must be one of {BACKENDS}, not {backend!r}")
     if backend == "openvino" and precision == "bf16":
-        raise ValueError("the openvino embedding backend runs fp32 only; use precision fp32 or auto")
+        raise ValueError(
+            "the openvino embedding backend runs fp32 only; use precision fp32 or auto"
+        )
 
 
 def candidates(backend: str, torch_precision: str, openvino_usable: bool) -> list[Runtime]:
@@ -100,8 +104,18 @@ def machine_key(model_path: str, device: str, precision: str, batch_size: int) -
             versions.append(f"{package}={metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package}=absent")
-    return "|".join([_cpu_model(), str(cpu_threads()), platform.machine(), device, *versions,
-                     str(Path(model_path).resolve()), f"precision={precision}", f"batch={batch_size}"])
+    return "|".join(
+        [
+            _cpu_model(),
+            str(cpu_threads()),
+            platform.machine(),
+            device,
+            *versions,
+            str(Path(model_path).resolve()),
+            f"precision={precision}",
+            f"batch={batch_size}",
+        ]
+    )
 
 
 def _cpu_model() -> str:
@@ -139,7 +153,7 @@ def calibration_texts(n: int = CALIBRATION_TEXTS) -> list[str]:
     from mail_pipeline.demo.synthetic import generate_mailbox
     from mail_pipeline.message.parse import parse_message
 
-    messages = generate_mailbox(n * 2, days=7, end=datetime(2026, 1, 1, tzinfo=timezone.utc), seed=18)
+    messages = generate_mailbox(n * 2, days=7, end=datetime(2026, 1, 1, tzinfo=UTC), seed=18)
     texts = [text for text in (parse_message(m.raw).search_text.strip() for m in messages) if text]
     return texts[:n]
 
@@ -153,12 +167,19 @@ def pick(rates: dict[Runtime, float], cosines: dict[Runtime, float]) -> Runtime:
     is OTHER_KEY_MARGIN faster; runtimes under MIN_COSINE to torch fp32 never."""
     keeps = [r for r in rates if cosines[r] >= MIN_COSINE]
     winner = max((r for r in keeps if r.precision == "fp32"), key=rates.__getitem__)
-    others = [r for r in keeps if r.precision != "fp32" and rates[r] >= rates[winner] * OTHER_KEY_MARGIN]
+    others = [
+        r for r in keeps if r.precision != "fp32" and rates[r] >= rates[winner] * OTHER_KEY_MARGIN
+    ]
     return max(others, key=rates.__getitem__) if others else winner
 
 
-def calibrate(runtimes: Sequence[Runtime], encoders: Callable[[Runtime], Callable], texts: Sequence[str],
-              device: str, rounds: int = CALIBRATION_ROUNDS) -> Choice:
+def calibrate(
+    runtimes: Sequence[Runtime],
+    encoders: Callable[[Runtime], Callable],
+    texts: Sequence[str],
+    device: str,
+    rounds: int = CALIBRATION_ROUNDS,
+) -> Choice:
     """Time each runtime on `texts`, alternating the order each round (best round counts), and
     pick the fastest whose vectors keep cosine >= MIN_COSINE to torch fp32."""
     encode = {runtime: encoders(runtime) for runtime in runtimes}
@@ -167,12 +188,19 @@ def calibrate(runtimes: Sequence[Runtime], encoders: Callable[[Runtime], Callabl
     best: dict[Runtime, float] = {}
     vectors: dict[Runtime, np.ndarray] = {}
     for round_ in range(rounds):
-        for runtime in (runtimes if round_ % 2 == 0 else list(reversed(runtimes))):
+        for runtime in runtimes if round_ % 2 == 0 else list(reversed(runtimes)):
             started = time.perf_counter()
             vectors[runtime] = encode[runtime](list(texts))
-            best[runtime] = max(best.get(runtime, 0.0), len(texts) / (time.perf_counter() - started))
+            best[runtime] = max(
+                best.get(runtime, 0.0), len(texts) / (time.perf_counter() - started)
+            )
     cosines = {r: min_cosine(vectors[r], vectors[TORCH_FP32]) for r in runtimes}
     winner = pick(best, cosines)
-    return Choice(winner, device, "measured", {r.name: round(best[r], 2) for r in runtimes},
-                  {r.name: round(cosines[r], 6) for r in runtimes},
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return Choice(
+        winner,
+        device,
+        "measured",
+        {r.name: round(best[r], 2) for r in runtimes},
+        {r.name: round(cosines[r], 6) for r in runtimes},
+        datetime.now(UTC).isoformat(timespec="seconds"),
+    )

@@ -18,17 +18,24 @@ if TYPE_CHECKING:
 
 
 class VectorCache(Protocol):
-    def cached_vectors(self, text_sha256s: Iterable[str], model_id: str) -> dict[str, np.ndarray]: ...
+    def cached_vectors(
+        self, text_sha256s: Iterable[str], model_id: str
+    ) -> dict[str, np.ndarray]: ...
 
 
-def embed_with_cache(chunks_texts_sha: list[tuple[str, str]], embedder: Embedder,
-                     store: VectorCache | None) -> tuple[np.ndarray, int]:
+def embed_with_cache(
+    chunks_texts_sha: list[tuple[str, str]], embedder: Embedder, store: VectorCache | None
+) -> tuple[np.ndarray, int]:
     """Vectors for `(text, text_sha256)` pairs, in order, and how many texts the model embedded.
 
     Texts found in the store are not embedded; texts repeated within the batch are embedded once.
     """
     shas = [sha for _, sha in chunks_texts_sha]
-    known = dict(store.cached_vectors(set(shas), embedder.vectors_id)) if store is not None and shas else {}
+    known = (
+        dict(store.cached_vectors(set(shas), embedder.vectors_id))
+        if store is not None and shas
+        else {}
+    )
     missing: dict[str, str] = {}
     for text, sha in chunks_texts_sha:
         if sha not in known and sha not in missing:

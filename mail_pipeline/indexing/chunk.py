@@ -66,9 +66,17 @@ def _clip(text: str, tokens: TokenCounter, max_pieces: int) -> str:
     return text[: spans[max_pieces - 1][1]].rstrip() + "…"
 
 
-def chunk_header(subject: str, sender: str, sent_at: datetime | None, tokens: TokenCounter,
-                 attachment: str | None = None) -> str:
-    parts = [f"Subject: {_clip(subject or '', tokens, SUBJECT_TOKENS)}", f"From: {_clip(sender or '', tokens, SENDER_TOKENS)}"]
+def chunk_header(
+    subject: str,
+    sender: str,
+    sent_at: datetime | None,
+    tokens: TokenCounter,
+    attachment: str | None = None,
+) -> str:
+    parts = [
+        f"Subject: {_clip(subject or '', tokens, SUBJECT_TOKENS)}",
+        f"From: {_clip(sender or '', tokens, SENDER_TOKENS)}",
+    ]
     if sent_at is not None:
         parts.append(f"Date: {sent_at:%Y-%m-%d}")
     if attachment is not None:
@@ -131,8 +139,9 @@ def _pick_next_start(levels: list[int], start: int, end: int, overlap: int) -> i
     return best
 
 
-def body_spans(text: str, header: str, tokens: TokenCounter, max_tokens: int = 256,
-               overlap_tokens: int = 32) -> list[tuple[int, int, int]]:
+def body_spans(
+    text: str, header: str, tokens: TokenCounter, max_tokens: int = 256, overlap_tokens: int = 32
+) -> list[tuple[int, int, int]]:
     """(start, end, token count) of each chunk's body in `text`: header + text[start:end] is the
     chunk, verified to fit `max_tokens`; consecutive bodies overlap by about `overlap_tokens`."""
     pieces = _pieces(text, tokens)
@@ -160,20 +169,47 @@ def body_spans(text: str, header: str, tokens: TokenCounter, max_tokens: int = 2
     return out
 
 
-def _chunks(email_id: str, header: str, text: str, attachment: str | None, first: int, tokens: TokenCounter,
-            max_tokens: int, overlap_tokens: int) -> list[Chunk]:
+def _chunks(
+    email_id: str,
+    header: str,
+    text: str,
+    attachment: str | None,
+    first: int,
+    tokens: TokenCounter,
+    max_tokens: int,
+    overlap_tokens: int,
+) -> list[Chunk]:
     chunks = []
-    for ordinal, (start, end, count) in enumerate(body_spans(text, header, tokens, max_tokens, overlap_tokens), first):
+    for ordinal, (start, end, count) in enumerate(
+        body_spans(text, header, tokens, max_tokens, overlap_tokens), first
+    ):
         piece = header + text[start:end]
-        chunks.append(Chunk(chunk_id=chunk_id(email_id, ordinal), email_id=email_id, ordinal=ordinal, text=piece,
-                            token_count=count, text_sha256=hashlib.sha256(piece.encode()).hexdigest(),
-                            attachment=attachment))
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id(email_id, ordinal),
+                email_id=email_id,
+                ordinal=ordinal,
+                text=piece,
+                token_count=count,
+                text_sha256=hashlib.sha256(piece.encode()).hexdigest(),
+                attachment=attachment,
+            )
+        )
     return chunks
 
 
-def chunk_email(*, email_id: str, subject: str, sender: str, sent_at: datetime | None, search_text: str,
-                tokens: TokenCounter, max_tokens: int = 256, overlap_tokens: int = 32,
-                attachments: Sequence[tuple[str, str]] = ()) -> list[Chunk]:
+def chunk_email(
+    *,
+    email_id: str,
+    subject: str,
+    sender: str,
+    sent_at: datetime | None,
+    search_text: str,
+    tokens: TokenCounter,
+    max_tokens: int = 256,
+    overlap_tokens: int = 32,
+    attachments: Sequence[tuple[str, str]] = (),
+) -> list[Chunk]:
     """The email's chunks, in order: the body's, then each (name, text) attachment's; [] when
     there is no text to search."""
     chunks: list[Chunk] = []
@@ -181,5 +217,7 @@ def chunk_email(*, email_id: str, subject: str, sender: str, sent_at: datetime |
         if not text or not text.strip():
             continue
         header = chunk_header(subject, sender, sent_at, tokens, attachment=name)
-        chunks += _chunks(email_id, header, text, name, len(chunks), tokens, max_tokens, overlap_tokens)
+        chunks += _chunks(
+            email_id, header, text, name, len(chunks), tokens, max_tokens, overlap_tokens
+        )
     return chunks

@@ -18,8 +18,18 @@ from typing import Any
 import numpy as np
 
 from mail_pipeline.indexing import openvino_encoder
-from mail_pipeline.indexing.backend import (OPENVINO_FP32, Choice, Runtime, calibrate, calibration_texts, candidates,
-                                            check_backend, machine_key, read_choice, write_choice)
+from mail_pipeline.indexing.backend import (
+    OPENVINO_FP32,
+    Choice,
+    Runtime,
+    calibrate,
+    calibration_texts,
+    candidates,
+    check_backend,
+    machine_key,
+    read_choice,
+    write_choice,
+)
 from mail_pipeline.indexing.openvino_encoder import OpenVinoEncoder
 
 log = logging.getLogger(__name__)
@@ -38,7 +48,9 @@ EAGER_QUERIES = 1
 BATCH_TOKENS = 16 * 256
 
 
-def token_batches(lengths: Sequence[int], max_texts: int, max_tokens: int = BATCH_TOKENS) -> list[list[int]]:
+def token_batches(
+    lengths: Sequence[int], max_texts: int, max_tokens: int = BATCH_TOKENS
+) -> list[list[int]]:
     """Indices of texts of these token `lengths` in batches, longest first (little padding), each of
     at most `max_texts` texts and `max_tokens` padded tokens (a longer text alone)."""
     batches: list[list[int]] = []
@@ -131,8 +143,16 @@ def default_cache_dir() -> Path:
 class Embedder:
     """Texts -> float32, L2-normalized vectors. The runtime is chosen, and weights load, on first use."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None, precision: str = "auto",
-                 batch_size: int = 64, backend: str = "torch", cache_dir: str | Path | None = None):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        precision: str = "auto",
+        batch_size: int = 64,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"embedding precision must be one of {PRECISIONS}, not {precision!r}")
         check_backend(backend, precision)
@@ -172,7 +192,10 @@ class Embedder:
     def dimension(self) -> int:
         modules = _local_config(self.model_path, "modules.json") or []
         pooling = _local_config(self.model_path, "1_Pooling/config.json")
-        plain = all(m.get("type", "").rsplit(".", 1)[-1] in {"Transformer", "Pooling", "Normalize"} for m in modules)
+        plain = all(
+            m.get("type", "").rsplit(".", 1)[-1] in {"Transformer", "Pooling", "Normalize"}
+            for m in modules
+        )
         if modules and plain and pooling:
             return int(pooling["word_embedding_dimension"])
         return int(self._loaded().get_sentence_embedding_dimension())
@@ -181,7 +204,11 @@ class Embedder:
         with self._lock:
             if self.choice is None:
                 choice = self._choose()
-                self.backend, self.precision, self.device = choice.runtime.backend, choice.runtime.precision, choice.device
+                self.backend, self.precision, self.device = (
+                    choice.runtime.backend,
+                    choice.runtime.precision,
+                    choice.device,
+                )
                 self.choice = choice
                 log.info("embedding backend: %s", choice.describe())
 
@@ -190,9 +217,16 @@ class Embedder:
         if backend == "openvino":
             self._require_openvino()
             return Choice(OPENVINO_FP32, "cpu", "configured")
-        openvino_usable = (backend == "auto" and precision != "bf16" and self.requested_device in (None, "cpu")
-                           and openvino_encoder.available() and openvino_encoder.supports(self.model_path))
-        key = machine_key(self.model_path, self.requested_device or "default", precision, self.batch_size)
+        openvino_usable = (
+            backend == "auto"
+            and precision != "bf16"
+            and self.requested_device in (None, "cpu")
+            and openvino_encoder.available()
+            and openvino_encoder.supports(self.model_path)
+        )
+        key = machine_key(
+            self.model_path, self.requested_device or "default", precision, self.batch_size
+        )
         if openvino_usable and (known := read_choice(self.cache_dir, key)) is not None:
             return known  # measured before on this machine: no torch import when OpenVINO won
         import torch
@@ -204,18 +238,26 @@ class Embedder:
         runtimes = candidates("auto", torch_precision, openvino_usable and device == "cpu")
         if len(runtimes) == 1:
             return Choice(runtimes[0], device, "only candidate")
-        choice = calibrate(runtimes, lambda runtime: self._runtime(runtime, device), calibration_texts(), device)
-        self._models = {p: m for p, m in self._models.items() if choice.runtime == Runtime("torch", p)}
+        choice = calibrate(
+            runtimes, lambda runtime: self._runtime(runtime, device), calibration_texts(), device
+        )
+        self._models = {
+            p: m for p, m in self._models.items() if choice.runtime == Runtime("torch", p)
+        }
         self._openvino = self._openvino if choice.runtime == OPENVINO_FP32 else None
         write_choice(self.cache_dir, key, choice)
         return choice
 
     def _require_openvino(self) -> None:
         if not openvino_encoder.available():
-            raise RuntimeError("MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs OpenVINO: "
-                               "pip install 'mail_pipeline[openvino]'")
+            raise RuntimeError(
+                "MAIL_PIPELINE_EMBEDDING_BACKEND=openvino needs OpenVINO: "
+                "pip install 'mail_pipeline[openvino]'"
+            )
         if not openvino_encoder.supports(self.model_path):
-            raise ValueError(f"the openvino backend runs local mean-pooling models only; {self.model_id} is not one")
+            raise ValueError(
+                f"the openvino backend runs local mean-pooling models only; {self.model_id} is not one"
+            )
 
     def _runtime(self, runtime: Runtime, device: str):
         """The encode function of one runtime, loading it on first use."""
@@ -239,7 +281,9 @@ class Embedder:
     def _loaded(self):
         """The sentence-transformers model of the chosen torch runtime (torch fp32 under OpenVINO)."""
         self._resolve()
-        return self._torch_model(self.precision, "cpu" if self.backend == "openvino" else self.device)
+        return self._torch_model(
+            self.precision, "cpu" if self.backend == "openvino" else self.device
+        )
 
     @property
     def vectors_id(self) -> str:
@@ -264,8 +308,13 @@ class Embedder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with torch.inference_mode():
             for batch in token_batches(lengths, self.batch_size):
-                vectors = model.encode([texts[i] for i in batch], batch_size=len(batch), convert_to_tensor=True,
-                                       normalize_embeddings=False, show_progress_bar=False)
+                vectors = model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=len(batch),
+                    convert_to_tensor=True,
+                    normalize_embeddings=False,
+                    show_progress_bar=False,
+                )
                 out[batch] = vectors.float().cpu().numpy()
         return normalized(out)
 
@@ -297,7 +346,14 @@ class Embedder:
 
 
 @lru_cache(maxsize=2)
-def shared_embedder(model: str = DEFAULT_MODEL, precision: str = "auto", batch_size: int = 64,
-                    backend: str = "torch", cache_dir: str | None = None) -> Embedder:
+def shared_embedder(
+    model: str = DEFAULT_MODEL,
+    precision: str = "auto",
+    batch_size: int = 64,
+    backend: str = "torch",
+    cache_dir: str | None = None,
+) -> Embedder:
     """The one embedder of a process per configuration: stages, partitions and searches share its model load."""
-    return Embedder(model, precision=precision, batch_size=batch_size, backend=backend, cache_dir=cache_dir)
+    return Embedder(
+        model, precision=precision, batch_size=batch_size, backend=backend, cache_dir=cache_dir
+    )

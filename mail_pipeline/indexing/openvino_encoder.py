@@ -42,14 +42,24 @@ def supports(model_path: str) -> bool:
     except (OSError, ValueError):
         return False
     kinds = {m.get("type", "").rsplit(".", 1)[-1] for m in modules}
-    other_modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens" and v]
-    return kinds <= PLAIN_MODULES and pooling.get("pooling_mode_mean_tokens") is True and not other_modes \
+    other_modes = [
+        k
+        for k, v in pooling.items()
+        if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens" and v
+    ]
+    return (
+        kinds <= PLAIN_MODULES
+        and pooling.get("pooling_mode_mean_tokens") is True
+        and not other_modes
         and (root / "tokenizer.json").is_file()
+    )
 
 
 def cpu_threads() -> int:
     """The CPUs this process may run on, set explicitly: OpenVINO's own guess can oversubscribe."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 def ir_dir(cache_dir: Path, model_path: str) -> Path:
@@ -75,8 +85,11 @@ def convert(model_path: str, target: Path) -> Path:
     # SDPA attention traces into ops the frontend maps less faithfully; eager keeps fp32 exact.
     model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
     shape = (2, 16)
-    example = {"input_ids": torch.ones(shape, dtype=torch.long), "attention_mask": torch.ones(shape, dtype=torch.long),
-               "token_type_ids": torch.zeros(shape, dtype=torch.long)}
+    example = {
+        "input_ids": torch.ones(shape, dtype=torch.long),
+        "attention_mask": torch.ones(shape, dtype=torch.long),
+        "token_type_ids": torch.zeros(shape, dtype=torch.long),
+    }
     with torch.no_grad():
         decoder = TorchScriptPythonDecoder(model, example_input=example)
         frontend = FrontEndManager().load_by_framework("pytorch")
@@ -84,7 +97,8 @@ def convert(model_path: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
     try:
-        save_model(converted, staging / "model.xml", compress_to_fp16=False)  # the default halves the weights
+        # the default halves the weights
+        save_model(converted, staging / "model.xml", compress_to_fp16=False)
         staging.rename(target)
     except OSError:
         if not (target / "model.xml").is_file():  # another process won the race: keep its copy
@@ -97,8 +111,15 @@ def convert(model_path: str, target: Path) -> Path:
 class OpenVinoEncoder:
     """Texts -> float32, L2-normalized vectors through the cached IR on the CPU."""
 
-    def __init__(self, model_path: str, cache_dir: Path, max_tokens: int, *, batch_size: int = BATCH_SIZE,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        cache_dir: Path,
+        max_tokens: int,
+        *,
+        batch_size: int = BATCH_SIZE,
+        threads: int | None = None,
+    ):
         import openvino
         from tokenizers import Tokenizer
 
@@ -107,13 +128,18 @@ class OpenVinoEncoder:
             convert(model_path, target)
         self.threads = threads or cpu_threads()
         # Without the f32 hint OpenVINO silently runs bf16 on AMX CPUs, and the vectors drift.
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": self.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         core = openvino.Core()
         self._compiled = core.compile_model(core.read_model(target / "model.xml"), "CPU", config)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
         self._request = self._compiled.create_infer_request()
         tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
-        tokenizer.enable_truncation(max_tokens)  # tokenizer.json ships truncating and padding at 128
+        # tokenizer.json ships truncating and padding at 128
+        tokenizer.enable_truncation(max_tokens)
         tokenizer.no_padding()  # padded per batch below, to the batch's longest text
         self._tokenizer = tokenizer
         self.batch_size = batch_size
@@ -125,7 +151,7 @@ class OpenVinoEncoder:
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(encodings), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             out[rows] = self._pooled([encodings[i].ids for i in rows])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
@@ -135,8 +161,10 @@ class OpenVinoEncoder:
         ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros_like(ids)
         for row, pieces in enumerate(batch):
-            ids[row, :len(pieces)], mask[row, :len(pieces)] = pieces, 1
+            ids[row, : len(pieces)], mask[row, : len(pieces)] = pieces, 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = np.asarray(self._request.infer({k: v for k, v in feed.items() if k in self._inputs})[0])
+        hidden = np.asarray(
+            self._request.infer({k: v for k, v in feed.items() if k in self._inputs})[0]
+        )
         weights = mask[:, :, None].astype(np.float32)
         return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)

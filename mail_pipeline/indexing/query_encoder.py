@@ -37,8 +37,12 @@ def query_threads() -> int:
 
 def traceable(model: Any, device: str | None, precision: str | None) -> bool:
     names = [type(module).__name__ for module in model]
-    return (device == "cpu" and precision == "fp32" and names[:2] == ["Transformer", "Pooling"]
-            and all(name in _TRACEABLE for name in names))
+    return (
+        device == "cpu"
+        and precision == "fp32"
+        and names[:2] == ["Transformer", "Pooling"]
+        and all(name in _TRACEABLE for name in names)
+    )
 
 
 class TracedQueryEncoder:
@@ -56,8 +60,12 @@ class TracedQueryEncoder:
         with torch.inference_mode(), warnings.catch_warnings():
             # Shape-dependent Python branches in transformers; tests compare the vectors instead.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(model[0].auto_model, (sample["input_ids"], sample["attention_mask"]),
-                                     strict=False, check_trace=False)
+            traced = torch.jit.trace(
+                model[0].auto_model,
+                (sample["input_ids"], sample["attention_mask"]),
+                strict=False,
+                check_trace=False,
+            )
             self._module = torch.jit.freeze(traced.eval())
         for _ in range(self.WARM_UP_CALLS):
             self("warm up the frozen graph")
@@ -72,7 +80,9 @@ class TracedQueryEncoder:
             with torch.inference_mode():
                 out = self._module(features["input_ids"], features["attention_mask"])
                 tokens = out["last_hidden_state"] if isinstance(out, dict) else out[0]
-                pooled = self._pooling({"token_embeddings": tokens, "attention_mask": features["attention_mask"]})
+                pooled = self._pooling(
+                    {"token_embeddings": tokens, "attention_mask": features["attention_mask"]}
+                )
         finally:
             torch.set_num_threads(threads)
         return pooled["sentence_embedding"][0].float().numpy()
@@ -83,5 +93,9 @@ def build(model: Any) -> TracedQueryEncoder | None:
     try:
         return TracedQueryEncoder(model)
     except Exception as error:  # a model or torch version tracing does not cover
-        log.warning("query encoder stays eager: tracing the model failed (%s: %s)", type(error).__name__, error)
+        log.warning(
+            "query encoder stays eager: tracing the model failed (%s: %s)",
+            type(error).__name__,
+            error,
+        )
         return None

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -32,8 +32,38 @@ SNIPPET_CHARS = 300
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _SENTENCE_GAP = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
-_STOP = frozenset("the and for are was were what when where which who why how does did with from that this "
-                  "have has about your our their there into over".split())
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "how",
+        "does",
+        "did",
+        "with",
+        "from",
+        "that",
+        "this",
+        "have",
+        "has",
+        "about",
+        "your",
+        "our",
+        "their",
+        "there",
+        "into",
+        "over",
+    ]
+)
 
 
 class EmptyStoreError(Exception):
@@ -113,7 +143,9 @@ def _fetch_emails(search_chunks: Callable[[int], list[dict]], k: int) -> list[di
     return emails[:k]
 
 
-def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -> Callable[[int], list[dict]]:
+def _hybrid(
+    store: VectorStore, query: str, embedder: Embedder, filters: dict
+) -> Callable[[int], list[dict]]:
     """The n best chunks by vector and by words, fused by reciprocal rank. The words search runs
     while the query is embedded (once, whatever the rounds) and searched by vector: LanceDB and
     torch release the GIL, and the query encoder keeps to half the cores (query_encoder.py) so
@@ -126,13 +158,16 @@ def _hybrid(store: VectorStore, query: str, embedder: Embedder, filters: dict) -
             words = pool.submit(store.search_words, query, n, **filters)
             if vector is None:
                 vector = embedder.encode_query(query)
-            return reciprocal_rank_fusion([store.search_vectors(vector, n, **filters), words.result()], n)
+            return reciprocal_rank_fusion(
+                [store.search_vectors(vector, n, **filters), words.result()], n
+            )
 
     return ranked
 
 
-def ranked_chunks(store: VectorStore, query: str, mode: str, embedder: Embedder | None,
-                  filters: dict) -> Callable[[int], list[dict]]:
+def ranked_chunks(
+    store: VectorStore, query: str, mode: str, embedder: Embedder | None, filters: dict
+) -> Callable[[int], list[dict]]:
     """`n -> the n best chunks` for the mode: by vector, by words (BM25), or both fused."""
     if mode == "hybrid":
         return _hybrid(store, query, embedder, filters)
@@ -145,7 +180,7 @@ def ranked_chunks(store: VectorStore, query: str, mode: str, embedder: Embedder 
 
 
 def _sent_at(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _hit(chunk: dict, query: str) -> SearchHit:
@@ -164,9 +199,18 @@ def _hit(chunk: dict, query: str) -> SearchHit:
     )
 
 
-def search(query: str, k: int = 10, account: str | None = None, since: date | None = None,
-           until: date | None = None, mode: str = "hybrid", *, settings: Settings,
-           embedder: Embedder | None = None, exclude_deleted: bool = False) -> list[SearchHit]:
+def search(
+    query: str,
+    k: int = 10,
+    account: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    mode: str = "hybrid",
+    *,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    exclude_deleted: bool = False,
+) -> list[SearchHit]:
     """The k emails that best match `query`, best first, optionally within an account and days,
     and without the messages that left the server (`exclude_deleted`)."""
     if mode not in MODES:
@@ -179,7 +223,9 @@ def search(query: str, k: int = 10, account: str | None = None, since: date | No
         embedder = shared_embedder(*settings.embedder_config)
     store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
-        raise EmptyStoreError(f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first")
+        raise EmptyStoreError(
+            f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first"
+        )
     filters = {"account": account, "since": since, "until": until, "live_only": exclude_deleted}
     emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters), k)
     return [_hit(chunk, query) for chunk in emails]

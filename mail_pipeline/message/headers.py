@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import utils as email_utils
 from email.message import Message
 
@@ -39,10 +39,13 @@ def synthetic_id(raw: bytes, headers: dict[str, list[str]] | None = None) -> str
     digest = hashlib.sha256()
     end = _HEAD_END.search(raw)
     if end is None or not any(name in (headers or {}) for name in _IDENTITY_HEADERS):
-        digest.update(raw)  # no header block to tell apart from the body: the bytes are all there is
+        # no header block to tell apart from the body: the bytes are all there is
+        digest.update(raw)
     else:
         for name in _IDENTITY_HEADERS:
-            digest.update("\0".join(headers.get(name, [])).encode("utf-8", "surrogateescape") + b"\n")
+            digest.update(
+                "\0".join(headers.get(name, [])).encode("utf-8", "surrogateescape") + b"\n"
+            )
         digest.update(raw[end.end() :].replace(b"\r\n", b"\n"))
     return f"synthetic-{digest.hexdigest()[:32]}@mail-pipeline.invalid"
 
@@ -166,8 +169,8 @@ def _sent_at(value: str | None, defects: list[str]) -> datetime | None:
         defects.append("bad_date")
         return None
     if parsed.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322 §3.3)
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict:
@@ -176,10 +179,12 @@ def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -
     if not found:
         defects.append("bad_message_id" if "message-id" in headers else "missing_message_id")
     in_reply_to = next(iter(_message_ids(_first(headers, "in-reply-to"))), None)
-    references = [r for r in _message_ids(" ".join(headers.get("references", []))) if r != message_id]
+    references = [
+        r for r in _message_ids(" ".join(headers.get("references", []))) if r != message_id
+    ]
     root = references[0] if references else in_reply_to or message_id
-    return dict(message_id=message_id, message_id_synthetic=not found,
-                in_reply_to=in_reply_to, references=references, thread_root=root)  # fmt: skip
+    return {"message_id": message_id, "message_id_synthetic": not found,
+                "in_reply_to": in_reply_to, "references": references, "thread_root": root}  # fmt: skip
 
 
 def _first(headers: dict[str, list[str]], name: str) -> str | None:

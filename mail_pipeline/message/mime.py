@@ -29,7 +29,9 @@ class ParseLimits:
 
 _BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
 _DELIMITER = re.compile(rb"\n--([^\r\n]*)")
-_FOLDED_BOUNDARY = re.compile(rb'boundary\s*=\s*"([^"\r\n]{0,200}(?:\r?\n[ \t]+[^"\r\n]{0,200}){1,5})"', re.I)
+_FOLDED_BOUNDARY = re.compile(
+    rb'boundary\s*=\s*"([^"\r\n]{0,200}(?:\r?\n[ \t]+[^"\r\n]{0,200}){1,5})"', re.I
+)
 _FOLD_BYTES = re.compile(rb"\r?\n([ \t]+)")
 
 
@@ -49,7 +51,9 @@ def _unfold_boundaries(raw: bytes, lowered: bytes, count: int, defects: list[str
                 match := _FOLDED_BOUNDARY.match(raw, pos)):  # fmt: skip
             value = match.group(1)
             joined, unfolded = _FOLD_BYTES.sub(b"", value), _FOLD_BYTES.sub(rb"\1", value)
-            chosen = joined if b"\n--" + joined in raw and b"\n--" + unfolded not in raw else unfolded
+            chosen = (
+                joined if b"\n--" + joined in raw and b"\n--" + unfolded not in raw else unfolded
+            )
             edits.append((match.start(1), match.end(1), chosen))
     if not edits:
         return raw

@@ -101,7 +101,7 @@ def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedEmai
     """
     try:
         return _parse(raw, limits)
-    except Exception as exc:  # noqa: BLE001 - the contract is "never raise"
+    except Exception as exc:
         return _unparseable(raw, exc)
 
 
@@ -115,13 +115,17 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedEmail:
         **headers,
         body_source=body_source,
         body_text=body_text,
-        search_text=quotes.strip_quotes_and_signature(body_text, mtext.is_forward_subject(headers["subject"])),
+        search_text=quotes.strip_quotes_and_signature(
+            body_text, mtext.is_forward_subject(headers["subject"])
+        ),
         attachments=attachments,
         defects=list(dict.fromkeys(defects)),
     )
 
 
-def leaves_and_body(msg: Message, limits: ParseLimits, defects: list[str]) -> tuple[list[mime.Leaf], str, str]:
+def leaves_and_body(
+    msg: Message, limits: ParseLimits, defects: list[str]
+) -> tuple[list[mime.Leaf], str, str]:
     """The message's leaves, ``text`` set on those that make the body; body source and text.
 
     The leaves without ``text`` are the attachments, in `ParsedEmail.attachments` order.
@@ -130,7 +134,9 @@ def leaves_and_body(msg: Message, limits: ParseLimits, defects: list[str]) -> tu
     body_source, body_text = _body(leaves, limits, defects)
     if body_source == "none" and any(mime.named_inline_text(leaf) for leaf in leaves):
         # Apple Mail and some web mailers name the only text part ("Message.html"): it is the body.
-        leaves = [replace(leaf, text=True) if mime.named_inline_text(leaf) else leaf for leaf in leaves]
+        leaves = [
+            replace(leaf, text=True) if mime.named_inline_text(leaf) else leaf for leaf in leaves
+        ]
         body_source, body_text = _body(leaves, limits, defects)
     return leaves, body_source, body_text
 
@@ -140,7 +146,7 @@ def _unparseable(raw: bytes, exc: Exception) -> ParsedEmail:
     defects = [f"unparseable:{type(exc).__name__}"]
     try:
         headers = headers_of(BytesHeaderParser(policy=compat32).parsebytes(raw), raw, defects)
-    except Exception:  # noqa: BLE001 - fall back to what needs no parsing at all
+    except Exception:
         defects = defects[:1]
         headers = headers_of(Message(), raw, [])
     return ParsedEmail(**headers, body_source="none", body_text="", search_text="",
@@ -191,7 +197,7 @@ _AS_IS = compat32.clone(mangle_from_=False)
 def _serialized(part: Message) -> bytes:
     try:
         return b"".join(sub.as_bytes(policy=_AS_IS) for sub in part.get_payload())
-    except Exception:  # noqa: BLE001 - a broken attached message still gets a record
+    except Exception:
         return b""
 
 
@@ -231,7 +237,9 @@ def _attachment(part: Message, limits: ParseLimits, defects: list[str]) -> Attac
     return _attachment_with_data(part, limits, defects)[0]
 
 
-def _attachment_with_data(part: Message, limits: ParseLimits, defects: list[str]) -> tuple[Attachment, bytes]:
+def _attachment_with_data(
+    part: Message, limits: ParseLimits, defects: list[str]
+) -> tuple[Attachment, bytes]:
     data, size, over = _payload_bytes(part, limits, text=False)
     if over:
         defects.append("part_size_limit")
@@ -245,7 +253,9 @@ def _attachment_with_data(part: Message, limits: ParseLimits, defects: list[str]
     ), data
 
 
-def attachment_payloads(raw: bytes, limits: ParseLimits = ParseLimits()) -> list[tuple[Attachment, bytes, str | None]]:
+def attachment_payloads(
+    raw: bytes, limits: ParseLimits = ParseLimits()
+) -> list[tuple[Attachment, bytes, str | None]]:
     """`parse_message(raw).attachments` in the same order, each with its decoded bytes (cut at
     max_part_bytes) and declared charset: what attachment text extraction reads."""
     defects: list[str] = []

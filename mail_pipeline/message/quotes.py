@@ -38,8 +38,11 @@ _START = re.compile(
 # Lotus Notes and some webmails put the name first and the date after the verb, then the old
 # message unquoted: "Bob Smith/ACME wrote on 03/02/2026 10:15:20 AM:".
 # A time of day tells it from "as I wrote on 2 March:".
-_VERB_ON_DATE = re.compile(rf"(?<!\w)(?:{_VERBS})\s+(?:on|am|le|el|il|op|den)\s.*\d[:.]\d\d.*[:：]$", re.I)
-_DATED = re.compile(r"\d|@")  # what an attribution carries and a sentence that starts "On" rarely does
+_VERB_ON_DATE = re.compile(
+    rf"(?<!\w)(?:{_VERBS})\s+(?:on|am|le|el|il|op|den)\s.*\d[:.]\d\d.*[:：]$", re.I
+)
+# what an attribution carries and a sentence that starts "On" rarely does
+_DATED = re.compile(r"\d|@")
 _WRAP_CONTINUES = ("<", "@", ",", "(", '"')
 _ORIGINAL = re.compile(
     r"-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original"
@@ -65,7 +68,9 @@ _SIGNATURE = re.compile(
     re.I,
 )
 # Outlook's header block keys as its localisations write them.
-_FROM_KEYS = "From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|Feladó|发件人|寄件者|差出人|보낸 사람"
+_FROM_KEYS = (
+    "From|Von|De|Da|Van|Från|Fra|От|Od|Lähettäjä|Kimden|Feladó|发件人|寄件者|差出人|보낸 사람"
+)
 _SENT_KEYS = (
     "Sent|Date|Gesendet|Datum|Envoyé|Enviado el|Enviado|Enviada em|Enviado em|Fecha|Data|Inviato"
     "|Verzonden|Skickat|Sendt|Отправлено|Дата|Wysłano|Odesláno|Lähetetty|Tarih|Gönderildi|Elküldve"
@@ -96,7 +101,9 @@ _COLONS = (":", "：")
 _NO_BREAK = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " "})
 # A Python prompt with code after it, as technical mail pastes sessions: the author's, not a
 # third quote level (that reads "> >>> ..." when quoted, and prose at ">>> " is not code).
-_REPL = re.compile(r">>> (?:import |from \S+ import |def |class |print\(|for |while |if |with |return |[\w.\[\]]+\s*[=(])")
+_REPL = re.compile(
+    r">>> (?:import |from \S+ import |def |class |print\(|for |while |if |with |return |[\w.\[\]]+\s*[=(])"
+)
 _FOOTER_LIST = re.compile(r".*\bmailing list\b.*", re.I)  # Mailman's footer after "____"
 
 

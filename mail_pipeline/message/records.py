@@ -8,7 +8,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
-from mail_pipeline.message.parse import ParsedEmail, content_key, email_id, is_reply_subject, parse_message
+from mail_pipeline.message.parse import (
+    ParsedEmail,
+    content_key,
+    email_id,
+    is_reply_subject,
+    parse_message,
+)
 from mail_pipeline.message.threads import ThreadInput, resolve_thread_ids
 
 # Below this many messages a process pool costs more to start than it saves.
@@ -63,38 +69,64 @@ def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
         "search_text": parsed.search_text,
         "attachments": [asdict(a) for a in parsed.attachments],
         **copy_state(raw),
-        "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
+        "locations": [
+            {"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}
+        ],
         "size": raw["size"],
         "sha256": raw["sha256"],
         "defects": parsed.defects,
         "_thread_input": ThreadInput(
-            message_id=parsed.message_id, thread_root=parsed.thread_root, in_reply_to=parsed.in_reply_to,
-            references=tuple(parsed.references), subject_normalized=parsed.subject_normalized,
+            message_id=parsed.message_id,
+            thread_root=parsed.thread_root,
+            in_reply_to=parsed.in_reply_to,
+            references=tuple(parsed.references),
+            subject_normalized=parsed.subject_normalized,
             is_reply=is_reply_subject(parsed.subject),
             sent_at=parsed.sent_at,
         ),
     }
 
 
-COPY_COLUMNS = ("seen", "answered", "flagged", "keywords", "locations", "received_at", "size", "sha256", "deleted_at",
-                "deleted_reason")
+COPY_COLUMNS = (
+    "seen",
+    "answered",
+    "flagged",
+    "keywords",
+    "locations",
+    "received_at",
+    "size",
+    "sha256",
+    "deleted_at",
+    "deleted_reason",
+)
 
 
 def copy_state(raw: Mapping) -> dict:
     """The emails state columns one copy's flags and deleted_at make (an email of one copy has them)."""
     flags = raw["flags"] or []
-    return {"seen": _flag(flags, "\\seen"), "answered": _flag(flags, "\\answered"),
-            "flagged": _flag(flags, "\\flagged"), "keywords": keywords(flags), "deleted_at": raw.get("deleted_at"),
-            "deleted_reason": raw.get("deleted_reason")}
+    return {
+        "seen": _flag(flags, "\\seen"),
+        "answered": _flag(flags, "\\answered"),
+        "flagged": _flag(flags, "\\flagged"),
+        "keywords": keywords(flags),
+        "deleted_at": raw.get("deleted_at"),
+        "deleted_reason": raw.get("deleted_reason"),
+    }
 
 
 def reused_row(stored: Mapping, raw: Mapping) -> dict:
     """An `emails` row for a raw message already parsed into `stored` (same bytes): the parse and
     thread are reused, what belongs to this copy (flags, location, dates) comes from `raw`."""
-    return {**stored, **copy_state(raw), **{
-        "locations": [{"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}],
-        "received_at": raw["internaldate"], "size": raw["size"], "sha256": raw["sha256"],
-    }}
+    return {
+        **stored,
+        **copy_state(raw),
+        "locations": [
+            {"folder": raw["folder"], "uidvalidity": raw["uidvalidity"], "uid": raw["uid"]}
+        ],
+        "received_at": raw["internaldate"],
+        "size": raw["size"],
+        "sha256": raw["sha256"],
+    }
 
 
 def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
@@ -109,20 +141,30 @@ def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
     for group in groups.values():
         first = group[0]
         current = [row for row in group if row["deleted_at"] is None] or group
-        first["locations"] = sorted((loc for row in current for loc in row["locations"]),
-                                    key=lambda loc: (loc["folder"], loc["uid"]))
+        first["locations"] = sorted(
+            (loc for row in current for loc in row["locations"]),
+            key=lambda loc: (loc["folder"], loc["uid"]),
+        )
         for flag in ("seen", "answered", "flagged"):
             first[flag] = any(row[flag] for row in current)
         first["keywords"] = sorted({k for row in current for k in row["keywords"]})
-        first["deleted_at"] = None if current is not group or first["deleted_at"] is None else max(r["deleted_at"] for r in group)
-        last_gone = max(group, key=lambda r: r["deleted_at"]) if first["deleted_at"] is not None else {}
+        first["deleted_at"] = (
+            None
+            if current is not group or first["deleted_at"] is None
+            else max(r["deleted_at"] for r in group)
+        )
+        last_gone = (
+            max(group, key=lambda r: r["deleted_at"]) if first["deleted_at"] is not None else {}
+        )
         first["deleted_reason"] = last_gone.get("deleted_reason")
         first["received_at"] = min(row["received_at"] for row in group)
         merged.append(first)
     return merged, sum(len(group) - 1 for group in groups.values())
 
 
-def resolve_threads(rows: list[dict], known: Mapping[str, str], known_subjects: Mapping[str, str] | None = None) -> None:
+def resolve_threads(
+    rows: list[dict], known: Mapping[str, str], known_subjects: Mapping[str, str] | None = None
+) -> None:
     """Replace provisional thread roots with thread ids that span days and folders."""
     thread_ids = resolve_thread_ids([row["_thread_input"] for row in rows], known, known_subjects)
     for row in rows:

@@ -150,7 +150,8 @@ def _strip_prefixes(subject: str) -> tuple[str, bool]:
 
 # The first prefix decides: "Fwd: Re: x" forwards a conversation, "Re: Fwd: x" replies to one.
 _FORWARD_FIRST = re.compile(
-    r"\s*(?:\[[^\[\]]{0,80}\]\s*)*(?:fwd?|wg|tr|rv|vb|enc|doorst|vl|pd|i)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]", re.I
+    r"\s*(?:\[[^\[\]]{0,80}\]\s*)*(?:fwd?|wg|tr|rv|vb|enc|doorst|vl|pd|i)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]",
+    re.I,
 )
 
 
@@ -248,7 +249,7 @@ def html_to_text(html: str) -> str:
     converter.unicode_snob = True
     try:
         text = converter.handle(html)
-    except Exception:  # noqa: BLE001 - html2text has raised on malformed markup before
+    except Exception:
         text = html_lib.unescape(re.sub(r"<[^<>]*>", " ", html))
     return _MD_ESCAPE.sub(r"\1", text).replace(_LT, "<").replace(_AMP, "&")
 

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mail_pipeline.message.parse import message_key
 
-_LATEST = datetime.max.replace(tzinfo=timezone.utc)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ThreadInput:
 
 def _order(message: ThreadInput) -> tuple[datetime, str]:
     sent = message.sent_at or _LATEST
-    return (sent if sent.tzinfo else sent.replace(tzinfo=timezone.utc), message.message_id)
+    return (sent if sent.tzinfo else sent.replace(tzinfo=UTC), message.message_id)
 
 
 def _rank(message: ThreadInput) -> tuple:

@@ -19,7 +19,9 @@ from mail_pipeline.service.reader import NothingIndexedError, RequestError
 # in this time, and the CLI then searches by itself rather than wait.
 PROBE_TIMEOUT_S = 0.3
 SEARCH_TIMEOUT_S = 120.0
-SERVICE_NAME = "mail-pipeline search"  # what /api/health answers: not some other program on the port
+SERVICE_NAME = (
+    "mail-pipeline search"  # what /api/health answers: not some other program on the port
+)
 
 
 class ServiceFailed(RuntimeError):
@@ -45,16 +47,35 @@ def serves(base: str, data_dir: Path, timeout: float = PROBE_TIMEOUT_S) -> bool:
         status, health = _get(f"{base}/api/health", timeout)
     except (OSError, ValueError):  # refused, timed out, or something else on the port
         return False
-    return (status == 200 and isinstance(health, dict) and health.get("service") == SERVICE_NAME
-            and health.get("data_dir") == str(data_dir.resolve()))
+    return (
+        status == 200
+        and isinstance(health, dict)
+        and health.get("service") == SERVICE_NAME
+        and health.get("data_dir") == str(data_dir.resolve())
+    )
 
 
-def search(base: str, query: str, *, mode: str, account: str | None, since: date | None, until: date | None,
-           k: int, exclude_deleted: bool = False) -> list[dict]:
+def search(
+    base: str,
+    query: str,
+    *,
+    mode: str,
+    account: str | None,
+    since: date | None,
+    until: date | None,
+    k: int,
+    exclude_deleted: bool = False,
+) -> list[dict]:
     """The service's hits, as `MailReader.search` gives them; its refusals raised as here."""
-    params = {"q": query, "mode": mode, "k": k, "account": account or "",
-              "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
-              "exclude_deleted": int(exclude_deleted)}
+    params = {
+        "q": query,
+        "mode": mode,
+        "k": k,
+        "account": account or "",
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+        "exclude_deleted": int(exclude_deleted),
+    }
     try:
         status, payload = _get(f"{base}/api/search?{urlencode(params)}", SEARCH_TIMEOUT_S)
     except (OSError, ValueError) as error:
@@ -64,5 +85,7 @@ def search(base: str, query: str, *, mode: str, account: str | None, since: date
     if status == 503 and payload.get("empty"):
         raise NothingIndexedError(payload["error"])
     if status != 200:
-        raise ServiceFailed(f"the search service at {base} answered {status}: {payload.get('error')}")
+        raise ServiceFailed(
+            f"the search service at {base} answered {status}: {payload.get('error')}"
+        )
     return payload

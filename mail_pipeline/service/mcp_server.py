@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mail_pipeline.service.reader import MailReader, NothingIndexedError, NotFoundError, RequestError, parse_day
+from mail_pipeline.service.reader import (
+    MailReader,
+    NotFoundError,
+    NothingIndexedError,
+    RequestError,
+    parse_day,
+)
 
 INSTRUCTIONS = (
     "Read-only access to the user's recent email (the last 30 days of the synced IMAP accounts). "
@@ -30,8 +36,13 @@ def _as_tool_errors() -> Iterator[None]:
 def _with_message_ids(reader: MailReader, hits: list[dict]) -> list[dict[str, Any]]:
     """Hits with their RFC 5322 Message-ID (the search index does not hold it), marks dropped."""
     ids = reader.message_ids([(hit["account"], hit["email_id"]) for hit in hits])
-    return [{**{k: v for k, v in hit.items() if k != "marks"}, "message_id": ids.get((hit["account"], hit["email_id"]))}
-            for hit in hits]
+    return [
+        {
+            **{k: v for k, v in hit.items() if k != "marks"},
+            "message_id": ids.get((hit["account"], hit["email_id"])),
+        }
+        for hit in hits
+    ]
 
 
 def build_server(reader: MailReader):
@@ -39,18 +50,34 @@ def build_server(reader: MailReader):
     from mcp.types import ToolAnnotations
 
     server = MCPServer("mail-pipeline", instructions=INSTRUCTIONS)
-    tool = server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False))
+    tool = server.tool(
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
+    )
 
     @tool
-    def search_mail(query: str, account: str | None = None, since: str | None = None, until: str | None = None,
-                    mode: str = "hybrid", k: int = 10, exclude_deleted: bool = False) -> list[dict[str, Any]]:
+    def search_mail(
+        query: str,
+        account: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        mode: str = "hybrid",
+        k: int = 10,
+        exclude_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
         """Find emails matching `query` (by meaning and words), best first. Optional: account slug,
         since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100),
         exclude_deleted to leave out mail deleted on the server (hits carry deleted_at otherwise).
         Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""
         with _as_tool_errors():
-            hits = reader.search(query, mode=mode, account=account, since=parse_day(since, "since"),
-                                 until=parse_day(until, "until"), k=k, exclude_deleted=exclude_deleted)
+            hits = reader.search(
+                query,
+                mode=mode,
+                account=account,
+                since=parse_day(since, "since"),
+                until=parse_day(until, "until"),
+                k=k,
+                exclude_deleted=exclude_deleted,
+            )
             return _with_message_ids(reader, hits)
 
     @tool

@@ -27,16 +27,36 @@ if TYPE_CHECKING:
 MODES = ("hybrid", "vector", "text")
 MAX_K = 100
 EMAIL_COLUMNS = (
-    "email_id, account, day, message_id, in_reply_to, \"references\", thread_id, subject, from_name, "
-    "from_address, \"to\", cc, bcc, reply_to, list_id, sent_at, received_at, body_source, body_text, "
+    'email_id, account, day, message_id, in_reply_to, "references", thread_id, subject, from_name, '
+    'from_address, "to", cc, bcc, reply_to, list_id, sent_at, received_at, body_source, body_text, '
     "[{'filename': a.filename, 'content_type': a.content_type, 'size': a.size, 'inline': a.inline} "
     "FOR a IN attachments] AS attachments, seen, answered, flagged, locations, size, defects"
 )
-THREAD_COLUMNS = ("email_id, account, day, message_id, subject, from_name, from_address, sent_at, received_at, "
-                  "[a.filename FOR a IN attachments] AS attachments, left(body_text, 300) AS preview")
+THREAD_COLUMNS = (
+    "email_id, account, day, message_id, subject, from_name, from_address, sent_at, received_at, "
+    "[a.filename FOR a IN attachments] AS attachments, left(body_text, 300) AS preview"
+)
 _WORD = re.compile(r"\w+")
 # Words too common to be worth marking in a snippet (the search's own stop list is longer).
-_UNMARKED = frozenset("the and for are was were with from that this have has you your our".split())
+_UNMARKED = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "with",
+        "from",
+        "that",
+        "this",
+        "have",
+        "has",
+        "you",
+        "your",
+        "our",
+    ]
+)
 
 
 class RequestError(ValueError):
@@ -125,7 +145,9 @@ class MailReader:
             from mail_pipeline.indexing.embedder import shared_embedder
 
             s = self.settings
-            self._embedder = shared_embedder(s.embedding_model, s.embedding_precision, s.embedding_batch_size)
+            self._embedder = shared_embedder(
+                s.embedding_model, s.embedding_precision, s.embedding_batch_size
+            )
         return self._embedder
 
     def warm_up(self) -> None:
@@ -178,26 +200,47 @@ class MailReader:
         from mail_pipeline.storage.accounts import AccountRegistry
 
         registered = AccountRegistry(self.settings.accounts_path).load()
-        stored = {row["account"]: row for row in self._sql(
-            "SELECT account, sum(messages)::BIGINT AS emails, min(day) AS first_day, max(day) AS last_day "
-            "FROM daily_volume GROUP BY account")}
+        stored = {
+            row["account"]: row
+            for row in self._sql(
+                "SELECT account, sum(messages)::BIGINT AS emails, min(day) AS first_day, max(day) AS last_day "
+                "FROM daily_volume GROUP BY account"
+            )
+        }
         out = []
         for slug in sorted(self.account_slugs()):
             account = registered.get(slug)
             row = stored.get(slug, {})
-            out.append(jsonable({
-                "account": slug, "email": account.email if account else None,
-                "display_name": account.display_name if account else None,
-                "registered": account is not None, "active": bool(account and account.active),
-                "folders": list(account.folders) if account else [],
-                "emails": row.get("emails", 0), "first_day": row.get("first_day"), "last_day": row.get("last_day"),
-            }))
+            out.append(
+                jsonable(
+                    {
+                        "account": slug,
+                        "email": account.email if account else None,
+                        "display_name": account.display_name if account else None,
+                        "registered": account is not None,
+                        "active": bool(account and account.active),
+                        "folders": list(account.folders) if account else [],
+                        "emails": row.get("emails", 0),
+                        "first_day": row.get("first_day"),
+                        "last_day": row.get("last_day"),
+                    }
+                )
+            )
         return out
 
     # -- reads -------------------------------------------------------------------------------
 
-    def search(self, query: str, *, mode: str = "hybrid", account: str | None = None, since: date | None = None,
-               until: date | None = None, k: int = 10, exclude_deleted: bool = False) -> list[dict]:
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        account: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        k: int = 10,
+        exclude_deleted: bool = False,
+    ) -> list[dict]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
         from mail_pipeline.indexing.search import EmptyStoreError, search
@@ -214,8 +257,17 @@ class MailReader:
         # One search at a time: the traced encoder sets torch's thread count around each call.
         with self._search_lock:
             try:
-                hits = search(query, k=k, account=account, since=since, until=until, mode=mode,
-                              settings=self.settings, embedder=embedder, exclude_deleted=exclude_deleted)
+                hits = search(
+                    query,
+                    k=k,
+                    account=account,
+                    since=since,
+                    until=until,
+                    mode=mode,
+                    settings=self.settings,
+                    embedder=embedder,
+                    exclude_deleted=exclude_deleted,
+                )
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
         return [hit_json(hit, query) for hit in hits]
@@ -225,8 +277,10 @@ class MailReader:
         self.check_account(account)
         where, params = "email_id = ?", [email_id]
         if account:
-            where, params = where + " AND account = ?", params + [account]
-        rows = self._sql(f"SELECT {EMAIL_COLUMNS} FROM emails WHERE {where} ORDER BY account LIMIT 1", params)
+            where, params = where + " AND account = ?", [*params, account]
+        rows = self._sql(
+            f"SELECT {EMAIL_COLUMNS} FROM emails WHERE {where} ORDER BY account LIMIT 1", params
+        )
         if not rows:
             raise NotFoundError(f"no email with id {email_id!r}")
         return jsonable(rows[0])
@@ -235,9 +289,11 @@ class MailReader:
         """(account, email_id) -> the email's Message-ID, for the keys given."""
         if not keys:
             return {}
-        rows = self._sql("SELECT account, email_id, message_id FROM emails "
-                         "WHERE list_contains(?, struct_pack(a := account, e := email_id))",
-                         [[{"a": a, "e": e} for a, e in keys]])
+        rows = self._sql(
+            "SELECT account, email_id, message_id FROM emails "
+            "WHERE list_contains(?, struct_pack(a := account, e := email_id))",
+            [[{"a": a, "e": e} for a, e in keys]],
+        )
         return {(row["account"], row["email_id"]): row["message_id"] for row in rows}
 
     def thread(self, thread_id: str, account: str | None = None) -> dict:
@@ -245,9 +301,12 @@ class MailReader:
         self.check_account(account)
         where, params = "thread_id = ?", [thread_id]
         if account:
-            where, params = where + " AND account = ?", params + [account]
-        rows = self._sql(f"SELECT {THREAD_COLUMNS} FROM emails WHERE {where} "
-                         "ORDER BY coalesce(sent_at, received_at), email_id", params)
+            where, params = where + " AND account = ?", [*params, account]
+        rows = self._sql(
+            f"SELECT {THREAD_COLUMNS} FROM emails WHERE {where} "
+            "ORDER BY coalesce(sent_at, received_at), email_id",
+            params,
+        )
         if not rows:
             raise NotFoundError(f"no thread with id {thread_id!r}")
         return {"thread_id": thread_id, "account": rows[0]["account"], "emails": jsonable(rows)}

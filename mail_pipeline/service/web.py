@@ -17,14 +17,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mail_pipeline.service.client import SERVICE_NAME
 from mail_pipeline.service.reader import (
-    MailReader, NothingIndexedError, NotFoundError, RequestError, parse_day, parse_k,
+    MailReader,
+    NotFoundError,
+    NothingIndexedError,
+    RequestError,
+    parse_day,
+    parse_k,
 )
 
 log = logging.getLogger(__name__)
 
 # The page and its script; the Content-Security-Policy lets no other script run (mail content
 # is only ever put into the page as text, and this is the second fence).
-STATIC = {"/": ("page.html", "text/html; charset=utf-8"), "/page.js": ("page.js", "text/javascript; charset=utf-8")}
+STATIC = {
+    "/": ("page.html", "text/html; charset=utf-8"),
+    "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+}
 CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
 SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
 FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
@@ -43,7 +51,9 @@ def _params(query: str, allowed: set[str]) -> dict[str, str]:
     params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise RequestError(f"unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+        raise RequestError(
+            f"unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}"
+        )
     return params
 
 
@@ -51,7 +61,7 @@ class SearchHandler(BaseHTTPRequestHandler):
     server: SearchServer
     server_version = "mail-pipeline"
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         try:
             if url.path in STATIC:
@@ -68,7 +78,10 @@ class SearchHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error), "empty": True})
         except Exception as error:
             log.exception("request %s failed", url.path)
-            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(error).__name__}); see the service's log"})
+            self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": f"internal error ({type(error).__name__}); see the service's log"},
+            )
 
     def _api(self, path: str, query: str):
         reader = self.server.reader
@@ -76,9 +89,15 @@ class SearchHandler(BaseHTTPRequestHandler):
             p = _params(query, SEARCH_PARAMS)
             if not p.get("q", "").strip():
                 raise RequestError("q (the search text) is required")
-            return reader.search(p["q"], mode=p.get("mode") or "hybrid", account=p.get("account") or None,
-                                 since=parse_day(p.get("since"), "since"), until=parse_day(p.get("until"), "until"),
-                                 k=parse_k(p.get("k")), exclude_deleted=parse_flag(p.get("exclude_deleted"), "exclude_deleted"))
+            return reader.search(
+                p["q"],
+                mode=p.get("mode") or "hybrid",
+                account=p.get("account") or None,
+                since=parse_day(p.get("since"), "since"),
+                until=parse_day(p.get("until"), "until"),
+                k=parse_k(p.get("k")),
+                exclude_deleted=parse_flag(p.get("exclude_deleted"), "exclude_deleted"),
+            )
         if match := _ITEM.match(path):
             account = _params(query, {"account"}).get("account") or None
             kind, item = match.group(1), unquote(match.group(2))
@@ -97,7 +116,11 @@ class SearchHandler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, body, content_type)
 
     def _json(self, status: HTTPStatus, payload) -> None:
-        self._send(status, json.dumps(payload, ensure_ascii=False).encode(), "application/json; charset=utf-8")
+        self._send(
+            status,
+            json.dumps(payload, ensure_ascii=False).encode(),
+            "application/json; charset=utf-8",
+        )
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -109,7 +132,7 @@ class SearchHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the standard library's name)
+    def log_message(self, format: str, *args) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 

@@ -13,45 +13,87 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.vectors import VectorStore
 
 
-def vector_rows(chunks: list[dict], vectors, account: str, day: date, vectors_id: str) -> list[dict]:
+def vector_rows(
+    chunks: list[dict], vectors, account: str, day: date, vectors_id: str
+) -> list[dict]:
     """LanceDB rows: each chunk with its partition, the embedder's vectors id and its vector."""
-    return [{**c, "account": account, "day": day, "model_id": vectors_id, "vector": v} for c, v in zip(chunks, vectors)]
+    return [
+        {**c, "account": account, "day": day, "model_id": vectors_id, "vector": v}
+        for c, v in zip(chunks, vectors)
+    ]
 
 
 # What a stored row shares with the chunk it was made from (the vector follows text and model).
-COMPARED = ["chunk_id", "text_sha256", "model_id", "thread_id", "subject", "sender", "sent_at", "deleted_at"]
+COMPARED = [
+    "chunk_id",
+    "text_sha256",
+    "model_id",
+    "thread_id",
+    "subject",
+    "sender",
+    "sent_at",
+    "deleted_at",
+]
 
 
-def unchanged(store: VectorStore, chunks: list[dict], account: str, day: date, vectors_id: str) -> bool:
+def unchanged(
+    store: VectorStore, chunks: list[dict], account: str, day: date, vectors_id: str
+) -> bool:
     """The partition already holds exactly these chunks, with the same metadata and model."""
+
     def key(row: dict) -> tuple:
         return tuple(row[c] for c in COMPARED)
+
     wanted = {key({**c, "model_id": vectors_id}) for c in chunks}
     stored = store.partition_rows(account, day, COMPARED)
     return len(stored) == len(chunks) and {key(r) for r in stored} == wanted
 
 
-def embed_chunks(chunks: list[dict], account: str, day: date, embedder: Embedder,
-                 writing: Callable[[], AbstractContextManager[VectorStore]]) -> tuple[int, int]:
+def embed_chunks(
+    chunks: list[dict],
+    account: str,
+    day: date,
+    embedder: Embedder,
+    writing: Callable[[], AbstractContextManager[VectorStore]],
+) -> tuple[int, int]:
     """Replace the partition's LanceDB rows with these chunks and their vectors (`writing` opens the
     store for writes); returns the rows stored and how many texts the model embedded. Chunks that
     left the partition (an erased message) also leave the disk, old versions included."""
     with writing() as store:
         if unchanged(store, chunks, account, day, embedder.vectors_id):
             return len(chunks), 0  # a run for flag changes: nothing to rewrite, no new version
-        vectors, embedded = embed_with_cache([(c["text"], c["text_sha256"]) for c in chunks], embedder, store)
+        vectors, embedded = embed_with_cache(
+            [(c["text"], c["text_sha256"]) for c in chunks], embedder, store
+        )
         gone = store.chunk_ids(account, day) - {c["chunk_id"] for c in chunks}
-        stored = store.replace_partition(account, day, vector_rows(chunks, vectors, account, day, embedder.vectors_id))
+        stored = store.replace_partition(
+            account, day, vector_rows(chunks, vectors, account, day, embedder.vectors_id)
+        )
         if gone:
             store.erase_deleted()
     return stored, embedded
 
 
-def embed_day(lake: Lake, account: str, day: date, embedder: Embedder,
-              writing: Callable[[], AbstractContextManager[VectorStore]]) -> PartitionOutcome:
+def embed_day(
+    lake: Lake,
+    account: str,
+    day: date,
+    embedder: Embedder,
+    writing: Callable[[], AbstractContextManager[VectorStore]],
+) -> PartitionOutcome:
     chunks = lake.read_partition("email_chunks", account, day).to_pylist()
     stored, embedded = embed_chunks(chunks, account, day, embedder, writing)
     reused = len(chunks) - embedded
-    return PartitionOutcome(account, day, rows=stored, summary=(
-        f"{stored} chunk vectors stored; {embedded} embedded by the model, {reused} reused from the cache"),
-        figures={"chunks_embedded": embedded, "chunks_from_cache": reused, "vectors_id": embedder.vectors_id})
+    return PartitionOutcome(
+        account,
+        day,
+        rows=stored,
+        summary=(
+            f"{stored} chunk vectors stored; {embedded} embedded by the model, {reused} reused from the cache"
+        ),
+        figures={
+            "chunks_embedded": embedded,
+            "chunks_from_cache": reused,
+            "vectors_id": embedder.vectors_id,
+        },
+    )

@@ -17,8 +17,12 @@ class PartitionOutcome:
 
 
 def out_of_window(account: str, day: date) -> PartitionOutcome:
-    return PartitionOutcome(account, day, summary="outside the retention window: nothing stored",
-                            figures={"skipped_out_of_window": True})
+    return PartitionOutcome(
+        account,
+        day,
+        summary="outside the retention window: nothing stored",
+        figures={"skipped_out_of_window": True},
+    )
 
 
 def noting_rebuilt(outcome: PartitionOutcome, rebuilt: list[str]) -> PartitionOutcome:

@@ -31,7 +31,9 @@ def drop_lake(lake: Lake, first_kept: date) -> tuple[dict[str, int], int]:
     return dropped, freed
 
 
-def drop_before(first_kept: date, lake: Lake, maintaining: Callable[[], AbstractContextManager[VectorStore]]) -> Dropped:
+def drop_before(
+    first_kept: date, lake: Lake, maintaining: Callable[[], AbstractContextManager[VectorStore]]
+) -> Dropped:
     """Drop the lake's and LanceDB's data (old versions included) of the days before `first_kept`."""
     partitions, lake_bytes = drop_lake(lake, first_kept)
     with maintaining() as store:

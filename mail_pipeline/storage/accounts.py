@@ -14,9 +14,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
 
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.locks import file_lock
@@ -46,7 +45,9 @@ class OAuthSettings:
     token_url: str
     client_id: str
     scope: str = ""
-    provider: str = ""  # the preset it came from (`account reauth` reads its client settings again); "" = none
+    provider: str = (
+        ""  # the preset it came from (`account reauth` reads its client settings again); "" = none
+    )
     auth_url: str = ""
     device_url: str = ""
 
@@ -59,7 +60,9 @@ class Grant:
     client_secret: str = field(default="", repr=False)
 
     def dumps(self) -> str:
-        return json.dumps({"refresh_token": self.refresh_token, "client_secret": self.client_secret})
+        return json.dumps(
+            {"refresh_token": self.refresh_token, "client_secret": self.client_secret}
+        )
 
     @classmethod
     def loads(cls, text: str) -> Grant:
@@ -97,7 +100,7 @@ class Account:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def is_loopback(host: str) -> bool:
@@ -118,7 +121,9 @@ def validate(account: Account) -> None:
     if not 1 <= account.port <= 65535:
         raise AccountError(f"invalid port {account.port}: must be between 1 and 65535")
     if account.security not in SECURITY_MODES:
-        raise AccountError(f"invalid security {account.security!r}: one of {', '.join(SECURITY_MODES)}")
+        raise AccountError(
+            f"invalid security {account.security!r}: one of {', '.join(SECURITY_MODES)}"
+        )
     if account.security == "plain" and not is_loopback(account.host):
         raise AccountError(
             f"plain (unencrypted) IMAP is refused for {account.host!r}: it would send the password "
@@ -133,14 +138,18 @@ def validate(account: Account) -> None:
     if account.auth not in AUTH_KINDS:
         raise AccountError(f"invalid auth {account.auth!r}: one of {', '.join(AUTH_KINDS)}")
     if account.on_server_delete not in ON_SERVER_DELETE:
-        raise AccountError(f"invalid on-server-delete {account.on_server_delete!r}: one of {', '.join(ON_SERVER_DELETE)}")
+        raise AccountError(
+            f"invalid on-server-delete {account.on_server_delete!r}: one of {', '.join(ON_SERVER_DELETE)}"
+        )
     if account.is_oauth:
         validate_oauth(account.oauth)
 
 
 def validate_oauth(oauth: OAuthSettings | None) -> None:
     if oauth is None or not oauth.token_url or not oauth.client_id:
-        raise AccountError("an OAuth account needs a token URL and a client id (--token-url, --client-id)")
+        raise AccountError(
+            "an OAuth account needs a token URL and a client id (--token-url, --client-id)"
+        )
     for url in (oauth.token_url, oauth.auth_url, oauth.device_url):
         scheme, _, rest = url.partition("://")
         host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
@@ -148,12 +157,20 @@ def validate_oauth(oauth: OAuthSettings | None) -> None:
             raise AccountError(f"invalid OAuth endpoint {url!r}: an https:// URL")
         # The refresh token travels in the request body: never in clear beyond this machine.
         if url and scheme == "http" and not is_loopback(host):
-            raise AccountError(f"OAuth endpoint {url!r} is refused: use https (http is allowed only on loopback)")
+            raise AccountError(
+                f"OAuth endpoint {url!r} is refused: use https (http is allowed only on loopback)"
+            )
 
 
 def _account_from_json(item: dict) -> Account:
     oauth = item.get("oauth")
-    return Account(**{**item, "folders": tuple(item["folders"]), "oauth": OAuthSettings(**oauth) if oauth else None})
+    return Account(
+        **{
+            **item,
+            "folders": tuple(item["folders"]),
+            "oauth": OAuthSettings(**oauth) if oauth else None,
+        }
+    )
 
 
 class AccountRegistry:
@@ -178,12 +195,16 @@ class AccountRegistry:
         try:
             accounts = parse(self.backup_path.read_bytes())
         except OSError:
-            return (f"{message}, and there is no backup ({self.backup_path}); move it aside and add the accounts "
-                    "again with `mail-pipeline account add`")
+            return (
+                f"{message}, and there is no backup ({self.backup_path}); move it aside and add the accounts "
+                "again with `mail-pipeline account add`"
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             return f"{message}, and its backup {self.backup_path} cannot be read either; add the accounts again"
-        return (f"{message}. Its previous version {self.backup_path} holds {len(accounts)} account(s) "
-                f"({', '.join(sorted(accounts)) or 'none'}); restore it with: cp -p {self.backup_path} {self.path}")
+        return (
+            f"{message}. Its previous version {self.backup_path} holds {len(accounts)} account(s) "
+            f"({', '.join(sorted(accounts)) or 'none'}); restore it with: cp -p {self.backup_path} {self.path}"
+        )
 
     def list(self, *, active_only: bool = False) -> list[Account]:
         return [a for a in self.load().values() if a.active or not active_only]
@@ -191,7 +212,9 @@ class AccountRegistry:
     def get(self, slug: str) -> Account:
         accounts = self.load()
         if slug not in accounts:
-            raise AccountError(f"no account {slug!r}; `mail-pipeline account list` shows the registered ones")
+            raise AccountError(
+                f"no account {slug!r}; `mail-pipeline account list` shows the registered ones"
+            )
         return accounts[slug]
 
     def add(self, account: Account, secret: str | Grant, cipher: crypto.Keyring) -> Account:
@@ -199,7 +222,9 @@ class AccountRegistry:
         with self._locked():
             accounts = self.load()
             if account.slug in accounts:
-                raise AccountError(f"account {account.slug!r} already exists; remove it first or pick another slug")
+                raise AccountError(
+                    f"account {account.slug!r} already exists; remove it first or pick another slug"
+                )
             now = _now()
             account = replace(_with_secret(account, secret, cipher), created_at=now, updated_at=now)
             validate(account)
@@ -234,19 +259,27 @@ class AccountRegistry:
         """Swap in a new password or grant (a reauth, a rotated refresh token) in one atomic write."""
         with self._locked():
             accounts = self.load()
-            accounts[slug] = replace(_with_secret(self.get(slug), secret, cipher), updated_at=_now())
+            accounts[slug] = replace(
+                _with_secret(self.get(slug), secret, cipher), updated_at=_now()
+            )
             self._save(accounts)
         return accounts[slug]
 
     def password(self, account: Account, cipher: crypto.Keyring) -> str:
         if account.is_oauth:
-            raise AccountError(f"account {account.slug!r} signs in with OAuth 2.0 and has no password")
+            raise AccountError(
+                f"account {account.slug!r} signs in with OAuth 2.0 and has no password"
+            )
         return crypto.decrypt(cipher, account.password_token, owner=account.slug)
 
     def grant(self, account: Account, cipher: crypto.Keyring) -> Grant:
         if not account.is_oauth:
-            raise AccountError(f"account {account.slug!r} signs in with a password and has no OAuth grant")
-        return Grant.loads(crypto.decrypt(cipher, account.grant_token, owner=account.slug, what="OAuth grant"))
+            raise AccountError(
+                f"account {account.slug!r} signs in with a password and has no OAuth grant"
+            )
+        return Grant.loads(
+            crypto.decrypt(cipher, account.grant_token, owner=account.slug, what="OAuth grant")
+        )
 
     def check_secret(self, account: Account, cipher: crypto.Keyring) -> None:
         """Decrypt the account's stored secret, raising `DecryptError` if no key can."""
@@ -277,7 +310,10 @@ class AccountRegistry:
 
     def _save(self, accounts: dict[str, Account]) -> None:
         """Keep the current file as the backup, then replace it; both written atomically, 0600."""
-        payload = {"version": 1, "accounts": [asdict(a) for a in sorted(accounts.values(), key=lambda a: a.slug)]}
+        payload = {
+            "version": 1,
+            "accounts": [asdict(a) for a in sorted(accounts.values(), key=lambda a: a.slug)],
+        }
         if self.path.exists():
             write_private(self.backup_path, self.path.read_bytes())
         write_private(self.path, json.dumps(payload, indent=2).encode())
@@ -295,7 +331,9 @@ def _with_secret(account: Account, secret: str | Grant, cipher: crypto.Keyring) 
     if account.is_oauth:
         if not isinstance(secret, Grant) or not secret.refresh_token:
             raise AccountError(f"account {account.slug!r} needs an OAuth refresh token")
-        return replace(account, grant_token=crypto.encrypt(cipher, secret.dumps()), password_token="")
+        return replace(
+            account, grant_token=crypto.encrypt(cipher, secret.dumps()), password_token=""
+        )
     if not isinstance(secret, str) or not secret:
         raise AccountError(f"account {account.slug!r} needs a password")
     return replace(account, password_token=crypto.encrypt(cipher, secret), grant_token="")
@@ -305,8 +343,12 @@ def _rotated(account: Account, cipher: crypto.Keyring) -> Account:
     def again(token: str, what: str) -> str:
         return crypto.rotate(cipher, token, owner=account.slug, what=what) if token else token
 
-    return replace(account, password_token=again(account.password_token, "password"),
-                   grant_token=again(account.grant_token, "OAuth grant"), updated_at=_now())
+    return replace(
+        account,
+        password_token=again(account.password_token, "password"),
+        grant_token=again(account.grant_token, "OAuth grant"),
+        updated_at=_now(),
+    )
 
 
 def known_accounts(accounts_path: Path, lake_dir: Path) -> set[str]:
@@ -321,5 +363,7 @@ def check_accounts(requested: list[str], known: set[str]) -> None:
     unknown = sorted(set(requested) - known)
     if unknown:
         listed = ", ".join(sorted(known)) or "none yet (add one with `mail-pipeline account add`)"
-        raise AccountError(f"unknown account{'s' if len(unknown) > 1 else ''} "
-                           f"{', '.join(repr(a) for a in unknown)}; known accounts: {listed}")
+        raise AccountError(
+            f"unknown account{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(a) for a in unknown)}; known accounts: {listed}"
+        )

@@ -38,7 +38,11 @@ def _scan(lake: Lake, table: str) -> str:
 
 def _table_view(lake: Lake, table: str) -> str:
     overlay = next((o for o in state.OVERLAYS if o.base == table), None)
-    sql = state.view_sql(overlay, _scan(lake, table), _scan(lake, overlay.table)) if overlay else _scan(lake, table)
+    sql = (
+        state.view_sql(overlay, _scan(lake, table), _scan(lake, overlay.table))
+        if overlay
+        else _scan(lake, table)
+    )
     return f"CREATE OR REPLACE VIEW {table} AS {sql}"
 
 
@@ -97,7 +101,9 @@ DERIVED_VIEWS = {
 
 def view_statements(lake: Lake) -> list[str]:
     statements = [_table_view(lake, table) for table in TABLE_VIEWS]
-    statements += [f"CREATE OR REPLACE VIEW {name} AS {sql.strip()}" for name, sql in DERIVED_VIEWS.items()]
+    statements += [
+        f"CREATE OR REPLACE VIEW {name} AS {sql.strip()}" for name, sql in DERIVED_VIEWS.items()
+    ]
     return statements
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEY_VARIABLE = "FERNET_KEY"
-GENERATE_HINT = "generate one with `mail-pipeline key generate` and put it in FERNET_KEY (see .env.example)"
+GENERATE_HINT = (
+    "generate one with `mail-pipeline key generate` and put it in FERNET_KEY (see .env.example)"
+)
 
 
 class KeyConfigError(Exception):

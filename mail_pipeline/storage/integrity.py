@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,9 +50,16 @@ def hashed(path: Path, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordB
         expected = batch.column("sha256").to_pylist()
         for index, digest in enumerate(digests(batch.column("raw"))):
             if digest is not None and digest != expected[index]:
-                uid, folder = batch.column("uid")[index].as_py(), batch.column("folder")[index].as_py()
-                raise LakeReadError(path, ContentMismatch(
-                    f"the bytes of {folder} UID {uid} (row {rows + index}) do not match their sha256"))
+                uid, folder = (
+                    batch.column("uid")[index].as_py(),
+                    batch.column("folder")[index].as_py(),
+                )
+                raise LakeReadError(
+                    path,
+                    ContentMismatch(
+                        f"the bytes of {folder} UID {uid} (row {rows + index}) do not match their sha256"
+                    ),
+                )
         rows += batch.num_rows
         yield batch
 
@@ -69,12 +76,14 @@ def digests(values: pa.LargeBinaryArray) -> Iterator[str | None]:
         values = values.cast(pa.large_binary())  # 64-bit offsets, as the buffer is read below
     _validity, offsets, data = values.buffers()
     if data is None:  # every value null or empty
-        yield from (None if v is None else hashlib.sha256(v).hexdigest() for v in values.to_pylist())
+        yield from (
+            None if v is None else hashlib.sha256(v).hexdigest() for v in values.to_pylist()
+        )
         return
     ends, body = memoryview(offsets).cast("q"), memoryview(data)
     nulls = values.is_null().to_pylist() if values.null_count else [False] * len(values)
     for index, null in enumerate(nulls, values.offset):
-        yield None if null else hashlib.sha256(body[ends[index]:ends[index + 1]]).hexdigest()
+        yield None if null else hashlib.sha256(body[ends[index] : ends[index + 1]]).hexdigest()
 
 
 def check_file(table: str, path: Path) -> int:
@@ -90,21 +99,26 @@ def partition_damage(lake: Lake, tables: Iterable[str], account: str, day: date)
             try:
                 check_file(table, path)
             except LakeReadError as error:
-                if path.exists():  # else retention or a repair took it meanwhile: nothing is damaged
+                # else retention or a repair took it meanwhile: nothing is damaged
+                if path.exists():
                     found.append(Damage(table, account, day, path, error.cause))
     return found
 
 
 def scrub(lake: Lake, tables: Iterable[str] = TABLES) -> list[Damage]:
     """Every damaged file of the lake (`tables`), each read once, one at a time."""
-    return [damage for table in tables for account, day in lake.list_partitions(table)
-            for damage in partition_damage(lake, [table], account, day)]
+    return [
+        damage
+        for table in tables
+        for account, day in lake.list_partitions(table)
+        for damage in partition_damage(lake, [table], account, day)
+    ]
 
 
 def set_aside(lake: Lake, damage: Damage, now: datetime | None = None) -> Path:
     """Move a damaged file under <data dir>/quarantine/<UTC time>/lake/, where `mail-pipeline repair`
     puts the files it moves (never deleted: it may be looked at, or salvaged)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     target = lake.root.parent / "quarantine" / stamp / "lake" / damage.path.relative_to(lake.root)
     private_dir(target.parent)
     os.replace(damage.path, target)
@@ -114,8 +128,10 @@ def set_aside(lake: Lake, damage: Damage, now: datetime | None = None) -> Path:
 def rebuild_damaged(lake: Lake, tables: Iterable[str], account: str, day: date) -> list[str]:
     """Set aside the partition's damaged files of `tables` (ones its stage rebuilds from their
     source); return a line per file for the partition's metadata."""
-    return [f"{d.table} file damaged ({d.error}); moved to {set_aside(lake, d)} and rebuilt"
-            for d in partition_damage(lake, tables, account, day)]
+    return [
+        f"{d.table} file damaged ({d.error}); moved to {set_aside(lake, d)} and rebuilt"
+        for d in partition_damage(lake, tables, account, day)
+    ]
 
 
 def render(found: list[Damage], root: Path) -> str:

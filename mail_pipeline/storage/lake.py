@@ -57,13 +57,17 @@ class LakeReadError(Exception):
         self.path = Path(path)
         self.table = table_of(self.path)
         self.cause = f"{type(cause).__name__}: {str(cause)[:300]}"
-        super().__init__(f"cannot read {self.path}: {self.cause.rstrip('. ')}. The file is damaged; {remedy(self.table)}")
+        super().__init__(
+            f"cannot read {self.path}: {self.cause.rstrip('. ')}. The file is damaged; {remedy(self.table)}"
+        )
 
 
 def table_of(path: Path) -> str:
     """The lake table a partition file belongs to (the folder above `account=`), or '' when none."""
     parts = Path(path).parts
-    return next((parts[i - 1] for i, part in enumerate(parts) if part.startswith("account=") and i), "")
+    return next(
+        (parts[i - 1] for i, part in enumerate(parts) if part.startswith("account=") and i), ""
+    )
 
 
 # What a damaged file of each table costs, once `mail-pipeline repair` has moved it aside.
@@ -114,7 +118,11 @@ class Lake:
                 self._write(path, [], schema)
 
     def write_partition(
-        self, table: str, account: str, day: date, data: pa.Table | Iterable[pa.RecordBatch],
+        self,
+        table: str,
+        account: str,
+        day: date,
+        data: pa.Table | Iterable[pa.RecordBatch],
         footer: dict[bytes, bytes] | None = None,
     ) -> WriteResult:
         """Replace the partition's file with `data` (a table, or batches streamed to disk), with
@@ -141,14 +149,23 @@ class Lake:
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
         return self._write(path, conformed(data, TABLES[table]).to_batches(), TABLES[table])
 
-    def _write(self, path: Path, batches: Iterable[pa.RecordBatch], schema: pa.Schema,
-               footer: dict[bytes, bytes] | None = None) -> WriteResult:
+    def _write(
+        self,
+        path: Path,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        footer: dict[bytes, bytes] | None = None,
+    ) -> WriteResult:
         private_dir(path.parent)
         tmp, held = claim_temp(path)
         write_id = uuid.uuid4().hex
-        schema = schema.with_metadata({**(schema.metadata or {}), **(footer or {}), WRITE_ID: write_id.encode()})
+        schema = schema.with_metadata(
+            {**(schema.metadata or {}), **(footer or {}), WRITE_ID: write_id.encode()}
+        )
         try:
-            with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
+            with pq.ParquetWriter(
+                tmp, schema, compression="zstd", write_page_checksum=True
+            ) as writer:
                 rows = write_behind(writer, batches)
             os.replace(tmp, path)
         except BaseException:
@@ -162,7 +179,9 @@ class Lake:
         directory = self.partition_dir(table, account, day)
         return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
 
-    def read_partition(self, table: str, account: str, day: date, columns: list[str] | None = None) -> pa.Table:
+    def read_partition(
+        self, table: str, account: str, day: date, columns: list[str] | None = None
+    ) -> pa.Table:
         """The partition's rows, or an empty table of the right schema when it does not exist."""
         schema = TABLES[table]
         files = self.partition_files(table, account, day)
@@ -172,7 +191,9 @@ class Lake:
         tables = [read_file(f, columns=columns, schema=schema) for f in files]
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
-    def iter_batches(self, table: str, account: str, day: date, batch_size: int = 256) -> Iterable[pa.RecordBatch]:
+    def iter_batches(
+        self, table: str, account: str, day: date, batch_size: int = 256
+    ) -> Iterable[pa.RecordBatch]:
         """The partition's rows in file order, in the table's current schema (columns added since
         the file was written come back null)."""
         path = self.partition_file(table, account, day)
@@ -182,8 +203,14 @@ class Lake:
         for batch in iter_file(path, batch_size):
             if batch.schema.names != schema.names:
                 batch = pa.RecordBatch.from_arrays(
-                    [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type) for f in schema],
-                    schema=schema)
+                    [
+                        batch.column(f.name)
+                        if f.name in batch.schema.names
+                        else pa.nulls(batch.num_rows, f.type)
+                        for f in schema
+                    ],
+                    schema=schema,
+                )
             yield batch
 
     def verify_partition(self, table: str, account: str, day: date) -> int:
@@ -213,24 +240,34 @@ class Lake:
         return freed
 
 
-def read_file(path: Path, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+def read_file(
+    path: Path, columns: list[str] | None = None, schema: pa.Schema | None = None
+) -> pa.Table:
     """The file's `columns` (all when None), in `schema`'s types where given."""
     try:
         parquet = pq.ParquetFile(path, page_checksum_verification=True)
         wanted = columns or (schema.names if schema is not None else parquet.schema_arrow.names)
         if not set(wanted) <= set(parquet.schema_arrow.names):
             # Written before a column was added: the dataset reader fills it with nulls.
-            return pq.read_table(path, columns=columns, schema=schema, page_checksum_verification=True)
+            return pq.read_table(
+                path, columns=columns, schema=schema, page_checksum_verification=True
+            )
         # ParquetFile skips the dataset machinery: a third of the time on the small files that
         # flag sync reads per day (storage/state.py).
         table = parquet.read(columns=wanted)
-        target = pa.schema([schema.field(name) for name in wanted]) if schema is not None else table.schema
+        target = (
+            pa.schema([schema.field(name) for name in wanted])
+            if schema is not None
+            else table.schema
+        )
         return conformed(table, target)
     except READ_ERRORS as error:
         raise LakeReadError(path, error) from error
 
 
-def iter_file(path: Path, batch_size: int = 256, columns: list[str] | None = None) -> Iterable[pa.RecordBatch]:
+def iter_file(
+    path: Path, batch_size: int = 256, columns: list[str] | None = None
+) -> Iterable[pa.RecordBatch]:
     try:
         parquet = pq.ParquetFile(path, page_checksum_verification=True)
         yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
@@ -277,7 +314,9 @@ def remove_leftovers(directory: Path, pattern: str) -> list[Path]:
     return removed
 
 
-def write_behind(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch], depth: int = 2) -> int:
+def write_behind(
+    writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch], depth: int = 2
+) -> int:
     """Write `batches` on a second thread while this one produces the next ones; return the rows.
 
     zstd and the file write release the GIL, so they overlap what produces the batches: for
@@ -331,7 +370,9 @@ def write_behind(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch], de
     return rows
 
 
-def rows_to_batches(rows: Iterable[dict], schema: pa.Schema, batch_rows: int = 256) -> Iterable[pa.RecordBatch]:
+def rows_to_batches(
+    rows: Iterable[dict], schema: pa.Schema, batch_rows: int = 256
+) -> Iterable[pa.RecordBatch]:
     """Stream dict rows into record batches, so a day's mail is never held in memory twice."""
     pending: list[dict] = []
     for row in rows:

@@ -60,7 +60,8 @@ class LivenessLock:
     def release(self) -> None:
         if self._fd is None:
             return
-        self.path.unlink(missing_ok=True)  # before the unlock: a prober then finds nothing, never a free lock
+        # before the unlock: a prober then finds nothing, never a free lock
+        self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
 

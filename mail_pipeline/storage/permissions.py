@@ -33,7 +33,8 @@ def private_dir(path: Path) -> Path:
         except FileExistsError:  # another process made it first
             pass
         else:
-            directory.chmod(PRIVATE_DIR)  # mkdir's mode is masked by the umask, never widened: make it exact
+            # mkdir's mode is masked by the umask, never widened: make it exact
+            directory.chmod(PRIVATE_DIR)
     return path
 
 
@@ -64,7 +65,9 @@ def loose_paths(root: Path) -> Iterator[tuple[Path, int]]:
     root = Path(root)
     if not root.exists():
         return
-    walked = (Path(directory) / name for directory, dirs, files in os.walk(root) for name in dirs + files)
+    walked = (
+        Path(directory) / name for directory, dirs, files in os.walk(root) for name in dirs + files
+    )
     for path in itertools.chain([root], walked):
         try:
             info = path.lstat()

@@ -22,7 +22,9 @@ ATTACHMENT = pa.struct(
     ]
 )
 # Text read from an attachment (mail_pipeline/extract): `index` is its position in `attachments`.
-ATTACHMENT_TEXT = pa.struct([("index", pa.int32()), ("name", pa.string()), ("text", pa.large_string())])
+ATTACHMENT_TEXT = pa.struct(
+    [("index", pa.int32()), ("name", pa.string()), ("text", pa.large_string())]
+)
 LOCATION = pa.struct([("folder", pa.string()), ("uidvalidity", pa.int64()), ("uid", pa.int64())])
 
 RAW_MESSAGES = pa.schema(
@@ -77,9 +79,17 @@ EMAILS = pa.schema(
         ("size", pa.int64()),
         ("sha256", pa.string()),
         ("defects", pa.list_(pa.string())),
-        ("keywords", pa.list_(pa.string())),  # the flags that are not system flags (RFC 3501 2.3.2): labels
+        # the flags that are not system flags (RFC 3501 2.3.2): labels
+        (
+            "keywords",
+            pa.list_(pa.string()),
+        ),
         ("deleted_at", UTC_TS),  # null while a copy is on the server (see raw_messages.deleted_at)
-        ("deleted_reason", pa.string()),  # the last copy's raw_messages.deleted_reason ('folder_gone')
+        # the last copy's raw_messages.deleted_reason ('folder_gone')
+        (
+            "deleted_reason",
+            pa.string(),
+        ),
     ]
 )
 
@@ -97,7 +107,11 @@ EMAIL_CHUNKS = pa.schema(
         ("sent_at", UTC_TS),
         ("attachment", pa.string()),  # the attachment the text is from; null for the body
         ("deleted_at", UTC_TS),  # the email's (emails.deleted_at)
-        ("source_sha256", pa.string()),  # of what the email's chunks were cut from (stages/chunks.py)
+        # of what the email's chunks were cut from (stages/chunks.py)
+        (
+            "source_sha256",
+            pa.string(),
+        ),
     ]
 )
 
@@ -114,17 +128,32 @@ SYNC_LOG = pa.schema(
         ("bytes_fetched", pa.int64()),
         ("status", pa.string()),
         ("error", pa.string()),
-        ("highestmodseq", pa.int64()),  # the folder's HIGHESTMODSEQ at the sync (RFC 7162), null without CONDSTORE
+        # the folder's HIGHESTMODSEQ at the sync (RFC 7162), null without CONDSTORE
+        (
+            "highestmodseq",
+            pa.int64(),
+        ),
         ("flags_reconciled_at", UTC_TS),
     ]
 )
 
 # Overlays of the two tables above (storage/state.py): the current flags and deleted_at of rows
 # whose content file was written before they changed; a row per changed message, keyed as named.
-MESSAGE_STATE = pa.schema([f for f in RAW_MESSAGES
-                           if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at", "deleted_reason")])
-EMAIL_STATE = pa.schema([f for f in EMAILS if f.name in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at",
-                                                         "deleted_reason")])
+MESSAGE_STATE = pa.schema(
+    [
+        f
+        for f in RAW_MESSAGES
+        if f.name in ("folder", "uidvalidity", "uid", "flags", "deleted_at", "deleted_reason")
+    ]
+)
+EMAIL_STATE = pa.schema(
+    [
+        f
+        for f in EMAILS
+        if f.name
+        in ("email_id", "seen", "answered", "flagged", "keywords", "deleted_at", "deleted_reason")
+    ]
+)
 
 # Table name -> schema of the per-partition files. sync_log is append-only (one small file per
 # run), the others hold at most one file per (account, day).

@@ -29,16 +29,27 @@ class Overlay:
         return tuple(row[name] for name in self.key)
 
 
-RAW = Overlay("message_state", "raw_messages", ("folder", "uidvalidity", "uid"), ("flags", "deleted_at", "deleted_reason"))
-EMAILS = Overlay("email_state", "emails", ("email_id",),
-                 ("seen", "answered", "flagged", "keywords", "deleted_at", "deleted_reason"))
+RAW = Overlay(
+    "message_state",
+    "raw_messages",
+    ("folder", "uidvalidity", "uid"),
+    ("flags", "deleted_at", "deleted_reason"),
+)
+EMAILS = Overlay(
+    "email_state",
+    "emails",
+    ("email_id",),
+    ("seen", "answered", "flagged", "keywords", "deleted_at", "deleted_reason"),
+)
 OVERLAYS = (RAW, EMAILS)
 
 
 def stored(lake: Lake, overlay: Overlay, account: str, day: date) -> dict[tuple, dict]:
     """The overlay's rows by key ({} when the content file is current on its own)."""
-    return {overlay.key_of(row): {c: row[c] for c in overlay.columns}
-            for row in lake.read_partition(overlay.table, account, day).to_pylist()}
+    return {
+        overlay.key_of(row): {c: row[c] for c in overlay.columns}
+        for row in lake.read_partition(overlay.table, account, day).to_pylist()
+    }
 
 
 def read(lake: Lake, overlay: Overlay, account: str, day: date, columns: list[str]) -> list[dict]:
@@ -57,7 +68,9 @@ def write(lake: Lake, overlay: Overlay, account: str, day: date, states: dict[tu
     if not states:
         return clear(lake, overlay, account, day)
     rows = [dict(zip(overlay.key, key)) | state for key, state in states.items()]
-    return lake.write_partition(overlay.table, account, day, pa.Table.from_pylist(rows, schema=TABLES[overlay.table])).bytes
+    return lake.write_partition(
+        overlay.table, account, day, pa.Table.from_pylist(rows, schema=TABLES[overlay.table])
+    ).bytes
 
 
 def clear(lake: Lake, overlay: Overlay, account: str, day: date) -> int:
@@ -69,5 +82,9 @@ def clear(lake: Lake, overlay: Overlay, account: str, day: date) -> int:
 def view_sql(overlay: Overlay, base_scan: str, state_scan: str) -> str:
     """The content table as users see it: each overridden column taken from a matching state row."""
     on = " AND ".join(f"b.{c} = s.{c}" for c in ("account", "day", *overlay.key))
-    replaced = ", ".join(f"CASE WHEN s.account IS NULL THEN b.{c} ELSE s.{c} END AS {c}" for c in overlay.columns)
-    return f"SELECT b.* REPLACE ({replaced}) FROM ({base_scan}) b LEFT JOIN ({state_scan}) s ON {on}"
+    replaced = ", ".join(
+        f"CASE WHEN s.account IS NULL THEN b.{c} ELSE s.{c} END AS {c}" for c in overlay.columns
+    )
+    return (
+        f"SELECT b.* REPLACE ({replaced}) FROM ({base_scan}) b LEFT JOIN ({state_scan}) s ON {on}"
+    )

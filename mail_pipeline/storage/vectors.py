@@ -29,8 +29,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MERGE_KEYS = ["account", "day", "chunk_id"]
-RESULT_COLUMNS = ["chunk_id", "email_id", "account", "day", "thread_id", "subject", "sender", "sent_at", "text",
-                  "attachment", "deleted_at"]
+RESULT_COLUMNS = [
+    "chunk_id",
+    "email_id",
+    "account",
+    "day",
+    "thread_id",
+    "subject",
+    "sender",
+    "sent_at",
+    "text",
+    "attachment",
+    "deleted_at",
+]
 
 
 def scalar_indexes() -> dict:
@@ -38,7 +49,13 @@ def scalar_indexes() -> dict:
     most of the mail seen so far; words are lowercased and accents folded ("Zürich" finds "zurich")."""
     from lancedb.index import FTS, Bitmap, BTree
 
-    text = FTS(base_tokenizer="simple", language="English", stem=True, remove_stop_words=True, ascii_folding=True)
+    text = FTS(
+        base_tokenizer="simple",
+        language="English",
+        stem=True,
+        remove_stop_words=True,
+        ascii_folding=True,
+    )
     return {"text": text, "account": Bitmap(), "day": BTree(), "text_sha256": BTree()}
 
 
@@ -73,13 +90,24 @@ _RETRYABLE = re.compile(r"conflict|retry|concurrent|commit|preempt", re.IGNORECA
 
 
 def vector_schema(dimension: int) -> pa.Schema:
-    return pa.schema([
-        ("chunk_id", pa.string()), ("email_id", pa.string()), ("account", pa.string()), ("day", pa.date32()),
-        ("thread_id", pa.string()), ("subject", pa.string()), ("sender", pa.string()), ("sent_at", UTC_TS),
-        ("text", pa.string()), ("text_sha256", pa.string()), ("model_id", pa.string()),
-        ("vector", pa.list_(pa.float32(), dimension)), ("attachment", pa.string()),
-        ("deleted_at", UTC_TS),  # the email's: set while it is kept after leaving the server
-    ])
+    return pa.schema(
+        [
+            ("chunk_id", pa.string()),
+            ("email_id", pa.string()),
+            ("account", pa.string()),
+            ("day", pa.date32()),
+            ("thread_id", pa.string()),
+            ("subject", pa.string()),
+            ("sender", pa.string()),
+            ("sent_at", UTC_TS),
+            ("text", pa.string()),
+            ("text_sha256", pa.string()),
+            ("model_id", pa.string()),
+            ("vector", pa.list_(pa.float32(), dimension)),
+            ("attachment", pa.string()),
+            ("deleted_at", UTC_TS),  # the email's: set while it is kept after leaving the server
+        ]
+    )
 
 
 def sql_string(value: str) -> str:
@@ -90,8 +118,13 @@ def sql_date(value: date) -> str:
     return f"date '{value.isoformat()}'"
 
 
-def filter_clause(account: str | None = None, since: date | None = None, until: date | None = None,
-                  day: date | None = None, live_only: bool = False) -> str | None:
+def filter_clause(
+    account: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    day: date | None = None,
+    live_only: bool = False,
+) -> str | None:
     terms = ["deleted_at IS NULL"] if live_only else []
     if account is not None:
         terms.append(f"account = {sql_string(account)}")
@@ -122,7 +155,8 @@ class VectorStore:
 
     def __init__(self, uri: str | Path, dimension: int = 384):
         self.uri = str(uri)
-        if "://" not in self.uri:  # a local folder: LanceDB's files inside inherit nothing, so keep others out of it
+        # a local folder: LanceDB's files inside inherit nothing, so keep others out of it
+        if "://" not in self.uri:
             private_dir(Path(self.uri))
         self.dimension = dimension
         self.schema = vector_schema(dimension)
@@ -166,6 +200,7 @@ class VectorStore:
     def _add_missing_columns(self, table) -> None:
         """Bring a table made by an older version up to the schema (old rows get nulls), once
         per store; what is missing is looked up on each try, as a parallel writer may win."""
+
         def add() -> None:
             missing = [field for field in self.schema if field.name not in table.schema.names]
             if missing:  # typed null columns (a SQL CAST would lose deleted_at's time zone)
@@ -179,9 +214,14 @@ class VectorStore:
         if not isinstance(rows, pa.Table):
             rows = pa.Table.from_pylist([_plain_row(row) for row in rows], schema=self.schema)
         rows = rows.select(self.schema.names).cast(self.schema)
-        accounts, days = set(rows.column("account").to_pylist()), set(rows.column("day").to_pylist())
+        accounts, days = (
+            set(rows.column("account").to_pylist()),
+            set(rows.column("day").to_pylist()),
+        )
         if accounts - {account} or days - {day}:
-            raise ValueError(f"rows for partition ({account}, {day}) hold other partitions: {accounts}, {days}")
+            raise ValueError(
+                f"rows for partition ({account}, {day}) hold other partitions: {accounts}, {days}"
+            )
         return rows
 
     # -- writes ------------------------------------------------------------------------------
@@ -194,8 +234,12 @@ class VectorStore:
         if data.num_rows == 0:
             with_retries(lambda: table.delete(where), f"clear {account}/{day}")
         else:
-            merge = (table.merge_insert(MERGE_KEYS).when_matched_update_all().when_not_matched_insert_all()
-                     .when_not_matched_by_source_delete(where))
+            merge = (
+                table.merge_insert(MERGE_KEYS)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(where)
+            )
             with_retries(lambda: merge.execute(data), f"replace {account}/{day}")
         self._maintain(table)
         return data.num_rows
@@ -245,10 +289,17 @@ class VectorStore:
     def _rebuild_indexes(self, table) -> None:
         wanted = self._wanted_indexes(table)
         for index in table.list_indices():
-            if not set(index.columns) & wanted.keys():  # the vector index of a table now small again
-                with_retries(lambda: table.drop_index(index.name), f"drop index {index.name}")
+            # Not wanted any more: the vector index of a table now small again.
+            if not set(index.columns) & wanted.keys():
+                name = index.name
+                with_retries(lambda name=name: table.drop_index(name), f"drop index {name}")
         for column, config in wanted.items():
-            with_retries(lambda: table.create_index(column, config=config, replace=True), f"index {column}")
+            with_retries(
+                lambda column=column, config=config: table.create_index(
+                    column, config=config, replace=True
+                ),
+                f"index {column}",
+            )
 
     def drop_before(self, cutoff: date) -> int:
         """Delete rows older than `cutoff` and remove them from disk. Returns rows deleted.
@@ -277,8 +328,12 @@ class VectorStore:
             self._erase_deleted(table)
 
     def _erase_deleted(self, table) -> None:
-        with_retries(lambda: table.to_lance().optimize.compact_files(
-            materialize_deletions=True, materialize_deletions_threshold=0.0), "compaction")
+        with_retries(
+            lambda: table.to_lance().optimize.compact_files(
+                materialize_deletions=True, materialize_deletions_threshold=0.0
+            ),
+            "compaction",
+        )
         if table.count_rows() > 0:
             self._rebuild_indexes(table)
         # delete_unverified stays False: files no version references yet may be a parallel
@@ -295,7 +350,9 @@ class VectorStore:
         table = self._open()
         if table is None:
             return 0
-        stats = table.to_lance().cleanup_old_versions(older_than=PRUNE_OLDER_THAN, delete_unverified=True)
+        stats = table.to_lance().cleanup_old_versions(
+            older_than=PRUNE_OLDER_THAN, delete_unverified=True
+        )
         return stats.bytes_removed
 
     # -- reads -------------------------------------------------------------------------------
@@ -308,10 +365,16 @@ class VectorStore:
             return {}
         dataset, found = table.to_lance(), {}
         for offset in range(0, len(wanted), CACHE_LOOKUP_BATCH):
-            batch = ", ".join(sql_string(sha) for sha in wanted[offset : offset + CACHE_LOOKUP_BATCH])
-            hits = dataset.to_table(columns=["text_sha256", "vector"],
-                                    filter=f"model_id = {sql_string(model_id)} AND text_sha256 IN ({batch})")
-            vectors = hits.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            batch = ", ".join(
+                sql_string(sha) for sha in wanted[offset : offset + CACHE_LOOKUP_BATCH]
+            )
+            hits = dataset.to_table(
+                columns=["text_sha256", "vector"],
+                filter=f"model_id = {sql_string(model_id)} AND text_sha256 IN ({batch})",
+            )
+            vectors = (
+                hits.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            )
             vectors = vectors.reshape(-1, self.dimension).astype(np.float32)
             found.update(zip(hits.column("text_sha256").to_pylist(), vectors, strict=True))
         return found
@@ -325,28 +388,47 @@ class VectorStore:
         table = self._open()
         if table is None:
             return []
-        return table.to_lance().to_table(columns=columns, filter=filter_clause(account=account, day=day)).to_pylist()
+        return (
+            table.to_lance()
+            .to_table(columns=columns, filter=filter_clause(account=account, day=day))
+            .to_pylist()
+        )
 
     def chunk_ids(self, account: str, day: date) -> set[str]:
         """The chunk ids stored for one partition (the asset check compares them with the lake)."""
         table = self._open()
         if table is None:
             return set()
-        ids = table.to_lance().to_table(columns=["chunk_id"], filter=filter_clause(account=account, day=day))
+        ids = table.to_lance().to_table(
+            columns=["chunk_id"], filter=filter_clause(account=account, day=day)
+        )
         return set(ids.column("chunk_id").to_pylist())
 
     def partition_counts(self) -> dict[tuple[str, date], int]:
         table = self._open()
         if table is None:
             return {}
-        counts = table.to_lance().to_table(columns=["account", "day"]).group_by(["account", "day"]).aggregate(
-            [([], "count_all")])
-        return {(a, d): n for a, d, n in zip(*(counts.column(c).to_pylist() for c in ("account", "day", "count_all")),
-                                             strict=True)}
+        counts = (
+            table.to_lance()
+            .to_table(columns=["account", "day"])
+            .group_by(["account", "day"])
+            .aggregate([([], "count_all")])
+        )
+        return {
+            (a, d): n
+            for a, d, n in zip(
+                *(counts.column(c).to_pylist() for c in ("account", "day", "count_all")),
+                strict=True,
+            )
+        }
 
     def disk_bytes(self) -> int:
         root = Path(self.uri)
-        return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+        return (
+            sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+            if root.is_dir()
+            else 0
+        )
 
     def search_vectors(self, vector: np.ndarray | None, k: int, **filters) -> list[dict]:
         """Nearest chunks by cosine similarity (`_score` = 1 - cosine distance)."""
@@ -355,8 +437,11 @@ class VectorStore:
         table = self._open()
         if table is None or k <= 0:
             return []
-        query = (table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-                 .distance_type("cosine").refine_factor(VECTOR_REFINE_FACTOR))
+        query = (
+            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .refine_factor(VECTOR_REFINE_FACTOR)
+        )
         hits = self._run(query, ["_distance"], k, filters)
         for hit in hits:
             hit["_score"] = 1.0 - float(hit.pop("_distance"))
@@ -368,7 +453,9 @@ class VectorStore:
         table = self._open()
         if table is None or k <= 0:
             return []
-        return self._run(table.search(text, query_type="fts", fts_columns="text"), ["_score"], k, filters)
+        return self._run(
+            table.search(text, query_type="fts", fts_columns="text"), ["_score"], k, filters
+        )
 
     @staticmethod
     def _require_text(text: str | None, mode: str) -> None:
@@ -377,7 +464,10 @@ class VectorStore:
 
     def _run(self, query, score_columns: list[str], k: int, filters: dict) -> list[dict]:
         if filters.get("live_only") and "deleted_at" not in self._result_columns():
-            filters = {**filters, "live_only": False}  # a table not yet migrated marks nothing deleted
+            filters = {
+                **filters,
+                "live_only": False,
+            }  # a table not yet migrated marks nothing deleted
         where = filter_clause(**filters)
         if where:
             query = query.where(where, prefilter=True)

@@ -17,8 +17,18 @@ POLICIES = ("keep", "mirror")
 # Columns of raw_messages read to decide (everything but the bytes).
 # Columns that change without the message changing (storage/state.py keeps them apart).
 STATE_COLUMNS = {"flags", "deleted_at", "deleted_reason"}
-META_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "flags", "size", "sha256", "message_id", "deleted_at",
-                "deleted_reason"]
+META_COLUMNS = [
+    "folder",
+    "uidvalidity",
+    "uid",
+    "internaldate",
+    "flags",
+    "size",
+    "sha256",
+    "message_id",
+    "deleted_at",
+    "deleted_reason",
+]
 FOLDER_GONE = "folder_gone"  # raw_messages.deleted_reason of a message whose folder left the server
 
 
@@ -26,14 +36,17 @@ FOLDER_GONE = "folder_gone"  # raw_messages.deleted_reason of a message whose fo
 class DayEdits:
     """Per stored row (in file order) the rows it becomes: [{}] unchanged, [] dropped, or
     overrides of its columns, one dict per output row (a reused body yields a second row)."""
+
     outputs: list[list[dict]]
     to_fetch: dict[str, list[MessageMeta]]  # folder -> messages whose bodies must be downloaded
     flags_updated: int = 0
-    gone: int = 0       # left the server: kept with deleted_at or erased, per policy
-    reused: int = 0     # new UIDs whose body was taken from a stored copy
-    erased: int = 0     # rows removed for good: gone under mirror, earlier tombstones under mirror, unsynced folders
+    gone: int = 0  # left the server: kept with deleted_at or erased, per policy
+    reused: int = 0  # new UIDs whose body was taken from a stored copy
+    erased: int = 0  # rows removed for good: gone under mirror, earlier tombstones under mirror, unsynced folders
     folder_gone: int = 0  # of `gone`, those whose whole folder left the server
-    unsynced: int = 0   # of `erased`, rows of a folder the account no longer syncs (still on the server)
+    unsynced: int = (
+        0  # of `erased`, rows of a folder the account no longer syncs (still on the server)
+    )
     by_folder: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
@@ -44,7 +57,8 @@ class DayEdits:
     def state_only(self) -> bool:
         """Every row stays, alone, with at most its flags or deleted_at changed: no body to write."""
         return not any(self.to_fetch.values()) and all(
-            len(out) == 1 and set(out[0]) <= STATE_COLUMNS for out in self.outputs)
+            len(out) == 1 and set(out[0]) <= STATE_COLUMNS for out in self.outputs
+        )
 
 
 def match_key(internaldate: datetime, size: int) -> tuple:
@@ -55,12 +69,20 @@ def candidates(stored: list[dict], to_fetch: dict[str, list[MessageMeta]]) -> di
     """Per folder, the UIDs to fetch that a stored row might hold (same INTERNALDATE and size):
     only their Message-ID is asked for before deciding."""
     keys = {match_key(r["internaldate"], r["size"]) for r in stored if r["message_id"]}
-    return {folder: [m.uid for m in metas if match_key(m.internaldate, m.size) in keys]
-            for folder, metas in to_fetch.items()}
+    return {
+        folder: [m.uid for m in metas if match_key(m.internaldate, m.size) in keys]
+        for folder, metas in to_fetch.items()
+    }
 
 
-def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: str, now: datetime,
-             message_ids: dict[tuple[str, int], str | None] | None = None) -> DayEdits:
+def edit_day(
+    stored: list[dict],
+    plans: Iterable,
+    vanished: set[str],
+    policy: str,
+    now: datetime,
+    message_ids: dict[tuple[str, int], str | None] | None = None,
+) -> DayEdits:
     """Decide every stored row's fate and what is left to download. `plans` are the day's
     `FolderPlan`s; `vanished`, the folders confirmed gone from the server (their messages go as
     any other deletion, unless they turn up elsewhere: a renamed folder); `message_ids` maps
@@ -75,12 +97,18 @@ def edit_day(stored: list[dict], plans: Iterable, vanished: set[str], policy: st
         if edits.outputs[-1] is None:
             gone.append(index)
     _reuse(stored, plans, message_ids or {}, edits, vanished)
-    live = {key for i, out in enumerate(edits.outputs) for entry in out or () if _is_live(stored[i], entry)
-            for key in _identity(stored[i])}
+    live = {
+        key
+        for i, out in enumerate(edits.outputs)
+        for entry in out or ()
+        if _is_live(stored[i], entry)
+        for key in _identity(stored[i])
+    }
     for index, row in enumerate(stored):
         outputs = edits.outputs[index]
         elsewhere = bool(live & set(_identity(row)))
-        if row["deleted_at"] is not None and elsewhere:  # a tombstone whose message is back (or moved in)
+        # a tombstone whose message is back (or moved in)
+        if row["deleted_at"] is not None and elsewhere:
             edits.outputs[index] = [o for o in outputs if o]
         elif index not in gone:
             if outputs == []:  # a tombstone under mirror, or a folder no longer synced
@@ -102,7 +130,9 @@ def _is_live(row: dict, entry: dict) -> bool:
     return entry.get("deleted_at", row["deleted_at"]) is None
 
 
-def _current(row: dict, plans: dict, vanished: set[str], policy: str, edits: DayEdits) -> list[dict] | None:
+def _current(
+    row: dict, plans: dict, vanished: set[str], policy: str, edits: DayEdits
+) -> list[dict] | None:
     """The row brought up to date, or None when it left its folder (decided once reuse is known)."""
     if row["deleted_at"] is not None:
         return [] if policy == "mirror" else [{}]
@@ -124,7 +154,9 @@ def _identity(row: dict) -> list[str]:
     return [row["sha256"]] + ([f"id:{row['message_id']}"] if row["message_id"] else [])
 
 
-def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, vanished: set[str]) -> None:
+def _reuse(
+    stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, vanished: set[str]
+) -> None:
     """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body;
     so do those whose (UIDVALIDITY, UID, size, INTERNALDATE) match a row of a vanished folder:
     a rename that keeps both (Dovecot does), Message-ID or not."""
@@ -137,18 +169,30 @@ def _reuse(stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, 
             if key not in sources or edits.outputs[index] is None:
                 sources[key] = index
         if row["folder"] in vanished and edits.outputs[index] is None:
-            renamed[(row["uidvalidity"], row["uid"], *match_key(row["internaldate"], row["size"]))] = index
+            renamed[
+                (row["uidvalidity"], row["uid"], *match_key(row["internaldate"], row["size"]))
+            ] = index
     for folder, plan in plans.items():
         left = []
         for meta in plan.to_fetch:
-            source = sources.get((message_ids.get((folder, meta.uid)), *match_key(meta.internaldate, meta.size)))
+            source = sources.get(
+                (message_ids.get((folder, meta.uid)), *match_key(meta.internaldate, meta.size))
+            )
             if source is None:
-                source = renamed.pop((plan.uidvalidity, meta.uid, *match_key(meta.internaldate, meta.size)), None)
+                source = renamed.pop(
+                    (plan.uidvalidity, meta.uid, *match_key(meta.internaldate, meta.size)), None
+                )
             if source is None:
                 left.append(meta)
                 continue
-            new = {"folder": folder, "uidvalidity": plan.uidvalidity, "uid": meta.uid, "flags": list(meta.flags),
-                   "deleted_at": None, "deleted_reason": None}
+            new = {
+                "folder": folder,
+                "uidvalidity": plan.uidvalidity,
+                "uid": meta.uid,
+                "flags": list(meta.flags),
+                "deleted_at": None,
+                "deleted_reason": None,
+            }
             edits.outputs[source] = (edits.outputs[source] or []) + [new]
             edits.reused += 1
         edits.to_fetch[folder] = left

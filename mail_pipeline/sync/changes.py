@@ -12,18 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
+from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.sync import reconcile
 
 
 class Change(Enum):
-    NONE = "none"                   # nothing new (a modseq-only change is flags or expunges)
-    NEW_UIDS = "new_uids"           # UIDNEXT moved: fetch INTERNALDATEs from the old UIDNEXT on
-    NEW_FOLDER = "new_folder"       # never seen: every in-window day of it
-    UIDVALIDITY = "uidvalidity"     # UIDs void: every in-window day of the account
-    REMOVED = "removed"             # STATUS refused and LIST lacks the folder: its cursor is dropped
-    REFUSED = "refused"             # STATUS refused, yet LIST shows the folder: its cursor is kept
+    NONE = "none"  # nothing new (a modseq-only change is flags or expunges)
+    NEW_UIDS = "new_uids"  # UIDNEXT moved: fetch INTERNALDATEs from the old UIDNEXT on
+    NEW_FOLDER = "new_folder"  # never seen: every in-window day of it
+    UIDVALIDITY = "uidvalidity"  # UIDs void: every in-window day of the account
+    REMOVED = "removed"  # STATUS refused and LIST lacks the folder: its cursor is dropped
+    REFUSED = "refused"  # STATUS refused, yet LIST shows the folder: its cursor is kept
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def load_cursors(text: str | None) -> Cursors:
     data = json.loads(text)
     return {
         account: {folder: FolderCursor(*values) for folder, values in folders.items()}
-        for account, folders in data.items() if not account.startswith("@")
+        for account, folders in data.items()
+        if not account.startswith("@")
     }
 
 
@@ -73,10 +74,18 @@ def load_listed(text: str | None, key: str = LISTED_KEY) -> dict[str, float]:
     return json.loads(text).get(key, {}) if text else {}
 
 
-def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None, reconciled: dict[str, float] | None = None) -> str:
-    data: dict = {account: {folder: [c.uidvalidity, c.uidnext, c.highestmodseq, c.messages]
-                            for folder, c in sorted(folders.items())}
-                  for account, folders in sorted(cursors.items())}
+def dump_cursors(
+    cursors: Cursors,
+    listed: dict[str, float] | None = None,
+    reconciled: dict[str, float] | None = None,
+) -> str:
+    data: dict = {
+        account: {
+            folder: [c.uidvalidity, c.uidnext, c.highestmodseq, c.messages]
+            for folder, c in sorted(folders.items())
+        }
+        for account, folders in sorted(cursors.items())
+    }
     for key, times in ((LISTED_KEY, listed), (RECONCILED_KEY, reconciled)):
         if times:
             data[key] = dict(sorted(times.items()))
@@ -85,7 +94,7 @@ def dump_cursors(cursors: Cursors, listed: dict[str, float] | None = None, recon
 
 @dataclass
 class Poll:
-    days: set                        # UTC days that received mail (or need a re-sync)
+    days: set  # UTC days that received mail (or need a re-sync)
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
     flag_days: set = field(default_factory=set)  # of `days`, those with flag changes or expunges
@@ -110,7 +119,9 @@ def inbox_first(folders: Sequence[str]) -> list[str]:
     return sorted(folders, key=lambda folder: folder.upper() != "INBOX")
 
 
-def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | ImapFolderError | None]:
+def status_folders(
+    session, folders: Sequence[str]
+) -> dict[str, FolderStatus | ImapFolderError | None]:
     """STATUS of each folder, INBOX first; None for a folder that does not exist (refused, and
     not in LIST: deleted or renamed since it was configured or listed), the error for one the
     server refuses although it lists it. Neither stops the other folders."""
@@ -125,10 +136,16 @@ def status_folders(session, folders: Sequence[str]) -> dict[str, FolderStatus | 
     return statuses
 
 
-def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCursor], first_day, last_day,
-                 discover: Callable[[], list[str]] | None = None,
-                 stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
-                 reconcile_flags: bool = False) -> Poll:
+def poll_account(
+    session,
+    folders: Sequence[str],
+    previous: dict[str, FolderCursor],
+    first_day,
+    last_day,
+    discover: Callable[[], list[str]] | None = None,
+    stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
+    reconcile_flags: bool = False,
+) -> Poll:
     """STATUS every folder; only where something changed, fetch INTERNALDATEs (never bodies)
     of the UIDs concerned and return the in-window days they fall on.
 
@@ -149,8 +166,14 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
     statuses = status_folders(session, folders)
     if discover is not None:
         wanted = discover()
-        statuses = {folder: status for folder, status in statuses.items() if folder in wanted or status is None}
-        statuses |= status_folders(session, [folder for folder in wanted if statuses.get(folder) is None])
+        statuses = {
+            folder: status
+            for folder, status in statuses.items()
+            if folder in wanted or status is None
+        }
+        statuses |= status_folders(
+            session, [folder for folder in wanted if statuses.get(folder) is None]
+        )
     for folder, status in statuses.items():
         if isinstance(status, ImapFolderError):
             poll.changes[folder], poll.refused[folder] = Change.REFUSED, str(status)
@@ -168,7 +191,13 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
             continue
         new_uids = 0
         if change is not Change.NONE:
-            found = new_days(session, folder, previous[folder].uidnext if change is Change.NEW_UIDS else None, first_day, last_day)
+            found = new_days(
+                session,
+                folder,
+                previous[folder].uidnext if change is Change.NEW_UIDS else None,
+                first_day,
+                last_day,
+            )
             if found is None:  # deleted since its STATUS
                 poll.changes[folder] = Change.REMOVED
                 del poll.cursors[folder]
@@ -177,7 +206,9 @@ def poll_account(session, folders: Sequence[str], previous: dict[str, FolderCurs
             days, new_uids = found
             poll.days |= days & window
         if stored is not None and change is not Change.NEW_FOLDER:
-            changed = _changed_days(session, folder, previous[folder], status, new_uids, stored, window, reconcile_flags)
+            changed = _changed_days(
+                session, folder, previous[folder], status, new_uids, stored, window, reconcile_flags
+            )
             poll.flag_days |= changed
             poll.days |= changed
     session.unselect()
@@ -191,18 +222,34 @@ def _stored_days(stored: Callable | None, folder: str, cursor: FolderCursor | No
     return {message.day for message in held.lookup(list(held)).values()} if held else set()
 
 
-def _changed_days(session, folder: str, cursor: FolderCursor, status: FolderStatus, new_uids: int,
-                  stored: Callable, window: set, reconcile_flags: bool) -> set:
+def _changed_days(
+    session,
+    folder: str,
+    cursor: FolderCursor,
+    status: FolderStatus,
+    new_uids: int,
+    stored: Callable,
+    window: set,
+    reconcile_flags: bool,
+) -> set:
     """In-window days of the folder's stored messages whose flags changed or that left it."""
-    check = reconcile.FolderCheck(folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext)
+    check = reconcile.FolderCheck(
+        folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext
+    )
     try:
-        return reconcile.changed_days(session, check, lambda: stored(folder, status.uidvalidity), window,
-                                      reconcile_flags) & window
+        return (
+            reconcile.changed_days(
+                session, check, lambda: stored(folder, status.uidvalidity), window, reconcile_flags
+            )
+            & window
+        )
     except ImapFolderMissing:  # deleted since its STATUS: the next tick finds it REMOVED
         return set()
 
 
-def new_days(session, folder: str, from_uid: int | None, first_day, last_day) -> tuple[set, int] | None:
+def new_days(
+    session, folder: str, from_uid: int | None, first_day, last_day
+) -> tuple[set, int] | None:
     """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
     around the window, and how many UIDs that is; None when the folder no longer exists
     (EXAMINE refused, not in LIST)."""

@@ -48,10 +48,22 @@ class Unit:
 class FetchPool:
     """Up to `workers` sessions from `open_session` fetching the announced plans; use as a context manager."""
 
-    def __init__(self, open_session: Callable[[], AbstractContextManager[ImapSession]], *, workers: int, depth: int,
-                 max_messages: int, max_bytes: int, readahead_bytes: int):
+    def __init__(
+        self,
+        open_session: Callable[[], AbstractContextManager[ImapSession]],
+        *,
+        workers: int,
+        depth: int,
+        max_messages: int,
+        max_bytes: int,
+        readahead_bytes: int,
+    ):
         self._open_session, self._workers, self._depth = open_session, workers, depth
-        self._max_messages, self._max_bytes, self._readahead = max_messages, max_bytes, readahead_bytes
+        self._max_messages, self._max_bytes, self._readahead = (
+            max_messages,
+            max_bytes,
+            readahead_bytes,
+        )
         self._units: list[Unit] = []
         self._queue: list[Batch] = []  # untaken batches, in the reader's order
         self._pending: list[Batch] = []  # every batch not yet done
@@ -85,11 +97,15 @@ class FetchPool:
         of `order` (sortable keys, one per plan), or of announcing: plans announced folder by
         folder while the run still plans take their places among the earlier ones."""
         with self._lock:
-            for plan, key in zip(plans, order or [(len(self._units) + i,) for i in range(len(plans))]):
+            for plan, key in zip(
+                plans, order or [(len(self._units) + i,) for i in range(len(plans))]
+            ):
                 self._units.append(self._unit(plan, key))
             self._units.sort(key=lambda unit: unit.key)  # stable: equal keys keep announcing order
             units = {id(batch): unit.key for unit in self._units for batch in unit.batches}
-            self._queue = sorted(self._pending_untaken(), key=lambda batch: units.get(id(batch), ()))
+            self._queue = sorted(
+                self._pending_untaken(), key=lambda batch: units.get(id(batch), ())
+            )
             self._start_workers()
             self._lock.notify_all()
 
@@ -98,8 +114,14 @@ class FetchPool:
 
     def _unit(self, plan: FolderPlan, key: tuple = ()) -> Unit:
         """The plan's batches, pending (lock held)."""
-        batches = plan_batches(plan.to_fetch, max_messages=self._max_messages, max_bytes=self._max_bytes)
-        unit = Unit(plan, [Batch(plan.folder, plan.uidvalidity, m, sum(x.size for x in m)) for m in batches], key)
+        batches = plan_batches(
+            plan.to_fetch, max_messages=self._max_messages, max_bytes=self._max_bytes
+        )
+        unit = Unit(
+            plan,
+            [Batch(plan.folder, plan.uidvalidity, m, sum(x.size for x in m)) for m in batches],
+            key,
+        )
         self._pending += unit.batches
         return unit
 
@@ -122,7 +144,9 @@ class FetchPool:
         if self._failure:
             self._fail(self._failure)
         while len(self._threads) < min(self._workers, max(wanted, len(self._pending))):
-            thread = threading.Thread(target=self._work, daemon=True, name=f"imap-fetch-{len(self._threads)}")
+            thread = threading.Thread(
+                target=self._work, daemon=True, name=f"imap-fetch-{len(self._threads)}"
+            )
             self._alive += 1
             self._threads.append(thread)
             thread.start()
@@ -134,7 +158,7 @@ class FetchPool:
             with self._lock:
                 self._awaited = batch
                 self._lock.notify_all()
-                self._lock.wait_for(lambda: batch.done)
+                self._lock.wait_for(lambda: batch.done)  # noqa: B023 (waited on here, in this iteration)
                 self._awaited = None
                 messages, error = batch.messages, batch.error
                 self._release(batch)
@@ -147,12 +171,14 @@ class FetchPool:
         never announced (or grown since) is fetched now, ahead of everything else."""
         with self._lock:
             for index, unit in enumerate(self._units):
-                if (unit.plan.folder, unit.plan.uidvalidity) == (plan.folder, plan.uidvalidity) \
-                        and wanted <= {m.uid for m in unit.plan.to_fetch}:
+                if (unit.plan.folder, unit.plan.uidvalidity) == (
+                    plan.folder,
+                    plan.uidvalidity,
+                ) and wanted <= {m.uid for m in unit.plan.to_fetch}:
                     for skipped in self._units[:index]:
                         for batch in skipped.batches:
                             self._release(batch)
-                    del self._units[:index + 1]
+                    del self._units[: index + 1]
                     return unit
             unit = self._unit(plan)
             self._queue[:0] = unit.batches
@@ -230,25 +256,30 @@ class FetchPool:
                 except ImapError as error:
                     if error.transient:
                         raise
-                    self._fail(error, batch.folder)  # missing now, or its UIDs void: each of its batches says so
+                    # missing now, or its UIDs void: each of its batches says so
+                    self._fail(error, batch.folder)
                     continue
                 folder, uidvalidity = batch.folder, batch.uidvalidity
             handed: dict[int, Batch] = {id(batch.metas): batch}
             first = [batch]
 
+            # FetchWindow calls take() only within this iteration, so the loop's names are current.
             def take() -> list[MessageMeta] | None:
-                next_batch = first.pop() if first else self._take(folder, wait=False)
+                next_batch = first.pop() if first else self._take(folder, wait=False)  # noqa: B023
                 if next_batch is None:
                     return None
-                handed[id(next_batch.metas)] = next_batch
+                handed[id(next_batch.metas)] = next_batch  # noqa: B023
                 return next_batch.metas
+
             for metas, data in FetchWindow(session, take, self._depth):
                 self._deliver(handed.pop(id(metas)), session.received(metas, data))
 
     def _select_ahead(self, session: ImapSession) -> tuple[str | None, int | None]:
         """The folder `ahead` named, selected, and its UIDVALIDITY (a batch of another is selected again)."""
         with self._lock:
-            self._lock.wait_for(lambda: self._ahead_named or self._queue or self._closed or self._failure)
+            self._lock.wait_for(
+                lambda: self._ahead_named or self._queue or self._closed or self._failure
+            )
             folder = self._ahead_folder
         if folder is None:
             return None, None
@@ -290,6 +321,8 @@ class FetchPool:
             self._alive -= 1
             last = self._alive == 0 and not self._closed
         if error is not None:
-            log.warning("an extra IMAP connection could not be opened (%s); fetching over the others", error)
+            log.warning(
+                "an extra IMAP connection could not be opened (%s); fetching over the others", error
+            )
         if last:
             self._fail(error or ImapError("no IMAP connection left to fetch with"))

@@ -34,8 +34,11 @@ class FlagCursor:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:
-            log.warning("flag cursor %s unreadable (%s): this run asks the server for every message's flags",
-                        self.path, error)
+            log.warning(
+                "flag cursor %s unreadable (%s): this run asks the server for every message's flags",
+                self.path,
+                error,
+            )
             return {}
 
     def since(self, folder: str, uidvalidity: int, days: Iterable[date]) -> int | None:
@@ -52,7 +55,9 @@ class FlagCursor:
         marks = (self._folders.get(folder) or {}).get("days", {})
         return all(day.isoformat() in marks for day in days)
 
-    def record(self, folder: str, uidvalidity: int, modseq: int | None, days: Iterable[date]) -> None:
+    def record(
+        self, folder: str, uidvalidity: int, modseq: int | None, days: Iterable[date]
+    ) -> None:
         """`days` of `folder` now hold the flags the server had at `modseq` (or later)."""
         entry = self._folders.get(folder)
         if modseq is None or not entry or entry.get("uidvalidity") != uidvalidity:
@@ -61,8 +66,11 @@ class FlagCursor:
                 return
         entry["days"].update({day.isoformat(): int(modseq) for day in days})
         newest = max(date.fromisoformat(d) for d in entry["days"])
-        entry["days"] = {d: m for d, m in entry["days"].items()
-                         if date.fromisoformat(d) >= newest - timedelta(days=KEEP_DAYS)}
+        entry["days"] = {
+            d: m
+            for d, m in entry["days"].items()
+            if date.fromisoformat(d) >= newest - timedelta(days=KEEP_DAYS)
+        }
 
     def save(self) -> None:
         write_private(self.path, json.dumps(self._folders, sort_keys=True).encode())

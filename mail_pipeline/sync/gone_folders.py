@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.sync.plan import FolderOutcome
@@ -31,12 +31,23 @@ def unlisted(rows: Iterable[dict], listed: Collection[str]) -> list[str]:
 def outcomes(account: str, folders: list[str], policy: str) -> list[FolderOutcome]:
     """sync_log rows of the folders gone from the server: `status` shows them `missing` until
     the folder is back or the account changed; the account's other folders synced."""
-    fate = ("its stored messages are kept, marked deleted (deleted_reason 'folder_gone')" if policy == "keep"
-            else "its stored messages are erased (on_server_delete mirror)")
+    fate = (
+        "its stored messages are kept, marked deleted (deleted_reason 'folder_gone')"
+        if policy == "keep"
+        else "its stored messages are erased (on_server_delete mirror)"
+    )
     rows = []
     for folder in folders:
         error = f"folder {folder!r} does not exist on the server (deleted, or renamed to a name not synced); {fate}"
         log.warning("raw_messages: account %r: %s", account, error)
-        rows.append(FolderOutcome(folder=folder, uidvalidity=0, highest_uid=0, status="missing", error=error,
-                                  finished_at=datetime.now(timezone.utc)))
+        rows.append(
+            FolderOutcome(
+                folder=folder,
+                uidvalidity=0,
+                highest_uid=0,
+                status="missing",
+                error=error,
+                finished_at=datetime.now(UTC),
+            )
+        )
     return rows

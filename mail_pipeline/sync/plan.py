@@ -10,18 +10,19 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from datetime import date, datetime, timedelta, timezone
 
 from mail_pipeline.imap import modseq
+from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 from mail_pipeline.imap.records import FetchedMessage, FolderStatus, MessageMeta, header_message_id
 from mail_pipeline.imap.session import ImapSession
-from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
 
 log = logging.getLogger(__name__)
 
+
 def utc_day(moment: datetime) -> date:
-    return moment.astimezone(timezone.utc).date()
+    return moment.astimezone(UTC).date()
 
 
 @dataclass
@@ -32,7 +33,8 @@ class FolderPlan:
     to_fetch: list[MessageMeta]
     already_stored: int
     on_server: int
-    present: dict[int, MessageMeta] = field(default_factory=dict)  # UID -> the server's INTERNALDATE, size, flags
+    # UID -> the server's INTERNALDATE, size, flags
+    present: dict[int, MessageMeta] = field(default_factory=dict)
     highestmodseq: int | None = None
 
 
@@ -47,10 +49,11 @@ class FolderOutcome:
     dropped_stale: int = 0
     reused: int = 0
     highestmodseq: int | None = None
-    missing_uids: list[int] = field(default_factory=list)  # asked for, not returned: not stored, asked again next run
+    # asked for, not returned: not stored, asked again next run
+    missing_uids: list[int] = field(default_factory=list)
     status: str = "ok"
     error: str | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
 
@@ -76,29 +79,52 @@ def known_metas(rows: Iterable[dict]) -> Known:
     known: Known = {}
     for row in rows:
         if row.get("deleted_at") is None:
-            meta = MessageMeta(row["uid"], row["internaldate"], row["size"], tuple(row["flags"] or ()))
-            known.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], {})[row["uid"]] = meta
+            meta = MessageMeta(
+                row["uid"], row["internaldate"], row["size"], tuple(row["flags"] or ())
+            )
+            known.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], {})[row["uid"]] = (
+                meta
+            )
     return known
 
 
-def server_metas(session: ImapSession, candidates: list[int], known: dict[int, MessageMeta],
-                 since: int | None, highest: int | None) -> list[MessageMeta]:
+def server_metas(
+    session: ImapSession,
+    candidates: list[int],
+    known: dict[int, MessageMeta],
+    since: int | None,
+    highest: int | None,
+) -> list[MessageMeta]:
     """Date, size and flags of `candidates`: asked for in full, or, for the stored ones when the
     lake's flags are current at `since`, only the flags changed since (RFC 7162 3.1.4)."""
     if since is None or highest is None:
         return session.fetch_meta(candidates)
     stored = [uid for uid in candidates if uid in known]
     metas = session.fetch_meta([uid for uid in candidates if uid not in known])
-    changed = {state.uid: state.flags for state in modseq.fetch_flags(session, stored, changed_since=since)} \
-        if stored and highest > since else {}
-    return sorted(metas + [replace(known[uid], flags=changed.get(uid, known[uid].flags)) for uid in stored],
-                  key=lambda m: m.uid)
+    changed = (
+        {
+            state.uid: state.flags
+            for state in modseq.fetch_flags(session, stored, changed_since=since)
+        }
+        if stored and highest > since
+        else {}
+    )
+    return sorted(
+        metas + [replace(known[uid], flags=changed.get(uid, known[uid].flags)) for uid in stored],
+        key=lambda m: m.uid,
+    )
 
 
-def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dict[date, dict[int, set[int]]],
-                known: dict[int, dict[int, MessageMeta]] | None = None, since: Since | None = None,
-                ready: Callable[[dict[date, FolderPlan]], None] | None = None,
-                head_first: bool = False) -> dict[date, FolderPlan]:
+def plan_folder(
+    session: ImapSession,
+    folder: str,
+    days: list[date],
+    stored: dict[date, dict[int, set[int]]],
+    known: dict[int, dict[int, MessageMeta]] | None = None,
+    since: Since | None = None,
+    ready: Callable[[dict[date, FolderPlan]], None] | None = None,
+    head_first: bool = False,
+) -> dict[date, FolderPlan]:
     """What each day still needs from `folder`, with one SELECT and, per run of consecutive days,
     one SEARCH and one INTERNALDATE/SIZE fetch (per-day planning cost 43% of a 30-day sync).
     `stored` maps day -> UIDVALIDITY -> UIDs already in the lake; `known` and `since`, when
@@ -115,13 +141,22 @@ def plan_folder(session: ImapSession, folder: str, days: list[date], stored: dic
     plans: dict[date, FolderPlan] = {}
     for first, last in head_apart(day_spans(days)) if head_first else day_spans(days):
         # A day counts in its own run only: a run's SEARCH also finds the next run's edge.
-        by_day: dict[date, dict[int, MessageMeta]] = {day: {} for day in days if first <= day <= last}
+        by_day: dict[date, dict[int, MessageMeta]] = {
+            day: {} for day in days if first <= day <= last
+        }
         candidates = session.search_between(first - timedelta(days=1), last + timedelta(days=2))
         for meta in server_metas(session, candidates, reusable, modseq_since, status.highestmodseq):
             if utc_day(meta.internaldate) in by_day:
                 by_day[utc_day(meta.internaldate)][meta.uid] = meta
-        span = {day: day_plan(folder, status, list(metas.values()), stored.get(day, {}).get(status.uidvalidity, set()))
-                for day, metas in by_day.items()}
+        span = {
+            day: day_plan(
+                folder,
+                status,
+                list(metas.values()),
+                stored.get(day, {}).get(status.uidvalidity, set()),
+            )
+            for day, metas in by_day.items()
+        }
         plans |= span
         if ready:
             ready(span)
@@ -142,21 +177,31 @@ def head_apart(spans: list[tuple[date, date]], head: int = HEAD_DAYS) -> list[tu
     return [(first, split - timedelta(days=1)), (split, last), *rest]
 
 
-def day_plan(folder: str, status: FolderStatus, metas: list[MessageMeta], have: set[int]) -> FolderPlan:
+def day_plan(
+    folder: str, status: FolderStatus, metas: list[MessageMeta], have: set[int]
+) -> FolderPlan:
     """One day's plan of `folder`: its messages on the server, those the lake lacks to fetch."""
     return FolderPlan(
-        folder=folder, uidvalidity=status.uidvalidity, highest_uid=max(status.uidnext - 1, 0),
+        folder=folder,
+        uidvalidity=status.uidvalidity,
+        highest_uid=max(status.uidnext - 1, 0),
         to_fetch=[m for m in metas if m.uid not in have],
-        already_stored=sum(1 for m in metas if m.uid in have), on_server=len(metas),
-        present={m.uid: m for m in metas}, highestmodseq=status.highestmodseq,
+        already_stored=sum(1 for m in metas if m.uid in have),
+        on_server=len(metas),
+        present={m.uid: m for m in metas},
+        highestmodseq=status.highestmodseq,
     )
 
 
-def plan_folders(session: ImapSession, folders: list[str], days: list[date],
-                 stored: dict[date, dict[str, dict[int, set[int]]]],
-                 planned: Callable[[str, dict[date, FolderPlan]], None] | None = None,
-                 known: Known | None = None, since: Since | None = None,
-                 ) -> tuple[dict[str, dict[date, FolderPlan]], list[str]]:
+def plan_folders(
+    session: ImapSession,
+    folders: list[str],
+    days: list[date],
+    stored: dict[date, dict[str, dict[int, set[int]]]],
+    planned: Callable[[str, dict[date, FolderPlan]], None] | None = None,
+    known: Known | None = None,
+    since: Since | None = None,
+) -> tuple[dict[str, dict[date, FolderPlan]], list[str]]:
     """`plan_folder` for each folder, and the folders that vanished since LIST (deleted or
     renamed meanwhile): those are left out, so the account's other folders still sync.
     `planned` hears of each run of days' plans as soon as they are made (fetching can start): the
@@ -165,8 +210,15 @@ def plan_folders(session: ImapSession, folders: list[str], days: list[date],
     for folder in folders:
         try:
             plans[folder] = plan_folder(
-                session, folder, days, {d: s.get(folder, {}) for d, s in stored.items()}, (known or {}).get(folder),
-                since, partial(planned, folder) if planned else None, head_first=planned is not None and not plans)
+                session,
+                folder,
+                days,
+                {d: s.get(folder, {}) for d, s in stored.items()},
+                (known or {}).get(folder),
+                since,
+                partial(planned, folder) if planned else None,
+                head_first=planned is not None and not plans,
+            )
         except ImapFolderMissing as error:
             log.warning("%s", error)
             vanished.append(folder)
@@ -181,14 +233,20 @@ Fetch = Callable[["FolderPlan"], Iterator[FetchedMessage]]
 def select_checked(session: ImapSession, folder: str, uidvalidity: int) -> None:
     """SELECT `folder` again to fetch a plan's UIDs (planning selected every folder in turn)."""
     if session.select(folder).uidvalidity != uidvalidity:
-        raise ImapError(f"UIDVALIDITY of {folder!r} changed during the sync; re-run to fetch it afresh")
+        raise ImapError(
+            f"UIDVALIDITY of {folder!r} changed during the sync; re-run to fetch it afresh"
+        )
 
 
 def sequential(session: ImapSession, *, max_messages: int, max_bytes: int, depth: int = 1) -> Fetch:
     """Fetch each plan on `session` alone, `depth` FETCH commands in flight."""
+
     def fetch(plan: FolderPlan) -> Iterator[FetchedMessage]:
         select_checked(session, plan.folder, plan.uidvalidity)
-        yield from session.fetch_messages(plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes, depth=depth)
+        yield from session.fetch_messages(
+            plan.to_fetch, max_messages=max_messages, max_bytes=max_bytes, depth=depth
+        )
+
     return fetch
 
 
@@ -203,12 +261,20 @@ def raw_rows(fetch: Fetch, plan: FolderPlan, outcome: FolderOutcome) -> Iterator
             outcome.fetched += 1
             outcome.bytes += len(message.raw)
             yield {
-                "folder": plan.folder, "uidvalidity": plan.uidvalidity, "uid": message.uid,
-                "internaldate": message.internaldate, "flags": list(message.flags), "size": message.size,
-                "sha256": hashlib.sha256(message.raw).hexdigest(), "message_id": header_message_id(message.raw),
-                "raw": message.raw, "fetched_at": datetime.now(timezone.utc),
+                "folder": plan.folder,
+                "uidvalidity": plan.uidvalidity,
+                "uid": message.uid,
+                "internaldate": message.internaldate,
+                "flags": list(message.flags),
+                "size": message.size,
+                "sha256": hashlib.sha256(message.raw).hexdigest(),
+                "message_id": header_message_id(message.raw),
+                "raw": message.raw,
+                "fetched_at": datetime.now(UTC),
             }
-    except ImapFolderMissing as error:  # deleted since planning: its stored rows stay, the others sync
+    except (
+        ImapFolderMissing
+    ) as error:  # deleted since planning: its stored rows stay, the others sync
         outcome.status, outcome.error = "missing", str(error)
         return
     record_missing(outcome, [m.uid for m in plan.to_fetch if m.uid not in returned])
@@ -219,10 +285,14 @@ def record_missing(outcome: FolderOutcome, missing: list[int]) -> None:
     if not missing:
         return
     outcome.missing_uids += missing
-    shown = ", ".join(map(str, outcome.missing_uids[:20])) + (" ..." if len(outcome.missing_uids) > 20 else "")
+    shown = ", ".join(map(str, outcome.missing_uids[:20])) + (
+        " ..." if len(outcome.missing_uids) > 20 else ""
+    )
     outcome.status = "partial"
-    outcome.error = (f"{len(outcome.missing_uids)} requested message(s) of {outcome.folder!r} not returned by the "
-                     f"server (UIDs {shown}): not stored; the next run asks for them again")
+    outcome.error = (
+        f"{len(outcome.missing_uids)} requested message(s) of {outcome.folder!r} not returned by the "
+        f"server (UIDs {shown}): not stored; the next run asks for them again"
+    )
 
 
 def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:
@@ -230,5 +300,7 @@ def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:
     index: dict[str, dict[int, set[int]]] = {}
     for row in rows:
         if row.get("deleted_at") is None:
-            index.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], set()).add(row["uid"])
+            index.setdefault(row["folder"], {}).setdefault(row["uidvalidity"], set()).add(
+                row["uid"]
+            )
     return index

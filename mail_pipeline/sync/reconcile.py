@@ -70,7 +70,9 @@ def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
     """What the lake's raw_messages hold of the account on `days` (no raw bytes read)."""
     tables, overlay = [], {}
     for day in days:
-        table = lake.read_partition("raw_messages", account, day, columns=[*state.RAW.key, *state.RAW.columns])
+        table = lake.read_partition(
+            "raw_messages", account, day, columns=[*state.RAW.key, *state.RAW.columns]
+        )
         if table.num_rows:
             tables.append(table.append_column("day", pa.array([day] * table.num_rows, pa.date32())))
             overlay |= state.stored(lake, state.RAW, account, day)
@@ -78,14 +80,26 @@ def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
         return {}
     table = pa.concat_tables(tables).combine_chunks()
     index: StoredIndex = {}
-    for pair in table.select(["folder", "uidvalidity"]).group_by(["folder", "uidvalidity"]).aggregate([]).to_pylist():
+    for pair in (
+        table.select(["folder", "uidvalidity"])
+        .group_by(["folder", "uidvalidity"])
+        .aggregate([])
+        .to_pylist()
+    ):
         folder, uidvalidity = pair["folder"], pair["uidvalidity"]
-        mask = pc.and_(pc.equal(table.column("folder"), folder), pc.equal(table.column("uidvalidity"), uidvalidity))
+        mask = pc.and_(
+            pc.equal(table.column("folder"), folder),
+            pc.equal(table.column("uidvalidity"), uidvalidity),
+        )
         rows = pc.indices_nonzero(mask)
         at = dict(zip(table.column("uid").take(rows).to_pylist(), rows.to_pylist()))
         # Gone: deleted in the file unless a state brought it back, or deleted by a state.
-        states = {key[2]: current for key, current in overlay.items() if key[:2] == (folder, uidvalidity)}
-        deleted = table.column("uid").take(pc.indices_nonzero(pc.and_(mask, pc.is_valid(table.column("deleted_at")))))
+        states = {
+            key[2]: current for key, current in overlay.items() if key[:2] == (folder, uidvalidity)
+        }
+        deleted = table.column("uid").take(
+            pc.indices_nonzero(pc.and_(mask, pc.is_valid(table.column("deleted_at"))))
+        )
         gone = {uid for uid in deleted.to_pylist() if uid not in states}
         gone |= {uid for uid, current in states.items() if current["deleted_at"] is not None}
         for uid in gone:
@@ -94,19 +108,22 @@ def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
     return index
 
 
-def flag_days(states: Iterable[modseq.FlagState], stored: Mapping[int, StoredMessage], window: set[date]) -> set[date]:
+def flag_days(
+    states: Iterable[modseq.FlagState], stored: Mapping[int, StoredMessage], window: set[date]
+) -> set[date]:
     """Days of stored messages whose flags differ from the server's (and, when the server gave
     INTERNALDATE, of in-window messages the lake lacks)."""
     from mail_pipeline.sync.plan import utc_day
 
-    days, states = set(), list(states)
-    found = _lookup(stored, [state.uid for state in states])
-    for state in states:
-        known = found.get(state.uid)
+    days, server = set(), list(states)
+    found = _lookup(stored, [flag_state.uid for flag_state in server])
+    for flag_state in server:
+        known = found.get(flag_state.uid)
         if known is None:
-            if state.internaldate is not None and utc_day(state.internaldate) in window:
-                days.add(utc_day(state.internaldate))
-        elif known.flags != modseq.lasting_flags(state.flags):
+            arrived = flag_state.internaldate
+            if arrived is not None and utc_day(arrived) in window:
+                days.add(utc_day(arrived))
+        elif known.flags != modseq.lasting_flags(flag_state.flags):
             days.add(known.day)
     return days
 
@@ -133,18 +150,27 @@ class FolderCheck:
     previous_uidnext: int = 0
 
 
-def changed_days(session: ImapSession, check: FolderCheck, stored: Callable[[], dict[int, StoredMessage]],
-                 window: set[date], reconcile_flags: bool) -> set[date]:
+def changed_days(
+    session: ImapSession,
+    check: FolderCheck,
+    stored: Callable[[], dict[int, StoredMessage]],
+    window: set[date],
+    reconcile_flags: bool,
+) -> set[date]:
     """Days whose stored messages changed flags or left the folder since the cursor."""
     status = check.status
     by_modseq = status.highestmodseq is not None and check.previous_modseq is not None
-    expunged = check.previous_messages is not None and status.messages < check.previous_messages + check.new_uids
+    expunged = (
+        check.previous_messages is not None
+        and status.messages < check.previous_messages + check.new_uids
+    )
     if by_modseq and status.highestmodseq == check.previous_modseq:
         return set()  # nothing in the folder changed: no flag, no expunge
     if not (by_modseq or expunged or reconcile_flags):
         return set()
     session.unselect()  # ENABLE is an authenticated-state command (RFC 5161 3.1)
-    qresync = by_modseq and session.enable("QRESYNC")  # before SELECT: VANISHED needs it (RFC 7162 3.2.5)
+    # before SELECT: VANISHED needs it (RFC 7162 3.2.5)
+    qresync = by_modseq and session.enable("QRESYNC")
     session.select(check.folder)
     days: set[date] = set()
     if by_modseq:
@@ -159,7 +185,9 @@ def changed_days(session: ImapSession, check: FolderCheck, stored: Callable[[], 
     if expunged or (reconcile_flags and not by_modseq):
         # SEARCH SINCE/BEFORE is in the server's timezone (RFC 3501 6.4.4): a day either side
         # covers every stored (in-window) message.
-        on_server = session.search_between(min(window) - timedelta(days=1), max(window) + timedelta(days=2))
+        on_server = session.search_between(
+            min(window) - timedelta(days=1), max(window) + timedelta(days=2)
+        )
         days |= gone_days(set(stored()) - set(on_server), stored())
         if reconcile_flags and not by_modseq:
             days |= flag_days(modseq.fetch_flags(session, on_server), stored(), set())

@@ -9,4 +9,8 @@ from mail_pipeline.defs.assets.raw_messages import build_raw_messages
 
 def build_mail_assets(partitions: MultiPartitionsDefinition) -> list[AssetsDefinition]:
     """raw_messages, emails, email_chunks and email_embeddings, in that order."""
-    return [build_raw_messages(partitions), build_emails(partitions), *build_chunks_and_embeddings(partitions)]
+    return [
+        build_raw_messages(partitions),
+        build_emails(partitions),
+        *build_chunks_and_embeddings(partitions),
+    ]
