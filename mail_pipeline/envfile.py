@@ -36,7 +36,7 @@ def merged_environment(path: Path) -> dict[str, str]:
     return {**values(path), **env}
 
 
-def _empty_line(name: str) -> re.Pattern:
+def _empty_line(name: str) -> re.Pattern[str]:
     return re.compile(rf"^\s*(export\s+)?{re.escape(name)}\s*=\s*(''|\"\")?\s*(#.*)?$")
 
 

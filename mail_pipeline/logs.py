@@ -10,6 +10,7 @@ import re
 import sys
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 REDACTED = "[REDACTED]"
 SECRET_FIELD = re.compile(r"pass(word)?|token|secret|fernet|(^|_)key$", re.IGNORECASE)
@@ -28,7 +29,7 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_fields(fields: dict) -> dict:
+def redact_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if SECRET_FIELD.search(k) else v) for k, v in fields.items()}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
     )
 
     @property
-    def embedder_config(self) -> tuple:
+    def embedder_config(self) -> tuple[Any, ...]:
         """`shared_embedder`'s arguments: one cached embedder per configuration."""
         cache_dir = str(self.model_cache_dir) if self.model_cache_dir else None
         return (

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from mail_pipeline import logs
@@ -51,7 +52,7 @@ class TokenResponse:
     scope: str = ""
 
 
-def post_form(url: str, fields: dict[str, str], timeout: float = TIMEOUT_S) -> dict:
+def post_form(url: str, fields: dict[str, str], timeout: float = TIMEOUT_S) -> dict[str, Any]:
     """POST a form and return the JSON answer; error answers raise `TokenRequestError`."""
     request = urllib.request.Request(
         url,
@@ -86,7 +87,7 @@ def _json(body: bytes):
         return None
 
 
-def token_response(payload: dict, url: str) -> TokenResponse:
+def token_response(payload: dict[str, Any], url: str) -> TokenResponse:
     """Read RFC 6749 5.1's answer, registering its tokens for redaction before anything else."""
     access = payload.get("access_token")
     refresh = payload.get("refresh_token") or ""

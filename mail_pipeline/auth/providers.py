@@ -4,6 +4,7 @@ the folders worth syncing. `account add --provider NAME` starts from one; explic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ PROVIDERS = {
 
 
 def preset_folders(
-    provider: Provider, folders: tuple[str, ...], available: list
+    provider: Provider, folders: tuple[str, ...], available: list[Any]
 ) -> tuple[str, ...]:
     """The preset's folders with its Sent folder renamed to the one the server flags \\Sent
     (RFC 6154) when the English name is absent: Gmail translates "[Gmail]/Sent Mail"."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from imapclient.exceptions import LoginError
 
@@ -53,7 +54,7 @@ class TokenSource:
         settings: OAuthSettings,
         load: Callable[[], Grant],
         save: Callable[[Grant], None],
-        lock: Callable[[], AbstractContextManager] = nullcontext,
+        lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
         clock: Callable[[], float] = time.time,
     ):
         self.slug, self.settings = slug, settings

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+
 from mail_pipeline.cli import signin
 from mail_pipeline.cli.keys import load_cipher
-from mail_pipeline.cli.registry import command
+from mail_pipeline.cli.registry import Subcommands, command
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, AccountRegistry, validate
 
 
-def register(groups) -> None:
+def register(groups: Subcommands) -> None:
     account = groups.add_parser("account", help="manage IMAP accounts").add_subparsers(
         dest="action", required=True
     )
@@ -54,7 +57,7 @@ def register(groups) -> None:
     )
 
 
-def _policy_argument(parser, required: bool = False) -> None:
+def _policy_argument(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument(
         "--on-server-delete",
         choices=ON_SERVER_DELETE,
@@ -64,7 +67,7 @@ def _policy_argument(parser, required: bool = False) -> None:
     )
 
 
-def _password_arguments(parser) -> None:
+def _password_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
@@ -74,12 +77,12 @@ def _password_arguments(parser) -> None:
     )
 
 
-def _registry(settings) -> AccountRegistry:
+def _registry(settings: Settings) -> AccountRegistry:
     return AccountRegistry(settings.accounts_path)
 
 
 @command("account add")
-def account_add(args, settings) -> int:
+def account_add(args: argparse.Namespace, settings: Settings) -> int:
     cipher = load_cipher()
     account = signin.account_from_args(args, settings)
     validate(account)
@@ -103,7 +106,7 @@ def account_add(args, settings) -> int:
 
 
 @command("account reauth")
-def account_reauth(args, settings) -> int:
+def account_reauth(args: argparse.Namespace, settings: Settings) -> int:
     """Sign an account in again (a revoked or expired OAuth grant, a changed password)."""
     cipher = load_cipher()
     registry = _registry(settings)
@@ -119,7 +122,9 @@ def account_reauth(args, settings) -> int:
     return 0
 
 
-def _new_secret(args, account, settings, stored_client_secret: str = ""):
+def _new_secret(
+    args: argparse.Namespace, account, settings: Settings, stored_client_secret: str = ""
+):
     """The password or grant to store, and the credential that signs in with it before it is stored."""
     if not account.is_oauth:
         password = signin.read_password(args)
@@ -134,7 +139,7 @@ def _latest(secret, credential):
     return secret.grant if isinstance(secret, signin.PendingGrant) else secret
 
 
-def _verify(account, settings, credential, args=None):
+def _verify(account, settings: Settings, credential, args: argparse.Namespace | None = None):
     """Sign in and list folders: the account (its preset folders matched to the server's) and
     the folders it will sync."""
     from mail_pipeline import imap
@@ -153,7 +158,7 @@ def _describe(credential) -> str:
 
 
 @command("account list")
-def account_list(args, settings) -> int:
+def account_list(args: argparse.Namespace, settings: Settings) -> int:
     accounts = _registry(settings).list()
     if not accounts:
         print("no accounts; add one with `mail-pipeline account add`")
@@ -167,7 +172,7 @@ def account_list(args, settings) -> int:
 
 
 @command("account set")
-def account_set(args, settings) -> int:
+def account_set(args: argparse.Namespace, settings: Settings) -> int:
     account = _registry(settings).update(args.slug, on_server_delete=args.on_server_delete)
     print(
         f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)"
@@ -176,14 +181,14 @@ def account_set(args, settings) -> int:
 
 
 @command("account remove")
-def account_remove(args, settings) -> int:
+def account_remove(args: argparse.Namespace, settings: Settings) -> int:
     _registry(settings).remove(args.slug)
     print(f"removed account {args.slug!r} (its stored mail stays until retention drops it)")
     return 0
 
 
 @command("account test")
-def account_test(args, settings) -> int:
+def account_test(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline import imap
     from mail_pipeline.auth import tokens
 

@@ -9,9 +9,11 @@ run stores one day). These are the range runs the new-mail sensor launches (defs
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import sys
 from datetime import date, timedelta
+from typing import Any
 
 from mail_pipeline.settings import Settings
 
@@ -52,7 +54,7 @@ class BackfillRefused(RuntimeError):
     """The webserver cannot run this backfill; the message says why in words."""
 
 
-def check(args, settings: Settings) -> None:
+def check(args: argparse.Namespace, settings: Settings) -> None:
     """Accounts the registry knows and days the partitions hold, named when they are not."""
     from mail_pipeline.cli import preflight
     from mail_pipeline.storage.accounts import AccountRegistry, check_accounts
@@ -64,7 +66,7 @@ def check(args, settings: Settings) -> None:
     check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
 
 
-def job_selector(lookup: dict, accounts: list[str], days: list[date]) -> dict:
+def job_selector(lookup: dict[str, Any], accounts: list[str], days: list[date]) -> dict[str, Any]:
     """The `ingest` job's selector from the LOOKUP answer, once the webserver knows every
     account and day asked for."""
     repositories = lookup.get("repositoriesOrError") or {}
@@ -106,13 +108,13 @@ def job_selector(lookup: dict, accounts: list[str], days: list[date]) -> dict:
 
 
 def run_params(
-    selector: dict, accounts: list[str], first: date, last: date, backfill_id: str
-) -> list[dict]:
+    selector: dict[str, Any], accounts: list[str], first: date, last: date, backfill_id: str
+) -> list[dict[str, Any]]:
     """One range run per account: one process, one IMAP login and one model load for all its days."""
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.sensors import ACCOUNT_TAG
 
-    def tags(account: str) -> list[dict]:
+    def tags(account: str) -> list[dict[str, Any]]:
         return [
             {"key": k, "value": v}
             for k, v in {
@@ -162,7 +164,7 @@ def runs_url(url: str, backfill_id: str) -> str:
     return f"{url}/runs?{urlencode([('q[]', f'tag:{BACKFILL_TAG}={backfill_id}')])}"
 
 
-def _data(post, url: str, query: str, variables: dict) -> dict:
+def _data(post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     reply = post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
     try:
         body = reply.json()
@@ -175,7 +177,7 @@ def _data(post, url: str, query: str, variables: dict) -> dict:
     return body.get("data") or {}
 
 
-def cmd_backfill(args, settings: Settings) -> int:
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     import requests
 
     check(args, settings)

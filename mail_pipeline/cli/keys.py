@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from mail_pipeline import logs
-from mail_pipeline.cli.registry import command
+from mail_pipeline.cli.registry import Subcommands, command
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountRegistry
 
 
-def register(groups) -> None:
+def register(groups: Subcommands) -> None:
     key = groups.add_parser("key", help="manage FERNET_KEY").add_subparsers(
         dest="action", required=True
     )
@@ -28,13 +30,13 @@ def load_cipher() -> crypto.Keyring:
 
 
 @command("key generate")
-def key_generate(args, settings) -> int:
+def key_generate(args: argparse.Namespace, settings: Settings) -> int:
     print(crypto.generate_key())
     return 0
 
 
 @command("key check")
-def key_check(args, settings) -> int:
+def key_check(args: argparse.Namespace, settings: Settings) -> int:
     cipher = load_cipher()
     registry = AccountRegistry(settings.accounts_path)
     accounts = registry.list()
@@ -47,7 +49,7 @@ def key_check(args, settings) -> int:
 
 
 @command("key rotate")
-def key_rotate(args, settings) -> int:
+def key_rotate(args: argparse.Namespace, settings: Settings) -> int:
     count = AccountRegistry(settings.accounts_path).rotate(load_cipher())
     print(
         f"re-encrypted the passwords and OAuth grants of {count} account(s) with the first key of FERNET_KEY; "

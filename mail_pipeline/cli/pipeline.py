@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -9,11 +10,13 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from mail_pipeline.cli.registry import Subcommands
 from mail_pipeline.settings import Settings
 
 
-def register(groups, command) -> None:
+def register(groups: Subcommands, command) -> None:
     run = groups.add_parser(
         "run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists"
     )
@@ -128,7 +131,7 @@ def ensure_key(env_file: Path = Path(".env")) -> None:
 
 def instance_config(
     max_concurrent_runs: int = 4, monitoring_interval_s: int = 30, data_dir: Path | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The default instance (the repo's dagster.yaml is this, rendered; a test keeps them equal).
     Built in code so that a non-editable install needs no file from the repository. Without a
     data directory, the run launcher takes MAIL_PIPELINE_DATA_DIR when the instance loads."""
@@ -179,7 +182,7 @@ def write_instance_config(settings: Settings) -> Path:
     return home
 
 
-def cmd_run(args, settings: Settings) -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.cli import preflight
 
     port = args.port or settings.ui_port
@@ -193,7 +196,7 @@ def cmd_run(args, settings: Settings) -> int:
         claim.release()
 
 
-def _run_claimed(args, settings: Settings, port: int) -> int:
+def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int:
     import threading
 
     from mail_pipeline import logs
@@ -265,7 +268,7 @@ def _run_claimed(args, settings: Settings, port: int) -> int:
             server.stop()
 
 
-def cmd_demo(args, settings: Settings) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the demo mailbox until stopped, then pause its account (the sensor stops polling it)."""
     from mail_pipeline.cli.processes import serve_demo
     from mail_pipeline.demo.server import DEMO_SLUG
@@ -294,7 +297,7 @@ def cmd_demo(args, settings: Settings) -> int:
         registry.set_active(DEMO_SLUG, False)
 
 
-def search_hits(args, settings: Settings) -> list[dict]:
+def search_hits(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     """Through the search service when one serves this data directory (warm: milliseconds),
     else in this process (loading the model: seconds); the same hits either way."""
     from mail_pipeline.service import client
@@ -317,7 +320,7 @@ def search_hits(args, settings: Settings) -> list[dict]:
     return MailReader(settings).search(args.query, **filters)
 
 
-def cmd_search(args, settings: Settings) -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.service.reader import NothingIndexedError, RequestError
     from mail_pipeline.storage.accounts import check_accounts, known_accounts
 
@@ -357,7 +360,7 @@ ORDER BY s.account, s.folder
 """
 
 
-def cmd_status(args, settings: Settings) -> int:
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     import duckdb
 
     from mail_pipeline.storage import catalog
@@ -396,13 +399,13 @@ def status_unreadable(settings: Settings, error: Exception) -> int:
     return 1
 
 
-def cmd_backfill(args, settings: Settings) -> int:
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.cli import backfill
 
     return backfill.cmd_backfill(args, settings)
 
 
-def cmd_doctor(args, settings: Settings) -> int:
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline import logs
     from mail_pipeline.cli.doctor import diagnose, render
 
@@ -411,7 +414,7 @@ def cmd_doctor(args, settings: Settings) -> int:
     return 0 if all(f.ok or f.warning for f in findings) else 1
 
 
-def cmd_repair(args, settings: Settings) -> int:
+def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when nothing was lost; 1 when messages are lost, or may be and cannot be named."""
     from mail_pipeline import logs
     from mail_pipeline.cli.repair import render, repair
@@ -421,7 +424,7 @@ def cmd_repair(args, settings: Settings) -> int:
     return 1 if any(item.lost or item.unaccounted for item in report.items) else 0
 
 
-def cmd_scrub(args, settings: Settings) -> int:
+def cmd_scrub(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 1 when a lake file is damaged: each is named with the command that repairs it."""
     from mail_pipeline.storage import integrity
     from mail_pipeline.storage.lake import Lake

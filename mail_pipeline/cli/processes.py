@@ -73,7 +73,9 @@ def serve_demo(registry):
     return server
 
 
-def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30
+) -> None:
     """Ask a child to stop with `sig`, then kill it if it has not exited within `timeout` seconds."""
     if process.poll() is None:
         process.send_signal(sig)

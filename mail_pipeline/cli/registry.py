@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from mail_pipeline.settings import Settings
 
-COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+Command = Callable[[argparse.Namespace, Settings], int]
+
+COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str):
-    def register(func):
+class Subcommands(Protocol):
+    """What `ArgumentParser.add_subparsers()` returns, as the command modules use it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(func: Command) -> Command:
         COMMANDS[name] = func
         return func
 

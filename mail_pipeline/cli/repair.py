@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+from mail_pipeline.settings import Settings
 from mail_pipeline.storage import integrity
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
@@ -38,13 +40,13 @@ class Damaged:
 class Repaired:
     damaged: Damaged
     moved_to: Path
-    listed: list[dict] | None = (
+    listed: list[dict[str, Any]] | None = (
         None  # the messages the file held (raw_messages), None if unreadable
     )
     on_server: int | None = None  # that day's messages the server has: the next run fetches them
-    lost: list[dict] = field(default_factory=list)  # listed, and no longer on the server
+    lost: list[dict[str, Any]] = field(default_factory=list)  # listed, and no longer on the server
     # Listed under a UIDVALIDITY the folder no longer has: its UIDs are void, so they cannot be matched.
-    unmatched: list[dict] = field(default_factory=list)
+    unmatched: list[dict[str, Any]] = field(default_factory=list)
     server_error: str | None = None
 
     @property
@@ -61,7 +63,7 @@ def find_damaged(lake: Lake) -> list[Damaged]:
     return [Damaged(d.table, d.account, d.day, d.path, d.error) for d in integrity.scrub(lake)]
 
 
-def salvage(path: Path) -> list[dict] | None:
+def salvage(path: Path) -> list[dict[str, Any]] | None:
     """The messages a damaged raw_messages file lists, from whichever small columns still read."""
     for columns in (SALVAGE_COLUMNS, IDENTITY_COLUMNS):
         try:
@@ -110,7 +112,7 @@ def compare_with_server(session, wanted_folders: list[str], item: Repaired) -> N
     item.lost = [row for row in missing if row not in item.unmatched]
 
 
-def check_server(settings, account: str, items: list[Repaired]) -> None:
+def check_server(settings: Settings, account: str, items: list[Repaired]) -> None:
     """Ask the account's server about each repaired raw_messages partition; errors are recorded."""
     from mail_pipeline import imap, logs
     from mail_pipeline.auth.tokens import credential_for
@@ -137,7 +139,7 @@ class Report:
     items: list[Repaired]
 
 
-def repair(settings, *, ask_server: bool = True, now: datetime | None = None) -> Report:
+def repair(settings: Settings, *, ask_server: bool = True, now: datetime | None = None) -> Report:
     """Quarantine every damaged lake file under <data dir>/quarantine/<UTC time>/ and account for it."""
     lake = Lake(settings.lake_dir)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -244,7 +246,7 @@ def consequences(item: Repaired) -> list[str]:
     return lines
 
 
-def describe(row: dict) -> str:
+def describe(row: dict[str, Any]) -> str:
     return (
         f"{row['folder']} UIDVALIDITY {row['uidvalidity']} UID {row['uid']}"
         + (f" <{row['message_id']}>" if row.get("message_id") else "")

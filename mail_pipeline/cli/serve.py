@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 
+from mail_pipeline.cli.registry import Subcommands
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.accounts import is_loopback
 
 
-def register(groups, command) -> None:
+def register(groups: Subcommands, command) -> None:
     serve = groups.add_parser(
         "serve", help="serve the search page and JSON API, keeping the model warm"
     )
@@ -36,7 +38,7 @@ def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_serve(args, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
     from mail_pipeline.service.web import SearchServer
@@ -75,7 +77,7 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_mcp(args, settings: Settings) -> int:
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.service.mcp_server import build_server
     from mail_pipeline.service.reader import MailReader
 

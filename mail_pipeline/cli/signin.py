@@ -4,11 +4,12 @@ that checks them before anything is stored."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline import logs
 from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
@@ -47,7 +48,7 @@ def add_arguments(add) -> None:
     add_grant_arguments(add)
 
 
-def add_grant_arguments(parser) -> None:
+def add_grant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client-secret-env", metavar="VAR", help="read the OAuth client secret from this variable"
     )
@@ -63,11 +64,11 @@ def add_grant_arguments(parser) -> None:
     )
 
 
-def preset(args) -> Provider | None:
+def preset(args: argparse.Namespace) -> Provider | None:
     return PROVIDERS[args.provider] if getattr(args, "provider", None) else None
 
 
-def account_from_args(args, settings: Settings) -> Account:
+def account_from_args(args: argparse.Namespace, settings: Settings) -> Account:
     """The account the flags describe, the provider's preset filling what they leave out."""
     p = preset(args)
     host = args.host or (p.host if p else "")
@@ -115,7 +116,7 @@ def account_from_args(args, settings: Settings) -> Account:
     )
 
 
-def matched_folders(args, account: Account, available: list) -> Account:
+def matched_folders(args: argparse.Namespace, account: Account, available: list[Any]) -> Account:
     """The account with a preset's folders matched to the server's names (`--folder` is kept as given)."""
     p = preset(args)
     if p is None or args.folder or args.all_folders:
@@ -123,7 +124,9 @@ def matched_folders(args, account: Account, available: list) -> Account:
     return replace(account, folders=preset_folders(p, account.folders, available))
 
 
-def oauth_settings(args, p: Provider | None, settings: Settings) -> OAuthSettings:
+def oauth_settings(
+    args: argparse.Namespace, p: Provider | None, settings: Settings
+) -> OAuthSettings:
     client_id = args.client_id or (
         getattr(settings, p.client_id_setting) if p and p.client_id_setting else ""
     )
@@ -143,7 +146,7 @@ def oauth_settings(args, p: Provider | None, settings: Settings) -> OAuthSetting
     )
 
 
-def read_password(args) -> str:
+def read_password(args: argparse.Namespace) -> str:
     if getattr(args, "password_stdin", False):
         password = sys.stdin.readline().rstrip("\r\n")
     elif getattr(args, "password_env", None):
@@ -158,7 +161,9 @@ def read_password(args) -> str:
     return password
 
 
-def client_secret(args, account: Account, settings: Settings, stored: str = "") -> str:
+def client_secret(
+    args: argparse.Namespace, account: Account, settings: Settings, stored: str = ""
+) -> str:
     """The client secret from --client-secret-env, the provider's setting, or the stored grant."""
     p = PROVIDERS.get(account.oauth.provider)
     field = p.client_secret_setting if p else ""
@@ -177,7 +182,7 @@ def client_secret(args, account: Account, settings: Settings, stored: str = "") 
 
 
 def obtain_grant(
-    args, account: Account, settings: Settings, stored_secret: str = ""
+    args: argparse.Namespace, account: Account, settings: Settings, stored_secret: str = ""
 ) -> tuple[Grant, oauth.TokenResponse | None]:
     """A grant from stdin (`--refresh-token-stdin`) or from the provider's sign-in flow, and the
     access token that flow returned (none for a pasted refresh token)."""

@@ -9,6 +9,7 @@ import ctypes
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
@@ -39,7 +40,7 @@ def per_day(work: Callable[[str, date], PartitionOutcome]) -> StageWork:
     return each_day
 
 
-def partition_metadata(outcome: PartitionOutcome) -> dict:
+def partition_metadata(outcome: PartitionOutcome) -> dict[str, Any]:
     figures = {
         name: MetadataValue.json(value) if isinstance(value, dict | list) else value
         for name, value in outcome.figures.items()
@@ -81,7 +82,7 @@ def recorded_work(
 
 def materialize_stage(
     context: AssetExecutionContext, lake: LakeResource, work: StageWork, newest_first: bool = False
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Run `work(account, days in the window)` over the run's partitions, one account lock at a
     time; each account's days oldest first, or `newest_first`."""
     started = time.monotonic()

@@ -6,6 +6,7 @@ import dataclasses
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
@@ -21,7 +22,7 @@ from mail_pipeline.storage.locks import file_lock
 from mail_pipeline.window import Window
 
 
-class LakeResource(ConfigurableResource):
+class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
     """The Parquet lake and its DuckDB catalog of views, and the retention window it keeps."""
 
     data_dir: str
@@ -58,7 +59,7 @@ class LakeResource(ConfigurableResource):
         return file_lock(Path(self.data_dir) / "locks" / f"{account}.lock", exclusive=True)
 
 
-class ImapResource(ConfigurableResource):
+class ImapResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
     """IMAP access to the registry's accounts; passwords and OAuth grants decrypted only to sign in."""
 
     data_dir: str
@@ -104,7 +105,7 @@ class ImapResource(ConfigurableResource):
             yield session
 
 
-class VectorsResource(ConfigurableResource):
+class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
     """The LanceDB store of chunk vectors (full-text index included)."""
 
     data_dir: str
@@ -129,7 +130,7 @@ class VectorsResource(ConfigurableResource):
             yield self.store()
 
 
-class AttachmentsResource(ConfigurableResource):
+class AttachmentsResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
     """Attachment text extraction: the limits each file is read under, and the worker processes."""
 
     max_bytes: int
@@ -158,7 +159,7 @@ class AttachmentsResource(ConfigurableResource):
             yield pool
 
 
-class EmbedderResource(ConfigurableResource):
+class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
     """The embedding model (torch or OpenVINO runtime); it is chosen and loads on first use, in the run process."""
 
     model: str
@@ -175,7 +176,7 @@ class EmbedderResource(ConfigurableResource):
         )
 
 
-def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
     data_dir = str(settings.data_dir.resolve())
     return {
         "lake": LakeResource(

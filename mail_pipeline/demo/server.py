@@ -31,7 +31,7 @@ def free_port() -> int:
 class DemoServer:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> DemoServer:
         pymap = Path(sys.executable).with_name("pymap")

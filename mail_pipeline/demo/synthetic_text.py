@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from html import escape
 from string import Template
+from typing import Any
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -315,7 +316,7 @@ def wrap(text: str, width: int = 72) -> str:
 _WRAPS: dict[int, re.Pattern[str]] = {}
 
 
-class _Fields(dict):
+class _Fields(dict[str, Any]):
     """Placeholders of one template, drawn on first use so that unused ones cost nothing."""
 
     def __init__(self, maker: TextMaker) -> None:

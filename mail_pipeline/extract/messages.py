@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, display_name, kind_of
 from mail_pipeline.extract.pool import ExtractionPool
@@ -18,10 +19,10 @@ BATCH_BYTES = 64 * 1024 * 1024
 class AttachmentTexts:
     """One message's `attachment_texts` rows ({index, name, text}) and attachment defects."""
 
-    texts: list[dict] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
 
-    def add_to(self, row: dict) -> dict:
+    def add_to(self, row: dict[str, Any]) -> dict[str, Any]:
         """The `emails` row (records.email_row) with these texts and defects."""
         row["attachment_texts"] = self.texts
         row["defects"] = list(dict.fromkeys([*row["defects"], *self.defects]))

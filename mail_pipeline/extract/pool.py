@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from mail_pipeline.extract.documents import extract
 from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job
@@ -57,12 +58,12 @@ def _limit_cpu(timeout_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
 
-def _reference(target: Callable) -> str:
+def _reference(target: Callable[..., Any]) -> str:
     return f"{target.__module__}:{target.__qualname__}"
 
 
 class _Worker:
-    def __init__(self, limits: ExtractLimits, target: Callable):
+    def __init__(self, limits: ExtractLimits, target: Callable[..., Any]):
         ours, theirs = socket.socketpair()
         # The child imports what this process can: its sys.path, as multiprocessing passes it.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -145,7 +146,7 @@ class ExtractionPool:
             self._collect(busy, results)
         return results  # type: ignore[return-value] - every index was filled
 
-    def _collect(self, busy: dict, results: list) -> None:
+    def _collect(self, busy: dict[str, Any], results: list[Any]) -> None:
         """Wait for the first answer or deadline; record answers, kill what is late or dead."""
         nearest = min(deadline for _, _, deadline in busy.values())
         for conn in wait(list(busy), timeout=max(0.0, nearest - time.monotonic())):

@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from imapclient.exceptions import ProtocolError
 from imapclient.response_parser import parse_fetch_response
@@ -114,7 +115,7 @@ def _fallback(
 
 def _imapclient_items(text: bytes, literals: list[bytes]) -> dict[bytes, FetchValue]:
     """One response through imapclient's char-level parser, in this module's value types."""
-    pieces: list = []
+    pieces: list[Any] = []
     rest = text
     for literal in literals:
         head, separator, rest = rest.partition(b"{%d}" % len(literal))

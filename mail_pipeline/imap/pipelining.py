@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.imap.fetch_response import FetchValue
 
@@ -29,27 +29,27 @@ class FetchWindow:
     def __init__(
         self,
         session: ImapSession,
-        take: Callable[[], Sequence | None],
+        take: Callable[[], Sequence[Any] | None],
         depth: int,
         items: Sequence[bytes] = FETCH_ITEMS,
-        uids: Callable[[Sequence], list[int]] | None = None,
+        uids: Callable[[Sequence[Any]], list[int]] | None = None,
     ):
         self.session, self.take, self.depth, self.items = session, take, max(depth, 1), items
         # batches of MessageMeta by default
         self.uids = uids or (lambda batch: [m.uid for m in batch])
-        self.waiting: deque[Sequence] = deque()  # handed out, not yet answered, in order
+        self.waiting: deque[Sequence[Any]] = deque()  # handed out, not yet answered, in order
         self.tags: deque[bytes] = deque()
         self.connection: IMAPClient | None = None  # the one `tags` were sent on
         self.early: Answer = {}  # read with an earlier command's answer
 
-    def __iter__(self) -> Iterator[tuple[Sequence, Answer]]:
+    def __iter__(self) -> Iterator[tuple[Sequence[Any], Answer]]:
         while (answered := self.session._retrying(self._next)) is not None:
             yield answered
 
-    def _send(self, batch: Sequence) -> None:
+    def _send(self, batch: Sequence[Any]) -> None:
         self.tags.append(self.session.send_fetch(self.uids(batch), self.items))
 
-    def _next(self) -> tuple[Sequence, Answer] | None:
+    def _next(self) -> tuple[Sequence[Any], Answer] | None:
         if self.session.client is not self.connection:  # what was sent on the last one is lost
             self.connection, self.tags, self.early = self.session.client, deque(), {}
             for batch in self.waiting:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -302,7 +303,7 @@ class ImapSession:
         )
 
     def _status_modseq(
-        self, folder: str, tag: bytes, answer: list | None, examined: FolderStatus
+        self, folder: str, tag: bytes, answer: list[Any] | None, examined: FolderStatus
     ) -> int | None:
         """HIGHESTMODSEQ of the STATUS sent with `tag` (its answer read with EXAMINE's), if it
         describes the folder EXAMINE opened."""

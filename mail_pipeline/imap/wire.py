@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+from typing import Any
 
 from imapclient import IMAPClient, imap4, imap_utf7, tls
 
@@ -76,13 +77,13 @@ def send(client: IMAPClient, name: str, *args: str | bytes) -> bytes:
     return connection(client)._command(name, *args)
 
 
-def complete(client: IMAPClient, name: str, tag: bytes) -> tuple[str, list]:
+def complete(client: IMAPClient, name: str, tag: bytes) -> tuple[str, list[Any]]:
     """Read up to `tag`'s completion: its result ("OK", "NO", "BAD") and text. The untagged
     responses read meanwhile are kept for `take`; a BYE raises imapclient's abort error."""
     return connection(client)._command_complete(name, tag)
 
 
-def take(client: IMAPClient, code: str) -> list:
+def take(client: IMAPClient, code: str) -> list[Any]:
     """The untagged responses named `code` read so far, removed (imaplib's documented `response`)."""
     return [data for data in connection(client).response(code)[1] if data is not None]
 

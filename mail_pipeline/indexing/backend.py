@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,11 +68,11 @@ class Choice:
             f"min cosine {self.min_cosine.get(self.runtime.name, 1.0):.5f}; measured {self.measured_at})"
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "runtime": asdict(self.runtime)}
 
     @classmethod
-    def from_json(cls, data: dict) -> Choice:
+    def from_json(cls, data: dict[str, Any]) -> Choice:
         return cls(**{**data, "runtime": Runtime(**data["runtime"])})
 
 
@@ -175,7 +176,7 @@ def pick(rates: dict[Runtime, float], cosines: dict[Runtime, float]) -> Runtime:
 
 def calibrate(
     runtimes: Sequence[Runtime],
-    encoders: Callable[[Runtime], Callable],
+    encoders: Callable[[Runtime], Callable[..., Any]],
     texts: Sequence[str],
     device: str,
     rounds: int = CALIBRATION_ROUNDS,

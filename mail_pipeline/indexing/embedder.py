@@ -130,7 +130,7 @@ class TokenizerCounter:
         return self._tokenizer.encode(text, add_special_tokens=False).offsets
 
 
-def _local_config(model_path: str, name: str) -> dict | None:
+def _local_config(model_path: str, name: str) -> dict[str, Any] | None:
     path = Path(model_path) / name
     return json.loads(path.read_text()) if path.is_file() else None
 

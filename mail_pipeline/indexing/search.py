@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
@@ -122,15 +122,17 @@ def snippet(chunk_text: str, query: str = "") -> str:
     return ("…" if start else "") + body[start:end].strip() + ("…" if end < len(body) else "")
 
 
-def best_chunk_per_email(chunks: list[dict]) -> list[dict]:
+def best_chunk_per_email(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chunk hits (best first) reduced to one per (account, email), keeping order."""
-    seen: dict[tuple[str, str], dict] = {}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for chunk in chunks:
         seen.setdefault((chunk["account"], chunk["email_id"]), chunk)
     return list(seen.values())
 
 
-def _fetch_emails(search_chunks: Callable[[int], list[dict]], k: int) -> list[dict]:
+def _fetch_emails(
+    search_chunks: Callable[[int], list[dict[str, Any]]], k: int
+) -> list[dict[str, Any]]:
     """The best chunk of each of the k best emails: `search_chunks(n)` gives the n best chunks,
     asked again for more while long emails crowd the top with several chunks each."""
     fetch = k * OVERFETCH
@@ -144,15 +146,15 @@ def _fetch_emails(search_chunks: Callable[[int], list[dict]], k: int) -> list[di
 
 
 def _hybrid(
-    store: VectorStore, query: str, embedder: Embedder, filters: dict
-) -> Callable[[int], list[dict]]:
+    store: VectorStore, query: str, embedder: Embedder, filters: dict[str, Any]
+) -> Callable[[int], list[dict[str, Any]]]:
     """The n best chunks by vector and by words, fused by reciprocal rank. The words search runs
     while the query is embedded (once, whatever the rounds) and searched by vector: LanceDB and
     torch release the GIL, and the query encoder keeps to half the cores (query_encoder.py) so
     the two do not fight over them, as they did with torch on every core (words 62 ms, not 22)."""
     vector = None
 
-    def ranked(n: int) -> list[dict]:
+    def ranked(n: int) -> list[dict[str, Any]]:
         nonlocal vector
         with ThreadPoolExecutor(max_workers=1) as pool:
             words = pool.submit(store.search_words, query, n, **filters)
@@ -166,8 +168,8 @@ def _hybrid(
 
 
 def ranked_chunks(
-    store: VectorStore, query: str, mode: str, embedder: Embedder | None, filters: dict
-) -> Callable[[int], list[dict]]:
+    store: VectorStore, query: str, mode: str, embedder: Embedder | None, filters: dict[str, Any]
+) -> Callable[[int], list[dict[str, Any]]]:
     """`n -> the n best chunks` for the mode: by vector, by words (BM25), or both fused."""
     if mode == "hybrid":
         return _hybrid(store, query, embedder, filters)
@@ -183,7 +185,7 @@ def _sent_at(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def _hit(chunk: dict, query: str) -> SearchHit:
+def _hit(chunk: dict[str, Any], query: str) -> SearchHit:
     return SearchHit(
         email_id=chunk["email_id"],
         account=chunk["account"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import utils as email_utils
 from email.message import Message
+from typing import Any
 
 from mail_pipeline.message import text as mtext
 
@@ -173,7 +174,7 @@ def _sent_at(value: str | None, defects: list[str]) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict:
+def _ids_fields(headers: dict[str, list[str]], raw: bytes, defects: list[str]) -> dict[str, Any]:
     found = _message_ids(_first(headers, "message-id"))
     message_id = found[0] if found else synthetic_id(raw, headers)
     if not found:
@@ -192,7 +193,7 @@ def _first(headers: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict:
+def headers_of(msg: Message, raw: bytes, defects: list[str]) -> dict[str, Any]:
     headers: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         headers.setdefault(name.strip().lower(), []).append(value)

@@ -13,6 +13,7 @@ from email import utils as email_utils
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
+from typing import Any
 
 from mail_pipeline.message import text as mtext
 
@@ -148,14 +149,14 @@ def _is_body_text(part: Message, ctype: str) -> bool:
     return part.get_content_disposition() != "attachment" and filename(part) is None
 
 
-def param(part: Message, name: str, header: str) -> str | tuple | None:
+def param(part: Message, name: str, header: str) -> str | tuple[Any, ...] | None:
     try:
         return part.get_param(name, None, header)
     except (TypeError, ValueError):  # stdlib decode_params trips on malformed RFC 2231 parts
         return None
 
 
-def _raw_param(part: Message, name: str, header: str) -> str | tuple | None:
+def _raw_param(part: Message, name: str, header: str) -> str | tuple[Any, ...] | None:
     """A parameter, with raw 8-bit bytes in the header decoded as UTF-8 (else cp1252).
 
     compat32 turns undeclared 8-bit bytes into U+FFFD before get_param sees them; mailers that

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from typing import Any
 
 from mail_pipeline.message.parse import (
     ParsedEmail,
@@ -44,7 +45,7 @@ def keywords(flags: Iterable[str]) -> list[str]:
     return sorted({f for f in flags if not f.startswith("\\")})
 
 
-def email_row(parsed: ParsedEmail, raw: Mapping) -> dict:
+def email_row(parsed: ParsedEmail, raw: Mapping[str, Any]) -> dict[str, Any]:
     """One `emails` row (schema EMAILS) from a parsed message and its raw_messages row."""
     return {
         "email_id": email_id(parsed.message_id, content_key(parsed)),
@@ -101,7 +102,7 @@ COPY_COLUMNS = (
 )
 
 
-def copy_state(raw: Mapping) -> dict:
+def copy_state(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The emails state columns one copy's flags and deleted_at make (an email of one copy has them)."""
     flags = raw["flags"] or []
     return {
@@ -114,7 +115,7 @@ def copy_state(raw: Mapping) -> dict:
     }
 
 
-def reused_row(stored: Mapping, raw: Mapping) -> dict:
+def reused_row(stored: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
     """An `emails` row for a raw message already parsed into `stored` (same bytes): the parse and
     thread are reused, what belongs to this copy (flags, location, dates) comes from `raw`."""
     return {
@@ -129,12 +130,12 @@ def reused_row(stored: Mapping, raw: Mapping) -> dict:
     }
 
 
-def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
+def merge_copies(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """One row per distinct message (`email_id`: Message-ID and content); messages that only
     share a Message-ID stay apart. Its locations and flags are those of the copies still on the
     server (of every copy when none is: then `deleted_at` is when the last one went).
     Returns the rows (in first-seen order) and how many copies were merged."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["email_id"], []).append(row)
     merged = []
@@ -163,7 +164,9 @@ def merge_copies(rows: Iterable[dict]) -> tuple[list[dict], int]:
 
 
 def resolve_threads(
-    rows: list[dict], known: Mapping[str, str], known_subjects: Mapping[str, str] | None = None
+    rows: list[dict[str, Any]],
+    known: Mapping[str, str],
+    known_subjects: Mapping[str, str] | None = None,
 ) -> None:
     """Replace provisional thread roots with thread ids that span days and folders."""
     thread_ids = resolve_thread_ids([row["_thread_input"] for row in rows], known, known_subjects)

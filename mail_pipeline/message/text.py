@@ -215,7 +215,7 @@ def _drop_blocks(html: str) -> str:
 def _cap_nesting(html: str) -> str:
     depth = 0
 
-    def keep_shallow(match: re.Match) -> str:
+    def keep_shallow(match: re.Match[str]) -> str:
         nonlocal depth
         if match.group(1):
             keep, depth = 0 < depth <= _MAX_NESTING, max(depth - 1, 0)

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from mail_pipeline.message.parse import message_key
 
@@ -58,7 +59,7 @@ def _order(message: ThreadInput) -> tuple[datetime, str]:
     return (sent if sent.tzinfo else sent.replace(tzinfo=UTC), message.message_id)
 
 
-def _rank(message: ThreadInput) -> tuple:
+def _rank(message: ThreadInput) -> tuple[Any, ...]:
     return (len(message.references), message.in_reply_to or "", tuple(message.references),
             message.subject_normalized, message.is_reply, str(message.sent_at))  # fmt: skip
 

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from mail_pipeline.service.reader import NothingIndexedError, RequestError
@@ -32,7 +33,7 @@ def service_url(port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{port}"
 
 
-def _get(url: str, timeout: float) -> tuple[int, dict | list]:
+def _get(url: str, timeout: float) -> tuple[int, dict[str, Any] | list[Any]]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             return reply.status, json.loads(reply.read())
@@ -65,7 +66,7 @@ def search(
     until: date | None,
     k: int,
     exclude_deleted: bool = False,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The service's hits, as `MailReader.search` gives them; its refusals raised as here."""
     params = {
         "q": query,

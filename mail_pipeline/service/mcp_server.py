@@ -33,7 +33,7 @@ def _as_tool_errors() -> Iterator[None]:
         raise ToolError(str(error)) from error
 
 
-def _with_message_ids(reader: MailReader, hits: list[dict]) -> list[dict[str, Any]]:
+def _with_message_ids(reader: MailReader, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Hits with their RFC 5322 Message-ID (the search index does not hold it), marks dropped."""
     ids = reader.message_ids([(hit["account"], hit["email_id"]) for hit in hits])
     return [

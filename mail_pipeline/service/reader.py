@@ -116,7 +116,7 @@ def mark_spans(text: str, query: str) -> list[list[int]]:
     return spans
 
 
-def hit_json(hit: Any, query: str) -> dict:
+def hit_json(hit: Any, query: str) -> dict[str, Any]:
     """A search hit as the API, the MCP tool and `search --json` give it (snippet marks included)."""
     fields = jsonable(dataclasses.asdict(hit))
     fields["marks"] = mark_spans(fields.get("snippet") or "", query)
@@ -173,7 +173,7 @@ class MailReader:
                 self._duck = con
             return self._duck
 
-    def _sql(self, sql: str, params: list | None = None) -> list[dict]:
+    def _sql(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         cursor = self._connection().cursor()  # one per call: a connection is not for two threads
         try:
             cursor.execute(sql, params or [])
@@ -195,7 +195,7 @@ class MailReader:
             except AccountError as error:
                 raise RequestError(str(error)) from None
 
-    def accounts(self) -> list[dict]:
+    def accounts(self) -> list[dict[str, Any]]:
         """Each account: slug, address, name, state, folders and the mail stored (no secrets)."""
         from mail_pipeline.storage.accounts import AccountRegistry
 
@@ -240,7 +240,7 @@ class MailReader:
         until: date | None = None,
         k: int = 10,
         exclude_deleted: bool = False,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
         from mail_pipeline.indexing.search import EmptyStoreError, search
@@ -272,7 +272,7 @@ class MailReader:
                 raise NothingIndexedError(str(error)) from error
         return [hit_json(hit, query) for hit in hits]
 
-    def email(self, email_id: str, account: str | None = None) -> dict:
+    def email(self, email_id: str, account: str | None = None) -> dict[str, Any]:
         """One email from the `emails` view: headers, dates, body text, attachments, locations."""
         self.check_account(account)
         where, params = "email_id = ?", [email_id]
@@ -296,7 +296,7 @@ class MailReader:
         )
         return {(row["account"], row["email_id"]): row["message_id"] for row in rows}
 
-    def thread(self, thread_id: str, account: str | None = None) -> dict:
+    def thread(self, thread_id: str, account: str | None = None) -> dict[str, Any]:
         """A thread's emails, oldest first (by sent date, else arrival)."""
         self.check_account(account)
         where, params = "thread_id = ?", [thread_id]
@@ -311,7 +311,7 @@ class MailReader:
             raise NotFoundError(f"no thread with id {thread_id!r}")
         return {"thread_id": thread_id, "account": rows[0]["account"], "emails": jsonable(rows)}
 
-    def sync_status(self) -> list[dict]:
+    def sync_status(self) -> list[dict[str, Any]]:
         """Per account and folder: the last sync, its outcome, failures in a row, the last error."""
         from mail_pipeline import logs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,7 +29,7 @@ EMAIL_COLUMNS = [
 ]
 
 
-def source_sha256(email: dict, max_tokens: int, chunker: str) -> str:
+def source_sha256(email: dict[str, Any], max_tokens: int, chunker: str) -> str:
     """What an email's chunks are cut from, hashed: equal means its stored chunks still hold."""
     parts = (
         chunker,
@@ -44,7 +45,9 @@ def source_sha256(email: dict, max_tokens: int, chunker: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int, chunker: str = "") -> list[dict]:
+def chunk_rows(
+    email: dict[str, Any], tokens: TokenCounter, max_tokens: int, chunker: str = ""
+) -> list[dict[str, Any]]:
     """The email_chunks rows of one emails row."""
     sender = (
         f"{email['from_name']} <{email['from_address']}>"
@@ -83,10 +86,12 @@ def chunk_rows(email: dict, tokens: TokenCounter, max_tokens: int, chunker: str 
     ]
 
 
-def stored_chunks(lake: Lake, account: str, day: date) -> tuple[list[dict], dict[str, list[dict]]]:
+def stored_chunks(
+    lake: Lake, account: str, day: date
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The day's chunk rows in file order, and by email."""
     rows = lake.read_partition("email_chunks", account, day).to_pylist()
-    by_email: dict[str, list[dict]] = {}
+    by_email: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_email.setdefault(row["email_id"], []).append(row)
     return rows, by_email

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Collection
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +46,7 @@ def known_threads(
     """From the account's other stored days (the retention window): message id -> thread id, and
     normalized subject -> thread id of its earliest message (for replies without headers)."""
     known: dict[str, str] = {}
-    earliest: dict[str, tuple] = {}
+    earliest: dict[str, tuple[Any, ...]] = {}
     for _account, day in lake.list_partitions("emails", account):
         if day == except_day:
             continue
@@ -63,7 +64,7 @@ def known_threads(
     return known, {subject: thread for subject, (_when, thread) in earliest.items()}
 
 
-def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
+def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict[str, Any]]:
     """The day's emails as last written, by the sha256 of their raw bytes. Only a cache of earlier
     parses: a damaged file is parsed again from raw_messages, never fatal."""
     try:
@@ -81,8 +82,8 @@ def previous_emails(lake: Lake, account: str, day: date) -> dict[str, dict]:
 
 
 def changed_states(
-    lake: Lake, account: str, day: date, metas: list[dict]
-) -> tuple[dict[tuple, dict], int] | None:
+    lake: Lake, account: str, day: date, metas: list[dict[str, Any]]
+) -> tuple[dict[tuple[Any, ...], dict[str, Any]], int] | None:
     """When the day's raw messages still make exactly the stored emails (the same bytes in the same
     places: only flags or deleted_at moved), each email's state where it differs from the file's,
     and how many emails the day has; None when the emails file must be built again. Reads no text."""
@@ -112,7 +113,7 @@ def changed_states(
 
 def overlay_states(
     lake: Lake, account: str, day: date, raw_file: pq.FileMetaData | None
-) -> tuple[dict[tuple, dict], int] | None:
+) -> tuple[dict[tuple[Any, ...], dict[str, Any]], int] | None:
     """`changed_states` without reading the day's rows, when the emails file was built from the
     raw_messages file still in place (`raw_file`, its footer: only the raw state file has moved
     since) and every message that state file names is the one copy of an email: then its state is
@@ -145,7 +146,9 @@ def overlay_states(
     return states, stored.num_rows
 
 
-def _owners(locations: pa.ListArray, keys: Collection[tuple]) -> dict[tuple, int]:
+def _owners(
+    locations: pa.ListArray, keys: Collection[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
     """Which email (row) lists each of the raw `keys` among its locations."""
     flat, parents = pc.list_flatten(locations), pc.list_parent_indices(locations)
     uids = pa.array(sorted({key[2] for key in keys}), pa.int64())
@@ -157,13 +160,17 @@ def _owners(locations: pa.ListArray, keys: Collection[tuple]) -> dict[tuple, int
     return owner
 
 
-def _identities(rows: list[dict]) -> list[tuple]:
+def _identities(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(tuple(str(row[c]) for c in IDENTITY) for row in rows)
 
 
 def build_day(
-    lake: Lake, account: str, day: date, pool: ExtractionPool, metas: list[dict] | None = None
-) -> tuple[list[dict], int]:
+    lake: Lake,
+    account: str,
+    day: date,
+    pool: ExtractionPool,
+    metas: list[dict[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
     """The day's emails rows from its raw messages (attachment text read on `pool`, copies merged,
     threads resolved) and how many copies merged.
 
@@ -171,7 +178,7 @@ def build_day(
     a run for flag changes or expunges re-parses nothing."""
     metas = state.read(lake, state.RAW, account, day, RAW_META) if metas is None else metas
     parsed_before = previous_emails(lake, account, day)
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     fresh = []
     for index, meta in enumerate(metas):
         before = parsed_before.get(meta["sha256"])
@@ -196,8 +203,8 @@ def build_day(
 
 
 def distinct_emails(
-    rows: list[dict], known: dict[str, str], known_subjects: dict[str, str]
-) -> tuple[list[dict], int]:
+    rows: list[dict[str, Any]], known: dict[str, str], known_subjects: dict[str, str]
+) -> tuple[list[dict[str, Any]], int]:
     """One row per distinct message (copies merged), threaded, in arrival order; and how many copies merged."""
     merged, copies = records.merge_copies(rows)
     records.resolve_threads(

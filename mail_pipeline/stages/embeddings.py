@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
+from typing import Any
 
 from mail_pipeline.indexing.cache import embed_with_cache
 from mail_pipeline.indexing.embedder import Embedder
@@ -14,8 +15,8 @@ from mail_pipeline.storage.vectors import VectorStore
 
 
 def vector_rows(
-    chunks: list[dict], vectors, account: str, day: date, vectors_id: str
-) -> list[dict]:
+    chunks: list[dict[str, Any]], vectors, account: str, day: date, vectors_id: str
+) -> list[dict[str, Any]]:
     """LanceDB rows: each chunk with its partition, the embedder's vectors id and its vector."""
     return [
         {**c, "account": account, "day": day, "model_id": vectors_id, "vector": v}
@@ -37,11 +38,11 @@ COMPARED = [
 
 
 def unchanged(
-    store: VectorStore, chunks: list[dict], account: str, day: date, vectors_id: str
+    store: VectorStore, chunks: list[dict[str, Any]], account: str, day: date, vectors_id: str
 ) -> bool:
     """The partition already holds exactly these chunks, with the same metadata and model."""
 
-    def key(row: dict) -> tuple:
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(row[c] for c in COMPARED)
 
     wanted = {key({**c, "model_id": vectors_id}) for c in chunks}
@@ -50,7 +51,7 @@ def unchanged(
 
 
 def embed_chunks(
-    chunks: list[dict],
+    chunks: list[dict[str, Any]],
     account: str,
     day: date,
     embedder: Embedder,

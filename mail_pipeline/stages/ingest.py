@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -35,7 +36,7 @@ class FetchLimits:
 
 
 def edited_batches(
-    batches: Iterable[pa.RecordBatch], outputs: list[list[dict]]
+    batches: Iterable[pa.RecordBatch], outputs: list[list[dict[str, Any]]]
 ) -> Iterator[pa.RecordBatch]:
     """The stored batches with `apply.DayEdits.outputs` applied: rows dropped, repeated, and
     columns (flags, deleted_at, a new location) overridden; the raw bytes are never touched."""
@@ -66,13 +67,17 @@ def edited_batches(
         yield pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
-def stored_meta(lake: Lake, account: str, day: date) -> list[dict]:
+def stored_meta(lake: Lake, account: str, day: date) -> list[dict[str, Any]]:
     """The day's raw_messages rows without their bytes, in file order, with their current state."""
     return state.read(lake, state.RAW, account, day, apply.META_COLUMNS)
 
 
 def write_state(
-    lake: Lake, account: str, day: date, stored_rows: list[dict], outputs: list[list[dict]]
+    lake: Lake,
+    account: str,
+    day: date,
+    stored_rows: list[dict[str, Any]],
+    outputs: list[list[dict[str, Any]]],
 ) -> None:
     """Record the rows' new flags and deleted_at beside the day's file, which stays as it is."""
     states = state.stored(lake, state.RAW, account, day)
@@ -83,8 +88,10 @@ def write_state(
 
 
 def folded(
-    stored_rows: list[dict], outputs: list[list[dict]], overridden: set[tuple]
-) -> list[list[dict]]:
+    stored_rows: list[dict[str, Any]],
+    outputs: list[list[dict[str, Any]]],
+    overridden: set[tuple[Any, ...]],
+) -> list[list[dict[str, Any]]]:
     """`outputs` carrying the current state of the rows the overlay overrides, for a rewrite."""
     return [
         [{c: row[c] for c in state.RAW.columns} | entry for entry in out]
@@ -119,7 +126,7 @@ def sync_day(
     account: str,
     day: date,
     plans: list[plan.FolderPlan],
-    stored_rows: list[dict],
+    stored_rows: list[dict[str, Any]],
     fetch: plan.Fetch,
     vanished: Iterable[str] = (),
     policy: str = "keep",
@@ -368,7 +375,9 @@ def delta_run(
     return Run(synced, {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
 
 
-def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> list[dict]:
+def log_rows(
+    run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]
+) -> list[dict[str, Any]]:
     """sync_log rows of one day's folder outcomes."""
     return [
         {
@@ -391,7 +400,7 @@ def log_rows(run_id: str, day: date, outcomes: Iterable[plan.FolderOutcome]) -> 
     ]
 
 
-def append_log(lake: Lake, account: str, rows: list[dict]) -> None:
+def append_log(lake: Lake, account: str, rows: list[dict[str, Any]]) -> None:
     """One sync_log file for a whole run: a file per day cost a tenth of a flags-only run."""
     if rows:
         lake.append(

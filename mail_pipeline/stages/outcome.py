@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 
 @dataclass
@@ -13,7 +14,7 @@ class PartitionOutcome:
     rows: int = 0
     summary: str = ""
     # Plain JSON-able values (numbers, strings, lists, dicts) shown with the partition.
-    figures: dict = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def out_of_window(account: str, day: date) -> PartitionOutcome:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.locks import file_lock
@@ -162,7 +163,7 @@ def validate_oauth(oauth: OAuthSettings | None) -> None:
             )
 
 
-def _account_from_json(item: dict) -> Account:
+def _account_from_json(item: dict[str, Any]) -> Account:
     oauth = item.get("oauth")
     return Account(
         **{

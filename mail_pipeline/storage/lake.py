@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -371,10 +372,10 @@ def write_behind(
 
 
 def rows_to_batches(
-    rows: Iterable[dict], schema: pa.Schema, batch_rows: int = 256
+    rows: Iterable[dict[str, Any]], schema: pa.Schema, batch_rows: int = 256
 ) -> Iterable[pa.RecordBatch]:
     """Stream dict rows into record batches, so a day's mail is never held in memory twice."""
-    pending: list[dict] = []
+    pending: list[dict[str, Any]] = []
     for row in rows:
         pending.append(row)
         if len(pending) >= batch_rows:

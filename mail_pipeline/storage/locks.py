@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 
@@ -100,7 +101,7 @@ def holder_pid(path: Path) -> int | None:
 class ClaimedElsewhere(Exception):
     """Another live process holds the claim; `holder` is what it wrote (pid, address), if readable."""
 
-    def __init__(self, holder: dict):
+    def __init__(self, holder: dict[str, Any]):
         super().__init__(f"claimed by {holder}")
         self.holder = holder
 
@@ -114,9 +115,9 @@ class Claim:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd: int | None = None
-        self.previous: dict | None = None
+        self.previous: dict[str, Any] | None = None
 
-    def acquire(self, holder: dict) -> Claim:
+    def acquire(self, holder: dict[str, Any]) -> Claim:
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
@@ -137,7 +138,7 @@ class Claim:
             self._fd = None
 
 
-def _holder(path: Path) -> dict:
+def _holder(path: Path) -> dict[str, Any]:
     try:
         found = json.loads(Path(path).read_text() or "{}")
     except (OSError, ValueError):

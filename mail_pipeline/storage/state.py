@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 
@@ -25,7 +26,7 @@ class Overlay:
     key: tuple[str, ...]
     columns: tuple[str, ...]
 
-    def key_of(self, row: dict) -> tuple:
+    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(row[name] for name in self.key)
 
 
@@ -44,7 +45,9 @@ EMAILS = Overlay(
 OVERLAYS = (RAW, EMAILS)
 
 
-def stored(lake: Lake, overlay: Overlay, account: str, day: date) -> dict[tuple, dict]:
+def stored(
+    lake: Lake, overlay: Overlay, account: str, day: date
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """The overlay's rows by key ({} when the content file is current on its own)."""
     return {
         overlay.key_of(row): {c: row[c] for c in overlay.columns}
@@ -52,7 +55,9 @@ def stored(lake: Lake, overlay: Overlay, account: str, day: date) -> dict[tuple,
     }
 
 
-def read(lake: Lake, overlay: Overlay, account: str, day: date, columns: list[str]) -> list[dict]:
+def read(
+    lake: Lake, overlay: Overlay, account: str, day: date, columns: list[str]
+) -> list[dict[str, Any]]:
     """The content rows' `columns` (which must include the key), in file order, state applied."""
     rows = lake.read_partition(overlay.base, account, day, columns=columns).to_pylist()
     current = stored(lake, overlay, account, day) if rows else {}
@@ -63,7 +68,13 @@ def read(lake: Lake, overlay: Overlay, account: str, day: date, columns: list[st
     return rows
 
 
-def write(lake: Lake, overlay: Overlay, account: str, day: date, states: dict[tuple, dict]) -> int:
+def write(
+    lake: Lake,
+    overlay: Overlay,
+    account: str,
+    day: date,
+    states: dict[tuple[Any, ...], dict[str, Any]],
+) -> int:
     """Replace the overlay with `states` (key -> every state column); return the bytes written."""
     if not states:
         return clear(lake, overlay, account, day)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -21,7 +22,7 @@ MAX_ERROR_CHARS = 1000
 
 def failure_row(
     run_id: str, day: date, stage: str, error: BaseException, started_at: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     """One sync_log row saying `stage` failed for the partition `day`; the message is redacted."""
     now = datetime.now(UTC)
     message = logs.redact(f"{stage}: {type(error).__name__}: {error}")[:MAX_ERROR_CHARS]

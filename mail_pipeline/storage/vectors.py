@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +44,7 @@ RESULT_COLUMNS = [
 ]
 
 
-def scalar_indexes() -> dict:
+def scalar_indexes() -> dict[str, Any]:
     """The full-text and scalar indexes every table keeps. English stemming and stop words suit
     most of the mail seen so far; words are lowercased and accents folded ("Zürich" finds "zurich")."""
     from lancedb.index import FTS, Bitmap, BTree
@@ -210,7 +210,7 @@ class VectorStore:
             with_retries(add, "add columns")
             self._migrated = True
 
-    def _as_table(self, rows: pa.Table | list[dict], account: str, day: date) -> pa.Table:
+    def _as_table(self, rows: pa.Table | list[dict[str, Any]], account: str, day: date) -> pa.Table:
         if not isinstance(rows, pa.Table):
             rows = pa.Table.from_pylist([_plain_row(row) for row in rows], schema=self.schema)
         rows = rows.select(self.schema.names).cast(self.schema)
@@ -226,7 +226,9 @@ class VectorStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def replace_partition(self, account: str, day: date, rows: pa.Table | list[dict]) -> int:
+    def replace_partition(
+        self, account: str, day: date, rows: pa.Table | list[dict[str, Any]]
+    ) -> int:
         """Make the (account, day) partition hold exactly `rows`, in one commit. Returns rows written."""
         data = self._as_table(rows, account, day)
         table = self._open_or_create()
@@ -280,7 +282,7 @@ class VectorStore:
             table.create_index("vector", config=vector_index(), replace=True)
 
     @staticmethod
-    def _wanted_indexes(table) -> dict:
+    def _wanted_indexes(table) -> dict[str, Any]:
         """The scalar and full-text indexes always; the vector index once the table is big enough."""
         if table.count_rows() < VECTOR_INDEX_MIN_ROWS:
             return scalar_indexes()
@@ -383,7 +385,7 @@ class VectorStore:
         table = self._open()
         return 0 if table is None else table.count_rows(filter_clause(account=account, day=day))
 
-    def partition_rows(self, account: str, day: date, columns: list[str]) -> list[dict]:
+    def partition_rows(self, account: str, day: date, columns: list[str]) -> list[dict[str, Any]]:
         """`columns` of one partition's rows (no vectors unless asked)."""
         table = self._open()
         if table is None:
@@ -430,7 +432,7 @@ class VectorStore:
             else 0
         )
 
-    def search_vectors(self, vector: np.ndarray | None, k: int, **filters) -> list[dict]:
+    def search_vectors(self, vector: np.ndarray | None, k: int, **filters) -> list[dict[str, Any]]:
         """Nearest chunks by cosine similarity (`_score` = 1 - cosine distance)."""
         if vector is None:
             raise ValueError("a vector search needs a query vector")
@@ -447,7 +449,7 @@ class VectorStore:
             hit["_score"] = 1.0 - float(hit.pop("_distance"))
         return hits
 
-    def search_words(self, text: str | None, k: int, **filters) -> list[dict]:
+    def search_words(self, text: str | None, k: int, **filters) -> list[dict[str, Any]]:
         """Chunks by BM25 over the full-text index (`_score` is BM25)."""
         self._require_text(text, "text")
         table = self._open()
@@ -462,7 +464,9 @@ class VectorStore:
         if not (text and text.strip()):
             raise ValueError(f"{mode} search needs query text")
 
-    def _run(self, query, score_columns: list[str], k: int, filters: dict) -> list[dict]:
+    def _run(
+        self, query, score_columns: list[str], k: int, filters: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         if filters.get("live_only") and "deleted_at" not in self._result_columns():
             filters = {
                 **filters,
@@ -482,10 +486,12 @@ class VectorStore:
         return self._columns
 
 
-def reciprocal_rank_fusion(rankings: list[list[dict]], k: int, constant: int = RRF_K) -> list[dict]:
+def reciprocal_rank_fusion(
+    rankings: list[list[dict[str, Any]]], k: int, constant: int = RRF_K
+) -> list[dict[str, Any]]:
     """The chunks of several best-first rankings, ordered by reciprocal rank fusion: each ranking
     adds 1 / (constant + rank) (rank from 0, as LanceDB's RRFReranker) to a chunk's `_score`."""
-    fused: dict[tuple[str, str], dict] = {}
+    fused: dict[tuple[str, str], dict[str, Any]] = {}
     for ranking in rankings:
         for rank, hit in enumerate(ranking):
             key = (hit["account"], hit["chunk_id"])
@@ -494,7 +500,7 @@ def reciprocal_rank_fusion(rankings: list[list[dict]], k: int, constant: int = R
     return sorted(fused.values(), key=lambda hit: -hit["_score"])[:k]
 
 
-def _plain_row(row: dict) -> dict:
+def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
     vector = row.get("vector")
     if isinstance(vector, np.ndarray):
         row = {**row, "vector": vector.astype(np.float32).tolist()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from mail_pipeline.imap.modseq import lasting_flags
 from mail_pipeline.imap.records import MessageMeta
@@ -37,7 +38,7 @@ class DayEdits:
     """Per stored row (in file order) the rows it becomes: [{}] unchanged, [] dropped, or
     overrides of its columns, one dict per output row (a reused body yields a second row)."""
 
-    outputs: list[list[dict]]
+    outputs: list[list[dict[str, Any]]]
     to_fetch: dict[str, list[MessageMeta]]  # folder -> messages whose bodies must be downloaded
     flags_updated: int = 0
     gone: int = 0  # left the server: kept with deleted_at or erased, per policy
@@ -61,11 +62,13 @@ class DayEdits:
         )
 
 
-def match_key(internaldate: datetime, size: int) -> tuple:
+def match_key(internaldate: datetime, size: int) -> tuple[Any, ...]:
     return (internaldate, size)
 
 
-def candidates(stored: list[dict], to_fetch: dict[str, list[MessageMeta]]) -> dict[str, list[int]]:
+def candidates(
+    stored: list[dict[str, Any]], to_fetch: dict[str, list[MessageMeta]]
+) -> dict[str, list[int]]:
     """Per folder, the UIDs to fetch that a stored row might hold (same INTERNALDATE and size):
     only their Message-ID is asked for before deciding."""
     keys = {match_key(r["internaldate"], r["size"]) for r in stored if r["message_id"]}
@@ -76,8 +79,8 @@ def candidates(stored: list[dict], to_fetch: dict[str, list[MessageMeta]]) -> di
 
 
 def edit_day(
-    stored: list[dict],
-    plans: Iterable,
+    stored: list[dict[str, Any]],
+    plans: Iterable[Any],
     vanished: set[str],
     policy: str,
     now: datetime,
@@ -126,13 +129,13 @@ def edit_day(
     return edits
 
 
-def _is_live(row: dict, entry: dict) -> bool:
+def _is_live(row: dict[str, Any], entry: dict[str, Any]) -> bool:
     return entry.get("deleted_at", row["deleted_at"]) is None
 
 
 def _current(
-    row: dict, plans: dict, vanished: set[str], policy: str, edits: DayEdits
-) -> list[dict] | None:
+    row: dict[str, Any], plans: dict[str, Any], vanished: set[str], policy: str, edits: DayEdits
+) -> list[dict[str, Any]] | None:
     """The row brought up to date, or None when it left its folder (decided once reuse is known)."""
     if row["deleted_at"] is not None:
         return [] if policy == "mirror" else [{}]
@@ -150,18 +153,22 @@ def _current(
     return [{}]
 
 
-def _identity(row: dict) -> list[str]:
+def _identity(row: dict[str, Any]) -> list[str]:
     return [row["sha256"]] + ([f"id:{row['message_id']}"] if row["message_id"] else [])
 
 
 def _reuse(
-    stored: list[dict], plans: dict, message_ids: dict, edits: DayEdits, vanished: set[str]
+    stored: list[dict[str, Any]],
+    plans: dict[str, Any],
+    message_ids: dict[str, Any],
+    edits: DayEdits,
+    vanished: set[str],
 ) -> None:
     """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body;
     so do those whose (UIDVALIDITY, UID, size, INTERNALDATE) match a row of a vanished folder:
     a rename that keeps both (Dovecot does), Message-ID or not."""
-    sources: dict[tuple, int] = {}
-    renamed: dict[tuple, int] = {}
+    sources: dict[tuple[Any, ...], int] = {}
+    renamed: dict[tuple[Any, ...], int] = {}
     for index, row in enumerate(stored):
         if row["message_id"]:
             key = (row["message_id"], *match_key(row["internaldate"], row["size"]))

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
 from mail_pipeline.imap.records import FolderStatus
@@ -79,7 +80,7 @@ def dump_cursors(
     listed: dict[str, float] | None = None,
     reconciled: dict[str, float] | None = None,
 ) -> str:
-    data: dict = {
+    data: dict[str, Any] = {
         account: {
             folder: [c.uidvalidity, c.uidnext, c.highestmodseq, c.messages]
             for folder, c in sorted(folders.items())
@@ -94,10 +95,12 @@ def dump_cursors(
 
 @dataclass
 class Poll:
-    days: set  # UTC days that received mail (or need a re-sync)
+    days: set[Any]  # UTC days that received mail (or need a re-sync)
     cursors: dict[str, FolderCursor]  # the account's cursors after this poll
     changes: dict[str, Change]
-    flag_days: set = field(default_factory=set)  # of `days`, those with flag changes or expunges
+    flag_days: set[Any] = field(
+        default_factory=set
+    )  # of `days`, those with flag changes or expunges
     refused: dict[str, str] = field(default_factory=dict)  # folder -> the server's refusal
 
     @property
@@ -215,7 +218,9 @@ def poll_account(
     return poll
 
 
-def _stored_days(stored: Callable | None, folder: str, cursor: FolderCursor | None) -> set:
+def _stored_days(
+    stored: Callable[..., Any] | None, folder: str, cursor: FolderCursor | None
+) -> set[Any]:
     """The days holding the lake's live messages of a folder gone from the server: their runs
     confirm it gone and mark or erase those messages (the account's `on_server_delete`)."""
     held = stored(folder, cursor.uidvalidity) if stored is not None and cursor is not None else None
@@ -228,10 +233,10 @@ def _changed_days(
     cursor: FolderCursor,
     status: FolderStatus,
     new_uids: int,
-    stored: Callable,
-    window: set,
+    stored: Callable[..., Any],
+    window: set[Any],
     reconcile_flags: bool,
-) -> set:
+) -> set[Any]:
     """In-window days of the folder's stored messages whose flags changed or that left it."""
     check = reconcile.FolderCheck(
         folder, cursor.highestmodseq, cursor.messages, status, new_uids, cursor.uidnext
@@ -249,7 +254,7 @@ def _changed_days(
 
 def new_days(
     session, folder: str, from_uid: int | None, first_day, last_day
-) -> tuple[set, int] | None:
+) -> tuple[set[Any], int] | None:
     """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
     around the window, and how many UIDs that is; None when the folder no longer exists
     (EXAMINE refused, not in LIST)."""

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.imap.pipelining import FetchWindow
@@ -42,7 +43,7 @@ class Batch:
 class Unit:
     plan: FolderPlan
     batches: list[Batch]
-    key: tuple = ()  # the reader's order
+    key: tuple[Any, ...] = ()  # the reader's order
 
 
 class FetchPool:
@@ -92,7 +93,7 @@ class FetchPool:
             self._closed = True
             self._lock.notify_all()
 
-    def announce(self, plans: list[FolderPlan], order: list[tuple] | None = None) -> None:
+    def announce(self, plans: list[FolderPlan], order: list[tuple[Any, ...]] | None = None) -> None:
         """Plans the reader will ask for; workers start on them now. The reader asks in the order
         of `order` (sortable keys, one per plan), or of announcing: plans announced folder by
         folder while the run still plans take their places among the earlier ones."""
@@ -112,7 +113,7 @@ class FetchPool:
     def _pending_untaken(self) -> list[Batch]:
         return [batch for batch in self._pending if not batch.taken and batch.wanted]
 
-    def _unit(self, plan: FolderPlan, key: tuple = ()) -> Unit:
+    def _unit(self, plan: FolderPlan, key: tuple[Any, ...] = ()) -> Unit:
         """The plan's batches, pending (lock held)."""
         batches = plan_batches(
             plan.to_fetch, max_messages=self._max_messages, max_bytes=self._max_bytes

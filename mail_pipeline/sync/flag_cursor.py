@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import Any
 
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.permissions import write_private
@@ -25,9 +26,9 @@ class FlagCursor:
 
     def __init__(self, lake: Lake, account: str):
         self.path = lake.root / DIRECTORY / f"{account}.json"
-        self._folders: dict[str, dict] = self._load()
+        self._folders: dict[str, dict[str, Any]] = self._load()
 
-    def _load(self) -> dict[str, dict]:
+    def _load(self) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(self.path.read_text())
             return data if isinstance(data, dict) else {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,7 +88,9 @@ def read(
 
 @dataclass
 class DayDelta:
-    states: dict[tuple, dict]  # the day's whole overlay, as state.write takes it
+    states: dict[
+        tuple[Any, ...], dict[str, Any]
+    ]  # the day's whole overlay, as state.write takes it
     changed: bool
     flags_updated: int
     gone: int
@@ -142,8 +145,11 @@ def apply_day(
 
 
 def _named_rows(
-    table: pa.Table, overlay: dict[tuple, dict], deltas: list[FolderDelta], day: date
-) -> list[dict] | None:
+    table: pa.Table,
+    overlay: dict[tuple[Any, ...], dict[str, Any]],
+    deltas: list[FolderDelta],
+    day: date,
+) -> list[dict[str, Any]] | None:
     """The day's rows a delta names (changed on this day, vanished) or the overlay holds, as
     dicts; None when the day holds rows of another UIDVALIDITY or of a folder not synced."""
     named, belonging = [], 0
@@ -168,7 +174,9 @@ def _named_rows(
     return table.filter(functools.reduce(pc.or_, named)).to_pylist()
 
 
-def _tombstones_only(table: pa.Table, overlay: dict[tuple, dict], folders: list[str]) -> bool:
+def _tombstones_only(
+    table: pa.Table, overlay: dict[tuple[Any, ...], dict[str, Any]], folders: list[str]
+) -> bool:
     """Whether the day's rows outside `folders` are all marked deleted (a gone folder's, kept): they
     stay as they are, so the day needs no full plan for them."""
     elsewhere = pc.invert(
@@ -183,7 +191,9 @@ def _tombstones_only(table: pa.Table, overlay: dict[tuple, dict], folders: list[
     )
 
 
-def _live_counts(table: pa.Table, rows: list[dict], overlay: dict[tuple, dict]) -> dict[str, int]:
+def _live_counts(
+    table: pa.Table, rows: list[dict[str, Any]], overlay: dict[tuple[Any, ...], dict[str, Any]]
+) -> dict[str, int]:
     """Per folder, the rows not marked deleted, in the file or by the overlay (`rows`: its keys' rows)."""
     live = table.filter(pc.is_null(table.column("deleted_at")))
     counts = {
@@ -199,7 +209,7 @@ def _live_counts(table: pa.Table, rows: list[dict], overlay: dict[tuple, dict]) 
     return counts
 
 
-def _has_copy(table: pa.Table, row: dict) -> bool:
+def _has_copy(table: pa.Table, row: dict[str, Any]) -> bool:
     """Another row of the day with the same bytes or Message-ID (which stays decides edit_day)."""
     same = pc.equal(table.column("sha256"), row["sha256"])
     if row["message_id"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.sync.plan import FolderOutcome
@@ -23,7 +24,7 @@ def confirm(session: ImapSession, candidates: Iterable[str]) -> tuple[list[str],
     return back, gone
 
 
-def unlisted(rows: Iterable[dict], listed: Collection[str]) -> list[str]:
+def unlisted(rows: Iterable[dict[str, Any]], listed: Collection[str]) -> list[str]:
     """The folders of stored rows still on the server (not marked deleted) that LIST did not show."""
     return sorted({row["folder"] for row in rows if row["deleted_at"] is None} - set(listed))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from mail_pipeline.imap import modseq
 from mail_pipeline.imap.errors import ImapError, ImapFolderMissing
@@ -74,7 +75,7 @@ Known = dict[str, dict[int, dict[int, MessageMeta]]]
 Since = Callable[[str, int], "int | None"]
 
 
-def known_metas(rows: Iterable[dict]) -> Known:
+def known_metas(rows: Iterable[dict[str, Any]]) -> Known:
     """The stored messages still on the server, as the metadata the server would send for them."""
     known: Known = {}
     for row in rows:
@@ -250,7 +251,7 @@ def sequential(session: ImapSession, *, max_messages: int, max_bytes: int, depth
     return fetch
 
 
-def raw_rows(fetch: Fetch, plan: FolderPlan, outcome: FolderOutcome) -> Iterator[dict]:
+def raw_rows(fetch: Fetch, plan: FolderPlan, outcome: FolderOutcome) -> Iterator[dict[str, Any]]:
     """Fetch the plan's messages as lake rows (schema RAW_MESSAGES), counting into `outcome`."""
     if not plan.to_fetch:
         return
@@ -295,7 +296,7 @@ def record_missing(outcome: FolderOutcome, missing: list[int]) -> None:
     )
 
 
-def stored_index(rows: Iterable[dict]) -> dict[str, dict[int, set[int]]]:
+def stored_index(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, set[int]]]:
     """folder -> UIDVALIDITY -> UIDs, from the stored partition's rows still on the server."""
     index: dict[str, dict[int, set[int]]] = {}
     for row in rows:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +33,9 @@ class StoredFolder(Mapping[int, StoredMessage]):
     a StoredMessage is made only for a UID asked about (a changed flag, an expunge). An object per
     stored row made the sensor's tick 5 times slower at 20,000 messages."""
 
-    def __init__(self, table: pa.Table, rows: dict[int, int], overlay: dict[tuple, dict]):
+    def __init__(
+        self, table: pa.Table, rows: dict[int, int], overlay: dict[tuple[Any, ...], dict[str, Any]]
+    ):
         self._table, self._rows, self._overlay = table, rows, overlay  # rows: UID -> row of `table`
 
     def __getitem__(self, uid: int) -> StoredMessage:
@@ -42,7 +45,9 @@ class StoredFolder(Mapping[int, StoredMessage]):
         """The stored messages among `uids`, read from the columns in one take."""
         found = [uid for uid in uids if uid in self._rows]
         picked = self._table.take(pa.array([self._rows[uid] for uid in found], pa.int64()))
-        lasting: dict[tuple, frozenset[str]] = {}  # a mailbox has few distinct sets of flags
+        lasting: dict[
+            tuple[Any, ...], frozenset[str]
+        ] = {}  # a mailbox has few distinct sets of flags
         messages = {}
         keys = zip(*(picked.column(name).to_pylist() for name in state.RAW.key))
         flags_and_days = zip(picked.column("flags").to_pylist(), picked.column("day").to_pylist())

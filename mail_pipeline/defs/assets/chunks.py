@@ -1,5 +1,7 @@
 """email_chunks and email_embeddings: text pieces sized for the model, and their vectors in LanceDB."""
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -27,7 +29,7 @@ def build_chunks_and_embeddings(partitions: MultiPartitionsDefinition) -> list[A
     )
     def email_chunks(
         context: AssetExecutionContext, lake: LakeResource, embedder: EmbedderResource
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         """Chunks of each email's search text, sized with the embedding model's own tokenizer."""
         model = embedder.embedder()
         return materialize_stage(
@@ -52,7 +54,7 @@ def build_chunks_and_embeddings(partitions: MultiPartitionsDefinition) -> list[A
         lake: LakeResource,
         vectors: VectorsResource,
         embedder: EmbedderResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         """Chunk vectors in LanceDB (table email_chunks) with a full-text index; cached by chunk text."""
         model = embedder.embedder()
         # Each day is committed (searchable) as soon as it is embedded: in a backfill, today's mail

@@ -1,5 +1,7 @@
 """emails: one parsed, clean record per distinct message of the account that day."""
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -26,7 +28,7 @@ def build_emails(partitions: MultiPartitionsDefinition) -> AssetsDefinition:
     )
     def emails(
         context: AssetExecutionContext, lake: LakeResource, attachments: AttachmentsResource
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         """Parsed emails: one row per distinct message, with clean text, threads, attachments and their text."""
         with attachments.pool() as pool:
             result = materialize_stage(

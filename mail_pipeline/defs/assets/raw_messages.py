@@ -1,5 +1,7 @@
 """raw_messages: every message of the synced folders, as RFC 822 bytes, per account x UTC day."""
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -25,7 +27,7 @@ def build_raw_messages(partitions: MultiPartitionsDefinition) -> AssetsDefinitio
     )
     def raw_messages(
         context: AssetExecutionContext, lake: LakeResource, imap: ImapResource
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         """Raw RFC 822 messages of the synced folders whose INTERNALDATE falls on the UTC day."""
         lake.ensure_catalog()
 

@@ -2,6 +2,7 @@
 
 import time
 from datetime import date
+from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
@@ -35,7 +36,7 @@ def wipe_records(context: AssetExecutionContext, first_kept: date) -> dict[str, 
 @asset(group_name="maintenance", kinds={"parquet", "lancedb"})
 def retention(
     context: AssetExecutionContext, lake: LakeResource, vectors: VectorsResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Drops every stage's data older than the retention window: lake files, LanceDB rows and versions, run records."""
     started = time.monotonic()
     first_kept = lake.window.cutoff()
