@@ -46,7 +46,7 @@ run: $(STAMP)
 	$(BIN)/mail-pipeline run $(ARGS)
 
 test: $(STAMP) services
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # Lint, format and types ([tool.ruff] and [tool.mypy] in pyproject.toml).
 check: $(STAMP)

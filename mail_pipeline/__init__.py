@@ -53,7 +53,7 @@ def search(
     )
 
 
-def sql(query: str, *params, settings: Settings | None = None) -> polars.DataFrame:
+def sql(query: str, *params: object, settings: Settings | None = None) -> polars.DataFrame:
     """A query over the warehouse's views (raw_messages, emails, threads, ...) as a polars DataFrame."""
     from mail_pipeline.storage import catalog
 

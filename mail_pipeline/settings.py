@@ -152,9 +152,13 @@ def get_settings() -> Settings:
 
 def environment_variables() -> list[str]:
     """Every variable the settings read (the .env.example test checks each is documented)."""
-    return sorted(field.validation_alias.choices[0] for field in Settings.model_fields.values())
+    return sorted(variable(field) for field in Settings.model_fields)
 
 
 def variable(field: str) -> str:
     """The environment variable of a settings field, for messages."""
-    return Settings.model_fields[field].validation_alias.choices[0]
+    alias = Settings.model_fields[field].validation_alias
+    # Every field is declared with _env(): its first choice is the documented variable.
+    if not isinstance(alias, AliasChoices) or not isinstance(alias.choices[0], str):
+        raise TypeError(f"settings field {field!r} is not declared with _env()")
+    return alias.choices[0]

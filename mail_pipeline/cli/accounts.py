@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from mail_pipeline.cli import signin
 from mail_pipeline.cli.keys import load_cipher
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
-from mail_pipeline.storage.accounts import ON_SERVER_DELETE, AccountError, AccountRegistry, validate
+from mail_pipeline.storage.accounts import (
+    ON_SERVER_DELETE,
+    Account,
+    AccountError,
+    AccountRegistry,
+    Grant,
+    validate,
+)
+
+if TYPE_CHECKING:
+    from mail_pipeline.auth.tokens import OAuthCredential
+
+    Credential = str | OAuthCredential
 
 
 def register(groups: Subcommands) -> None:
@@ -97,7 +110,7 @@ def account_add(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}"
         )
-    registry.add(account, _latest(secret, credential), cipher)
+    registry.add(account, _latest(secret), cipher)
     print(
         f"added account {account.slug!r} ({account.email}); "
         f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
@@ -114,7 +127,7 @@ def account_reauth(args: argparse.Namespace, settings: Settings) -> int:
     stored = registry.grant(account, cipher).client_secret if account.is_oauth else ""
     secret, credential = _new_secret(args, account, settings, stored)
     _verify(account, settings, credential)
-    registry.replace_secret(account.slug, _latest(secret, credential), cipher)
+    registry.replace_secret(account.slug, _latest(secret), cipher)
     print(
         f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
         f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
@@ -123,8 +136,8 @@ def account_reauth(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _new_secret(
-    args: argparse.Namespace, account, settings: Settings, stored_client_secret: str = ""
-):
+    args: argparse.Namespace, account: Account, settings: Settings, stored_client_secret: str = ""
+) -> tuple[str | signin.PendingGrant, Credential]:
     """The password or grant to store, and the credential that signs in with it before it is stored."""
     if not account.is_oauth:
         password = signin.read_password(args)
@@ -134,12 +147,17 @@ def _new_secret(
     return pending, pending.credential
 
 
-def _latest(secret, credential):
+def _latest(secret: str | signin.PendingGrant) -> str | Grant:
     # A verifying refresh may have rotated the refresh token: store the one now valid.
     return secret.grant if isinstance(secret, signin.PendingGrant) else secret
 
 
-def _verify(account, settings: Settings, credential, args: argparse.Namespace | None = None):
+def _verify(
+    account: Account,
+    settings: Settings,
+    credential: Credential,
+    args: argparse.Namespace | None = None,
+) -> tuple[Account, list[str]]:
     """Sign in and list folders: the account (its preset folders matched to the server's) and
     the folders it will sync."""
     from mail_pipeline import imap
@@ -151,7 +169,7 @@ def _verify(account, settings: Settings, credential, args: argparse.Namespace | 
     return account, imap.sync_folders(available, account.folders)
 
 
-def _describe(credential) -> str:
+def _describe(credential: Credential) -> str:
     from mail_pipeline.auth import tokens
 
     return tokens.describe(credential)

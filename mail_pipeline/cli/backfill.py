@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 from mail_pipeline.settings import Settings
+
+# requests.post, or a test's stand-in with its signature.
+Post = Callable[..., Any]
 
 JOB = "ingest"
 BACKFILL_TAG = (
@@ -131,7 +135,9 @@ def run_params(
     ]
 
 
-def launch(url: str, accounts: list[str], first: date, last: date, post) -> tuple[str, list[str]]:
+def launch(
+    url: str, accounts: list[str], first: date, last: date, post: Post
+) -> tuple[str, list[str]]:
     """Launch the runs; the backfill's id and its run ids. Raises BackfillRefused."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     selector = job_selector(_data(post, url, LOOKUP, {}), accounts, days)
@@ -164,7 +170,7 @@ def runs_url(url: str, backfill_id: str) -> str:
     return f"{url}/runs?{urlencode([('q[]', f'tag:{BACKFILL_TAG}={backfill_id}')])}"
 
 
-def _data(post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+def _data(post: Post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     reply = post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
     try:
         body = reply.json()

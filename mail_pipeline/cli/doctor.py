@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,7 +193,10 @@ def check_model(settings: Settings) -> Iterator[Finding]:
             True,
             f"{embedder.model_id} loads offline ({vector.shape[1]} dims, {embedder.precision})",
         )
-        yield Finding("embedding backend", True, embedder.choice.describe())
+        choice = embedder.choice
+        if choice is None:  # encode() chose one; None would be an embedder bug
+            raise RuntimeError("the embedder ran without choosing a backend")
+        yield Finding("embedding backend", True, choice.describe())
     except Exception as error:
         yield Finding(
             "embedding model",
@@ -215,7 +218,9 @@ CHECKS: list[Callable[[Settings], Iterator[Finding]]] = [
 ]
 
 
-def diagnose(settings: Settings, checks=CHECKS) -> list[Finding]:
+def diagnose(
+    settings: Settings, checks: Sequence[Callable[[Settings], Iterator[Finding]]] = CHECKS
+) -> list[Finding]:
     return [finding for check in checks for finding in check(settings)]
 
 

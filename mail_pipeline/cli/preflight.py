@@ -6,6 +6,10 @@ from __future__ import annotations
 import socket
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mail_pipeline.storage.locks import Claim
 
 
 class PreflightError(Exception):
@@ -49,7 +53,7 @@ def check_days(
         raise PreflightError("; ".join(problems))
 
 
-def claim_data_dir(data_dir: Path, ui_url: str):
+def claim_data_dir(data_dir: Path, ui_url: str) -> Claim:
     """One `mail-pipeline run` per data directory: a second would start another daemon on the same
     instance and lake. Returns the held claim (release it on exit); a claim whose holder died is
     taken over, and said so."""

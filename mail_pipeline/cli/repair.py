@@ -14,13 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import integrity
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.sync.flag_cursor import FlagCursor
+
+if TYPE_CHECKING:
+    from mail_pipeline.imap.session import ImapSession
 
 # Small columns a damaged raw_messages file may still give up when the raw bytes do not.
 SALVAGE_COLUMNS = ["folder", "uidvalidity", "uid", "internaldate", "message_id", "sha256"]
@@ -67,7 +70,8 @@ def salvage(path: Path) -> list[dict[str, Any]] | None:
     """The messages a damaged raw_messages file lists, from whichever small columns still read."""
     for columns in (SALVAGE_COLUMNS, IDENTITY_COLUMNS):
         try:
-            return read_file(path, columns=columns).to_pylist()
+            rows: list[dict[str, Any]] = read_file(path, columns=columns).to_pylist()
+            return rows
         except LakeReadError:
             continue
     return None
@@ -81,7 +85,7 @@ def quarantine(lake: Lake, path: Path, folder: Path) -> Path:
     return target
 
 
-def compare_with_server(session, wanted_folders: list[str], item: Repaired) -> None:
+def compare_with_server(session: ImapSession, wanted_folders: list[str], item: Repaired) -> None:
     """Count the day's messages on the server and list the salvaged ones it no longer has
     (matched by folder, UIDVALIDITY and UID)."""
     from mail_pipeline.imap.errors import ImapFolderError

@@ -24,7 +24,14 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
-def add_arguments(add) -> None:
+def oauth_of(account: Account) -> OAuthSettings:
+    """The account's OAuth client settings; an account that signs in with a password has none."""
+    if account.oauth is None:
+        raise CliError(f"account {account.slug!r} signs in with a password, not OAuth")
+    return account.oauth
+
+
+def add_arguments(add: argparse.ArgumentParser) -> None:
     """`account add`'s preset and OAuth options (the password ones stay in cli.py)."""
     add.add_argument(
         "--provider",
@@ -165,7 +172,7 @@ def client_secret(
     args: argparse.Namespace, account: Account, settings: Settings, stored: str = ""
 ) -> str:
     """The client secret from --client-secret-env, the provider's setting, or the stored grant."""
-    p = PROVIDERS.get(account.oauth.provider)
+    p = PROVIDERS.get(oauth_of(account).provider)
     field = p.client_secret_setting if p else ""
     if args.client_secret_env:
         if args.client_secret_env not in os.environ:
@@ -173,7 +180,7 @@ def client_secret(
         secret = os.environ[args.client_secret_env]
     else:
         secret = (getattr(settings, field).get_secret_value() if field else "") or stored
-    if not secret and field:
+    if not secret and p is not None and field:
         raise CliError(
             f"{p.name} needs the client secret too: set {variable(field)} or pass --client-secret-env VAR"
         )
@@ -188,7 +195,7 @@ def obtain_grant(
     access token that flow returned (none for a pasted refresh token)."""
     from mail_pipeline.auth import flows
 
-    client, secret = account.oauth, client_secret(args, account, settings, stored_secret)
+    client, secret = oauth_of(account), client_secret(args, account, settings, stored_secret)
     if args.refresh_token_stdin:
         token = sys.stdin.readline().strip()
         if not token:
@@ -220,7 +227,7 @@ class PendingGrant:
         self.grant = grant
         tokens.forget(account.slug)
         source = tokens.TokenSource(
-            account.slug, account.oauth, load=lambda: self.grant, save=self._save
+            account.slug, oauth_of(account), load=lambda: self.grant, save=self._save
         )
         if first is not None:
             source.seed(first)

@@ -52,7 +52,8 @@ def runs_materializing(
         while True:
             page = instance.fetch_materializations(selected, limit=PAGE, cursor=cursor)
             for record in page.records:
-                runs.setdefault(record.run_id, set()).add(record.partition_key)
+                if record.partition_key is not None:  # asked for by partition: always set
+                    runs.setdefault(record.run_id, set()).add(record.partition_key)
             if not page.has_more:
                 break
             cursor = page.cursor

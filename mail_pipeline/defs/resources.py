@@ -6,7 +6,7 @@ import dataclasses
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
@@ -20,6 +20,14 @@ from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import file_lock
 from mail_pipeline.window import Window
+
+if TYPE_CHECKING:  # imported where used: the model and LanceDB load slowly
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+
+    from mail_pipeline.extract.pool import ExtractionPool
+    from mail_pipeline.indexing.embedder import Embedder
+    from mail_pipeline.storage.vectors import VectorStore
 
 
 class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
@@ -53,7 +61,7 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
     def ensure_catalog(self) -> bool:
         return catalog.ensure_catalog(self.warehouse_path, self.lake)
 
-    def account_lock(self, account: str):
+    def account_lock(self, account: str) -> AbstractContextManager[None]:
         """Serializes one account's writes across runs: a sensor run and a backfill run of the same
         account may be in flight together (single-run backfills carry no per-account tag)."""
         return file_lock(Path(self.data_dir) / "locks" / f"{account}.lock", exclusive=True)
@@ -94,7 +102,12 @@ class ImapResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
         return self.registry.list(active_only=True)
 
     @contextmanager
-    def session(self, account: Account, on_fetch=None, retry_s: float | None = None):
+    def session(
+        self,
+        account: Account,
+        on_fetch: Callable[[int], None] | None = None,
+        retry_s: float | None = None,
+    ) -> Iterator[ImapSession]:
         """A logged-in session; `retry_s` overrides how long transient failures are retried."""
         cipher = crypto.load_cipher(self.fernet_key)
         credential = credential_for(account, self.registry, cipher)
@@ -114,18 +127,18 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
     def lock_path(self) -> Path:
         return Path(self.data_dir) / "lancedb.lock"
 
-    def store(self):
+    def store(self) -> VectorStore:
         from mail_pipeline.storage.vectors import VectorStore
 
         return VectorStore(Path(self.data_dir) / "lancedb")
 
     @contextmanager
-    def writing(self):
+    def writing(self) -> Iterator[VectorStore]:
         with file_lock(self.lock_path, exclusive=False):
             yield self.store()
 
     @contextmanager
-    def maintaining(self):
+    def maintaining(self) -> Iterator[VectorStore]:
         with file_lock(self.lock_path, exclusive=True):
             yield self.store()
 
@@ -142,7 +155,7 @@ class AttachmentsResource(ConfigurableResource):  # type: ignore[type-arg]  # do
     workers: int
 
     @contextmanager
-    def pool(self):
+    def pool(self) -> Iterator[ExtractionPool]:
         """Worker processes for one run, started when the first readable attachment comes."""
         from mail_pipeline.extract.kinds import ExtractLimits
         from mail_pipeline.extract.pool import ExtractionPool
@@ -168,7 +181,7 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]  # docum
     backend: str = "auto"
     cache_dir: str | None = None
 
-    def embedder(self):
+    def embedder(self) -> Embedder:
         from mail_pipeline.indexing.embedder import shared_embedder
 
         return shared_embedder(

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, DefaultRunLauncher
+from dagster import DagsterInstance, DagsterRun, DefaultRunLauncher
 
 # The result type of RunLauncher.check_run_worker_health (a documented extension point) has no
 # public name in dagster 1.13; test_private_names checks these two are still there.
@@ -76,7 +76,7 @@ class LivenessRunLauncher(DefaultRunLauncher):
         self._instance_ref = weakref.ref(instance)  # the base class keeps it only privately
 
     @classmethod
-    def config_type(cls):
+    def config_type(cls) -> dict[str, Any]:
         from dagster import Field, StringSource
 
         # From the instance config `mail-pipeline run` writes (or `{env: MAIL_PIPELINE_DATA_DIR}`):
@@ -84,7 +84,9 @@ class LivenessRunLauncher(DefaultRunLauncher):
         return {"data_dir": Field(StringSource, description="The pipeline's data directory")}
 
     @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]):
+    def from_config_value(
+        cls, inst_data: Any, config_value: Mapping[str, Any]
+    ) -> LivenessRunLauncher:
         return cls(data_dir=config_value["data_dir"], inst_data=inst_data)
 
     @property
@@ -95,7 +97,7 @@ class LivenessRunLauncher(DefaultRunLauncher):
     def supports_check_run_worker_health(self) -> bool:
         return True
 
-    def check_run_worker_health(self, run) -> CheckRunHealthResult:
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         if time.monotonic() - self._swept_at > SWEEP_INTERVAL_S:
             self._swept_at = time.monotonic()
             self.sweep_finished()

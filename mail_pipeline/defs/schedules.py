@@ -1,5 +1,6 @@
 """Schedules: a daily catch-up of yesterday and today for every active account, and retention."""
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from dagster import (
@@ -29,7 +30,9 @@ retention_job = define_asset_job(
     description="Every day at 00:15 UTC: re-syncs yesterday and today for every active account "
     "(catches anything the new-mail sensor missed).",
 )
-def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource, lake: LakeResource):
+def daily_catch_up(
+    context: ScheduleEvaluationContext, imap: ImapResource, lake: LakeResource
+) -> Iterator[RunRequest]:
     """Re-syncs yesterday and today for every active account (catches anything the sensor missed)."""
     now = lake.window.today()
     for account in imap.active_accounts():
@@ -49,6 +52,6 @@ def daily_catch_up(context: ScheduleEvaluationContext, imap: ImapResource, lake:
     description="Every day at 00:45 UTC: drops every stage's data older than the retention window "
     "(MAIL_PIPELINE_RETENTION_DAYS).",
 )
-def daily_retention(context: ScheduleEvaluationContext):
+def daily_retention(context: ScheduleEvaluationContext) -> RunRequest:
     """Drops data older than the retention window, every day."""
     return RunRequest(run_key=f"retention|{context.scheduled_execution_time:%Y%m%d}")

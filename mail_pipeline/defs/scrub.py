@@ -7,6 +7,7 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     RunRequest,
+    ScheduleEvaluationContext,
     job,
     op,
     schedule,
@@ -37,7 +38,7 @@ def scrub_lake(context: OpExecutionContext, lake: LakeResource) -> int:
 @job(
     description="Check every lake file's page checksums and every raw message's sha256 (mail-pipeline scrub)"
 )
-def scrub_job():
+def scrub_job() -> None:
     scrub_lake()
 
 
@@ -48,6 +49,6 @@ def scrub_job():
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every day at 02:30 UTC: reads every lake file back against its checksums and reports damage.",
 )
-def daily_scrub(context):
+def daily_scrub(context: ScheduleEvaluationContext) -> RunRequest:
     """Reads every lake file back against its checksums, every day."""
     return RunRequest(run_key=f"scrub|{context.scheduled_execution_time:%Y%m%d}")

@@ -129,7 +129,7 @@ def overlay_states(
         return None  # parsed again from raw_messages (build_day says why)
     locations = stored.column("locations").combine_chunks()
     lengths = pc.list_value_length(locations)
-    if pc.sum(lengths).as_py() != raw_file.num_rows:
+    if raw_file is None or pc.sum(lengths).as_py() != raw_file.num_rows:
         return None  # a copy is in no email's locations (one went while another stayed): merge_copies decides
     raw_states = state.stored(lake, state.RAW, account, day)
     if not raw_states:
@@ -231,7 +231,7 @@ def _parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> Par
         unchanged = changed_states(lake, account, day, metas)
     if unchanged is not None:
         states, count = unchanged
-        written = state.write(lake, state.EMAILS, account, day, states)
+        state_bytes = state.write(lake, state.EMAILS, account, day, states)
         return PartitionOutcome(
             account,
             day,
@@ -240,7 +240,7 @@ def _parse_day(lake: Lake, account: str, day: date, pool: ExtractionPool) -> Par
                 f"emails unchanged but for flags or deleted_at: {len(states)} differ from the stored file, "
                 "kept beside it"
             ),
-            figures={"states_changed": len(states), "bytes": written},
+            figures={"states_changed": len(states), "bytes": state_bytes},
         )
     rows, copies = build_day(lake, account, day, pool, metas)
     source = footer_value(raw_file, WRITE_ID)

@@ -7,6 +7,8 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from mail_pipeline.indexing.cache import embed_with_cache
 from mail_pipeline.indexing.embedder import Embedder
 from mail_pipeline.stages.outcome import PartitionOutcome
@@ -15,7 +17,7 @@ from mail_pipeline.storage.vectors import VectorStore
 
 
 def vector_rows(
-    chunks: list[dict[str, Any]], vectors, account: str, day: date, vectors_id: str
+    chunks: list[dict[str, Any]], vectors: np.ndarray, account: str, day: date, vectors_id: str
 ) -> list[dict[str, Any]]:
     """LanceDB rows: each chunk with its partition, the embedder's vectors id and its vector."""
     return [

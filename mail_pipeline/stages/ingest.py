@@ -105,7 +105,7 @@ def matching_ids(
     session: imap.ImapSession, wanted: dict[str, list[int]]
 ) -> dict[tuple[str, int], str | None]:
     """Message-IDs of new UIDs that may be stored already (a move, a copy, a UIDVALIDITY reset)."""
-    found = {}
+    found: dict[tuple[str, int], str | None] = {}
     for folder, uids in wanted.items():
         if uids:
             session.select(folder)
@@ -359,18 +359,19 @@ def delta_run(
                 ),
             )
         )
-        if None in applied.values():
+        done = {day: delta for day, delta in applied.items() if delta is not None}
+        if len(done) < len(applied):
             session.unselect()  # as after LIST: the full plan starts from there
             return None
 
         def write(day: date) -> None:
             integrity.check_raw(lake, account, day)  # as sync_day does for a file it keeps
-            if applied[day].changed:
-                state.write(lake, state.RAW, account, day, applied[day].states)
+            if done[day].changed:
+                state.write(lake, state.RAW, account, day, done[day].states)
 
         list(threads.map(write, days))  # raises the first failure
     synced = (
-        (day, DaySync(*flag_delta.outcomes(deltas, applied[day]), path="changes")) for day in days
+        (day, DaySync(*flag_delta.outcomes(deltas, done[day]), path="changes")) for day in days
     )
     return Run(synced, {d.folder: (d.uidvalidity, d.highestmodseq) for d in deltas}, [])
 
@@ -479,7 +480,10 @@ def ingest(
     if not days:
         return []
     notes = rebuilt_states(lake, account, days)
-    results, day, logged, whole = [], days[0], [], {}
+    results: list[PartitionOutcome] = []
+    logged: list[dict[str, Any]] = []
+    whole: dict[str, list[date]] = {}
+    day = days[0]
     try:
         # A range of days fetches over the pool; a backfill of days not stored yet signs the pool
         # in as soon as the run's own connection has (bad credentials: one refused sign-in, not

@@ -1,5 +1,6 @@
 """raw_messages: every message of the synced folders, as RFC 822 bytes, per account x UTC day."""
 
+from datetime import date
 from typing import Any
 
 from dagster import (
@@ -14,6 +15,7 @@ from dagster import (
 from mail_pipeline.defs.materialize import materialize_stage
 from mail_pipeline.defs.resources import ImapResource, LakeResource
 from mail_pipeline.stages.ingest import ingest
+from mail_pipeline.stages.outcome import PartitionOutcome
 
 
 def build_raw_messages(partitions: MultiPartitionsDefinition) -> AssetsDefinition:
@@ -31,11 +33,11 @@ def build_raw_messages(partitions: MultiPartitionsDefinition) -> AssetsDefinitio
         """Raw RFC 822 messages of the synced folders whose INTERNALDATE falls on the UTC day."""
         lake.ensure_catalog()
 
-        def sync(slug, days):
+        def sync(slug: str, days: list[date]) -> list[PartitionOutcome]:
             account = imap.account(slug)
             return ingest(
                 slug,
-                account.folders,
+                list(account.folders),
                 days,
                 open_session=lambda: imap.session(account),
                 lake=lake.lake,
