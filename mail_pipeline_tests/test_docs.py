@@ -201,6 +201,30 @@ def test_the_named_test_exists_and_runs_that_command(command: str) -> None:
         assert {program, args[0]} <= strings, (module, program, args[0])
 
 
+def cli_commands() -> list[tuple[str, list[str]]]:
+    """Every `.venv/bin/mail-pipeline …` command of every page's shell blocks, piped ones too."""
+    found = []
+    for page in sorted(p.name for p in DOCS.glob("*.md")):
+        for argv in shell_commands(page):
+            while "|" in argv:
+                argv = argv[argv.index("|") + 1 :]
+            if argv[0] == ".venv/bin/mail-pipeline":
+                found.append((page, argv[1:]))
+    return found
+
+
+def test_every_mail_pipeline_command_in_the_docs_is_one_the_cli_accepts() -> None:
+    from mail_pipeline.cli.main import build_parser
+
+    commands = cli_commands()
+    assert {page for page, _ in commands} >= {"accounts.md", "searching.md", "operating.md"}
+    for page, args in commands:
+        try:
+            build_parser().parse_args(args)
+        except SystemExit:
+            pytest.fail(f"{page}: mail-pipeline {shlex.join(args)} is not a valid command")
+
+
 # --- the notebook views ---------------------------------------------------------------------------
 
 
