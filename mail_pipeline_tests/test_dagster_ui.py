@@ -18,7 +18,10 @@ import duckdb
 import pytest
 
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
-from mail_pipeline_tests.test_search_page import browser  # noqa: F401  (the apt Chromium, shared)
+from mail_pipeline_tests.test_search_page import (  # the apt Chromium, shared
+    DOCS_IMAGES,
+    browser,  # noqa: F401
+)
 
 pytestmark = pytest.mark.e2e
 TODAY = date(2026, 11, 20)
@@ -256,3 +259,26 @@ def test_the_checks_show_passed_for_every_backfilled_partition(stack, ui):
                 if i.is_current and i.latest_execution_status.value == "SUCCEEDED"
             }
             assert passed >= {f"demo|{day.isoformat()}" for day in stack.days}, key
+
+
+REPOSITORIES = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
+
+
+def test_the_asset_graph_shows_every_stage(stack, ui):
+    """The `mail` group's lineage, as the docs show it (docs/images/asset-graph.png)."""
+    import requests
+
+    reply = requests.post(f"{stack.url}/graphql", json={"query": REPOSITORIES}, timeout=30)
+    [repository] = reply.json()["data"]["repositoriesOrError"]["nodes"]
+    where = f"{repository['name']}@{repository['location']['name']}"
+    visit(
+        ui,
+        f"{stack.url}/locations/{where}/asset-groups/mail",
+        ui.get_by_text("email_embeddings", exact=True),
+    )
+    for stage in STAGES:
+        assert ui.get_by_text(stage, exact=True).filter(visible=True).count(), stage
+    ui.wait_for_load_state("networkidle")  # the graph's layout and statuses, before the picture
+    ui.screenshot(path=str(DOCS_IMAGES / "asset-graph.png"))

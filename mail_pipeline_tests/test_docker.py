@@ -130,7 +130,7 @@ def test_every_file_the_stack_references_exists():
         assert (ROOT / build["dockerfile"]).is_file()
     for name, service in services.items():
         env_file = (DOCKER / service["env_file"]).resolve()
-        # .env itself is the operator's copy of .env.example (README: cp .env.example .env).
+        # .env itself is the operator's copy of .env.example (docs/deployment.md: cp .env.example .env).
         assert env_file == ROOT / ".env" and (ROOT / ".env.example").is_file(), name
     for name in ("webserver", "daemon"):
         command = services[name]["command"]
@@ -198,23 +198,23 @@ def test_an_empty_key_stops_the_stack_before_it_starts():
     # refuse to start, with the message, when the value is unset or empty.
     for name in APP_SERVICES:
         key = compose()["services"][name]["environment"]["FERNET_KEY"]
-        assert re.fullmatch(r"\$\{FERNET_KEY:\?[^}]*README[^}]*\}", key), (name, key)
+        assert re.fullmatch(r"\$\{FERNET_KEY:\?[^}]*docs/deployment\.md[^}]*\}", key), (name, key)
 
 
-def readme_docker_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme[
-        readme.index("## Deployment with docker") : readme.index(
-            "\n## ", readme.index("## Deployment with docker") + 1
-        )
-    ]
+def deployment_compose_section() -> str:
+    """The compose part of the deployment page (docs/deployment.md), whose commands these run."""
+    page = (ROOT / "docs" / "deployment.md").read_text()
+    start = page.index("## Docker compose and PostgreSQL")
+    return page[start : page.index("\n## ", start + 1)]
 
 
 def test_readme_docker_commands_name_real_services_and_valid_cli_commands():
     from mail_pipeline.cli.main import build_parser
 
     commands = [
-        line for line in readme_docker_section().splitlines() if line.startswith("docker compose")
+        line
+        for line in deployment_compose_section().splitlines()
+        if line.startswith("docker compose")
     ]
     inside = [shlex.split(line.split("#")[0]) for line in commands if " exec " in line]
     assert {tuple(argv[argv.index("mail-pipeline") + 1 :][:2]) for argv in inside} >= {
@@ -240,7 +240,7 @@ def test_readme_docker_commands_name_real_services_and_valid_cli_commands():
 def test_readme_key_command_fills_the_example_env_with_a_valid_key(tmp_path):
     [line] = [
         line
-        for line in readme_docker_section().splitlines()
+        for line in deployment_compose_section().splitlines()
         if line.startswith("sed -i") and "FERNET_KEY" in line
     ]
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())

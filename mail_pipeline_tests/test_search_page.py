@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from mail_pipeline_tests.indexed_demo import ATTACHMENT_NAME, HOSTILE_SUBJECT
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
+# The documentation's pictures (docs/getting-started.md): retaken by every run, never stale.
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
 def _chromium() -> str:
@@ -89,6 +92,7 @@ def test_a_query_shows_results_with_sender_date_subject_and_marked_snippet(page)
     ]
     assert marks and all(mark.startswith(("budg", "revi")) for mark in marks)
     assert page.text_content("#status") == f"{len(hits)} results"
+    page.screenshot(path=str(DOCS_IMAGES / "search-page.png"))
 
 
 def test_opening_a_result_shows_the_email_and_its_thread(page, indexed_demo):

@@ -140,8 +140,8 @@ def oauth_settings(
     if not client_id:
         where = f" or set {variable(p.client_id_setting)}" if p and p.client_id_setting else ""
         raise CliError(
-            f"an OAuth account needs a client id: pass --client-id{where} (the README's "
-            "'Signing in with OAuth 2.0' says how to create one)"
+            f"an OAuth account needs a client id: pass --client-id{where} (docs/accounts.md, "
+            "'Signing in with OAuth 2.0', says how to create one)"
         )
     return OAuthSettings(
         token_url=args.token_url or (p.token_url if p else ""),
