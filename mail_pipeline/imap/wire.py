@@ -52,6 +52,7 @@ class _Deflated:
         self.deflate = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
         self.inflate = zlib.decompressobj(-15)
         self.buffer = bytearray()
+        self.start = 0  # of what is not read yet: the buffer is compacted once, not per line
 
     def pack(self, data: bytes) -> bytes:
         return self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
@@ -79,24 +80,28 @@ class _Deflated:
         return True
 
     def read(self, size: int) -> bytes:
-        while len(self.buffer) < size and self.more():
+        while len(self.buffer) - self.start < size and self.more():
             pass
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
+        return self.take(self.start + size)
 
     def readline(self) -> bytes:
-        start = 0
-        while (end := self.buffer.find(b"\n", start)) < 0:
-            if len(self.buffer) > LINE_LIMIT:
+        searched = self.start
+        while (end := self.buffer.find(b"\n", searched)) < 0:
+            if len(self.buffer) - self.start > LINE_LIMIT:
                 raise self.connection.error(f"got more than {LINE_LIMIT} bytes")
-            start = len(self.buffer)
+            searched = len(self.buffer)
             if not self.more():
                 end = len(self.buffer) - 1
                 break
-        line = bytes(self.buffer[: end + 1])
-        del self.buffer[: end + 1]
-        return line
+        return self.take(end + 1)
+
+    def take(self, end: int) -> bytes:
+        data = bytes(self.buffer[self.start : end])
+        self.start = min(end, len(self.buffer))
+        if self.start > len(self.buffer) // 2:  # most of it read: drop that part, in one move
+            del self.buffer[: self.start]
+            self.start = 0
+        return data
 
 
 class _Greeted(imaplib.IMAP4):
