@@ -36,7 +36,9 @@ def settings_environment(bench: Workbench) -> dict[str, str]:
     }
 
 
-def fresh_data_dir(bench: Workbench, name: str, port: int | None = None) -> Path:
+def fresh_data_dir(
+    bench: Workbench, name: str, port: int | None = None, compress: str = "auto"
+) -> Path:
     """An empty data directory holding only the registered account (TLS, the server's CA), at
     Dovecot's TLS port or `port` (a proxy in front of it)."""
     server = bench.dovecot
@@ -51,6 +53,7 @@ def fresh_data_dir(bench: Workbench, name: str, port: int | None = None) -> Path
             password_token="",
             ca_file=server.ca_file,
             folders=FOLDERS,
+            compress=compress,
         ),
         bench.password,
         crypto.load_cipher(),
@@ -122,13 +125,15 @@ def sync_stage(
     around=None,
     port: int | None = None,
     timed_catalog: bool = True,
+    compress: str = "auto",
     **imap_fields,
 ) -> tuple[float, int]:
     """The stage without Dagster: the asset body's calls over the window, into a fresh lake.
 
     `around`, a context manager factory, wraps the timed part (the profiler uses it); `port`,
     `timed_catalog=False` (the catalog made before the clock starts) and `imap_fields`
-    (ImapResource fields: connections, pipeline depth) are for fetch_wan."""
+    (ImapResource fields: connections, pipeline depth) and `compress` (the account's
+    COMPRESS=DEFLATE setting) are for fetch_wan."""
     from contextlib import nullcontext
 
     from mail_pipeline.defs.resources import ImapResource
@@ -136,7 +141,7 @@ def sync_stage(
     from mail_pipeline.storage import catalog
     from mail_pipeline.storage.lake import Lake
 
-    data_dir = str(fresh_data_dir(bench, "data-stage", port))
+    data_dir = str(fresh_data_dir(bench, "data-stage", port, compress))
     with environment(MAIL_PIPELINE_DATA_DIR=data_dir):
         lake = Lake(Path(data_dir) / "lake")
         imap = ImapResource(

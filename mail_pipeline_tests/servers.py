@@ -137,7 +137,7 @@ namespace inbox {{
 }}
 protocol imap {{
   mail_max_userip_connections = 50
-{capability}}}
+{plugins}{capability}}}
 """
 
 # Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC: a server like Exchange
@@ -191,6 +191,9 @@ class Dovecot:
     imap_capability: str = (
         ""  # replaces the advertised post-login capabilities (e.g. WITHOUT_CONDSTORE)
     )
+    # COMPRESS=DEFLATE (RFC 4978) by Dovecot's imap_zlib plugin, as Gmail, Fastmail and most
+    # Dovecot installs offer it; clients on loopback leave it off unless told (Account.compress).
+    compress: bool = True
 
     @property
     def ca_file(self) -> str:
@@ -227,6 +230,7 @@ class Dovecot:
                 port=self.port,
                 tls_port=self.tls_port,
                 **self._oauth_conf(),
+                plugins="  mail_plugins = $mail_plugins imap_zlib\n" if self.compress else "",
                 capability=f"  imap_capability = {self.imap_capability}\n"
                 if self.imap_capability
                 else "",

@@ -10,6 +10,7 @@ from mail_pipeline.cli.keys import load_cipher
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.accounts import (
+    COMPRESS,
     ON_SERVER_DELETE,
     Account,
     AccountError,
@@ -52,11 +53,13 @@ def register(groups: Subcommands) -> None:
         help="do not log in to check the account first",
     )
     _policy_argument(add)
+    _compress_argument(add)
     change = account.add_parser(
-        "set", help="change an account's settings (e.g. --on-server-delete)"
+        "set", help="change an account's settings (--on-server-delete, --compress)"
     )
     change.add_argument("slug")
-    _policy_argument(change, required=True)
+    _policy_argument(change)
+    _compress_argument(change)
     reauth = account.add_parser(
         "reauth", help="sign an account in again: a new OAuth grant, or a new password"
     )
@@ -67,6 +70,15 @@ def register(groups: Subcommands) -> None:
     account.add_parser("remove", help="remove an account").add_argument("slug")
     account.add_parser("test", help="log in and list folders with message counts").add_argument(
         "slug"
+    )
+
+
+def _compress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compress",
+        choices=COMPRESS,
+        help="COMPRESS=DEFLATE where the server offers it: auto (default: on unless the host is "
+        "this machine), on, off",
     )
 
 
@@ -191,9 +203,20 @@ def account_list(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("account set")
 def account_set(args: argparse.Namespace, settings: Settings) -> int:
-    account = _registry(settings).update(args.slug, on_server_delete=args.on_server_delete)
+    changes = {
+        name: value
+        for name, value in (
+            ("on_server_delete", args.on_server_delete),
+            ("compress", args.compress),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise AccountError("nothing to change: give --on-server-delete and/or --compress")
+    account = _registry(settings).update(args.slug, **changes)
     print(
-        f"account {account.slug!r}: on-server-delete={account.on_server_delete} (applies from its next run)"
+        f"account {account.slug!r}: on-server-delete={account.on_server_delete} "
+        f"compress={account.compress} (applies from its next run)"
     )
     return 0
 

@@ -120,6 +120,7 @@ def account_from_args(args: argparse.Namespace, settings: Settings) -> Account:
         auth="oauth2" if oauth2 else "password",
         oauth=oauth_settings(args, p, settings) if oauth2 else None,
         on_server_delete=getattr(args, "on_server_delete", None) or "keep",
+        compress=getattr(args, "compress", None) or "auto",
     )
 
 

@@ -68,6 +68,7 @@ class ImapConfig:
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     pipeline_depth: int = 2  # FETCH commands sent before the oldest answer is read
+    compress: bool = False  # COMPRESS=DEFLATE (RFC 4978) where the server offers it
 
 
 class ImapSession:
@@ -87,6 +88,7 @@ class ImapSession:
         self._modseq = False  # `select` wants HIGHESTMODSEQ from STATUS where EXAMINE lacks it
         self._on_fetch = on_fetch
         self.capabilities: frozenset[bytes] = frozenset()
+        self.compressed = False  # whether this connection runs COMPRESS=DEFLATE
         self._enabled: tuple[str, ...] = ()
 
     def __enter__(self) -> ImapSession:
@@ -122,11 +124,14 @@ class ImapSession:
                 client.login(c.username, self._password)
             else:  # an OAuth credential (mail_pipeline/auth/tokens.py): SASL with a fresh access token
                 self._password.login(client, c.username)
+            # Right after sign-in, before any other command (RFC 4978 3).
+            compressed = c.compress and wire.compress(client)
         except Exception as error:
             raise classify(error, c) from None
         self._client = client
         self._open = None
         self.capabilities = frozenset(client.capabilities())
+        self.compressed = compressed
         if self._enabled:  # a reconnect: ENABLE lasts one connection (RFC 5161)
             client.enable(*self._enabled)
 
@@ -517,4 +522,5 @@ def config_for(account, settings) -> ImapConfig:
         read_timeout_s=settings.imap_read_timeout_s,
         retry_s=settings.imap_retry_s,
         pipeline_depth=settings.imap_pipeline_depth,
+        compress=account.compresses,
     )

@@ -27,6 +27,9 @@ SECURITY_MODES = ("tls", "starttls", "plain")
 AUTH_KINDS = ("password", "oauth2")
 # What happens to stored mail that left the server: kept with deleted_at set, or erased everywhere.
 ON_SERVER_DELETE = ("keep", "mirror")
+# COMPRESS=DEFLATE (RFC 4978) where the server offers it: `auto` for hosts other than this
+# machine (on loopback zlib's CPU costs more than the bytes it saves: bench/RESULTS.md).
+COMPRESS = ("auto", "on", "off")
 # "Every folder except Trash, Junk, Drafts": resolved on the server through SPECIAL-USE flags.
 ALL_FOLDERS = "*"
 
@@ -90,6 +93,12 @@ class Account:
     oauth: OAuthSettings | None = None
     grant_token: str = field(default="", repr=False)
     on_server_delete: str = "keep"  # one of ON_SERVER_DELETE
+    compress: str = "auto"  # one of COMPRESS
+
+    @property
+    def compresses(self) -> bool:
+        """Whether its connections ask for COMPRESS=DEFLATE (where the server offers it)."""
+        return self.compress == "on" or (self.compress == "auto" and not is_loopback(self.host))
 
     @property
     def all_folders(self) -> bool:
@@ -138,6 +147,8 @@ def validate(account: Account) -> None:
         raise AccountError("host and username are required")
     if account.auth not in AUTH_KINDS:
         raise AccountError(f"invalid auth {account.auth!r}: one of {', '.join(AUTH_KINDS)}")
+    if account.compress not in COMPRESS:
+        raise AccountError(f"invalid compress {account.compress!r}: one of {', '.join(COMPRESS)}")
     if account.on_server_delete not in ON_SERVER_DELETE:
         raise AccountError(
             f"invalid on-server-delete {account.on_server_delete!r}: one of {', '.join(ON_SERVER_DELETE)}"
