@@ -243,6 +243,7 @@ class MailReader:
     ) -> list[dict]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
+        from mail_pipeline.indexing.query import QueryError, parse_query
         from mail_pipeline.indexing.search import EmptyStoreError, search
 
         if not query or not query.strip():
@@ -253,6 +254,10 @@ class MailReader:
             raise RequestError(f"since ({since}) is after until ({until})")
         parse_k(k)
         self.check_account(account)
+        try:
+            words = parse_query(query).text
+        except QueryError as error:
+            raise RequestError(str(error)) from None
         embedder = self.embedder if mode != "text" else None
         # One search at a time: the traced encoder sets torch's thread count around each call.
         with self._search_lock:
@@ -267,10 +272,11 @@ class MailReader:
                     settings=self.settings,
                     embedder=embedder,
                     exclude_deleted=exclude_deleted,
+                    con=self._connection(),
                 )
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
-        return [hit_json(hit, query) for hit in hits]
+        return [hit_json(hit, words) for hit in hits]
 
     def email(self, email_id: str, account: str | None = None) -> dict:
         """One email from the `emails` view: headers, dates, body text, attachments, locations."""

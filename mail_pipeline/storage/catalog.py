@@ -151,6 +151,16 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
+def memory_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the views over `lake`: for a process that reads while the
+    pipeline may update warehouse.duckdb's views (holding that file would block the update)."""
+    lake.ensure_placeholders()
+    con = duckdb.connect(":memory:")
+    for statement in view_statements(lake):
+        con.execute(statement)
+    return con
+
+
 def frame(path: Path, sql: str, params=()) -> polars.DataFrame:
     """`sql` over the views, read-only, as a polars DataFrame (DuckDB hands it over as Arrow)."""
     with connect(path) as con:
