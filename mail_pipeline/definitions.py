@@ -6,6 +6,7 @@ from dagster import Definitions, in_process_executor
 
 from mail_pipeline import logs
 from mail_pipeline.defs.assets import build_mail_assets
+from mail_pipeline.defs.assets.contacts import contacts
 from mail_pipeline.defs.assets.retention import retention
 from mail_pipeline.defs.checks import build_checks
 from mail_pipeline.defs.jobs import ingest_job
@@ -23,7 +24,7 @@ def build_definitions(settings: Settings) -> Definitions:
     """Every asset, check, job, sensor and schedule, with partitions and resources from `settings`."""
     partitions = mail_partitions_for(settings.window)
     return Definitions(
-        assets=[*build_mail_assets(partitions), retention],
+        assets=[*build_mail_assets(partitions), contacts, retention],
         asset_checks=build_checks(partitions),
         jobs=[ingest_job, retention_job, scrub_job],
         sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
