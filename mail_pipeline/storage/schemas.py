@@ -153,6 +153,22 @@ CONTACTS = pa.schema(
     ]
 )
 
+# A day's digest (stages/digest.py): its items in order, each section's with the same `section`.
+DIGEST_ITEMS = pa.schema(
+    [
+        ("section", pa.string()),
+        ("rank", pa.int32()),
+        ("email_id", pa.string()),
+        ("thread_id", pa.string()),
+        ("subject", pa.string()),
+        ("sender", pa.string()),
+        ("address", pa.string()),
+        ("message_at", UTC_TS),
+        ("extract", pa.string()),
+        ("detail", pa.string()),  # "3 messages", attachments' names
+    ]
+)
+
 # Overlays of the two tables above (storage/state.py): the current flags and deleted_at of rows
 # whose content file was written before they changed; a row per changed message, keyed as named.
 MESSAGE_STATE = pa.schema(
@@ -181,4 +197,5 @@ TABLES: dict[str, pa.Schema] = {
     "message_state": MESSAGE_STATE,
     "email_state": EMAIL_STATE,
     "contacts": CONTACTS,
+    "daily_digest": DIGEST_ITEMS,
 }
