@@ -173,6 +173,14 @@ class MailReader:
                 self._duck = con
             return self._duck
 
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The warm in-memory DuckDB holding the catalog's views."""
+        return self._connection()
+
+    def sql(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """`sql` over the catalog's views: the rows as dicts."""
+        return self._sql(sql, params)
+
     def _sql(self, sql: str, params: list | None = None) -> list[dict]:
         cursor = self._connection().cursor()  # one per call: a connection is not for two threads
         try:
