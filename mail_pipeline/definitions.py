@@ -6,10 +6,18 @@ from dagster import Definitions, in_process_executor
 
 from mail_pipeline import logs
 from mail_pipeline.defs.assets import build_mail_assets
+from mail_pipeline.defs.assets.contacts import contacts
+from mail_pipeline.defs.assets.digest import build_daily_digest
 from mail_pipeline.defs.assets.retention import retention
 from mail_pipeline.defs.checks import build_checks
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import mail_partitions_for
+from mail_pipeline.defs.people import (
+    contacts_job,
+    daily_contacts,
+    daily_digest_schedule,
+    digest_job,
+)
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.schedules import daily_catch_up, daily_retention, retention_job
 from mail_pipeline.defs.scrub import daily_scrub, scrub_job
@@ -23,11 +31,22 @@ def build_definitions(settings: Settings) -> Definitions:
     """Every asset, check, job, sensor and schedule, with partitions and resources from `settings`."""
     partitions = mail_partitions_for(settings.window)
     return Definitions(
-        assets=[*build_mail_assets(partitions), retention],
+        assets=[
+            *build_mail_assets(partitions),
+            contacts,
+            build_daily_digest(partitions),
+            retention,
+        ],
         asset_checks=build_checks(partitions),
-        jobs=[ingest_job, retention_job, scrub_job],
+        jobs=[ingest_job, retention_job, scrub_job, digest_job, contacts_job],
         sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
-        schedules=[daily_catch_up, daily_retention, daily_scrub],
+        schedules=[
+            daily_catch_up,
+            daily_retention,
+            daily_scrub,
+            daily_digest_schedule,
+            daily_contacts,
+        ],
         resources=build_resources(settings),
         # Materializations launched from the UI also run in one process: one login, one model load.
         executor=in_process_executor,

@@ -208,6 +208,9 @@ def cli_commands() -> list[tuple[str, list[str]]]:
         for argv in shell_commands(page):
             while "|" in argv:
                 argv = argv[argv.index("|") + 1 :]
+            # A redirection ends the command's own arguments (`> week.html`).
+            redirected = [i for i, word in enumerate(argv) if word in {">", ">>", "<", "2>"}]
+            argv = argv[: redirected[0]] if redirected else argv
             if argv[0] == ".venv/bin/mail-pipeline":
                 found.append((page, argv[1:]))
     return found

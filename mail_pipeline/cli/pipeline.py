@@ -46,7 +46,9 @@ def register(groups: Subcommands, command) -> None:
     command("demo")(cmd_demo)
 
     search = groups.add_parser("search", help="search mail by meaning and words")
-    search.add_argument("query")
+    search.add_argument(
+        "query", help="words, and operators such as from:anna is:unread after:2026-11-01 -in:Spam"
+    )
     search.add_argument("--account")
     search.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
     search.add_argument("--until", type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")

@@ -12,6 +12,7 @@ from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.defs.run_launcher import hold_run_liveness
+from mail_pipeline.digest.build import Digest
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
@@ -189,6 +190,42 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]  # docum
         )
 
 
+class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
+    """What digests link to (the search page) and their SMTP delivery, per the account's settings."""
+
+    data_dir: str
+    fernet_key: str
+    base_url: str
+
+    def deliver(self, account: Account, built: Digest) -> list[str]:
+        """Send the digest to the account's digest recipients, if it names any; who got it."""
+        from mail_pipeline.digest import delivery, render
+
+        settings = account.digest
+        if settings is None:
+            return []
+        registry = AccountRegistry(Path(self.data_dir) / "accounts.json")
+        password = registry.smtp_password(account, crypto.load_cipher(self.fernet_key))
+        smtp = delivery.SmtpSettings(
+            settings.host,
+            settings.port,
+            settings.security,
+            settings.username,
+            settings.sender,
+            settings.recipients,
+            settings.ca_file,
+            password,
+        )
+        message = delivery.digest_message(
+            smtp,
+            render.title(built),
+            render.markdown(built, self.base_url),
+            render.html_page(built, self.base_url),
+        )
+        delivery.send(smtp, message)
+        return list(settings.recipients)
+
+
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
     data_dir = str(settings.data_dir.resolve())
     return {
@@ -211,6 +248,11 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
         "vectors": VectorsResource(data_dir=data_dir),
+        "digest": DigestResource(
+            data_dir=data_dir,
+            fernet_key=EnvVar(crypto.KEY_VARIABLE),
+            base_url=f"http://127.0.0.1:{settings.search_port}",
+        ),
         "attachments": AttachmentsResource(
             max_bytes=settings.attachment_max_bytes,
             max_pages=settings.attachment_max_pages,

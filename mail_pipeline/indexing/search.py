@@ -18,10 +18,14 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from mail_pipeline.indexing.filters import LISTING_COLUMNS, matching_emails, where_clause
+from mail_pipeline.indexing.query import parse_query
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
+    import duckdb
+
     from mail_pipeline.indexing import Embedder
 
 MODES = ("vector", "text", "hybrid")
@@ -201,6 +205,31 @@ def _hit(chunk: dict[str, Any], query: str) -> SearchHit:
     )
 
 
+def _listed_hit(row: dict) -> SearchHit:
+    """An email an operators-only query lists (newest first): no rank, its body's start as snippet."""
+    body = _SPACES.sub(" ", row.get("body") or "").strip()
+    return SearchHit(
+        email_id=row["email_id"],
+        account=row["account"],
+        subject=row.get("subject") or "",
+        sender=row.get("sender") or "",
+        sent_at=_sent_at(row.get("sent_at") or row.get("received_at")),
+        thread_id=row.get("thread_id") or "",
+        snippet=body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else ""),
+        score=0.0,
+        day=row["day"],
+        deleted_at=_sent_at(row.get("deleted_at")),
+    )
+
+
+def catalog_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the catalog's views (not warehouse.duckdb: storage/catalog.py)."""
+    from mail_pipeline.storage.catalog import memory_connection
+    from mail_pipeline.storage.lake import Lake
+
+    return memory_connection(Lake(settings.lake_dir))
+
+
 def search(
     query: str,
     k: int = 10,
@@ -212,13 +241,32 @@ def search(
     settings: Settings,
     embedder: Embedder | None = None,
     exclude_deleted: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> list[SearchHit]:
     """The k emails that best match `query`, best first, optionally within an account and days,
-    and without the messages that left the server (`exclude_deleted`)."""
+    and without the messages that left the server (`exclude_deleted`). Operators in the query
+    (indexing/query.py) select the emails first, through `con` (the catalog's views; opened here
+    when None); a query of operators alone lists the emails they select, newest first.
+    Raises QueryError for an unknown operator or a malformed value."""
     if mode not in MODES:
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
         return []
+    parsed = parse_query(query)
+    only: dict[str, list[str]] | None = None
+    if parsed.terms:
+        con = con if con is not None else catalog_connection(settings)
+        where = where_clause(
+            parsed, settings.window.today(), account, since, until, exclude_deleted
+        )
+        if parsed.filters_only:
+            return [_listed_hit(row) for row in matching_emails(con, where, k, LISTING_COLUMNS)]
+        only = {}
+        for row in matching_emails(con, where):
+            only.setdefault(row["account"], []).append(row["email_id"])
+        if not only:
+            return []
+        query = parsed.text
     if embedder is None and mode != "text":
         from mail_pipeline.indexing.embedder import shared_embedder
 
@@ -228,6 +276,13 @@ def search(
         raise EmptyStoreError(
             f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first"
         )
-    filters = {"account": account, "since": since, "until": until, "live_only": exclude_deleted}
+    filters: dict[str, object] = {
+        "account": account,
+        "since": since,
+        "until": until,
+        "live_only": exclude_deleted,
+    }
+    if only is not None:
+        filters["emails"] = only
     emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters), k)
     return [_hit(chunk, query) for chunk in emails]

@@ -64,7 +64,10 @@ def build_server(reader: MailReader):
         k: int = 10,
         exclude_deleted: bool = False,
     ) -> list[dict[str, Any]]:
-        """Find emails matching `query` (by meaning and words), best first. Optional: account slug,
+        """Find emails matching `query` (by meaning and words), best first. The query takes Gmail-style
+        operators (from: to: cc: subject: has:attachment filename: is:unread|read|flagged|answered
+        in:FOLDER account: after: before: newer_than:3d older_than:2w "phrase" -word -op:value);
+        operators alone list the mail they select, newest first. Optional: account slug,
         since/until days (YYYY-MM-DD, inclusive), mode hybrid|vector|text, k results (1-100),
         exclude_deleted to leave out mail deleted on the server (hits carry deleted_at otherwise).
         Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""

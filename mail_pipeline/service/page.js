@@ -132,5 +132,82 @@ async function loadAccounts() {
   }
 }
 
+// People and the digest (issue 28): kept apart from the search functions above.
+
+function listOf(id, rows, text, onClick) {
+  $(id).replaceChildren(...rows.map((row) => {
+    const item = element("li", null, text(row));
+    item.addEventListener("click", () => onClick(row));
+    return item;
+  }));
+}
+
+async function showPerson(who, account) {
+  try {
+    const person = await api("people/" + encodeURIComponent(who), account ? { account } : undefined);
+    $("detail").hidden = true;
+    $("person").hidden = false;
+    $("person-name").textContent = who;
+    const contact = person.contacts[0] || {};
+    const facts = [["Address", person.addresses.join(", ")], ["Organisation", contact.organisation],
+                   ["From them", contact.messages_from], ["To them", contact.messages_to],
+                   ["Last written to", when(contact.last_written_to)]];
+    $("person-facts").replaceChildren(...facts.filter(([, value]) => value !== undefined && value !== "")
+      .flatMap(([name, value]) => [element("dt", null, name), element("dd", null, String(value))]));
+    const open = (row) => { $("person").hidden = true; openEmail(row.email_id, row.account); };
+    listOf("person-emails", person.emails,
+           (e) => `${when(e.sent_at || e.received_at)}  ${e.from_name || e.from_address}: ${e.subject || ""}`, open);
+    listOf("person-threads", person.threads, (t) => `${t.subject || "(no subject)"} (${t.messages})`,
+           (t) => open(person.emails.find((e) => e.thread_id === t.thread_id) || {}));
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+
+// A click on a sender's name in a result opens that person instead of the email.
+function onSenderClick(event) {
+  const sender = event.target.closest(".hit .sender");
+  if (!sender) return;
+  event.stopPropagation();
+  const account = sender.parentElement.querySelector(".account");
+  showPerson(sender.textContent, account ? account.textContent : "");
+}
+
+async function showDigest() {
+  const account = $("account").value || ($("account").options[1] || {}).value;
+  if (!account) return showStatus("no account to make a digest of", true);
+  try {
+    const digest = await api("digest", { account, day: $("until").value, since: $("since").value });
+    $("digest-title").textContent = `Digest for ${digest.account}, ${digest.first}` +
+      (digest.first === digest.last ? "" : ` to ${digest.last}`);
+    $("digest-sections").replaceChildren(...digest.sections.flatMap((section) => {
+      const list = element("ul", "digest-items");
+      list.dataset.section = section.name;
+      list.append(...section.items.map((item) => {
+        const entry = element("li", "digest-item");
+        entry.append(element("span", "subject", item.subject || "(no subject)"),
+                     element("span", "meta", ` from ${item.sender}${item.detail ? " (" + item.detail + ")" : ""}`),
+                     element("div", "snippet", item.extract));
+        entry.addEventListener("click", () => openEmail(item.email_id, digest.account));
+        return entry;
+      }));
+      return [element("h3", null, `${section.title} (${section.items.length})`), list];
+    }));
+    $("digest").hidden = false;
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+
+// Links in a digest open one email: #email=<id>&account=<slug>.
+function openFromHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get("email")) openEmail(params.get("email"), params.get("account") || "");
+}
+
 $("search").addEventListener("submit", runSearch);
+$("results").addEventListener("click", onSenderClick, true);
+$("show-digest").addEventListener("click", showDigest);
+window.addEventListener("hashchange", openFromHash);
 loadAccounts();
+openFromHash();

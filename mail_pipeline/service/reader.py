@@ -173,6 +173,14 @@ class MailReader:
                 self._duck = con
             return self._duck
 
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The warm in-memory DuckDB holding the catalog's views."""
+        return self._connection()
+
+    def sql(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """`sql` over the catalog's views: the rows as dicts."""
+        return self._sql(sql, params)
+
     def _sql(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         cursor = self._connection().cursor()  # one per call: a connection is not for two threads
         try:
@@ -243,6 +251,7 @@ class MailReader:
     ) -> list[dict[str, Any]]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
+        from mail_pipeline.indexing.query import QueryError, parse_query
         from mail_pipeline.indexing.search import EmptyStoreError, search
 
         if not query or not query.strip():
@@ -253,6 +262,10 @@ class MailReader:
             raise RequestError(f"since ({since}) is after until ({until})")
         parse_k(k)
         self.check_account(account)
+        try:
+            words = parse_query(query).text
+        except QueryError as error:
+            raise RequestError(str(error)) from None
         embedder = self.embedder if mode != "text" else None
         # One search at a time: the traced encoder sets torch's thread count around each call.
         with self._search_lock:
@@ -267,10 +280,11 @@ class MailReader:
                     settings=self.settings,
                     embedder=embedder,
                     exclude_deleted=exclude_deleted,
+                    con=self._connection(),
                 )
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
-        return [hit_json(hit, query) for hit in hits]
+        return [hit_json(hit, words) for hit in hits]
 
     def email(self, email_id: str, account: str | None = None) -> dict[str, Any]:
         """One email from the `emails` view: headers, dates, body text, attachments, locations."""

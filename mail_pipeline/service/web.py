@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mail_pipeline.service import people
 from mail_pipeline.service.client import SERVICE_NAME
 from mail_pipeline.service.reader import (
     MailReader,
@@ -37,6 +38,7 @@ CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect
 SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
 FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 _ITEM = re.compile(r"^/api/(emails|threads)/([^/]+)$")
+_PERSON = re.compile(r"^/api/people/([^/]+)$")
 
 
 def parse_flag(value: str | None, name: str) -> bool:
@@ -102,6 +104,8 @@ class SearchHandler(BaseHTTPRequestHandler):
             account = _params(query, {"account"}).get("account") or None
             kind, item = match.group(1), unquote(match.group(2))
             return reader.email(item, account) if kind == "emails" else reader.thread(item, account)
+        if extra := self._people_api(path, query):
+            return extra
         _params(query, set())
         if path == "/api/accounts":
             return reader.accounts()
@@ -110,6 +114,23 @@ class SearchHandler(BaseHTTPRequestHandler):
         if path == "/api/health":
             return {"service": SERVICE_NAME, "data_dir": str(reader.settings.data_dir.resolve())}
         raise NotFoundError(f"no such API: {path}")
+
+    def _people_api(self, path: str, query: str) -> dict | None:
+        """/api/people/<address or name>?account= and /api/digest?account=&day=&since="""
+        reader = self.server.reader
+        if match := _PERSON.match(path):
+            account = _params(query, {"account"}).get("account") or None
+            return people.person(reader, unquote(match.group(1)), account)
+        if path == "/api/digest":
+            p = _params(query, {"account", "day", "since"})
+            if not p.get("account"):
+                raise RequestError("account is required")
+            today = reader.settings.window.today()
+            last = parse_day(p.get("day"), "day") or today
+            return people.digest(
+                reader, p["account"], parse_day(p.get("since"), "since") or last, last
+            )
+        return None
 
     def _static(self, name: str, content_type: str) -> None:
         body = resources.files("mail_pipeline.service").joinpath(name).read_bytes()

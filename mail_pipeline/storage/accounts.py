@@ -75,6 +75,20 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class DigestDelivery:
+    """Where an account's daily digest is sent: an SMTP submission server (its password is the
+    account's `smtp_password_token`, encrypted like the IMAP password) and the recipients."""
+
+    host: str
+    port: int
+    security: str  # "starttls" (587) or "tls" (465)
+    username: str
+    sender: str
+    recipients: tuple[str, ...]
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Account:
     slug: str
     email: str
@@ -94,6 +108,8 @@ class Account:
     grant_token: str = field(default="", repr=False)
     on_server_delete: str = "keep"  # one of ON_SERVER_DELETE
     compress: str = "auto"  # one of COMPRESS
+    digest: DigestDelivery | None = None
+    smtp_password_token: str = field(default="", repr=False)
 
     @property
     def compresses(self) -> bool:
@@ -155,6 +171,20 @@ def validate(account: Account) -> None:
         )
     if account.is_oauth:
         validate_oauth(account.oauth)
+    if account.digest is not None:
+        validate_digest(account.digest)
+
+
+def validate_digest(digest: DigestDelivery) -> None:
+    if digest.security not in ("starttls", "tls"):
+        raise AccountError(
+            f"invalid SMTP security {digest.security!r}: starttls (port 587) or tls (port 465); "
+            "a digest is never sent unencrypted"
+        )
+    if not 1 <= digest.port <= 65535:
+        raise AccountError(f"invalid SMTP port {digest.port}: must be between 1 and 65535")
+    if not digest.recipients or not all("@" in r for r in digest.recipients):
+        raise AccountError("the digest needs at least one recipient address")
 
 
 def validate_oauth(oauth: OAuthSettings | None) -> None:
@@ -175,12 +205,15 @@ def validate_oauth(oauth: OAuthSettings | None) -> None:
 
 
 def _account_from_json(item: dict[str, Any]) -> Account:
-    oauth = item.get("oauth")
+    oauth, digest = item.get("oauth"), item.get("digest")
     return Account(
         **{
             **item,
             "folders": tuple(item["folders"]),
             "oauth": OAuthSettings(**oauth) if oauth else None,
+            "digest": DigestDelivery(**{**digest, "recipients": tuple(digest["recipients"])})
+            if digest
+            else None,
         }
     )
 
@@ -277,6 +310,29 @@ class AccountRegistry:
             self._save(accounts)
         return accounts[slug]
 
+    def set_digest_delivery(
+        self, slug: str, delivery: DigestDelivery | None, password: str, cipher: crypto.Keyring
+    ) -> Account:
+        """Send the account's digest through `delivery` (None: stop sending), the SMTP password
+        encrypted like the IMAP one."""
+        if delivery is not None:
+            validate_digest(delivery)  # only this part: the IMAP settings are not being changed
+        token = crypto.encrypt(cipher, password) if delivery and password else ""
+        with self._locked():
+            accounts = self.load()
+            accounts[slug] = replace(
+                self.get(slug), digest=delivery, smtp_password_token=token, updated_at=_now()
+            )
+            self._save(accounts)
+        return accounts[slug]
+
+    def smtp_password(self, account: Account, cipher: crypto.Keyring) -> str:
+        if not account.smtp_password_token:
+            return ""
+        return crypto.decrypt(
+            cipher, account.smtp_password_token, owner=account.slug, what="SMTP password"
+        )
+
     def password(self, account: Account, cipher: crypto.Keyring) -> str:
         if account.is_oauth:
             raise AccountError(
@@ -359,6 +415,7 @@ def _rotated(account: Account, cipher: crypto.Keyring) -> Account:
         account,
         password_token=again(account.password_token, "password"),
         grant_token=again(account.grant_token, "OAuth grant"),
+        smtp_password_token=again(account.smtp_password_token, "SMTP password"),
         updated_at=_now(),
     )
 

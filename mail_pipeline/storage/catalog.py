@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,6 +151,32 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection for readers: never blocks the pipeline's writes."""
     return duckdb.connect(str(path), read_only=True)
+
+
+def memory_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the views over `lake`: for a process that reads while the
+    pipeline may update warehouse.duckdb's views (holding that file would block the update)."""
+    lake.ensure_placeholders()
+    con = duckdb.connect(":memory:")
+    for statement in view_statements(lake):
+        con.execute(statement)
+    return con
+
+
+@contextmanager
+def reading_connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Like memory_connection, but writing nothing, not even the placeholders: a table with no
+    file yet has no view (for previews that must leave the data directory as it is)."""
+    con = duckdb.connect(":memory:")
+    try:
+        for statement in view_statements(lake):
+            try:
+                con.execute(statement)
+            except duckdb.Error:
+                log.debug("no view: its table has no file yet (%s)", statement[:60])
+        yield con
+    finally:
+        con.close()
 
 
 def frame(path: Path, sql: str, params=()) -> polars.DataFrame:

@@ -79,6 +79,7 @@ CONSEQUENCES = {
     "email_state": "the backfill derives it again from raw_messages: nothing is lost",
     "email_chunks": "the backfill cuts the chunks again from emails: nothing is lost",
     "sync_log": "it holds sync history only (no mail), which is not rebuilt",
+    "contacts": "the next contacts run builds it again from emails: nothing is lost",
 }
 
 

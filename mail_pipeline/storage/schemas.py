@@ -137,6 +137,38 @@ SYNC_LOG = pa.schema(
     ]
 )
 
+# One row per correspondent of an account over the window (stages/contacts.py): each account's
+# only file is the day it was built.
+CONTACTS = pa.schema(
+    [
+        ("address", pa.string()),
+        ("display_names", pa.list_(pa.string())),
+        ("organisation", pa.string()),
+        ("messages_from", pa.int64()),  # mail they sent
+        ("messages_to", pa.int64()),  # mail with them among the recipients (To, Cc, Bcc)
+        ("threads", pa.int64()),
+        ("first_seen", UTC_TS),
+        ("last_seen", UTC_TS),
+        ("last_written_to", UTC_TS),  # the owner's latest mail to them; null if never
+    ]
+)
+
+# A day's digest (stages/digest.py): its items in order, each section's with the same `section`.
+DIGEST_ITEMS = pa.schema(
+    [
+        ("section", pa.string()),
+        ("rank", pa.int32()),
+        ("email_id", pa.string()),
+        ("thread_id", pa.string()),
+        ("subject", pa.string()),
+        ("sender", pa.string()),
+        ("address", pa.string()),
+        ("message_at", UTC_TS),
+        ("extract", pa.string()),
+        ("detail", pa.string()),  # "3 messages", attachments' names
+    ]
+)
+
 # Overlays of the two tables above (storage/state.py): the current flags and deleted_at of rows
 # whose content file was written before they changed; a row per changed message, keyed as named.
 MESSAGE_STATE = pa.schema(
@@ -164,4 +196,6 @@ TABLES: dict[str, pa.Schema] = {
     "sync_log": SYNC_LOG,
     "message_state": MESSAGE_STATE,
     "email_state": EMAIL_STATE,
+    "contacts": CONTACTS,
+    "daily_digest": DIGEST_ITEMS,
 }

@@ -124,8 +124,12 @@ def filter_clause(
     until: date | None = None,
     day: date | None = None,
     live_only: bool = False,
+    emails: dict[str, list[str]] | None = None,
 ) -> str | None:
+    """The Lance SQL for these filters; `emails` (account -> email ids) keeps only those emails."""
     terms = ["deleted_at IS NULL"] if live_only else []
+    if emails is not None:
+        terms.append(_emails_clause(emails))
     if account is not None:
         terms.append(f"account = {sql_string(account)}")
     if day is not None:
@@ -135,6 +139,15 @@ def filter_clause(
     if until is not None:
         terms.append(f"day <= {sql_date(until)}")
     return " AND ".join(terms) or None
+
+
+def _emails_clause(emails: dict[str, list[str]]) -> str:
+    accounts = [
+        f"(account = {sql_string(account)} AND email_id IN ({', '.join(map(sql_string, ids))}))"
+        for account, ids in sorted(emails.items())
+        if ids
+    ]
+    return "(" + (" OR ".join(accounts) or "false") + ")"
 
 
 def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) -> T:
