@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,7 +152,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-def frame(path: Path, sql: str, params=()) -> polars.DataFrame:
+def frame(path: Path, sql: str, params: Iterable[object] = ()) -> polars.DataFrame:
     """`sql` over the views, read-only, as a polars DataFrame (DuckDB hands it over as Arrow)."""
     with connect(path) as con:
-        return con.sql(sql, params=list(params)).pl()
+        result: polars.DataFrame = con.sql(sql, params=list(params)).pl()
+        return result
