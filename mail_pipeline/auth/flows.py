@@ -149,7 +149,7 @@ def exchange_code(
 class _RedirectCatcher(http.server.HTTPServer):
     """A one-shot HTTP server on 127.0.0.1 that keeps the first request carrying a code or an error."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: list[str] = []
         self.done = threading.Event()
         super().__init__(("127.0.0.1", 0), _RedirectHandler)
@@ -162,10 +162,10 @@ class _RedirectCatcher(http.server.HTTPServer):
 class _RedirectHandler(http.server.BaseHTTPRequestHandler):
     server: _RedirectCatcher
 
-    def log_message(self, *args):  # the query holds the code: keep it off stderr
+    def log_message(self, *args: object) -> None:  # the query holds the code: keep it off stderr
         pass
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         if "code" not in query and "error" not in query:  # a favicon, a stray probe
             self.send_error(404)

@@ -80,7 +80,7 @@ def post_form(url: str, fields: dict[str, str], timeout: float = TIMEOUT_S) -> d
     return payload
 
 
-def _json(body: bytes):
+def _json(body: bytes) -> object:  # a JSON document, or None where the body is not one
     try:
         return json.loads(body)
     except ValueError:

@@ -11,10 +11,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from mail_pipeline import logs
 from mail_pipeline.auth import oauth
+from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry, Grant, OAuthSettings
 
 # A token this close to its end is refreshed before use, so a login (or a reconnect mid-run)
@@ -53,7 +55,7 @@ class TokenSource:
         slug: str,
         settings: OAuthSettings,
         load: Callable[[], Grant],
-        save: Callable[[Grant], None],
+        save: Callable[[Grant], object],  # what it returns is not used
         lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
         clock: Callable[[], float] = time.time,
     ):
@@ -129,7 +131,7 @@ class OAuthCredential:
     def slug(self) -> str:
         return self.source.slug
 
-    def login(self, client, username: str) -> None:
+    def login(self, client: IMAPClient, username: str) -> None:
         advertised = {bytes(c).upper() for c in client.capabilities()}
         self.mechanism = "OAUTHBEARER" if b"AUTH=OAUTHBEARER" in advertised else "XOAUTH2"
         self.advertised = f"AUTH={self.mechanism}".encode() in advertised
@@ -148,7 +150,7 @@ class OAuthCredential:
         except LoginError:
             raise self._refused(client) from None
 
-    def _refused(self, client) -> oauth.GrantError:
+    def _refused(self, client: IMAPClient) -> oauth.GrantError:
         self.source.invalidate()
         if not self.advertised:
             return oauth.GrantError(
@@ -161,9 +163,13 @@ class OAuthCredential:
         )
 
 
-def registry_source(account: Account, registry: AccountRegistry, cipher) -> TokenSource:
+def registry_source(
+    account: Account, registry: AccountRegistry, cipher: crypto.Keyring
+) -> TokenSource:
     """The token source of a registered account, reading and rotating its grant in the registry."""
     slug = account.slug
+    if account.oauth is None:  # validate_oauth requires them of every oauth2 account
+        raise oauth.GrantError(f"account {slug!r} has no OAuth settings")
     return TokenSource(
         slug,
         account.oauth,
@@ -173,7 +179,9 @@ def registry_source(account: Account, registry: AccountRegistry, cipher) -> Toke
     )
 
 
-def credential_for(account: Account, registry: AccountRegistry, cipher) -> str | OAuthCredential:
+def credential_for(
+    account: Account, registry: AccountRegistry, cipher: crypto.Keyring
+) -> str | OAuthCredential:
     """What `ImapSession` needs to sign `account` in: its password, or an OAuth credential."""
     if account.is_oauth:
         return OAuthCredential(registry_source(account, registry, cipher))

@@ -230,6 +230,8 @@ class _MailboxWriter:
             return _Draft(sender, people[1:], thread.subject, part, [], thread, text)
         thread = r.choice(self.threads)
         sender = r.choice([p for p in thread.people if p is not thread.last])
+        if thread.last_sent is None:  # a thread is listed with its first message, remembered
+            raise ValueError(f"thread {thread.subject!r} has no message to reply to")
         quote = _quote(thread.last, thread.last_sent, thread.last_text)
         locale = sender.locale or thread.people[0].locale  # the owner answers in kind
         text = self.text.reply(sender, thread.last, locale, quote).plain()
@@ -243,6 +245,8 @@ class _MailboxWriter:
 
     def _remember(self, draft: _Draft, message_id: str, sent: datetime) -> None:
         thread = draft.thread
+        if thread is None:  # the caller remembers the drafts of a thread only
+            raise ValueError("a draft outside any thread has nothing to remember")
         thread.ids.append(message_id)
         thread.last, thread.last_sent, thread.last_text = draft.sender, sent, draft.text
         if len(thread.ids) >= thread.target:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from mail_pipeline.extract import office
 from mail_pipeline.extract.kinds import Extracted, ExtractLimits, Job, Refused
 from mail_pipeline.message import text as mtext
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 Read = tuple[str, list[str]]  # (text, defect reasons)
 # PDF 2.0 (ISO 32000-2) 7.5.5: the file ends with %%EOF; readers accept trailing junk, so look
@@ -62,7 +66,7 @@ def read_pdf(job: Job, limits: ExtractLimits) -> Read:
     return "\n\n".join(texts), reasons
 
 
-def _decrypts(reader) -> bool:
+def _decrypts(reader: PdfReader) -> bool:
     """PDFs encrypted with an empty user password (print or copy restrictions only) open."""
     try:
         return bool(reader.decrypt(""))
@@ -101,7 +105,7 @@ _CN = re.compile(r';CN="?([^";:]*)"?', re.I)
 
 def read_ics(job: Job, limits: ExtractLimits) -> Read:
     """The people, places, times and words of each event (RFC 5545 content lines)."""
-    lines = []
+    lines: list[str] = []
     for line in _FOLD.sub("", _decoded(job)).splitlines():
         name_params, _, value = line.partition(":")
         name = name_params.split(";", 1)[0].upper()

@@ -92,10 +92,10 @@ def extract_texts(
             done.update(zip(queued, pool.run(list(queued.values()))))
             queued.clear()
     done.update(zip(queued, pool.run(list(queued.values()))))
-    for out, jobs in wanted:
+    for out, named in wanted:
         _fill(
             out,
-            [(index, name, done[key]) for index, key, name in jobs],
+            [(index, name, done[key]) for index, key, name in named],
             pool.limits.max_email_chars,
         )
     return outs

@@ -120,7 +120,7 @@ class ExtractionPool:
     def __enter__(self) -> ExtractionPool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -144,12 +144,20 @@ class ExtractionPool:
                     continue
                 busy[worker.conn] = (worker, index, time.monotonic() + self.limits.timeout_s)
             self._collect(busy, results)
-        return results  # type: ignore[return-value] - every index was filled
+        filled = [result for result in results if result is not None]
+        if len(filled) != len(jobs):  # every index is filled by an answer, a death or a timeout
+            raise RuntimeError(f"{len(jobs) - len(filled)} extraction result(s) missing")
+        return filled
 
-    def _collect(self, busy: dict[str, Any], results: list[Any]) -> None:
+    def _collect(
+        self, busy: dict[Connection, tuple[_Worker, int, float]], results: list[Extracted | None]
+    ) -> None:
         """Wait for the first answer or deadline; record answers, kill what is late or dead."""
         nearest = min(deadline for _, _, deadline in busy.values())
-        for conn in wait(list(busy), timeout=max(0.0, nearest - time.monotonic())):
+        for ready in wait(list(busy), timeout=max(0.0, nearest - time.monotonic())):
+            if not isinstance(ready, Connection):  # wait returns what it was given
+                raise TypeError(f"wait returned a {type(ready).__name__}")
+            conn = ready
             worker, index, _ = busy.pop(conn)
             try:
                 results[index] = conn.recv()
@@ -157,9 +165,9 @@ class ExtractionPool:
             except (EOFError, OSError):
                 results[index] = Extracted("", [f"extraction process died ({worker.kill()})"])
         now = time.monotonic()
-        for conn, (worker, index, deadline) in list(busy.items()):
+        for late, (worker, index, deadline) in list(busy.items()):
             if now >= deadline:
-                del busy[conn]
+                del busy[late]
                 worker.kill()
                 results[index] = Extracted("", [f"timed out after {self.limits.timeout_s:g} s"])
 

@@ -172,7 +172,12 @@ def parse_response(text: bytes, literals: Sequence[bytes] = ()) -> dict[bytes, F
     end = text[position:] == b")"
     while not end:
         match = _ITEM.match(text, position) or _LOOSE_ITEM.match(text, position)
-        name, number, quoted, listed, literal, end = match.groups()
+        if match is None:  # _LOOSE_ITEM's parts are all optional: it matches anywhere
+            raise FetchParseError(
+                f"cannot parse FETCH item at byte {position}: {_excerpt(text, position)}"
+            )
+        name, number, quoted, listed, literal, closing = match.groups()
+        end = closing is not None  # the group is `)` when it matched
         if name is None:  # _LOOSE_ITEM found no item: only the closing `)`, or what no rule reads
             if end:
                 break
@@ -237,7 +242,7 @@ def parse_internaldate(value: FetchValue) -> datetime:
     A regex instead of strptime/email.utils: they cost more than the rest of a message's parse."""
     match = _INTERNALDATE.fullmatch(value) if isinstance(value, bytes) else None
     month = _MONTHS.get(match[2].upper()) if match else None
-    if month is None:
+    if match is None or month is None:
         raise FetchParseError(f"cannot parse INTERNALDATE {value!r}")
     day, _, year, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
     offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))

@@ -6,7 +6,7 @@ copy. The folder must be selected; nothing here fetches a body.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,7 @@ MESSAGE_ID_ITEM = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _SEQUENCE_SET = re.compile(rb"^(\d+(?::\d+)?)(,\d+(?::\d+)?)*$")
 
 
-def lasting_flags(flags) -> frozenset[str]:
+def lasting_flags(flags: Iterable[str]) -> frozenset[str]:
     """The flags that describe the message: \\Recent belongs to a session, not to it (RFC 3501 2.3.2)."""
     return frozenset(f for f in flags if f.lower() != "\\recent")
 
@@ -57,9 +57,16 @@ def parse_vanished(data: Sequence[bytes]) -> set[int]:
 
 def _states(data: dict[int, dict[bytes, FetchValue]]) -> list[FlagState]:
     return [
-        FlagState(uid, flag_names(item), item.get(b"INTERNALDATE"))
-        for uid, item in sorted(data.items())
+        FlagState(uid, flag_names(item), _internaldate(item)) for uid, item in sorted(data.items())
     ]
+
+
+def _internaldate(item: dict[bytes, FetchValue]) -> datetime | None:
+    # parse_response reads INTERNALDATE as a datetime; None where the server sent none
+    value = item.get(b"INTERNALDATE")
+    if value is not None and not isinstance(value, datetime):
+        raise ImapProtocolError(f"INTERNALDATE is not a date: {value!r}")
+    return value
 
 
 def changed_since(session: ImapSession, modseq: int, qresync: bool) -> Changes:

@@ -54,9 +54,9 @@ class FetchWindow:
             self.connection, self.tags, self.early = self.session.client, deque(), {}
             for batch in self.waiting:
                 self._send(batch)
-        while len(self.waiting) < self.depth and (batch := self.take()) is not None:
-            self.waiting.append(batch)  # before sending: a failed send is sent again on reconnect
-            self._send(batch)
+        while len(self.waiting) < self.depth and (taken := self.take()) is not None:
+            self.waiting.append(taken)  # before sending: a failed send is sent again on reconnect
+            self._send(taken)
         if not self.waiting:
             return None
         # Commands in flight have disjoint UIDs: a response read early is kept for its own batch.

@@ -65,22 +65,24 @@ def message_meta(uid: int, item: dict[bytes, FetchValue]) -> MessageMeta:
 
 def flag_names(item: dict[bytes, FetchValue]) -> tuple[str, ...]:
     # \Recent is the session's state, not the message's (RFC 3501 2.3.2).
-    return tuple(
-        flag.decode(errors="replace")
-        for flag in item.get(b"FLAGS") or ()
-        if flag.upper() != b"\\RECENT"
-    )
+    flags = item.get(b"FLAGS") or ()
+    if not isinstance(flags, tuple):  # parse_response reads a parenthesised list as a tuple
+        raise ImapProtocolError(f"FETCH FLAGS is not a list: {flags!r}")
+    return tuple(flag.decode(errors="replace") for flag in flags if flag.upper() != b"\\RECENT")
 
 
 def fetched_message(meta: MessageMeta, item: dict[bytes, FetchValue]) -> FetchedMessage:
     """The body of `item` with the plan's metadata; FLAGS sent with it (changed since) win."""
     flags = flag_names(item) if b"FLAGS" in item else meta.flags
+    raw = item[b"BODY[]"]
+    if not isinstance(raw, bytes):
+        raise ImapProtocolError(f"FETCH response for UID {meta.uid} has no BODY[] literal")
     return FetchedMessage(
         uid=meta.uid,
         internaldate=meta.internaldate,
         flags=flags,
         size=meta.size,
-        raw=item[b"BODY[]"],
+        raw=raw,
     )
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -54,6 +54,42 @@ META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 # large folder costs one round trip, not one per chunk or two.
 META_DEPTH = 8
 
+T = TypeVar("T")
+
+
+class Credential(Protocol):
+    """An OAuth credential (mail_pipeline/auth/tokens.py): signs `client` in with SASL."""
+
+    def login(self, client: IMAPClient, username: str) -> None: ...
+
+
+class AccountAddress(Protocol):
+    """Where an account's server is (a registry `Account`)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def security(self) -> str: ...
+    @property
+    def ca_file(self) -> str | None: ...
+
+
+class ImapTimings(Protocol):
+    """The connection settings `config_for` reads (`Settings`)."""
+
+    @property
+    def imap_connect_timeout_s(self) -> float: ...
+    @property
+    def imap_read_timeout_s(self) -> float: ...
+    @property
+    def imap_retry_s(self) -> float: ...
+    @property
+    def imap_pipeline_depth(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class ImapConfig:
@@ -75,7 +111,11 @@ class ImapSession:
     """One connection per account per run. Use as a context manager; logout happens in finally."""
 
     def __init__(
-        self, config: ImapConfig, password: str, *, on_fetch: Callable[[int], None] | None = None
+        self,
+        config: ImapConfig,
+        password: str | Credential,
+        *,
+        on_fetch: Callable[[int], None] | None = None,
     ):
         self.config = config
         self._password = password
@@ -95,7 +135,7 @@ class ImapSession:
         self.connect()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -169,7 +209,7 @@ class ImapSession:
                 )
             self._examined = examined
 
-    def _retrying(self, operation: Callable[[], object]) -> object:
+    def _retrying(self, operation: Callable[[], T]) -> T:
         """Run `operation` on a live session, reconnecting and re-selecting the caller's folder
         after transient failures, with backoff, until `retry_s` has passed (a server restart)."""
         started = time.monotonic()
@@ -206,7 +246,7 @@ class ImapSession:
         return self._client
 
     def list_folders(self) -> list[Folder]:
-        def run():
+        def run() -> list[Folder]:
             return [
                 Folder(
                     name=name,
@@ -223,7 +263,7 @@ class ImapSession:
         if b"CONDSTORE" in self.capabilities:
             items.append(b"HIGHESTMODSEQ")
 
-        def run():
+        def run() -> FolderStatus:
             try:
                 data = self.client.folder_status(folder, items)
             except IMAPClientError as error:
@@ -272,7 +312,13 @@ class ImapSession:
         the flags read after it; None where STATUS is refused."""
         self._folder, self._open, self._examined = folder, None, None
         self._modseq = modseq and b"CONDSTORE" in self.capabilities
-        return self._retrying(lambda: self._examined)
+        return self._retrying(self._selected)
+
+    def _selected(self) -> FolderStatus:
+        # _retrying's _reopen has examined the folder, or raised
+        if self._examined is None:
+            raise ImapError(f"folder {self._folder!r} is not selected after EXAMINE")
+        return self._examined
 
     def _examine(self, folder: str) -> FolderStatus:
         asked = (
@@ -319,7 +365,7 @@ class ImapSession:
                 raise
             typ, said = "BAD", [str(error).encode()]
         if typ != "OK" or not answer:
-            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(
+            text = b" ".join(part for part in said if isinstance(part, bytes)).decode(
                 errors="replace"
             )
             log.info(
@@ -327,7 +373,7 @@ class ImapSession:
                 folder,
                 self.config.host,
                 self.config.port,
-                said,
+                text,
             )
             return None
         items = parse_response(answer[-1:])[-1]
@@ -442,7 +488,7 @@ class ImapSession:
         """UID FETCH of a sequence set with RFC 7162 modifiers (imapclient's `fetch` cannot send
         them with `1:*`); returns the items by UID and the data of any VANISHED responses."""
 
-        def run():
+        def run() -> tuple[dict[int, dict[bytes, FetchValue]], list[bytes]]:
             wire.take(self.client, "VANISHED")
             data = self._uid_fetch(uid_set, items, modifiers, requested)
             return data, wire.take(self.client, "VANISHED")
@@ -492,15 +538,15 @@ class ImapSession:
         """Read up to `tag`'s completion; the FETCH responses read so far, by UID."""
         typ, said = wire.complete(self.client, "UID", tag)
         if typ != "OK":
-            said = b" ".join(part for part in said if isinstance(part, bytes)).decode(
+            text = b" ".join(part for part in said if isinstance(part, bytes)).decode(
                 errors="replace"
             )
-            if typ != "NO" or "[UNAVAILABLE]" in said.upper():
-                raise IMAPClientError(f"FETCH failed: {said}")
+            if typ != "NO" or "[UNAVAILABLE]" in text.upper():
+                raise IMAPClientError(f"FETCH failed: {text}")
             # Gmail ("Some messages could not be FETCHed") and Dovecot ([EXPUNGEISSUED]) send the
             # messages they can and answer NO: keep those; the callers count the others missing.
             log.warning(
-                "%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, said
+                "%s:%s answered FETCH with NO: %s", self.config.host, self.config.port, text
             )
         try:
             return parse_fetch(wire.take(self.client, "FETCH"), requested=requested)
@@ -510,7 +556,7 @@ class ImapSession:
             ) from None
 
 
-def config_for(account, settings) -> ImapConfig:
+def config_for(account: AccountAddress, settings: ImapTimings) -> ImapConfig:
     """The connection settings of a registry `Account` under the given `Settings`."""
     return ImapConfig(
         host=account.host,

@@ -130,7 +130,7 @@ class _Greeted(imaplib.IMAP4):
         if listed and isinstance(listed[-1], bytes):
             self.capabilities = tuple(str(listed[-1], self._encoding).upper().split())
         else:
-            super()._get_capabilities()
+            super()._get_capabilities()  # type: ignore[misc]  # imaplib's private method, not in typeshed
 
 
 class _GreetedTLS(_Greeted, tls.IMAP4_TLS):
@@ -147,12 +147,14 @@ class GreetedClient(IMAPClient):
     def _create_IMAP4(self) -> imaplib.IMAP4:
         timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
-            return _GreetedTLS(self.host, self.port, self.ssl_context, timeout)
+            # imapclient's IMAP4_TLS takes an ssl_context imaplib.IMAP4 (_Greeted's typed base) lacks
+            return _GreetedTLS(self.host, self.port, self.ssl_context, timeout)  # type: ignore[call-arg]
         return _GreetedPlain(self.host, self.port, timeout)
 
 
 def connection(client: IMAPClient) -> imaplib.IMAP4:
-    return client._imap
+    imap: imaplib.IMAP4 = client._imap
+    return imap
 
 
 def quiet_wire_log(client: IMAPClient) -> None:
@@ -194,13 +196,15 @@ def compress(client: IMAPClient) -> bool:
 
 def send(client: IMAPClient, name: str, *args: str | bytes) -> bytes:
     """Send a command without waiting for its answer (RFC 3501 5.5); its tag, for `complete`."""
-    return connection(client)._command(name, *args)
+    tag: bytes = connection(client)._command(name, *args)
+    return tag
 
 
 def complete(client: IMAPClient, name: str, tag: bytes) -> tuple[str, list[Any]]:
     """Read up to `tag`'s completion: its result ("OK", "NO", "BAD") and text. The untagged
     responses read meanwhile are kept for `take`; a BYE raises imapclient's abort error."""
-    return connection(client)._command_complete(name, tag)
+    result: tuple[str, list[Any]] = connection(client)._command_complete(name, tag)
+    return result
 
 
 def take(client: IMAPClient, code: str) -> list[Any]:

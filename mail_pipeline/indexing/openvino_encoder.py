@@ -154,7 +154,8 @@ class OpenVinoEncoder:
             rows = order[start : start + self.batch_size]
             out[rows] = self._pooled([encodings[i].ids for i in rows])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        normalized: np.ndarray = out / np.maximum(norms, 1e-12)
+        return normalized
 
     def _pooled(self, batch: list[list[int]]) -> np.ndarray:
         width = max(map(len, batch))
@@ -167,4 +168,5 @@ class OpenVinoEncoder:
             self._request.infer({k: v for k, v in feed.items() if k in self._inputs})[0]
         )
         weights = mask[:, :, None].astype(np.float32)
-        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled

@@ -59,8 +59,9 @@ class TracedQueryEncoder:
         sample = model.preprocess(["a query to trace the model with"])
         with torch.inference_mode(), warnings.catch_warnings():
             # Shape-dependent Python branches in transformers; tests compare the vectors instead.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            traced = torch.jit.trace(
+            # torch.jit imports TracerWarning without re-exporting it; trace is unannotated
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+            traced = torch.jit.trace(  # type: ignore[no-untyped-call]
                 model[0].auto_model,
                 (sample["input_ids"], sample["attention_mask"]),
                 strict=False,
@@ -85,7 +86,8 @@ class TracedQueryEncoder:
                 )
         finally:
             torch.set_num_threads(threads)
-        return pooled["sentence_embedding"][0].float().numpy()
+        vector: np.ndarray = pooled["sentence_embedding"][0].float().numpy()
+        return vector
 
 
 def build(model: Any) -> TracedQueryEncoder | None:

@@ -171,14 +171,20 @@ def _hybrid(
     return ranked
 
 
+def _needed(embedder: Embedder | None, mode: str) -> Embedder:
+    if embedder is None:  # `search` loads one for every mode but text
+        raise ValueError(f"{mode} search needs an embedder")
+    return embedder
+
+
 def ranked_chunks(
     store: VectorStore, query: str, mode: str, embedder: Embedder | None, filters: dict[str, Any]
 ) -> Callable[[int], list[dict[str, Any]]]:
     """`n -> the n best chunks` for the mode: by vector, by words (BM25), or both fused."""
     if mode == "hybrid":
-        return _hybrid(store, query, embedder, filters)
+        return _hybrid(store, query, _needed(embedder, mode), filters)
     if mode == "vector":
-        vector = embedder.encode_query(query)
+        vector = _needed(embedder, mode).encode_query(query)
         return lambda n: store.search_vectors(vector, n, **filters)
     if mode == "text":
         return lambda n: store.search_words(query, n, **filters)

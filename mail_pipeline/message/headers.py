@@ -39,7 +39,7 @@ def synthetic_id(raw: bytes, headers: dict[str, list[str]] | None = None) -> str
     """Id for a message without a usable Message-ID: sha256 of its identity headers and body."""
     digest = hashlib.sha256()
     end = _HEAD_END.search(raw)
-    if end is None or not any(name in (headers or {}) for name in _IDENTITY_HEADERS):
+    if end is None or headers is None or not any(name in headers for name in _IDENTITY_HEADERS):
         # no header block to tell apart from the body: the bytes are all there is
         digest.update(raw)
     else:

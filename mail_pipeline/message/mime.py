@@ -132,7 +132,10 @@ def walk(msg: Message, limits: ParseLimits, defects: list[str]) -> list[Leaf]:
             leaves.append(Leaf(part, nested, _is_body_text(part, ctype)))
         # compat32 parses delivery-status into header blocks: a leaf, not a message to descend.
         if part.is_multipart() and ctype != "message/delivery-status":
-            children = reversed(part.get_payload())
+            payload = part.get_payload()
+            if not isinstance(payload, list):  # is_multipart() is a list payload
+                raise TypeError(f"multipart payload is a {type(payload).__name__}")
+            children = reversed(payload)
             stack.extend((child, depth + 1, nested or attached) for child in children)
     return leaves
 

@@ -173,7 +173,8 @@ def _payload_bytes(part: Message, limits: ParseLimits, text: bool) -> tuple[byte
                 return b"", size, True
             if cte in ("base64", "quoted-printable"):  # 8-bit data is its own bytes: cut after
                 part.set_payload(encoded[: 2 * limits.max_part_bytes])
-        data = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)  # bytes, or None, of a part that is not multipart
+        data = decoded if isinstance(decoded, bytes) else b""
     size = max(size, len(data))
     return data[: limits.max_part_bytes], size, size > limits.max_part_bytes
 
@@ -196,7 +197,11 @@ _AS_IS = compat32.clone(mangle_from_=False)
 
 def _serialized(part: Message) -> bytes:
     try:
-        return b"".join(sub.as_bytes(policy=_AS_IS) for sub in part.get_payload())
+        payload = part.get_payload()
+        subs = [sub for sub in payload if isinstance(sub, Message)]
+        if isinstance(payload, Message) or len(subs) != len(payload):
+            return b""  # text has no as_bytes: what the join raised on
+        return b"".join(sub.as_bytes(policy=_AS_IS) for sub in subs)
     except Exception:
         return b""
 

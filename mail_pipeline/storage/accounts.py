@@ -290,7 +290,7 @@ class AccountRegistry:
             accounts[slug] = replace(self.get(slug), active=active, updated_at=_now())
             self._save(accounts)
 
-    def update(self, slug: str, **changes) -> Account:
+    def update(self, slug: str, **changes: Any) -> Account:  # Account fields, of their types
         """Change an account's settings (not its secret), validated, in one atomic write."""
         with self._locked():
             accounts = self.load()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,7 +179,8 @@ def reading_connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def frame(path: Path, sql: str, params=()) -> polars.DataFrame:
+def frame(path: Path, sql: str, params: Iterable[object] = ()) -> polars.DataFrame:
     """`sql` over the views, read-only, as a polars DataFrame (DuckDB hands it over as Arrow)."""
     with connect(path) as con:
-        return con.sql(sql, params=list(params)).pl()
+        result: polars.DataFrame = con.sql(sql, params=list(params)).pl()
+        return result

@@ -59,7 +59,9 @@ def read(
     lake: Lake, overlay: Overlay, account: str, day: date, columns: list[str]
 ) -> list[dict[str, Any]]:
     """The content rows' `columns` (which must include the key), in file order, state applied."""
-    rows = lake.read_partition(overlay.base, account, day, columns=columns).to_pylist()
+    rows: list[dict[str, Any]] = lake.read_partition(
+        overlay.base, account, day, columns=columns
+    ).to_pylist()
     current = stored(lake, overlay, account, day) if rows else {}
     if current:
         for row in rows:

@@ -13,6 +13,7 @@ from typing import Any
 
 from mail_pipeline.imap.modseq import lasting_flags
 from mail_pipeline.imap.records import MessageMeta
+from mail_pipeline.sync.plan import FolderPlan
 
 POLICIES = ("keep", "mirror")
 # Columns of raw_messages read to decide (everything but the bytes).
@@ -94,38 +95,43 @@ def edit_day(
         raise ValueError(f"on_server_delete must be one of {POLICIES}, not {policy!r}")
     plans = {p.folder: p for p in plans}
     edits = DayEdits(outputs=[], to_fetch={})
+    # edits.outputs, with None for a row that left its folder until reuse decides its fate
+    outputs: list[list[dict[str, Any]] | None] = []
     gone: list[int] = []
     for index, row in enumerate(stored):
-        edits.outputs.append(_current(row, plans, vanished, policy, edits))
-        if edits.outputs[-1] is None:
+        outputs.append(_current(row, plans, vanished, policy, edits))
+        if outputs[-1] is None:
             gone.append(index)
-    _reuse(stored, plans, message_ids or {}, edits, vanished)
+    _reuse(stored, plans, message_ids or {}, edits, outputs, vanished)
     live = {
         key
-        for i, out in enumerate(edits.outputs)
+        for i, out in enumerate(outputs)
         for entry in out or ()
         if _is_live(stored[i], entry)
         for key in _identity(stored[i])
     }
     for index, row in enumerate(stored):
-        outputs = edits.outputs[index]
+        current = outputs[index]
         elsewhere = bool(live & set(_identity(row)))
         # a tombstone whose message is back (or moved in)
         if row["deleted_at"] is not None and elsewhere:
-            edits.outputs[index] = [o for o in outputs if o]
+            outputs[index] = [o for o in current or () if o]  # _current gave a tombstone a list
         elif index not in gone:
-            if outputs == []:  # a tombstone under mirror, or a folder no longer synced
+            if current == []:  # a tombstone under mirror, or a folder no longer synced
                 edits.erased += 1
                 edits.unsynced += row["deleted_at"] is None
             continue
-        elif outputs is not None or elsewhere:  # moved, or another copy is still on the server
-            edits.outputs[index] = outputs or []
+        elif current is not None or elsewhere:  # moved, or another copy is still on the server
+            outputs[index] = current or []
         else:
             reason = {"deleted_reason": FOLDER_GONE} if row["folder"] in vanished else {}
-            edits.outputs[index] = [{"deleted_at": now, **reason}] if policy == "keep" else []
+            outputs[index] = [{"deleted_at": now, **reason}] if policy == "keep" else []
             edits.gone += 1
             edits.folder_gone += bool(reason)
             edits.erased += policy == "mirror"
+    edits.outputs = [out for out in outputs if out is not None]
+    if len(edits.outputs) != len(stored):  # every row left undecided above was decided here
+        raise RuntimeError(f"{len(stored) - len(edits.outputs)} stored row(s) left undecided")
     return edits
 
 
@@ -159,9 +165,10 @@ def _identity(row: dict[str, Any]) -> list[str]:
 
 def _reuse(
     stored: list[dict[str, Any]],
-    plans: dict[str, Any],
-    message_ids: dict[str, Any],
+    plans: dict[str, FolderPlan],
+    message_ids: dict[tuple[str, int], str | None],
     edits: DayEdits,
+    outputs: list[list[dict[str, Any]] | None],
     vanished: set[str],
 ) -> None:
     """New UIDs whose (Message-ID, size, INTERNALDATE) match a stored row take that row's body;
@@ -173,9 +180,9 @@ def _reuse(
         if row["message_id"]:
             key = (row["message_id"], *match_key(row["internaldate"], row["size"]))
             # Prefer a row that left the server: a move, or a reset's old UID.
-            if key not in sources or edits.outputs[index] is None:
+            if key not in sources or outputs[index] is None:
                 sources[key] = index
-        if row["folder"] in vanished and edits.outputs[index] is None:
+        if row["folder"] in vanished and outputs[index] is None:
             renamed[
                 (row["uidvalidity"], row["uid"], *match_key(row["internaldate"], row["size"]))
             ] = index
@@ -200,6 +207,6 @@ def _reuse(
                 "deleted_at": None,
                 "deleted_reason": None,
             }
-            edits.outputs[source] = (edits.outputs[source] or []) + [new]
+            outputs[source] = (outputs[source] or []) + [new]
             edits.reused += 1
         edits.to_fetch[folder] = left

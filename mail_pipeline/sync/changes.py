@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
 from mail_pipeline.imap.errors import ImapFolderError, ImapFolderMissing
 from mail_pipeline.imap.records import FolderStatus
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.sync import reconcile
 
 
@@ -123,7 +125,7 @@ def inbox_first(folders: Sequence[str]) -> list[str]:
 
 
 def status_folders(
-    session, folders: Sequence[str]
+    session: ImapSession, folders: Sequence[str]
 ) -> dict[str, FolderStatus | ImapFolderError | None]:
     """STATUS of each folder, INBOX first; None for a folder that does not exist (refused, and
     not in LIST: deleted or renamed since it was configured or listed), the error for one the
@@ -140,11 +142,11 @@ def status_folders(
 
 
 def poll_account(
-    session,
+    session: ImapSession,
     folders: Sequence[str],
     previous: dict[str, FolderCursor],
-    first_day,
-    last_day,
+    first_day: date,
+    last_day: date,
     discover: Callable[[], list[str]] | None = None,
     stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
     reconcile_flags: bool = False,
@@ -185,7 +187,7 @@ def poll_account(
             continue
         change = classify(previous.get(folder), status)
         poll.changes[folder] = change
-        if change is Change.REMOVED:
+        if change is Change.REMOVED or status is None:  # classify: a None status is REMOVED
             poll.days |= _stored_days(stored, folder, previous.get(folder)) & window
             continue
         poll.cursors[folder] = FolderCursor.of(status)
@@ -228,7 +230,7 @@ def _stored_days(
 
 
 def _changed_days(
-    session,
+    session: ImapSession,
     folder: str,
     cursor: FolderCursor,
     status: FolderStatus,
@@ -253,7 +255,7 @@ def _changed_days(
 
 
 def new_days(
-    session, folder: str, from_uid: int | None, first_day, last_day
+    session: ImapSession, folder: str, from_uid: int | None, first_day: date, last_day: date
 ) -> tuple[set[Any], int] | None:
     """UTC days of the folder's messages from UID `from_uid` on, or (None) of every message
     around the window, and how many UIDs that is; None when the folder no longer exists

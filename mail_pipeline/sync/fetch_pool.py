@@ -82,7 +82,7 @@ class FetchPool:
     def __enter__(self) -> FetchPool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
         for thread in self._threads:
             thread.join()

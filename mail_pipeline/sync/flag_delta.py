@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mail_pipeline.imap import modseq
-from mail_pipeline.imap.errors import ImapFolderError
+from mail_pipeline.imap.errors import ImapFolderError, ImapProtocolError
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.storage import state
 from mail_pipeline.storage.lake import Lake
@@ -79,11 +79,18 @@ def read(
                 max(status.uidnext - 1, 0),
                 status.highestmodseq,
                 {s.uid: s.flags for s in changes.flags},
-                {s.uid: utc_day(s.internaldate) for s in changes.flags},
+                {s.uid: utc_day(_internaldate(s)) for s in changes.flags},
                 changes.vanished,
             )
         )
     return deltas
+
+
+def _internaldate(flag_state: modseq.FlagState) -> datetime:
+    # asked for with FLAGS (`changed_since`); utc_day raised AttributeError on None before
+    if flag_state.internaldate is None:
+        raise ImapProtocolError(f"FETCH response for UID {flag_state.uid} has no INTERNALDATE")
+    return flag_state.internaldate
 
 
 @dataclass
@@ -171,7 +178,8 @@ def _named_rows(
         table, overlay, [d.folder for d in deltas]
     ):
         return None  # live rows of a folder no longer synced, or gone from the server
-    return table.filter(functools.reduce(pc.or_, named)).to_pylist()
+    rows: list[dict[str, Any]] = table.filter(functools.reduce(pc.or_, named)).to_pylist()
+    return rows
 
 
 def _tombstones_only(

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def confirm(session: ImapSession, candidates: Iterable[str]) -> tuple[list[str], list[str]]:
     """(the candidates a LIST of their own name still shows, those it confirms gone)."""
-    back, gone = [], []
+    back: list[str] = []
+    gone: list[str] = []
     for folder in candidates:
         (back if session.exists(folder) else gone).append(folder)
     return back, gone

@@ -207,7 +207,8 @@ def plan_folders(
     renamed meanwhile): those are left out, so the account's other folders still sync.
     `planned` hears of each run of days' plans as soon as they are made (fetching can start): the
     first folder's first days on their own, as the link idles until some plan is made."""
-    plans, vanished = {}, []
+    plans: dict[str, dict[date, FolderPlan]] = {}
+    vanished: list[str] = []
     for folder in folders:
         try:
             plans[folder] = plan_folder(

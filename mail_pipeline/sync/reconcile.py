@@ -20,6 +20,7 @@ from mail_pipeline.imap import modseq
 from mail_pipeline.imap.records import FolderStatus
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.storage import state
+from mail_pipeline.storage.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,10 @@ class StoredFolder(Mapping[int, StoredMessage]):
 StoredIndex = dict[tuple[str, int], StoredFolder]
 
 
-def read_stored(lake, account: str, days: Iterable[date]) -> StoredIndex:
+def read_stored(lake: Lake, account: str, days: Iterable[date]) -> StoredIndex:
     """What the lake's raw_messages hold of the account on `days` (no raw bytes read)."""
-    tables, overlay = [], {}
+    tables: list[pa.Table] = []
+    overlay: dict[tuple[Any, ...], dict[str, Any]] = {}
     for day in days:
         table = lake.read_partition(
             "raw_messages", account, day, columns=[*state.RAW.key, *state.RAW.columns]
@@ -178,7 +180,7 @@ def changed_days(
     qresync = by_modseq and session.enable("QRESYNC")
     session.select(check.folder)
     days: set[date] = set()
-    if by_modseq:
+    if by_modseq and check.previous_modseq is not None:  # by_modseq says it is not None
         changes = modseq.changed_since(session, check.previous_modseq, qresync)
         # New messages carry a new mod-sequence too; their days come from the new-mail path.
         changed = [state for state in changes.flags if state.uid < check.previous_uidnext]
