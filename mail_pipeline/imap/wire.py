@@ -19,11 +19,15 @@ anything else can be sent, which a server tens of milliseconds away makes felt.
 from __future__ import annotations
 
 import imaplib
+import io
 import logging
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient, imap4, imap_utf7, tls
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 # What this module uses that imapclient and imaplib do not document, on a connected client and
 # on its imaplib connection (some are set in their __init__, so only an instance has them).
@@ -61,7 +65,10 @@ class _Deflated:
         """Inflate more of the stream into the buffer; False at the end of the connection."""
         pending = self.inflate.unconsumed_tail
         if not pending:
-            pending = self.connection.file.read1(65536)
+            reader = self.connection.file
+            if not isinstance(reader, io.BufferedReader):  # socket.makefile("rb") makes one
+                raise TypeError(f"the connection reads from a {type(reader).__name__}")
+            pending = reader.read1(65536)
             if pending is None:  # a non-blocking socket with nothing yet (imapclient's IDLE)
                 raise BlockingIOError("no data")
             if not pending:
@@ -110,8 +117,8 @@ class _Greeted(imaplib.IMAP4):
 
     # imaplib's documented I/O methods: everything it and imapclient send and read goes through
     # them, so once COMPRESS is on, the stream is deflated here and nowhere else.
-    def send(self, data: bytes) -> None:
-        super().send(data if self._deflated is None else self._deflated.pack(data))
+    def send(self, data: Buffer) -> None:
+        super().send(data if self._deflated is None else self._deflated.pack(bytes(data)))
 
     def read(self, size: int) -> bytes:
         return super().read(size) if self._deflated is None else self._deflated.read(size)

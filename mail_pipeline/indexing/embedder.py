@@ -10,10 +10,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,11 @@ from mail_pipeline.indexing.backend import (
     write_choice,
 )
 from mail_pipeline.indexing.openvino_encoder import OpenVinoEncoder
+
+if TYPE_CHECKING:  # imported where used: torch and sentence-transformers load slowly
+    from sentence_transformers import SentenceTransformer
+
+    from mail_pipeline.indexing.query_encoder import TracedQueryEncoder
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -68,7 +73,8 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     off by ~1e-3)."""
     vectors = vectors.astype(np.float32, copy=False)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def resolve_model_path(model: str) -> str:
@@ -127,12 +133,23 @@ class TokenizerCounter:
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the word pieces, special tokens excluded."""
-        return self._tokenizer.encode(text, add_special_tokens=False).offsets
+        spans: list[tuple[int, int]] = self._tokenizer.encode(
+            text, add_special_tokens=False
+        ).offsets
+        return spans
 
 
-def _local_config(model_path: str, name: str) -> dict[str, Any] | None:
+def _local_config(model_path: str, name: str) -> Any:
+    """A JSON file of the model's folder (a dict, or a list for modules.json), or None."""
     path = Path(model_path) / name
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _known(value: int | None, what: str) -> int:
+    """A figure sentence-transformers reads off the model, which every model here states."""
+    if value is None:
+        raise ValueError(f"the model does not state its {what}")
+    return int(value)
 
 
 def default_cache_dir() -> Path:
@@ -164,12 +181,12 @@ class Embedder:
         self.requested_backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.batch_size = batch_size
-        self._models: dict[str, Any] = {}  # precision -> SentenceTransformer
+        self._models: dict[str, SentenceTransformer] = {}  # by precision
         self._openvino: OpenVinoEncoder | None = None
         self._tokens: TokenizerCounter | None = None
         self._lock = threading.RLock()
         self._queries = 0
-        self._query_encoder = None
+        self._query_encoder: TracedQueryEncoder | None = None
         self.choice: Choice | None = None
         self.backend: str | None = None
         self.device: str | None = None
@@ -186,7 +203,7 @@ class Embedder:
         config = _local_config(self.model_path, "sentence_bert_config.json")
         if config and config.get("max_seq_length"):
             return int(config["max_seq_length"])
-        return int(self._loaded().max_seq_length)
+        return _known(self._loaded().max_seq_length, "maximum sequence length")
 
     @cached_property
     def dimension(self) -> int:
@@ -198,7 +215,7 @@ class Embedder:
         )
         if modules and plain and pooling:
             return int(pooling["word_embedding_dimension"])
-        return int(self._loaded().get_sentence_embedding_dimension())
+        return _known(self._loaded().get_sentence_embedding_dimension(), "embedding dimension")
 
     def _resolve(self) -> None:
         with self._lock:
@@ -259,7 +276,7 @@ class Embedder:
                 f"the openvino backend runs local mean-pooling models only; {self.model_id} is not one"
             )
 
-    def _runtime(self, runtime: Runtime, device: str):
+    def _runtime(self, runtime: Runtime, device: str) -> Callable[[Sequence[str]], np.ndarray]:
         """The encode function of one runtime, loading it on first use."""
         if runtime.backend == "openvino":
             return self._openvino_encoder().encode
@@ -272,15 +289,17 @@ class Embedder:
                 self._openvino = OpenVinoEncoder(self.model_path, self.cache_dir, self.max_tokens)
             return self._openvino
 
-    def _torch_model(self, precision: str, device: str):
+    def _torch_model(self, precision: str, device: str) -> SentenceTransformer:
         with self._lock:
             if precision not in self._models:
                 self._models[precision] = self._load(precision, device)
             return self._models[precision]
 
-    def _loaded(self):
+    def _loaded(self) -> SentenceTransformer:
         """The sentence-transformers model of the chosen torch runtime (torch fp32 under OpenVINO)."""
         self._resolve()
+        if self.precision is None or self.device is None:  # _resolve chose both
+            raise RuntimeError("the embedder chose no runtime")
         return self._torch_model(
             self.precision, "cpu" if self.backend == "openvino" else self.device
         )
@@ -292,16 +311,16 @@ class Embedder:
         self._resolve()
         return self.model_id if self.precision == "fp32" else f"{self.model_id}@{self.precision}"
 
-    def _load(self, precision: str, device: str):
+    def _load(self, precision: str, device: str) -> SentenceTransformer:
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()  # a tqdm bar per load clutters the run logs
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a tqdm bar per load clutters the run logs
         kwargs = {"dtype": torch.bfloat16} if precision == "bf16" else {}
         return SentenceTransformer(self.model_path, device=device, model_kwargs=kwargs)
 
-    def _torch_encode(self, model, texts: Sequence[str]) -> np.ndarray:
+    def _torch_encode(self, model: SentenceTransformer, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         lengths = [min(self.tokens.count(text), self.max_tokens) for text in texts]
@@ -332,7 +351,8 @@ class Embedder:
         through the traced model where it applies (query_encoder.py: 12 instead of 20 ms on 2 cores)."""
         self._resolve()
         if self.backend == "openvino":
-            return self.encode([text])[0]
+            first: np.ndarray = self.encode([text])[0]
+            return first
         model = self._loaded()
         with self._lock:
             self._queries += 1
@@ -342,7 +362,10 @@ class Embedder:
                 if query_encoder.traceable(model, self.device, self.precision):
                     self._query_encoder = query_encoder.build(model)
             encoder = self._query_encoder
-        return normalized(encoder(text)[None])[0] if encoder is not None else self.encode([text])[0]
+        vector: np.ndarray = (
+            normalized(encoder(text)[None])[0] if encoder is not None else self.encode([text])[0]
+        )
+        return vector
 
 
 @lru_cache(maxsize=2)

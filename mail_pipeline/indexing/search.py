@@ -211,7 +211,7 @@ def _hit(chunk: dict[str, Any], query: str) -> SearchHit:
     )
 
 
-def _listed_hit(row: dict) -> SearchHit:
+def _listed_hit(row: dict[str, Any]) -> SearchHit:
     """An email an operators-only query lists (newest first): no rank, its body's start as snippet."""
     body = _SPACES.sub(" ", row.get("body") or "").strip()
     return SearchHit(

@@ -135,8 +135,10 @@ def walk(msg: Message, limits: ParseLimits, defects: list[str]) -> list[Leaf]:
             payload = part.get_payload()
             if not isinstance(payload, list):  # is_multipart() is a list payload
                 raise TypeError(f"multipart payload is a {type(payload).__name__}")
-            children = reversed(payload)
-            stack.extend((child, depth + 1, nested or attached) for child in children)
+            for child in reversed(payload):
+                if not isinstance(child, Message):  # compat32 parses every child as one
+                    raise TypeError(f"a multipart's child is a {type(child).__name__}")
+                stack.append((child, depth + 1, nested or attached))
     return leaves
 
 

@@ -16,14 +16,20 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
+
+if TYPE_CHECKING:  # lancedb is imported where used: ~115 MB and ~0.8 s that most processes skip
+    from lancedb.index import HnswSq, IndexConfig
+    from lancedb.query import LanceQueryBuilder
+    from lancedb.table import Table
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,7 +70,7 @@ def scalar_indexes() -> dict[str, Any]:
 # near-constant: at 56k chunks 5 ms instead of 40 (bench/RESULTS.md, search section). Scalar
 # quantization costs a little accuracy; re-ranking twice the asked-for candidates on the full
 # vectors wins it back (recall@50 against exact search 1.00 in the measurement behind this).
-def vector_index():
+def vector_index() -> HnswSq:
     from lancedb.index import HnswSq
 
     return HnswSq(distance_type="cosine", num_partitions=1)
@@ -179,13 +185,13 @@ class VectorStore:
         import lancedb
 
         self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
-        self._table = None
+        self._table: Table | None = None
         self._columns: list[str] | None = None
         self._migrated = False
 
     # -- tables ------------------------------------------------------------------------------
 
-    def _open(self):
+    def _open(self) -> Table | None:
         """The table, opened once per store: the handle still checks for new versions on every
         read (the consistency interval above), and opening costs about 1 ms a time, twice a
         search. The pipeline never drops the table; retention deletes rows."""
@@ -196,7 +202,7 @@ class VectorStore:
                 return None
         return self._table
 
-    def _open_or_create(self):
+    def _open_or_create(self) -> Table:
         table = self._open()
         if table is not None:
             self._add_missing_columns(table)
@@ -210,7 +216,7 @@ class VectorStore:
                 raise
             return table
 
-    def _add_missing_columns(self, table) -> None:
+    def _add_missing_columns(self, table: Table) -> None:
         """Bring a table made by an older version up to the schema (old rows get nulls), once
         per store; what is missing is looked up on each try, as a parallel writer may win."""
 
@@ -246,6 +252,8 @@ class VectorStore:
         data = self._as_table(rows, account, day)
         table = self._open_or_create()
         where = filter_clause(account=account, day=day)
+        if where is None:  # an account and a day always make a clause
+            raise ValueError(f"no filter for {account}/{day}")
         if data.num_rows == 0:
             with_retries(lambda: table.delete(where), f"clear {account}/{day}")
         else:
@@ -257,9 +265,10 @@ class VectorStore:
             )
             with_retries(lambda: merge.execute(data), f"replace {account}/{day}")
         self._maintain(table)
-        return data.num_rows
+        written: int = data.num_rows
+        return written
 
-    def _maintain(self, table) -> None:
+    def _maintain(self, table: Table) -> None:
         """Create missing indexes, fold new rows into existing ones, compact when fragmented.
 
         The vector index is not folded into: each fold adds a segment, a separate graph every
@@ -288,32 +297,30 @@ class VectorStore:
             log.log(level, "vector index upkeep skipped: %s", error)
 
     @staticmethod
-    def _refresh_vector_index(table, index) -> None:
+    def _refresh_vector_index(table: Table, index: IndexConfig) -> None:
         """Rebuild the vector index whole once the rows it misses cost more to scan than a few
         milliseconds, or once a compaction split it into segments."""
-        if index.num_unindexed_rows > VECTOR_REINDEX_UNINDEXED_ROWS or index.num_segments > 1:
+        unindexed, segments = index.num_unindexed_rows or 0, index.num_segments or 0
+        if unindexed > VECTOR_REINDEX_UNINDEXED_ROWS or segments > 1:
             table.create_index("vector", config=vector_index(), replace=True)
 
     @staticmethod
-    def _wanted_indexes(table) -> dict[str, Any]:
+    def _wanted_indexes(table: Table) -> dict[str, Any]:
         """The scalar and full-text indexes always; the vector index once the table is big enough."""
         if table.count_rows() < VECTOR_INDEX_MIN_ROWS:
             return scalar_indexes()
         return {**scalar_indexes(), "vector": vector_index()}
 
-    def _rebuild_indexes(self, table) -> None:
+    def _rebuild_indexes(self, table: Table) -> None:
         wanted = self._wanted_indexes(table)
         for index in table.list_indices():
             # Not wanted any more: the vector index of a table now small again.
             if not set(index.columns) & wanted.keys():
                 name = index.name
-                with_retries(lambda name=name: table.drop_index(name), f"drop index {name}")
+                with_retries(partial(table.drop_index, name), f"drop index {name}")
         for column, config in wanted.items():
             with_retries(
-                lambda column=column, config=config: table.create_index(
-                    column, config=config, replace=True
-                ),
-                f"index {column}",
+                partial(table.create_index, column, config=config, replace=True), f"index {column}"
             )
 
     def drop_before(self, cutoff: date) -> int:
@@ -342,7 +349,7 @@ class VectorStore:
         if table is not None:
             self._erase_deleted(table)
 
-    def _erase_deleted(self, table) -> None:
+    def _erase_deleted(self, table: Table) -> None:
         with_retries(
             lambda: table.to_lance().optimize.compact_files(
                 materialize_deletions=True, materialize_deletions_threshold=0.0
@@ -368,7 +375,8 @@ class VectorStore:
         stats = table.to_lance().cleanup_old_versions(
             older_than=PRUNE_OLDER_THAN, delete_unverified=True
         )
-        return stats.bytes_removed
+        freed: int = stats.bytes_removed
+        return freed
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -378,7 +386,8 @@ class VectorStore:
         wanted = sorted({sha for sha in text_sha256s if _HEX.match(sha)})
         if table is None or not wanted:
             return {}
-        dataset, found = table.to_lance(), {}
+        dataset = table.to_lance()
+        found: dict[str, np.ndarray] = {}
         for offset in range(0, len(wanted), CACHE_LOOKUP_BATCH):
             batch = ", ".join(
                 sql_string(sha) for sha in wanted[offset : offset + CACHE_LOOKUP_BATCH]
@@ -403,11 +412,12 @@ class VectorStore:
         table = self._open()
         if table is None:
             return []
-        return (
+        rows: list[dict[str, Any]] = (
             table.to_lance()
             .to_table(columns=columns, filter=filter_clause(account=account, day=day))
             .to_pylist()
         )
+        return rows
 
     def chunk_ids(self, account: str, day: date) -> set[str]:
         """The chunk ids stored for one partition (the asset check compares them with the lake)."""
@@ -445,31 +455,34 @@ class VectorStore:
             else 0
         )
 
-    def search_vectors(self, vector: np.ndarray | None, k: int, **filters) -> list[dict[str, Any]]:
+    def search_vectors(
+        self, vector: np.ndarray | None, k: int, **filters: Any
+    ) -> list[dict[str, Any]]:
         """Nearest chunks by cosine similarity (`_score` = 1 - cosine distance)."""
         if vector is None:
             raise ValueError("a vector search needs a query vector")
         table = self._open()
         if table is None or k <= 0:
             return []
-        query = (
-            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .refine_factor(VECTOR_REFINE_FACTOR)
-        )
-        hits = self._run(query, ["_distance"], k, filters)
+        from lancedb.query import LanceVectorQueryBuilder
+
+        nearest = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+        if not isinstance(nearest, LanceVectorQueryBuilder):  # what a vector query builds
+            raise TypeError(f"a vector search built a {type(nearest).__name__}")
+        query = nearest.distance_type("cosine").refine_factor(VECTOR_REFINE_FACTOR)
+        hits = self._run(table, query, ["_distance"], k, filters)
         for hit in hits:
             hit["_score"] = 1.0 - float(hit.pop("_distance"))
         return hits
 
-    def search_words(self, text: str | None, k: int, **filters) -> list[dict[str, Any]]:
+    def search_words(self, text: str | None, k: int, **filters: Any) -> list[dict[str, Any]]:
         """Chunks by BM25 over the full-text index (`_score` is BM25)."""
         self._require_text(text, "text")
         table = self._open()
         if table is None or k <= 0:
             return []
         return self._run(
-            table.search(text, query_type="fts", fts_columns="text"), ["_score"], k, filters
+            table, table.search(text, query_type="fts", fts_columns="text"), ["_score"], k, filters
         )
 
     @staticmethod
@@ -478,9 +491,14 @@ class VectorStore:
             raise ValueError(f"{mode} search needs query text")
 
     def _run(
-        self, query, score_columns: list[str], k: int, filters: dict[str, Any]
+        self,
+        table: Table,
+        query: LanceQueryBuilder,
+        score_columns: list[str],
+        k: int,
+        filters: dict[str, Any],
     ) -> list[dict[str, Any]]:
-        if filters.get("live_only") and "deleted_at" not in self._result_columns():
+        if filters.get("live_only") and "deleted_at" not in self._result_columns(table):
             filters = {
                 **filters,
                 "live_only": False,
@@ -488,13 +506,16 @@ class VectorStore:
         where = filter_clause(**filters)
         if where:
             query = query.where(where, prefilter=True)
-        return query.select(self._result_columns() + score_columns).limit(k).to_list()
+        rows: list[dict[str, Any]] = (
+            query.select(self._result_columns(table) + score_columns).limit(k).to_list()
+        )
+        return rows
 
-    def _result_columns(self) -> list[str]:
+    def _result_columns(self, table: Table) -> list[str]:
         """RESULT_COLUMNS the table has: one not yet migrated (no pipeline run since an upgrade)
         is still searchable; its hits name no attachment."""
         if self._columns is None or len(self._columns) < len(RESULT_COLUMNS):
-            names = set(self._open().schema.names)
+            names = set(table.schema.names)
             self._columns = [c for c in RESULT_COLUMNS if c in names]
         return self._columns
 

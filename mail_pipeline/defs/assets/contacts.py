@@ -1,5 +1,7 @@
 """contacts: per account, one row per correspondent over the retention window."""
 
+from typing import Any
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from mail_pipeline.defs.partitions import accounts_partitions
@@ -16,7 +18,7 @@ from mail_pipeline.storage.catalog import memory_connection
 )
 def contacts(
     context: AssetExecutionContext, lake: LakeResource, imap: ImapResource
-) -> MaterializeResult:
+) -> MaterializeResult[Any]:
     """Who the account corresponds with: names, organisation, messages from and to them, threads, first and last seen."""
     account = context.partition_key
     registered = imap.registry.load().get(account)

@@ -1,5 +1,7 @@
 """daily_digest: per account and day, what needs the owner, with extracts and links to the page."""
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -25,7 +27,7 @@ def build_daily_digest(partitions: MultiPartitionsDefinition) -> AssetsDefinitio
         lake: LakeResource,
         imap: ImapResource,
         digest: DigestResource,
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[Any]:
         """Threads awaiting the owner's reply, new correspondents, flagged mail, the busiest threads and attachments of the day."""
         account, day = split_key(context.partition_key)
         registered = imap.registry.load().get(account)
