@@ -26,7 +26,12 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=[*build_mail_assets(partitions), retention],
         asset_checks=build_checks(partitions),
         jobs=[ingest_job, retention_job, scrub_job],
-        sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
+        sensors=[
+            new_mail_sensor_every(
+                settings.sensor_interval_s,
+                settings.watch_sensor_interval_s if settings.watch else None,
+            )
+        ],
         schedules=[daily_catch_up, daily_retention, daily_scrub],
         resources=build_resources(settings),
         # Materializations launched from the UI also run in one process: one login, one model load.

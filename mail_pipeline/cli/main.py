@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from mail_pipeline import logs
-from mail_pipeline.cli import accounts, keys, pipeline, serve
+from mail_pipeline.cli import accounts, keys, pipeline, serve, watch
 from mail_pipeline.cli.preflight import PreflightError
 from mail_pipeline.cli.registry import COMMANDS, command
 from mail_pipeline.cli.signin import CliError
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.register(groups)
     pipeline.register(groups, command)
     serve.register(groups, command)
+    watch.register(groups, command)
     return parser
 
 
