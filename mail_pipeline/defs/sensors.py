@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -212,7 +213,7 @@ def new_mail(
     imap: ImapResource,
     lake: LakeResource,
     live_interval_s: int | None = None,
-):
+) -> SensorResult:
     """Polls every active account's folders with STATUS and requests ingest runs for days with new
     mail, flag changes or messages gone from the server (`sync.reconcile`).
 
@@ -290,12 +291,14 @@ def new_mail(
     )
 
 
-def new_mail_sensor_every(interval_s: int, live_tick_s: int | None = None):
+def new_mail_sensor_every(interval_s: int, live_tick_s: int | None = None) -> SensorDefinition:
     """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL);
     with `live_tick_s` (the watcher on), every `live_tick_s` seconds, polling the accounts woken by
     the watcher and the others every `interval_s` (`LiveGate`)."""
 
-    def evaluate(context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource):
+    def evaluate(
+        context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource
+    ) -> SensorResult:
         return new_mail(context, imap, lake, interval_s if live_tick_s else None)
 
     return sensor(
