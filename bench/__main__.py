@@ -1,4 +1,4 @@
-"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags] [--out bench/]`:
+"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags,live,live_idle] [--out bench/]`:
 run the benchmark sections on one synthetic mailbox and merge their figures into results.json and
 RESULTS.md."""
 
@@ -33,6 +33,7 @@ SECTION_MODULES = (
     "bench.sensor",
     "bench.backfill",
     "bench.flags",
+    "bench.live",
 )
 
 

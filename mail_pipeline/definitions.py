@@ -39,7 +39,12 @@ def build_definitions(settings: Settings) -> Definitions:
         ],
         asset_checks=build_checks(partitions),
         jobs=[ingest_job, retention_job, scrub_job, digest_job, contacts_job],
-        sensors=[new_mail_sensor_every(settings.sensor_interval_s)],
+        sensors=[
+            new_mail_sensor_every(
+                settings.sensor_interval_s,
+                settings.watch_sensor_interval_s if settings.watch else None,
+            )
+        ],
         schedules=[
             daily_catch_up,
             daily_retention,

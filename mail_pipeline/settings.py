@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     # Converted models and measured backend choices; unset: $XDG_CACHE_HOME/mail_pipeline.
     model_cache_dir: Path | None = Field(None, validation_alias=_env("MODEL_CACHE_DIR"))
     sensor_interval_s: int = Field(60, ge=1, validation_alias=_env("SENSOR_INTERVAL"))
+    # The live-mail watcher (mail_pipeline/watch): IMAP IDLE on the synced folders wakes the sensor,
+    # which then ticks every WATCH_SENSOR_INTERVAL seconds but polls an account only when woken or
+    # SENSOR_INTERVAL has passed. false: no watcher, the sensor polls every SENSOR_INTERVAL as before.
+    watch: bool = Field(True, validation_alias=_env("WATCH"))
+    watch_sensor_interval_s: int = Field(2, ge=1, validation_alias=_env("WATCH_SENSOR_INTERVAL"))
+    # IDLE connections per account (one per folder, INBOX first; the rest are polled): Gmail allows
+    # 15 per account, many servers fewer, and each run needs MAIL_PIPELINE_IMAP_CONNECTIONS more.
+    watch_connections: int = Field(8, ge=0, le=15, validation_alias=_env("WATCH_CONNECTIONS"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
     folder_discovery_interval_s: int = Field(
         600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL")

@@ -345,3 +345,17 @@ def fetch_no_for(
         return reshaped
 
     return rewrite
+
+
+def without_capability(name: bytes) -> Rewrite:
+    """`name` (e.g. b"IDLE") left out of every capability list: the greeting's, CAPABILITY's and
+    LOGIN's `OK [CAPABILITY ...]`, as from a server that does not offer it."""
+    word = re.compile(rb"(?<=[ \[])" + re.escape(name) + rb"(?=[ \]\r])", re.IGNORECASE)
+
+    def rewrite(response: Response) -> list[Response]:
+        line = response[0] if len(response) == 1 else b""
+        if isinstance(line, bytes) and b"CAPABILITY " in line.upper():
+            return [[re.sub(rb"  +", b" ", word.sub(b"", line)).replace(b" ]", b"]")]]
+        return [response]
+
+    return rewrite

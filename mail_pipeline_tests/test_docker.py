@@ -27,7 +27,7 @@ from mail_pipeline_tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
-APP_SERVICES = ("code", "webserver", "daemon", "search")
+APP_SERVICES = ("code", "webserver", "daemon", "search", "watcher")
 CONTAINER_WORKSPACE = "/opt/mail_pipeline/docker/workspace.yaml"
 
 

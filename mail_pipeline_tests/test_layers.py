@@ -20,6 +20,7 @@ PLAIN = [
     "stages",
     "demo",
     "service",
+    "watch",
 ]
 
 

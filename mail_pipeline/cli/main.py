@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from mail_pipeline import logs
-from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve
+from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve, watch
 from mail_pipeline.cli.preflight import PreflightError
 from mail_pipeline.cli.registry import COMMANDS, command
 from mail_pipeline.cli.signin import CliError
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(groups, command)
     mail.register(groups, command)
     digest.register(groups, command)
+    watch.register(groups, command)
     return parser
 
 

@@ -236,6 +236,16 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
         env=child_environment(settings, home, verbose),
         cwd=home,
     )
+    # The watcher only wakes the sensor: it starts with the others and stops with them.
+    watcher = (
+        subprocess.Popen(
+            [sys.executable, "-m", "mail_pipeline.cli", "watch"],
+            env=child_environment(settings, home, verbose),
+            cwd=home,
+        )
+        if settings.watch
+        else None
+    )
     dagster = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("dagster")),
@@ -266,6 +276,8 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
         return 0
     finally:
         stop_process(search)
+        if watcher:
+            stop_process(watcher)
         if server:
             server.stop()
 
@@ -384,6 +396,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         line = f"{account:<16} {folder:<20} last sync {when}  {status:<8} {stored:>7} stored"
         if failures:
             line += f"  {failures} consecutive failure(s): {error}"
+        print(line)
+    from mail_pipeline.cli.watch import status_lines
+
+    for line in status_lines(settings):
         print(line)
     return 0
 

@@ -2,10 +2,12 @@
 
 import time
 from datetime import date
+from pathlib import Path
 
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -19,6 +21,7 @@ from mail_pipeline.defs.resources import ImapResource, LakeResource
 from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.sync import changes
+from mail_pipeline.watch import signals
 
 
 def run_key(
@@ -180,7 +183,37 @@ def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll)
     return notes
 
 
-def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource):
+class LiveGate:
+    """With the watcher: the sensor ticks every few seconds, and polls an account only when the
+    watcher woke it (IDLE saw a change) or `interval_s` (MAIL_PIPELINE_SENSOR_INTERVAL) has passed,
+    so folders the watcher does not hold are polled as often as without it."""
+
+    def __init__(self, context: SensorEvaluationContext, data_dir: str, interval_s: int) -> None:
+        self.interval_s = interval_s
+        self.wake_ups = signals.wake_ups(Path(data_dir))
+        self.polled = changes.load_listed(context.cursor, changes.POLLED_KEY)
+        self.answered = changes.load_listed(context.cursor, changes.WOKEN_KEY)
+
+    def due(self, account: str, now: float) -> bool:
+        woken = self.wake_ups.get(account, 0.0) > self.answered.get(account, 0.0)
+        return woken or due(self.polled.get(account), self.interval_s, now)
+
+    def polled_now(self, account: str, now: float) -> None:
+        # Failed polls count too: a server that is down is not asked again every few seconds.
+        self.polled[account] = now
+        if account in self.wake_ups:
+            self.answered[account] = self.wake_ups[account]
+
+    def cursor_parts(self) -> dict[str, dict[str, float]]:
+        return {changes.POLLED_KEY: self.polled, changes.WOKEN_KEY: self.answered}
+
+
+def new_mail(
+    context: SensorEvaluationContext,
+    imap: ImapResource,
+    lake: LakeResource,
+    live_interval_s: int | None = None,
+) -> SensorResult:
     """Polls every active account's folders with STATUS and requests ingest runs for days with new
     mail, flag changes or messages gone from the server (`sync.reconcile`).
 
@@ -197,10 +230,15 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
     cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
     reconciled = changes.load_listed(context.cursor, changes.RECONCILED_KEY)
     accounts = imap.active_accounts()
+    gate = LiveGate(context, imap.data_dir, live_interval_s) if live_interval_s else None
+    if gate is not None:
+        accounts = [a for a in accounts if gate.due(a.slug, time.time())]
     first, last = lake.window.cutoff(), lake.window.today()
     requests, failures, notes = [], [], []
     for account in accounts:
         now = time.time()
+        if gate is not None:
+            gate.polled_now(account.slug, now)
         reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
         try:
             with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
@@ -240,7 +278,9 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
         else:
             listed[account.slug] = listed_at
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
-    cursor = changes.dump_cursors(cursors, listed, reconciled)
+    cursor = changes.dump_cursors(
+        cursors, listed, reconciled, gate.cursor_parts() if gate is not None else None
+    )
     if not requests and not partitions:
         reason = "; ".join(
             ["no new mail", *notes, *([f"failed: {'; '.join(failures)}"] if failures else [])]
@@ -251,13 +291,21 @@ def new_mail(context: SensorEvaluationContext, imap: ImapResource, lake: LakeRes
     )
 
 
-def new_mail_sensor_every(interval_s: int):
-    """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL)."""
+def new_mail_sensor_every(interval_s: int, live_tick_s: int | None = None) -> SensorDefinition:
+    """The new-mail sensor, ticking at most every `interval_s` seconds (MAIL_PIPELINE_SENSOR_INTERVAL);
+    with `live_tick_s` (the watcher on), every `live_tick_s` seconds, polling the accounts woken by
+    the watcher and the others every `interval_s` (`LiveGate`)."""
+
+    def evaluate(
+        context: SensorEvaluationContext, imap: ImapResource, lake: LakeResource
+    ) -> SensorResult:
+        return new_mail(context, imap, lake, interval_s if live_tick_s else None)
+
     return sensor(
         name="new_mail_sensor",
         job=ingest_job,
-        minimum_interval_seconds=interval_s,
+        minimum_interval_seconds=min(live_tick_s, interval_s) if live_tick_s else interval_s,
         default_status=DefaultSensorStatus.RUNNING,
         description="Polls every active account's folders with STATUS and requests `ingest` runs for exactly "
         "the days that received mail; keeps the account partitions equal to the account registry.",
-    )(new_mail)
+    )(evaluate)

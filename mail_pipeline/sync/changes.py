@@ -60,6 +60,10 @@ Cursors = dict[str, dict[str, FolderCursor]]
 # is never in a slug ([a-z0-9_-]), and a cursor written before these keys existed still loads.
 LISTED_KEY = "@listed"
 RECONCILED_KEY = "@reconciled"
+# With the watcher (mail_pipeline/watch): when each account was last polled, and the time of the
+# last wake-up a poll has answered.
+POLLED_KEY = "@polled"
+WOKEN_KEY = "@woken"
 
 
 def load_cursors(text: str | None) -> Cursors:
@@ -81,6 +85,7 @@ def dump_cursors(
     cursors: Cursors,
     listed: dict[str, float] | None = None,
     reconciled: dict[str, float] | None = None,
+    more: dict[str, dict[str, float]] | None = None,
 ) -> str:
     data: dict[str, Any] = {
         account: {
@@ -89,7 +94,7 @@ def dump_cursors(
         }
         for account, folders in sorted(cursors.items())
     }
-    for key, times in ((LISTED_KEY, listed), (RECONCILED_KEY, reconciled)):
+    for key, times in ((LISTED_KEY, listed), (RECONCILED_KEY, reconciled), *(more or {}).items()):
         if times:
             data[key] = dict(sorted(times.items()))
     return json.dumps(data, separators=(",", ":"))

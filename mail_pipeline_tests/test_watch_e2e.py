@@ -1,0 +1,81 @@
+"""Live mail end to end: the real daemon (`dagster dev`) with the sensor's own poll an hour apart,
+the watcher and the running search service: a message APPENDed is found by `GET /api/search`,
+and a flag set on the server reaches `emails`, each through a wake-up, not a poll."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
+
+import pytest
+from dagster import DagsterInstance
+
+from mail_pipeline.cli.pipeline import write_instance_config
+from mail_pipeline.settings import get_settings
+from mail_pipeline.watch.folder import WatchTiming
+from mail_pipeline.watch.watcher import Watcher
+from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
+from mail_pipeline_tests.indexed_demo import cli, environment, serving
+from mail_pipeline_tests.mailgen import message
+from mail_pipeline_tests.proxied_mailbox import register
+from mail_pipeline_tests.test_daemon_e2e import finished_runs, flagged
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def live_stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
+    # Only the first tick polls by the clock: everything after it comes from wake-ups.
+    monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3600")
+    settings = get_settings()
+    home = write_instance_config(settings)
+    register(dovecot, proxy, data_dir, folders=("INBOX",))
+    env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
+    server = DagsterDev(home, env, tmp_path / "dagster.log").start()
+    stop = threading.Event()
+    watcher = Watcher(settings, WatchTiming(step_s=0.5))
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    service_env = environment(data_dir, MAIL_PIPELINE_TODAY=TODAY.isoformat())
+    with serving(cli("serve", "--port", "0"), service_env, tmp_path) as url:
+        yield home, url
+    stop.set()
+    thread.join(timeout=10)
+    server.stop()
+
+
+def found(url: str, words: str) -> list[str]:
+    query = urlencode({"q": words, "mode": "text"})
+    try:
+        with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=10) as answer:
+            return [hit["subject"] for hit in json.load(answer)]
+    except urllib.error.HTTPError:  # nothing indexed yet
+        return []
+
+
+def test_appended_mail_is_found_by_the_running_service_and_flags_follow(
+    live_stack, dovecot, data_dir
+):
+    home, url = live_stack
+    when = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(
+        hours=9
+    )
+    dovecot.append([("INBOX", message("live-1", when, subject="Invoice from Acme"), when)])
+    wait_until(lambda: "Invoice from Acme" in found(url, "Acme"), 300, "the service to find it")
+
+    client = dovecot.client()
+    client.select_folder("INBOX")
+    client.add_flags(client.search(["ALL"]), [b"\\Flagged"])
+    client.logout()
+    wait_until(lambda: flagged(data_dir) == {"Invoice from Acme"}, 300, "the flag to reach emails")
+
+    instance = DagsterInstance.from_config(str(home))
+    runs = [r.dagster_run for r in finished_runs(instance)]
+    assert runs and all(r.tags.get("mail_pipeline/trigger") == "new_mail_sensor" for r in runs)
