@@ -7,14 +7,13 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 
+from mail_pipeline.cli.registry import Register, Subcommands
 from mail_pipeline.settings import Settings
 
 
-def register(groups: Any, command: Callable[[str], Callable[..., Any]]) -> None:
+def register(groups: Subcommands, command: Register) -> None:
     preview = groups.add_parser(
         "digest", help="preview an account's digest of a day or of the days since a date"
     )

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from mail_pipeline.cli.registry import Register, Subcommands
 from mail_pipeline.settings import Settings
 
 BAR_WIDTH = 30
 
 
-def register(groups: Any, command: Callable[[str], Callable[..., Any]]) -> None:
+def register(groups: Subcommands, command: Register) -> None:
     export = groups.add_parser(
         "export", help="write an account's mail as mbox, Maildir or .eml files, byte for byte"
     )

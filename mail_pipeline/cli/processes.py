@@ -7,9 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from mail_pipeline.demo.server import DemoServer
+    from mail_pipeline.logs import NoiseFilter
+    from mail_pipeline.storage.accounts import AccountRegistry
 
 # glibc gives each thread that allocates under contention an arena of its own (up to 8 per core)
 # and keeps their freed pages, and Arrow's own allocator (mimalloc) keeps its own: with 2 arenas
@@ -47,7 +54,7 @@ def child_environment(
     return env
 
 
-def relay_output(stream, noise) -> None:
+def relay_output(stream: Iterable[str], noise: NoiseFilter) -> None:
     """Copy the processes' output to ours, less what `noise` drops."""
     for line in stream:
         if noise.keep(line):
@@ -55,7 +62,7 @@ def relay_output(stream, noise) -> None:
             sys.stdout.flush()
 
 
-def serve_demo(registry):
+def serve_demo(registry: AccountRegistry) -> DemoServer:
     """Start the demo IMAP server, seed it and (re-)register it as the account `demo`."""
     from mail_pipeline.demo import server as demo_module
 
@@ -74,7 +81,7 @@ def serve_demo(registry):
 
 
 def stop_process(
-    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30
+    process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 30
 ) -> None:
     """Ask a child to stop with `sig`, then kill it if it has not exited within `timeout` seconds."""
     if process.poll() is None:

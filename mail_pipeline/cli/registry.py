@@ -11,6 +11,8 @@ from mail_pipeline.settings import Settings
 Command = Callable[[argparse.Namespace, Settings], int]
 
 COMMANDS: dict[str, Command] = {}
+# `command` itself, as the command modules' register() take it.
+Register = Callable[[str], Callable[[Command], Command]]
 
 
 class Subcommands(Protocol):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from types import FrameType
+from typing import NoReturn
 
-from mail_pipeline.cli.registry import Subcommands
+from mail_pipeline.cli.registry import Register, Subcommands
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.accounts import is_loopback
 
 
-def register(groups: Subcommands, command) -> None:
+def register(groups: Subcommands, command: Register) -> None:
     serve = groups.add_parser(
         "serve", help="serve the search page and JSON API, keeping the model warm"
     )
@@ -34,7 +36,7 @@ def register(groups: Subcommands, command) -> None:
     command("mcp")(cmd_mcp)
 
 
-def _stop_on_sigterm(signum, frame) -> None:
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
@@ -62,7 +64,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     print("search service: loading the model...", flush=True)
     reader.warm_up()
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     print(
         f"search service: {client.service_url(port, host)}  (JSON API under /api/; Ctrl-C stops it)",
         flush=True,

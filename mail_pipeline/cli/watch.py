@@ -7,17 +7,16 @@ import argparse
 import signal
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
+from mail_pipeline.cli.registry import Register, Subcommands
 from mail_pipeline.settings import Settings
 
 # The watcher rewrites its state every 5 s (watch/watcher.py); older than this, it is not running.
 STALE_S = 60.0
 
 
-def register(groups: Any, command: Callable[[str], Any]) -> None:
+def register(groups: Subcommands, command: Register) -> None:
     watch = groups.add_parser(
         "watch",
         help="hold IMAP IDLE on the synced folders and wake the new-mail sensor on every change",

@@ -29,7 +29,8 @@ def days_partitions_for(window: Window) -> DailyPartitionsDefinition:
     )
 
 
-accounts_partitions = DynamicPartitionsDefinition(name="accounts")
+ACCOUNTS = "accounts"
+accounts_partitions = DynamicPartitionsDefinition(name=ACCOUNTS)
 
 
 def mail_partitions_for(window: Window) -> MultiPartitionsDefinition:

@@ -1,11 +1,14 @@
 """new_mail_sensor: one STATUS per folder per tick; runs of `ingest` only for the days that got mail."""
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     DefaultSensorStatus,
+    DeleteDynamicPartitionsRequest,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
@@ -16,11 +19,15 @@ from dagster import (
 
 from mail_pipeline import logs
 from mail_pipeline.defs.jobs import ingest_job
-from mail_pipeline.defs.partitions import accounts_partitions, partition_key
+from mail_pipeline.defs.partitions import ACCOUNTS, accounts_partitions, partition_key
 from mail_pipeline.defs.resources import ImapResource, LakeResource
 from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
+from mail_pipeline.imap.session import ImapSession
+from mail_pipeline.storage.accounts import Account
+from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import changes
+from mail_pipeline.sync.reconcile import StoredIndex, StoredMessage
 from mail_pipeline.watch import signals
 
 
@@ -59,7 +66,10 @@ ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def run_requests(
-    account: str, days: list[date], cursors, reconciled_at: float | None = None
+    account: str,
+    days: list[date],
+    cursors: dict[str, changes.FolderCursor],
+    reconciled_at: float | None = None,
 ) -> list[RunRequest]:
     tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
@@ -84,12 +94,16 @@ def run_requests(
     ]
 
 
-def sync_dynamic_partitions(context: SensorEvaluationContext, slugs: list[str]):
+def sync_dynamic_partitions(
+    context: SensorEvaluationContext, slugs: list[str]
+) -> list[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest]:
     """Account partitions follow the registry: its new slugs are added, and partitions it does not
     know (the UI's "Add a partition", an `account remove`) are deleted, with a warning."""
-    existing = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
+    existing = set(context.instance.get_dynamic_partitions(ACCOUNTS))
     new, unknown = sorted(set(slugs) - existing), sorted(existing - set(slugs))
-    requests = [accounts_partitions.build_add_request(new)] if new else []
+    requests: list[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest] = (
+        [accounts_partitions.build_add_request(new)] if new else []
+    )
     if unknown:
         context.log.warning(
             f"new_mail_sensor: removing account partition(s) {', '.join(unknown)}: not in the account "
@@ -104,50 +118,58 @@ def due(last: float | None, interval_s: int, now: float) -> bool:
 
 
 def poll(
-    session,
-    account,
+    session: ImapSession,
+    account: Account,
     previous: dict[str, changes.FolderCursor],
     listed_at: float | None,
     first: date,
     last: date,
     discovery_interval_s: int,
-    stored=None,
+    stored: changes.StoredLookup | None = None,
     reconcile_flags: bool = False,
-):
+) -> tuple[changes.Poll, float | None]:
     """One account's tick: its Poll, and when its folders were last LISTed (None: never needed).
 
     Named folders are STATUSed as configured, with no LIST: one that no longer exists answers
     NO and comes back REMOVED. An all-folders account STATUSes the folders its cursor knows, and
     LISTs for new ones only on its first tick and then every `folder_discovery_interval_s`.
     """
-    extra = {"stored": stored, "reconcile_flags": reconcile_flags}
+
+    def folders_polled(
+        folders: Sequence[str], discover: Callable[[], list[str]] | None = None
+    ) -> changes.Poll:
+        return changes.poll_account(
+            session,
+            folders,
+            previous,
+            first,
+            last,
+            discover=discover,
+            stored=stored,
+            reconcile_flags=reconcile_flags,
+        )
+
     if not account.all_folders:
-        return changes.poll_account(session, account.folders, previous, first, last, **extra), None
+        return folders_polled(account.folders), None
     now = time.time()
     if not due(listed_at, discovery_interval_s, now):
-        return changes.poll_account(
-            session, list(previous), previous, first, last, **extra
-        ), listed_at
-    return changes.poll_account(
-        session,
-        list(previous),
-        previous,
-        first,
-        last,
-        discover=lambda: sync_folders(session.list_folders(), account.folders),
-        **extra,
-    ), now
+        return folders_polled(list(previous)), listed_at
+
+    def discover() -> list[str]:
+        return sync_folders(session.list_folders(), account.folders)
+
+    return folders_polled(list(previous), discover), now
 
 
-def lake_lookup(lake, account: str, first: date, last: date):
+def lake_lookup(lake: Lake, account: str, first: date, last: date) -> changes.StoredLookup:
     """`stored(folder, uidvalidity)` for `changes.poll_account`, reading the lake once, when first asked."""
     from datetime import timedelta
 
     from mail_pipeline.sync.reconcile import read_stored
 
-    index = []
+    index: list[StoredIndex] = []
 
-    def stored(folder: str, uidvalidity: int):
+    def stored(folder: str, uidvalidity: int) -> Mapping[int, StoredMessage]:
         if not index:
             index.append(
                 read_stored(
@@ -161,7 +183,9 @@ def lake_lookup(lake, account: str, first: date, last: date):
     return stored
 
 
-def removed_notes(context: SensorEvaluationContext, account, poll: changes.Poll) -> list[str]:
+def removed_notes(
+    context: SensorEvaluationContext, account: Account, poll: changes.Poll
+) -> list[str]:
     """Warn about folders that no longer exist (STATUS refused, LIST lacks them) or that refuse
     STATUS; the account's other folders were polled."""
     notes = []

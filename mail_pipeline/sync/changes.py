@@ -8,7 +8,7 @@ a moved HIGHESTMODSEQ, or fewer MESSAGES than expected, sends the folder to `rec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
@@ -146,6 +146,10 @@ def status_folders(
     return statuses
 
 
+# What the lake holds of a folder: `stored(folder, uidvalidity)` (sensors.lake_lookup).
+StoredLookup = Callable[[str, int], Mapping[int, reconcile.StoredMessage]]
+
+
 def poll_account(
     session: ImapSession,
     folders: Sequence[str],
@@ -153,7 +157,7 @@ def poll_account(
     first_day: date,
     last_day: date,
     discover: Callable[[], list[str]] | None = None,
-    stored: Callable[[str, int], dict[int, reconcile.StoredMessage]] | None = None,
+    stored: StoredLookup | None = None,
     reconcile_flags: bool = False,
 ) -> Poll:
     """STATUS every folder; only where something changed, fetch INTERNALDATEs (never bodies)
@@ -226,12 +230,12 @@ def poll_account(
 
 
 def _stored_days(
-    stored: Callable[..., Any] | None, folder: str, cursor: FolderCursor | None
-) -> set[Any]:
+    stored: StoredLookup | None, folder: str, cursor: FolderCursor | None
+) -> set[date]:
     """The days holding the lake's live messages of a folder gone from the server: their runs
     confirm it gone and mark or erase those messages (the account's `on_server_delete`)."""
     held = stored(folder, cursor.uidvalidity) if stored is not None and cursor is not None else None
-    return {message.day for message in held.lookup(list(held)).values()} if held else set()
+    return reconcile.gone_days(list(held), held) if held else set()
 
 
 def _changed_days(

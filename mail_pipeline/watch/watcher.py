@@ -53,8 +53,7 @@ class Watcher:
         credential = credential_for(account, self.registry, crypto.load_cipher())
         # No retries inside a command: the folder's own loop reconnects, with no time limit.
         config: ImapConfig = dataclasses.replace(config_for(account, self.settings), retry_s=0)
-        # ImapSession signs in with an OAuth credential too (session.py), though annotated `str`.
-        return lambda: ImapSession(config, credential)  # type: ignore[arg-type]
+        return lambda: ImapSession(config, credential)
 
     def start_account(self, account: Account, stop: threading.Event) -> None:
         """Probe the server once (capabilities, folders), then a thread per watched folder."""
