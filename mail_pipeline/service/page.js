@@ -71,9 +71,10 @@ async function runSearch(event) {
   showStatus("Searching…");
   $("results").replaceChildren();
   try {
-    const hits = await api("search", params);
+    const answer = await api("search", params);
+    const hits = answer.results;
     $("results").replaceChildren(...hits.map(hitItem));
-    showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : "No matches");
+    showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : answer.note || "No matches");
   } catch (error) {
     showStatus(error.message, true);
   }

@@ -89,7 +89,7 @@ class SearchHandler(BaseHTTPRequestHandler):
             p = _params(query, SEARCH_PARAMS)
             if not p.get("q", "").strip():
                 raise RequestError("q (the search text) is required")
-            return reader.search(
+            return reader.search_answer(
                 p["q"],
                 mode=p.get("mode") or "hybrid",
                 account=p.get("account") or None,
