@@ -63,6 +63,15 @@ function hitItem(hit) {
   return item;
 }
 
+// A new search starts from an empty detail pane: the email opened before belongs to old results.
+function clearDetail() {
+  $("detail").hidden = true;
+  delete $("detail").dataset.emailId;
+  for (const id of ["email-subject", "email-attachments", "email-body"]) $(id).textContent = "";
+  $("email-headers").replaceChildren();
+  $("thread").replaceChildren();
+}
+
 async function runSearch(event) {
   if (event) event.preventDefault();
   const params = { q: $("q").value, mode: $("mode").value, account: $("account").value,
@@ -70,6 +79,7 @@ async function runSearch(event) {
                    exclude_deleted: $("exclude_deleted").checked ? "1" : "0" };
   showStatus("Searching…");
   $("results").replaceChildren();
+  clearDetail();
   try {
     const answer = await api("search", params);
     const hits = answer.results;

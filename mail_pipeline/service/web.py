@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 STATIC = {
     "/": ("page.html", "text/html; charset=utf-8"),
     "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
 SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
