@@ -204,3 +204,19 @@ def test_the_page_has_a_favicon(page, search_service):
     href = page.get_attribute("link[rel=icon]", "href")
     reply = page.request.get(search_service + href)
     assert reply.ok and reply.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_keys_open_the_next_and_previous_result_and_esc_closes(page):
+    hits = search(page, "meeting", mode="text")
+    assert len(hits) >= 2
+    ids = [hit.get_attribute("data-email-id") for hit in hits]
+    page.click("#status")  # out of the search form: keys typed there stay the form's
+    page.keyboard.press("j")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[0]}']")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[1]}']")
+    assert page.get_attribute(".hit.selected", "data-email-id") == ids[1]
+    page.keyboard.press("k")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[0]}']")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#detail") and page.query_selector_all(".hit.selected") == []

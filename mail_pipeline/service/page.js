@@ -145,3 +145,27 @@ async function loadAccounts() {
 
 $("search").addEventListener("submit", runSearch);
 loadAccounts();
+
+// Keyboard: ↓/j and ↑/k open the next and previous result, Esc closes the open email. Keys typed
+// into the search form stay the form's.
+function moveSelection(step) {
+  const hits = Array.from(document.querySelectorAll("#results .hit"));
+  if (!hits.length) return;
+  const at = hits.findIndex((node) => node.classList.contains("selected"));
+  const next = hits[Math.min(hits.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+  next.focus();
+  next.click();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest && event.target.closest("form")) return;
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const step = { ArrowDown: 1, j: 1, ArrowUp: -1, k: -1 }[event.key];
+  if (step) {
+    event.preventDefault();
+    moveSelection(step);
+  } else if (event.key === "Escape") {
+    document.querySelectorAll(".hit.selected").forEach((node) => node.classList.remove("selected"));
+    clearDetail();
+  }
+});
