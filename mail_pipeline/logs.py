@@ -93,10 +93,14 @@ def quiet_library_warnings() -> None:
 class NoiseFilter:
     """Drops library noise from the output of the processes `mail-pipeline run` starts: Dagster's
     beta/preview/supersession warnings with the source line Python prints under each (and the
-    blank line Dagster's logger adds), and alembic's INFO lines about the instance's schema."""
+    blank line Dagster's logger adds), alembic's INFO lines about the instance's schema, and the
+    DEBUG events of runs (the event stream stays at INFO)."""
 
     WARNING = re.compile(r"\b(BetaWarning|PreviewWarning|SupersessionWarning):")
     ALEMBIC = re.compile(r"\bINFO\b.*\[alembic[.\]]")
+    # A run's DEBUG events (every step's start, output and check evaluation): about 540 lines of a
+    # first start's 1,000; `--verbose` shows them.
+    DEBUG = re.compile(r" - dagster - DEBUG - ")
 
     def __init__(self) -> None:
         self._after_warning = False
@@ -109,4 +113,4 @@ class NoiseFilter:
         if self.WARNING.search(line):
             self._after_warning = True
             return False
-        return not self.ALEMBIC.search(line)
+        return not (self.ALEMBIC.search(line) or self.DEBUG.search(line))

@@ -74,6 +74,7 @@ DAGSTER_OUTPUT = """\
 INFO  [alembic.runtime.migration] Context impl SQLiteImpl.
 INFO  [alembic.runtime.migration] Will assume non-transactional DDL.
 2026-11-30 08:16:35 +0000 - dagster.daemon.SensorDaemon - INFO - Sensor new_mail_sensor skipped: no new mail
+2026-12-07 05:21:06 +0000 - dagster - DEBUG - __ephemeral_asset_job__ - 66228ead-094d-45a7-bf77-5ab2ba0f950c - 30914 - email_embeddings_every_chunk_embedded - ASSET_CHECK_EVALUATION - Asset check 'every_chunk_embedded' on 'email_embeddings' passed.
 2026-11-30 08:16:35 +0000 - dagster-webserver - INFO - Serving dagster-webserver on http://127.0.0.1:3917 in process 14290
 """
 

@@ -15,14 +15,17 @@ pytestmark = pytest.mark.e2e
 TOOLS = {"search_mail", "get_email", "get_thread", "list_accounts", "sync_status"}
 
 
-def session(data_dir: Path, cwd: Path, calls: list[tuple[str, dict]]) -> tuple[list, list]:
-    """Spawn the server, list its tools, make `calls` in order; (tools, results)."""
+def session(
+    data_dir: Path, cwd: Path, calls: list[tuple[str, dict]], **env: str
+) -> tuple[list, list]:
+    """Spawn the server (`env` added to its environment), list its tools, make `calls` in order;
+    (tools, results)."""
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
     command, *args = cli("mcp")
     server = StdioServerParameters(
-        command=command, args=args, env=environment(data_dir), cwd=str(cwd)
+        command=command, args=args, env=environment(data_dir, **env), cwd=str(cwd)
     )
 
     async def run():
@@ -187,3 +190,15 @@ def test_the_server_speaks_only_protocol_on_stdout(indexed_demo, tmp_path):
     assert answers[0]["result"]["serverInfo"]["name"] == "mail-pipeline"
     assert not answers[1]["result"].get("isError") and "gazebo" in json.dumps(answers[1]["result"])
     assert process.stdout.read().strip() == ""
+
+
+def test_search_mail_asks_the_running_search_service(indexed_demo, search_service, tmp_path):
+    """With a service serving this data directory, search_mail asks it, as the CLI does: given a
+    model it cannot load, the MCP server still finds mail, so it loaded none of its own."""
+    port = search_service.rsplit(":", 1)[1]
+    calls = [("search_mail", {"query": "gazebo plans", "k": 3})]
+    env = {"MAIL_PIPELINE_SEARCH_PORT": port, "MAIL_PIPELINE_EMBEDDING_MODEL": "no-such-model"}
+    _, [result] = session(indexed_demo, tmp_path, calls, **env)
+    assert not result.is_error, error_text(result)
+    top = payload(result)[0]
+    assert top["subject"] == HOSTILE_SUBJECT and top["message_id"] == "hostile-1@example.net"

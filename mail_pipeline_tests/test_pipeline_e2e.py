@@ -251,6 +251,8 @@ def test_a_multi_day_run_records_each_days_own_figures_and_checks(
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
         by_partition = {r.partition: r.status.value for r in history if r.partition is not None}
         assert by_partition == {str(partition_key("alice", d)): "SUCCEEDED" for d in DAYS}, key
+        # One result per partition, none without one (the UI's overview: "Partition —").
+        assert len(history) == len(DAYS), key
         # Each result names the materialization it checked: else the UI shows it as stale (missing).
         infos = instance.event_log_storage.get_asset_check_partition_info([key])
         assert {i.partition_key for i in infos if i.is_current} >= set(by_partition), key

@@ -174,3 +174,53 @@ def test_a_hit_from_an_attachment_names_it_and_the_email_lists_it(page):
     hits[0].click()
     page.wait_for_selector("#thread li")
     assert page.text_content("#email-attachments") == f"Attachments: {ATTACHMENT_NAME}"
+
+
+# -- issue #31: clearing, the no-match note, narrow windows, the favicon ------------------------
+
+
+def test_a_new_search_clears_the_email_opened_before(page):
+    search(page, "gazebo plans")[0].click()
+    page.wait_for_selector("#thread li")
+    assert search(page, "meeting", mode="text", since="2026-11-18", until="2026-11-18")
+    assert page.is_hidden("#detail")
+    assert page.text_content("#email-body") == "" and page.query_selector_all("#thread li") == []
+
+
+def test_a_query_matching_nothing_says_so(page):
+    from mail_pipeline.indexing.ranking import NO_MATCH_NOTE
+
+    assert search(page, "zzzzqqqq nonexistentword") == []
+    assert page.text_content("#status") == NO_MATCH_NOTE
+
+
+def test_a_narrow_window_gets_one_column_and_no_sideways_scrolling(page):
+    page.set_viewport_size({"width": 400, "height": 800})
+    search(page, "gazebo plans")[0].click()
+    page.wait_for_selector("#thread li")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 400
+    results = page.query_selector("#results-pane").bounding_box()
+    detail = page.query_selector("#detail").bounding_box()
+    assert detail["y"] >= results["y"] + results["height"]  # below the results, not beside
+
+
+def test_the_page_has_a_favicon(page, search_service):
+    href = page.get_attribute("link[rel=icon]", "href")
+    reply = page.request.get(search_service + href)
+    assert reply.ok and reply.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_keys_open_the_next_and_previous_result_and_esc_closes(page):
+    hits = search(page, "meeting", mode="text")
+    assert len(hits) >= 2
+    ids = [hit.get_attribute("data-email-id") for hit in hits]
+    page.click("#status")  # out of the search form: keys typed there stay the form's
+    page.keyboard.press("j")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[0]}']")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[1]}']")
+    assert page.get_attribute(".hit.selected", "data-email-id") == ids[1]
+    page.keyboard.press("k")
+    page.wait_for_selector(f"#detail[data-email-id='{ids[0]}']")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#detail") and page.query_selector_all(".hit.selected") == []

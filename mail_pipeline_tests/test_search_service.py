@@ -39,8 +39,9 @@ def sql(data_dir, query: str, params: list | None = None) -> list[tuple]:
 
 
 def test_search_returns_hits_with_ids_dates_and_marked_snippets(search_service):
-    status, hits = get(search_service, "/api/search", q="gazebo plans", k=5)
-    assert status == 200 and hits
+    status, answer = get(search_service, "/api/search", q="gazebo plans", k=5)
+    hits = answer["results"]
+    assert status == 200 and hits and answer["note"] is None
     top = hits[0]
     assert top["subject"] == HOSTILE_SUBJECT and top["sender"] == "Mallory <mallory@example.net>"
     assert (
@@ -53,16 +54,17 @@ def test_search_returns_hits_with_ids_dates_and_marked_snippets(search_service):
 
 
 def test_a_hit_from_an_attachment_names_it(search_service):
-    status, hits = get(search_service, "/api/search", q="pergola warranty weather damage", k=3)
+    status, answer = get(search_service, "/api/search", q="pergola warranty weather damage", k=3)
+    hits = answer["results"]
     assert status == 200 and hits[0]["subject"] == "Papers you asked for"
     assert hits[0]["attachment"] == ATTACHMENT_NAME and "pergola" in hits[0]["snippet"]
-    status, body_hits = get(search_service, "/api/search", q="gazebo plans", k=1)
-    assert body_hits[0]["attachment"] is None
+    status, answer = get(search_service, "/api/search", q="gazebo plans", k=1)
+    assert answer["results"][0]["attachment"] is None
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "vector", "text"])
 def test_every_mode_keeps_to_the_date_filter(search_service, mode):
-    status, hits = get(
+    status, answer = get(
         search_service,
         "/api/search",
         q="budget review meeting",
@@ -72,6 +74,7 @@ def test_every_mode_keeps_to_the_date_filter(search_service, mode):
         account="demo",
         k=20,
     )
+    hits = answer["results"]
     assert status == 200 and hits
     assert {hit["day"] for hit in hits} == {"2026-11-18"}
 

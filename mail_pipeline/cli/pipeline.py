@@ -311,9 +311,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         registry.set_active(DEMO_SLUG, False)
 
 
-def search_hits(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+def search_hits(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Through the search service when one serves this data directory (warm: milliseconds),
-    else in this process (loading the model: seconds); the same hits either way."""
+    else in this process (loading the model: seconds); the same answer (hits, note) either way."""
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
 
@@ -328,10 +328,10 @@ def search_hits(args: argparse.Namespace, settings: Settings) -> list[dict[str, 
     base = client.service_url(settings.search_port)
     if client.serves(base, settings.data_dir):
         try:
-            return client.search(base, args.query, **filters)
+            return client.search_answer(base, args.query, **filters)
         except client.ServiceFailed as error:
             print(f"warning: {error}; searching without it", file=sys.stderr)
-    return MailReader(settings).search(args.query, **filters)
+    return MailReader(settings).search_answer(args.query, **filters)
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -341,18 +341,21 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.account:
         check_accounts([args.account], known_accounts(settings.accounts_path, settings.lake_dir))
     try:
-        hits = search_hits(args, settings)
+        answer = search_hits(args, settings)
     except NothingIndexedError as error:
         print(str(error), file=sys.stderr)
         return 1
     except RequestError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.json:
+    hits, note = answer["results"], answer.get("note")
+    if args.json:  # the hits alone, as before the note; the note goes to stderr
+        if note:
+            print(note, file=sys.stderr)
         print(json.dumps(hits, indent=2))
         return 0
     if not hits:
-        print("no matches")
+        print(note or "no matches")
     for n, hit in enumerate(hits, 1):
         when = hit["sent_at"][:16].replace("T", " ") if hit["sent_at"] else hit["day"]
         gone = (

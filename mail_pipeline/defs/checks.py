@@ -1,6 +1,6 @@
 """Asset checks: the contracts between stages, per account x day partition."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date
 
 from dagster import (
@@ -12,6 +12,7 @@ from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
     MultiPartitionsDefinition,
+    Output,
     asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -25,35 +26,38 @@ from mail_pipeline.storage.lake import Lake
 
 def per_partition(
     context: AssetCheckExecutionContext, problems: Callable[[str, date], list[str]]
-) -> AssetCheckResult:
+) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output]:
     """Run `problems(account, day)` over the check's partitions; pass when none are found.
 
-    A single-partition run records its result against that partition. A single-run backfill
-    would record one result with no partition, so each partition's own result is logged first
-    (the UI's per-partition check status reads these), then the run's summary."""
+    A single-partition run records its result against that partition. A run over several
+    partitions (a single-run backfill) records one result per partition, each against its own;
+    the check's output then carries no result, as one would be recorded with no partition (the
+    UI's overview showed it as "Partition —")."""
     [spec] = context.check_specs
-    found = []
+    if context.has_partition_key:
+        account, day = split_key(context.partition_key)
+        found = [f"{account}/{day}: {p}" for p in problems(account, day)]
+        yield AssetCheckResult(passed=not found, metadata=_problems(found))
+        return
     for key in context.partition_keys:
         account, day = split_key(key)
-        mine = [f"{account}/{day}: {p}" for p in problems(account, day)]
-        found += mine
-        if not context.has_partition_key:
-            context.op_execution_context.log_event(
-                AssetCheckEvaluation(
-                    asset_key=spec.asset_key,
-                    check_name=spec.name,
-                    passed=not mine,
-                    partition=key,
-                    metadata={"problems": len(mine), "examples": "; ".join(mine[:5]) or "none"},
-                    target_materialization_data=checked_materialization(
-                        context.instance, spec.asset_key, key
-                    ),
-                )
-            )
-    return AssetCheckResult(
-        passed=not found,
-        metadata={"problems": len(found), "examples": "; ".join(found[:5]) or "none"},
-    )
+        found = [f"{account}/{day}: {p}" for p in problems(account, day)]
+        yield AssetCheckEvaluation(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=not found,
+            partition=key,
+            metadata=_problems(found),
+            blocking=spec.blocking,
+            target_materialization_data=checked_materialization(
+                context.instance, spec.asset_key, key
+            ),
+        )
+    yield Output(None)  # the check op's one output ("result"), which records no evaluation
+
+
+def _problems(found: list[str]) -> dict[str, int | str]:
+    return {"problems": len(found), "examples": "; ".join(found[:5]) or "none"}
 
 
 def checked_materialization(instance: DagsterInstance, asset_key: AssetKey, partition: str):
@@ -132,32 +136,32 @@ def build_checks(partitions: MultiPartitionsDefinition) -> list[AssetChecksDefin
     @asset_check(asset="raw_messages", partitions_def=partitions, blocking=True)
     def raw_messages_on_their_day(
         context: AssetCheckExecutionContext, lake: LakeResource
-    ) -> AssetCheckResult:
+    ) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output]:
         """Every raw message's INTERNALDATE (UTC) falls on the partition's day."""
-        return per_partition(
+        yield from per_partition(
             context, lambda a, d: days_outside(lake.lake, "raw_messages", "internaldate", a, d)
         )
 
     @asset_check(asset="emails", partitions_def=partitions, blocking=True)
     def emails_unique_and_on_their_day(
         context: AssetCheckExecutionContext, lake: LakeResource
-    ) -> AssetCheckResult:
+    ) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output]:
         """No message appears twice in a partition, and none lies outside its day."""
-        return per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
+        yield from per_partition(context, lambda a, d: _duplicates(lake.lake, a, d))
 
     @asset_check(asset="email_chunks", partitions_def=partitions)
     def every_email_with_text_chunked(
         context: AssetCheckExecutionContext, lake: LakeResource
-    ) -> AssetCheckResult:
+    ) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output]:
         """Every email with search text has at least one chunk, and so has each attachment's text."""
-        return per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
+        yield from per_partition(context, lambda a, d: _unchunked(lake.lake, a, d))
 
     @asset_check(asset="email_embeddings", partitions_def=partitions)
     def every_chunk_embedded(
         context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource
-    ) -> AssetCheckResult:
+    ) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output]:
         """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
-        return per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
+        yield from per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
 
     return [
         raw_messages_on_their_day,

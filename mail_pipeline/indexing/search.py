@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from mail_pipeline.indexing import ranking
 from mail_pipeline.indexing.filters import LISTING_COLUMNS, matching_emails, where_clause
 from mail_pipeline.indexing.query import parse_query
 from mail_pipeline.settings import Settings
-from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
+from mail_pipeline.storage.vectors import VectorStore
 
 if TYPE_CHECKING:
     import duckdb
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from mail_pipeline.indexing import Embedder
 
 MODES = ("vector", "text", "hybrid")
+NO_EMAIL_MATCHES_NOTE = "no email matches the operators"
 # Chunks fetched per email wanted: long emails bring several chunks to the top.
 OVERFETCH = 5
 MAX_ROUNDS = 3
@@ -149,24 +151,40 @@ def _fetch_emails(
     return emails[:k]
 
 
+@dataclass
+class Probe:
+    """What the hybrid search saw, for the no-match floor: words hits and the best similarity."""
+
+    word_hits: int = 0
+    best_similarity: float | None = None
+    exact: bool = False  # a chunk matched exactly (an id, a phrase, a whole subject)
+
+
 def _hybrid(
-    store: VectorStore, query: str, embedder: Embedder, filters: dict[str, Any]
+    store: VectorStore, query: str, embedder: Embedder, filters: dict[str, Any], probe: Probe
 ) -> Callable[[int], list[dict[str, Any]]]:
-    """The n best chunks by vector and by words, fused by reciprocal rank. The words search runs
-    while the query is embedded (once, whatever the rounds) and searched by vector: LanceDB and
-    torch release the GIL, and the query encoder keeps to half the cores (query_encoder.py) so
-    the two do not fight over them, as they did with torch on every core (words 62 ms, not 22)."""
+    """The n best chunks by vector and by words, fused by reciprocal rank with exact-match boosts
+    (ranking.py). The words search runs while the query is embedded (once, whatever the rounds)
+    and searched by vector: LanceDB and torch release the GIL, and the query encoder keeps to
+    half the cores (query_encoder.py) so the two do not fight over them, as they did with torch
+    on every core (words 62 ms, not 22)."""
     vector = None
+    parts = ranking.parse_query(query)
 
     def ranked(n: int) -> list[dict[str, Any]]:
         nonlocal vector
         with ThreadPoolExecutor(max_workers=1) as pool:
-            words = pool.submit(store.search_words, query, n, **filters)
+            words = pool.submit(store.search_words, parts.text, n, **filters)
             if vector is None:
-                vector = embedder.encode_query(query)
-            return reciprocal_rank_fusion(
-                [store.search_vectors(vector, n, **filters), words.result()], n
-            )
+                vector = embedder.encode_query(parts.text)
+            by_vector = store.search_vectors(vector, n, **filters)
+            by_words = words.result()
+        fused = ranking.fuse(by_vector, by_words, parts, n)
+        probe.word_hits = len(by_words)
+        probe.best_similarity = by_vector[0]["_score"] if by_vector else None
+        # A subject in a script the words index does not split (日本語) still matches exactly.
+        probe.exact = any(ranking.boost(hit, parts) >= ranking.EXACT_SUBJECT_BOOST for hit in fused)
+        return fused
 
     return ranked
 
@@ -178,11 +196,16 @@ def _needed(embedder: Embedder | None, mode: str) -> Embedder:
 
 
 def ranked_chunks(
-    store: VectorStore, query: str, mode: str, embedder: Embedder | None, filters: dict[str, Any]
+    store: VectorStore,
+    query: str,
+    mode: str,
+    embedder: Embedder | None,
+    filters: dict[str, Any],
+    probe: Probe | None = None,
 ) -> Callable[[int], list[dict[str, Any]]]:
     """`n -> the n best chunks` for the mode: by vector, by words (BM25), or both fused."""
     if mode == "hybrid":
-        return _hybrid(store, query, _needed(embedder, mode), filters)
+        return _hybrid(store, query, _needed(embedder, mode), filters, probe or Probe())
     if mode == "vector":
         vector = _needed(embedder, mode).encode_query(query)
         return lambda n: store.search_vectors(vector, n, **filters)
@@ -236,6 +259,14 @@ def catalog_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     return memory_connection(Lake(settings.lake_dir))
 
 
+@dataclass(frozen=True)
+class SearchResults:
+    """The hits, and a note to show beside them (why there are none) or None."""
+
+    hits: list[SearchHit]
+    note: str | None = None
+
+
 def search(
     query: str,
     k: int = 10,
@@ -254,10 +285,40 @@ def search(
     (indexing/query.py) select the emails first, through `con` (the catalog's views; opened here
     when None); a query of operators alone lists the emails they select, newest first.
     Raises QueryError for an unknown operator or a malformed value."""
+    return find(
+        query,
+        k,
+        account,
+        since,
+        until,
+        mode,
+        settings=settings,
+        embedder=embedder,
+        exclude_deleted=exclude_deleted,
+        con=con,
+    ).hits
+
+
+def find(
+    query: str,
+    k: int = 10,
+    account: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    mode: str = "hybrid",
+    *,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    exclude_deleted: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> SearchResults:
+    """As `search`, with a note when a hybrid query matched nothing: no word of it is indexed and
+    no chunk is near it in meaning (ranking.SIMILARITY_FLOOR), so there are no hits rather than
+    the nearest unrelated mail."""
     if mode not in MODES:
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
-        return []
+        return SearchResults([])
     parsed = parse_query(query)
     only: dict[str, list[str]] | None = None
     if parsed.terms:
@@ -266,12 +327,13 @@ def search(
             parsed, settings.window.today(), account, since, until, exclude_deleted
         )
         if parsed.filters_only:
-            return [_listed_hit(row) for row in matching_emails(con, where, k, LISTING_COLUMNS)]
+            listed = matching_emails(con, where, k, LISTING_COLUMNS)
+            return SearchResults([_listed_hit(row) for row in listed])
         only = {}
         for row in matching_emails(con, where):
             only.setdefault(row["account"], []).append(row["email_id"])
         if not only:
-            return []
+            return SearchResults([], NO_EMAIL_MATCHES_NOTE)
         query = parsed.text
     if embedder is None and mode != "text":
         from mail_pipeline.indexing.embedder import shared_embedder
@@ -290,5 +352,12 @@ def search(
     }
     if only is not None:
         filters["emails"] = only
-    emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters), k)
-    return [_hit(chunk, query) for chunk in emails]
+    probe = Probe()
+    emails = _fetch_emails(ranked_chunks(store, query, mode, embedder, filters, probe), k)
+    if (
+        mode == "hybrid"
+        and not probe.exact
+        and ranking.unrelated(probe.word_hits, probe.best_similarity)
+    ):
+        return SearchResults([], ranking.NO_MATCH_NOTE)
+    return SearchResults([_hit(chunk, query) for chunk in emails])

@@ -68,6 +68,32 @@ def search(
     exclude_deleted: bool = False,
 ) -> list[dict[str, Any]]:
     """The service's hits, as `MailReader.search` gives them; its refusals raised as here."""
+    answer = search_answer(
+        base,
+        query,
+        mode=mode,
+        account=account,
+        since=since,
+        until=until,
+        k=k,
+        exclude_deleted=exclude_deleted,
+    )
+    return answer["results"]
+
+
+def search_answer(
+    base: str,
+    query: str,
+    *,
+    mode: str,
+    account: str | None,
+    since: date | None,
+    until: date | None,
+    k: int,
+    exclude_deleted: bool = False,
+) -> dict:
+    """The service's answer, as `MailReader.search_answer` gives it (hits and note); its
+    refusals raised as here."""
     params = {
         "q": query,
         "mode": mode,

@@ -45,6 +45,20 @@ def _with_message_ids(reader: MailReader, hits: list[dict[str, Any]]) -> list[di
     ]
 
 
+def search_hits(reader: MailReader, query: str, **filters: Any) -> list[dict[str, Any]]:
+    """Through the search service when one serves this data directory, as the CLI does (its
+    model is warm: milliseconds), else in this process (the first search loads the model)."""
+    from mail_pipeline.service import client
+
+    base = client.service_url(reader.settings.search_port)
+    if client.serves(base, reader.settings.data_dir):
+        try:
+            return client.search(base, query, **filters)
+        except client.ServiceFailed:
+            pass  # it stopped or failed inside: search here instead
+    return reader.search(query, **filters)
+
+
 def build_server(reader: MailReader):
     from mcp.server import MCPServer
     from mcp.types import ToolAnnotations
@@ -72,7 +86,8 @@ def build_server(reader: MailReader):
         exclude_deleted to leave out mail deleted on the server (hits carry deleted_at otherwise).
         Each hit: email_id, message_id, account, thread_id, sent_at, day, sender, subject, snippet."""
         with _as_tool_errors():
-            hits = reader.search(
+            hits = search_hits(
+                reader,
                 query,
                 mode=mode,
                 account=account,

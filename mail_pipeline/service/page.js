@@ -63,6 +63,15 @@ function hitItem(hit) {
   return item;
 }
 
+// A new search starts from an empty detail pane: the email opened before belongs to old results.
+function clearDetail() {
+  $("detail").hidden = true;
+  delete $("detail").dataset.emailId;
+  for (const id of ["email-subject", "email-attachments", "email-body"]) $(id).textContent = "";
+  $("email-headers").replaceChildren();
+  $("thread").replaceChildren();
+}
+
 async function runSearch(event) {
   if (event) event.preventDefault();
   const params = { q: $("q").value, mode: $("mode").value, account: $("account").value,
@@ -70,10 +79,12 @@ async function runSearch(event) {
                    exclude_deleted: $("exclude_deleted").checked ? "1" : "0" };
   showStatus("Searching…");
   $("results").replaceChildren();
+  clearDetail();
   try {
-    const hits = await api("search", params);
+    const answer = await api("search", params);
+    const hits = answer.results;
     $("results").replaceChildren(...hits.map(hitItem));
-    showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : "No matches");
+    showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : answer.note || "No matches");
   } catch (error) {
     showStatus(error.message, true);
   }
@@ -211,3 +222,27 @@ $("show-digest").addEventListener("click", showDigest);
 window.addEventListener("hashchange", openFromHash);
 loadAccounts();
 openFromHash();
+
+// Keyboard: ↓/j and ↑/k open the next and previous result, Esc closes the open email. Keys typed
+// into the search form stay the form's.
+function moveSelection(step) {
+  const hits = Array.from(document.querySelectorAll("#results .hit"));
+  if (!hits.length) return;
+  const at = hits.findIndex((node) => node.classList.contains("selected"));
+  const next = hits[Math.min(hits.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+  next.focus();
+  next.click();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest && event.target.closest("form")) return;
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const step = { ArrowDown: 1, j: 1, ArrowUp: -1, k: -1 }[event.key];
+  if (step) {
+    event.preventDefault();
+    moveSelection(step);
+  } else if (event.key === "Escape") {
+    document.querySelectorAll(".hit.selected").forEach((node) => node.classList.remove("selected"));
+    clearDetail();
+  }
+});

@@ -251,8 +251,31 @@ class MailReader:
     ) -> list[dict[str, Any]]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
+        return self.search_answer(
+            query,
+            mode=mode,
+            account=account,
+            since=since,
+            until=until,
+            k=k,
+            exclude_deleted=exclude_deleted,
+        )["results"]
+
+    def search_answer(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        account: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        k: int = 10,
+        exclude_deleted: bool = False,
+    ) -> dict[str, Any]:
+        """`{"results": the hits as `search` gives them, "note": why there are none, or None}`:
+        the note says when a query matched no word and nothing near it in meaning."""
         from mail_pipeline.indexing.query import QueryError, parse_query
-        from mail_pipeline.indexing.search import EmptyStoreError, search
+        from mail_pipeline.indexing.search import EmptyStoreError, find
 
         if not query or not query.strip():
             raise RequestError("the query is empty")
@@ -270,7 +293,7 @@ class MailReader:
         # One search at a time: the traced encoder sets torch's thread count around each call.
         with self._search_lock:
             try:
-                hits = search(
+                found = find(
                     query,
                     k=k,
                     account=account,
@@ -284,7 +307,7 @@ class MailReader:
                 )
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
-        return [hit_json(hit, words) for hit in hits]
+        return {"results": [hit_json(hit, words) for hit in found.hits], "note": found.note}
 
     def email(self, email_id: str, account: str | None = None) -> dict[str, Any]:
         """One email from the `emails` view: headers, dates, body text, attachments, locations."""

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import socket
+import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 STATIC = {
     "/": ("page.html", "text/html; charset=utf-8"),
     "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
 SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
@@ -78,6 +80,8 @@ class SearchHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
         except NothingIndexedError as error:
             self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error), "empty": True})
+        except ConnectionError:
+            raise  # the client went away: nobody to answer (SearchServer.handle_error)
         except Exception as error:
             log.exception("request %s failed", url.path)
             self._json(
@@ -91,7 +95,7 @@ class SearchHandler(BaseHTTPRequestHandler):
             p = _params(query, SEARCH_PARAMS)
             if not p.get("q", "").strip():
                 raise RequestError("q (the search text) is required")
-            return reader.search(
+            return reader.search_answer(
                 p["q"],
                 mode=p.get("mode") or "hybrid",
                 account=p.get("account") or None,
@@ -165,3 +169,12 @@ class SearchServer(ThreadingHTTPServer):
         if ":" in address[0]:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A client that went away before its answer (a closed tab, a new search typed over an
+        old one) is no error of the service's: one debug line, not a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client %s went away: %s", client_address[0], type(error).__name__)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
