@@ -75,7 +75,7 @@ def _found(url: str, token: str) -> bool:
     try:
         query = urlencode({"q": token, "mode": "text"})
         with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=10) as answer:
-            return any(token in hit["subject"] for hit in json.load(answer))
+            return any(token in hit["subject"] for hit in json.load(answer)["results"])
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

@@ -55,7 +55,7 @@ def found(url: str, words: str) -> list[str]:
     query = urlencode({"q": words, "mode": "text"})
     try:
         with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=10) as answer:
-            return [hit["subject"] for hit in json.load(answer)]
+            return [hit["subject"] for hit in json.load(answer)["results"]]
     except urllib.error.HTTPError:  # nothing indexed yet
         return []
 

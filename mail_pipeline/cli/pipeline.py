@@ -10,13 +10,14 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
-from mail_pipeline.cli.registry import Subcommands
+from mail_pipeline.cli.registry import Register, Subcommands
 from mail_pipeline.settings import Settings
 
 
-def register(groups: Subcommands, command) -> None:
+def register(groups: Subcommands, command: Register) -> None:
     run = groups.add_parser(
         "run", help="start Dagster (UI + daemon); the embedded demo mailbox when no account exists"
     )
@@ -293,7 +294,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     registry = AccountRegistry(settings.accounts_path)
     server = serve_demo(registry)
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)  # `docker compose down` and `kill` stop it as Ctrl-C does

@@ -33,13 +33,17 @@ def service_url(port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{port}"
 
 
-def _get(url: str, timeout: float) -> tuple[int, dict[str, Any] | list[Any]]:
+def _get(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
+    """The status and the JSON object of a GET; ValueError when the body is not one."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
-            return reply.status, json.loads(reply.read())
+            status, body = reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, json.loads(error.read() or b"{}")
+            status, body = error.code, json.loads(error.read() or b"{}")
+    if not isinstance(body, dict):  # every answer of the service is an object
+        raise ValueError(f"{url} answered a JSON {type(body).__name__}, not an object")
+    return status, body
 
 
 def serves(base: str, data_dir: Path, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -78,7 +82,8 @@ def search(
         k=k,
         exclude_deleted=exclude_deleted,
     )
-    return answer["results"]
+    results: list[dict[str, Any]] = answer["results"]
+    return results
 
 
 def search_answer(
@@ -91,7 +96,7 @@ def search_answer(
     until: date | None,
     k: int,
     exclude_deleted: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """The service's answer, as `MailReader.search_answer` gives it (hits and note); its
     refusals raised as here."""
     params = {

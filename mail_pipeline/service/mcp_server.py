@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.service.reader import (
     MailReader,
@@ -14,6 +14,9 @@ from mail_pipeline.service.reader import (
     RequestError,
     parse_day,
 )
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
 
 INSTRUCTIONS = (
     "Read-only access to the user's recent email (the last 30 days of the synced IMAP accounts). "
@@ -59,7 +62,7 @@ def search_hits(reader: MailReader, query: str, **filters: Any) -> list[dict[str
     return reader.search(query, **filters)
 
 
-def build_server(reader: MailReader):
+def build_server(reader: MailReader) -> MCPServer:
     from mcp.server import MCPServer
     from mcp.types import ToolAnnotations
 

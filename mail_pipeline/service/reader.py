@@ -118,7 +118,7 @@ def mark_spans(text: str, query: str) -> list[list[int]]:
 
 def hit_json(hit: Any, query: str) -> dict[str, Any]:
     """A search hit as the API, the MCP tool and `search --json` give it (snippet marks included)."""
-    fields = jsonable(dataclasses.asdict(hit))
+    fields: dict[str, Any] = jsonable(dataclasses.asdict(hit))
     fields["marks"] = mark_spans(fields.get("snippet") or "", query)
     return fields
 
@@ -251,7 +251,7 @@ class MailReader:
     ) -> list[dict[str, Any]]:
         """The k best emails for `query` (indexing/search.py), validated, as JSON-ready dicts;
         without the messages that left the server if `exclude_deleted`."""
-        return self.search_answer(
+        answer = self.search_answer(
             query,
             mode=mode,
             account=account,
@@ -259,7 +259,9 @@ class MailReader:
             until=until,
             k=k,
             exclude_deleted=exclude_deleted,
-        )["results"]
+        )
+        results: list[dict[str, Any]] = answer["results"]
+        return results
 
     def search_answer(
         self,
@@ -320,7 +322,8 @@ class MailReader:
         )
         if not rows:
             raise NotFoundError(f"no email with id {email_id!r}")
-        return jsonable(rows[0])
+        email: dict[str, Any] = jsonable(rows[0])
+        return email
 
     def message_ids(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """(account, email_id) -> the email's Message-ID, for the keys given."""
@@ -356,4 +359,5 @@ class MailReader:
         for row in rows:
             if row.get("last_error"):
                 row["last_error"] = logs.redact(row["last_error"])
-        return jsonable(rows)
+        status: list[dict[str, Any]] = jsonable(rows)
+        return status

@@ -14,6 +14,7 @@ import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mail_pipeline.service import people
@@ -89,7 +90,7 @@ class SearchHandler(BaseHTTPRequestHandler):
                 {"error": f"internal error ({type(error).__name__}); see the service's log"},
             )
 
-    def _api(self, path: str, query: str):
+    def _api(self, path: str, query: str) -> Any:
         reader = self.server.reader
         if path == "/api/search":
             p = _params(query, SEARCH_PARAMS)
@@ -119,7 +120,7 @@ class SearchHandler(BaseHTTPRequestHandler):
             return {"service": SERVICE_NAME, "data_dir": str(reader.settings.data_dir.resolve())}
         raise NotFoundError(f"no such API: {path}")
 
-    def _people_api(self, path: str, query: str) -> dict | None:
+    def _people_api(self, path: str, query: str) -> dict[str, Any] | None:
         """/api/people/<address or name>?account= and /api/digest?account=&day=&since="""
         reader = self.server.reader
         if match := _PERSON.match(path):
@@ -140,7 +141,7 @@ class SearchHandler(BaseHTTPRequestHandler):
         body = resources.files("mail_pipeline.service").joinpath(name).read_bytes()
         self._send(HTTPStatus.OK, body, content_type)
 
-    def _json(self, status: HTTPStatus, payload) -> None:
+    def _json(self, status: HTTPStatus, payload: Any) -> None:
         self._send(
             status,
             json.dumps(payload, ensure_ascii=False).encode(),
@@ -157,7 +158,7 @@ class SearchHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
