@@ -96,14 +96,34 @@ def test_excluded_words_and_operators_combine(reader):
 def test_words_are_ranked_within_the_operators_selection(reader, mode):
     """k is the size of the selection, past the default k and below the mailbox's size: a filter
     applied to the top k afterwards would return fewer (the best "zebra" mail is unread). Text
-    mode finds the word within the selection; the vector side ranks every selected email."""
+    mode finds the word within the selection; the vector side ranks every selected email (in
+    hybrid mode, where the word is found in the selection: where it is in none, and nothing
+    selected is near it in meaning, the answer is no results and a note, ranking.unrelated)."""
     if mode == "text":
         expected = where("anna") & where("zebra")
         assert numbers(reader.search("from:anna zebra", mode=mode, k=len(expected))) == expected
+    elif mode == "hybrid":
+        expected = where("seen")
+        assert len(ALL) > len(expected) > 10 and expected & where("invoice")
+        assert numbers(reader.search("is:read invoice", mode=mode, k=len(expected))) == expected
     else:
         expected = where("seen")
         assert len(ALL) > len(expected) > 10
         assert numbers(reader.search("is:read zebra", mode=mode, k=len(expected))) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("Reminder: submit the report", "Reminder submit the report"),
+        ("Action required: 10:30 review", "Action required 10:30 review"),
+        ("Re: budget from:anna", "Re budget"),
+    ],
+)
+def test_a_word_before_a_colon_and_a_space_is_text_as_in_a_subject(query, text):
+    parsed = parse_query(query)
+    assert parsed.text == text
+    assert [t.operator for t in parsed.terms] == (["from"] if "from:" in query else [])
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,13 @@ def parse_query(query: str) -> ParsedQuery:
         if operator is not None and (value or "").startswith("//"):
             word = match.group(0)[len(minus) :]  # a URL (https://…), not an operator
             operator = None
+        elif (
+            operator is not None
+            and not (quoted_value or value)
+            and operator.lower() not in OPERATORS
+        ):
+            # "Reminder: …", "Re: …": a word followed by a colon, as in a subject, is text.
+            word, operator = operator, None
         if operator is not None:
             terms.append(
                 _term(operator, quoted_value if quoted_value is not None else value, negated)
