@@ -35,7 +35,9 @@ NO_MATCH_NOTE = "No email matches these words, and none is close in meaning."
 _TOKEN = re.compile(r"[\w@][\w@./-]*[\w]|\w")
 _PHRASE = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"\w+")
-_STOP = frozenset(
+# Words too common to weigh in a match, or to choose a snippet by (search.py): English function
+# words and the reply/forward prefixes.
+STOPWORDS = frozenset(
     [
         "a",
         "an",
@@ -81,6 +83,10 @@ _STOP = frozenset(
         "me",
         "i",
         "you",
+        "does",
+        "did",
+        "their",
+        "there",
     ]
 )
 
@@ -124,7 +130,7 @@ def parse_query(query: str) -> QueryParts:
         dict.fromkeys(t.lower() for t in _TOKEN.findall(text) if is_identifier(t)).keys()
     )
     terms = frozenset(
-        _stem(w) for w in _WORD.findall(text.lower()) if len(w) >= 2 and w not in _STOP
+        _stem(w) for w in _WORD.findall(text.lower()) if len(w) >= 2 and w not in STOPWORDS
     )
     return QueryParts(text, identifiers, phrases, terms, normalize(text))
 

@@ -38,38 +38,6 @@ SNIPPET_CHARS = 300
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _SENTENCE_GAP = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
-_STOP = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "are",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "how",
-        "does",
-        "did",
-        "with",
-        "from",
-        "that",
-        "this",
-        "have",
-        "has",
-        "about",
-        "your",
-        "our",
-        "their",
-        "there",
-        "into",
-        "over",
-    ]
-)
 
 
 class EmptyStoreError(Exception):
@@ -100,7 +68,7 @@ def _shared_store(uri: str, dimension: int) -> VectorStore:
 
 
 def _query_terms(query: str) -> set[str]:
-    return {w for w in _WORD.findall(query.lower()) if len(w) >= 3 and w not in _STOP}
+    return {w for w in _WORD.findall(query.lower()) if len(w) >= 3 and w not in ranking.STOPWORDS}
 
 
 def _focus(body: str, query: str) -> int:
