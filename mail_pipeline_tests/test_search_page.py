@@ -300,3 +300,26 @@ def test_the_selected_result_follows_the_email_opened_from_the_thread(page, inde
         page.click(f"#thread li[data-email-id='{outside[0]}']")
         page.wait_for_selector(f"#thread li.current[data-email-id='{outside[0]}']")
         assert page.query_selector_all(".hit.selected") == []
+
+
+def test_every_control_and_the_results_have_a_name_for_screen_readers(page):
+    for role, name in [
+        ("searchbox", "Search your mail"),
+        ("combobox", "mode"),
+        ("combobox", "account"),
+        ("checkbox", "hide mail deleted on the server"),
+        ("button", "Search"),
+        ("button", "Digest"),
+    ]:
+        assert page.get_by_role(role, name=name).count() == 1, (role, name)
+    for name in ("since", "until"):  # date fields: named by their label
+        assert page.get_by_label(name, exact=True).count() == 1, name
+    assert page.get_attribute("#status", "aria-live") == "polite"
+    search(page, "budget review")
+    results = page.get_by_role("listbox", name="Results")
+    assert results.count() == 1
+    options = results.get_by_role("option")
+    assert options.count() == len(page.query_selector_all("#results .hit"))
+    options.first.click()
+    page.wait_for_selector(".hit[aria-selected='true']")
+    assert len(page.query_selector_all(".hit[aria-selected='true']")) == 1
