@@ -224,3 +224,102 @@ def test_keys_open_the_next_and_previous_result_and_esc_closes(page):
     page.wait_for_selector(f"#detail[data-email-id='{ids[0]}']")
     page.keyboard.press("Escape")
     assert page.is_hidden("#detail") and page.query_selector_all(".hit.selected") == []
+
+
+# -- issue #31: the URL holds the search and the open email; the selection; screen readers -------
+
+
+def _open_first(page, hits) -> str:
+    """Click the first result and wait until its email is open; its id."""
+    email_id = hits[0].get_attribute("data-email-id")
+    hits[0].click()
+    page.wait_for_function(f"document.querySelector('#detail').dataset.emailId === {email_id!r}")
+    return email_id
+
+
+def _shown(page) -> tuple[list[str | None], str | None]:
+    """The results' ids and the open email's, once the restored search has answered."""
+    page.wait_for_function(
+        "(s => s && !s.startsWith('Searching'))(document.querySelector('#status').textContent)"
+    )
+    ids = [hit.get_attribute("data-email-id") for hit in page.query_selector_all("#results .hit")]
+    return ids, page.get_attribute("#detail", "data-email-id")
+
+
+def test_a_reload_shows_the_same_search_and_open_email(page):
+    hits = search(page, "meeting", mode="text", since="2026-11-18")
+    ids = [hit.get_attribute("data-email-id") for hit in hits]
+    opened = _open_first(page, hits)
+    assert "q=meeting" in page.url and f"email={opened}" in page.url
+    page.reload()
+    page.wait_for_function(f"document.querySelector('#detail').dataset.emailId === {opened!r}")
+    assert _shown(page) == (ids, opened)
+    assert page.input_value("#q") == "meeting" and page.input_value("#mode") == "text"
+    assert page.input_value("#since") == "2026-11-18"
+    assert page.get_attribute(".hit.selected", "data-email-id") == opened
+
+
+def test_back_restores_the_search_before_and_its_open_email(page):
+    first = search(page, "budget review")
+    first_ids = [hit.get_attribute("data-email-id") for hit in first]
+    opened = _open_first(page, first)
+    second = search(page, "gazebo plans")
+    assert [hit.get_attribute("data-email-id") for hit in second] != first_ids
+    page.go_back()
+    page.wait_for_function(f"document.querySelector('#detail').dataset.emailId === {opened!r}")
+    assert _shown(page) == (first_ids, opened)
+    assert page.input_value("#q") == "budget review"
+    page.go_back()  # the first search before its email was opened
+    page.wait_for_function("document.querySelector('#detail').hidden")
+    assert _shown(page) == (first_ids, None)
+
+
+def test_the_selected_result_follows_the_email_opened_from_the_thread(page, indexed_demo):
+    import duckdb
+
+    with duckdb.connect(str(indexed_demo / "warehouse.duckdb"), read_only=True) as con:
+        (subject,) = con.execute(
+            "SELECT subject FROM threads ORDER BY message_count DESC, thread_id LIMIT 1"
+        ).fetchone()
+    hits = search(page, subject.removeprefix("Re: "), mode="text")
+    listed = {hit.get_attribute("data-email-id") for hit in hits}
+    _open_first(page, hits)
+    page.wait_for_selector("#thread li.current")
+    others = [
+        item.get_attribute("data-email-id")
+        for item in page.query_selector_all("#thread li:not(.current)")
+    ]
+    inside = [email_id for email_id in others if email_id in listed]
+    assert inside, "the thread's other emails should be among the results"
+    page.click(f"#thread li[data-email-id='{inside[0]}']")
+    page.wait_for_selector(f".hit.selected[data-email-id='{inside[0]}']")
+    assert len(page.query_selector_all(".hit.selected")) == 1
+    assert page.get_attribute(".hit.selected", "aria-selected") == "true"
+    outside = [email_id for email_id in others if email_id not in listed]
+    if outside:  # an email of the thread the results leave out: no result is selected
+        page.click(f"#thread li[data-email-id='{outside[0]}']")
+        page.wait_for_selector(f"#thread li.current[data-email-id='{outside[0]}']")
+        assert page.query_selector_all(".hit.selected") == []
+
+
+def test_every_control_and_the_results_have_a_name_for_screen_readers(page):
+    for role, name in [
+        ("searchbox", "Search your mail"),
+        ("combobox", "mode"),
+        ("combobox", "account"),
+        ("checkbox", "hide mail deleted on the server"),
+        ("button", "Search"),
+        ("button", "Digest"),
+    ]:
+        assert page.get_by_role(role, name=name).count() == 1, (role, name)
+    for name in ("since", "until"):  # date fields: named by their label
+        assert page.get_by_label(name, exact=True).count() == 1, name
+    assert page.get_attribute("#status", "aria-live") == "polite"
+    search(page, "budget review")
+    results = page.get_by_role("listbox", name="Results")
+    assert results.count() == 1
+    options = results.get_by_role("option")
+    assert options.count() == len(page.query_selector_all("#results .hit"))
+    options.first.click()
+    page.wait_for_selector(".hit[aria-selected='true']")
+    assert len(page.query_selector_all(".hit[aria-selected='true']")) == 1

@@ -53,11 +53,10 @@ function hitItem(hit) {
   if (hit.deleted_at) meta.append(element("span", "deleted", "deleted on the server " + hit.deleted_at.slice(0, 10)));
   item.append(meta, element("div", "subject", hit.subject || "(no subject)"), marked(hit.snippet || "", hit.marks));
   if (hit.attachment) item.append(element("div", "attachment", "in attachment: " + hit.attachment));
-  const open = () => {
-    document.querySelectorAll(".hit.selected").forEach((node) => node.classList.remove("selected"));
-    item.classList.add("selected");
-    openEmail(hit.email_id, hit.account);
-  };
+  item.dataset.account = hit.account;
+  item.setAttribute("role", "option");
+  item.setAttribute("aria-selected", "false");
+  const open = () => openEmail(hit.email_id, hit.account, { push: true });
   item.addEventListener("click", open);
   item.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
   return item;
@@ -72,22 +71,80 @@ function clearDetail() {
   $("thread").replaceChildren();
 }
 
-async function runSearch(event) {
-  if (event) event.preventDefault();
-  const params = { q: $("q").value, mode: $("mode").value, account: $("account").value,
-                   since: $("since").value, until: $("until").value, k: "20",
-                   exclude_deleted: $("exclude_deleted").checked ? "1" : "0" };
+// The search and the open email live in the URL (?q=…&mode=…&email=…&email_account=…), so a
+// search can be bookmarked, shared, reloaded and gone back to. Defaults are left out.
+const FILTERS = ["q", "mode", "account", "since", "until"];
+
+function formState() {
+  const state = Object.fromEntries(FILTERS.map((name) => [name, $(name).value]));
+  state.exclude_deleted = $("exclude_deleted").checked ? "1" : "0";
+  return state;
+}
+
+function urlFor(state, email) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(state)) {
+    if (value && !(name === "mode" && value === "hybrid") && !(name === "exclude_deleted" && value === "0")) {
+      params.set(name, value);
+    }
+  }
+  if (email) {
+    params.set("email", email.id);
+    if (email.account) params.set("email_account", email.account);
+  }
+  return "?" + params.toString();
+}
+
+function pushUrl(state, email) {
+  const url = urlFor(state, email);
+  if (url !== location.search || location.hash) history.pushState(null, "", url);
+}
+
+// Answers can arrive out of order (back pressed twice quickly): only the latest search shows.
+// An email opened goes in the URL beside the search shown, not what the form holds by then.
+let searchCount = 0;
+let shown = {};
+
+async function search(state, email) {
+  const mine = ++searchCount;
+  shown = state;
   showStatus("Searching…");
   $("results").replaceChildren();
   clearDetail();
   try {
-    const answer = await api("search", params);
+    const answer = await api("search", { ...state, k: "20" });
+    if (mine !== searchCount) return;
     const hits = answer.results;
     $("results").replaceChildren(...hits.map(hitItem));
     showStatus(hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"}` : answer.note || "No matches");
+    if (email) await openEmail(email.id, email.account, { push: false });
   } catch (error) {
-    showStatus(error.message, true);
+    if (mine === searchCount) showStatus(error.message, true);
   }
+}
+
+async function runSearch(event) {
+  if (event) event.preventDefault();
+  const state = formState();
+  pushUrl(state, null);
+  await search(state, null);
+}
+
+// Reload, a bookmark, back and forward: the form and the results as the URL says.
+async function restoreFromUrl() {
+  const params = new URLSearchParams(location.search);
+  if (!params.get("q")) {
+    searchCount++;
+    shown = {};
+    $("results").replaceChildren();
+    clearDetail();
+    showStatus("");
+    return;
+  }
+  for (const name of FILTERS) $(name).value = params.get(name) || (name === "mode" ? "hybrid" : "");
+  $("exclude_deleted").checked = params.get("exclude_deleted") === "1";
+  const id = params.get("email");
+  await search(formState(), id ? { id, account: params.get("email_account") || "" } : null);
 }
 
 function addresses(list) {
@@ -115,15 +172,26 @@ function showThread(thread, currentId) {
     const item = element("li", email.email_id === currentId ? "current" : "",
                          `${when(email.sent_at || email.received_at)}  ${email.from_name || email.from_address}: ${email.subject || ""}`);
     item.dataset.emailId = email.email_id;
-    item.addEventListener("click", () => openEmail(email.email_id, email.account));
+    item.addEventListener("click", () => openEmail(email.email_id, email.account, { push: true }));
     return item;
   }));
 }
 
-async function openEmail(emailId, account) {
+// The open email's result is the selected one; none is when it is not among the results.
+function selectResult(emailId) {
+  for (const node of document.querySelectorAll("#results .hit")) {
+    const chosen = node.dataset.emailId === emailId;
+    node.classList.toggle("selected", chosen);
+    node.setAttribute("aria-selected", String(chosen));
+  }
+}
+
+async function openEmail(emailId, account, { push = false } = {}) {
+  if (push) pushUrl(shown, { id: emailId, account });
   try {
     const email = await api("emails/" + encodeURIComponent(emailId), { account });
     showEmail(email);
+    selectResult(emailId);
     showThread(await api("threads/" + encodeURIComponent(email.thread_id), { account }), emailId);
   } catch (error) {
     showStatus(error.message, true);
@@ -220,8 +288,10 @@ $("search").addEventListener("submit", runSearch);
 $("results").addEventListener("click", onSenderClick, true);
 $("show-digest").addEventListener("click", showDigest);
 window.addEventListener("hashchange", openFromHash);
-loadAccounts();
-openFromHash();
+// A digest link's #email=… is hashchange's; every other step back or forward restores the URL's.
+window.addEventListener("popstate", () => { if (!location.hash) restoreFromUrl(); });
+// The accounts first: a URL's account filter needs its option in the list.
+loadAccounts().then(() => (location.search ? restoreFromUrl() : openFromHash()));
 
 // Keyboard: ↓/j and ↑/k open the next and previous result, Esc closes the open email. Keys typed
 // into the search form stay the form's.
@@ -242,7 +312,7 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     moveSelection(step);
   } else if (event.key === "Escape") {
-    document.querySelectorAll(".hit.selected").forEach((node) => node.classList.remove("selected"));
+    selectResult(null);
     clearDetail();
   }
 });
