@@ -133,6 +133,9 @@ def test_make_run_reaches_a_searchable_demo(tmp_path):
             f"the search service (log: {log})",
             interval=2,
         )
+        # A first start's console, up to a searchable demo: what a person reads, not a log dump.
+        printed = log.read_text(errors="replace").splitlines()
+        assert len(printed) < 100, "\n".join([f"{len(printed)} lines:", *printed])
         second_refused_on_the_same_data_dir(checkout, env, tmp_path, data_dir, port)
         # A model the CLI cannot load: only `make run`'s warm search service can answer.
         search_env = {

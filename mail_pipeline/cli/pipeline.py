@@ -257,6 +257,10 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
             "127.0.0.1",
             "-p",
             str(port),
+            # The daemon's and webserver's own INFO lines (every sensor tick, every run-monitoring
+            # pass) are for --verbose; the runs' event stream is the run workers' and stays.
+            "--log-level",
+            "info" if verbose else "warning",
         ],
         env=child_environment(settings, home, verbose),
         cwd=home,

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -318,6 +319,16 @@ class Embedder:
 
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a tqdm bar per load clutters the run logs
         kwargs = {"dtype": torch.bfloat16} if precision == "bf16" else {}
+        if log.isEnabledFor(logging.DEBUG):  # MAIL_PIPELINE_LOG_LEVEL=debug: everything
+            return SentenceTransformer(self.model_path, device=device, model_kwargs=kwargs)
+        # The libraries' notes on every load (a deprecation inside transformers, a config field it
+        # does not know, "Loading SentenceTransformer model") say nothing an operator can act on.
+        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+        # Raised by the first encode, not the load: a filter for the process, not a block.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
         return SentenceTransformer(self.model_path, device=device, model_kwargs=kwargs)
 
     def _torch_encode(self, model: SentenceTransformer, texts: Sequence[str]) -> np.ndarray:
