@@ -288,7 +288,8 @@ class MailReader:
         parse_k(k)
         self.check_account(account)
         try:
-            words = parse_query(query).text
+            parsed = parse_query(query)
+            words = parsed.text
         except QueryError as error:
             raise RequestError(str(error)) from None
         embedder = self.embedder if mode != "text" else None
@@ -305,7 +306,8 @@ class MailReader:
                     settings=self.settings,
                     embedder=embedder,
                     exclude_deleted=exclude_deleted,
-                    con=self._connection(),
+                    # The views only where operators select: plain words never read the lake.
+                    con=self._connection() if parsed.terms else None,
                 )
             except EmptyStoreError as error:
                 raise NothingIndexedError(str(error)) from error
