@@ -129,13 +129,18 @@ def data_dir(tmp_path, monkeypatch, fernet_key) -> Path:
 @pytest.fixture
 def alice(dovecot, data_dir):
     """Alice's Dovecot mailbox registered as account 'alice' (TLS with the fixture's CA)."""
-    from mail_pipeline.storage.accounts import Account, AccountRegistry
-
     client = dovecot.client()
     client.create_folder("Archive")
     client.logout()
-    registry = AccountRegistry(data_dir / "accounts.json")
-    return registry.add(
+    return register_alice(dovecot, data_dir)
+
+
+def register_alice(dovecot, data_dir: Path):
+    """Alice's INBOX and Archive as account 'alice' in `data_dir`'s registry, over TLS with the
+    fixture's CA (the folders must exist on the server before a run, not before this)."""
+    from mail_pipeline.storage.accounts import Account, AccountRegistry
+
+    return AccountRegistry(data_dir / "accounts.json").add(
         Account(
             slug="alice",
             email="alice@example.test",
