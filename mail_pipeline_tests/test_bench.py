@@ -252,8 +252,29 @@ def test_bench_fetch_wan_smoke(tmp_path):
             "fetch_wan_vs_mbsync_wan",
             "fetch_wan_down_mb",
             "mbsync_wan_down_mb",
+            "mailbox_deflate_ratio",
+            "fetch_wan_compress_link_use",
+            "mbsync_wan_link_use",
         ],
     )
+    assert 1.0 < results["mailbox_deflate_ratio"] < 10
     assert (
         "raw_messages over the link ≥ 0.8 × link capacity" in (tmp_path / "RESULTS.md").read_text()
     )
+
+
+def test_deflate_ratio_bounds_what_compression_can_give():
+    """The bound fetch_wan reports: text deflates several-fold, random bytes (an attachment's
+    compressed content) not at all, and a mailbox of both lands in between."""
+    import base64
+    import random
+
+    from bench.fetch_wan import deflate_ratio
+
+    text = [b"Subject: budget review\r\n\r\nThe numbers for the quarter are in. " * 40] * 20
+    noise = [random.Random(seed).randbytes(3000) for seed in range(20)]
+    attachments = [base64.encodebytes(blob) for blob in noise]
+    assert deflate_ratio(text) > 5
+    assert deflate_ratio(noise) < 1.01
+    assert 1.2 < deflate_ratio(attachments) < 1.4  # base64's 4/3, nothing more
+    assert deflate_ratio(noise) < deflate_ratio(text + noise) < deflate_ratio(text)
