@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mail_pipeline.auth import service_account, tokens
+from mail_pipeline.cli.doctor import diagnose
+from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountRegistry
 from mail_pipeline.storage.grants import JWT_BEARER, OAuthSettings
@@ -25,6 +27,7 @@ from mail_pipeline_tests.conftest import _server_root, _start
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.servers import Dovecot
 from mail_pipeline_tests.test_cli_accounts import run_cli
+from mail_pipeline_tests.test_doctor import FAST, by_check
 from mail_pipeline_tests.test_oauth_accounts import assert_no_token_in_clear, failure_text, sync
 
 pytestmark = pytest.mark.integration
@@ -151,15 +154,17 @@ def google_add(dovecot, key: Path, user: str = "alice@example.test") -> list[str
     ]
 
 
-def microsoft_add(dovecot, token_server, secret_env: str = "APP_SECRET") -> list[str]:
+def microsoft_add(
+    dovecot, token_server, secret_env: str = "APP_SECRET", user: str = "alice"
+) -> list[str]:
     return [
         "account",
         "add",
-        "alice",
+        user,
         "--provider",
         "microsoft365-app",
         "--email",
-        "alice@contoso.test",
+        f"{user}@contoso.test",
         "--tenant",
         "contoso.test",
         "--client-id",
@@ -275,7 +280,7 @@ def test_a_service_account_acts_as_a_user_signs_in_and_syncs(
 def test_a_wrong_key_or_a_user_outside_the_delegation_fails_clearly(
     workspace, delegated_key, token_server, tmp_path, data_dir, capsys, monkeypatch
 ):
-    _, private = delegated_key
+    delegated, private = delegated_key
     stranger, _ = key_pair()  # the same service account's name, a key the domain never saw
     wrong = key_file(tmp_path, stranger, f"{token_server.url}/token", name="other.json")
     code, out = run_cli(capsys, monkeypatch, *google_add(workspace, wrong))
@@ -287,13 +292,52 @@ def test_a_wrong_key_or_a_user_outside_the_delegation_fails_clearly(
     code, out2 = run_cli(
         capsys,
         monkeypatch,
-        *google_add(workspace, wrong.with_name("key.json"), "carol@example.test"),
+        *google_add(workspace, delegated, "carol@example.test"),
     )
     assert code == 3, out2
     assert "acting as carol@example.test (unauthorized_client: Client is unauthorized" in out2
     assert not (data_dir / "accounts.json").exists()
-    for secret_line in [*stranger.splitlines()[1:-2], *private.splitlines()[1:-2]]:
+    for secret_line in [*stranger.splitlines()[1:-1], *private.splitlines()[1:-1]]:
         assert secret_line not in out + out2
+
+
+def test_reauth_gives_the_account_a_replaced_key_or_a_renewed_secret(
+    workspace, tenant, delegated_key, token_server, tmp_path, data_dir, capsys, monkeypatch
+):
+    key, _ = delegated_key
+    assert run_cli(capsys, monkeypatch, *google_add(workspace, key))[0] == 0
+    # The admin deletes that key and creates another: the account fails until it gets the new one.
+    replacement, public = key_pair()
+    token_server.delegate(SERVICE_ACCOUNT, public, {"alice@example.test"}, GMAIL_SCOPE)
+    token_server.expire_access_tokens()
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    assert code == 3 and "Invalid JWT Signature." in out, out
+    doctor = by_check(diagnose(get_settings(), FAST))["account alice"]
+    assert doctor.hint == "run `mail-pipeline account reauth alice --service-account-key FILE`"
+    new_key = key_file(tmp_path, replacement, f"{token_server.url}/token", name="new.json")
+    code, out = run_cli(
+        capsys, monkeypatch, "account", "reauth", "alice", "--service-account-key", str(new_key)
+    )
+    assert code == 0 and "new service account key stored encrypted" in out, out
+    tokens.forget("alice")
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "alice")
+    assert code == 0 and "acting as alice@example.test" in out, out
+
+    code, out = run_cli(capsys, monkeypatch, *microsoft_add(tenant, token_server, user="carol"))
+    assert code == 0, out
+    monkeypatch.setenv("RENEWED_SECRET", "renewed-app-secret-9012")
+    token_server.register_app(APP_ID, "renewed-app-secret-9012", "contoso.test")
+    token_server.expire_access_tokens()
+    tokens.forget("carol")
+    code, out = run_cli(capsys, monkeypatch, "account", "test", "carol")
+    assert code == 3 and "AADSTS7000215" in out and "--client-secret-env VAR" in out, out
+    code, out = run_cli(
+        capsys, monkeypatch, "account", "reauth", "carol", "--client-secret-env", "RENEWED_SECRET"
+    )
+    assert code == 0 and "new client secret stored encrypted" in out, out
+    registry = AccountRegistry(data_dir / "accounts.json")
+    stored = registry.grant(registry.get("carol"), crypto.load_cipher())
+    assert stored.client_secret == "renewed-app-secret-9012"
 
 
 def test_a_microsoft_365_app_reads_a_mailbox_and_a_wrong_secret_fails_clearly(

@@ -26,13 +26,17 @@ TIMEOUT_S = 30.0
 DEFAULT_LIFETIME_S = 3600
 
 
-def reauth_hint(slug: str, grant: str = "") -> str:
+def reauth_command(slug: str, grant: str = "") -> str:
     """The command that gives the account a new grant: a new key file or secret for org-wide ones."""
     flag = {
         JWT_BEARER: " --service-account-key FILE",
         CLIENT_CREDENTIALS: " --client-secret-env VAR",
     }
-    return f"re-authorize it with `mail-pipeline account reauth {slug}{flag.get(grant, '')}`"
+    return f"mail-pipeline account reauth {slug}{flag.get(grant, '')}"
+
+
+def reauth_hint(slug: str, grant: str = "") -> str:
+    return f"re-authorize it with `{reauth_command(slug, grant)}`"
 
 
 class GrantError(ImapAuthError):
