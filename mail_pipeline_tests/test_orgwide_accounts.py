@@ -86,8 +86,8 @@ def key_file(directory: Path, private: str, token_url: str, name: str = "key.jso
     return path
 
 
-def domain_dovecot(token_server, domain: str, username_format: str = ""):
-    users = {f"{user}@{domain}": f"{user}-secret-pw" for user in USERS}
+def domain_dovecot(token_server, domain: str, username_format: str = "", others=()):
+    users = dict.fromkeys((*(f"{u}@{domain}" for u in USERS), *others), "a-secret-pw")
     root = _server_root("mp-dovecot-")
     server = _start(
         lambda: Dovecot(
@@ -108,8 +108,11 @@ def workspace(token_server):
 
 @pytest.fixture
 def tenant(token_server):
-    """Dovecot for contoso.test's mailboxes, accepting an app token of the tenant's domain."""
-    server, root = domain_dovecot(token_server, "contoso.test", username_format="%d")
+    """Dovecot for contoso.test's mailboxes, accepting an app token of the tenant's domain, and
+    one mailbox of another organization that the app's token does not open."""
+    server, root = domain_dovecot(
+        token_server, "contoso.test", username_format="%d", others=["dave@fabrikam.test"]
+    )
     token_server.register_app(APP_ID, APP_SECRET, "contoso.test")
     yield server
     server.stop()
@@ -351,6 +354,16 @@ def test_a_microsoft_365_app_reads_a_mailbox_and_a_wrong_secret_fails_clearly(
         "(invalid_client: AADSTS7000215: Invalid client secret provided.)"
     ) in out
     assert "not-the-app-secret-5678" not in out
+    assert not (data_dir / "accounts.json").exists()
+    # A mailbox the app was not given: the token is issued, the IMAP login refuses it.
+    args = microsoft_add(tenant, token_server)
+    args[args.index("alice@contoso.test")] = "dave@fabrikam.test"
+    code, out = run_cli(capsys, monkeypatch, *args)
+    assert code == 3, out
+    assert (
+        f"refused application {APP_ID}'s access token (OAUTHBEARER) for dave@fabrikam.test: "
+        "the app needs the IMAP.AccessAsApp permission"
+    ) in out
     assert not (data_dir / "accounts.json").exists()
 
     code, out = run_cli(capsys, monkeypatch, *microsoft_add(tenant, token_server))
