@@ -174,7 +174,7 @@ introspection_url = {url}/introspect
 username_attribute = username
 active_attribute = active
 active_value = true
-"""
+{username_format}"""
 
 
 @dataclass
@@ -188,6 +188,9 @@ class Dovecot:
     process: subprocess.Popen | None = None
     oauth_url: str = ""  # a token server (token_server.py): enables the oauth2 passdb
     oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")
+    # What of the token's user must equal the login's: `%d` compares only the domain, as an
+    # application's token (client credentials) names its tenant, not a mailbox.
+    oauth_username_format: str = ""
     imap_capability: str = (
         ""  # replaces the advertised post-login capabilities (e.g. WITHOUT_CONDSTORE)
     )
@@ -255,7 +258,12 @@ class Dovecot:
         if not self.oauth_url:
             return {"oauth_mechanisms": "", "oauth_passdb": ""}
         args = self.root / "oauth2.conf.ext"
-        args.write_text(OAUTH2_ARGS.format(url=self.oauth_url))
+        username_format = (
+            f"username_format = {self.oauth_username_format}\n"
+            if self.oauth_username_format
+            else ""
+        )
+        args.write_text(OAUTH2_ARGS.format(url=self.oauth_url, username_format=username_format))
         mechanisms = " ".join(self.oauth_mechanisms)
         return {
             "oauth_mechanisms": f" {mechanisms}",

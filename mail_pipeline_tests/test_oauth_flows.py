@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mail_pipeline.auth import flows, oauth
-from mail_pipeline.storage.accounts import Grant, OAuthSettings
+from mail_pipeline.storage.grants import Grant, OAuthSettings
 
 
 def settings(token_server, **overrides) -> OAuthSettings:

@@ -12,10 +12,9 @@ from mail_pipeline.storage.accounts import (
     Account,
     AccountError,
     AccountRegistry,
-    Grant,
-    OAuthSettings,
     validate,
 )
+from mail_pipeline.storage.grants import Grant, OAuthSettings
 from mail_pipeline_tests.servers import free_port
 
 CLIENT_SECRET = "client-secret-for-tests"

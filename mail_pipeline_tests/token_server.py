@@ -1,7 +1,10 @@
 """A small OAuth 2.0 provider on loopback for tests: refresh (RFC 6749 6), authorization code
-with PKCE S256 (RFC 7636), device authorization (RFC 8628) and token introspection (RFC 7662,
-which Dovecot's oauth2 passdb calls). Tokens can be expired, grants revoked, refresh tokens
-rotated. Runs in a thread of the test process; also used by the harness, so no pytest import.
+with PKCE S256 (RFC 7636), device authorization (RFC 8628), token introspection (RFC 7662,
+which Dovecot's oauth2 passdb calls), and the two org-wide grants: a service account's JWT
+assertion (RFC 7523, as Google's domain-wide delegation checks it) and an application's client
+credentials (RFC 6749 4.4, as Microsoft's tenant endpoint issues app tokens). Tokens can be
+expired, grants revoked, refresh tokens rotated. Runs in a thread of the test process; also used
+by the harness, so no pytest import.
 """
 
 from __future__ import annotations
@@ -17,12 +20,40 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# Google's own answers (its token endpoint's error_description) to the assertions it refuses.
+UNAUTHORIZED = (
+    "Client is unauthorized to retrieve access tokens using this method, or client not "
+    "authorized for any of the scopes requested."
+)
 
 
 class OAuthFailure(Exception):
-    def __init__(self, error: str, status: int = 400):
+    def __init__(self, error: str, status: int = 400, description: str = ""):
         super().__init__(error)
-        self.error, self.status = error, status
+        self.error, self.status, self.description = error, status, description
+
+
+@dataclass
+class Delegation:
+    """A service account the domain's admin allowed to act as `users` for `scope` (Admin
+    console → Security → API controls → Domain-wide delegation), with its key's PUBLIC half."""
+
+    public_key: str  # PEM
+    users: set[str]
+    scope: str
+    grant_id: str = ""
+
+
+@dataclass
+class App:
+    """A Microsoft 365 application of the tenant: its client secret, and the domain whose
+    mailboxes its tokens open (the harness's Dovecot compares only the domain for them)."""
+
+    secret: str
+    domain: str
+    scope: str = "https://outlook.office365.com/.default"
+    grant_id: str = ""
 
 
 @dataclass
@@ -59,6 +90,8 @@ class TokenServer:
         ] = {}  # access token -> (grant id, username, active)
         self._codes: dict[str, dict] = {}
         self._devices: dict[str, Device] = {}
+        self._delegations: dict[str, Delegation] = {}  # client_email -> delegation
+        self._apps: dict[str, App] = {}  # client id -> app
 
     @property
     def url(self) -> str:
@@ -99,6 +132,20 @@ class TokenServer:
         with self._lock:
             return self._new_grant(username or self.default_user)
 
+    def delegate(self, client_email: str, public_key: str, users: set[str], scope: str) -> None:
+        """Domain-wide delegation: `client_email`'s assertions, signed by the private half of
+        `public_key`, may ask for `users`' tokens with `scope`."""
+        with self._lock:
+            grant_id = secrets.token_hex(8)
+            self._grants[grant_id] = True
+            self._delegations[client_email] = Delegation(public_key, users, scope, grant_id)
+
+    def register_app(self, client_id: str, secret: str, domain: str) -> None:
+        with self._lock:
+            grant_id = secrets.token_hex(8)
+            self._grants[grant_id] = True
+            self._apps[client_id] = App(secret, domain, grant_id=grant_id)
+
     def revoke_all(self) -> None:
         with self._lock:
             self._grants = dict.fromkeys(self._grants, False)
@@ -136,6 +183,8 @@ class TokenServer:
                 body, status = handler(form), 200
         except OAuthFailure as failure:
             body, status = {"error": failure.error}, failure.status
+            if failure.description:
+                body["error_description"] = failure.description
         payload = json.dumps(body).encode()
         request.send_response(status)
         request.send_header("Content-Type", "application/json")
@@ -156,8 +205,12 @@ class TokenServer:
             raise OAuthFailure("invalid_client", 401)
 
     def _token(self, form: dict) -> dict:
-        self._check_client(form)
         grant_type = form.get("grant_type")
+        if grant_type == JWT_BEARER_GRANT:  # the assertion is the client's authentication
+            return self._assertion_grant(form)
+        if grant_type == "client_credentials":
+            return self._client_credentials_grant(form)
+        self._check_client(form)
         if grant_type == "refresh_token":
             return self._refresh_grant(form)
         if grant_type == "authorization_code":
@@ -176,6 +229,56 @@ class TokenServer:
             del self._refresh[form["refresh_token"]]
             answer["refresh_token"] = self._refresh_token(grant_id, username)
         return answer
+
+    def _assertion_grant(self, form: dict) -> dict:
+        """RFC 7523 2.1 as Google checks it: the signature by the service account's key, the
+        audience (this token endpoint), an hour at most, then the delegation's users and scope."""
+        import jwt
+
+        assertion = form.get("assertion", "")
+        try:
+            issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss", "")
+        except jwt.PyJWTError:
+            raise OAuthFailure("invalid_grant", description="Invalid JWT.") from None
+        delegation = self._delegations.get(issuer)
+        if delegation is None:
+            raise OAuthFailure("invalid_grant", description="Invalid JWT Signature.")
+        try:
+            claims = jwt.decode(
+                assertion,
+                delegation.public_key,
+                algorithms=["RS256"],
+                audience=f"{self.url}/token",
+                options={"require": ["iss", "sub", "aud", "iat", "exp", "scope"]},
+            )
+        except jwt.InvalidSignatureError:
+            raise OAuthFailure("invalid_grant", description="Invalid JWT Signature.") from None
+        except jwt.PyJWTError as error:
+            raise OAuthFailure("invalid_grant", description=f"Invalid JWT: {error}") from None
+        if not 0 < claims["exp"] - claims["iat"] <= 3600:
+            raise OAuthFailure(
+                "invalid_grant",
+                description="Invalid JWT: Token must be a short-lived token (60 minutes)",
+            )
+        if claims["sub"] not in delegation.users or claims["scope"] != delegation.scope:
+            raise OAuthFailure("unauthorized_client", 401, UNAUTHORIZED)
+        if not self._grants.get(delegation.grant_id):
+            raise OAuthFailure("invalid_grant", description="Invalid grant: account not found")
+        return self._access_token(delegation.grant_id, claims["sub"])
+
+    def _client_credentials_grant(self, form: dict) -> dict:
+        app = self._apps.get(form.get("client_id", ""))
+        if app is None:
+            raise OAuthFailure("unauthorized_client", 400, "AADSTS700016: Application not found")
+        if not secrets.compare_digest(form.get("client_secret", ""), app.secret):
+            raise OAuthFailure(
+                "invalid_client", 401, "AADSTS7000215: Invalid client secret provided."
+            )
+        if form.get("scope") != app.scope:
+            raise OAuthFailure("invalid_scope", 400, f"AADSTS70011: scope must be {app.scope}")
+        if not self._grants.get(app.grant_id):
+            raise OAuthFailure("invalid_client", 401, "AADSTS7000222: the client secret expired")
+        return self._access_token(app.grant_id, f"{form['client_id']}@{app.domain}")
 
     def _code_grant(self, form: dict) -> dict:
         code = self._codes.pop(form.get("code", ""), None)

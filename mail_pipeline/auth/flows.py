@@ -15,7 +15,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mail_pipeline.auth import oauth
-from mail_pipeline.storage.accounts import OAuthSettings
+from mail_pipeline.storage.grants import OAuthSettings
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 

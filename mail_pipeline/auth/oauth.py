@@ -1,5 +1,6 @@
-"""Token endpoint requests (RFC 6749 section 4-6, RFC 8628 section 3.4) over urllib, and the
-errors an operator reads when they fail. Tokens are registered for redaction as they arrive."""
+"""Token endpoint requests (RFC 6749 section 4-6, RFC 7523 2.1, RFC 8628 section 3.4) over
+urllib, and the errors an operator reads when they fail. Tokens are registered for redaction as
+they arrive."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from urllib.parse import urlencode
 
 from mail_pipeline import logs
 from mail_pipeline.imap.errors import ImapAuthError, ImapError
-from mail_pipeline.storage.accounts import Grant, OAuthSettings
+from mail_pipeline.storage.grants import (
+    CLIENT_CREDENTIALS,
+    JWT_BEARER,
+    Grant,
+    OAuthSettings,
+)
 
 TIMEOUT_S = 30.0
 # RFC 6749 5.1 leaves expires_in optional; a token without one is treated as an hour-long one
@@ -20,8 +26,17 @@ TIMEOUT_S = 30.0
 DEFAULT_LIFETIME_S = 3600
 
 
-def reauth_hint(slug: str) -> str:
-    return f"re-authorize it with `mail-pipeline account reauth {slug}`"
+def reauth_command(slug: str, grant: str = "") -> str:
+    """The command that gives the account a new grant: a new key file or secret for org-wide ones."""
+    flag = {
+        JWT_BEARER: " --service-account-key FILE",
+        CLIENT_CREDENTIALS: " --client-secret-env VAR",
+    }
+    return f"mail-pipeline account reauth {slug}{flag.get(grant, '')}"
+
+
+def reauth_hint(slug: str, grant: str = "") -> str:
+    return f"re-authorize it with `{reauth_command(slug, grant)}`"
 
 
 class GrantError(ImapAuthError):
@@ -115,6 +130,57 @@ def client_fields(settings: OAuthSettings, client_secret: str) -> dict[str, str]
     }
 
 
+def mint(slug: str, settings: OAuthSettings, grant: Grant) -> TokenResponse:
+    """A new access token by the account's kind of grant; a refused one raises `GrantError`."""
+    if settings.grant == JWT_BEARER:
+        return _app_token(slug, settings, _assertion_fields(settings, grant))
+    if settings.grant == CLIENT_CREDENTIALS:
+        fields = {
+            "grant_type": "client_credentials",
+            "scope": settings.scope,
+            **client_fields(settings, grant.client_secret),
+        }
+        return _app_token(slug, settings, fields)
+    return refresh(slug, settings, grant)
+
+
+def _assertion_fields(settings: OAuthSettings, grant: Grant) -> dict[str, str]:
+    from mail_pipeline.auth import service_account
+
+    return {
+        "grant_type": service_account.JWT_BEARER_GRANT,
+        "assertion": service_account.assertion(settings, grant),
+    }
+
+
+def _app_token(slug: str, settings: OAuthSettings, fields: dict[str, str]) -> TokenResponse:
+    """An access token for a service account's or an application's own credentials: there is
+    no user's grant to lose, so a refusal names the credential and the admin setting to check."""
+    try:
+        return token_response(post_form(settings.token_url, fields), settings.token_url)
+    except TokenRequestError as error:
+        if error.error not in REFUSALS:
+            raise OAuthEndpointError(
+                f"account {slug!r}: token request failed at {settings.token_url}: {error}"
+            ) from None
+        if settings.grant == JWT_BEARER:
+            raise GrantError(
+                f"account {slug!r}: {settings.token_url} refused service account "
+                f"{settings.client_id} acting as {settings.subject} ({error}): a wrong or deleted "
+                "key is refused as invalid_grant, a user the domain-wide delegation does not "
+                f"cover or a scope it lacks as unauthorized_client; {reauth_hint(slug, settings.grant)}"
+            ) from None
+        raise GrantError(
+            f"account {slug!r}: {settings.token_url} refused the client credentials of "
+            f"application {settings.client_id} ({error}): a wrong or expired client secret, or an "
+            f"app without the IMAP.AccessAsApp permission; {reauth_hint(slug, settings.grant)}"
+        ) from None
+
+
+# The RFC 6749 5.2 answers that no retry can change: only a new grant or an admin's change helps.
+REFUSALS = ("invalid_grant", "invalid_client", "unauthorized_client", "invalid_scope")
+
+
 def refresh(slug: str, settings: OAuthSettings, grant: Grant) -> TokenResponse:
     """A new access token from the refresh token (RFC 6749 6); a dead grant raises `GrantError`."""
     fields = {
@@ -127,12 +193,7 @@ def refresh(slug: str, settings: OAuthSettings, grant: Grant) -> TokenResponse:
     try:
         return token_response(post_form(settings.token_url, fields), settings.token_url)
     except TokenRequestError as error:
-        if error.error in (
-            "invalid_grant",
-            "invalid_client",
-            "unauthorized_client",
-            "invalid_scope",
-        ):
+        if error.error in REFUSALS:
             raise GrantError(
                 f"account {slug!r}: the OAuth grant was refused by {settings.token_url} ({error.error}: revoked, "
                 f"expired or for another client); {reauth_hint(slug)}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mail_pipeline.storage.grants import CLIENT_CREDENTIALS, JWT_BEARER, REFRESH_TOKEN
+
 
 @dataclass(frozen=True)
 class Provider:
@@ -23,6 +25,7 @@ class Provider:
         ""  # the settings field (mail_pipeline/settings.py) holding your client id
     )
     client_secret_setting: str = ""
+    grant: str = REFRESH_TOKEN  # how access tokens are minted (storage/grants.py)
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -30,6 +33,8 @@ class Provider:
 
 
 MICROSOFT = "https://login.microsoftonline.com/common/oauth2/v2.0"
+# An application's token endpoint is its tenant's: `account add --tenant ID` fills it in.
+MICROSOFT_TENANT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 
 PROVIDERS = {
     # All Mail holds every message of every other folder: syncing it too would fetch each twice.
@@ -54,6 +59,26 @@ PROVIDERS = {
         device_url=f"{MICROSOFT}/devicecode",
         scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
         client_id_setting="microsoft_client_id",
+    ),
+    # Org-wide: an admin adds colleagues' mailboxes with no sign-in of theirs. Google's service
+    # account acts as each user (domain-wide delegation; the token endpoint is its key file's
+    # token_uri); a Microsoft 365 application reads the mailboxes it was given access to.
+    "google-workspace": Provider(
+        "google-workspace",
+        "imap.gmail.com",
+        "[Gmail]/Sent Mail",
+        auth="oauth2",
+        scope="https://mail.google.com/",
+        grant=JWT_BEARER,
+    ),
+    "microsoft365-app": Provider(
+        "microsoft365-app",
+        "outlook.office365.com",
+        "Sent Items",
+        auth="oauth2",
+        token_url=MICROSOFT_TENANT_TOKEN_URL,
+        scope="https://outlook.office365.com/.default",
+        grant=CLIENT_CREDENTIALS,
     ),
     "fastmail": Provider("fastmail", "imap.fastmail.com", "Sent"),
     "icloud": Provider("icloud", "imap.mail.me.com", "Sent Messages"),

@@ -17,7 +17,8 @@ from imapclient.exceptions import LoginError
 from mail_pipeline import logs
 from mail_pipeline.auth import oauth
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry, Grant, OAuthSettings
+from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.grants import CLIENT_CREDENTIALS, JWT_BEARER, Grant, OAuthSettings
 
 # A token this close to its end is refreshed before use, so a login (or a reconnect mid-run)
 # never presents one that dies during the SASL exchange.
@@ -96,9 +97,9 @@ class TokenSource:
 
     def _refresh(self) -> AccessToken:
         grant = self._load()
-        logs.register_secret(grant.refresh_token)
-        logs.register_secret(grant.client_secret)
-        response = oauth.refresh(self.slug, self.settings, grant)
+        for secret in (grant.refresh_token, grant.client_secret, grant.private_key):
+            logs.register_secret(secret)
+        response = oauth.mint(self.slug, self.settings, grant)
         if response.refresh_token and response.refresh_token != grant.refresh_token:
             # A rotating provider may void the old one at once: store the new one before using it.
             self._save(replace(grant, refresh_token=response.refresh_token))
@@ -126,12 +127,14 @@ class OAuthCredential:
         self.source = source
         self.mechanism = ""
         self.advertised = True
+        self.username = ""
 
     @property
     def slug(self) -> str:
         return self.source.slug
 
     def login(self, client: IMAPClient, username: str) -> None:
+        self.username = username
         advertised = {bytes(c).upper() for c in client.capabilities()}
         self.mechanism = "OAUTHBEARER" if b"AUTH=OAUTHBEARER" in advertised else "XOAUTH2"
         self.advertised = f"AUTH={self.mechanism}".encode() in advertised
@@ -152,14 +155,23 @@ class OAuthCredential:
 
     def _refused(self, client: IMAPClient) -> oauth.GrantError:
         self.source.invalidate()
+        settings = self.source.settings
         if not self.advertised:
             return oauth.GrantError(
                 f"account {self.slug!r}: {client.host} refused XOAUTH2 and advertises neither "
                 "AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: it may not accept OAuth 2.0 at all"
             )
+        if settings.grant == CLIENT_CREDENTIALS:
+            return oauth.GrantError(
+                f"account {self.slug!r}: {client.host} refused application {settings.client_id}'s "
+                f"access token ({self.mechanism}) for {self.username}: the app needs "
+                "the IMAP.AccessAsApp permission, an Exchange service principal and full access "
+                "to this mailbox (docs/accounts.md, 'Microsoft 365 application access')"
+            )
         return oauth.GrantError(
             f"account {self.slug!r}: {client.host} refused a freshly issued OAuth access token ({self.mechanism}): "
-            f"the grant may lack the IMAP scope or belong to another user; {oauth.reauth_hint(self.slug)}"
+            f"the grant may lack the IMAP scope or belong to another user; "
+            f"{oauth.reauth_hint(self.slug, settings.grant)}"
         )
 
 
@@ -196,4 +208,9 @@ def describe(credential: str | OAuthCredential) -> str:
         return "password"
     minutes = credential.source.minutes_left()
     left = f"; access token valid for {minutes} more min" if minutes is not None else ""
-    return f"oauth2 via {credential.mechanism or 'XOAUTH2'}; grant valid{left}"
+    settings = credential.source.settings
+    grant = {
+        JWT_BEARER: f"service account {settings.client_id} acting as {settings.subject}",
+        CLIENT_CREDENTIALS: f"application {settings.client_id}",
+    }.get(settings.grant, "grant")
+    return f"oauth2 via {credential.mechanism or 'XOAUTH2'}; {grant} valid{left}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mail_pipeline.cli import signin
+from mail_pipeline.cli import add_many, signin
 from mail_pipeline.cli.keys import load_cipher
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
@@ -15,14 +15,12 @@ from mail_pipeline.storage.accounts import (
     Account,
     AccountError,
     AccountRegistry,
-    Grant,
     validate,
 )
+from mail_pipeline.storage.grants import Grant
 
 if TYPE_CHECKING:
-    from mail_pipeline.auth.tokens import OAuthCredential
-
-    Credential = str | OAuthCredential
+    from mail_pipeline.cli.signin import Credential
 
 
 def register(groups: Subcommands) -> None:
@@ -33,7 +31,7 @@ def register(groups: Subcommands) -> None:
         "add", help="register an IMAP account (password or OAuth grant encrypted at rest)"
     )
     add.add_argument("slug", help="partition key: 1-64 of a-z 0-9 _ -")
-    add.add_argument("--email", required=True)
+    add.add_argument("--email", help="the mailbox's address (google-workspace: --impersonate's)")
     add.add_argument("--host", help="IMAP server (required unless --provider)")
     add.add_argument("--port", type=int, help="default 993")
     add.add_argument("--username", help="defaults to --email")
@@ -66,6 +64,7 @@ def register(groups: Subcommands) -> None:
     reauth.add_argument("slug")
     _password_arguments(reauth)
     signin.add_grant_arguments(reauth)
+    add_many.register(account)
     account.add_parser("list", help="list accounts (no secrets)")
     account.add_parser("remove", help="remove an account").add_argument("slug")
     account.add_parser("test", help="log in and list folders with message counts").add_argument(
@@ -118,14 +117,14 @@ def account_add(args: argparse.Namespace, settings: Settings) -> int:
         )
     secret, credential = _new_secret(args, account, settings)
     if args.verify:
-        account, folders = _verify(account, settings, credential, args)
+        account, folders = signin.verify(account, settings, credential, args)
         print(
-            f"logged in to {account.host} ({_describe(credential)}); will sync: {', '.join(folders)}"
+            f"logged in to {account.host} ({signin.describe(credential)}); will sync: {', '.join(folders)}"
         )
     registry.add(account, _latest(secret), cipher)
     print(
         f"added account {account.slug!r} ({account.email}); "
-        f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
+        f"{signin.stored_secret_name(account)} stored encrypted"
     )
     return 0
 
@@ -138,11 +137,11 @@ def account_reauth(args: argparse.Namespace, settings: Settings) -> int:
     account = registry.get(args.slug)
     stored = registry.grant(account, cipher).client_secret if account.is_oauth else ""
     secret, credential = _new_secret(args, account, settings, stored)
-    _verify(account, settings, credential)
+    signin.verify(account, settings, credential)
     registry.replace_secret(account.slug, _latest(secret), cipher)
     print(
-        f"re-authorized account {account.slug!r} ({_describe(credential)}); new "
-        f"{'OAuth refresh token' if account.is_oauth else 'password'} stored encrypted"
+        f"re-authorized account {account.slug!r} ({signin.describe(credential)}); new "
+        f"{signin.stored_secret_name(account)} stored encrypted"
     )
     return 0
 
@@ -162,29 +161,6 @@ def _new_secret(
 def _latest(secret: str | signin.PendingGrant) -> str | Grant:
     # A verifying refresh may have rotated the refresh token: store the one now valid.
     return secret.grant if isinstance(secret, signin.PendingGrant) else secret
-
-
-def _verify(
-    account: Account,
-    settings: Settings,
-    credential: Credential,
-    args: argparse.Namespace | None = None,
-) -> tuple[Account, list[str]]:
-    """Sign in and list folders: the account (its preset folders matched to the server's) and
-    the folders it will sync."""
-    from mail_pipeline import imap
-
-    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
-        available = session.list_folders()
-    if args is not None:
-        account = signin.matched_folders(args, account, available)
-    return account, imap.sync_folders(available, account.folders)
-
-
-def _describe(credential: Credential) -> str:
-    from mail_pipeline.auth import tokens
-
-    return tokens.describe(credential)
 
 
 @command("account list")

@@ -73,7 +73,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _smtp_password(args: argparse.Namespace) -> str:
     from mail_pipeline import logs
-    from mail_pipeline.cli.signin import CliError
+    from mail_pipeline.cli.registry import CliError
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -92,7 +92,7 @@ def _smtp_password(args: argparse.Namespace) -> str:
 
 
 def cmd_digest_delivery(args: argparse.Namespace, settings: Settings) -> int:
-    from mail_pipeline.cli.signin import CliError
+    from mail_pipeline.cli.registry import CliError
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry, DigestDelivery
 

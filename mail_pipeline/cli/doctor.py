@@ -56,7 +56,7 @@ def check_key(settings: Settings) -> Iterator[Finding]:
 
 def check_accounts(settings: Settings) -> Iterator[Finding]:
     from mail_pipeline import imap
-    from mail_pipeline.auth import tokens
+    from mail_pipeline.auth import oauth, tokens
     from mail_pipeline.imap import errors as imap_errors
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import AccountRegistry
@@ -93,7 +93,8 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
                 name, False, "password or OAuth grant cannot be decrypted", "see the key check"
             )
         except imap_errors.ImapError as error:
-            hint = f"run `mail-pipeline account reauth {account.slug}`" + (
+            grant = account.oauth.grant if account.oauth else ""
+            hint = f"run `{oauth.reauth_command(account.slug, grant)}`" + (
                 "" if account.is_oauth else " (check the username too)"
             )
             yield Finding(

@@ -8,8 +8,7 @@ import sys
 from mail_pipeline import logs
 from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve, watch
 from mail_pipeline.cli.preflight import PreflightError
-from mail_pipeline.cli.registry import COMMANDS, command
-from mail_pipeline.cli.signin import CliError
+from mail_pipeline.cli.registry import COMMANDS, CliError, command
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountError

@@ -13,15 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 from mail_pipeline import logs
 from mail_pipeline.auth.providers import PROVIDERS, Provider, preset_folders
+from mail_pipeline.cli import orgwide
+from mail_pipeline.cli.registry import CliError, secret_from_env
 from mail_pipeline.settings import Settings, variable
-from mail_pipeline.storage.accounts import Account, Grant, OAuthSettings
+from mail_pipeline.storage.accounts import Account
+from mail_pipeline.storage.grants import (
+    CLIENT_CREDENTIALS,
+    JWT_BEARER,
+    REFRESH_TOKEN,
+    Grant,
+    OAuthSettings,
+)
 
 if TYPE_CHECKING:
     from mail_pipeline.auth import oauth
+    from mail_pipeline.auth.tokens import OAuthCredential
 
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 2."""
+    Credential = str | OAuthCredential
 
 
 def oauth_of(account: Account) -> OAuthSettings:
@@ -52,6 +60,12 @@ def add_arguments(add: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--client-id", help="OAuth client id (default: the provider's MAIL_PIPELINE_*_CLIENT_ID)"
     )
+    add.add_argument(
+        "--impersonate",
+        metavar="ADDRESS",
+        help="google-workspace: the user whose mailbox the service account reads",
+    )
+    orgwide.add_tenant_argument(add)
     add_grant_arguments(add)
 
 
@@ -59,6 +73,7 @@ def add_grant_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client-secret-env", metavar="VAR", help="read the OAuth client secret from this variable"
     )
+    orgwide.add_key_argument(parser)
     parser.add_argument(
         "--refresh-token-stdin",
         action="store_true",
@@ -78,6 +93,10 @@ def preset(args: argparse.Namespace) -> Provider | None:
 def account_from_args(args: argparse.Namespace, settings: Settings) -> Account:
     """The account the flags describe, the provider's preset filling what they leave out."""
     p = preset(args)
+    orgwide.check_flags(args, p)
+    email = args.email or getattr(args, "impersonate", None)
+    if not email:
+        raise CliError("--email is required (the mailbox's address)")
     host = args.host or (p.host if p else "")
     if not host:
         raise CliError("--host is required (or --provider gmail|outlook|fastmail|icloud|yahoo)")
@@ -108,10 +127,10 @@ def account_from_args(args: argparse.Namespace, settings: Settings) -> Account:
         )
     return Account(
         slug=args.slug,
-        email=args.email,
+        email=email,
         host=host,
         port=args.port or (p.port if p else 993),
-        username=args.username or args.email,
+        username=args.username or getattr(args, "impersonate", None) or email,
         password_token="",
         display_name=args.name or "",
         security=args.security or (p.security if p else "tls"),
@@ -135,6 +154,8 @@ def matched_folders(args: argparse.Namespace, account: Account, available: list[
 def oauth_settings(
     args: argparse.Namespace, p: Provider | None, settings: Settings
 ) -> OAuthSettings:
+    if p is not None and p.grant != REFRESH_TOKEN:
+        return orgwide.app_settings(args, p)
     client_id = args.client_id or (
         getattr(settings, p.client_id_setting) if p and p.client_id_setting else ""
     )
@@ -154,13 +175,21 @@ def oauth_settings(
     )
 
 
+def stored_secret_name(account: Account) -> str:
+    """What `account add` and `reauth` say they stored."""
+    kind = account.oauth.grant if account.oauth else ""
+    return {
+        REFRESH_TOKEN: "OAuth refresh token",
+        JWT_BEARER: "service account key",
+        CLIENT_CREDENTIALS: "client secret",
+    }.get(kind, "password")
+
+
 def read_password(args: argparse.Namespace) -> str:
     if getattr(args, "password_stdin", False):
         password = sys.stdin.readline().rstrip("\r\n")
     elif getattr(args, "password_env", None):
-        if args.password_env not in os.environ:
-            raise CliError(f"environment variable {args.password_env} is not set")
-        password = os.environ[args.password_env]
+        password = secret_from_env(args.password_env)
     else:
         password = getpass.getpass("IMAP password: ")
     if not password:
@@ -176,9 +205,7 @@ def client_secret(
     p = PROVIDERS.get(oauth_of(account).provider)
     field = p.client_secret_setting if p else ""
     if args.client_secret_env:
-        if args.client_secret_env not in os.environ:
-            raise CliError(f"environment variable {args.client_secret_env} is not set")
-        secret = os.environ[args.client_secret_env]
+        secret = secret_from_env(args.client_secret_env)
     else:
         secret = (getattr(settings, field).get_secret_value() if field else "") or stored
     if not secret and p is not None and field:
@@ -196,6 +223,8 @@ def obtain_grant(
     access token that flow returned (none for a pasted refresh token)."""
     from mail_pipeline.auth import flows
 
+    if oauth_of(account).grant != REFRESH_TOKEN:
+        return orgwide.app_grant(args, oauth_of(account)), None
     client, secret = oauth_of(account), client_secret(args, account, settings, stored_secret)
     if args.refresh_token_stdin:
         token = sys.stdin.readline().strip()
@@ -236,3 +265,26 @@ class PendingGrant:
 
     def _save(self, grant: Grant) -> None:
         self.grant = grant
+
+
+def verify(
+    account: Account,
+    settings: Settings,
+    credential: Credential,
+    args: argparse.Namespace | None = None,
+) -> tuple[Account, list[str]]:
+    """Sign in and list folders: the account (its preset folders matched to the server's) and
+    the folders it will sync."""
+    from mail_pipeline import imap
+
+    with imap.ImapSession(imap.config_for(account, settings), credential) as session:
+        available = session.list_folders()
+    if args is not None:
+        account = matched_folders(args, account, available)
+    return account, imap.sync_folders(available, account.folders)
+
+
+def describe(credential: Credential) -> str:
+    from mail_pipeline.auth import tokens
+
+    return tokens.describe(credential)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mail_pipeline.storage import crypto
+from mail_pipeline.storage.grants import GRANT_KINDS, JWT_BEARER, Grant, OAuthSettings
 from mail_pipeline.storage.locks import file_lock
 from mail_pipeline.storage.permissions import write_private
 
@@ -40,38 +41,6 @@ class AccountError(ValueError):
 
 class RegistryCorruptError(AccountError):
     """The registry file cannot be read; the message names it, its backup and how to restore."""
-
-
-@dataclass(frozen=True)
-class OAuthSettings:
-    """Where and as whom an OAuth account refreshes its access tokens (no secrets)."""
-
-    token_url: str
-    client_id: str
-    scope: str = ""
-    provider: str = (
-        ""  # the preset it came from (`account reauth` reads its client settings again); "" = none
-    )
-    auth_url: str = ""
-    device_url: str = ""
-
-
-@dataclass(frozen=True)
-class Grant:
-    """An OAuth grant's secrets, stored encrypted as one Fernet token."""
-
-    refresh_token: str = field(repr=False)
-    client_secret: str = field(default="", repr=False)
-
-    def dumps(self) -> str:
-        return json.dumps(
-            {"refresh_token": self.refresh_token, "client_secret": self.client_secret}
-        )
-
-    @classmethod
-    def loads(cls, text: str) -> Grant:
-        data = json.loads(text)
-        return cls(refresh_token=data["refresh_token"], client_secret=data.get("client_secret", ""))
 
 
 @dataclass(frozen=True)
@@ -192,6 +161,12 @@ def validate_oauth(oauth: OAuthSettings | None) -> None:
         raise AccountError(
             "an OAuth account needs a token URL and a client id (--token-url, --client-id)"
         )
+    if oauth.grant not in GRANT_KINDS:
+        raise AccountError(f"invalid OAuth grant {oauth.grant!r}: one of {', '.join(GRANT_KINDS)}")
+    if oauth.grant == JWT_BEARER and "@" not in oauth.subject:
+        raise AccountError(
+            "a service account acts as one user of the domain: give it with --impersonate ADDRESS"
+        )
     for url in (oauth.token_url, oauth.auth_url, oauth.device_url):
         scheme, _, rest = url.partition("://")
         host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
@@ -264,18 +239,29 @@ class AccountRegistry:
 
     def add(self, account: Account, secret: str | Grant, cipher: crypto.Keyring) -> Account:
         """Store a new account with its password, or its OAuth `Grant` for an oauth2 account."""
+        return self.add_many([account], secret, cipher)[0]
+
+    def add_many(
+        self, accounts: Sequence[Account], secret: str | Grant, cipher: crypto.Keyring
+    ) -> tuple[Account, ...]:
+        """Store new accounts that share one secret (an org-wide key) in one write: all or none."""
         with self._locked():
-            accounts = self.load()
-            if account.slug in accounts:
-                raise AccountError(
-                    f"account {account.slug!r} already exists; remove it first or pick another slug"
-                )
+            stored = self.load()
             now = _now()
-            account = replace(_with_secret(account, secret, cipher), created_at=now, updated_at=now)
-            validate(account)
-            accounts[account.slug] = account
-            self._save(accounts)
-        return account
+            added = []
+            for account in accounts:
+                if account.slug in stored:
+                    raise AccountError(
+                        f"account {account.slug!r} already exists; remove it first or pick another slug"
+                    )
+                account = replace(
+                    _with_secret(account, secret, cipher), created_at=now, updated_at=now
+                )
+                validate(account)
+                stored[account.slug] = account
+                added.append(account)
+            self._save(stored)
+        return tuple(added)
 
     def remove(self, slug: str) -> None:
         with self._locked():
@@ -397,8 +383,10 @@ def parse(content: bytes) -> dict[str, Account]:
 
 def _with_secret(account: Account, secret: str | Grant, cipher: crypto.Keyring) -> Account:
     if account.is_oauth:
-        if not isinstance(secret, Grant) or not secret.refresh_token:
-            raise AccountError(f"account {account.slug!r} needs an OAuth refresh token")
+        kind = account.oauth.grant if account.oauth else ""
+        missing = (secret if isinstance(secret, Grant) else Grant()).missing(kind)
+        if missing or not isinstance(secret, Grant):
+            raise AccountError(f"account {account.slug!r} needs {missing}")
         return replace(
             account, grant_token=crypto.encrypt(cipher, secret.dumps()), password_token=""
         )
