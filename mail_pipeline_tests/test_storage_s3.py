@@ -239,3 +239,53 @@ def test_retention_on_s3_leaves_no_object_of_a_dropped_day(
     assert holding(f"zqxmark{days[1]:%m%d}".encode())
     store = VectorStore(get_settings().lancedb_dir)
     assert store.count() > 0 and store.partition_counts().keys() == {("alice", days[1])}
+
+
+def test_mirror_on_s3_leaves_no_object_of_an_expunged_message(
+    dovecot, data_dir, instance, seaweedfs, s3_storage, monkeypatch
+):
+    from mail_pipeline_tests.test_flag_sync import register
+
+    monkeypatch.setenv("MAIL_PIPELINE_TODAY", "2026-11-20")
+    client = dovecot.client()
+    client.create_folder("Archive")
+    client.logout()
+    register(dovecot, data_dir, "mirror")
+    when = datetime(2026, 11, 19, 9, tzinfo=UTC)
+    dovecot.append(
+        [
+            ("INBOX", message(n, when, subject=f"About {n}", body=f"ref zqxmirror{n}\r\n"), when)
+            for n in ("gone", "stay")
+        ]
+    )
+    instance.add_dynamic_partitions("accounts", ["alice"])
+
+    def run() -> None:
+        result = materialize(
+            GRAPH,
+            partition_key=partition_key("alice", when.date()),
+            resources=build_resources(get_settings()),
+            instance=instance,
+        )
+        assert result.success
+
+    run()
+    fs = seaweedfs.filesystem()
+    prefix = f"{seaweedfs.bucket}/{prefix_of(s3_storage)}"
+
+    def holding(needle: bytes) -> list[str]:
+        return [key for key in fs.find(prefix) if needle in fs.cat_file(key)]
+
+    assert [k for k in holding(b"zqxmirrorgone") if "/lancedb/" in k]
+    client = dovecot.client()
+    client.select_folder("INBOX")
+    client.delete_messages(client.search(["SUBJECT", "About gone"]))
+    client.expunge()
+    client.logout()
+    run()
+    # LanceDB keeps chunk text plain; Parquet pages are compressed, so the lake is checked by row.
+    assert holding(b"zqxmirrorgone") == []
+    assert [k for k in holding(b"zqxmirrorstay") if "/lancedb/" in k]
+    lake = Lake(get_settings().lake_dir)
+    subjects = lake.read_partition("emails", "alice", when.date(), ["subject"])["subject"]
+    assert subjects.to_pylist() == ["About stay"]
