@@ -56,5 +56,7 @@ def search(
 def sql(query: str, *params: object, settings: Settings | None = None) -> polars.DataFrame:
     """A query over the warehouse's views (raw_messages, emails, threads, ...) as a polars DataFrame."""
     from mail_pipeline.storage import catalog
+    from mail_pipeline.storage.lake import Lake
 
-    return catalog.frame(_settings(settings).warehouse_path, query, params)
+    current = _settings(settings)
+    return catalog.frame(current.warehouse_path, query, params, Lake(current.lake_dir))

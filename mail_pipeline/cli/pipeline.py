@@ -391,8 +391,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     registered = set(AccountRegistry(settings.accounts_path).load())
     try:
-        catalog.ensure_catalog(settings.warehouse_path, Lake(settings.lake_dir))
-        with catalog.connect(settings.warehouse_path) as con:
+        lake = Lake(settings.lake_dir)
+        catalog.ensure_catalog(settings.warehouse_path, lake)
+        with catalog.connect(settings.warehouse_path, lake) as con:
             # A removed account's mail stays until retention drops it; its sync health is no longer news.
             rows = [row for row in con.execute(STATUS_SQL).fetchall() if row[0] in registered]
     except duckdb.Error as failure:

@@ -9,7 +9,6 @@ are reported as lost. Other tables are rebuilt from raw_messages by the partitio
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import integrity
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
-from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
+from mail_pipeline.storage.objects import Location
+from mail_pipeline.storage.permissions import PRIVATE_FILE
 from mail_pipeline.sync.flag_cursor import FlagCursor
 
 if TYPE_CHECKING:
@@ -35,14 +35,14 @@ class Damaged:
     table: str
     account: str
     day: date
-    path: Path
+    path: Location
     error: str
 
 
 @dataclass
 class Repaired:
     damaged: Damaged
-    moved_to: Path
+    moved_to: Location
     listed: list[dict[str, Any]] | None = (
         None  # the messages the file held (raw_messages), None if unreadable
     )
@@ -66,7 +66,7 @@ def find_damaged(lake: Lake) -> list[Damaged]:
     return [Damaged(d.table, d.account, d.day, d.path, d.error) for d in integrity.scrub(lake)]
 
 
-def salvage(path: Path) -> list[dict[str, Any]] | None:
+def salvage(path: Location) -> list[dict[str, Any]] | None:
     """The messages a damaged raw_messages file lists, from whichever small columns still read."""
     for columns in (SALVAGE_COLUMNS, IDENTITY_COLUMNS):
         try:
@@ -77,12 +77,9 @@ def salvage(path: Path) -> list[dict[str, Any]] | None:
     return None
 
 
-def quarantine(lake: Lake, path: Path, folder: Path) -> Path:
+def quarantine(lake: Lake, path: Location, folder: Location) -> Location:
     """Move `path` under `folder`, keeping its place in the lake's layout (never deleted)."""
-    target = folder / "lake" / path.relative_to(lake.root)
-    private_dir(target.parent)
-    os.replace(path, target)
-    return target
+    return integrity.move_aside(lake, path, folder)
 
 
 def compare_with_server(session: ImapSession, wanted_folders: list[str], item: Repaired) -> None:

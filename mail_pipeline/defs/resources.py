@@ -16,7 +16,7 @@ from mail_pipeline.digest.build import Digest
 from mail_pipeline.imap.session import ImapSession, config_for
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
-from mail_pipeline.storage import catalog, crypto
+from mail_pipeline.storage import catalog, crypto, objects
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import file_lock
@@ -35,6 +35,8 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
     """The Parquet lake and its DuckDB catalog of views, and the retention window it keeps."""
 
     data_dir: str
+    # s3://bucket/prefix (no secret: credentials come from the AWS_* variables); "": data_dir
+    storage_url: str = ""
     retention_days: int = 30
     pinned_today: str | None = None  # YYYY-MM-DD: tests and reproducible demos pin the clock
 
@@ -46,7 +48,7 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
 
     @property
     def lake(self) -> Lake:
-        return Lake(Path(self.data_dir) / "lake")
+        return Lake(objects.storage_root(self.storage_url, self.data_dir) / "lake")
 
     @property
     def window(self) -> Window:
@@ -123,6 +125,7 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
     """The LanceDB store of chunk vectors (full-text index included)."""
 
     data_dir: str
+    storage_url: str = ""  # as LakeResource's
 
     @property
     def lock_path(self) -> Path:
@@ -131,7 +134,7 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
     def store(self) -> VectorStore:
         from mail_pipeline.storage.vectors import VectorStore
 
-        return VectorStore(Path(self.data_dir) / "lancedb")
+        return VectorStore(objects.storage_root(self.storage_url, self.data_dir) / "lancedb")
 
     @contextmanager
     def writing(self) -> Iterator[VectorStore]:
@@ -231,6 +234,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
     return {
         "lake": LakeResource(
             data_dir=data_dir,
+            storage_url=settings.storage_url,
             retention_days=settings.retention_days,
             pinned_today=settings.today.isoformat() if settings.today else None,
         ),
@@ -247,7 +251,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
             folder_discovery_interval_s=settings.folder_discovery_interval_s,
             flag_reconcile_interval_s=settings.flag_reconcile_interval_s,
         ),
-        "vectors": VectorsResource(data_dir=data_dir),
+        "vectors": VectorsResource(data_dir=data_dir, storage_url=settings.storage_url),
         "digest": DigestResource(
             data_dir=data_dir,
             fernet_key=EnvVar(crypto.KEY_VARIABLE),

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from mail_pipeline.indexing.chunk import TokenCounter, chunk_email
 from mail_pipeline.stages.outcome import PartitionOutcome, noting_rebuilt
-from mail_pipeline.storage import integrity, state
+from mail_pipeline.storage import integrity, objects, state
 from mail_pipeline.storage.lake import Lake, WriteResult
 from mail_pipeline.storage.schemas import EMAIL_CHUNKS
 
@@ -121,7 +121,7 @@ def chunk_day(
     path = lake.partition_file("email_chunks", account, day)
     if rows == stored and path.exists():
         # A run for flag changes: the chunks hold no flags, so the file stays as it is.
-        written = WriteResult(rows=len(rows), bytes=path.stat().st_size, path=path)
+        written = WriteResult(rows=len(rows), bytes=objects.size(path), path=path)
     else:
         written = lake.write_partition(
             "email_chunks", account, day, pa.Table.from_pylist(rows, schema=EMAIL_CHUNKS)

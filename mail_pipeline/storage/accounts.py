@@ -21,6 +21,7 @@ from typing import Any
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.grants import GRANT_KINDS, JWT_BEARER, Grant, OAuthSettings
 from mail_pipeline.storage.locks import file_lock
+from mail_pipeline.storage.objects import Location
 from mail_pipeline.storage.permissions import write_private
 
 SLUG_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
@@ -408,7 +409,7 @@ def _rotated(account: Account, cipher: crypto.Keyring) -> Account:
     )
 
 
-def known_accounts(accounts_path: Path, lake_dir: Path) -> set[str]:
+def known_accounts(accounts_path: Path, lake_dir: Location) -> set[str]:
     """Slugs of the registry, and of accounts whose mail is still stored after `account remove`."""
     from mail_pipeline.storage.lake import Lake
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from mail_pipeline.storage import state
+from mail_pipeline.storage import objects, state
 from mail_pipeline.storage.lake import PLACEHOLDER_ACCOUNT, Lake
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 
 def _scan(lake: Lake, table: str) -> str:
-    glob = (lake.table_dir(table).resolve() / "*" / "*" / "*.parquet").as_posix()
+    directory = lake.table_dir(table)
+    if objects.is_remote(directory):  # read through the filesystem `attach_storage` registers
+        glob = f"{directory}/*/*/*.parquet"
+    else:
+        glob = (directory.resolve() / "*" / "*" / "*.parquet").as_posix()
     return (
         f"SELECT * FROM read_parquet('{glob}', "
         "hive_partitioning = true, union_by_name = true, "
@@ -101,6 +105,16 @@ DERIVED_VIEWS = {
 }
 
 
+def attach_storage(con: duckdb.DuckDBPyConnection, lake: Lake) -> duckdb.DuckDBPyConnection:
+    """Let `con` read a lake on S3: DuckDB's httpfs is an extension download (not possible on
+    every machine), so the same fsspec filesystem the pipeline writes through is registered on
+    the connection. A local lake needs nothing."""
+    root = lake.root
+    if objects.is_remote(root) and not con.filesystem_is_registered(root.fs.protocol[0]):
+        con.register_filesystem(root.fs)
+    return con
+
+
 def view_statements(lake: Lake) -> list[str]:
     statements = [_table_view(lake, table) for table in TABLE_VIEWS]
     statements += [
@@ -137,7 +151,7 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
         return False
     private_dir(path.parent)
     try:
-        with duckdb.connect(str(path)) as con:
+        with attach_storage(duckdb.connect(str(path)), lake) as con:
             for statement in statements:
                 con.execute(statement)
             con.execute("CREATE OR REPLACE TABLE catalog_version AS SELECT ? AS version", [version])
@@ -148,16 +162,18 @@ def ensure_catalog(path: Path, lake: Lake) -> bool:
     return True
 
 
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection for readers: never blocks the pipeline's writes."""
-    return duckdb.connect(str(path), read_only=True)
+def connect(path: Path, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for readers: never blocks the pipeline's writes. Its views read
+    `lake`'s files, which on S3 need its filesystem registered (`attach_storage`)."""
+    con = duckdb.connect(str(path), read_only=True)
+    return attach_storage(con, lake) if lake is not None else con
 
 
 def memory_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding the views over `lake`: for a process that reads while the
     pipeline may update warehouse.duckdb's views (holding that file would block the update)."""
     lake.ensure_placeholders()
-    con = duckdb.connect(":memory:")
+    con = attach_storage(duckdb.connect(":memory:"), lake)
     for statement in view_statements(lake):
         con.execute(statement)
     return con
@@ -167,7 +183,7 @@ def memory_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
 def reading_connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     """Like memory_connection, but writing nothing, not even the placeholders: a table with no
     file yet has no view (for previews that must leave the data directory as it is)."""
-    con = duckdb.connect(":memory:")
+    con = attach_storage(duckdb.connect(":memory:"), lake)
     try:
         for statement in view_statements(lake):
             try:
@@ -179,8 +195,10 @@ def reading_connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def frame(path: Path, sql: str, params: Iterable[object] = ()) -> polars.DataFrame:
+def frame(
+    path: Path, sql: str, params: Iterable[object] = (), lake: Lake | None = None
+) -> polars.DataFrame:
     """`sql` over the views, read-only, as a polars DataFrame (DuckDB hands it over as Arrow)."""
-    with connect(path) as con:
+    with connect(path, lake) as con:
         result: polars.DataFrame = con.sql(sql, params=list(params)).pl()
         return result

@@ -7,15 +7,16 @@ they can rebuild and fail on the rest); the scrub checks every file.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import pyarrow as pa
 
+from mail_pipeline.storage import objects
 from mail_pipeline.storage.lake import Lake, LakeReadError, iter_file, remedy, verify_file
+from mail_pipeline.storage.objects import Location
 from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import TABLES
 
@@ -29,7 +30,7 @@ class Damage:
     table: str
     account: str
     day: date
-    path: Path
+    path: Location
     error: str  # the cause, without the remedy
 
     def describe(self) -> str:
@@ -37,12 +38,12 @@ class Damage:
         return f"{self.table} {self.account} {self.day}: {self.path}: {self.error.rstrip('. ')}. {todo[:1].upper()}{todo[1:]}"
 
 
-def verify_raw_file(path: Path) -> int:
+def verify_raw_file(path: Location) -> int:
     """Decode every page of a raw_messages file and hash each message; return its rows."""
     return sum(batch.num_rows for batch in hashed(path, iter_file(path, batch_size=256)))
 
 
-def hashed(path: Path, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def hashed(path: Location, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """`batches` read from the raw_messages file `path` (their pages checked as read), each message's
     bytes checked against its sha256 as they pass: a rewrite checks the file it copies in one read."""
     rows = 0
@@ -86,7 +87,7 @@ def digests(values: pa.LargeBinaryArray) -> Iterator[str | None]:
         yield None if null else hashlib.sha256(body[ends[index] : ends[index + 1]]).hexdigest()
 
 
-def check_file(table: str, path: Path) -> int:
+def check_file(table: str, path: Location) -> int:
     """Raise LakeReadError naming `path` when it does not read back as written; return its rows."""
     return verify_raw_file(path) if table == "raw_messages" else verify_file(path)
 
@@ -115,13 +116,21 @@ def scrub(lake: Lake, tables: Iterable[str] = TABLES) -> list[Damage]:
     ]
 
 
-def set_aside(lake: Lake, damage: Damage, now: datetime | None = None) -> Path:
-    """Move a damaged file under <data dir>/quarantine/<UTC time>/lake/, where `mail-pipeline repair`
+def set_aside(lake: Lake, damage: Damage, now: datetime | None = None) -> Location:
+    """Move a damaged file under <storage>/quarantine/<UTC time>/lake/, where `mail-pipeline repair`
     puts the files it moves (never deleted: it may be looked at, or salvaged)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    target = lake.root.parent / "quarantine" / stamp / "lake" / damage.path.relative_to(lake.root)
-    private_dir(target.parent)
-    os.replace(damage.path, target)
+    return move_aside(lake, damage.path, lake.root.parent / "quarantine" / stamp)
+
+
+def move_aside(lake: Lake, path: Location, folder: Location) -> Location:
+    """Move the lake file `path` under `folder`, keeping its place in the lake's layout."""
+    # the same layout under `folder`: a local Path and an S3 UPath both print as their full name
+    relative = PurePosixPath(str(path)).relative_to(str(lake.root))
+    target = folder / "lake" / str(relative)
+    if not objects.is_remote(target):
+        private_dir(target.parent)
+    objects.move(path, target)
     return target
 
 
@@ -134,7 +143,7 @@ def rebuild_damaged(lake: Lake, tables: Iterable[str], account: str, day: date) 
     ]
 
 
-def render(found: list[Damage], root: Path) -> str:
+def render(found: list[Damage], root: Location) -> str:
     """The scrub's report: each damaged file, what it costs and the command that repairs it."""
     if not found:
         return f"every lake file under {root} reads back as written (page checksums, raw messages' sha256)"

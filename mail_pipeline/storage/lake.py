@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
-import shutil
 import threading
 import uuid
 from collections.abc import Iterable
@@ -25,6 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mail_pipeline.storage import objects
+from mail_pipeline.storage.objects import Location
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 from mail_pipeline.storage.schemas import TABLES
 
@@ -54,8 +55,8 @@ def footer_value(metadata: pq.FileMetaData | None, key: bytes) -> bytes | None:
 class LakeReadError(Exception):
     """A lake file cannot be read, or holds other bytes than were written; the message names it and the remedy."""
 
-    def __init__(self, path: Path, cause: BaseException):
-        self.path = Path(path)
+    def __init__(self, path: Location | str, cause: BaseException):
+        self.path: Location = Path(path) if isinstance(path, str) else path
         self.table = table_of(self.path)
         self.cause = f"{type(cause).__name__}: {str(cause)[:300]}"
         super().__init__(
@@ -63,9 +64,9 @@ class LakeReadError(Exception):
         )
 
 
-def table_of(path: Path) -> str:
+def table_of(path: Location | str) -> str:
     """The lake table a partition file belongs to (the folder above `account=`), or '' when none."""
-    parts = Path(path).parts
+    parts = (Path(path) if isinstance(path, str) else path).parts
     return next(
         (parts[i - 1] for i, part in enumerate(parts) if part.startswith("account=") and i), ""
     )
@@ -93,30 +94,35 @@ def remedy(table: str) -> str:
 class WriteResult:
     rows: int
     bytes: int
-    path: Path
+    path: Location
     write_id: str = ""
 
 
 class Lake:
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    def __init__(self, root: Location | str):
+        """`root`: a local folder, or an s3://bucket/prefix URL or location (storage/objects.py)."""
+        self.root: Location = objects.location(root) if isinstance(root, str) else root
 
-    def table_dir(self, table: str) -> Path:
+    def table_dir(self, table: str) -> Location:
         if table not in TABLES:
             raise ValueError(f"unknown lake table {table!r}")
         return self.root / table
 
-    def partition_dir(self, table: str, account: str, day: date) -> Path:
+    def partition_dir(self, table: str, account: str, day: date) -> Location:
         return self.table_dir(table) / f"account={account}" / f"day={day.isoformat()}"
 
-    def partition_file(self, table: str, account: str, day: date) -> Path:
+    def partition_file(self, table: str, account: str, day: date) -> Location:
         return self.partition_dir(table, account, day) / PART_NAME
 
     def ensure_placeholders(self) -> None:
         for table, schema in TABLES.items():
             path = self.partition_file(table, PLACEHOLDER_ACCOUNT, PLACEHOLDER_DAY)
             # Rewritten when the schema gained columns: views read them by name across every file.
-            if not path.exists() or pq.read_schema(path).names != schema.names:
+            where, filesystem = objects.source(path)
+            if (
+                not path.exists()
+                or pq.read_schema(where, filesystem=filesystem).names != schema.names
+            ):
                 self._write(path, [], schema)
 
     def write_partition(
@@ -132,14 +138,16 @@ class Lake:
         schema = TABLES[table]
         batches = conformed(data, schema).to_batches() if isinstance(data, pa.Table) else data
         path = self.partition_file(table, account, day)
-        remove_leftovers(path.parent, f".{path.name}.*.tmp")
+        if not objects.is_remote(path):  # an object store has no temporary files to leave
+            remove_leftovers(path.parent, f".{path.name}.*.tmp")
         return self._write(path, batches, schema, footer)
 
     def file_metadata(self, table: str, account: str, day: date) -> pq.FileMetaData | None:
         """The partition file's footer: rows, key-value metadata (None when there is no file)."""
         path = self.partition_file(table, account, day)
         try:
-            return pq.read_metadata(path)
+            where, filesystem = objects.source(path)
+            return pq.read_metadata(where, filesystem=filesystem)
         except FileNotFoundError:
             return None
         except READ_ERRORS as error:
@@ -147,23 +155,34 @@ class Lake:
 
     def append(self, table: str, account: str, day: date, data: pa.Table) -> WriteResult:
         directory = self.partition_dir(table, account, day)
-        remove_leftovers(directory, ".part-*.parquet.*.tmp")
+        if not objects.is_remote(directory):
+            remove_leftovers(directory, ".part-*.parquet.*.tmp")
         path = directory / f"part-{uuid.uuid4().hex}.parquet"
         return self._write(path, conformed(data, TABLES[table]).to_batches(), TABLES[table])
 
     def _write(
         self,
-        path: Path,
+        path: Location,
         batches: Iterable[pa.RecordBatch],
         schema: pa.Schema,
         footer: dict[bytes, bytes] | None = None,
     ) -> WriteResult:
-        private_dir(path.parent)
-        tmp, held = claim_temp(path)
         write_id = uuid.uuid4().hex
         schema = schema.with_metadata(
             {**(schema.metadata or {}), **(footer or {}), WRITE_ID: write_id.encode()}
         )
+        if objects.is_remote(path):
+
+            def produce(sink: pa.BufferOutputStream) -> int:
+                with pq.ParquetWriter(
+                    sink, schema, compression="zstd", write_page_checksum=True
+                ) as writer:
+                    return write_behind(writer, batches)
+
+            rows, size = objects.put_whole(path, produce)
+            return WriteResult(rows=rows, bytes=size, path=path, write_id=write_id)
+        private_dir(path.parent)
+        tmp, held = claim_temp(path)
         try:
             with pq.ParquetWriter(
                 tmp, schema, compression="zstd", write_page_checksum=True
@@ -177,7 +196,7 @@ class Lake:
             os.close(held)
         return WriteResult(rows=rows, bytes=path.stat().st_size, path=path, write_id=write_id)
 
-    def partition_files(self, table: str, account: str, day: date) -> list[Path]:
+    def partition_files(self, table: str, account: str, day: date) -> list[Location]:
         directory = self.partition_dir(table, account, day)
         return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
 
@@ -221,38 +240,38 @@ class Lake:
         return sum(verify_file(path) for path in self.partition_files(table, account, day))
 
     def list_partitions(self, table: str, account: str | None = None) -> list[tuple[str, date]]:
-        found = []
+        """(account, day) of every partition of `table` holding a file: one listing, which on S3
+        is one LIST request per 1000 files rather than one per folder."""
+        found = set()
         base = self.table_dir(table)
-        for account_dir in sorted(base.glob("account=*")) if base.is_dir() else []:
-            slug = account_dir.name.removeprefix("account=")
-            if slug == PLACEHOLDER_ACCOUNT or (account is not None and slug != account):
-                continue
-            for day_dir in sorted(account_dir.glob("day=*")):
-                if any(day_dir.glob("*.parquet")):
-                    found.append((slug, date.fromisoformat(day_dir.name.removeprefix("day="))))
-        return found
+        pattern = f"account={account or '*'}/day=*/*.parquet"
+        for path in base.glob(pattern) if base.is_dir() else []:
+            slug = path.parent.parent.name.removeprefix("account=")
+            if slug != PLACEHOLDER_ACCOUNT:
+                found.add((slug, date.fromisoformat(path.parent.name.removeprefix("day="))))
+        return sorted(found)
 
     def drop_partition(self, table: str, account: str, day: date) -> int:
         """Delete the partition's files; return the bytes freed."""
-        directory = self.partition_dir(table, account, day)
-        if not directory.is_dir():
-            return 0
-        freed = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-        shutil.rmtree(directory)
-        return freed
+        return objects.remove_tree(self.partition_dir(table, account, day))
 
 
 def read_file(
-    path: Path, columns: list[str] | None = None, schema: pa.Schema | None = None
+    path: Location, columns: list[str] | None = None, schema: pa.Schema | None = None
 ) -> pa.Table:
     """The file's `columns` (all when None), in `schema`'s types where given."""
     try:
-        parquet = pq.ParquetFile(path, page_checksum_verification=True)
+        where, filesystem = objects.source(path)
+        parquet = pq.ParquetFile(where, page_checksum_verification=True, filesystem=filesystem)
         wanted = columns or (schema.names if schema is not None else parquet.schema_arrow.names)
         if not set(wanted) <= set(parquet.schema_arrow.names):
             # Written before a column was added: the dataset reader fills it with nulls.
             return pq.read_table(
-                path, columns=columns, schema=schema, page_checksum_verification=True
+                where,
+                columns=columns,
+                schema=schema,
+                page_checksum_verification=True,
+                filesystem=filesystem,
             )
         # ParquetFile skips the dataset machinery: a third of the time on the small files that
         # flag sync reads per day (storage/state.py).
@@ -268,16 +287,17 @@ def read_file(
 
 
 def iter_file(
-    path: Path, batch_size: int = 256, columns: list[str] | None = None
+    path: Location, batch_size: int = 256, columns: list[str] | None = None
 ) -> Iterable[pa.RecordBatch]:
     try:
-        parquet = pq.ParquetFile(path, page_checksum_verification=True)
+        where, filesystem = objects.source(path)
+        parquet = pq.ParquetFile(where, page_checksum_verification=True, filesystem=filesystem)
         yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
     except READ_ERRORS as error:
         raise LakeReadError(path, error) from error
 
 
-def verify_file(path: Path) -> int:
+def verify_file(path: Location) -> int:
     """Decode every page of one file, holding one batch at a time; return its rows."""
     return sum(batch.num_rows for batch in iter_file(path, batch_size=1024))
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from mail_pipeline.storage import objects
+from mail_pipeline.storage.objects import Location
 from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
 
@@ -172,10 +174,11 @@ def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) ->
 class VectorStore:
     TABLE = "email_chunks"
 
-    def __init__(self, uri: str | Path, dimension: int = 384):
+    def __init__(self, uri: str | Location, dimension: int = 384):
         self.uri = str(uri)
+        remote = objects.is_remote_url(self.uri)
         # a local folder: LanceDB's files inside inherit nothing, so keep others out of it
-        if "://" not in self.uri:
+        if not remote:
             private_dir(Path(self.uri))
         self.dimension = dimension
         self.schema = vector_schema(dimension)
@@ -184,7 +187,11 @@ class VectorStore:
         # daemon's sensor and every CLI command that never opens the store need not pay.
         import lancedb
 
-        self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+        self._db = lancedb.connect(
+            self.uri,
+            read_consistency_interval=timedelta(0),
+            storage_options=objects.lancedb_options() if remote else None,
+        )
         self._table: Table | None = None
         self._columns: list[str] | None = None
         self._migrated = False
@@ -448,7 +455,9 @@ class VectorStore:
         }
 
     def disk_bytes(self) -> int:
-        root = Path(self.uri)
+        root = objects.location(self.uri)
+        if objects.is_remote(root):
+            return int(root.fs.du(root.path)) if root.exists() else 0
         return (
             sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
             if root.is_dir()

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from mail_pipeline.storage import objects
 from mail_pipeline.storage.lake import Lake
-from mail_pipeline.storage.permissions import write_private
 
 log = logging.getLogger(__name__)
 DIRECTORY = "_flag_cursors"  # under the lake root, beside the tables
@@ -74,7 +74,7 @@ class FlagCursor:
         }
 
     def save(self) -> None:
-        write_private(self.path, json.dumps(self._folders, sort_keys=True).encode())
+        objects.write_bytes(self.path, json.dumps(self._folders, sort_keys=True).encode())
 
     def forget(self) -> None:
         """Drop the cursor: the next run compares every message's flags (after a repair)."""
