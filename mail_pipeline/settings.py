@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     def locks_dir(self) -> Path:
         return self.data_dir / "locks"
 
+    @property
+    def tokens_path(self) -> Path:
+        return self.data_dir / "tokens.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "logs" / "audit.jsonl"
+
 
 def get_settings() -> Settings:
     """Settings from the current environment, `.env` filling in what it leaves unset or empty."""

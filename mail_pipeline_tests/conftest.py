@@ -242,6 +242,17 @@ def indexed_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_accounts(indexed_demo, tmp_path_factory) -> Path:
+    """The indexed demo (account `demo`) and the known mailbox (account `alice`) in one data
+    directory (two_accounts.py); built once, then only copied."""
+    from mail_pipeline_tests.known_mailbox import make_known_mail
+    from mail_pipeline_tests.two_accounts import merge
+
+    known = make_known_mail(tmp_path_factory.mktemp("alice"))
+    return merge(indexed_demo, known.data_dir, tmp_path_factory.mktemp("two-accounts") / "data")
+
+
+@pytest.fixture(scope="session")
 def search_service(indexed_demo, tmp_path_factory) -> Iterator[str]:
     """`mail-pipeline serve` over the indexed demo; its base URL."""
     from mail_pipeline_tests.indexed_demo import search_service as serve

@@ -128,13 +128,20 @@ def cli(*args: str) -> list[str]:
 
 
 @contextmanager
-def serving(argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 180.0):
+def serving(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = 180.0,
+    lines: list[str] | None = None,
+):
     """`mail-pipeline serve --port 0` started as `argv`; yields its base URL once it serves (for
-    the bench: only after the model is loaded and the query encoder traced)."""
+    the bench: only after the model is loaded and the query encoder traced). What it prints is
+    collected into `lines` when given."""
     process = subprocess.Popen(
         argv, env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    lines: list[str] = []
+    lines = [] if lines is None else lines
     found: list[str] = []
 
     def read() -> None:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from mail_pipeline import logs
-from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve, watch
+from mail_pipeline.access.tokens import TokenError
+from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve, tokens, watch
 from mail_pipeline.cli.preflight import PreflightError
 from mail_pipeline.cli.registry import COMMANDS, CliError, command
 from mail_pipeline.settings import get_settings
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True)
     keys.register(groups)
     accounts.register(groups)
+    tokens.register(groups)
     pipeline.register(groups, command)
     serve.register(groups, command)
     mail.register(groups, command)
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         CliError,
         PreflightError,
         AccountError,
+        TokenError,
         crypto.KeyConfigError,
         crypto.DecryptError,
     ) as error:

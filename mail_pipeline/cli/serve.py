@@ -41,11 +41,20 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from mail_pipeline.access.tokens import TokenStore
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
     from mail_pipeline.service.web import SearchServer
 
     port = settings.search_port if args.port is None else args.port
+    if not is_loopback(args.host) and not TokenStore(settings.tokens_path).any():
+        print(
+            f"error: refusing to listen on {args.host} with no access token: anyone who can reach it "
+            "would read every account's mail. Make one with `mail-pipeline token add NAME --account "
+            "SLUG` (or --all), or serve on 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
     reader = MailReader(settings)
     try:
         server = SearchServer((args.host, port), reader)
@@ -56,12 +65,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if not is_loopback(args.host):
-        print(
-            f"warning: listening on {args.host}: the search API has no authentication, anyone who can reach "
-            "this address can read the mail",
-            file=sys.stderr,
-        )
     print("search service: loading the model...", flush=True)
     reader.warm_up()
     host, port = str(server.server_address[0]), server.server_address[1]

@@ -8,6 +8,7 @@ those emails (indexing/search.py).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -114,6 +115,7 @@ def where_clause(
     since: date | None = None,
     until: date | None = None,
     live_only: bool = False,
+    accounts: Collection[str] | None = None,
 ) -> Where:
     """The WHERE over `emails` selecting exactly the emails the query's terms (and the search's
     own account, days and live-only options) allow."""
@@ -122,6 +124,8 @@ def where_clause(
         where.add("deleted_at IS NULL")
     if account is not None:
         where.add("account = ?", account)
+    if accounts is not None:
+        where.add("list_contains(?, account)", sorted(accounts))
     if since is not None:
         where.add("day >= ?::DATE", since)
     if until is not None:

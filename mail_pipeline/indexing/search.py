@@ -11,7 +11,7 @@ cost 20-47 ms of the 50 ms budget (bench/RESULTS.md).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -279,10 +279,11 @@ def find(
     embedder: Embedder | None = None,
     exclude_deleted: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
+    accounts: Collection[str] | None = None,
 ) -> SearchResults:
     """As `search`, with a note when a hybrid query matched nothing: no word of it is indexed and
     no chunk is near it in meaning (ranking.SIMILARITY_FLOOR), so there are no hits rather than
-    the nearest unrelated mail."""
+    the nearest unrelated mail. `accounts` (an access token's scope) limits it to those accounts."""
     if mode not in MODES:
         raise ValueError(f"search mode must be one of {MODES}, not {mode!r}")
     if not query or not query.strip() or k <= 0:
@@ -292,7 +293,7 @@ def find(
     if parsed.terms:
         con = con if con is not None else catalog_connection(settings)
         where = where_clause(
-            parsed, settings.window.today(), account, since, until, exclude_deleted
+            parsed, settings.window.today(), account, since, until, exclude_deleted, accounts
         )
         if parsed.filters_only:
             listed = matching_emails(con, where, k, LISTING_COLUMNS)
@@ -317,6 +318,7 @@ def find(
         "since": since,
         "until": until,
         "live_only": exclude_deleted,
+        "accounts": accounts,
     }
     if only is not None:
         filters["emails"] = only

@@ -7,6 +7,7 @@ answers in milliseconds. It is used only when it serves the same data directory.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from datetime import date
@@ -20,6 +21,8 @@ from mail_pipeline.service.reader import NothingIndexedError, RequestError
 # in this time, and the CLI then searches by itself rather than wait.
 PROBE_TIMEOUT_S = 0.3
 SEARCH_TIMEOUT_S = 120.0
+# The access token the CLI and the MCP stdio server send to a service that needs one.
+TOKEN_VARIABLE = "MAIL_PIPELINE_TOKEN"
 SERVICE_NAME = (
     "mail-pipeline search"  # what /api/health answers: not some other program on the port
 )
@@ -35,8 +38,12 @@ def service_url(port: int, host: str = "127.0.0.1") -> str:
 
 def _get(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
     """The status and the JSON object of a GET; ValueError when the body is not one."""
+    request = urllib.request.Request(url)
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             status, body = reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         with error:

@@ -13,6 +13,10 @@ function element(tag, className, text) {
 async function api(path, params) {
   const query = params ? "?" + new URLSearchParams(params).toString() : "";
   const reply = await fetch("/api/" + path + query);
+  if (reply.status === 401) {
+    location.assign("/"); // signed out or the token was revoked: back to the sign-in form
+    throw new Error("signed out");
+  }
   const body = await reply.json();
   if (!reply.ok) throw new Error(body.error || reply.statusText);
   return body;

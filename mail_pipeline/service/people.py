@@ -20,10 +20,10 @@ def person(reader: MailReader, who: str, account: str | None = None, k: int = 20
     """A correspondent, by address or display name: their contacts rows, and their recent
     mail (from them or to them) and threads, newest first."""
     reader.check_account(account)
-    params: list[Any] = [who, who]
-    in_account = ""
+    in_account, extra = reader.scope_clause()
     if account:
-        in_account, params = " AND account = ?", [*params, account]
+        in_account, extra = in_account + " AND account = ?", [*extra, account]
+    params: list[Any] = [who, who, *extra]
     found = reader.sql(
         "SELECT DISTINCT lower(from_address) AS address FROM emails "
         f"WHERE (lower(from_address) = lower(?) OR from_name = ?){in_account}",
@@ -34,7 +34,7 @@ def person(reader: MailReader, who: str, account: str | None = None, k: int = 20
         "(list_contains(?, lower(from_address)) OR list_bool_or([list_contains(?, "
         'lower(x.address)) FOR x IN list_concat(coalesce("to", []), coalesce(cc, []))] || [false]))'
     )
-    base = [addresses, addresses] + ([account] if account else [])
+    base = [addresses, addresses, *extra]
     emails = reader.sql(
         f"SELECT {THREAD_COLUMNS}, thread_id FROM emails WHERE {involves}{in_account} "
         "ORDER BY received_at DESC NULLS LAST, email_id LIMIT ?",
@@ -50,7 +50,7 @@ def person(reader: MailReader, who: str, account: str | None = None, k: int = 20
     contacts = reader.sql(
         f"SELECT * EXCLUDE (day) FROM contacts WHERE list_contains(?, address){in_account} "
         "ORDER BY account",
-        [addresses] + ([account] if account else []),
+        [addresses, *extra],
     )
     if not emails and not contacts:
         raise NotFoundError(f"no mail from or to {who!r}")

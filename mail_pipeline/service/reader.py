@@ -9,6 +9,7 @@ views (storage/catalog.py), and the views read the lake's files at query time an
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import threading
@@ -123,15 +124,45 @@ def hit_json(hit: Any, query: str) -> dict[str, Any]:
     return fields
 
 
-class MailReader:
-    """Read-only access to one data directory, with warm handles (thread-safe)."""
+@dataclasses.dataclass
+class _Handles:
+    """The warm handles a reader and its scoped copies share."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    embedder: Embedder | None
+    search_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    duck_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    duck: duckdb.DuckDBPyConnection | None = None
+
+
+class MailReader:
+    """Read-only access to one data directory, with warm handles (thread-safe).
+
+    `allowed` is the set of account slugs this reader may read (an access token's scope); None
+    reads every account. Every read filters by it in its query, so mail of another account
+    answers exactly as mail that does not exist."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        allowed: frozenset[str] | None = None,
+    ):
         self.settings = settings
-        self._embedder = embedder
-        self._search_lock = threading.Lock()
-        self._duck_lock = threading.Lock()
-        self._duck: duckdb.DuckDBPyConnection | None = None
+        self.allowed = allowed
+        self._handles = _Handles(embedder)
+
+    def scoped(self, allowed: frozenset[str] | None) -> MailReader:
+        """This reader limited to `allowed` accounts, sharing its warm handles."""
+        reader = copy.copy(self)
+        reader.allowed = allowed
+        return reader
+
+    def scope_clause(self, prefix: str = " AND ") -> tuple[str, list[Any]]:
+        """SQL (after `prefix`) and its parameter keeping rows of the allowed accounts only."""
+        if self.allowed is None:
+            return "", []
+        return f"{prefix}list_contains(?, account)", [sorted(self.allowed)]
 
     @property
     def lake(self) -> Lake:
@@ -141,14 +172,14 @@ class MailReader:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
+        if self._handles.embedder is None:
             from mail_pipeline.indexing.embedder import shared_embedder
 
             s = self.settings
-            self._embedder = shared_embedder(
+            self._handles.embedder = shared_embedder(
                 s.embedding_model, s.embedding_precision, s.embedding_batch_size
             )
-        return self._embedder
+        return self._handles.embedder
 
     def warm_up(self) -> None:
         """Load the model and build its traced query encoder (a process's second query does)."""
@@ -159,8 +190,9 @@ class MailReader:
     # -- DuckDB ------------------------------------------------------------------------------
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        with self._duck_lock:
-            if self._duck is None:
+        handles = self._handles
+        with handles.duck_lock:
+            if handles.duck is None:
                 import duckdb
 
                 from mail_pipeline.storage import catalog
@@ -170,8 +202,8 @@ class MailReader:
                 con = duckdb.connect(":memory:")
                 for statement in catalog.view_statements(self.lake):
                     con.execute(statement)
-                self._duck = con
-            return self._duck
+                handles.duck = con
+            return handles.duck
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The warm in-memory DuckDB holding the catalog's views."""
@@ -193,8 +225,10 @@ class MailReader:
     # -- accounts ----------------------------------------------------------------------------
 
     def account_slugs(self) -> set[str]:
-        """Registered accounts and those with mail still stored (a removed account's mail stays)."""
-        return known_accounts(self.settings.accounts_path, self.settings.lake_dir)
+        """Registered accounts and those with mail still stored (a removed account's mail stays),
+        of those this reader is allowed."""
+        known = known_accounts(self.settings.accounts_path, self.settings.lake_dir)
+        return known if self.allowed is None else known & self.allowed
 
     def check_account(self, account: str | None) -> None:
         if account:
@@ -294,7 +328,7 @@ class MailReader:
             raise RequestError(str(error)) from None
         embedder = self.embedder if mode != "text" else None
         # One search at a time: the traced encoder sets torch's thread count around each call.
-        with self._search_lock:
+        with self._handles.search_lock:
             try:
                 found = find(
                     query,
@@ -306,6 +340,7 @@ class MailReader:
                     settings=self.settings,
                     embedder=embedder,
                     exclude_deleted=exclude_deleted,
+                    accounts=self.allowed,
                     # The views only where operators select: plain words never read the lake.
                     con=self._connection() if parsed.terms else None,
                 )
@@ -316,7 +351,8 @@ class MailReader:
     def email(self, email_id: str, account: str | None = None) -> dict[str, Any]:
         """One email from the `emails` view: headers, dates, body text, attachments, locations."""
         self.check_account(account)
-        where, params = "email_id = ?", [email_id]
+        scope, scope_params = self.scope_clause()
+        where, params = "email_id = ?" + scope, [email_id, *scope_params]
         if account:
             where, params = where + " AND account = ?", [*params, account]
         rows = self._sql(
@@ -331,17 +367,19 @@ class MailReader:
         """(account, email_id) -> the email's Message-ID, for the keys given."""
         if not keys:
             return {}
+        scope, scope_params = self.scope_clause()
         rows = self._sql(
             "SELECT account, email_id, message_id FROM emails "
-            "WHERE list_contains(?, struct_pack(a := account, e := email_id))",
-            [[{"a": a, "e": e} for a, e in keys]],
+            "WHERE list_contains(?, struct_pack(a := account, e := email_id))" + scope,
+            [[{"a": a, "e": e} for a, e in keys], *scope_params],
         )
         return {(row["account"], row["email_id"]): row["message_id"] for row in rows}
 
     def thread(self, thread_id: str, account: str | None = None) -> dict[str, Any]:
         """A thread's emails, oldest first (by sent date, else arrival)."""
         self.check_account(account)
-        where, params = "thread_id = ?", [thread_id]
+        scope, scope_params = self.scope_clause()
+        where, params = "thread_id = ?" + scope, [thread_id, *scope_params]
         if account:
             where, params = where + " AND account = ?", [*params, account]
         rows = self._sql(
@@ -357,7 +395,8 @@ class MailReader:
         """Per account and folder: the last sync, its outcome, failures in a row, the last error."""
         from mail_pipeline import logs
 
-        rows = self._sql("SELECT * FROM sync_status ORDER BY account, folder")
+        scope, params = self.scope_clause(" WHERE ")
+        rows = self._sql(f"SELECT * FROM sync_status{scope} ORDER BY account, folder", params)
         for row in rows:
             if row.get("last_error"):
                 row["last_error"] = logs.redact(row["last_error"])

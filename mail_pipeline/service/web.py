@@ -2,6 +2,10 @@
 
 The standard library's threading server is enough for one person's searches on loopback; every
 route is a read, and bad input gets a 400 with `{"error": "..."}` naming what is wrong.
+
+Once an access token exists (access/tokens.py), every route but the page's script and icon
+needs one, and reads through a `MailReader` scoped to the token's accounts; each request leaves
+one line in the audit log (access/audit.py).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mail_pipeline.service import people
+from mail_pipeline.access.audit import AuditLog, touched
+from mail_pipeline.access.gate import Caller, Forbidden, Gate, Unauthorized, offered
+from mail_pipeline.access.tokens import TokenStore
+from mail_pipeline.service import mcp_http, people, signin
 from mail_pipeline.service.client import SERVICE_NAME
 from mail_pipeline.service.reader import (
     MailReader,
@@ -37,11 +44,22 @@ STATIC = {
     "/page.js": ("page.js", "text/javascript; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
+PUBLIC = {"/page.js", "/favicon.svg"}  # hold no mail: served without a token
+MAX_MCP_BODY_BYTES = 4 * 1024 * 1024
 CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
 SEARCH_PARAMS = {"q", "mode", "account", "since", "until", "k", "exclude_deleted"}
 FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 _ITEM = re.compile(r"^/api/(emails|threads)/([^/]+)$")
 _PERSON = re.compile(r"^/api/people/([^/]+)$")
+
+
+def route_name(path: str) -> str:
+    """The route a path takes, without the ids or addresses in it (the audit log's "route")."""
+    if match := _ITEM.match(path):
+        return f"/api/{match.group(1)}/{{id}}"
+    if _PERSON.match(path):
+        return "/api/people/{who}"
+    return path
 
 
 def parse_flag(value: str | None, name: str) -> bool:
@@ -66,15 +84,98 @@ class SearchHandler(BaseHTTPRequestHandler):
     server: SearchServer
     server_version = "mail-pipeline"
 
+    caller: Caller | None = None
+    answer: Any = None
+    status: int = 0
+
     def do_GET(self) -> None:
+        self._answer(self._get)
+
+    def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def do_DELETE(self) -> None:
+        self._answer(self._delete)
+
+    def _get(self, path: str, query: str) -> None:
+        if path == mcp_http.PATH:
+            self._mcp(query)
+            return
+        if path in PUBLIC:
+            self._static(*STATIC[path])
+            return
+        if path == "/api/health" and not offered(self.headers) and self.server.gate.required():
+            # A container's health check has no token: it learns the service is up, no more.
+            self._json(HTTPStatus.OK, {"service": SERVICE_NAME})
+            return
+        self.caller = self.server.gate.caller(self.headers, self.client_address[0])
+        if path == "/" and self.caller.token is not None:
+            self._send(HTTPStatus.OK, signin.page_signed_in(), STATIC[path][1])
+        elif path in STATIC:
+            self._static(*STATIC[path])
+        elif path.startswith("/api/"):
+            self.answer = self._api(path, query)
+            self._json(HTTPStatus.OK, self.answer)
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+
+    def _post(self, path: str, query: str) -> None:
+        if path == mcp_http.PATH:
+            self._mcp(query)
+        elif path == "/signin":
+            self._send(*signin.sign_in(self._form(), self.server.gate, self.client_address[0]))
+        elif path == "/signout":
+            self._send(*signin.sign_out())
+        else:
+            self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{path} takes GET, not POST"})
+
+    def _delete(self, path: str, query: str) -> None:
+        if path == mcp_http.PATH:
+            self._mcp(query)
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+
+    def _mcp(self, query: str) -> None:
+        """MCP over Streamable HTTP, as the caller the token names (service/mcp_http.py)."""
+        self.caller = self.server.gate.caller(self.headers, self.client_address[0])
+        endpoint = self.server.mcp
+        if endpoint is None:  # not yet started: __init__ has not returned
+            raise RuntimeError("the MCP endpoint did not start")
+        status, headers, body = endpoint.handle(
+            self.command,
+            query,
+            list(self.headers.items()),
+            self._body(MAX_MCP_BODY_BYTES),
+            self.client_address[0],
+            self.caller,
+        )
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "text/plain")
+        extra = {k: v for k, v in headers if k.lower() not in {"content-type", "content-length"}}
+        self._send(HTTPStatus(status), body, content_type, extra)
+
+    def _body(self, limit: int) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            raise RequestError(f"the request body is over {limit} bytes")
+        return self.rfile.read(length)
+
+    def _form(self) -> dict[str, str]:
+        """A POSTed form's fields (the sign-in form is one short field)."""
+        body = self._body(signin.MAX_FORM_BYTES).decode("utf-8", "replace")
+        return {name: values[-1] for name, values in parse_qs(body).items()}
+
+    def _answer(self, route: Any) -> None:
         url = urlsplit(self.path)
+        self.caller, self.answer, self.status = None, None, 0
         try:
-            if url.path in STATIC:
-                self._static(*STATIC[url.path])
-            elif url.path.startswith("/api/"):
-                self._json(HTTPStatus.OK, self._api(url.path, url.query))
+            route(url.path, url.query)
+        except Unauthorized as error:
+            if url.path == "/":
+                self._send(*signin.form(HTTPStatus.UNAUTHORIZED))
             else:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
+                self._json(HTTPStatus.UNAUTHORIZED, {"error": str(error)})
+        except Forbidden as error:
+            self._json(HTTPStatus.FORBIDDEN, {"error": str(error)})
         except RequestError as error:
             self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
         except NotFoundError as error:
@@ -89,9 +190,29 @@ class SearchHandler(BaseHTTPRequestHandler):
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 {"error": f"internal error ({type(error).__name__}); see the service's log"},
             )
+        finally:
+            self._audit(url.path)
+
+    def _audit(self, path: str) -> None:
+        accounts, results = touched(self.answer) if self.status == HTTPStatus.OK else ([], None)
+        self.server.audit.record(
+            token=self.caller.name if self.caller else None,
+            route=f"{self.command} {route_name(path)}",
+            status=self.status,
+            accounts=accounts,
+            results=results,
+            client=self.client_address[0],
+        )
+
+    @property
+    def reader(self) -> MailReader:
+        """The service's reader, limited to the caller's accounts."""
+        if self.caller is None:  # every route that reads mail asks the gate first
+            raise Unauthorized("a valid access token is required (Authorization: Bearer TOKEN)")
+        return self.server.reader.scoped(self.caller.allowed)
 
     def _api(self, path: str, query: str) -> Any:
-        reader = self.server.reader
+        reader = self.reader
         if path == "/api/search":
             p = _params(query, SEARCH_PARAMS)
             if not p.get("q", "").strip():
@@ -115,6 +236,8 @@ class SearchHandler(BaseHTTPRequestHandler):
         if path == "/api/accounts":
             return reader.accounts()
         if path == "/api/status":
+            if self.caller and not self.caller.admin:
+                raise Forbidden("the sync status needs an admin token (token add --admin)")
             return reader.sync_status()
         if path == "/api/health":
             return {"service": SERVICE_NAME, "data_dir": str(reader.settings.data_dir.resolve())}
@@ -122,7 +245,7 @@ class SearchHandler(BaseHTTPRequestHandler):
 
     def _people_api(self, path: str, query: str) -> dict[str, Any] | None:
         """/api/people/<address or name>?account= and /api/digest?account=&day=&since="""
-        reader = self.server.reader
+        reader = self.reader
         if match := _PERSON.match(path):
             account = _params(query, {"account"}).get("account") or None
             return people.person(reader, unquote(match.group(1)), account)
@@ -148,8 +271,19 @@ class SearchHandler(BaseHTTPRequestHandler):
             "application/json; charset=utf-8",
         )
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="mail-pipeline"')
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Content-Security-Policy", CSP)
@@ -165,11 +299,22 @@ class SearchHandler(BaseHTTPRequestHandler):
 class SearchServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], reader: MailReader):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        reader: MailReader,
+        gate: Gate | None = None,
+        audit: AuditLog | None = None,
+    ):
         self.reader = reader
+        self.gate = gate or Gate(TokenStore(reader.settings.tokens_path))
+        self.audit = audit or AuditLog(reader.settings.audit_path)
+        self.mcp: mcp_http.McpEndpoint | None = None  # started once the port is bound
         if ":" in address[0]:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        self.mcp = mcp_http.McpEndpoint(reader, self.audit, (host, port))
 
     def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
         """A client that went away before its answer (a closed tab, a new search typed over an
@@ -179,3 +324,9 @@ class SearchServer(ThreadingHTTPServer):
             log.debug("client %s went away: %s", client_address[0], type(error).__name__)
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def server_close(self) -> None:
+        super().server_close()  # also called by __init__ when the port cannot be bound
+        if self.mcp is not None:
+            self.mcp.close()
+        self.audit.close()

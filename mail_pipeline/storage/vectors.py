@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -133,13 +133,19 @@ def filter_clause(
     day: date | None = None,
     live_only: bool = False,
     emails: dict[str, list[str]] | None = None,
+    accounts: Collection[str] | None = None,
 ) -> str | None:
-    """The Lance SQL for these filters; `emails` (account -> email ids) keeps only those emails."""
+    """The Lance SQL for these filters; `emails` (account -> email ids) keeps only those emails,
+    `accounts` only those accounts' chunks (none when it is empty)."""
     terms = ["deleted_at IS NULL"] if live_only else []
     if emails is not None:
         terms.append(_emails_clause(emails))
     if account is not None:
         terms.append(f"account = {sql_string(account)}")
+    if accounts is not None:
+        terms.append(
+            f"account IN ({', '.join(map(sql_string, sorted(accounts)))})" if accounts else "false"
+        )
     if day is not None:
         terms.append(f"day = {sql_date(day)}")
     if since is not None:
