@@ -88,7 +88,10 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
     from mail_pipeline.settings import Settings
     from mail_pipeline_tests.dagster_process import DagsterDev
     from mail_pipeline_tests.indexed_demo import cli, serving
+    from mail_pipeline_tests.servers import free_port
 
+    # The runs' email_embeddings step asks the service on this port, as under `mail-pipeline run`.
+    env = {**env, "MAIL_PIPELINE_SEARCH_PORT": str(free_port())}
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -103,7 +106,7 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
         else None
     )
     try:
-        with serving(cli("serve", "--port", "0"), env, root) as url:
+        with serving(cli("serve"), env, root) as url:
             yield url, str(home)
     finally:
         if watcher:

@@ -17,8 +17,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mail_pipeline.indexing.remote import PATH as EMBED_PATH
 from mail_pipeline.service import people
 from mail_pipeline.service.client import SERVICE_NAME
+from mail_pipeline.service.embed_endpoint import MAX_BODY_BYTES, EmbedEndpoint
 from mail_pipeline.service.reader import (
     MailReader,
     NotFoundError,
@@ -89,6 +91,26 @@ class SearchHandler(BaseHTTPRequestHandler):
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 {"error": f"internal error ({type(error).__name__}); see the service's log"},
             )
+
+    def do_POST(self) -> None:
+        """The one POST: a run's chunks embedded by the warm model (embed_endpoint.py)."""
+        length = self.headers.get("Content-Length") or ""
+        if urlsplit(self.path).path != EMBED_PATH:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
+        elif not length.isdigit() or not 0 < int(length) <= MAX_BODY_BYTES:
+            self._json(
+                HTTPStatus.BAD_REQUEST, {"error": "a JSON body of at most 8 MiB is expected"}
+            )
+        else:
+            body = self.rfile.read(int(length))
+            try:
+                self._json(*self.server.embed.answer(self.client_address[0], body))
+            except Exception as error:
+                log.exception("request %s failed", EMBED_PATH)
+                self._json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"error": f"internal error ({type(error).__name__}); see the service's log"},
+                )
 
     def _api(self, path: str, query: str) -> Any:
         reader = self.server.reader
@@ -167,6 +189,7 @@ class SearchServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], reader: MailReader):
         self.reader = reader
+        self.embed = EmbedEndpoint(reader.settings)
         if ":" in address[0]:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)
