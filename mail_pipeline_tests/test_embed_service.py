@@ -64,6 +64,7 @@ def test_the_service_embeds_bit_for_bit_as_the_step_would(search_service, indexe
     remote = ServiceEmbedder(search_service, str(indexed_demo.resolve()), config, local)
     served = remote.encode(TEXTS)
     assert local.calls == 0, "the service did not answer"
+    assert remote.embedded_by == "search service"
     assert remote.vectors_id == shared_embedder(*config).vectors_id
     assert remote.dimension == served.shape[1] == 384
     own = shared_embedder(*config).encode(TEXTS)
@@ -77,7 +78,7 @@ def test_without_a_service_the_step_embeds_itself(indexed_demo, config):
         f"http://127.0.0.1:{free_port()}", str(indexed_demo.resolve()), config, local
     )
     vectors = remote.encode(TEXTS[:3])
-    assert local.calls >= 1
+    assert local.calls >= 1 and remote.embedded_by == "this process"
     assert vectors.tobytes() == shared_embedder(*config).encode(TEXTS[:3]).tobytes()
     assert remote.vectors_id == shared_embedder(*config).vectors_id
 
@@ -103,7 +104,7 @@ def test_a_backfill_sized_batch_embeds_in_the_step(search_service, indexed_demo,
     remote = ServiceEmbedder(search_service, str(indexed_demo.resolve()), config, local)
     many = [f"message number {i}" for i in range(MAX_TEXTS + 1)]
     assert remote.encode(many).shape == (MAX_TEXTS + 1, 384)
-    assert local.calls == 1
+    assert local.calls == 1 and remote.embedded_by == "this process"
 
 
 @pytest.mark.parametrize(

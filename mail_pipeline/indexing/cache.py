@@ -30,6 +30,11 @@ class DocumentEncoder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def embedded_by(self) -> str:
+        """Which process ran the model, for the partition's metadata."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 

@@ -44,6 +44,7 @@ class ServiceEmbedder:
         self.local = local
         self._answers = True  # until the service fails once: then the rest is local
         self._described: tuple[str, int] | None = None
+        self._embedded_by = "nothing yet"
 
     def _ask(self, texts: Sequence[str]) -> np.ndarray | None:
         body = json.dumps({"data_dir": self.data_dir, "config": self.config, "texts": list(texts)})
@@ -78,10 +79,18 @@ class ServiceEmbedder:
         described = self._description()
         return described[1] if described else self.local().dimension
 
+    @property
+    def embedded_by(self) -> str:
+        """Which process ran the model for the last `encode`."""
+        return self._embedded_by
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Float32, L2-normalized, shape (len(texts), dimension), as `Embedder.encode`."""
         if self._answers and 0 < len(texts) <= MAX_TEXTS:
             vectors = self._ask(texts)
             if vectors is not None:
+                self._embedded_by = "search service"
                 return vectors
-        return self.local().encode(texts)
+        local = self.local()
+        self._embedded_by = local.embedded_by
+        return local.encode(texts)

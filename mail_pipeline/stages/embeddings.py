@@ -97,5 +97,6 @@ def embed_day(
             "chunks_embedded": embedded,
             "chunks_from_cache": reused,
             "vectors_id": embedder.vectors_id,
+            "embedded_by": embedder.embedded_by if embedded else "nothing to embed",
         },
     )
