@@ -254,7 +254,9 @@ register(
             "timed until `GET /api/search?mode=text` of the running service returns it (polled "
             "every 0.2 s), after one unmeasured warm-up arrival. With the watcher the sensor's own "
             "poll is an hour apart, so every run comes from a wake-up; poll only: "
-            "MAIL_PIPELINE_WATCH=false, MAIL_PIPELINE_SENSOR_INTERVAL=60. The `live_run_*` figures are "
+            "MAIL_PIPELINE_WATCH=false, MAIL_PIPELINE_SENSOR_INTERVAL=60. The service and the runs share "
+            "MAIL_PIPELINE_SEARCH_PORT, as under `mail-pipeline run`: the runs' email_embeddings step "
+            "has the service embed its chunks. The `live_run_*` figures are "
             "medians over the watcher case's runs, from their event logs (`bench/run_breakdown.py`)."
         ),
     )
