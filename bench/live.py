@@ -88,7 +88,10 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
     from mail_pipeline.settings import Settings
     from mail_pipeline_tests.dagster_process import DagsterDev
     from mail_pipeline_tests.indexed_demo import cli, serving
+    from mail_pipeline_tests.servers import free_port
 
+    # The runs' email_embeddings step asks the service on this port, as under `mail-pipeline run`.
+    env = {**env, "MAIL_PIPELINE_SEARCH_PORT": str(free_port())}
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -103,7 +106,7 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
         else None
     )
     try:
-        with serving(cli("serve", "--port", "0"), env, root) as url:
+        with serving(cli("serve"), env, root) as url:
             yield url, str(home)
     finally:
         if watcher:
@@ -251,7 +254,9 @@ register(
             "timed until `GET /api/search?mode=text` of the running service returns it (polled "
             "every 0.2 s), after one unmeasured warm-up arrival. With the watcher the sensor's own "
             "poll is an hour apart, so every run comes from a wake-up; poll only: "
-            "MAIL_PIPELINE_WATCH=false, MAIL_PIPELINE_SENSOR_INTERVAL=60. The `live_run_*` figures are "
+            "MAIL_PIPELINE_WATCH=false, MAIL_PIPELINE_SENSOR_INTERVAL=60. The service and the runs share "
+            "MAIL_PIPELINE_SEARCH_PORT, as under `mail-pipeline run`: the runs' email_embeddings step "
+            "has the service embed its chunks. The `live_run_*` figures are "
             "medians over the watcher case's runs, from their event logs (`bench/run_breakdown.py`)."
         ),
     )

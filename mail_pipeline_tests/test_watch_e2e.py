@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from mail_pipeline.cli.pipeline import write_instance_config
 from mail_pipeline.settings import get_settings
@@ -23,6 +23,7 @@ from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.indexed_demo import cli, environment, serving
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import register
+from mail_pipeline_tests.servers import free_port
 from mail_pipeline_tests.test_daemon_e2e import finished_runs, flagged
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -34,6 +35,8 @@ def live_stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
     # Only the first tick polls by the clock: everything after it comes from wake-ups.
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3600")
+    # The service on the port the runs ask, as under `mail-pipeline run`: it embeds their chunks.
+    monkeypatch.setenv("MAIL_PIPELINE_SEARCH_PORT", str(free_port()))
     settings = get_settings()
     home = write_instance_config(settings)
     register(dovecot, proxy, data_dir, folders=("INBOX",))
@@ -43,8 +46,12 @@ def live_stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
     watcher = Watcher(settings, WatchTiming(step_s=0.5))
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
     thread.start()
-    service_env = environment(data_dir, MAIL_PIPELINE_TODAY=TODAY.isoformat())
-    with serving(cli("serve", "--port", "0"), service_env, tmp_path) as url:
+    service_env = environment(
+        data_dir,
+        MAIL_PIPELINE_TODAY=TODAY.isoformat(),
+        MAIL_PIPELINE_SEARCH_PORT=str(settings.search_port),
+    )
+    with serving(cli("serve"), service_env, tmp_path) as url:
         yield home, url
     stop.set()
     thread.join(timeout=10)
@@ -79,3 +86,7 @@ def test_appended_mail_is_found_by_the_running_service_and_flags_follow(
     instance = DagsterInstance.from_config(str(home))
     runs = [r.dagster_run for r in finished_runs(instance)]
     assert runs and all(r.tags.get("mail_pipeline/trigger") == "new_mail_sensor" for r in runs)
+    # The new chunks were embedded by the service's warm model, not by a model the run loaded.
+    embedded = instance.fetch_materializations(AssetKey("email_embeddings"), limit=100).records
+    by = {r.asset_materialization.metadata["embedded_by"].value for r in embedded}
+    assert "search service" in by and "this process" not in by, by

@@ -166,6 +166,7 @@ def instance_config(
             }
         },
         "run_retries": {"enabled": True, "max_retries": 2},
+        "run_queue": {"dequeue_interval_seconds": 1},
     }
 
 

@@ -67,6 +67,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print("search service: loading the model...", flush=True)
     reader.warm_up()
+    server.embed.warm_up()
     host, port = str(server.server_address[0]), server.server_address[1]
     print(
         f"search service: {client.service_url(port, host)}  (JSON API under /api/; Ctrl-C stops it)",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported where used: the model and LanceDB load slowly
     from contextlib import AbstractContextManager
 
     from mail_pipeline.extract.pool import ExtractionPool
+    from mail_pipeline.indexing.cache import DocumentEncoder
     from mail_pipeline.indexing.embedder import Embedder
     from mail_pipeline.storage.vectors import VectorStore
 
@@ -184,13 +185,25 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]  # docum
     precision: str = "auto"
     backend: str = "auto"
     cache_dir: str | None = None
+    # The search service of this data directory, which embeds a run's chunks with its warm model.
+    service_url: str | None = None
+    data_dir: str | None = None
 
     def embedder(self) -> Embedder:
         from mail_pipeline.indexing.embedder import shared_embedder
 
-        return shared_embedder(
-            self.model, self.precision, self.batch_size, self.backend, self.cache_dir
-        )
+        return shared_embedder(*self._config())
+
+    def _config(self) -> tuple[str, str, int, str, str | None]:
+        return self.model, self.precision, self.batch_size, self.backend, self.cache_dir
+
+    def document_encoder(self) -> DocumentEncoder:
+        """The service's warm model where it answers, else this process's (`embedder()`)."""
+        if not (self.service_url and self.data_dir):
+            return self.embedder()
+        from mail_pipeline.indexing.remote import ServiceEmbedder
+
+        return ServiceEmbedder(self.service_url, self.data_dir, self._config(), self.embedder)
 
 
 class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form
@@ -272,5 +285,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
             precision=settings.embedding_precision,
             backend=settings.embedding_backend,
             cache_dir=settings.embedder_config[4],
+            service_url=f"http://127.0.0.1:{settings.search_port}",
+            data_dir=data_dir,
         ),
     }

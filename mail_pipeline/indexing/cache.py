@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from mail_pipeline.indexing.embedder import Embedder
+    from collections.abc import Iterable, Sequence
 
 
 class VectorCache(Protocol):
@@ -23,8 +21,25 @@ class VectorCache(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
+class DocumentEncoder(Protocol):
+    """What embedding a partition needs of an embedder: `Embedder`, or `remote.ServiceEmbedder`."""
+
+    @property
+    def vectors_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def embedded_by(self) -> str:
+        """Which process ran the model, for the partition's metadata."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 def embed_with_cache(
-    chunks_texts_sha: list[tuple[str, str]], embedder: Embedder, store: VectorCache | None
+    chunks_texts_sha: list[tuple[str, str]], embedder: DocumentEncoder, store: VectorCache | None
 ) -> tuple[np.ndarray, int]:
     """Vectors for `(text, text_sha256)` pairs, in order, and how many texts the model embedded.
 

@@ -194,6 +194,10 @@ class Embedder:
         self.precision: str | None = None
 
     @property
+    def embedded_by(self) -> str:
+        return "this process"
+
+    @property
     def tokens(self) -> TokenizerCounter:
         if self._tokens is None:
             self._tokens = TokenizerCounter.load(self.model_path)

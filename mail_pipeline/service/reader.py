@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import re
 import threading
 from datetime import date, datetime
@@ -182,10 +183,14 @@ class MailReader:
         return self._handles.embedder
 
     def warm_up(self) -> None:
-        """Load the model and build its traced query encoder (a process's second query does)."""
+        """Load the model, build its traced query encoder (a process's second query does) and
+        import LanceDB."""
         for text in ("warm up the model", "and its traced query encoder"):
             self.embedder.encode_query(text)
         self._sql("SELECT 1")
+        # Every search opens the vector store, whose import otherwise falls on the first one
+        # (22 s on a loaded 2-core machine, docs/live-mail.md).
+        importlib.import_module("lancedb")
 
     # -- DuckDB ------------------------------------------------------------------------------
 

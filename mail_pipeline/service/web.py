@@ -24,8 +24,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from mail_pipeline.access.audit import AuditLog, touched
 from mail_pipeline.access.gate import Caller, Forbidden, Gate, Unauthorized, offered
 from mail_pipeline.access.tokens import TokenStore
+from mail_pipeline.indexing.remote import PATH as EMBED_PATH
 from mail_pipeline.service import mcp_http, people, signin
 from mail_pipeline.service.client import SERVICE_NAME
+from mail_pipeline.service.embed_endpoint import MAX_BODY_BYTES, EmbedEndpoint
 from mail_pipeline.service.reader import (
     MailReader,
     NotFoundError,
@@ -120,7 +122,13 @@ class SearchHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
 
     def _post(self, path: str, query: str) -> None:
-        if path == mcp_http.PATH:
+        if path == EMBED_PATH:
+            # No token: it reads no mail, only embeds the texts a run sends, and answers
+            # loopback clients only (embed_endpoint.py).
+            self._json(
+                *self.server.embed.answer(self.client_address[0], self._body(MAX_BODY_BYTES))
+            )
+        elif path == mcp_http.PATH:
             self._mcp(query)
         elif path == "/signin":
             self._send(*signin.sign_in(self._form(), self.server.gate, self.client_address[0]))
@@ -310,6 +318,7 @@ class SearchServer(ThreadingHTTPServer):
         self.gate = gate or Gate(TokenStore(reader.settings.tokens_path))
         self.audit = audit or AuditLog(reader.settings.audit_path)
         self.mcp: mcp_http.McpEndpoint | None = None  # started once the port is bound
+        self.embed = EmbedEndpoint(reader.settings)
         if ":" in address[0]:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)

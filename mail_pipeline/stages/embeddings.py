@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mail_pipeline.indexing.cache import embed_with_cache
-from mail_pipeline.indexing.embedder import Embedder
+from mail_pipeline.indexing.cache import DocumentEncoder, embed_with_cache
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.vectors import VectorStore
@@ -56,7 +55,7 @@ def embed_chunks(
     chunks: list[dict[str, Any]],
     account: str,
     day: date,
-    embedder: Embedder,
+    embedder: DocumentEncoder,
     writing: Callable[[], AbstractContextManager[VectorStore]],
 ) -> tuple[int, int]:
     """Replace the partition's LanceDB rows with these chunks and their vectors (`writing` opens the
@@ -81,7 +80,7 @@ def embed_day(
     lake: Lake,
     account: str,
     day: date,
-    embedder: Embedder,
+    embedder: DocumentEncoder,
     writing: Callable[[], AbstractContextManager[VectorStore]],
 ) -> PartitionOutcome:
     chunks = lake.read_partition("email_chunks", account, day).to_pylist()
@@ -98,5 +97,6 @@ def embed_day(
             "chunks_embedded": embedded,
             "chunks_from_cache": reused,
             "vectors_id": embedder.vectors_id,
+            "embedded_by": embedder.embedded_by if embedded else "nothing to embed",
         },
     )

@@ -56,7 +56,7 @@ def build_chunks_and_embeddings(partitions: MultiPartitionsDefinition) -> list[A
         embedder: EmbedderResource,
     ) -> MaterializeResult[Any]:
         """Chunk vectors in LanceDB (table email_chunks) with a full-text index; cached by chunk text."""
-        model = embedder.embedder()
+        model = embedder.document_encoder()
         # Each day is committed (searchable) as soon as it is embedded: in a backfill, today's mail
         # first. The stages before keep oldest first, which threading across days relies on.
         return materialize_stage(
