@@ -1,4 +1,4 @@
-"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags,live,live_idle] [--out bench/]`:
+"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags,live,live_idle,scale] [--out bench/]`:
 run the benchmark sections on one synthetic mailbox and merge their figures into results.json and
 RESULTS.md."""
 
@@ -34,12 +34,28 @@ SECTION_MODULES = (
     "bench.backfill",
     "bench.flags",
     "bench.live",
+    "bench.scale",
 )
 
 
 def load_sections() -> None:
     for module in SECTION_MODULES:
         importlib.import_module(module)
+
+
+def ladder(text: str) -> list[int]:
+    """`2000,20000` -> [2000, 20000]: sizes, each at least 1, in increasing order."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1 or sizes != sorted(set(sizes)):
+        raise argparse.ArgumentTypeError(
+            f"sizes must be at least 1 and increasing, without repeats: {text!r}"
+        )
+    return sizes
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -96,6 +112,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         help="MAIL_PIPELINE_SENSOR_INTERVAL of the backfill section's `dagster dev` (default 60, "
         "the product's; new_mail_to_searchable_s is measured at it)",
     )
+    parser.add_argument(
+        "--scale-ns",
+        type=ladder,
+        default=[2_000, 20_000, 200_000],
+        help="comma-separated mailbox sizes of the scale section (default 2000,20000,200000)",
+    )
+    parser.add_argument(
+        "--scale-chunks",
+        type=ladder,
+        default=[100_000, 1_000_000],
+        help="chunk counts of the scale section's search store (default 100000,1000000)",
+    )
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
@@ -120,7 +148,7 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
     figures: dict = {}
     failed: list[str] = []
     for name in names:
-        print(f"== {name} (N = {bench.n:,})", flush=True)
+        print(f"== {name}" + ("" if name == "scale" else f" (N = {bench.n:,})"), flush=True)
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
         try:
@@ -132,8 +160,9 @@ def run_sections(bench: Workbench, names: list[str]) -> tuple[dict, list[str]]:
             )
             failed.append(name)
             continue
-        figures.update(produced)
+        # A section measuring other sizes than --n (the scale section's ladder) says its own N.
         figures[f"{name}_n_messages"] = bench.n
+        figures.update(produced)
         figures[f"{name}_date"] = datetime.now(UTC).isoformat(timespec="seconds")
         # Sections merge across runs, and machines of one kind differ (AVX-512 on one, not another).
         figures[f"{name}_machine"] = machine.describe()
@@ -160,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         backfill_n=args.backfill_n,
         backfill_k=args.backfill_k,
         sensor_interval=args.sensor_interval,
+        scale_ns=args.scale_ns,
+        scale_chunks=args.scale_chunks,
     )
     load_before = os.getloadavg()[0]
     try:

@@ -134,6 +134,16 @@ def sync_stage(
     `timed_catalog=False` (the catalog made before the clock starts) and `imap_fields`
     (ImapResource fields: connections, pipeline depth) and `compress` (the account's
     COMPRESS=DEFLATE setting) are for fetch_wan."""
+    data_dir = fresh_data_dir(bench, "data-stage", port, compress)
+    return ingest_window(data_dir, around, timed_catalog, **imap_fields)
+
+
+def ingest_window(
+    data_dir: Path, around=None, timed_catalog: bool = True, slug: str = SLUG, **imap_fields
+) -> tuple[float, int]:
+    """`ensure_catalog` + `stages.ingest.ingest` over the window for account `slug` of the data
+    directory's registry (the key in the environment): seconds, messages new. The scale section
+    runs it in a child process of its own, to read the stage's peak memory."""
     from contextlib import nullcontext
 
     from mail_pipeline.defs.resources import ImapResource
@@ -141,21 +151,20 @@ def sync_stage(
     from mail_pipeline.storage import catalog
     from mail_pipeline.storage.lake import Lake
 
-    data_dir = str(fresh_data_dir(bench, "data-stage", port, compress))
-    with environment(MAIL_PIPELINE_DATA_DIR=data_dir):
-        lake = Lake(Path(data_dir) / "lake")
+    with environment(MAIL_PIPELINE_DATA_DIR=str(data_dir)):
+        lake = Lake(data_dir / "lake")
         imap = ImapResource(
-            data_dir=data_dir, fernet_key=os.environ[crypto.KEY_VARIABLE], **imap_fields
+            data_dir=str(data_dir), fernet_key=os.environ[crypto.KEY_VARIABLE], **imap_fields
         )
-        account = imap.account(SLUG)
+        account = imap.account(slug)
         if not timed_catalog:
-            catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)
+            catalog.ensure_catalog(data_dir / "warehouse.duckdb", lake)
         started = time.perf_counter()
         with (around or nullcontext)():
             # a check only, when made above
-            catalog.ensure_catalog(Path(data_dir) / "warehouse.duckdb", lake)
+            catalog.ensure_catalog(data_dir / "warehouse.duckdb", lake)
             days = ingest(
-                SLUG,
+                slug,
                 account.folders,
                 window_days(),
                 open_session=lambda: imap.session(account),

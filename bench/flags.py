@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
+from bench.sensor import register_account
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
 
 USER = "erin"  # a copy of the bench mailbox of its own: this section changes it
 SLUG = "flags"
@@ -23,21 +23,7 @@ FLAGS = (b"\\Seen", b"\\Flagged", b"\\Answered", b"$Work")
 
 def data_dir(bench: Workbench, name: str) -> Path:
     path = bench.scratch_dir(name)
-    server = bench.dovecot
-    AccountRegistry(path / "accounts.json").add(
-        Account(
-            slug=SLUG,
-            email=f"{USER}@example.test",
-            host="127.0.0.1",
-            port=server.tls_port,
-            username=USER,
-            password_token="",
-            ca_file=server.ca_file,
-            folders=FOLDERS,
-        ),
-        server.users[USER],
-        crypto.load_cipher(),
-    )
+    register_account(path, bench.dovecot, USER, SLUG)
     return path
 
 
@@ -54,7 +40,7 @@ def written_bytes(before: dict, after: dict) -> int:
     return sum(ident[2] for path, ident in after.items() if before.get(path) != ident)
 
 
-def sync(path: Path, days) -> tuple[float, int, int, int]:
+def sync(path: Path, days, slug: str = SLUG) -> tuple[float, int, int, int]:
     """raw_messages then emails for `days`, as a run does (no Dagster): seconds, body bytes fetched,
     bytes of lake files written, and the days raw_messages brought current from the changes alone."""
     from mail_pipeline.defs.resources import ImapResource
@@ -64,11 +50,11 @@ def sync(path: Path, days) -> tuple[float, int, int, int]:
     from mail_pipeline.storage.lake import Lake
 
     imap = ImapResource(data_dir=str(path), fernet_key=os.environ[crypto.KEY_VARIABLE])
-    account, lake = imap.account(SLUG), Lake(path / "lake")
+    account, lake = imap.account(slug), Lake(path / "lake")
     before = lake_files(lake.root)
     started = time.perf_counter()
     outcomes = ingest(
-        SLUG,
+        slug,
         account.folders,
         sorted(days),
         open_session=lambda: imap.session(account),
@@ -78,7 +64,7 @@ def sync(path: Path, days) -> tuple[float, int, int, int]:
     )
     with ExtractionPool() as pool:  # attachment text, as the emails stage reads it
         for day in sorted(days):
-            parse_day(lake, SLUG, day, pool)
+            parse_day(lake, slug, day, pool)
     seconds = time.perf_counter() - started
     return (
         seconds,
@@ -88,7 +74,7 @@ def sync(path: Path, days) -> tuple[float, int, int, int]:
     )
 
 
-def tick(path: Path, cursors, reconcile_flags: bool = False):
+def tick(path: Path, cursors, reconcile_flags: bool = False, slug: str = SLUG):
     """The sensor's poll of the account (STATUS, then the change fetch where something moved)."""
     from mail_pipeline.defs.resources import ImapResource
     from mail_pipeline.defs.sensors import lake_lookup
@@ -96,7 +82,7 @@ def tick(path: Path, cursors, reconcile_flags: bool = False):
     from mail_pipeline.sync import changes
 
     imap = ImapResource(data_dir=str(path), fernet_key=os.environ[crypto.KEY_VARIABLE])
-    account, days = imap.account(SLUG), window_days()
+    account, days = imap.account(slug), window_days()
     with imap.session(account) as session:
         return changes.poll_account(
             session,
@@ -104,19 +90,20 @@ def tick(path: Path, cursors, reconcile_flags: bool = False):
             cursors,
             days[0],
             days[-1],
-            stored=lake_lookup(Lake(path / "lake"), SLUG, days[0], days[-1]),
+            stored=lake_lookup(Lake(path / "lake"), slug, days[0], days[-1]),
             reconcile_flags=reconcile_flags,
         )
 
 
-def change_mailbox(bench: Workbench, n_flags: int, n_expunges: int) -> None:
-    """Flip `n_flags` flags and expunge `n_expunges` messages, spread over both folders (seeded)."""
-    rng, client = random.Random(bench.seed), bench.dovecot.client(USER)
+def change_mailbox(client, n: int, seed: int, n_flags: int, n_expunges: int) -> None:
+    """Flip `n_flags` flags and expunge `n_expunges` messages of the `n` in the client's mailbox,
+    spread over both folders (seeded); logs the client out."""
+    rng = random.Random(seed)
     try:
         for folder in FOLDERS:
             client.select_folder(folder)
             uids = sorted(client.search(["ALL"]))
-            share = len(uids) / bench.n
+            share = len(uids) / n
             for uid in rng.sample(uids, round(n_flags * share)):
                 flag = rng.choice(FLAGS)
                 (client.remove_flags if rng.random() < 0.3 else client.add_flags)([uid], [flag])
@@ -138,7 +125,7 @@ def run(bench: Workbench) -> dict[str, float]:
         synced = data_dir(bench, "flags-synced")
         sync(synced, window_days())
         cursors = tick(synced, {}).cursors
-        change_mailbox(bench, n_flags, n_expunges)
+        change_mailbox(bench.dovecot.client(USER), bench.n, bench.seed, n_flags, n_expunges)
         # The fallback of servers without CONDSTORE, on the same server: a cursor without
         # HIGHESTMODSEQ takes that path (MESSAGES count, UID SEARCH, FLAGS in UID ranges).
         started = time.perf_counter()

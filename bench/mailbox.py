@@ -55,6 +55,8 @@ class Workbench:
         backfill_n: int = 1000,
         backfill_k: int = 5,
         sensor_interval: int = 60,
+        scale_ns: list[int] | None = None,
+        scale_chunks: list[int] | None = None,
     ):
         self.n = n
         self.out = out  # where results and profiles are written
@@ -65,6 +67,9 @@ class Workbench:
         self.backfill_n = backfill_n  # messages of the mailbox the 30-day daemon backfill ingests
         self.backfill_k = backfill_k  # empty days of the per-partition overhead comparison
         self.sensor_interval = sensor_interval  # of `dagster dev` in the backfill section
+        # the scale section's ladder of mailbox sizes and its search store's chunk counts
+        self.scale_ns = scale_ns or [2_000, 20_000, 200_000]
+        self.scale_chunks = scale_chunks or [100_000, 1_000_000]
         # What one section computes and another reuses (the chunked corpus, the model, vectors).
         self.shared: dict[str, object] = {}
         self._loaded: dict[str, list[SyntheticMessage]] = {}
@@ -119,13 +124,7 @@ class Workbench:
         server = self.dovecot
         if user not in self._loaded:
             messages = list(iter_mailbox(n, days=DAYS, end=END, seed=self.seed))
-            client = server.client(user)
-            try:
-                existing = {name for _flags, _sep, name in client.list_folders()}
-                for folder in set(FOLDERS) - existing:
-                    client.create_folder(folder)
-            finally:
-                client.logout()
+            ensure_folders(server, user)
             server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=user)
             self._loaded[user] = messages
         if len(self._loaded[user]) != n:
@@ -148,6 +147,17 @@ class Workbench:
             self._dovecot.stop()
             self._dovecot = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def ensure_folders(server: Dovecot, user: str) -> None:
+    """INBOX and Archive in `user`'s mailbox, even where no message goes to one of them."""
+    client = server.client(user)
+    try:
+        existing = {name for _flags, _sep, name in client.list_folders()}
+        for folder in set(FOLDERS) - existing:
+            client.create_folder(folder)
+    finally:
+        client.logout()
 
 
 @contextmanager

@@ -33,12 +33,10 @@ def merge(out: Path, new: dict) -> dict:
     """The existing results with `new` written over them: keys from other sections are kept,
     keys no section declares any more (a figure renamed or retired) are dropped."""
     path = out / RESULTS_JSON
-    known = known_keys()
-    merged = (
-        {k: v for k, v in json.loads(path.read_text()).items() if k in known}
-        if path.exists()
-        else {}
-    )
+    old = json.loads(path.read_text()) if path.exists() else {}
+    # The new run's parameters decide which run-dependent keys are still known.
+    known = known_keys({**old, **new})
+    merged = {k: v for k, v in old.items() if k in known}
     merged.update({k: round(v, 3) if isinstance(v, float) else v for k, v in new.items()})
     return merged
 
@@ -71,7 +69,7 @@ def figure_table(figures: tuple[Figure, ...], results: dict) -> list[str]:
 
 
 def goal_table(section: Section, results: dict) -> list[str]:
-    digits = {f.key: f.digits for f in section.figures}
+    digits = {f.key: f.digits for f in section.all_figures(results)}
     rows = []
     for goal in section.goals:
         if goal.key not in results:
@@ -113,7 +111,7 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
         lines += [f"_{', '.join(when)}._", ""]
     if section.method:
         lines += [section.method, ""]
-    lines += figure_table(section.figures, results) + goal_table(section, results)
+    lines += figure_table(section.all_figures(results), results) + goal_table(section, results)
     profile = out / f"profile_{section.name}.md"
     if profile.exists():
         lines += [
@@ -123,10 +121,11 @@ def section_block(section: Section, results: dict, out: Path) -> list[str]:
     return lines
 
 
-def known_keys() -> set[str]:
+def known_keys(results: dict) -> set[str]:
+    """Every key a section declares, those that depend on the run read from `results`."""
     keys = set(RUN_KEYS) | {f.key for f in mailbox.FIGURES} | {"mailbox_n_messages"}
     for section in SECTIONS.values():
-        keys |= {f.key for f in section.figures} | {
+        keys |= {f.key for f in section.all_figures(results)} | {
             f"{section.name}_{suffix}"
             for suffix in (
                 "n_messages",
@@ -170,6 +169,6 @@ def render(results: dict, out: Path) -> str:
         *figure_table(mailbox.FIGURES, results),
     ]
     for section in SECTIONS.values():
-        if any(f.key in results for f in section.figures):
+        if any(f.key in results for f in section.all_figures(results)):
             lines += section_block(section, results, out)
     return "\n".join(lines).rstrip() + "\n"

@@ -45,6 +45,12 @@ class Section:
     figures: tuple[Figure, ...]
     goals: tuple[Goal, ...] = ()
     method: str = ""  # how it is measured, one paragraph of Markdown
+    # Figures whose keys depend on the run's own parameters, read back from the results (the
+    # scale section's ladder of N writes keys named by each N).
+    figures_for: Callable[[dict], tuple[Figure, ...]] | None = None
+
+    def all_figures(self, results: dict) -> tuple[Figure, ...]:
+        return self.figures + (self.figures_for(results) if self.figures_for else ())
 
 
 SECTIONS: dict[str, Section] = {}

@@ -5,9 +5,13 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.mailbox import FOLDERS, USER, Workbench, environment
 from bench.sections import Figure, Goal, Section, register
+
+if TYPE_CHECKING:
+    from mail_pipeline_tests.servers import Dovecot
 
 SMALL_USER = "bob"
 SMALL_N = 1000
@@ -16,10 +20,17 @@ TICKS = 20
 
 def account_dir(bench: Workbench, user: str, slug: str) -> Path:
     """A data directory whose registry holds only `user`'s mailbox, as account `slug`."""
+    data_dir = bench.scratch_dir(f"sensor-{slug}")
+    register_account(data_dir, bench.dovecot, user, slug)
+    return data_dir
+
+
+def register_account(data_dir: Path, server: Dovecot, user: str, slug: str) -> None:
+    """Add `user`'s mailbox on `server` (TLS, its CA; INBOX and Archive) to the data directory's
+    registry as account `slug`, its password sealed with the environment's key."""
     from mail_pipeline.storage import crypto
     from mail_pipeline.storage.accounts import Account, AccountRegistry
 
-    server, data_dir = bench.dovecot, bench.scratch_dir(f"sensor-{slug}")
     AccountRegistry(data_dir / "accounts.json").add(
         Account(
             slug=slug,
@@ -34,7 +45,6 @@ def account_dir(bench: Workbench, user: str, slug: str) -> Path:
         server.users[user],
         crypto.load_cipher(),
     )
-    return data_dir
 
 
 class Ticker:

@@ -278,3 +278,69 @@ def test_deflate_ratio_bounds_what_compression_can_give():
     assert deflate_ratio(noise) < 1.01
     assert 1.2 < deflate_ratio(attachments) < 1.4  # base64's 4/3, nothing more
     assert deflate_ratio(noise) < deflate_ratio(text + noise) < deflate_ratio(text)
+
+
+def test_bench_scale_smoke(tmp_path):
+    """The scale section on a ladder of 200 and 400 messages and a 3,000-chunk search store: every
+    figure named by its N, the chart written, an older ladder's keys dropped from the results."""
+    _needs("dovecot")
+    (tmp_path / "results.json").write_text(
+        json.dumps({"scale_ns": "100", "scale_fetch_msgs_per_s_100": 1.0})
+    )
+    results = _bench(
+        tmp_path,
+        "--sections",
+        "scale",
+        "--scale-ns",
+        "200,400",
+        "--scale-chunks",
+        "3000",
+        "--embed-sample",
+        "16",
+        timeout=900,
+    )
+
+    assert results["scale_ns"] == "200,400" and results["scale_chunks"] == "3000"
+    assert "scale_fetch_msgs_per_s_100" not in results  # the old ladder's figure left with it
+    for n in (200, 400):
+        _positive(
+            results,
+            [
+                *(
+                    f"scale_{stage}_{figure}_{n}"
+                    for stage in ("fetch", "emails", "chunks", "vectors", "embed")
+                    for figure in ("msgs_per_s", "peak_rss_mb")
+                ),
+                f"scale_embed_chunks_per_s_{n}",
+                f"scale_lake_bytes_per_msg_{n}",
+                f"scale_lancedb_bytes_per_msg_{n}",
+                f"scale_flag_reconcile_s_{n}",
+                f"scale_retention_s_{n}",
+            ],
+        )
+        # every stage process holds at least the interpreter and pyarrow
+        assert results[f"scale_peak_rss_mb_{n}"] >= 50
+        assert results[f"scale_chunks_per_msg_{n}"] >= 1
+        assert results[f"scale_disk_bytes_per_msg_{n}"] == pytest.approx(
+            results[f"scale_lake_bytes_per_msg_{n}"] + results[f"scale_lancedb_bytes_per_msg_{n}"],
+            abs=0.01,
+        )
+    _positive(
+        results,
+        [
+            "scale_fetch_400_vs_200",
+            "scale_emails_400_vs_200",
+            "scale_noop_tick_20_accounts_s",
+            "scale_new_mail_tick_20_accounts_s",
+            "scale_search_write_s_3k",
+            "scale_search_index_build_s_3k",
+            "search_hybrid_p50_ms_3k",
+            "search_hybrid_p95_ms_3k",
+        ],
+    )
+    assert results["search_hybrid_p95_ms_3k"] >= results["search_hybrid_p50_ms_3k"]
+    chart = tmp_path / "scale.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "](scale.png)" in report and "`scale_fetch_msgs_per_s_400`" in report
+    assert "no-op tick over 20 accounts ≤ 1.0 s" in report
