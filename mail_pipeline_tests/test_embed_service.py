@@ -5,6 +5,7 @@ service cannot answer; bad or foreign requests are refused."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
+from mail_pipeline.access.tokens import TokenStore
 from mail_pipeline.indexing.embedder import Embedder, shared_embedder
 from mail_pipeline.indexing.remote import MAX_TEXTS, PATH, ServiceEmbedder
 from mail_pipeline.settings import Settings
@@ -130,7 +132,14 @@ def test_only_loopback_clients_may_embed(indexed_demo, tmp_path):
     outside = _outside_address()
     if outside is None:
         pytest.skip("this machine has no address other than loopback")
-    env = environment(indexed_demo)
+    # Off loopback the service starts only with an access token (docs/access.md); the embed
+    # endpoint reads no mail and needs none. A copy, so the shared demo stays token-free.
+    data_dir = tmp_path / "data"
+    shutil.copytree(indexed_demo, data_dir)
+    TokenStore(Settings(data_dir=data_dir).tokens_path).add(
+        "reader", [], all_accounts=True, admin=False
+    )
+    env = environment(data_dir)
     with serving(
         cli("serve", "--host", "0.0.0.0", "--port", str(free_port())), env, tmp_path
     ) as url:
