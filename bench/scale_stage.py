@@ -26,6 +26,7 @@ class RandomEmbedder:
 
     model_id = vectors_id = "bench-random-unit-vectors"
     dimension = DIMENSION
+    embedded_by = "random unit vectors (the bench's stand-in for the model)"
 
     def __init__(self, seed: int = 0):
         self._rng = np.random.default_rng(seed)
