@@ -6,6 +6,7 @@ with the reason.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -82,6 +83,18 @@ def process_umask():
     os.umask(previous)
     yield
     os.umask(previous)
+
+
+@pytest.fixture(autouse=True)
+def root_logger_as_before():
+    """cli.main points the root logger at the stderr of the moment, which is a test's capture that
+    pytest closes after it; a later test's thread that logs (the MCP endpoint's event loop) would
+    then print "--- Logging error ---". Each test leaves the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

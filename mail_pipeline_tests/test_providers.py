@@ -6,6 +6,7 @@ import pytest
 
 from mail_pipeline.auth.providers import PROVIDERS
 from mail_pipeline.storage.accounts import AccountRegistry
+from mail_pipeline.storage.grants import CLIENT_CREDENTIALS, JWT_BEARER, REFRESH_TOKEN
 from mail_pipeline_tests.test_cli_accounts import run_cli
 
 
@@ -180,15 +181,31 @@ def test_missing_pieces_are_named(data_dir, capsys, monkeypatch, extra, env, mes
     assert not (data_dir / "accounts.json").exists()
 
 
-def test_every_oauth_preset_names_its_endpoints_and_client_variable():
+def test_every_sign_in_preset_names_its_endpoints_and_client_variable():
     for provider in PROVIDERS.values():
-        if provider.auth == "oauth2":
+        if provider.auth == "oauth2" and provider.grant == REFRESH_TOKEN:
             assert (
                 provider.token_url.startswith("https://")
                 and provider.scope
                 and provider.client_id_setting
             )
             assert bool(provider.device_url) != bool(provider.auth_url)  # exactly one sign-in flow
+
+
+def test_org_wide_presets_have_no_sign_in_flow_and_a_token_endpoint_to_come_from():
+    """An org-wide preset signs in as an application: no person's browser or device code. Google's
+    token endpoint is the service-account key file's token_uri; Microsoft's is the tenant's."""
+    org_wide = [p for p in PROVIDERS.values() if p.grant in (JWT_BEARER, CLIENT_CREDENTIALS)]
+    assert {p.grant for p in org_wide} == {JWT_BEARER, CLIENT_CREDENTIALS}
+    for provider in org_wide:
+        assert provider.auth == "oauth2" and provider.scope
+        assert not provider.auth_url and not provider.device_url and not provider.client_id_setting
+        if provider.grant == JWT_BEARER:
+            assert not provider.token_url  # taken from the key file, never guessed
+        else:
+            assert provider.token_url.format(tenant="contoso.onmicrosoft.com").startswith(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
+            )
 
 
 @pytest.mark.parametrize(
