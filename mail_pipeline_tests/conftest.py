@@ -255,14 +255,29 @@ def indexed_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def two_accounts(indexed_demo, tmp_path_factory) -> Path:
+def known_mail_built(tmp_path_factory):
+    """The known mailbox (known_mailbox.py), built once; modules use a copy (`known_mail`)."""
+    from mail_pipeline_tests.known_mailbox import make_known_mail
+
+    return make_known_mail(tmp_path_factory.mktemp("known-mail"))
+
+
+@pytest.fixture(scope="module")
+def known_mail(known_mail_built, tmp_path_factory):
+    """This module's own copy of the known mailbox: it may write to it or serve it."""
+    from mail_pipeline_tests.known_mailbox import copy_known_mail
+
+    return copy_known_mail(known_mail_built, tmp_path_factory.mktemp("known-mail-copy"))
+
+
+@pytest.fixture(scope="session")
+def two_accounts(indexed_demo, known_mail_built, tmp_path_factory) -> Path:
     """The indexed demo (account `demo`) and the known mailbox (account `alice`) in one data
     directory (two_accounts.py); built once, then only copied."""
-    from mail_pipeline_tests.known_mailbox import make_known_mail
     from mail_pipeline_tests.two_accounts import merge
 
-    known = make_known_mail(tmp_path_factory.mktemp("alice"))
-    return merge(indexed_demo, known.data_dir, tmp_path_factory.mktemp("two-accounts") / "data")
+    target = tmp_path_factory.mktemp("two-accounts") / "data"
+    return merge(indexed_demo, known_mail_built.data_dir, target)
 
 
 @pytest.fixture(scope="session")

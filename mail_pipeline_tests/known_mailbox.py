@@ -161,6 +161,20 @@ def make_known_mail(root: Path) -> KnownMail:
     return KnownMail(root / "data", hashes, key)
 
 
+def copy_known_mail(known: KnownMail, root: Path) -> KnownMail:
+    """A private copy of `known` under `root`/data, for a test module that writes to it (contacts,
+    the digest) or serves it: building the mailbox is a Dovecot and three materialized days, copying
+    it a second. The catalog's views name the lake by its absolute path, so they are rewritten to
+    read the copy's own files."""
+    from mail_pipeline.storage.catalog import ensure_catalog
+    from mail_pipeline.storage.lake import Lake
+
+    data_dir = root / "data"
+    shutil.copytree(known.data_dir, data_dir)
+    ensure_catalog(data_dir / "warehouse.duckdb", Lake(data_dir / "lake"))
+    return KnownMail(data_dir, known.sha256, known.fernet_key)
+
+
 def numbers(hits: list[dict]) -> set[int]:
     """The message numbers of search hits (their subjects), each listed once."""
     found = [int(re.search(r"m(\d+)", hit["subject"]).group(1)) for hit in hits]

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from mail_pipeline.stages.contacts import organisation
-from mail_pipeline_tests.known_mailbox import TODAY, day_of, make_known_mail, where
+from mail_pipeline_tests.known_mailbox import TODAY, day_of, where
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -44,8 +44,8 @@ def materialize_contacts(data_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def contacts(tmp_path_factory) -> dict[str, dict]:
-    known = make_known_mail(tmp_path_factory.mktemp("contacts"))
+def contacts(known_mail) -> dict[str, dict]:
+    known = known_mail
     materialize_contacts(known.data_dir)
     materialize_contacts(known.data_dir)  # again: the account's rows are replaced, not added
     with duckdb.connect(str(known.data_dir / "warehouse.duckdb"), read_only=True) as con:

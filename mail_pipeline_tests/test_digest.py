@@ -25,7 +25,6 @@ from mail_pipeline_tests.known_mailbox import (
     TODAY,
     KnownMail,
     day_of,
-    make_known_mail,
     where,
 )
 
@@ -69,8 +68,8 @@ def tree(*roots: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def known(tmp_path_factory) -> KnownMail:
-    return make_known_mail(tmp_path_factory.mktemp("digest"))
+def known(known_mail: KnownMail) -> KnownMail:
+    return known_mail
 
 
 def materialize_digest(known: KnownMail, day: date, instance) -> None:

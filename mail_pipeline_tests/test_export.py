@@ -21,7 +21,6 @@ from mail_pipeline_tests.known_mailbox import (
     ALL,
     RULES,
     KnownMail,
-    make_known_mail,
     on_days,
     where,
 )
@@ -31,8 +30,8 @@ _NUMBER = re.compile(rb"Subject: \w+ m(\d+)")
 
 
 @pytest.fixture(scope="module")
-def known(tmp_path_factory) -> KnownMail:
-    return make_known_mail(tmp_path_factory.mktemp("export"))
+def known(known_mail: KnownMail) -> KnownMail:
+    return known_mail
 
 
 def export(known: KnownMail, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

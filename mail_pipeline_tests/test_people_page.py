@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from mail_pipeline_tests.indexed_demo import search_service
-from mail_pipeline_tests.known_mailbox import FIRST_DAY, make_known_mail, where
+from mail_pipeline_tests.known_mailbox import FIRST_DAY, where
 from mail_pipeline_tests.test_digest import expected
 from mail_pipeline_tests.test_search_page import browser  # noqa: F401  (the apt Chromium, shared)
 
@@ -23,10 +23,9 @@ def numbers_shown(texts: list[str]) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory) -> Iterator[str]:
+def service(known_mail, tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("people-page")
-    known = make_known_mail(root)
-    with search_service(known.data_dir, cwd=root) as url:
+    with search_service(known_mail.data_dir, cwd=root) as url:
         yield url
 
 

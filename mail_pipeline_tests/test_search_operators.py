@@ -16,7 +16,6 @@ from mail_pipeline_tests.known_mailbox import (
     ALL,
     TODAY,
     day_of,
-    make_known_mail,
     numbers,
     on_days,
     where,
@@ -26,17 +25,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def known_mail(tmp_path_factory) -> Path:
-    return make_known_mail(tmp_path_factory.mktemp("operators")).data_dir
+def known_dir(known_mail) -> Path:
+    return known_mail.data_dir
 
 
 @pytest.fixture(scope="module")
-def reader(known_mail):
+def reader(known_dir):
     from mail_pipeline.service.reader import MailReader
     from mail_pipeline.settings import get_settings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAIL_PIPELINE_DATA_DIR", str(known_mail))
+        patch.setenv("MAIL_PIPELINE_DATA_DIR", str(known_dir))
         patch.setenv("MAIL_PIPELINE_TODAY", TODAY)
         settings = get_settings()
     return MailReader(settings)
@@ -146,8 +145,8 @@ def test_unknown_operators_and_bad_values_fail_listing_the_operators(query, culp
         assert f"{name}:" in str(error.value)
 
 
-def test_the_cli_takes_operators_and_refuses_unknown_ones(known_mail):
-    env = environment(known_mail)
+def test_the_cli_takes_operators_and_refuses_unknown_ones(known_dir):
+    env = environment(known_dir)
     found = subprocess.run(
         cli("search", "cc:carl -is:read", "-k", "50", "--json"),
         env=env,
