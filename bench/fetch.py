@@ -14,7 +14,7 @@ from imapclient import IMAPClient
 from bench import mbsync
 from bench.mailbox import DAYS, END, FOLDERS, USER, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
-from mail_pipeline.imap.session import quiet_wire_log
+from mail_pipeline.imap.wire import quiet_wire_log
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry

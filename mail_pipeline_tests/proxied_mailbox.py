@@ -12,7 +12,8 @@ from dagster import Definitions, build_sensor_context, materialize
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every
-from mail_pipeline.imap.session import ImapConfig, ImapSession
+from mail_pipeline.imap.connection import ImapConfig
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry

@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from mail_pipeline.imap.connection import config_for
 from mail_pipeline.imap.records import FolderStatus
-from mail_pipeline.imap.session import ImapSession, config_for
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import get_settings
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.changes import Change, FolderCursor

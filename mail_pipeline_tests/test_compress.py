@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from mail_pipeline.imap import wire
-from mail_pipeline.imap.session import ImapConfig, ImapSession
+from mail_pipeline.imap.connection import ImapConfig
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.storage.accounts import Account
 from mail_pipeline_tests.conftest import _server_root, _start
 from mail_pipeline_tests.proxied_mailbox import FOLDERS, seed, server_digests

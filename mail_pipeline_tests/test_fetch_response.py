@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mail_pipeline.imap.connection import ImapConfig
 from mail_pipeline.imap.fetch_response import FetchParseError, parse_fetch, parse_internaldate
-from mail_pipeline.imap.session import ImapConfig, ImapSession
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline_tests.mailgen import message
 
 UTC = UTC

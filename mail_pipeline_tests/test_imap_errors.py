@@ -9,7 +9,7 @@ import pytest
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mail_pipeline.imap import errors
-from mail_pipeline.imap.session import ImapConfig
+from mail_pipeline.imap.connection import ImapConfig
 
 CONFIG = ImapConfig(host="imap.example.test", port=993, username="alice")
 

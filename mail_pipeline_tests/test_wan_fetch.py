@@ -15,8 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from mail_pipeline.imap.connection import ImapConfig
 from mail_pipeline.imap.errors import ImapAuthError
-from mail_pipeline.imap.session import ImapConfig, ImapSession
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.stages.ingest import FetchLimits, ingest
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import plan as sync_plan

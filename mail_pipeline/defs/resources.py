@@ -13,7 +13,8 @@ from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from mail_pipeline.auth.tokens import credential_for
 from mail_pipeline.defs.run_launcher import hold_run_liveness
 from mail_pipeline.digest.build import Digest
-from mail_pipeline.imap.session import ImapSession, config_for
+from mail_pipeline.imap.connection import config_for
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
 from mail_pipeline.storage import catalog, crypto, objects

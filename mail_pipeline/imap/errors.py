@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 if TYPE_CHECKING:
-    from mail_pipeline.imap.session import ImapConfig
+    from mail_pipeline.imap.connection import ImapConfig
 
 
 class ImapError(Exception):

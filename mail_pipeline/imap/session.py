@@ -1,30 +1,22 @@
-"""An IMAP session for syncing: TLS with verification, timeouts, batched and pipelined streaming
-FETCH, and retries that reconnect and re-select on transient failures for up to
-`ImapConfig.retry_s` (never on bad credentials).
-
-Secrets: the password (or an OAuth credential) is passed in, used to sign in and dropped from
-every error message.
+"""An IMAP session for syncing, on a connection (connection.py): folders, SEARCH, batched and
+pipelined streaming FETCH, and retries that reconnect and re-select on transient failures for up
+to `ImapConfig.retry_s` (never on bad credentials).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import ssl
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.response_parser import parse_response
 
 from mail_pipeline.imap import wire
+from mail_pipeline.imap.connection import Credential, ImapConfig, ImapConnection
 from mail_pipeline.imap.errors import (
-    ImapConnectionLost,
     ImapError,
     ImapFolderError,
     ImapFolderMissing,
@@ -44,7 +36,6 @@ from mail_pipeline.imap.records import (
     plan_batches,
     sequence_set,
 )
-from mail_pipeline.imap.wire import GreetedClient, quiet_wire_log
 
 log = logging.getLogger(__name__)
 
@@ -54,62 +45,8 @@ META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 # large folder costs one round trip, not one per chunk or two.
 META_DEPTH = 8
 
-T = TypeVar("T")
 
-
-class Credential(Protocol):
-    """An OAuth credential (mail_pipeline/auth/tokens.py): signs `client` in with SASL."""
-
-    def login(self, client: IMAPClient, username: str) -> None: ...
-
-
-class AccountAddress(Protocol):
-    """Where an account's server is (a registry `Account`)."""
-
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def username(self) -> str: ...
-    @property
-    def security(self) -> str: ...
-    @property
-    def ca_file(self) -> str | None: ...
-    @property
-    def compresses(self) -> bool: ...
-
-
-class ImapTimings(Protocol):
-    """The connection settings `config_for` reads (`Settings`)."""
-
-    @property
-    def imap_connect_timeout_s(self) -> float: ...
-    @property
-    def imap_read_timeout_s(self) -> float: ...
-    @property
-    def imap_retry_s(self) -> float: ...
-    @property
-    def imap_pipeline_depth(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    host: str
-    port: int
-    username: str
-    security: str = "tls"  # tls | starttls | plain
-    ca_file: str | None = None
-    connect_timeout_s: float = 15.0
-    read_timeout_s: float = 60.0
-    retry_s: float = 60.0  # total time transient failures are retried before the run fails
-    backoff_s: float = 0.5
-    max_backoff_s: float = 8.0
-    pipeline_depth: int = 2  # FETCH commands sent before the oldest answer is read
-    compress: bool = False  # COMPRESS=DEFLATE (RFC 4978) where the server offers it
-
-
-class ImapSession:
+class ImapSession(ImapConnection):
     """One connection per account per run. Use as a context manager; logout happens in finally."""
 
     def __init__(
@@ -119,19 +56,13 @@ class ImapSession:
         *,
         on_fetch: Callable[[int], None] | None = None,
     ):
-        self.config = config
-        self._password = password
-        self._client: IMAPClient | None = None
+        super().__init__(config, password)
         self._folder: str | None = (
             None  # selected by the caller: re-selected on every new connection
         )
-        self._open: str | None = None  # selected on the current connection
         self._examined: FolderStatus | None = None
         self._modseq = False  # `select` wants HIGHESTMODSEQ from STATUS where EXAMINE lacks it
         self._on_fetch = on_fetch
-        self.capabilities: frozenset[bytes] = frozenset()
-        self.compressed = False  # whether this connection runs COMPRESS=DEFLATE
-        self._enabled: tuple[str, ...] = ()
 
     def __enter__(self) -> ImapSession:
         self.connect()
@@ -140,66 +71,8 @@ class ImapSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.config.ca_file)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
-
-    def connect(self) -> None:
-        c = self.config
-        try:
-            client = GreetedClient(
-                c.host,
-                port=c.port,
-                ssl=c.security == "tls",
-                ssl_context=self._ssl_context() if c.security != "plain" else None,
-                timeout=SocketTimeout(connect=c.connect_timeout_s, read=c.read_timeout_s),
-            )
-            quiet_wire_log(client)
-            # Pipelined commands are small writes sent before the last answer: with Nagle's
-            # algorithm each would wait for the server's ACK, a round trip, and pipelining is lost.
-            client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if c.security == "starttls":
-                client.starttls(self._ssl_context())
-            client.normalise_times = False
-            if isinstance(self._password, str):
-                client.login(c.username, self._password)
-            else:  # an OAuth credential (mail_pipeline/auth/tokens.py): SASL with a fresh access token
-                self._password.login(client, c.username)
-            # Right after sign-in, before any other command (RFC 4978 3).
-            compressed = c.compress and wire.compress(client)
-        except Exception as error:
-            raise classify(error, c) from None
-        self._client = client
-        self._open = None
-        self.capabilities = frozenset(client.capabilities())
-        self.compressed = compressed
-        if self._enabled:  # a reconnect: ENABLE lasts one connection (RFC 5161)
-            client.enable(*self._enabled)
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            client.logout()
-        except Exception:  # the connection may already be gone; nothing left to release
-            with contextlib.suppress(Exception):
-                client.shutdown()
-
-    def _drop(self) -> None:
-        """Forget a broken connection (no LOGOUT: on a hung server it would wait out the read
-        timeout again); the caller's folder is kept for the next one."""
-        client, self._client, self._open = self._client, None, None
-        try:
-            if client is not None:
-                client.shutdown()
-        except Exception:  # already closed by the peer
-            pass
-
     def _reopen(self) -> None:
-        if self._client is None:
-            self.connect()
+        super()._reopen()
         if self._folder is not None and self._open != self._folder:
             examined = self._examine(self._folder)
             if self._examined is not None and examined.uidvalidity != self._examined.uidvalidity:
@@ -210,42 +83,6 @@ class ImapSession:
                     "its UIDs are void: re-run to fetch it afresh"
                 )
             self._examined = examined
-
-    def _retrying(self, operation: Callable[[], T]) -> T:
-        """Run `operation` on a live session, reconnecting and re-selecting the caller's folder
-        after transient failures, with backoff, until `retry_s` has passed (a server restart)."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                self._reopen()
-                return operation()
-            except Exception as raw_error:
-                error = classify(raw_error, self.config)
-                attempt += 1
-                delay = min(self.config.backoff_s * 2 ** (attempt - 1), self.config.max_backoff_s)
-                elapsed = time.monotonic() - started
-                if not error.transient:
-                    raise error from None
-                if elapsed + delay > self.config.retry_s:
-                    raise type(error)(
-                        f"{error} (gave up after {attempt} attempt(s) in {elapsed:.0f}s)"
-                    ) from None
-                log.warning(
-                    "%s; reconnecting in %.1fs (attempt %d, for up to %.0fs)",
-                    error,
-                    delay,
-                    attempt,
-                    self.config.retry_s,
-                )
-                self._drop()
-                time.sleep(delay)
-
-    @property
-    def client(self) -> IMAPClient:
-        if self._client is None:
-            raise ImapConnectionLost("not connected")
-        return self._client
 
     def list_folders(self) -> list[Folder]:
         def run() -> list[Folder]:
@@ -556,19 +393,3 @@ class ImapSession:
             raise ImapProtocolError(
                 f"unreadable FETCH response from {self.config.host}:{self.config.port}: {error}"
             ) from None
-
-
-def config_for(account: AccountAddress, settings: ImapTimings) -> ImapConfig:
-    """The connection settings of a registry `Account` under the given `Settings`."""
-    return ImapConfig(
-        host=account.host,
-        port=account.port,
-        username=account.username,
-        security=account.security,
-        ca_file=account.ca_file,
-        connect_timeout_s=settings.imap_connect_timeout_s,
-        read_timeout_s=settings.imap_read_timeout_s,
-        retry_s=settings.imap_retry_s,
-        pipeline_depth=settings.imap_pipeline_depth,
-        compress=account.compresses,
-    )

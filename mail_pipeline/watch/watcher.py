@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 
 from mail_pipeline import logs
 from mail_pipeline.auth.tokens import credential_for
+from mail_pipeline.imap.connection import ImapConfig, config_for
 from mail_pipeline.imap.folders import sync_folders
 from mail_pipeline.imap.idle import supports_idle
-from mail_pipeline.imap.session import ImapConfig, ImapSession, config_for
+from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
