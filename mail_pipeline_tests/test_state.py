@@ -208,7 +208,7 @@ def test_a_damaged_state_file_is_found_and_repair_says_what_the_next_run_restore
 def test_a_lake_written_before_deleted_reason_reads_and_takes_a_folder_gone_mark(tmp_path):
     import pyarrow.parquet as pq
 
-    from mail_pipeline.stages.ingest import write_state
+    from mail_pipeline.stages.day_sync import write_state
     from mail_pipeline.storage.schemas import MESSAGE_STATE
     from mail_pipeline.sync.apply import META_COLUMNS
 
