@@ -102,7 +102,7 @@ def _password_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _registry(settings: Settings) -> AccountRegistry:
-    return AccountRegistry(settings.accounts_path)
+    return settings.registry()
 
 
 @command("account add")
