@@ -29,6 +29,7 @@ from mail_pipeline.storage.postgres import DatabaseError
 from mail_pipeline_tests.servers import free_port
 
 pytestmark = pytest.mark.integration
+HIDDEN = "pw-never-shown-42"
 
 
 @pytest.fixture
@@ -297,7 +298,8 @@ def test_a_process_with_an_empty_disk_syncs_an_account_read_from_postgres(
         "HOME": str(home),
         "MAIL_PIPELINE_TODAY": "2026-11-20",
         "MAIL_PIPELINE_DATA_DIR": str(data),
-        "MAIL_PIPELINE_DATABASE_URL": database_url,
+        # the harness's server trusts every local sign-in: this password is only there to be hidden
+        "MAIL_PIPELINE_DATABASE_URL": database_url.replace("postgres@", f"postgres:{HIDDEN}@"),
         "MAIL_PIPELINE_STORAGE_URL": s3_storage,
         crypto.KEY_VARIABLE: fernet_key,
         **seaweedfs.environment(),
@@ -312,9 +314,14 @@ from mail_pipeline_tests.graph import raw_messages
 
 with DagsterInstance.ephemeral() as instance:
     instance.add_dynamic_partitions("accounts", ["alice"])
+    resources = build_resources(get_settings())
+    # what the UI shows of the resources' configuration: the variable's name, not its value
+    assert "{HIDDEN}" not in repr(resources), "the database password is in the resources' config"
     result = materialize([raw_messages], partition_key=partition_key("alice", date.fromisoformat("{DAYS[1]}")),
-                         resources=build_resources(get_settings()), instance=instance)
+                         resources=resources, instance=instance)
     assert result.success
+    seen = repr(result.dagster_run.run_config) + "".join(map(repr, instance.all_logs(result.run_id)))
+    assert "{HIDDEN}" not in seen, "the database password reached the run's records"
 """
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -325,6 +332,7 @@ with DagsterInstance.ephemeral() as instance:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert HIDDEN not in done.stdout + done.stderr
     stored = Lake(f"{s3_storage}/lake").read_partition("raw_messages", "alice", DAYS[1], ["sha256"])
     assert set(stored["sha256"].to_pylist()) == server_digests(dovecot, DAYS[1])
     # the worker's disk got no registry, and none of the lake
