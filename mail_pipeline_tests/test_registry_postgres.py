@@ -128,6 +128,38 @@ def test_key_rotate_re_encrypts_every_secret_in_the_table(
     assert run_cli(capsys, monkeypatch, "account", "test", "alice")[0] == 0
 
 
+def test_account_import_moves_a_registry_file_into_postgres_secrets_still_encrypted(
+    data_dir, database_url, fernet_key, capsys, monkeypatch
+):
+    from mail_pipeline.storage.accounts import AccountRegistry
+    from mail_pipeline_tests.test_accounts import account
+
+    old = data_dir / "old" / "accounts.json"
+    file_registry = AccountRegistry(old)
+    cipher = crypto.load_cipher(fernet_key)
+    file_registry.add(account(slug="first"), "pw-first", cipher)
+    file_registry.add(account(slug="second"), "pw-second", cipher)
+
+    monkeypatch.setenv(crypto.KEY_VARIABLE, crypto.generate_key())  # a key that opens neither
+    code, out = run_cli(capsys, monkeypatch, "account", "import", str(old))
+    assert code == 2 and "account 'first'" in out, out
+    assert "no accounts" in run_cli(capsys, monkeypatch, "account", "list")[1]  # none stored
+    monkeypatch.setenv(crypto.KEY_VARIABLE, fernet_key)
+
+    code, out = run_cli(capsys, monkeypatch, "account", "import", str(old))
+    assert code == 0 and "imported 2 account(s) (first, second)" in out, out
+    stored = rows(database_url)
+    assert {slug: row["password_token"] for slug, row in stored.items()} == {
+        a.slug: a.password_token for a in file_registry.list()
+    }
+    registry = open_registry(data_dir, database_url)
+    assert registry.password(registry.get("second"), cipher) == "pw-second"
+    code, out = run_cli(capsys, monkeypatch, "account", "import", str(old))
+    assert code == 2 and "account 'first' already exists" in out
+    code, out = run_cli(capsys, monkeypatch, "account", "import", str(data_dir / "none.json"))
+    assert code == 2 and "nothing to import" in out
+
+
 def test_a_failed_write_leaves_the_table_as_it_was(data_dir, database_url):
     from mail_pipeline_tests.test_accounts import account
 

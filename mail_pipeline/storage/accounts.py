@@ -91,6 +91,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _absent(accounts: dict[str, Account], slug: str) -> None:
+    if slug in accounts:
+        raise AccountError(f"account {slug!r} already exists; remove it first or pick another slug")
+
+
 def _find(accounts: dict[str, Account], slug: str) -> Account:
     if slug not in accounts:
         raise AccountError(
@@ -126,10 +131,7 @@ class AccountRegistry:
             now = _now()
             added = []
             for account in accounts:
-                if account.slug in stored:
-                    raise AccountError(
-                        f"account {account.slug!r} already exists; remove it first or pick another slug"
-                    )
+                _absent(stored, account.slug)
                 account = replace(
                     _with_secret(account, secret, cipher), created_at=now, updated_at=now
                 )
@@ -137,6 +139,14 @@ class AccountRegistry:
                 stored[account.slug] = account
                 added.append(account)
         return tuple(added)
+
+    def import_accounts(self, accounts: Sequence[Account]) -> None:
+        """Store accounts as another store held them, secrets already encrypted: all or none."""
+        with self.store.editing() as stored:
+            for account in accounts:
+                _absent(stored, account.slug)
+                validate(account)
+                stored[account.slug] = account
 
     def remove(self, slug: str) -> None:
         with self.store.editing() as accounts:
