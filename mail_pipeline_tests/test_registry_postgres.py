@@ -370,3 +370,5 @@ with DagsterInstance.ephemeral() as instance:
     # the worker's disk got no registry, and none of the lake
     assert not [p for p in worker.rglob("*") if p.name in ("accounts.json", "tokens.json")]
     assert not list(worker.rglob("*.parquet"))
+    # nor the account's file lock: on shared storage Dagster's run limits keep its runs apart
+    assert not (data / "locks" / "alice.lock").exists()
