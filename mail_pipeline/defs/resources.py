@@ -72,7 +72,8 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
         if objects.is_remote_url(self.storage_url):
             # Workers on other hosts share the lake but not this lock: what keeps one account's
             # runs apart there is dagster.yaml's tag_concurrency_limits, held in the instance's
-            # database (every run of an account carries its account tag: defs/sensors.py).
+            # database, on the account tags of the sensor's, `backfill`'s and single-partition
+            # runs (a UI range backfill has none: docs/deployment.md says to use `backfill`).
             return nullcontext()
         return file_lock(Path(self.data_dir) / "locks" / f"{account}.lock", exclusive=True)
 
