@@ -228,6 +228,23 @@ def test_a_writer_waits_for_the_one_in_flight_and_then_sees_its_account(data_dir
     assert first.password(first.get("same"), cipher) == "first-pw"
 
 
+def test_reads_survive_the_server_dropping_their_kept_connections(data_dir, database_url):
+    # Reads reuse idle connections (a search request, a sensor tick); a server restart or an
+    # idle timeout ends them, and the next read must open a new one rather than fail.
+    from mail_pipeline_tests.test_accounts import account
+
+    registry = open_registry(data_dir, database_url)
+    registry.add(account(slug="first"), "pw", crypto.load_cipher(crypto.generate_key()))
+    assert list(registry.load()) == ["first"]  # leaves an idle connection behind
+    with closing(psycopg2.connect(database_url)) as admin, admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'mail_pipeline' AND datname = current_database()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    assert list(registry.load()) == ["first"]
+
+
 def test_a_grant_lock_keeps_a_second_holder_out_until_released(data_dir, database_url):
     registry = open_registry(data_dir, database_url)
     other = open_registry(data_dir, database_url)

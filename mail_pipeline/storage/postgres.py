@@ -15,7 +15,9 @@ The URL may carry a password: it is never logged nor put in a message (`shown` d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -60,6 +62,40 @@ def _reason(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+# Idle read connections of this process, by URL: a search request's thread borrows one and
+# gives it back, so requests (one thread each) and sensor ticks reuse them. Per process: a
+# forked child must not share its parent's sessions.
+_idle: dict[tuple[int, str], list[Any]] = {}
+_idle_lock = threading.Lock()
+KEPT_IDLE = 4
+
+
+def _borrow(dsn: str, connect: Callable[[], Any]) -> Any:
+    with _idle_lock:
+        idle = _idle.setdefault((os.getpid(), dsn), [])
+        connection = idle.pop() if idle else None
+    if connection is None or connection.closed:
+        connection = connect()
+        connection.autocommit = True
+    return connection
+
+
+def _close_idle(dsn: str) -> None:
+    with _idle_lock:
+        idle = _idle.pop((os.getpid(), dsn), [])
+    for connection in idle:
+        connection.close()
+
+
+def _give_back(dsn: str, connection: Any) -> None:
+    with _idle_lock:
+        idle = _idle.setdefault((os.getpid(), dsn), [])
+        if not connection.closed and len(idle) < KEPT_IDLE:
+            idle.append(connection)
+            return
+    connection.close()
+
+
 def _normal(record: dict[str, Any]) -> Any:
     # What the table gives back for it (tuples come back as lists): compared to skip unchanged rows.
     return json.loads(json.dumps(record))
@@ -78,12 +114,11 @@ class RecordTable:
     def where(self) -> str:
         return f"table {self.table} of {shown(self.url)}"
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _connect(self) -> Any:
         import psycopg2
 
         try:
-            connection = psycopg2.connect(
+            return psycopg2.connect(
                 self._dsn, connect_timeout=CONNECT_TIMEOUT_S, application_name="mail_pipeline"
             )
         except psycopg2.Error as error:
@@ -91,33 +126,60 @@ class RecordTable:
                 f"PostgreSQL at {shown(self.url)} cannot be reached ({_reason(error)}); "
                 "check MAIL_PIPELINE_DATABASE_URL and that the server is up"
             ) from None
+
+    @contextmanager
+    def _connection(self, *, kept: bool = False) -> Iterator[Any]:
+        """A connection of its own, closed after; `kept`: an idle one of this process, given back
+        for the next read (a new one costs a server process and a sign-in per search request or
+        sensor tick)."""
+        import psycopg2
+
+        connection = _borrow(self._dsn, self._connect) if kept else self._connect()
         try:
             yield connection
         except psycopg2.Error as error:
+            connection.close()  # a session that failed is not lent again
             raise DatabaseError(
                 f"PostgreSQL at {shown(self.url)} failed on {self.table} ({_reason(error)})"
             ) from None
         finally:
-            connection.close()
+            if kept:
+                _give_back(self._dsn, connection)
+            else:
+                connection.close()
 
     def load(self) -> dict[str, dict[str, Any]]:
-        import psycopg2.errors
         from psycopg2 import sql
 
-        with self._connection() as connection, connection.cursor() as cursor:
-            try:
-                cursor.execute(
-                    sql.SQL("SELECT name, record FROM {}").format(sql.Identifier(self.table))
-                )
-            except psycopg2.errors.UndefinedTable:
-                return {}  # nothing was ever written
-            return dict(cursor.fetchall())
+        query = sql.SQL("SELECT name, record FROM {}").format(sql.Identifier(self.table))
+        return dict(self._read(query, ()))
 
     def exists(self) -> bool:
         """Whether the table was ever written (made by the first write, kept when emptied)."""
-        with self._connection() as connection, connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
-            return bool(cursor.fetchone()[0])
+        return bool(self._read("SELECT to_regclass(%s) IS NOT NULL", (self.table,))[0][0])
+
+    def _read(self, query: Any, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of one read, on a kept connection (autocommit: no transaction stays open);
+        none when the table was never made. A kept connection the server dropped while idle
+        is replaced once: a read can be asked again."""
+        import psycopg2
+        import psycopg2.errors
+
+        for attempt in (1, 2):
+            with self._connection(kept=True) as connection:
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(query, params)
+                        return list(cursor.fetchall())
+                except psycopg2.errors.UndefinedTable:
+                    return []
+                except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                    # dropped while idle (a server restart drops them all): none is lent again
+                    connection.close()
+                    _close_idle(self._dsn)
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @contextmanager
     def editing(self) -> Iterator[dict[str, dict[str, Any]]]:
