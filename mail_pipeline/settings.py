@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +19,10 @@ from mail_pipeline import envfile
 from mail_pipeline.storage import objects
 from mail_pipeline.storage.objects import Location
 from mail_pipeline.window import Window
+
+if TYPE_CHECKING:  # imported where used: settings load before anything else
+    from mail_pipeline.access.tokens import TokenStore
+    from mail_pipeline.storage.accounts import AccountRegistry
 
 PREFIX = "MAIL_PIPELINE_"
 
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
     # Where the lake and the vectors live: unset, under DATA_DIR as always; `s3://bucket/prefix`,
     # in object storage (credentials and endpoint from the standard AWS_* variables only).
     storage_url: str = Field("", validation_alias=_env("STORAGE_URL"))
+    # postgresql://USER[:PASSWORD]@HOST[:PORT]/DB: the account registry and the access tokens in
+    # this database (every worker reaches it), instead of files in DATA_DIR. Never logged.
+    database_url: SecretStr = Field(SecretStr(""), validation_alias=_env("DATABASE_URL"))
     retention_days: int = Field(30, ge=1, validation_alias=_env("RETENTION_DAYS"))
     # Pins the pipeline's clock (YYYY-MM-DD), for tests and reproducible demos; unset: UTC today.
     today: date | None = Field(None, validation_alias=_env("TODAY"))
@@ -161,6 +168,18 @@ class Settings(BaseSettings):
     @property
     def accounts_path(self) -> Path:
         return self.data_dir / "accounts.json"
+
+    def registry(self) -> AccountRegistry:
+        """The account registry: in DATABASE_URL's PostgreSQL when set, else `accounts_path`."""
+        from mail_pipeline.storage.accounts import open_registry
+
+        return open_registry(self.data_dir, self.database_url.get_secret_value())
+
+    def token_store(self) -> TokenStore:
+        """The search service's access tokens: beside the registry, wherever it is."""
+        from mail_pipeline.access.tokens import open_tokens
+
+        return open_tokens(self.tokens_path, self.database_url.get_secret_value())
 
     @property
     def locks_dir(self) -> Path:

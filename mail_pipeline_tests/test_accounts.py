@@ -108,14 +108,14 @@ def test_every_write_keeps_the_previous_version_as_a_0600_backup(tmp_path):
     cipher = crypto.load_cipher(crypto.generate_key())
     registry = AccountRegistry(tmp_path / "accounts.json")
     registry.add(account(slug="first"), SECRET, cipher)
-    assert not registry.backup_path.exists()  # nothing came before the first write
-    first = registry.path.read_bytes()
+    assert not registry.store.backup_path.exists()  # nothing came before the first write
+    first = registry.store.path.read_bytes()
     registry.add(account(slug="second"), SECRET, cipher)
-    assert registry.backup_path.read_bytes() == first
-    assert stat.S_IMODE(registry.backup_path.stat().st_mode) == 0o600
-    second = registry.path.read_bytes()
+    assert registry.store.backup_path.read_bytes() == first
+    assert stat.S_IMODE(registry.store.backup_path.stat().st_mode) == 0o600
+    second = registry.store.path.read_bytes()
     registry.remove("first")
-    assert registry.backup_path.read_bytes() == second
+    assert registry.store.backup_path.read_bytes() == second
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
         "accounts.json",
         "accounts.json.bak",
@@ -140,11 +140,11 @@ def test_a_corrupt_registry_names_itself_and_the_backup_and_restores(tmp_path, d
     registry = AccountRegistry(tmp_path / "accounts.json")
     registry.add(account(slug="first"), SECRET, cipher)
     registry.add(account(slug="second"), SECRET, cipher)
-    registry.path.write_bytes(damage(registry.path.read_bytes()))
+    registry.store.path.write_bytes(damage(registry.store.path.read_bytes()))
     with pytest.raises(AccountError) as caught:
         registry.list()
     message = str(caught.value)
-    assert str(registry.path) in message and str(registry.backup_path) in message
+    assert str(registry.store.path) in message and str(registry.store.backup_path) in message
     assert "JSONDecodeError" not in type(caught.value).__name__ and "first" in message
     command = message.split("restore it with: ")[1]
     # the remedy the message gives works as written
@@ -155,7 +155,7 @@ def test_a_corrupt_registry_names_itself_and_the_backup_and_restores(tmp_path, d
 
 def test_a_corrupt_registry_without_backup_says_so(tmp_path):
     registry = AccountRegistry(tmp_path / "accounts.json")
-    registry.path.write_text('{"version": 1, "accounts": [')
+    registry.store.path.write_text('{"version": 1, "accounts": [')
     with pytest.raises(
         AccountError, match=r"accounts\.json cannot be read .*no backup .*accounts\.json\.bak"
     ):

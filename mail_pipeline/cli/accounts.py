@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from mail_pipeline.cli import add_many, signin
+from mail_pipeline.cli import account_import, add_many, signin
 from mail_pipeline.cli.keys import load_cipher
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
@@ -65,6 +65,7 @@ def register(groups: Subcommands) -> None:
     _password_arguments(reauth)
     signin.add_grant_arguments(reauth)
     add_many.register(account)
+    account_import.register(account)
     account.add_parser("list", help="list accounts (no secrets)")
     account.add_parser("remove", help="remove an account").add_argument("slug")
     account.add_parser("test", help="log in and list folders with message counts").add_argument(
@@ -102,7 +103,7 @@ def _password_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _registry(settings: Settings) -> AccountRegistry:
-    return AccountRegistry(settings.accounts_path)
+    return settings.registry()
 
 
 @command("account add")

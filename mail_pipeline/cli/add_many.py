@@ -18,7 +18,6 @@ from mail_pipeline.storage.accounts import (
     ON_SERVER_DELETE,
     Account,
     AccountError,
-    AccountRegistry,
     validate,
 )
 from mail_pipeline.storage.grants import JWT_BEARER, REFRESH_TOKEN, Grant
@@ -87,7 +86,7 @@ def slug_for(address: str) -> str:
 @command("account add-many")
 def account_add_many(args: argparse.Namespace, settings: Settings) -> int:
     cipher = load_cipher()
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     known = set(registry.load())
     # A service account acts as each address; an application reads each address's mailbox.
     acts_as = PROVIDERS[args.provider].grant == JWT_BEARER

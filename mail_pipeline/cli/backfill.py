@@ -61,13 +61,13 @@ class BackfillRefused(RuntimeError):
 def check(args: argparse.Namespace, settings: Settings) -> None:
     """Accounts the registry knows and days the partitions hold, named when they are not."""
     from mail_pipeline.cli import preflight
-    from mail_pipeline.storage.accounts import AccountRegistry, check_accounts
+    from mail_pipeline.storage.accounts import check_accounts
 
     window = settings.window
     preflight.check_days(
         args.first, args.last, window.cutoff(), window.today(), settings.retention_days
     )
-    check_accounts(args.account, set(AccountRegistry(settings.accounts_path).load()))
+    check_accounts(args.account, set(settings.registry().load()))
 
 
 def job_selector(lookup: dict[str, Any], accounts: list[str], days: list[date]) -> dict[str, Any]:

@@ -51,18 +51,18 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     """Build and print the digest from the lake, read-only: no run, no file written."""
     from mail_pipeline.digest.build import build_digest
     from mail_pipeline.digest.render import html_page, markdown
-    from mail_pipeline.storage.accounts import AccountRegistry, check_accounts, known_accounts
+    from mail_pipeline.storage.accounts import check_accounts, known_accounts
     from mail_pipeline.storage.catalog import reading_connection
     from mail_pipeline.storage.lake import Lake
 
-    check_accounts([args.account], known_accounts(settings.accounts_path, settings.lake_dir))
+    check_accounts([args.account], known_accounts(settings.registry(), settings.lake_dir))
     today = settings.window.today()
     first = args.since or args.day or today
     last = args.day or today
     if first > last:
         print(f"error: --since ({first}) is after today ({last})", file=sys.stderr)
         return 2
-    registered = AccountRegistry(settings.accounts_path).load().get(args.account)
+    registered = settings.registry().load().get(args.account)
     owner = [registered.email] if registered else []
     with reading_connection(Lake(settings.lake_dir)) as con:
         built = build_digest(con, args.account, owner, first, last)
@@ -94,9 +94,9 @@ def _smtp_password(args: argparse.Namespace) -> str:
 def cmd_digest_delivery(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.cli.registry import CliError
     from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import AccountRegistry, DigestDelivery
+    from mail_pipeline.storage.accounts import DigestDelivery
 
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     account = registry.get(args.account)
     cipher = crypto.load_cipher()
     if args.off:

@@ -23,7 +23,6 @@ class Finding:
 
 def check_key(settings: Settings) -> Iterator[Finding]:
     from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import AccountRegistry
 
     try:
         cipher = crypto.load_cipher()
@@ -32,7 +31,7 @@ def check_key(settings: Settings) -> Iterator[Finding]:
             "key", False, str(error), "run `mail-pipeline key generate` and set FERNET_KEY in .env"
         )
         return
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     bad = []
     for account in registry.list():
         try:
@@ -59,9 +58,8 @@ def check_accounts(settings: Settings) -> Iterator[Finding]:
     from mail_pipeline.auth import oauth, tokens
     from mail_pipeline.imap import errors as imap_errors
     from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import AccountRegistry
 
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     accounts = registry.list(active_only=True)
     if not accounts:
         yield Finding("accounts", True, "no active accounts (make run serves the demo mailbox)")

@@ -9,7 +9,6 @@ from mail_pipeline import logs
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import AccountRegistry
 
 
 def register(groups: Subcommands) -> None:
@@ -38,7 +37,7 @@ def key_generate(args: argparse.Namespace, settings: Settings) -> int:
 @command("key check")
 def key_check(args: argparse.Namespace, settings: Settings) -> int:
     cipher = load_cipher()
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     accounts = registry.list()
     for account in accounts:
         registry.check_secret(account, cipher)
@@ -50,7 +49,7 @@ def key_check(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("key rotate")
 def key_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    count = AccountRegistry(settings.accounts_path).rotate(load_cipher())
+    count = settings.registry().rotate(load_cipher())
     print(
         f"re-encrypted the passwords and OAuth grants of {count} account(s) with the first key of FERNET_KEY; "
         "older keys may now be removed"

@@ -63,7 +63,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.indexing.search import catalog_connection
     from mail_pipeline.storage.accounts import check_accounts, known_accounts
 
-    check_accounts([args.account], known_accounts(settings.accounts_path, settings.lake_dir))
+    check_accounts([args.account], known_accounts(settings.registry(), settings.lake_dir))
     if args.since and args.until and args.since > args.until:
         print(f"error: --from ({args.since}) is after --to ({args.until})", file=sys.stderr)
         return 2

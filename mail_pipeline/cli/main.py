@@ -14,6 +14,7 @@ from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountError
 from mail_pipeline.storage.permissions import restrict_umask
+from mail_pipeline.storage.postgres import DatabaseError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         TokenError,
         crypto.KeyConfigError,
         crypto.DecryptError,
+        DatabaseError,
     ) as error:
         print(f"error: {logs.redact(str(error))}", file=sys.stderr)
         return 2

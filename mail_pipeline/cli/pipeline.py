@@ -212,10 +212,9 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
     )
     from mail_pipeline.demo import server as demo_module
     from mail_pipeline.service import client
-    from mail_pipeline.storage.accounts import AccountRegistry
 
     ensure_key()
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     real = [a for a in registry.list() if a.slug != demo_module.DEMO_SLUG]
     use_demo = (not real) if args.demo is None else args.demo
     server = serve_demo(registry) if use_demo else None
@@ -293,10 +292,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.cli.processes import serve_demo
     from mail_pipeline.demo.server import DEMO_SLUG
     from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import AccountRegistry
 
     crypto.load_cipher()  # a missing key fails here, before a server is started
-    registry = AccountRegistry(settings.accounts_path)
+    registry = settings.registry()
     server = serve_demo(registry)
 
     def stop(signum: int, frame: FrameType | None) -> NoReturn:
@@ -345,7 +343,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from mail_pipeline.storage.accounts import check_accounts, known_accounts
 
     if args.account:
-        check_accounts([args.account], known_accounts(settings.accounts_path, settings.lake_dir))
+        check_accounts([args.account], known_accounts(settings.registry(), settings.lake_dir))
     try:
         answer = search_hits(args, settings)
     except NothingIndexedError as error:
@@ -387,10 +385,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     import duckdb
 
     from mail_pipeline.storage import catalog
-    from mail_pipeline.storage.accounts import AccountRegistry
     from mail_pipeline.storage.lake import Lake
 
-    registered = set(AccountRegistry(settings.accounts_path).load())
+    registered = set(settings.registry().load())
     try:
         lake = Lake(settings.lake_dir)
         catalog.ensure_catalog(settings.warehouse_path, lake)

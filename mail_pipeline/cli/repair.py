@@ -119,10 +119,10 @@ def check_server(settings: Settings, account: str, items: list[Repaired]) -> Non
     from mail_pipeline.auth.tokens import credential_for
     from mail_pipeline.imap.errors import ImapError
     from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import AccountError, AccountRegistry
+    from mail_pipeline.storage.accounts import AccountError
 
     try:
-        registry = AccountRegistry(settings.accounts_path)
+        registry = settings.registry()
         registered = registry.get(account)
         # a password or OAuth
         credential = credential_for(registered, registry, crypto.load_cipher())

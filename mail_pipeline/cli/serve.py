@@ -41,13 +41,12 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from mail_pipeline.access.tokens import TokenStore
     from mail_pipeline.service import client
     from mail_pipeline.service.reader import MailReader
     from mail_pipeline.service.web import SearchServer
 
     port = settings.search_port if args.port is None else args.port
-    if not is_loopback(args.host) and not TokenStore(settings.tokens_path).any():
+    if not is_loopback(args.host) and not settings.token_store().any():
         print(
             f"error: refusing to listen on {args.host} with no access token: anyone who can reach it "
             "would read every account's mail. Make one with `mail-pipeline token add NAME --account "

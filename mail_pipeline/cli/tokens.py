@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from mail_pipeline.access.tokens import TokenStore
 from mail_pipeline.cli.registry import Subcommands, command
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.accounts import check_accounts, known_accounts
@@ -34,8 +33,8 @@ def register(groups: Subcommands) -> None:
 @command("token add")
 def token_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.account:
-        check_accounts(args.account, known_accounts(settings.accounts_path, settings.lake_dir))
-    token, secret = TokenStore(settings.tokens_path).add(
+        check_accounts(args.account, known_accounts(settings.registry(), settings.lake_dir))
+    token, secret = settings.token_store().add(
         args.name, args.account, all_accounts=args.all, admin=args.admin
     )
     print(secret)
@@ -50,11 +49,11 @@ def token_add(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token list")
 def token_list(args: argparse.Namespace, settings: Settings) -> int:
-    store = TokenStore(settings.tokens_path)
+    store = settings.token_store()
     tokens = store.load()
     if not tokens:
         print(
-            f"no tokens left: the search service refuses every request (remove {store.path} to "
+            f"no tokens left: the search service refuses every request ({store.reopen} to "
             "serve without tokens, on loopback only)"
             if store.in_force()
             else "no tokens: the search service answers without one, on loopback only"
@@ -70,6 +69,6 @@ def token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token revoke")
 def token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    TokenStore(settings.tokens_path).revoke(args.name)
+    settings.token_store().revoke(args.name)
     print(f"token {args.name!r} revoked: the service refuses it from its next request")
     return 0

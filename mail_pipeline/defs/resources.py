@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,9 +18,10 @@ from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import Settings
 from mail_pipeline.stages.ingest import FetchLimits
 from mail_pipeline.storage import catalog, crypto, objects
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.accounts import Account, AccountRegistry, open_registry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import file_lock
+from mail_pipeline.storage.postgres import VARIABLE as DATABASE_VARIABLE
 from mail_pipeline.window import Window
 
 if TYPE_CHECKING:  # imported where used: the model and LanceDB load slowly
@@ -69,6 +70,12 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
     def account_lock(self, account: str) -> AbstractContextManager[None]:
         """Serializes one account's writes across runs: a sensor run and a backfill run of the same
         account may be in flight together (single-run backfills carry no per-account tag)."""
+        if objects.is_remote_url(self.storage_url):
+            # Workers on other hosts share the lake but not this lock: what keeps one account's
+            # runs apart there is dagster.yaml's tag_concurrency_limits, held in the instance's
+            # database, on the account tags of the sensor's, `backfill`'s and single-partition
+            # runs (a UI range backfill has none: docs/deployment.md says to use `backfill`).
+            return nullcontext()
         return file_lock(Path(self.data_dir) / "locks" / f"{account}.lock", exclusive=True)
 
 
@@ -77,6 +84,7 @@ class ImapResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
 
     data_dir: str
     fernet_key: str
+    database_url: str = ""  # EnvVar(MAIL_PIPELINE_DATABASE_URL) when set: the registry's PostgreSQL
     imap_connect_timeout_s: float = 15
     imap_read_timeout_s: float = 60
     imap_retry_s: float = 60
@@ -89,7 +97,7 @@ class ImapResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
 
     @property
     def registry(self) -> AccountRegistry:
-        return AccountRegistry(Path(self.data_dir) / "accounts.json")
+        return open_registry(self.data_dir, self.database_url)
 
     @property
     def limits(self) -> FetchLimits:
@@ -138,14 +146,22 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
 
         return VectorStore(objects.storage_root(self.storage_url, self.data_dir) / "lancedb")
 
+    def _lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        # On object storage no file lock spans the hosts that write it: LanceDB's commits settle
+        # concurrent writers there, and the store keeps files no version references yet for
+        # Lance's own grace period instead of deleting them (VectorStore.remove_unreferenced).
+        if objects.is_remote_url(self.storage_url):
+            return nullcontext()
+        return file_lock(self.lock_path, exclusive=exclusive)
+
     @contextmanager
     def writing(self) -> Iterator[VectorStore]:
-        with file_lock(self.lock_path, exclusive=False):
+        with self._lock(exclusive=False):
             yield self.store()
 
     @contextmanager
     def maintaining(self) -> Iterator[VectorStore]:
-        with file_lock(self.lock_path, exclusive=True):
+        with self._lock(exclusive=True):
             yield self.store()
 
 
@@ -213,6 +229,7 @@ class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documen
     data_dir: str
     fernet_key: str
     base_url: str
+    database_url: str = ""  # as ImapResource's
 
     def deliver(self, account: Account, built: Digest) -> list[str]:
         """Send the digest to the account's digest recipients, if it names any; who got it."""
@@ -221,7 +238,7 @@ class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documen
         settings = account.digest
         if settings is None:
             return []
-        registry = AccountRegistry(Path(self.data_dir) / "accounts.json")
+        registry = open_registry(self.data_dir, self.database_url)
         password = registry.smtp_password(account, crypto.load_cipher(self.fernet_key))
         smtp = delivery.SmtpSettings(
             settings.host,
@@ -245,6 +262,8 @@ class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documen
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
     data_dir = str(settings.data_dir.resolve())
+    # The URL may hold a password: bound by name, so run config and the UI never show it.
+    database_url = EnvVar(DATABASE_VARIABLE) if settings.database_url.get_secret_value() else ""
     return {
         "lake": LakeResource(
             data_dir=data_dir,
@@ -255,6 +274,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
         "imap": ImapResource(
             data_dir=data_dir,
             fernet_key=EnvVar(crypto.KEY_VARIABLE),
+            database_url=database_url,
             imap_connect_timeout_s=settings.imap_connect_timeout_s,
             imap_read_timeout_s=settings.imap_read_timeout_s,
             imap_retry_s=settings.imap_retry_s,
@@ -270,6 +290,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
             data_dir=data_dir,
             fernet_key=EnvVar(crypto.KEY_VARIABLE),
             base_url=f"http://127.0.0.1:{settings.search_port}",
+            database_url=database_url,
         ),
         "attachments": AttachmentsResource(
             max_bytes=settings.attachment_max_bytes,

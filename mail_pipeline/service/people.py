@@ -69,12 +69,11 @@ def person(reader: MailReader, who: str, account: str | None = None, k: int = 20
 def digest(reader: MailReader, account: str, first: date, last: date) -> dict[str, Any]:
     """The account's digest of the days from `first` to `last`, read-only (digest/build.py)."""
     from mail_pipeline.digest.build import SECTIONS, build_digest
-    from mail_pipeline.storage.accounts import AccountRegistry
 
     reader.check_account(account)
     if first > last:
         raise RequestError(f"since ({first}) is after the day ({last})")
-    registered = AccountRegistry(reader.settings.accounts_path).load().get(account)
+    registered = reader.settings.registry().load().get(account)
     built = build_digest(
         reader.connection(), account, [registered.email] if registered else [], first, last
     )

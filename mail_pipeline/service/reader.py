@@ -232,7 +232,7 @@ class MailReader:
     def account_slugs(self) -> set[str]:
         """Registered accounts and those with mail still stored (a removed account's mail stays),
         of those this reader is allowed."""
-        known = known_accounts(self.settings.accounts_path, self.settings.lake_dir)
+        known = known_accounts(self.settings.registry(), self.settings.lake_dir)
         return known if self.allowed is None else known & self.allowed
 
     def check_account(self, account: str | None) -> None:
@@ -244,9 +244,8 @@ class MailReader:
 
     def accounts(self) -> list[dict[str, Any]]:
         """Each account: slug, address, name, state, folders and the mail stored (no secrets)."""
-        from mail_pipeline.storage.accounts import AccountRegistry
 
-        registered = AccountRegistry(self.settings.accounts_path).load()
+        registered = self.settings.registry().load()
         stored = {
             row["account"]: row
             for row in self._sql(

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mail_pipeline.access.audit import AuditLog, touched
 from mail_pipeline.access.gate import Caller, Forbidden, Gate, Unauthorized, offered
-from mail_pipeline.access.tokens import TokenStore
 from mail_pipeline.indexing.remote import PATH as EMBED_PATH
 from mail_pipeline.service import mcp_http, people, signin
 from mail_pipeline.service.client import SERVICE_NAME
@@ -315,7 +314,7 @@ class SearchServer(ThreadingHTTPServer):
         audit: AuditLog | None = None,
     ):
         self.reader = reader
-        self.gate = gate or Gate(TokenStore(reader.settings.tokens_path))
+        self.gate = gate or Gate(reader.settings.token_store())
         self.audit = audit or AuditLog(reader.settings.audit_path)
         self.mcp: mcp_http.McpEndpoint | None = None  # started once the port is bound
         self.embed = EmbedEndpoint(reader.settings)

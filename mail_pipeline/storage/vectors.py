@@ -381,12 +381,16 @@ class VectorStore:
         before their commit) and versions older than PRUNE_OLDER_THAN; return the bytes freed.
 
         Lance keeps unreferenced files for 7 days, since they may be a commit in flight; only the
-        exclusive lock (VectorsResource.maintaining) rules that out, so call it only under it."""
+        exclusive lock (VectorsResource.maintaining) rules that out, so call it only under it.
+        On object storage, where that lock is local to one host, Lance's 7 days are kept."""
         table = self._open()
         if table is None:
             return 0
+        # On object storage no lock keeps other hosts' writers out (defs/resources.py): there a
+        # file no version references may be a commit in flight, and Lance's grace period stands.
+        remote = objects.is_remote_url(self.uri)
         stats = table.to_lance().cleanup_old_versions(
-            older_than=PRUNE_OLDER_THAN, delete_unverified=True
+            older_than=PRUNE_OLDER_THAN, delete_unverified=not remote
         )
         freed: int = stats.bytes_removed
         return freed

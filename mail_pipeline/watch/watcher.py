@@ -18,7 +18,7 @@ from mail_pipeline.imap.idle import supports_idle
 from mail_pipeline.imap.session import ImapSession
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.accounts import Account
 from mail_pipeline.sync.changes import inbox_first
 from mail_pipeline.watch import signals
 from mail_pipeline.watch.folder import DEFAULT_TIMING, FolderWatch, WatchTiming
@@ -43,7 +43,7 @@ class Watcher:
     def __init__(self, settings: Settings, timing: WatchTiming = DEFAULT_TIMING) -> None:
         self.settings = settings
         self.timing = timing
-        self.registry = AccountRegistry(settings.accounts_path)
+        self.registry = settings.registry()
         self.states: list[signals.FolderWatchState] = []
         self.watches: list[FolderWatch] = []
         self.threads: list[threading.Thread] = []
