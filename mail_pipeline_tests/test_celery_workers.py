@@ -33,6 +33,7 @@ from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.vectors import VectorStore
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.servers import free_port
@@ -169,17 +170,48 @@ class Worker:
         ]
 
 
-def step_workers(instance: DagsterInstance) -> dict[str, set[str]]:
-    """Which Celery workers executed which steps, from the events dagster-celery's task reports."""
+def step_workers(instance: DagsterInstance) -> dict[str, list[str]]:
+    """Which Celery workers executed which steps (one entry per execution), from the events
+    dagster-celery's task reports."""
     records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ENGINE_EVENT))
-    by_worker: dict[str, set[str]] = {}
+    by_worker: dict[str, list[str]] = {}
     for record in records:
         event = record.event_log_entry.dagster_event
         metadata = event.engine_event_data.metadata if event else {}
         if "Celery worker" in metadata:
             hostname = str(metadata["Celery worker"].value).split("@")[0]
-            by_worker.setdefault(hostname, set()).add(str(event.step_key))
+            by_worker.setdefault(hostname, []).append(str(event.step_key))
     return by_worker
+
+
+def launch_backfill(server, capsys) -> None:
+    args = ["backfill", *[a for u in USERS for a in ("--account", u)]]
+    args += ["--from", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat(), "--url", server.url]
+    assert cli.main(args) == 0, capsys.readouterr().out
+
+
+def wait_for_every_partition(instance: DagsterInstance) -> None:
+    for stage in STAGES:
+        wait_until(
+            lambda stage=stage: len(instance.get_materialized_partitions(AssetKey(stage))) == 6,
+            600,
+            f"6 partitions of {stage}",
+        )
+    wait_until(lambda: settled(instance), 180, "the backfill's runs to finish")
+    runs = finished_runs(instance)
+    assert runs and {r.dagster_run.status.value for r in runs} == {"SUCCESS"}
+
+
+def stored_digests() -> list[str]:
+    """The sha256 of every raw message row in the lake on S3, duplicates kept."""
+    lake = Lake(get_settings().lake_dir)
+    return [
+        digest
+        for account, day in lake.list_partitions("raw_messages")
+        for digest in lake.read_partition("raw_messages", account, day, ["sha256"])[
+            "sha256"
+        ].to_pylist()
+    ]
 
 
 @pytest.fixture
@@ -220,18 +252,8 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
     pool, dovecot, seaweedfs, s3_storage, data_dir, tmp_path, capsys
 ):
     server, instance, workers = pool
-    args = ["backfill", *[a for u in USERS for a in ("--account", u)]]
-    args += ["--from", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat(), "--url", server.url]
-    assert cli.main(args) == 0, capsys.readouterr().out
-    for stage in STAGES:
-        wait_until(
-            lambda stage=stage: len(instance.get_materialized_partitions(AssetKey(stage))) == 6,
-            600,
-            f"6 partitions of {stage}",
-        )
-    wait_until(lambda: settled(instance), 180, "the backfill's runs to finish")
-    runs = finished_runs(instance)
-    assert runs and {r.dagster_run.status.value for r in runs} == {"SUCCESS"}
+    launch_backfill(server, capsys)
+    wait_for_every_partition(instance)
 
     # Both workers executed steps, and every stage ran on a worker (the runs' own events say where).
     by_worker = step_workers(instance)
@@ -239,16 +261,8 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
     assert {s for steps in by_worker.values() for s in steps} >= set(STAGES)
 
     # The lake on S3 holds exactly the server's messages.
-    lake = Lake(get_settings().lake_dir)
-    stored = {
-        digest
-        for account, day in lake.list_partitions("raw_messages")
-        for digest in lake.read_partition("raw_messages", account, day, ["sha256"])[
-            "sha256"
-        ].to_pylist()
-    }
     expected = server_digests(dovecot)
-    assert stored == expected and len(expected) == 12
+    assert set(stored_digests()) == expected and len(expected) == 12
     assert any("/lancedb/" in k for k in seaweedfs.keys(s3_storage.split("/", 3)[3]))
     # Nothing of the lake or the vectors on either worker's disk, or on the daemon's.
     for worker in workers:
@@ -278,3 +292,52 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert any(hit["subject"].startswith("bob report") for hit in json.loads(done.stdout))
+
+
+@pytest.fixture
+def short_visibility(monkeypatch):
+    """A killed worker's step goes back on the queue after 90 s instead of an hour (the steps
+    here take well under that)."""
+    monkeypatch.setenv("MAIL_PIPELINE_CELERY_VISIBILITY_TIMEOUT", "90")
+
+
+def test_a_worker_killed_mid_step_leaves_the_step_to_the_other_and_nothing_changes(
+    short_visibility, pool, dovecot, capsys
+):
+    server, instance, workers = pool
+    launch_backfill(server, capsys)
+    # The first embedding step to start (the longest step) is where a worker dies: process group,
+    # SIGKILL, so neither the worker nor its pool process can hand anything back.
+    victim = wait_until(
+        lambda: next((w for w in workers if b"embedding backend:" in w.log.read_bytes()), None),
+        600,
+        "an embedding step to start",
+        interval=0.2,
+    )
+    os.killpg(victim.process.pid, signal.SIGKILL)
+    victim.process.wait()
+    survivor = next(w for w in workers if w is not victim)
+    wait_for_every_partition(instance)
+
+    by_worker = step_workers(instance)
+    # Both runs' embedding steps ended on the survivor: its own, and the one the victim died in.
+    assert "email_embeddings" in by_worker[victim.name]
+    assert by_worker[survivor.name].count("email_embeddings") == 2, by_worker
+    # ... with one model load in its one pool process for both (indexing/embedder.py logs it).
+    assert survivor.log.read_text().count("embedding backend:") == 1
+
+    # Nothing lost, nothing duplicated: the server's messages once each, every chunk embedded once.
+    stored = stored_digests()
+    assert sorted(stored) == sorted(server_digests(dovecot)) and len(stored) == 12
+    settings = get_settings()
+    lake = Lake(settings.lake_dir)
+    chunks = {
+        chunk
+        for account, day in lake.list_partitions("email_chunks")
+        for chunk in lake.read_partition("email_chunks", account, day, ["chunk_id"])[
+            "chunk_id"
+        ].to_pylist()
+    }
+    vectors = VectorStore(settings.lancedb_dir)
+    embedded = [c for user in USERS for day in DAYS for c in vectors.chunk_ids(user, day)]
+    assert vectors.count() == len(chunks) == len(set(embedded)) and set(embedded) == chunks

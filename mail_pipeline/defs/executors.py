@@ -38,6 +38,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker_prefetch_multiplier": 1,
             "broker_transport_options": {
                 "visibility_timeout": settings.celery_visibility_timeout_s,
+                # Workers look for such steps every 10 s (kombu's default: every 100 s).
+                "unacked_restore_throttle": 1,
                 # dagster-celery's defaults, kept: publishing retries a lost broker briefly.
                 "max_retries": 3,
                 "interval_start": 0,
