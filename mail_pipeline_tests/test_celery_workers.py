@@ -25,14 +25,23 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
-from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    EventRecordsFilter,
+    RunsFilter,
+)
 
 from mail_pipeline import cli
 from mail_pipeline.cli.pipeline import instance_config
+from mail_pipeline.defs.run_launcher import liveness_dir, liveness_path
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.lake import Lake
+from mail_pipeline.storage.locks import probe
 from mail_pipeline.storage.vectors import VectorStore
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
@@ -184,6 +193,11 @@ def step_workers(instance: DagsterInstance) -> dict[str, list[str]]:
     return by_worker
 
 
+def run_is_held(instance: DagsterInstance, data_dir: Path) -> list[bool]:
+    started = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+    return [probe(liveness_path(data_dir, r.dagster_run.run_id)) is True for r in started]
+
+
 def launch_backfill(server, capsys) -> None:
     args = ["backfill", *[a for u in USERS for a in ("--account", u)]]
     args += ["--from", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat(), "--url", server.url]
@@ -253,7 +267,12 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
 ):
     server, instance, workers = pool
     launch_backfill(server, capsys)
+    # Run monitoring's liveness lock is held by each run's own process (the one waiting on the
+    # workers), on the daemon's host, not by the workers' step processes.
+    wait_until(lambda: any(run_is_held(instance, data_dir)), 300, "a run holding its liveness lock")
     wait_for_every_partition(instance)
+    for worker in workers:
+        assert not list(liveness_dir(worker.data).glob("*.lock")), worker.name
 
     # Both workers executed steps, and every stage ran on a worker (the runs' own events say where).
     by_worker = step_workers(instance)

@@ -9,10 +9,18 @@ password, enters only by environment variable, never as a value in run config or
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from dagster import ExecutorDefinition, in_process_executor
+from dagster import (
+    Executor,
+    ExecutorDefinition,
+    InitExecutorContext,
+    in_process_executor,
+    multiple_process_executor_requirements,
+)
 
+from mail_pipeline.defs.run_launcher import hold_run_liveness
 from mail_pipeline.settings import Settings, variable
 
 
@@ -57,6 +65,44 @@ def run_executor(settings: Settings) -> ExecutorDefinition:
     if settings.executor != "celery":
         return in_process_executor
     from dagster_celery import celery_executor
+    from dagster_celery.executor import CELERY_CONFIG
 
-    executor: ExecutorDefinition = celery_executor.configured(celery_config(settings))
+    data_dir = settings.data_dir.resolve()
+    create_base = celery_executor.executor_creation_fn
+    if create_base is None:  # an @executor always has one
+        raise TypeError("dagster_celery.celery_executor has no executor_creation_fn")
+
+    def create(init_context: InitExecutorContext) -> Executor:
+        return _liveness_celery_executor(data_dir, create_base(init_context))
+
+    executor = ExecutorDefinition(
+        name="celery",
+        config_schema=CELERY_CONFIG,
+        requirements=multiple_process_executor_requirements(),
+        executor_creation_fn=create,
+        description=celery_executor.description,
+    )
+    configured: ExecutorDefinition = executor.configured(celery_config(settings))
+    return configured
+
+
+def _liveness_celery_executor(data_dir: Path, base: Any) -> Executor:
+    """dagster-celery's executor, whose run process (the one the run launcher started, which
+    waits for the workers' results) holds the run's liveness lock as an in-process run does
+    (defs/run_launcher.py): run monitoring sees that process die; a worker's death is Celery's."""
+    from dagster_celery.executor import CeleryExecutor
+
+    class LivenessCeleryExecutor(CeleryExecutor):
+        def execute(self, plan_context: Any, execution_plan: Any) -> Any:
+            hold_run_liveness(data_dir, plan_context.dagster_run.run_id)
+            return super().execute(plan_context, execution_plan)  # type: ignore[no-untyped-call]  # dagster-celery's is unannotated
+
+    args = base.app_args()
+    executor: Executor = LivenessCeleryExecutor(  # type: ignore[no-untyped-call]  # as above
+        retries=base.retries,
+        broker=args["broker"],
+        backend=args["backend"],
+        include=args["include"],
+        config_source=vars(args["config_source"]),
+    )
     return executor
