@@ -29,7 +29,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     broker = {"env": variable("broker_url")}
     # Redis is a result backend too; RabbitMQ sends results back over its own connection (rpc://).
     backend: object = (
-        broker if settings.broker_url.get_secret_value().startswith("redis") else "rpc://"
+        dict(broker) if settings.broker_url.get_secret_value().startswith("redis") else "rpc://"
     )
     return {
         "broker": broker,
