@@ -36,13 +36,13 @@ lock:
 # The real servers the tests and the benchmark start (Dovecot, PostgreSQL, mbsync from isync),
 # the tools their harness uses (openssl for the test certificate, pgrep from procps), and the
 # browser the search page is tested in (Playwright drives the apt Chromium), and notmuch, which
-# reads the Maildir an export writes.
+# reads the Maildir an export writes; redis-server is the broker the Celery workers are tested with.
 services:
 	@command -v dovecot >/dev/null && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mbsync >/dev/null \
 		&& command -v openssl >/dev/null && command -v pgrep >/dev/null && [ -x /usr/bin/chromium ] \
-		&& command -v notmuch >/dev/null || { \
+		&& command -v notmuch >/dev/null && command -v redis-server >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			dovecot-imapd postgresql isync openssl procps chromium notmuch >/dev/null; }
+			dovecot-imapd postgresql isync openssl procps chromium notmuch redis-server >/dev/null; }
 
 run: $(STAMP)
 	$(BIN)/mail-pipeline run $(ARGS)

@@ -2,7 +2,7 @@
 
 import os
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from mail_pipeline import logs
 from mail_pipeline.defs.assets import build_mail_assets
@@ -10,6 +10,7 @@ from mail_pipeline.defs.assets.contacts import contacts
 from mail_pipeline.defs.assets.digest import build_daily_digest
 from mail_pipeline.defs.assets.retention import retention
 from mail_pipeline.defs.checks import build_checks
+from mail_pipeline.defs.executors import run_executor
 from mail_pipeline.defs.jobs import ingest_job
 from mail_pipeline.defs.partitions import mail_partitions_for
 from mail_pipeline.defs.people import (
@@ -53,8 +54,8 @@ def build_definitions(settings: Settings) -> Definitions:
             daily_contacts,
         ],
         resources=build_resources(settings),
-        # Materializations launched from the UI also run in one process: one login, one model load.
-        executor=in_process_executor,
+        # In one process (one login, one model load per run), or on Celery workers when configured.
+        executor=run_executor(settings),
     )
 
 
@@ -66,4 +67,6 @@ crypto.load_cipher()
 for _key in os.environ.get(crypto.KEY_VARIABLE, "").split(","):
     logs.register_secret(_key.strip())
 
-defs = build_definitions(get_settings())
+_settings = get_settings()
+logs.register_secret(_settings.broker_url.get_secret_value())  # a broker URL may hold a password
+defs = build_definitions(_settings)

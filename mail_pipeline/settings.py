@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mail_pipeline import envfile
@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     run_monitoring_interval_s: int = Field(
         30, ge=1, validation_alias=_env("RUN_MONITORING_INTERVAL")
     )
+    # Where a run's steps execute (defs/executors.py): "in_process", in the run's own process; "celery",
+    # on the `mail-pipeline worker` processes listening to BROKER_URL (redis:// or amqp://).
+    executor: str = Field(
+        "in_process", pattern="^(in_process|celery)$", validation_alias=_env("EXECUTOR")
+    )
+    broker_url: SecretStr = Field(
+        SecretStr(""), validate_default=True, validation_alias=_env("BROKER_URL")
+    )
+    # A step whose whole worker vanished (host lost) goes back on the queue after this long; it must
+    # exceed the longest step, or a step still running would be started a second time elsewhere.
+    celery_visibility_timeout_s: int = Field(
+        3600, ge=60, validation_alias=_env("CELERY_VISIBILITY_TIMEOUT")
+    )
     ui_port: int = Field(3000, ge=1, le=65535, validation_alias=_env("UI_PORT"))
     # The search service (`mail-pipeline serve`); `mail-pipeline search` asks it on this port.
     search_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SEARCH_PORT"))
@@ -131,6 +144,17 @@ class Settings(BaseSettings):
     @classmethod
     def _storage_url(cls, url: str) -> str:
         return objects.check_url(url)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_for_celery(cls, url: SecretStr, info: ValidationInfo) -> SecretStr:
+        # A field validator (executor is validated before it): its error shows only this field's
+        # value, which is empty here; a model validator's would show every raw value.
+        if info.data.get("executor") == "celery" and not url.get_secret_value():
+            raise ValueError(
+                "MAIL_PIPELINE_EXECUTOR=celery needs MAIL_PIPELINE_BROKER_URL (redis://host:6379/0 or amqp://host)"
+            )
+        return url
 
     @property
     def embedder_config(self) -> tuple[Any, ...]:

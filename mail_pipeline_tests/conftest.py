@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mail_pipeline.storage import crypto
-from mail_pipeline_tests.servers import Dovecot, Postgres, SeaweedFS, ServerUnavailable
+from mail_pipeline_tests.servers import Dovecot, Postgres, Redis, SeaweedFS, ServerUnavailable
 from mail_pipeline_tests.token_server import TokenServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -129,6 +129,17 @@ def postgres() -> Iterator[Postgres]:
 def seaweedfs() -> Iterator[SeaweedFS]:
     root = _server_root("mp-seaweedfs-")
     server = _start(lambda: SeaweedFS(root))
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """A fresh Redis broker per test (it starts in well under a second): no queued task of one
+    test reaches another's workers."""
+    root = _server_root("mp-redis-")
+    server = _start(lambda: Redis(root))
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)

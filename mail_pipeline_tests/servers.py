@@ -1,6 +1,7 @@
 """Real servers for tests: a private Dovecot (passwd-file users, self-signed TLS, and optionally
-its oauth2 passdb introspecting at a local token server) and a private PostgreSQL cluster, each in
-a temp dir on free loopback ports, stopped by waiting on the process.
+its oauth2 passdb introspecting at a local token server), a private PostgreSQL cluster, SeaweedFS
+(S3) and Redis (the Celery broker), each in a temp dir on free loopback ports, stopped by waiting
+on the process.
 
 Also used by the benchmark harness (`bench/`), so it imports no pytest.
 """
@@ -496,5 +497,68 @@ class SeaweedFS:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@dataclass
+class Redis:
+    """A message broker for Celery workers: a private `redis-server` (apt redis-server) on a free
+    loopback port, its files in its own dir, nothing saved to disk (a broker for one test)."""
+
+    root: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        if not Path(REDIS).exists():
+            raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.process = subprocess.Popen(
+            [
+                REDIS,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.root / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port)
+        except ServerUnavailable:
+            self.stop()
+            raise ServerUnavailable(f"redis-server did not start: {self.log_tail()}") from None
+        return self
+
+    def log_tail(self) -> str:
+        path = self.root / "redis.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
                 self.process.wait()
         self.process = None

@@ -28,6 +28,8 @@ from mail_pipeline_tests.servers import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 APP_SERVICES = ("code", "webserver", "daemon", "search", "watcher")
+# Started only with `--profile scaleout` (the broker and the Celery workers) or `--profile seaweedfs`.
+PROFILE_SERVICES = {"redis": "scaleout", "worker": "scaleout", "seaweedfs": "seaweedfs"}
 CONTAINER_WORKSPACE = "/opt/mail_pipeline/docker/workspace.yaml"
 
 
@@ -95,7 +97,7 @@ def documented_variables() -> set[str]:
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
     services = compose()["services"]
-    assert set(services) == {"postgres", *APP_SERVICES}
+    assert set(services) == {"postgres", *APP_SERVICES, *PROFILE_SERVICES}
     for name, service in services.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for dependency, condition in service.get("depends_on", {}).items():
@@ -121,6 +123,24 @@ def test_the_search_service_is_published_on_loopback_only():
     assert "/api/health" in " ".join(search["healthcheck"]["test"])
 
 
+def test_the_scaleout_profile_runs_workers_that_scale_on_the_broker():
+    services = compose()["services"]
+    for name, profile in PROFILE_SERVICES.items():
+        assert services[name]["profiles"] == [profile], name
+    for name in set(services) - set(PROFILE_SERVICES):
+        assert "profiles" not in services[name], f"{name} must start without a profile"
+    worker = services["worker"]
+    # `up --scale worker=N` refuses a fixed container name or a published host port.
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["build"] == services["code"]["build"] and "mail-data:/data" in worker["volumes"]
+    assert set(worker["depends_on"]) == {"postgres", "redis"}
+    from mail_pipeline.cli.main import build_parser
+
+    program, *args = worker["command"]
+    assert program == "mail-pipeline" and build_parser().parse_args(args).group == "worker"
+    assert "MAIL_PIPELINE_BROKER_URL" in " ".join(worker["healthcheck"]["test"])
+
+
 def test_every_file_the_stack_references_exists():
     services = compose()["services"]
     copies = copied_files()
@@ -129,6 +149,8 @@ def test_every_file_the_stack_references_exists():
         assert (DOCKER / build["context"]).resolve() == ROOT
         assert (ROOT / build["dockerfile"]).is_file()
     for name, service in services.items():
+        if name in ("redis", "seaweedfs"):  # images of their own, configured on their command line
+            continue
         env_file = (DOCKER / service["env_file"]).resolve()
         # .env itself is the operator's copy of .env.example (docs/deployment.md: cp .env.example .env).
         assert env_file == ROOT / ".env" and (ROOT / ".env.example").is_file(), name

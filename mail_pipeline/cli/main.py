@@ -7,7 +7,17 @@ import sys
 
 from mail_pipeline import logs
 from mail_pipeline.access.tokens import TokenError
-from mail_pipeline.cli import accounts, digest, keys, mail, pipeline, serve, tokens, watch
+from mail_pipeline.cli import (
+    accounts,
+    digest,
+    keys,
+    mail,
+    pipeline,
+    serve,
+    tokens,
+    watch,
+    worker,
+)
 from mail_pipeline.cli.preflight import PreflightError
 from mail_pipeline.cli.registry import COMMANDS, CliError, command
 from mail_pipeline.settings import get_settings
@@ -30,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     mail.register(groups, command)
     digest.register(groups, command)
     watch.register(groups, command)
+    worker.register(groups, command)
     return parser
 
 

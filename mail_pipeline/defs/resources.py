@@ -42,11 +42,13 @@ class LakeResource(ConfigurableResource):  # type: ignore[type-arg]  # documente
     storage_url: str = ""
     retention_days: int = 30
     pinned_today: str | None = None  # YYYY-MM-DD: tests and reproducible demos pin the clock
+    # False when steps run on Celery workers: the run's own process holds it (defs/executors.py).
+    holds_run_liveness: bool = True
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Every stage uses the lake: its setup marks the run worker alive for run monitoring,
         # until the worker exits (defs/run_launcher.py says why there is no teardown).
-        if context.run_id:
+        if context.run_id and self.holds_run_liveness:
             hold_run_liveness(Path(self.data_dir), context.run_id)
 
     @property
@@ -270,6 +272,7 @@ def build_resources(settings: Settings) -> dict[str, ConfigurableResource[Any]]:
             storage_url=settings.storage_url,
             retention_days=settings.retention_days,
             pinned_today=settings.today.isoformat() if settings.today else None,
+            holds_run_liveness=settings.executor == "in_process",
         ),
         "imap": ImapResource(
             data_dir=data_dir,
