@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,12 @@ def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def vectors_lock(data_dir: Path, *, exclusive: bool) -> AbstractContextManager[None]:
+    """LanceDB's lock: writers (a run's step, or the search service writing a run's rows) take it
+    shared, retention's upkeep exclusive."""
+    return file_lock(Path(data_dir) / "lancedb.lock", exclusive=exclusive)
 
 
 class LivenessLock:
