@@ -29,29 +29,32 @@ from mail_pipeline_tests.test_embed_service import post
 pytestmark = pytest.mark.e2e
 ACCOUNT = "demo"
 
-# One email_embeddings run in a fresh process, as Dagster's run worker: what it reports, and
-# which of the slow imports it paid.
+# One email_embeddings run (with its every_chunk_embedded check) in a fresh process, as Dagster's
+# run worker: what it reports, the check's verdict, and which of the slow imports it paid.
 RUN = """
 import json, sys
 from dagster import DagsterInstance, materialize
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
-from mail_pipeline_tests.graph import email_embeddings
+from mail_pipeline_tests.graph import CHECKS, email_embeddings
 
 account, day = sys.argv[1], sys.argv[2]
 with DagsterInstance.ephemeral() as instance:
     instance.add_dynamic_partitions("accounts", [account])
+    check = [c for c in CHECKS if "every_chunk_embedded" in str(c.check_keys)]
     result = materialize(
-        [email_embeddings],
+        [email_embeddings, *check],
         partition_key=partition_key(account, __import__("datetime").date.fromisoformat(day)),
         resources=build_resources(get_settings()),
         instance=instance,
     )
     (event,) = result.asset_materializations_for_node("email_embeddings")
     metadata = {name: value.value for name, value in event.metadata.items()}
+    checked = [e.passed for e in result.get_asset_check_evaluations()]
 imported = [m for m in ("lancedb", "torch", "sentence_transformers", "openvino") if m in sys.modules]
-print(json.dumps({"success": result.success, "metadata": metadata, "imported": imported}))
+print(json.dumps({"success": result.success, "metadata": metadata, "checked": checked,
+                  "imported": imported}))
 """
 
 
@@ -81,7 +84,7 @@ def run_embeddings(data_dir: Path, day: date, port: int) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     answer: dict = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["success"]
+    assert answer["success"] and answer["checked"] == [True]
     return answer
 
 
