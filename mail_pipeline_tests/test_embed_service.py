@@ -20,10 +20,12 @@ from mail_pipeline.access.tokens import TokenStore
 from mail_pipeline.indexing.embedder import Embedder, shared_embedder
 from mail_pipeline.indexing.remote import (
     INDEX_PATH,
+    KEY_HEADER,
     MAX_TEXTS,
     PATH,
     ServiceEmbedder,
     arrow_to_text,
+    internal_key,
 )
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage.lake import Lake
@@ -49,8 +51,9 @@ def config(indexed_demo, tmp_path, monkeypatch) -> tuple:
     return Settings().embedder_config
 
 
-def post(url: str, body: bytes, path: str = PATH) -> tuple[int, dict]:
-    request = urllib.request.Request(url + path, body, {"Content-Type": "application/json"})
+def post(url: str, body: bytes, path: str = PATH, key: str = "") -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({KEY_HEADER: key} if key else {})}
+    request = urllib.request.Request(url + path, body, headers)
     try:
         with urllib.request.urlopen(request, timeout=300) as reply:
             return reply.status, json.loads(reply.read())
@@ -170,7 +173,7 @@ def test_only_loopback_clients_may_embed_or_index(indexed_demo, tmp_path):
         body = json.dumps(index).encode()
         status, answer = post(f"http://{outside}:{port}", body, INDEX_PATH)
         assert status == 403 and f"{INDEX_PATH} answers loopback clients only" in answer["error"]
-        assert post(f"http://127.0.0.1:{port}", body, INDEX_PATH)[0] == 409
+        assert post(f"http://127.0.0.1:{port}", body, INDEX_PATH, internal_key(data_dir))[0] == 409
 
 
 def _outside_address() -> str | None:

@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pytest
 
-from mail_pipeline.indexing.remote import INDEX_PATH, MAX_TEXTS, ServiceIndexer, arrow_to_text
+from mail_pipeline.indexing.remote import (
+    CHUNK_IDS_PATH,
+    INDEX_PATH,
+    MAX_TEXTS,
+    ServiceIndexer,
+    arrow_to_text,
+    internal_key,
+)
 from mail_pipeline.settings import Settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.lake import Lake
@@ -137,6 +144,10 @@ def identity(indexed_demo, tmp_path, monkeypatch) -> dict:
     }
 
 
+def key_of(identity: dict) -> str:
+    return internal_key(identity["data_dir"])
+
+
 def demo_chunks(indexed_demo: Path) -> tuple[date, pa.Table]:
     lake = Lake(indexed_demo / "lake")
     store = VectorStore(indexed_demo / "lancedb")
@@ -161,7 +172,9 @@ def test_a_service_of_another_data_directory_writes_nothing(
             "deadline": time.time() + 60,
             "chunks": arrow_to_text(chunks),
         }
-        status, answer = post(search_service, json.dumps(request).encode(), INDEX_PATH)
+        status, answer = post(
+            search_service, json.dumps(request).encode(), INDEX_PATH, key_of(identity)
+        )
         assert status == 409 and "another data directory, vector store" in answer["error"]
 
 
@@ -192,7 +205,9 @@ def test_too_many_rows_are_written_by_the_step(search_service, indexed_demo, ide
         "deadline": time.time() + 60,
         "chunks": arrow_to_text(many),
     }
-    status, answer = post(search_service, json.dumps(request).encode(), INDEX_PATH)
+    status, answer = post(
+        search_service, json.dumps(request).encode(), INDEX_PATH, key_of(identity)
+    )
     assert status == 413 and f"at most {MAX_TEXTS} chunks per request" in answer["error"]
 
 
@@ -207,7 +222,9 @@ def test_a_step_that_stopped_waiting_gets_nothing_written(search_service, indexe
         "deadline": time.time() - 1,
         "chunks": arrow_to_text(fewer),
     }
-    status, answer = post(search_service, json.dumps(request).encode(), INDEX_PATH)
+    status, answer = post(
+        search_service, json.dumps(request).encode(), INDEX_PATH, key_of(identity)
+    )
     assert status == 503 and "stopped waiting" in answer["error"]
     after = VectorStore(indexed_demo / "lancedb").partition_rows(ACCOUNT, day, ["chunk_id"])
     assert len(after) == len(before) > 1
@@ -250,6 +267,29 @@ def test_a_step_that_stopped_waiting_gets_nothing_written(search_service, indexe
         ),
     ],
 )
-def test_bad_requests_get_a_clear_error(search_service, body, status, error):
-    answered, answer = post(search_service, body, INDEX_PATH)
+def test_bad_requests_get_a_clear_error(search_service, indexed_demo, body, status, error):
+    answered, answer = post(search_service, body, INDEX_PATH, internal_key(indexed_demo))
     assert answered == status and error in answer["error"]
+
+
+@pytest.mark.parametrize("path", [INDEX_PATH, CHUNK_IDS_PATH])
+def test_without_the_data_directorys_key_nothing_is_written_or_read(
+    search_service, indexed_demo, identity, path
+):
+    """Any local user reaches loopback; only who can read the data directory may write rows."""
+    day, chunks = demo_chunks(indexed_demo)
+    request = {
+        **identity,
+        "account": ACCOUNT,
+        "day": day.isoformat(),
+        "deadline": time.time() + 60,
+        "chunks": arrow_to_text(chunks.slice(0, 1)),
+    }
+    for key in ("", "not-the-key"):
+        status, answer = post(search_service, json.dumps(request).encode(), path, key)
+        assert status == 403 and "needs the data directory's internal key" in answer["error"]
+    assert (indexed_demo / "internal-endpoints.key").stat().st_mode & 0o077 == 0
+    status, answer = post(
+        search_service, json.dumps(request).encode(), CHUNK_IDS_PATH, internal_key(indexed_demo)
+    )
+    assert status == 200 and set(answer["chunk_ids"]) == set(chunks.column("chunk_id").to_pylist())

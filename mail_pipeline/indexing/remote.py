@@ -14,22 +14,31 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import secrets
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from mail_pipeline.indexing.embedder import Embedder
+from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 
 log = logging.getLogger(__name__)
 PATH = "/internal/embed"
 INDEX_PATH = "/internal/index"
 CHUNK_IDS_PATH = "/internal/chunk-ids"
+# The index endpoints write and read any account's rows with no access token: a caller proves it
+# may, as the step's process can, by reading this file of the data directory (mode 0600).
+KEY_HEADER = "X-Mail-Pipeline-Internal-Key"
+KEY_FILE = "internal-endpoints.key"
 # One run's new chunks; more (a backfill) embed in the run's own process, so the service's
 # searches never wait behind thousands of chunks.
 MAX_TEXTS = 256
@@ -39,12 +48,31 @@ TIMEOUT_S = 120.0
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def post_json(url: str, request: dict[str, Any]) -> Any:
+def internal_key(data_dir: str | Path) -> str:
+    """The data directory's key for the index endpoints, made by whichever process asks first."""
+    path = Path(data_dir) / KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{KEY_FILE}-", dir=private_dir(path.parent))
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        os.link(tmp, path)  # never over another process's key: FileExistsError, and read that
+    except FileExistsError:
+        pass
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def post_json(url: str, request: dict[str, Any], key: str | None = None) -> Any:
     """The JSON answer of a POST to the service; OSError (refused, an HTTP error such as 409,
     timed out) or ValueError (not JSON) where there is none."""
-    body = urllib.request.Request(
-        url, json.dumps(request).encode(), {"Content-Type": "application/json"}, method="POST"
-    )
+    headers = {"Content-Type": "application/json", **({KEY_HEADER: key} if key else {})}
+    body = urllib.request.Request(url, json.dumps(request).encode(), headers, method="POST")
     with _OPENER.open(body, timeout=TIMEOUT_S) as reply:
         return json.loads(reply.read())
 
@@ -81,14 +109,18 @@ class ServiceIndexer:
 
     def __init__(self, url: str, data_dir: str, vectors_uri: str, config: Sequence[Any]):
         self.url = url.rstrip("/")
+        self.data_dir = data_dir
         self.identity = {"data_dir": data_dir, "vectors": vectors_uri, "config": list(config)}
+
+    def _post(self, path: str, request: dict[str, Any]) -> Any:
+        return post_json(self.url + path, request, internal_key(self.data_dir))
 
     def chunk_ids(self, account: str, day: date) -> set[str] | None:
         """The chunk ids LanceDB holds for the partition, read by the service (the run's asset
         check, which otherwise imports LanceDB after the step); None where it did not answer."""
         request = {**self.identity, "account": account, "day": day.isoformat()}
         try:
-            return {str(i) for i in post_json(self.url + CHUNK_IDS_PATH, request)["chunk_ids"]}
+            return {str(i) for i in self._post(CHUNK_IDS_PATH, request)["chunk_ids"]}
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.info("the search service did not read %s/%s (%s)", account, day, error)
             return None
@@ -105,7 +137,7 @@ class ServiceIndexer:
             "chunks": arrow_to_text(chunks),
         }
         try:
-            answer = post_json(self.url + INDEX_PATH, request)
+            answer = self._post(INDEX_PATH, request)
             return Indexed(
                 int(answer["rows"]),
                 int(answer["embedded"]),

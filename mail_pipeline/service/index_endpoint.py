@@ -11,6 +11,7 @@ embedder configuration; indexing/remote.ServiceIndexer is the step's side.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from mail_pipeline.indexing.remote import (
     MAX_TEXTS,
     Indexed,
     arrow_from_text,
+    internal_key,
 )
 from mail_pipeline.storage.accounts import is_loopback
 from mail_pipeline.storage.locks import vectors_lock
@@ -63,11 +65,14 @@ class IndexEndpoint:
             "vectors": self.vectors_uri,
             "config": embed.config,
         }
+        self._key: str | None = None  # read (or made) at the first request
 
-    def answer(self, client_host: str, body: bytes) -> tuple[HTTPStatus, dict[str, Any]]:
+    def answer(self, client_host: str, key: str, body: bytes) -> tuple[HTTPStatus, dict[str, Any]]:
         """POST /internal/index {FIELDS, deadline, chunks}: `Indexed`'s fields."""
         try:
-            request, account, day = self._read(client_host, body, INDEX_PATH, ", deadline, chunks")
+            request, account, day = self._read(
+                client_host, key, body, INDEX_PATH, ", deadline, chunks"
+            )
             try:
                 deadline, chunks = float(request["deadline"]), arrow_from_text(request["chunks"])
             except (ValueError, KeyError, TypeError):  # pyarrow's and base64's are ValueErrors
@@ -93,12 +98,14 @@ class IndexEndpoint:
                 "error": "the step stopped waiting: it writes the partition itself"
             }
 
-    def chunk_ids(self, client_host: str, body: bytes) -> tuple[HTTPStatus, dict[str, Any]]:
+    def chunk_ids(
+        self, client_host: str, key: str, body: bytes
+    ) -> tuple[HTTPStatus, dict[str, Any]]:
         """POST /internal/chunk-ids {FIELDS}: the partition's chunk ids in LanceDB."""
         from mail_pipeline.indexing.search import shared_store
 
         try:
-            request, account, day = self._read(client_host, body, CHUNK_IDS_PATH, "")
+            request, account, day = self._read(client_host, key, body, CHUNK_IDS_PATH, "")
             self._identify(request)
         except Refused as refused:
             return refused.status, {"error": str(refused)}
@@ -106,10 +113,19 @@ class IndexEndpoint:
         return HTTPStatus.OK, {"chunk_ids": sorted(store.chunk_ids(account, day))}
 
     def _read(
-        self, client_host: str, body: bytes, path: str, more: str
+        self, client_host: str, key: str, body: bytes, path: str, more: str
     ) -> tuple[dict[str, Any], str, date]:
         if not is_loopback(client_host):
             raise Refused(HTTPStatus.FORBIDDEN, f"{path} answers loopback clients only")
+        if self._key is None:
+            try:
+                self._key = internal_key(self.data_dir)
+            except OSError:
+                raise Refused(
+                    HTTPStatus.FORBIDDEN, f"{path} cannot read the data directory's internal key"
+                ) from None
+        if not hmac.compare_digest(key.encode(), self._key.encode()):
+            raise Refused(HTTPStatus.FORBIDDEN, f"{path} needs the data directory's internal key")
         try:
             request = json.loads(body)
             return request, str(request["account"]), date.fromisoformat(request["day"])

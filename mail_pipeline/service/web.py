@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from mail_pipeline.access.audit import AuditLog, touched
 from mail_pipeline.access.gate import Caller, Forbidden, Gate, Unauthorized, offered
 from mail_pipeline.access.tokens import TokenStore
-from mail_pipeline.indexing.remote import CHUNK_IDS_PATH, INDEX_PATH
+from mail_pipeline.indexing.remote import CHUNK_IDS_PATH, INDEX_PATH, KEY_HEADER
 from mail_pipeline.indexing.remote import PATH as EMBED_PATH
 from mail_pipeline.service import mcp_http, people, signin
 from mail_pipeline.service.client import SERVICE_NAME
@@ -132,11 +132,19 @@ class SearchHandler(BaseHTTPRequestHandler):
             )
         elif path == INDEX_PATH:  # as the embed endpoint, writing the run's rows too
             self._json(
-                *self.server.index.answer(self.client_address[0], self._body(MAX_BODY_BYTES))
+                *self.server.index.answer(
+                    self.client_address[0],
+                    self.headers.get(KEY_HEADER, ""),
+                    self._body(MAX_BODY_BYTES),
+                )
             )
         elif path == CHUNK_IDS_PATH:
             self._json(
-                *self.server.index.chunk_ids(self.client_address[0], self._body(MAX_BODY_BYTES))
+                *self.server.index.chunk_ids(
+                    self.client_address[0],
+                    self.headers.get(KEY_HEADER, ""),
+                    self._body(MAX_BODY_BYTES),
+                )
             )
         elif path == mcp_http.PATH:
             self._mcp(query)
