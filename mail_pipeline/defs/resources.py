@@ -140,12 +140,12 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
 
     @contextmanager
     def writing(self) -> Iterator[VectorStore]:
-        with vectors_lock(Path(self.data_dir), exclusive=False):
+        with vectors_lock(Path(self.data_dir), self.storage_url, exclusive=False):
             yield self.store()
 
     @contextmanager
     def maintaining(self) -> Iterator[VectorStore]:
-        with vectors_lock(Path(self.data_dir), exclusive=True):
+        with vectors_lock(Path(self.data_dir), self.storage_url, exclusive=True):
             yield self.store()
 
 

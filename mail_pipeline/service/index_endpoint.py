@@ -60,6 +60,7 @@ class IndexEndpoint:
         settings = embed.settings
         self.data_dir = settings.data_dir.resolve()
         self.vectors_uri = str(settings.lancedb_dir)
+        self.storage_url = settings.storage_url
         self.identity = {
             "data_dir": str(self.data_dir),
             "vectors": self.vectors_uri,
@@ -152,7 +153,7 @@ class IndexEndpoint:
             if time.time() > deadline:
                 raise DeadlinePassed
 
-        with self.embed.lock, vectors_lock(self.data_dir, exclusive=False):
+        with self.embed.lock, vectors_lock(self.data_dir, self.storage_url, exclusive=False):
             embedder = self.embed.embedder
             store = shared_store(self.vectors_uri, embedder.dimension)
             stored, embedded = embed_chunks(
