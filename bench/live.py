@@ -256,7 +256,9 @@ register(
             "poll is an hour apart, so every run comes from a wake-up; poll only: "
             "MAIL_PIPELINE_WATCH=false, MAIL_PIPELINE_SENSOR_INTERVAL=60. The service and the runs share "
             "MAIL_PIPELINE_SEARCH_PORT, as under `mail-pipeline run`: the runs' email_embeddings step "
-            "has the service embed its chunks. The `live_run_*` figures are "
+            "has the service write its partition to LanceDB (POST /internal/index), and the "
+            "every_chunk_embedded check reads it back through the service. The `live_run_*` "
+            "figures are "
             "medians over the watcher case's runs, from their event logs (`bench/run_breakdown.py`)."
         ),
     )

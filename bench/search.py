@@ -174,7 +174,7 @@ def measure(bench: Workbench, data_dir, texts: list[str]) -> dict[str, float]:
     # `mail-pipeline search` pays besides the model load): timed on a fresh handle each time.
     cold = []
     for text in texts[:COLD]:
-        query._shared_store.cache_clear()
+        query.shared_store.cache_clear()
         started = time.perf_counter()
         query.search(text, k=K, mode="hybrid", settings=settings, embedder=model)
         cold.append((time.perf_counter() - started) * 1000)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
 import urllib.error
 import urllib.request
+from datetime import date
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -16,8 +18,17 @@ import pytest
 
 from mail_pipeline.access.tokens import TokenStore
 from mail_pipeline.indexing.embedder import Embedder, shared_embedder
-from mail_pipeline.indexing.remote import MAX_TEXTS, PATH, ServiceEmbedder
+from mail_pipeline.indexing.remote import (
+    INDEX_PATH,
+    KEY_HEADER,
+    MAX_TEXTS,
+    PATH,
+    ServiceEmbedder,
+    arrow_to_text,
+    internal_key,
+)
 from mail_pipeline.settings import Settings
+from mail_pipeline.storage.lake import Lake
 from mail_pipeline_tests.indexed_demo import cli, environment, serving
 from mail_pipeline_tests.servers import free_port
 
@@ -40,8 +51,9 @@ def config(indexed_demo, tmp_path, monkeypatch) -> tuple:
     return Settings().embedder_config
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url + PATH, body, {"Content-Type": "application/json"})
+def post(url: str, body: bytes, path: str = PATH, key: str = "") -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({KEY_HEADER: key} if key else {})}
+    request = urllib.request.Request(url + path, body, headers)
     try:
         with urllib.request.urlopen(request, timeout=300) as reply:
             return reply.status, json.loads(reply.read())
@@ -127,8 +139,8 @@ def test_bad_requests_get_a_clear_error(search_service, body, status, error):
     assert answered == status and error in answer["error"]
 
 
-def test_only_loopback_clients_may_embed(indexed_demo, tmp_path):
-    """The service listening on every address answers the embed endpoint on loopback only."""
+def test_only_loopback_clients_may_embed_or_index(indexed_demo, tmp_path):
+    """The service listening on every address answers the internal endpoints on loopback only."""
     outside = _outside_address()
     if outside is None:
         pytest.skip("this machine has no address other than loopback")
@@ -148,6 +160,20 @@ def test_only_loopback_clients_may_embed(indexed_demo, tmp_path):
         status, answer = post(f"http://{outside}:{port}", body)
         assert status == 403 and "loopback clients only" in answer["error"]
         assert post(f"http://127.0.0.1:{port}", body)[0] == 409  # heard from loopback
+        chunks = Lake(data_dir / "lake").read_partition("email_chunks", "demo", date(2026, 11, 20))
+        index = {
+            "data_dir": "",
+            "vectors": "",
+            "config": [],
+            "account": "demo",
+            "day": "2026-11-20",
+            "deadline": time.time() + 60,
+            "chunks": arrow_to_text(chunks),
+        }
+        body = json.dumps(index).encode()
+        status, answer = post(f"http://{outside}:{port}", body, INDEX_PATH)
+        assert status == 403 and f"{INDEX_PATH} answers loopback clients only" in answer["error"]
+        assert post(f"http://127.0.0.1:{port}", body, INDEX_PATH, internal_key(data_dir))[0] == 409
 
 
 def _outside_address() -> str | None:

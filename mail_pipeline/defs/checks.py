@@ -20,7 +20,8 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from mail_pipeline.defs.partitions import split_key
-from mail_pipeline.defs.resources import LakeResource, VectorsResource
+from mail_pipeline.defs.resources import EmbedderResource, LakeResource, VectorsResource
+from mail_pipeline.indexing.remote import ServiceIndexer
 from mail_pipeline.storage.lake import Lake
 
 
@@ -117,13 +118,18 @@ def _unchunked(lake: Lake, account: str, day: date) -> list[str]:
     )
 
 
-def _unembedded(lake: Lake, vectors: VectorsResource, account: str, day: date) -> list[str]:
+def _unembedded(
+    lake: Lake, vectors: VectorsResource, service: ServiceIndexer | None, account: str, day: date
+) -> list[str]:
     chunk_ids = set(
         lake.read_partition("email_chunks", account, day, columns=["chunk_id"])
         .column("chunk_id")
         .to_pylist()
     )
-    stored = vectors.store().chunk_ids(account, day)
+    # Read by the search service where it answers, so the run's process never imports LanceDB.
+    stored = service.chunk_ids(account, day) if service else None
+    if stored is None:
+        stored = vectors.store().chunk_ids(account, day)
     problems = []
     if chunk_ids - stored:
         problems.append(f"{len(chunk_ids - stored)} chunk(s) without a vector")
@@ -162,10 +168,16 @@ def build_checks(partitions: MultiPartitionsDefinition) -> list[AssetChecksDefin
 
     @asset_check(asset="email_embeddings", partitions_def=partitions)  # type: ignore[arg-type]
     def every_chunk_embedded(
-        context: AssetCheckExecutionContext, lake: LakeResource, vectors: VectorsResource
+        context: AssetCheckExecutionContext,
+        lake: LakeResource,
+        vectors: VectorsResource,
+        embedder: EmbedderResource,
     ) -> Iterator[AssetCheckResult | AssetCheckEvaluation | Output[None]]:
         """Every chunk of the lake has exactly one vector in LanceDB, and LanceDB holds nothing else for the partition."""
-        yield from per_partition(context, lambda a, d: _unembedded(lake.lake, vectors, a, d))
+        service = embedder.service_indexer(vectors)
+        yield from per_partition(
+            context, lambda a, d: _unembedded(lake.lake, vectors, service, a, d)
+        )
 
     return [
         raw_messages_on_their_day,

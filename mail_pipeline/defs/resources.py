@@ -20,7 +20,7 @@ from mail_pipeline.stages.ingest import FetchLimits
 from mail_pipeline.storage import catalog, crypto, objects
 from mail_pipeline.storage.accounts import Account, AccountRegistry, open_registry
 from mail_pipeline.storage.lake import Lake
-from mail_pipeline.storage.locks import file_lock
+from mail_pipeline.storage.locks import file_lock, vectors_lock
 from mail_pipeline.storage.postgres import VARIABLE as DATABASE_VARIABLE
 from mail_pipeline.window import Window
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # imported where used: the model and LanceDB load slowly
     from mail_pipeline.extract.pool import ExtractionPool
     from mail_pipeline.indexing.cache import DocumentEncoder
     from mail_pipeline.indexing.embedder import Embedder
+    from mail_pipeline.indexing.remote import ServiceIndexer
     from mail_pipeline.storage.vectors import VectorStore
 
 
@@ -140,30 +141,22 @@ class VectorsResource(ConfigurableResource):  # type: ignore[type-arg]  # docume
     storage_url: str = ""  # as LakeResource's
 
     @property
-    def lock_path(self) -> Path:
-        return Path(self.data_dir) / "lancedb.lock"
+    def uri(self) -> str:
+        return str(objects.storage_root(self.storage_url, self.data_dir) / "lancedb")
 
     def store(self) -> VectorStore:
         from mail_pipeline.storage.vectors import VectorStore
 
-        return VectorStore(objects.storage_root(self.storage_url, self.data_dir) / "lancedb")
-
-    def _lock(self, *, exclusive: bool) -> AbstractContextManager[None]:
-        # On object storage no file lock spans the hosts that write it: LanceDB's commits settle
-        # concurrent writers there, and the store keeps files no version references yet for
-        # Lance's own grace period instead of deleting them (VectorStore.remove_unreferenced).
-        if objects.is_remote_url(self.storage_url):
-            return nullcontext()
-        return file_lock(self.lock_path, exclusive=exclusive)
+        return VectorStore(self.uri)
 
     @contextmanager
     def writing(self) -> Iterator[VectorStore]:
-        with self._lock(exclusive=False):
+        with vectors_lock(Path(self.data_dir), self.storage_url, exclusive=False):
             yield self.store()
 
     @contextmanager
     def maintaining(self) -> Iterator[VectorStore]:
-        with self._lock(exclusive=True):
+        with vectors_lock(Path(self.data_dir), self.storage_url, exclusive=True):
             yield self.store()
 
 
@@ -223,6 +216,14 @@ class EmbedderResource(ConfigurableResource):  # type: ignore[type-arg]  # docum
         from mail_pipeline.indexing.remote import ServiceEmbedder
 
         return ServiceEmbedder(self.service_url, self.data_dir, self._config(), self.embedder)
+
+    def service_indexer(self, vectors: VectorsResource) -> ServiceIndexer | None:
+        """The search service, which writes a run's partitions into `vectors` where it answers."""
+        if not (self.service_url and self.data_dir):
+            return None
+        from mail_pipeline.indexing.remote import ServiceIndexer
+
+        return ServiceIndexer(self.service_url, self.data_dir, vectors.uri, self._config())
 
 
 class DigestResource(ConfigurableResource):  # type: ignore[type-arg]  # documented bare form

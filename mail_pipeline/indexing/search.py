@@ -60,7 +60,7 @@ class SearchHit:
 
 
 @lru_cache(maxsize=4)
-def _shared_store(uri: str, dimension: int) -> VectorStore:
+def shared_store(uri: str, dimension: int) -> VectorStore:
     """One store handle per process and directory: LanceDB caches the opened indexes in it
     (loading the vector index costs about 50 ms at 56k chunks), and it still sees every commit
     made since (`read_consistency_interval` 0)."""
@@ -308,7 +308,7 @@ def find(
         from mail_pipeline.indexing.embedder import shared_embedder
 
         embedder = shared_embedder(*settings.embedder_config)
-    store = _shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
+    store = shared_store(str(settings.lancedb_dir), embedder.dimension if embedder else 384)
     if store.count() == 0:
         raise EmptyStoreError(
             f"nothing indexed yet in {settings.lancedb_dir}: run the pipeline first"

@@ -30,7 +30,7 @@ class EmbedEndpoint:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.config = list(settings.embedder_config)
-        self._lock = threading.Lock()  # one embedding at a time: it uses every core anyway
+        self.lock = threading.Lock()  # one embedding at a time: it uses every core anyway
 
     @property
     def embedder(self) -> Embedder:
@@ -41,7 +41,7 @@ class EmbedEndpoint:
     def warm_up(self) -> None:
         """Load the pipeline's runtime (it may differ from the queries' torch) before the service
         says it serves: loaded beside the first searches, it held them past 10 s under load."""
-        with self._lock:
+        with self.lock:
             self.embedder.encode(["warm up the document embedder"])
 
     def answer(self, client_host: str, body: bytes) -> tuple[HTTPStatus, dict[str, Any]]:
@@ -65,7 +65,7 @@ class EmbedEndpoint:
             return HTTPStatus.CONFLICT, {
                 "error": "this service serves another data directory or embedder configuration"
             }
-        with self._lock:
+        with self.lock:
             embedder = self.embedder
             vectors = embedder.encode(texts)
             return HTTPStatus.OK, {

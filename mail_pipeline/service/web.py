@@ -23,10 +23,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mail_pipeline.access.audit import AuditLog, touched
 from mail_pipeline.access.gate import Caller, Forbidden, Gate, Unauthorized, offered
+from mail_pipeline.indexing.remote import CHUNK_IDS_PATH, INDEX_PATH, KEY_HEADER
 from mail_pipeline.indexing.remote import PATH as EMBED_PATH
 from mail_pipeline.service import mcp_http, people, signin
 from mail_pipeline.service.client import SERVICE_NAME
 from mail_pipeline.service.embed_endpoint import MAX_BODY_BYTES, EmbedEndpoint
+from mail_pipeline.service.index_endpoint import IndexEndpoint
 from mail_pipeline.service.reader import (
     MailReader,
     NotFoundError,
@@ -126,6 +128,22 @@ class SearchHandler(BaseHTTPRequestHandler):
             # loopback clients only (embed_endpoint.py).
             self._json(
                 *self.server.embed.answer(self.client_address[0], self._body(MAX_BODY_BYTES))
+            )
+        elif path == INDEX_PATH:  # as the embed endpoint, writing the run's rows too
+            self._json(
+                *self.server.index.answer(
+                    self.client_address[0],
+                    self.headers.get(KEY_HEADER, ""),
+                    self._body(MAX_BODY_BYTES),
+                )
+            )
+        elif path == CHUNK_IDS_PATH:
+            self._json(
+                *self.server.index.chunk_ids(
+                    self.client_address[0],
+                    self.headers.get(KEY_HEADER, ""),
+                    self._body(MAX_BODY_BYTES),
+                )
             )
         elif path == mcp_http.PATH:
             self._mcp(query)
@@ -318,6 +336,7 @@ class SearchServer(ThreadingHTTPServer):
         self.audit = audit or AuditLog(reader.settings.audit_path)
         self.mcp: mcp_http.McpEndpoint | None = None  # started once the port is bound
         self.embed = EmbedEndpoint(reader.settings)
+        self.index = IndexEndpoint(self.embed)
         if ":" in address[0]:  # an IPv6 address such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, SearchHandler)

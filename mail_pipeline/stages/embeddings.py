@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from mail_pipeline.indexing.cache import DocumentEncoder, embed_with_cache
+from mail_pipeline.indexing.remote import Indexed
 from mail_pipeline.stages.outcome import PartitionOutcome
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.vectors import VectorStore
@@ -51,16 +53,25 @@ def unchanged(
     return len(stored) == len(chunks) and {key(r) for r in stored} == wanted
 
 
+class PartitionIndexer(Protocol):
+    """Writes a partition's vectors elsewhere (remote.ServiceIndexer: the search service); None
+    where it did not, and the step writes them itself."""
+
+    def index(self, account: str, day: date, chunks: pa.Table) -> Indexed | None: ...
+
+
 def embed_chunks(
     chunks: list[dict[str, Any]],
     account: str,
     day: date,
     embedder: DocumentEncoder,
     writing: Callable[[], AbstractContextManager[VectorStore]],
+    before_commit: Callable[[], None] = lambda: None,
 ) -> tuple[int, int]:
     """Replace the partition's LanceDB rows with these chunks and their vectors (`writing` opens the
     store for writes); returns the rows stored and how many texts the model embedded. Chunks that
-    left the partition (an erased message) also leave the disk, old versions included."""
+    left the partition (an erased message) also leave the disk, old versions included.
+    `before_commit` may raise to leave the store as it was once the vectors are ready."""
     with writing() as store:
         if unchanged(store, chunks, account, day, embedder.vectors_id):
             return len(chunks), 0  # a run for flag changes: nothing to rewrite, no new version
@@ -68,6 +79,7 @@ def embed_chunks(
             [(c["text"], c["text_sha256"]) for c in chunks], embedder, store
         )
         gone = store.chunk_ids(account, day) - {c["chunk_id"] for c in chunks}
+        before_commit()
         stored = store.replace_partition(
             account, day, vector_rows(chunks, vectors, account, day, embedder.vectors_id)
         )
@@ -82,21 +94,27 @@ def embed_day(
     day: date,
     embedder: DocumentEncoder,
     writing: Callable[[], AbstractContextManager[VectorStore]],
+    indexer: PartitionIndexer | None = None,
 ) -> PartitionOutcome:
-    chunks = lake.read_partition("email_chunks", account, day).to_pylist()
-    stored, embedded = embed_chunks(chunks, account, day, embedder, writing)
-    reused = len(chunks) - embedded
+    """The partition's vectors written by `indexer` where it does, else by this process."""
+    table = lake.read_partition("email_chunks", account, day)
+    done = indexer.index(account, day, table) if indexer else None
+    if done is None:
+        stored, embedded = embed_chunks(table.to_pylist(), account, day, embedder, writing)
+        by = embedder.embedded_by if embedded else "nothing to embed"
+        done = Indexed(stored, embedded, embedder.vectors_id, by)
+    reused = table.num_rows - done.embedded
     return PartitionOutcome(
         account,
         day,
-        rows=stored,
+        rows=done.rows,
         summary=(
-            f"{stored} chunk vectors stored; {embedded} embedded by the model, {reused} reused from the cache"
+            f"{done.rows} chunk vectors stored; {done.embedded} embedded by the model, {reused} reused from the cache"
         ),
         figures={
-            "chunks_embedded": embedded,
+            "chunks_embedded": done.embedded,
             "chunks_from_cache": reused,
-            "vectors_id": embedder.vectors_id,
-            "embedded_by": embedder.embedded_by if embedded else "nothing to embed",
+            "vectors_id": done.vectors_id,
+            "embedded_by": done.embedded_by,
         },
     )

@@ -12,10 +12,11 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from mail_pipeline.storage import objects
 from mail_pipeline.storage.permissions import PRIVATE_FILE, private_dir
 
 
@@ -31,6 +32,18 @@ def file_lock(path: Path, *, exclusive: bool) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def vectors_lock(
+    data_dir: Path, storage_url: str, *, exclusive: bool
+) -> AbstractContextManager[None]:
+    """LanceDB's lock: writers (a run's step, or the search service writing a run's rows) take it
+    shared, retention's upkeep exclusive. None on object storage, where no file lock spans the
+    hosts that write it and LanceDB's commits settle concurrent writers (retention then keeps the
+    files no version references yet for Lance's own grace period: VectorStore.remove_unreferenced)."""
+    if objects.is_remote_url(storage_url):
+        return nullcontext()
+    return file_lock(Path(data_dir) / "lancedb.lock", exclusive=exclusive)
 
 
 class LivenessLock:

@@ -56,14 +56,16 @@ def build_chunks_and_embeddings(partitions: MultiPartitionsDefinition) -> list[A
         embedder: EmbedderResource,
     ) -> MaterializeResult[Any]:
         """Chunk vectors in LanceDB (table email_chunks) with a full-text index; cached by chunk text."""
-        model = embedder.document_encoder()
+        model, service = embedder.document_encoder(), embedder.service_indexer(vectors)
         # Each day is committed (searchable) as soon as it is embedded: in a backfill, today's mail
         # first. The stages before keep oldest first, which threading across days relies on.
         return materialize_stage(
             context,
             lake,
             per_day(
-                lambda account, day: embed_day(lake.lake, account, day, model, vectors.writing)
+                lambda account, day: embed_day(
+                    lake.lake, account, day, model, vectors.writing, service
+                )
             ),
             newest_first=True,
         )
