@@ -6,6 +6,7 @@ with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -95,6 +96,23 @@ def root_logger_as_before():
     yield
     root.handlers = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def database_url(postgres, monkeypatch) -> str:
+    """A database of its own on the session's PostgreSQL, named by MAIL_PIPELINE_DATABASE_URL."""
+    import psycopg2
+
+    name = f"mp_registry_{uuid.uuid4().hex[:8]}"
+    with contextlib.closing(
+        psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
+    ) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}"
+    monkeypatch.setenv("MAIL_PIPELINE_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture(scope="session")

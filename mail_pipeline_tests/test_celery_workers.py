@@ -3,9 +3,8 @@ processes, each in its own empty working directory and HOME, sharing only the S3
 (SeaweedFS), the Dagster instance (PostgreSQL) and the broker (Redis), run a backfill of
 2 accounts x 3 days that the daemon launches (`dagster dev`, `mail-pipeline backfill`).
 
-Until the account registry lives in PostgreSQL, each worker is given its own copy of
-accounts.json (MAIL_PIPELINE_DATA_DIR, outside its working directory and HOME), as a deployment
-would provision a config file; the key comes from FERNET_KEY.
+The accounts reach the workers through the registry in PostgreSQL (MAIL_PIPELINE_DATABASE_URL):
+no worker, nor the daemon, has an accounts.json; the key comes from FERNET_KEY.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from mail_pipeline.cli.pipeline import instance_config
 from mail_pipeline.defs.run_launcher import liveness_dir, liveness_path
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.accounts import Account, open_registry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import probe
 from mail_pipeline.storage.vectors import VectorStore
@@ -84,8 +82,8 @@ def postgres_instance_yaml(postgres, data_dir: Path) -> str:
     return yaml.safe_dump(config)
 
 
-def register_accounts(dovecot, data_dir: Path) -> None:
-    registry = AccountRegistry(data_dir / "accounts.json")
+def register_accounts(dovecot, data_dir: Path, database_url: str) -> None:
+    registry = open_registry(data_dir, database_url)
     for user in USERS:
         registry.add(
             Account(
@@ -146,8 +144,7 @@ class Worker:
         self.log = root / "worker.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self, registry: Path) -> Worker:
-        shutil.copy(registry, self.data / "accounts.json")
+    def start(self) -> Worker:
         self.process = subprocess.Popen(
             [Path(sys.executable).with_name("mail-pipeline"), "worker", "--name", self.name],
             cwd=self.cwd,
@@ -229,14 +226,16 @@ def stored_digests() -> list[str]:
 
 
 @pytest.fixture
-def pool(dovecot, redis, postgres, seaweedfs, s3_storage, data_dir, tmp_path, monkeypatch):
+def pool(
+    dovecot, redis, postgres, database_url, seaweedfs, s3_storage, data_dir, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
     monkeypatch.setenv("MAIL_PIPELINE_EXECUTOR", "celery")
     monkeypatch.setenv("MAIL_PIPELINE_BROKER_URL", redis.url)
     monkeypatch.setenv("MAIL_PIPELINE_EMBEDDING_BACKEND", "torch")
     # No search service answers anywhere: every process embeds with its own model.
     monkeypatch.setenv("MAIL_PIPELINE_SEARCH_PORT", str(free_port()))
-    register_accounts(dovecot, data_dir)
+    register_accounts(dovecot, data_dir, database_url)
     instance_yaml = postgres_instance_yaml(postgres, data_dir.resolve())
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -251,7 +250,7 @@ def pool(dovecot, redis, postgres, seaweedfs, s3_storage, data_dir, tmp_path, mo
     server = DagsterDev(home, shared, tmp_path / "dagster.log")
     try:
         for worker in workers:
-            worker.start(data_dir / "accounts.json")
+            worker.start()
         server.start()
         instance = DagsterInstance.from_config(str(home))
         instance.add_dynamic_partitions("accounts", list(USERS))
@@ -273,6 +272,9 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
     wait_for_every_partition(instance)
     for worker in workers:
         assert not list(liveness_dir(worker.data).glob("*.lock")), worker.name
+    # The accounts came from PostgreSQL: no registry file anywhere.
+    assert not [p for w in workers for p in w.root.rglob("accounts.json")]
+    assert not (data_dir / "accounts.json").exists()
 
     # Both workers executed steps, and every stage ran on a worker (the runs' own events say where).
     by_worker = step_workers(instance)

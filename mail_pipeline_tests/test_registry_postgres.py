@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, date
@@ -30,21 +29,6 @@ from mail_pipeline_tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 HIDDEN = "pw-never-shown-42"
-
-
-@pytest.fixture
-def database_url(postgres, monkeypatch) -> str:
-    """A database of its own on the session's PostgreSQL, named by MAIL_PIPELINE_DATABASE_URL."""
-    name = f"mp_registry_{uuid.uuid4().hex[:8]}"
-    with closing(
-        psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
-    ) as connection:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-    url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}"
-    monkeypatch.setenv("MAIL_PIPELINE_DATABASE_URL", url)
-    return url
 
 
 def rows(url: str, table: str = TABLE) -> dict[str, dict]:
