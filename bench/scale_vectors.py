@@ -14,11 +14,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import machine, report
-from bench.__main__ import ladder
+from bench import machine, report, scale_chart
+from bench.__main__ import ladder, load_sections
 from bench.fetch import SLUG, settings_environment
 from bench.mailbox import Workbench, environment
-from bench.scale import load, run_stage
+from bench.scale import CHART, STAGE_LABELS, load, run_stage
 from bench.sensor import register_account
 from mail_pipeline_tests.servers import Dovecot
 
@@ -51,6 +51,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
+    load_sections()  # every section's keys are known, so the merge keeps the other sections' figures
     ns = args.scale_ns
     bench = Workbench(ns[-1], out=args.out, seed=args.seed, scale_ns=ns)
     load_before, figures = os.getloadavg()[0], {}
@@ -63,6 +64,8 @@ def main(argv: list[str]) -> int:
     finally:
         server.stop()
         bench.close()
+    # the section's chart, its one line: RESULTS.md shows it above the figures
+    scale_chart.write(args.out / CHART, figures, ns, {"vectors": STAGE_LABELS["vectors"]})
     report.write(
         args.out,
         {

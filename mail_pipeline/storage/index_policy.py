@@ -18,6 +18,12 @@ minutes). Here:
 Each row thus goes through 2 + log2(rows / delta_rows) builds at most, while a search walks at
 most 1 + log2(rows / delta_rows) graphs and scans fewer than `delta_rows` rows. Pure: no LanceDB
 here, so the tests can run the policy over a backfill of any size.
+
+Measured on the scale bench's vectors stage at 20,000 messages (56,164 chunks, 30 days), the old
+and this policy side by side on 2 cores at load 8-12: 1,975 s and 967 s (98.8 and 48.4 ms per
+message); whole builds at 11.6k, 24.7k and 50.3k rows here against 9 before. On the stores they
+left (2 segments here, 1 before), 50 queries near a stored vector found it first 50/50 times here
+and 45/50 before, with vector and hybrid medians within the noise of the load.
 """
 
 from __future__ import annotations
