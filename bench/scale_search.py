@@ -78,12 +78,9 @@ def build_indexes(store_dir: Path, rows: int) -> float:
     VECTOR_INDEX_MIN_ROWS), built once over the whole table: seconds."""
     import lancedb
 
-    from mail_pipeline.storage.vectors import (
-        VECTOR_INDEX_MIN_ROWS,
-        VectorStore,
-        scalar_indexes,
-        vector_index,
-    )
+    from mail_pipeline.storage.index_policy import VECTOR_INDEX_MIN_ROWS
+    from mail_pipeline.storage.indexes import scalar_indexes, vector_index
+    from mail_pipeline.storage.vectors import VectorStore
 
     table = lancedb.connect(store_dir / "lancedb").open_table(VectorStore.TABLE)
     wanted = dict(scalar_indexes())

@@ -5,6 +5,7 @@ peak memory is this stage's alone. Writes {"seconds", "count", "peak_mb"} to RES
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import sys
 import time
@@ -58,11 +59,17 @@ def fetch(data_dir: Path, _sample: int) -> tuple[float, int]:
     return ingest_window(data_dir)
 
 
-def per_day(step: Callable, count: Callable) -> tuple[float, int]:
-    """`step(day)` over the window, timed; `count(outcome)` summed."""
+def per_day(step: Callable, count: Callable, say: bool = False) -> tuple[float, int]:
+    """`step(day)` over the window, timed; `count(outcome)` summed; `say`: each day's time printed
+    (a cost that grows with what is already stored shows as days that take longer and longer)."""
     started, total = time.perf_counter(), 0
     for day in window_days():
-        total += count(step(day))
+        day_started = time.perf_counter()
+        done = count(step(day))
+        total += done
+        if say:
+            seconds = time.perf_counter() - day_started
+            print(f"    {day}: {done:,} in {seconds:.2f} s, {total:,} so far", flush=True)
     return time.perf_counter() - started, total
 
 
@@ -91,10 +98,14 @@ def vectors(data_dir: Path, _sample: int) -> tuple[float, int]:
     from mail_pipeline.stages.embeddings import embed_day
     from mail_pipeline.storage.vectors import VectorStore
 
+    # the vector index policy's decisions (whole builds, segments) between the days' lines
+    logging.basicConfig(format="    %(message)s")
+    logging.getLogger("mail_pipeline.storage.indexes").setLevel(logging.INFO)
     store, embedder = VectorStore(data_dir / "lancedb"), RandomEmbedder()
     return per_day(
         lambda day: embed_day(lake(data_dir), SLUG, day, embedder, lambda: nullcontext(store)),  # type: ignore[arg-type]
         lambda o: o.rows,
+        say=True,
     )
 
 

@@ -344,3 +344,31 @@ def test_bench_scale_smoke(tmp_path):
     report = (tmp_path / "RESULTS.md").read_text()
     assert "](scale.png)" in report and "`scale_fetch_msgs_per_s_400`" in report
     assert "no-op tick over 20 accounts ≤ 1.0 s" in report
+
+
+def test_bench_scale_vectors_smoke(tmp_path):
+    """The scale section's LanceDB writes alone (`python -m bench.scale_vectors`): each day's time
+    printed, its figures written as the scale section's, its command saying the run was partial."""
+    _needs("dovecot")
+    (tmp_path / "results.json").write_text(json.dumps({"new_mail_arrivals": 7}))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scale_vectors", "--scale-ns", "60", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    _positive(
+        results,
+        ["scale_vectors_msgs_per_s_60", "scale_vectors_peak_rss_mb_60", "scale_chunks_per_msg_60"],
+    )
+    assert "partial" in results["scale_command"] and results["scale_ns"] == "60"
+    assert results["new_mail_arrivals"] == 7  # the live section's figure kept
+    days = [line for line in done.stdout.splitlines() if " so far" in line]
+    assert len(days) == 30 and days[-1].strip().endswith(
+        f"{round(results['scale_chunks_per_msg_60'] * 60):,} so far"
+    )
+    assert "`scale_vectors_msgs_per_s_60`" in (tmp_path / "RESULTS.md").read_text()
+    assert (tmp_path / "scale.png").stat().st_size > 10_000  # the chart RESULTS.md links to

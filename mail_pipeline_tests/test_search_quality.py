@@ -9,7 +9,7 @@ import pytest
 import mail_pipeline
 from mail_pipeline.indexing.search import EmptyStoreError, SearchHit, search
 from mail_pipeline.settings import Settings
-from mail_pipeline.storage import vectors
+from mail_pipeline.storage.index_policy import Policy
 from mail_pipeline.storage.vectors import VectorStore
 from mail_pipeline_tests.retrieval_corpus import (
     CORPUS,
@@ -126,7 +126,7 @@ def test_empty_store_says_what_to_do(tmp_path, embedder):
 def test_recall_holds_with_the_vector_index(tmp_path, embedder, monkeypatch):
     """Big tables search an HNSW index instead of scanning; on this corpus it must find what the
     scan finds (the index is forced by lowering the row count that turns it on)."""
-    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 1)
+    monkeypatch.setattr(VectorStore, "policy", Policy(min_rows=1))
     settings = Settings(data_dir=tmp_path / "data")
     store = VectorStore(settings.lancedb_dir, dimension=embedder.dimension)
     index_mails(CORPUS, embedder, store)
@@ -135,7 +135,7 @@ def test_recall_holds_with_the_vector_index(tmp_path, embedder, monkeypatch):
         value, misses = recall_at_k(mode, settings, embedder)
         assert value >= 0.9, (mode, misses)
     # Retention leaving a small table drops the index again: a scan is as fast and needs no upkeep.
-    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 10**9)
+    monkeypatch.setattr(VectorStore, "policy", Policy(min_rows=10**9))
     assert store.drop_before(D2) > 0
     assert not any("vector" in index.columns for index in store._open().list_indices())
     assert recall_at_k("vector", settings, embedder)[0] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 
 from mail_pipeline.indexing import embed_with_cache
 from mail_pipeline.indexing.search import ranked_chunks
-from mail_pipeline.storage import vectors
-from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion
+from mail_pipeline.storage import indexes
+from mail_pipeline.storage.index_policy import Policy
+from mail_pipeline.storage.indexes import vector_segments
+from mail_pipeline.storage.vectors import VectorStore, reciprocal_rank_fusion, vector_schema
 from mail_pipeline_tests.retrieval_corpus import (
     DISCLAIMER,
     Mail,
@@ -108,24 +111,38 @@ def test_search_modes_and_filters(store):
         store_search(store, "x", vector, mode="fuzzy", k=3)
 
 
-def test_vector_index_is_rebuilt_whole_not_grown_in_segments(store, monkeypatch):
-    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 10)
-    monkeypatch.setattr(vectors, "VECTOR_REINDEX_UNINDEXED_ROWS", 15)
-
-    def stats():
-        index = next(i for i in store._open().list_indices() if i.columns == ["vector"])
-        return index.num_indexed_rows, index.num_unindexed_rows, index.num_segments
-
-    store.replace_partition("work", D1, rows("work", D1, 6))
-    assert not any(i.columns == ["vector"] for i in store._open().list_indices())  # small: scanned
-    store.replace_partition("work", D2, rows("work", D2, 6))
-    assert stats() == (12, 0, 1)  # built once the table reached the minimum
-    store.replace_partition("work", D3, rows("work", D3, 10))
-    assert stats() == (12, 10, 1)  # new rows scanned, not folded in as a second segment
-    store.replace_partition("home", D3, rows("home", D3, 10))
-    assert stats() == (32, 0, 1)  # past the threshold: rebuilt whole
-    newest = rows("home", D3, 10)[4]
-    assert store.search_vectors(newest["vector"], 1)[0]["chunk_id"] == newest["chunk_id"]
+def test_the_vector_index_grows_in_segments_and_is_rebuilt_as_the_table_doubles(
+    store, monkeypatch, caplog
+):
+    """Twelve writes of 4 rows under a policy scaled down 1,000 times: LanceDB's segments are
+    those the policy's model predicts, rows not yet in a segment are fewer than a segment's worth,
+    the row just written is found at once (vector, words and hybrid), and the whole index is
+    built 3 times (at 12, 24 and 48 rows: log2 of the growth)."""
+    policy = Policy(min_rows=12, delta_rows=6, growth=2.0)
+    monkeypatch.setattr(VectorStore, "policy", policy)
+    caplog.set_level(logging.INFO, logger="mail_pipeline.storage.indexes")
+    expected: list[int] = []
+    for n, day in enumerate(D1 + timedelta(days=i) for i in range(12)):
+        written = rows("work", day, 4, word=f"fresh{n}")
+        store.replace_partition("work", day, written)
+        table = store._open()
+        name = next((i.name for i in table.list_indices() if i.columns == ["vector"]), None)
+        segments, unindexed = vector_segments(table, name)
+        total = 4 * (n + 1)
+        expected = policy.after(
+            policy.decide(total, expected, total - sum(expected)), total, expected
+        )
+        assert segments == expected, n
+        assert unindexed == total - sum(segments) and (not segments or unindexed < 6)
+        newest = written[3]
+        assert store.search_vectors(newest["vector"], 1)[0]["chunk_id"] == newest["chunk_id"]
+        for mode in ("text", "hybrid"):
+            found = store_search(store, f"fresh{n}", newest["vector"], mode=mode, k=4)
+            assert newest["chunk_id"] in {h["chunk_id"] for h in found}, (n, mode)
+    assert expected == [48]
+    builds = [r for r in caplog.records if r.getMessage().startswith("vector index: build")]
+    segments_added = [r for r in caplog.records if r.getMessage().startswith("vector index: add")]
+    assert len(builds) == 3 and len(segments_added) == 3
 
 
 def hit(chunk_id: str, account: str = "work") -> dict:
@@ -272,9 +289,9 @@ def test_embed_with_cache_without_store_dedupes():
 
 
 def test_a_fragmented_table_is_compacted(store, monkeypatch):
-    monkeypatch.setattr(vectors, "VECTOR_INDEX_MIN_ROWS", 6)
-    monkeypatch.setattr(vectors, "VECTOR_REINDEX_UNINDEXED_ROWS", 1000)  # new rows stay outside it
-    days = [D1 + timedelta(days=i) for i in range(vectors.COMPACT_AT_FRAGMENTS + 1)]
+    # new rows stay outside the index: the compaction must keep it whole
+    monkeypatch.setattr(VectorStore, "policy", Policy(min_rows=6, delta_rows=1000, growth=100))
+    days = [D1 + timedelta(days=i) for i in range(indexes.COMPACT_AT_FRAGMENTS + 1)]
     fragments, segments = [], []
     for day in days:
         store.replace_partition("work", day, rows("work", day, 3))
@@ -282,10 +299,10 @@ def test_a_fragmented_table_is_compacted(store, monkeypatch):
         segments += [
             i.num_segments for i in store._open().list_indices() if i.columns == ["vector"]
         ]
-    assert set(segments) == {1}  # the compaction's fold into the vector index was rebuilt whole
+    assert set(segments) == {1}  # the compaction folded nothing into the vector index
     # a compaction ran
     assert any(after < before for before, after in itertools.pairwise(fragments))
-    assert max(fragments) < vectors.COMPACT_AT_FRAGMENTS  # as soon as the limit was reached
+    assert max(fragments) < indexes.COMPACT_AT_FRAGMENTS  # as soon as the limit was reached
     assert store.count() == 3 * len(days)
     assert set(store.partition_counts().values()) == {3}
     last = rows("work", days[-1], 3)[2]
@@ -315,7 +332,7 @@ def test_upkeep_removes_files_an_interrupted_write_left(store):
     # fresh name is exactly that on disk.
     orphan = data / f"{uuid.uuid4().hex}.lance"
     shutil.copy(next(data.glob("*.lance")), orphan)
-    store._open().to_lance().cleanup_old_versions(older_than=vectors.PRUNE_OLDER_THAN)
+    store._open().to_lance().cleanup_old_versions(older_than=indexes.PRUNE_OLDER_THAN)
     # Lance's own cleanup keeps it for 7 days: it might be a commit in flight
     assert orphan.exists()
     freed = store.remove_unreferenced()
@@ -330,7 +347,7 @@ def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
     import lancedb
 
     old = rows("work", D1, 4)
-    schema = vectors.vector_schema(DIM)
+    schema = vector_schema(DIM)
     legacy = schema.remove(schema.get_field_index("attachment"))
     lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
         [{**row, "vector": row["vector"].tolist()} for row in old]
@@ -355,7 +372,7 @@ def test_a_table_from_before_attachments_is_searched_then_migrated(tmp_path):
 def test_a_table_from_before_deleted_at_gains_it_and_filters_on_it(tmp_path):
     import lancedb
 
-    schema = vectors.vector_schema(DIM)
+    schema = vector_schema(DIM)
     legacy = schema.remove(schema.get_field_index("deleted_at"))
     lancedb.connect(tmp_path / "lancedb").create_table(VectorStore.TABLE, schema=legacy).add(
         [{**row, "vector": row["vector"].tolist()} for row in rows("a", D1, 1, "old")]

@@ -5,36 +5,31 @@ Partitions of different accounts are written by parallel processes. Lance commit
 a partition is replaced in one commit (merge-insert keyed on account, day and chunk id, deleting
 the partition's rows the new data lacks), so readers never see it half-written, and commits that
 lose a race are retried. Index upkeep is best effort: rows an index does not cover yet are still
-searched, by a scan, so a lost race there only costs speed until the next write.
+searched, by a scan, so a lost race there only costs speed until the next write (`indexes`;
+when the vector index grows a segment or is built whole: `index_policy`).
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import re
-import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from mail_pipeline.storage import objects
+from mail_pipeline.storage import indexes, objects
+from mail_pipeline.storage.commits import with_retries
+from mail_pipeline.storage.index_policy import Policy
 from mail_pipeline.storage.objects import Location
 from mail_pipeline.storage.permissions import private_dir
 from mail_pipeline.storage.schemas import UTC_TS
 
 if TYPE_CHECKING:  # lancedb is imported where used: ~115 MB and ~0.8 s that most processes skip
-    from lancedb.index import HnswSq, IndexConfig
     from lancedb.query import LanceQueryBuilder
     from lancedb.table import Table
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MERGE_KEYS = ["account", "day", "chunk_id"]
 RESULT_COLUMNS = [
@@ -50,51 +45,12 @@ RESULT_COLUMNS = [
     "attachment",
     "deleted_at",
 ]
-
-
-def scalar_indexes() -> dict[str, Any]:
-    """The full-text and scalar indexes every table keeps. English stemming and stop words suit
-    most of the mail seen so far; words are lowercased and accents folded ("Zürich" finds "zurich")."""
-    from lancedb.index import FTS, Bitmap, BTree
-
-    text = FTS(
-        base_tokenizer="simple",
-        language="English",
-        stem=True,
-        remove_stop_words=True,
-        ascii_folding=True,
-    )
-    return {"text": text, "account": Bitmap(), "day": BTree(), "text_sha256": BTree()}
-
-
-# Below this many rows a flat scan of the vectors takes a few milliseconds and needs no upkeep;
-# above it an HNSW graph (one, as LanceDB advises for tables of this size) keeps vector search
-# near-constant: at 56k chunks 5 ms instead of 40 (bench/RESULTS.md, search section). Scalar
-# quantization costs a little accuracy; re-ranking twice the asked-for candidates on the full
-# vectors wins it back (recall@50 against exact search 1.00 in the measurement behind this).
-def vector_index() -> HnswSq:
-    from lancedb.index import HnswSq
-
-    return HnswSq(distance_type="cosine", num_partitions=1)
-
-
-VECTOR_INDEX_MIN_ROWS = 10_000
-# Rows written since the last build are scanned (about 0.7 ms per 1,000); past this many the
-# index is rebuilt whole (about 12 s at 56k rows on 2 cores).
-VECTOR_REINDEX_UNINDEXED_ROWS = 5_000
+# Re-ranking twice the asked-for candidates on the full vectors wins back what the index's scalar
+# quantization loses (indexes.vector_index).
 VECTOR_REFINE_FACTOR = 2
 RRF_K = 60
-# Compaction merges the small fragments every partition write leaves, and every search visits
-# each fragment: at 56k chunks in 30 fragments (a 30-day backfill) a vector search took 25.5 ms
-# and a words search 18.8, in one fragment 13.5 and 13.0 (compacting took 1.9 s). Versions
-# older than PRUNE_OLDER_THAN are pruned then (readers of older versions would fail, and none
-# lives that long).
-COMPACT_AT_FRAGMENTS = 8
-PRUNE_OLDER_THAN = timedelta(hours=1)
-RETRIES = 8
 CACHE_LOOKUP_BATCH = 1000
 _HEX = re.compile(r"^[0-9a-f]{1,128}$")
-_RETRYABLE = re.compile(r"conflict|retry|concurrent|commit|preempt", re.IGNORECASE)
 
 
 def vector_schema(dimension: int) -> pa.Schema:
@@ -164,21 +120,10 @@ def _emails_clause(emails: dict[str, list[str]]) -> str:
     return "(" + (" OR ".join(accounts) or "false") + ")"
 
 
-def with_retries(action: Callable[[], T], what: str, attempts: int = RETRIES) -> T:
-    """Run `action`, retrying with jittered backoff when a concurrent commit won the race."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except Exception as error:  # lance raises plain OSError/RuntimeError for commit conflicts
-            if attempt == attempts - 1 or not _RETRYABLE.search(str(error)):
-                raise
-            log.info("%s lost a commit race (attempt %d): %s", what, attempt + 1, error)
-            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
-
-
 class VectorStore:
     TABLE = "email_chunks"
+    # when the vector index is built whole and when new rows join it as a segment
+    policy = Policy()
 
     def __init__(self, uri: str | Location, dimension: int = 384):
         self.uri = str(uri)
@@ -277,64 +222,9 @@ class VectorStore:
                 .when_not_matched_by_source_delete(where)
             )
             with_retries(lambda: merge.execute(data), f"replace {account}/{day}")
-        self._maintain(table)
+        indexes.maintain(table, self.policy)
         written: int = data.num_rows
         return written
-
-    def _maintain(self, table: Table) -> None:
-        """Create missing indexes, fold new rows into existing ones, compact when fragmented.
-
-        The vector index is not folded into: each fold adds a segment, a separate graph every
-        search walks (25 partition writes left 25 and doubled the search time). New rows are
-        scanned instead until there are enough of them to rebuild it whole."""
-        try:
-            indexes = {column: index for index in table.list_indices() for column in index.columns}
-            for column, config in self._wanted_indexes(table).items():
-                if column not in indexes:
-                    table.create_index(column, config=config, replace=False)
-            dataset = table.to_lance()
-            if len(dataset.get_fragments()) >= COMPACT_AT_FRAGMENTS:
-                # Not `table.optimize()`: it also folds the unindexed rows into the vector index
-                # as a new segment, which then has to be rebuilt whole (30 s at 56k rows).
-                dataset.optimize.compact_files()
-                dataset.cleanup_old_versions(older_than=PRUNE_OLDER_THAN)
-            scalar = [index.name for column, index in indexes.items() if column != "vector"]
-            if scalar:
-                dataset.optimize.optimize_indices(index_names=scalar)
-            if "vector" in indexes:
-                self._refresh_vector_index(table, indexes["vector"])
-        except Exception as error:
-            # Parallel writers race on index commits; the winner just did the same upkeep, and
-            # rows left out of an index are still searched by a scan until the next write.
-            level = logging.INFO if _RETRYABLE.search(str(error)) else logging.WARNING
-            log.log(level, "vector index upkeep skipped: %s", error)
-
-    @staticmethod
-    def _refresh_vector_index(table: Table, index: IndexConfig) -> None:
-        """Rebuild the vector index whole once the rows it misses cost more to scan than a few
-        milliseconds, or once a compaction split it into segments."""
-        unindexed, segments = index.num_unindexed_rows or 0, index.num_segments or 0
-        if unindexed > VECTOR_REINDEX_UNINDEXED_ROWS or segments > 1:
-            table.create_index("vector", config=vector_index(), replace=True)
-
-    @staticmethod
-    def _wanted_indexes(table: Table) -> dict[str, Any]:
-        """The scalar and full-text indexes always; the vector index once the table is big enough."""
-        if table.count_rows() < VECTOR_INDEX_MIN_ROWS:
-            return scalar_indexes()
-        return {**scalar_indexes(), "vector": vector_index()}
-
-    def _rebuild_indexes(self, table: Table) -> None:
-        wanted = self._wanted_indexes(table)
-        for index in table.list_indices():
-            # Not wanted any more: the vector index of a table now small again.
-            if not set(index.columns) & wanted.keys():
-                name = index.name
-                with_retries(partial(table.drop_index, name), f"drop index {name}")
-        for column, config in wanted.items():
-            with_retries(
-                partial(table.create_index, column, config=config, replace=True), f"index {column}"
-            )
 
     def drop_before(self, cutoff: date) -> int:
         """Delete rows older than `cutoff` and remove them from disk. Returns rows deleted.
@@ -370,7 +260,7 @@ class VectorStore:
             "compaction",
         )
         if table.count_rows() > 0:
-            self._rebuild_indexes(table)
+            indexes.rebuild(table, self.policy)
         # delete_unverified stays False: files no version references yet may be a parallel
         # writer's commit in flight (deleting them corrupts the table); the dropped rows' files
         # are referenced by the versions removed here, so they go either way.
@@ -390,7 +280,7 @@ class VectorStore:
         # file no version references may be a commit in flight, and Lance's grace period stands.
         remote = objects.is_remote_url(self.uri)
         stats = table.to_lance().cleanup_old_versions(
-            older_than=PRUNE_OLDER_THAN, delete_unverified=not remote
+            older_than=indexes.PRUNE_OLDER_THAN, delete_unverified=not remote
         )
         freed: int = stats.bytes_removed
         return freed
