@@ -40,8 +40,13 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
+# Named tuples' documented methods and fields carry an underscore only so as not to clash with
+# field names (collections.namedtuple's docs): public API, e.g. urllib's SplitResult._replace.
+NAMEDTUPLE_API = {"_asdict", "_field_defaults", "_fields", "_make", "_replace"}
+
+
 def is_private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in NAMEDTUPLE_API
 
 
 def defined_names(trees: list[ast.AST]) -> set[str]:
