@@ -5,7 +5,6 @@ process that has nothing on its disk but the variables."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -19,13 +18,13 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from mail_pipeline import cli
 from mail_pipeline.access.tokens import open_tokens
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import AccountError, open_registry
 from mail_pipeline.storage.accounts_postgres import TABLE
 from mail_pipeline.storage.postgres import DatabaseError
 from mail_pipeline_tests.servers import free_port
+from mail_pipeline_tests.test_cli_accounts import run_cli
 
 pytestmark = pytest.mark.integration
 HIDDEN = "pw-never-shown-42"
@@ -35,13 +34,6 @@ def rows(url: str, table: str = TABLE) -> dict[str, dict]:
     with closing(psycopg2.connect(url)) as connection, connection.cursor() as cursor:
         cursor.execute(f"SELECT name, record FROM {table}")
         return dict(cursor.fetchall())
-
-
-def run_cli(capsys, monkeypatch, *argv: str, stdin: str = "") -> tuple[int, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 def add_args(dovecot, slug: str, user: str = "alice") -> list[str]:
