@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from mail_pipeline.processes import stop_process
 from mail_pipeline_tests.servers import free_port
 
 
@@ -58,13 +59,7 @@ class DagsterDev:
             return {}
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT, timeout=60, group=True)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 1.0):

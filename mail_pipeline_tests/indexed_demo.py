@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from mail_pipeline.processes import stop_process
+
 REPO = Path(__file__).resolve().parents[1]
 END = datetime(2026, 11, 20, tzinfo=UTC)
 TODAY = "2026-11-20"
@@ -160,12 +162,7 @@ def serving(
             raise RuntimeError("the search service did not start:\n" + "".join(lines[-40:]))
         yield found[0]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         reader.join(timeout=5)
 
 

@@ -208,9 +208,9 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
         child_environment,
         relay_output,
         serve_demo,
-        stop_process,
     )
     from mail_pipeline.demo import server as demo_module
+    from mail_pipeline.processes import stop_process
     from mail_pipeline.service import client
 
     ensure_key()

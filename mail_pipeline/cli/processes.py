@@ -4,12 +4,10 @@ their environment and their output."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mail_pipeline.settings import Settings
 
@@ -78,16 +76,3 @@ def serve_demo(registry: AccountRegistry) -> DemoServer:
         flush=True,
     )
     return server
-
-
-def stop_process(
-    process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 30
-) -> None:
-    """Ask a child to stop with `sig`, then kill it if it has not exited within `timeout` seconds."""
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -13,6 +13,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from mail_pipeline.demo.synthetic import generate_mailbox
+from mail_pipeline.processes import stop_process
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 
@@ -85,13 +86,7 @@ class DemoServer:
         return len(messages)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
 
 
 def register_demo_account(registry: AccountRegistry, port: int) -> Account:
