@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -201,21 +202,26 @@ def alice(dovecot, data_dir):
 def register_alice(dovecot, data_dir: Path):
     """Alice's INBOX and Archive as account 'alice' in `data_dir`'s registry, over TLS with the
     fixture's CA (the folders must exist on the server before a run, not before this)."""
+    return register_user(dovecot, data_dir / "accounts.json", folders=("INBOX", "Archive"))
+
+
+def register_user(dovecot, accounts_path: Path, user: str = "alice", **fields):
+    """The Dovecot user `user` as the account of the same name in the registry at
+    `accounts_path`, over TLS with the fixture's CA, signing in with the user's password;
+    `fields` override the account's (folders, on_server_delete, ...)."""
     from mail_pipeline.storage.accounts import Account, AccountRegistry
 
-    return AccountRegistry(data_dir / "accounts.json").add(
-        Account(
-            slug="alice",
-            email="alice@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="alice",
-            password_token="",
-            ca_file=dovecot.ca_file,
-            folders=("INBOX", "Archive"),
-        ),
-        dovecot.users["alice"],
-        crypto.load_cipher(),
+    account = Account(
+        slug=user,
+        email=f"{user}@example.test",
+        host="127.0.0.1",
+        port=dovecot.tls_port,
+        username=user,
+        password_token="",
+        ca_file=dovecot.ca_file,
+    )
+    return AccountRegistry(accounts_path).add(
+        replace(account, **fields), dovecot.users[user], crypto.load_cipher()
     )
 
 

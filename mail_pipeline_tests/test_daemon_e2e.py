@@ -15,8 +15,8 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from mail_pipeline import cli
 from mail_pipeline.cli.pipeline import write_instance_config
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.accounts import AccountRegistry
+from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import register
@@ -37,24 +37,11 @@ def stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3")
     settings = get_settings()
     home = write_instance_config(settings)
-    registry = AccountRegistry(settings.accounts_path)
     client = dovecot.client("bob")
     client.logout()
     # Alice through imap_proxy.py, which counts the message bodies the daemon's runs download.
     register(dovecot, proxy, data_dir, folders=("INBOX",))
-    registry.add(
-        Account(
-            slug="bob",
-            email="bob@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="bob",
-            password_token="",
-            ca_file=dovecot.ca_file,
-        ),
-        dovecot.users["bob"],
-        crypto.load_cipher(),
-    )
+    register_user(dovecot, settings.accounts_path, "bob")
     env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
     server = DagsterDev(home, env, tmp_path / "dagster.log").start()
     yield server, home

@@ -17,10 +17,8 @@ from mail_pipeline import search
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.sync import changes
-from mail_pipeline_tests.conftest import _server_root, _start
+from mail_pipeline_tests.conftest import _server_root, _start, register_user
 from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.servers import WITHOUT_CONDSTORE, WITHOUT_QRESYNC, Dovecot
@@ -56,20 +54,8 @@ def server(request, data_dir):
 
 
 def register(dovecot, data_dir, policy: str):
-    AccountRegistry(data_dir / "accounts.json").add(
-        Account(
-            slug="alice",
-            email="alice@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="alice",
-            password_token="",
-            ca_file=dovecot.ca_file,
-            folders=("INBOX", "Archive"),
-            on_server_delete=policy,
-        ),
-        dovecot.users["alice"],
-        crypto.load_cipher(),
+    register_user(
+        dovecot, data_dir / "accounts.json", folders=("INBOX", "Archive"), on_server_delete=policy
     )
 
 

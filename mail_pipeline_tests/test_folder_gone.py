@@ -17,8 +17,8 @@ from mail_pipeline import cli, search
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline.storage.accounts import AccountRegistry
+from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.graph import CHECKS
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.proxied_mailbox import register as register_proxied
@@ -43,21 +43,7 @@ def pinned(monkeypatch):
 
 
 def register(dovecot, data_dir, folders: tuple[str, ...], policy: str) -> None:
-    AccountRegistry(data_dir / "accounts.json").add(
-        Account(
-            slug="alice",
-            email="alice@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="alice",
-            password_token="",
-            ca_file=dovecot.ca_file,
-            folders=folders,
-            on_server_delete=policy,
-        ),
-        dovecot.users["alice"],
-        crypto.load_cipher(),
-    )
+    register_user(dovecot, data_dir / "accounts.json", folders=folders, on_server_delete=policy)
 
 
 def archived(marker: str, without_id: bool = False) -> bytes:

@@ -13,9 +13,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from mail_pipeline.cli.pipeline import write_instance_config
 from mail_pipeline.defs.run_launcher import liveness_path
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.storage.locks import file_lock, holder_pid
+from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
 
@@ -216,19 +215,7 @@ def test_a_killed_run_is_failed_and_the_accounts_queue_moves(
     monkeypatch.setenv("MAIL_PIPELINE_RUN_MONITORING_INTERVAL", "3")
     settings = get_settings()
     home = write_instance_config(settings)
-    AccountRegistry(settings.accounts_path).add(
-        Account(
-            slug="alice",
-            email="alice@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="alice",
-            password_token="",
-            ca_file=dovecot.ca_file,
-        ),
-        dovecot.users["alice"],
-        crypto.load_cipher(),
-    )
+    register_user(dovecot, settings.accounts_path)
     env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
     days = [TODAY - timedelta(days=n) for n in (4, 3, 2, 1)]
     instance = DagsterInstance.from_config(str(home))

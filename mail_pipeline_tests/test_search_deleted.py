@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.indexed_demo import cli, environment, search_service
 from mail_pipeline_tests.test_search_page import browser  # noqa: F401  (the apt Chromium, shared)
 
@@ -28,26 +29,11 @@ def build(dovecot, data_dir: Path) -> None:
     from mail_pipeline.defs.partitions import partition_key
     from mail_pipeline.defs.resources import build_resources
     from mail_pipeline.settings import get_settings
-    from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import Account, AccountRegistry
     from mail_pipeline_tests.graph import CHECKS
     from mail_pipeline_tests.mailgen import message
     from mail_pipeline_tests.test_pipeline_e2e import GRAPH
 
-    AccountRegistry(data_dir / "accounts.json").add(
-        Account(
-            slug="alice",
-            email="alice@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="alice",
-            password_token="",
-            ca_file=dovecot.ca_file,
-            on_server_delete="keep",
-        ),
-        dovecot.users["alice"],
-        crypto.load_cipher(),
-    )
+    register_user(dovecot, data_dir / "accounts.json", on_server_delete="keep")
     dovecot.append(
         [
             (
