@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
@@ -17,7 +20,8 @@ from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.settings import get_settings
 from mail_pipeline.storage.lake import Lake
-from mail_pipeline_tests.damage import damage_column
+from mail_pipeline.storage.objects import Location
+from mail_pipeline_tests.damage import damage_column, garbage, truncate
 from mail_pipeline_tests.graph import emails, raw_messages
 from mail_pipeline_tests.mailgen import message
 
@@ -240,3 +244,85 @@ def test_offline_repair_quarantines_and_says_what_it_could_not_check(data_dir, c
     assert not written.path.exists()
     [report] = (data_dir / "quarantine").glob("*/report.json")
     assert json.loads(report.read_text())[0]["messages_listed"] == 2
+
+
+def damaged_lake_repaired(damage: Callable[[Location], None], capsys) -> dict:
+    """Offline repair of a lake holding one raw_messages and one sync_log file, the raw one
+    damaged by `damage`: what it printed and wrote, with the storage's root and the run's time
+    masked, and where the damaged object went."""
+    import pyarrow as pa
+
+    from mail_pipeline.storage.schemas import RAW_MESSAGES
+    from mail_pipeline_tests.test_storage_s3 import sync_rows
+
+    when = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    rows = [
+        {
+            "folder": "INBOX",
+            "uidvalidity": 7,
+            "uid": uid,
+            "internaldate": when,
+            "flags": [],
+            "size": 100,
+            "sha256": hashlib.sha256(message(f"m{uid}", when)).hexdigest(),
+            "message_id": f"m{uid}@example.test",
+            "raw": message(f"m{uid}", when),
+            "fetched_at": when,
+        }
+        for uid in (1, 2)
+    ]
+    settings = get_settings()
+    lake = Lake(settings.lake_dir)
+    written = lake.write_partition(
+        "raw_messages", "alice", DAY, pa.Table.from_pylist(rows, schema=RAW_MESSAGES)
+    )
+    lake.write_partition("sync_log", "alice", DAY, sync_rows("r1"))
+    damage(written.path)
+    code = cli.main(["repair", "--offline"])
+    out = capsys.readouterr().out
+    root = str(settings.storage_root)
+
+    def masked(text: str) -> str:
+        return re.sub(r"\d{8}T\d{6}Z", "<time>", text.replace(root, "<root>"))
+
+    [folder] = list((settings.storage_root / "quarantine").iterdir())
+    moved = sorted(masked(str(p)) for p in (folder / "lake").rglob("*") if p.is_file())
+    scrub_after = cli.main(["scrub"])
+    capsys.readouterr()
+    return {
+        "exit": code,
+        "out": masked(out),
+        "report": json.loads(masked((folder / "report.json").read_text())),
+        "moved": moved,
+        "left": written.path.exists(),
+        "scrub after": scrub_after,
+    }
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda path: damage_column(path, "raw"), truncate, garbage],
+    ids=["zeroed-pages", "truncated", "garbage"],
+)
+def test_repair_on_s3_does_what_it_does_on_local_disk(
+    damage, data_dir, seaweedfs, tmp_path, monkeypatch, capsys
+):
+    local = damaged_lake_repaired(damage, capsys)
+    for name, value in seaweedfs.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MAIL_PIPELINE_STORAGE_URL", f"s3://{seaweedfs.bucket}/{uuid.uuid4().hex}")
+    monkeypatch.setenv("MAIL_PIPELINE_DATA_DIR", str(tmp_path / "s3-host"))
+    remote = damaged_lake_repaired(damage, capsys)
+
+    assert remote == local
+    assert local["exit"] == 1 and not local["left"] and local["scrub after"] == 0
+    assert local["moved"] == [
+        f"<root>/quarantine/<time>/lake/raw_messages/account=alice/day={DAY}/part-0.parquet"
+    ]
+    [entry] = local["report"]
+    assert entry["moved_to"] == local["moved"][0] and entry["server_error"] == "--offline"
+    # Zeroed pages leave the small columns readable: the messages are listed; the others, not.
+    listed = 2 if damage not in (truncate, garbage) else None
+    assert entry["messages_listed"] == listed
+    # With storage on S3 neither the lake nor the quarantine touched the host's disk.
+    assert not any((tmp_path / "s3-host" / name).exists() for name in ("lake", "quarantine"))

@@ -166,7 +166,11 @@ def instance_config(
             }
         },
         "run_retries": {"enabled": True, "max_retries": 2},
-        "run_queue": {"dequeue_interval_seconds": 1},
+        "run_coordinator": {
+            "module": "mail_pipeline.defs.run_coordinator",
+            "class": "AccountRunCoordinator",
+            "config": {"dequeue_interval_seconds": 1},
+        },
     }
 
 

@@ -12,14 +12,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mail_pipeline.settings import Settings
-from mail_pipeline.storage import integrity
+from mail_pipeline.storage import integrity, objects
 from mail_pipeline.storage.lake import Lake, LakeReadError, read_file
 from mail_pipeline.storage.objects import Location
-from mail_pipeline.storage.permissions import PRIVATE_FILE
 from mail_pipeline.sync.flag_cursor import FlagCursor
 
 if TYPE_CHECKING:
@@ -136,15 +134,17 @@ def check_server(settings: Settings, account: str, items: list[Repaired]) -> Non
 
 @dataclass
 class Report:
-    folder: Path  # <data dir>/quarantine/<UTC time>: the moved files and report.json
+    folder: Location  # <storage>/quarantine/<UTC time>: the moved files and report.json
     items: list[Repaired]
 
 
 def repair(settings: Settings, *, ask_server: bool = True, now: datetime | None = None) -> Report:
-    """Quarantine every damaged lake file under <data dir>/quarantine/<UTC time>/ and account for it."""
+    """Quarantine every damaged lake file under <storage>/quarantine/<UTC time>/ (the data
+    directory, or the bucket's prefix: beside the lake, where a run sets its own aside) and
+    account for it."""
     lake = Lake(settings.lake_dir)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    folder = settings.data_dir / "quarantine" / stamp
+    folder = settings.storage_root / "quarantine" / stamp
     repaired = []
     for damaged in find_damaged(lake):
         listed = salvage(damaged.path) if damaged.table == "raw_messages" else None
@@ -165,7 +165,7 @@ def repair(settings: Settings, *, ask_server: bool = True, now: datetime | None 
     return Report(folder, repaired)
 
 
-def write_report(path: Path, repaired: Iterable[Repaired]) -> None:
+def write_report(path: Location, repaired: Iterable[Repaired]) -> None:
     entries = [
         {
             "table": r.damaged.table,
@@ -182,8 +182,8 @@ def write_report(path: Path, repaired: Iterable[Repaired]) -> None:
         }
         for r in repaired
     ]
-    path.write_text(json.dumps(entries, indent=2, default=str))
-    path.chmod(PRIVATE_FILE)
+    # whole, private locally (a temp file renamed), one PUT on S3
+    objects.write_bytes(path, json.dumps(entries, indent=2, default=str).encode())
 
 
 def render(report: Report) -> str:
