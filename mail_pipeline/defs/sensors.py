@@ -294,8 +294,9 @@ def poll_all(
     reconciled: dict[str, float],
 ) -> list[Polled]:
     """Every account polled, POLL_THREADS at a time, one connection per account: a no-op tick is
-    mostly connecting and signing in (TLS, LOGIN), time spent waiting on the server, so 20
-    accounts one after another took about a second. Results come back in `accounts`' order."""
+    mostly connecting and signing in (TLS, LOGIN), round trips to each server that overlap across
+    accounts (20 accounts one after another took about a second on loopback; a remote host adds
+    its latency to each round trip). Results come back in `accounts`' order."""
     now = time.time()
 
     def one(account: Account) -> Polled:
