@@ -166,16 +166,28 @@ def retention(data_dir: Path) -> float:
     return seconds
 
 
-def ticks(bench: Workbench, server: Dovecot) -> dict[str, float]:
-    """The sensor over TICK_ACCOUNTS accounts × 2 folders: median of no-op ticks, then the tick
-    after one new message in one account (it must request a run)."""
-    from dagster import DagsterInstance
+def tick_users() -> dict[str, str]:
+    """The tick accounts' Dovecot users and passwords (the server is started with them)."""
+    return {f"t{i:02}": f"t{i:02}-{os.urandom(6).hex()}" for i in range(1, TICK_ACCOUNTS + 1)}
 
+
+def tick_accounts(bench: Workbench, server: Dovecot) -> tuple[Path, list[str]]:
+    """TICK_ACCOUNTS mailboxes of TICK_MESSAGES messages, each registered as an account of one
+    data directory (returned, with the users)."""
     data_dir = bench.scratch_dir("scale-ticks")
     users = [f"t{i:02}" for i in range(1, TICK_ACCOUNTS + 1)]
     for user in users:
         load(server, user, TICK_MESSAGES, bench.seed)
         register_account(data_dir, server, user, user)
+    return data_dir, users
+
+
+def ticks(bench: Workbench, server: Dovecot) -> dict[str, float]:
+    """The sensor over TICK_ACCOUNTS accounts × 2 folders: median of no-op ticks, then the tick
+    after one new message in one account (it must request a run)."""
+    from dagster import DagsterInstance
+
+    data_dir, users = tick_accounts(bench, server)
     with DagsterInstance.ephemeral() as instance:
         ticker = Ticker(instance, data_dir)
         _ms, first = ticker.tick()
@@ -235,9 +247,7 @@ def ratios(figures: dict[str, float], ns: list[int]) -> dict[str, float]:
 def run(bench: Workbench) -> dict[str, float]:
     ns, chunk_counts = bench.scale_ns, bench.scale_chunks
     users = {f"n{n}": f"n{n}-{os.urandom(6).hex()}" for n in ns}
-    users.update(
-        {f"t{i:02}": f"t{i:02}-{os.urandom(6).hex()}" for i in range(1, TICK_ACCOUNTS + 1)}
-    )
+    users.update(tick_users())
     server = Dovecot(bench.scratch / "scale-dovecot", users=users).start()
     figures: dict = {
         "scale_n_messages": ns[-1],

@@ -210,3 +210,61 @@ def test_account_partitions_the_registry_does_not_know_are_removed(alice, instan
     assert list(result.dynamic_partitions_requests[0].partition_keys) == ["ghost"]
     assert instance.get_dynamic_partitions("accounts") == ["alice"]
     assert not tick(result.cursor).dynamic_partitions_requests
+
+
+def test_accounts_are_polled_at_once_and_a_failing_one_is_reported(dovecot, proxy, data_dir, tick):
+    """Every connection's greeting is held (through the proxy) until all three accounts have
+    connected: polled one after another, the first would wait alone and the barrier break."""
+    import threading
+
+    from mail_pipeline_tests.imap_proxy import Response
+
+    accounts = [("alice", "alice", dovecot.users["alice"]), ("bob", "bob", dovecot.users["bob"])]
+    accounts.append(("broken", "alice", "wrong-password"))
+    together = threading.Barrier(len(accounts), timeout=10)  # < the connect timeout (15 s)
+    broken_barrier = []
+    greeted = threading.local()  # the proxy answers each connection on a thread of its own
+
+    def hold_greeting(response: Response) -> list[Response]:
+        if not getattr(greeted, "done", False):
+            greeted.done = True
+            try:
+                together.wait()
+            except threading.BrokenBarrierError:
+                broken_barrier.append(response)
+        return [response]
+
+    proxy.rewrites.append(hold_greeting)
+    registry = AccountRegistry(data_dir / "accounts.json")
+    for slug, user, password in accounts:
+        client = dovecot.client(user)
+        client.create_folder("Archive") if not client.folder_exists("Archive") else None
+        client.logout()
+        registry.add(
+            Account(
+                slug=slug,
+                email=f"{user}@example.test",
+                host="127.0.0.1",
+                port=proxy.port,
+                username=user,
+                password_token="",
+                security="plain",
+                folders=("INBOX", "Archive"),
+            ),
+            password,
+            crypto.load_cipher(),
+        )
+    dovecot.append([("INBOX", message("a", day(1)), day(1))], user="alice")
+    dovecot.append([("Archive", message("b", day(2)), day(2))], user="bob")
+
+    first = tick(None)
+    assert sorted(str(r.partition_key) for r in first.run_requests) == [
+        f"alice|{day(1).date()}",
+        f"bob|{day(2).date()}",
+    ]
+    assert sorted(changes.load_cursors(first.cursor)) == ["alice", "bob"]
+    second = tick(first.cursor)
+    reason = second.skip_reason.skip_message
+    assert reason.startswith("no new mail; failed: broken: error (auth)"), reason
+    assert "wrong-password" not in reason
+    assert proxy.connections == 6 and not broken_barrier

@@ -2,6 +2,8 @@
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -53,9 +55,13 @@ def run_key(
 # start, one IMAP login and one model load instead of one per day. Days in the range that got no
 # new mail are re-synced too, which stores nothing new (every stage is idempotent).
 MAX_SEPARATE_RUNS = 2
-# A tick polls every account in turn inside Dagster's sensor timeout (60 s by default): one
-# server's outage must not use it up, so the sensor retries briefly and the next tick tries again.
+# A tick polls every account inside Dagster's sensor timeout (60 s by default): one server's
+# outage must not use it up, so the sensor retries briefly and the next tick tries again.
 SENSOR_RETRY_S = 5.0
+# Accounts polled at once, each on its own connection (one per account, as a run's own): enough
+# to overlap the sign-ins' waits on the servers, few enough for a small machine and a provider's
+# per-user connection limit, which counts one per account here.
+POLL_THREADS = 8
 # Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
 # partition); the run queue limits this tag to one run per account too (dagster.yaml).
 ACCOUNT_TAG = "mail_pipeline/account"
@@ -232,6 +238,78 @@ class LiveGate:
         return {changes.POLLED_KEY: self.polled, changes.WOKEN_KEY: self.answered}
 
 
+@dataclass(frozen=True)
+class Polled:
+    """One account's part of a tick, as its thread hands it back: its Poll and LIST time, or the
+    error (redacted) that stopped it."""
+
+    account: Account
+    at: float
+    reconcile_flags: bool
+    result: changes.Poll | None = None
+    listed_at: float | None = None
+    error: str | None = None
+
+
+def poll_one(
+    imap: ImapResource,
+    lake: LakeResource,
+    account: Account,
+    cursors: dict[str, changes.FolderCursor],
+    listed_at: float | None,
+    at: float,
+    reconcile_flags: bool,
+) -> Polled:
+    """Sign `account` in on its own connection and poll it; any failure (login, timeout, DNS) is
+    returned, not raised, so one account never stops the others."""
+    first, last = lake.window.cutoff(), lake.window.today()
+    try:
+        with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
+            result, listed = poll(
+                session,
+                account,
+                cursors,
+                listed_at,
+                first,
+                last,
+                imap.folder_discovery_interval_s,
+                lake_lookup(lake.lake, account.slug, first, last),
+                reconcile_flags,
+            )
+    except Exception as error:
+        # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
+        message = logs.redact(
+            f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error)
+        )
+        return Polled(account, at, reconcile_flags, error=message)
+    return Polled(account, at, reconcile_flags, result, listed)
+
+
+def poll_all(
+    imap: ImapResource,
+    lake: LakeResource,
+    accounts: list[Account],
+    cursors: dict[str, dict[str, changes.FolderCursor]],
+    listed: dict[str, float],
+    reconciled: dict[str, float],
+) -> list[Polled]:
+    """Every account polled, POLL_THREADS at a time, one connection per account: a no-op tick is
+    mostly connecting and signing in (TLS, LOGIN), round trips to each server that overlap across
+    accounts (20 accounts one after another took about a second on loopback; a remote host adds
+    its latency to each round trip). Results come back in `accounts`' order."""
+    now = time.time()
+
+    def one(account: Account) -> Polled:
+        reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
+        previous, listed_at = cursors.get(account.slug, {}), listed.get(account.slug)
+        return poll_one(imap, lake, account, previous, listed_at, now, reconcile_flags)
+
+    if len(accounts) <= 1:  # no thread for the common single account
+        return [one(account) for account in accounts]
+    with ThreadPoolExecutor(min(POLL_THREADS, len(accounts)), "new_mail_sensor") as threads:
+        return list(threads.map(one, accounts))
+
+
 def new_mail(
     context: SensorEvaluationContext,
     imap: ImapResource,
@@ -243,64 +321,45 @@ def new_mail(
 
     A tick with no new mail is, per account, a login and one STATUS per folder, INBOX first (see
     `changes.inbox_first`: on Dovecot any other order, or a LIST first, makes STATUS INBOX grow
-    with the mailbox). Accounts syncing all folders find new folders with a LIST after the
-    STATUSes at most every MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL seconds (default 600),
-    remembered in the cursor: mail landing only in a brand-new folder waits up to that long
-    (unless a run of the same day LISTs first), and in exchange the ticks between send no LIST,
-    whose cost grows with the number of folders and, placed before STATUS INBOX, with the
-    mailbox. A folder that vanished is reported in the log and the skip reason and dropped from
-    the cursor; the account's other folders are still polled.
+    with the mailbox); accounts are polled in parallel (`poll_all`). Accounts syncing all folders
+    find new folders with a LIST after the STATUSes at most every
+    MAIL_PIPELINE_FOLDER_DISCOVERY_INTERVAL seconds (default 600), remembered in the cursor: mail
+    landing only in a brand-new folder waits up to that long (unless a run of the same day LISTs
+    first), and in exchange the ticks between send no LIST, whose cost grows with the number of
+    folders and, placed before STATUS INBOX, with the mailbox. A folder that vanished is reported
+    in the log and the skip reason and dropped from the cursor; the account's other folders are
+    still polled.
     """
     cursors, listed = changes.load_cursors(context.cursor), changes.load_listed(context.cursor)
     reconciled = changes.load_listed(context.cursor, changes.RECONCILED_KEY)
     accounts = imap.active_accounts()
     gate = LiveGate(context, imap.data_dir, live_interval_s) if live_interval_s else None
     if gate is not None:
-        accounts = [a for a in accounts if gate.due(a.slug, time.time())]
-    first, last = lake.window.cutoff(), lake.window.today()
-    requests, failures, notes = [], [], []
-    for account in accounts:
         now = time.time()
-        if gate is not None:
+        accounts = [a for a in accounts if gate.due(a.slug, now)]
+        for account in accounts:
             gate.polled_now(account.slug, now)
-        reconcile_flags = due(reconciled.get(account.slug), imap.flag_reconcile_interval_s, now)
-        try:
-            with imap.session(account, retry_s=SENSOR_RETRY_S) as session:
-                result, listed_at = poll(
-                    session,
-                    account,
-                    cursors.get(account.slug, {}),
-                    listed.get(account.slug),
-                    first,
-                    last,
-                    imap.folder_discovery_interval_s,
-                    lake_lookup(lake.lake, account.slug, first, last),
-                    reconcile_flags,
-                )
-        except (
-            Exception
-        ) as error:  # one account failing (login, timeout, DNS) never stops the others
-            # "error (auth): ...": the same words as the CLI, e.g. naming `account reauth` for a dead grant.
-            message = logs.redact(
-                f"error ({error.kind}): {error}" if isinstance(error, ImapError) else str(error)
-            )
-            failures.append(f"{account.slug}: {message}")
-            context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
+    requests, failures, notes = [], [], []
+    for polled in poll_all(imap, lake, accounts, cursors, listed, reconciled):
+        account, result = polled.account, polled.result
+        if result is None:
+            failures.append(f"{account.slug}: {polled.error}")
+            context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {polled.error}")
             continue
         notes += removed_notes(context, account, result)
         requests += run_requests(
             account.slug,
             sorted(result.days),
             result.cursors,
-            now if reconcile_flags and result.flag_days else None,
+            polled.at if polled.reconcile_flags and result.flag_days else None,
         )
         cursors[account.slug] = result.cursors  # only after its runs are requested
-        if reconcile_flags:
-            reconciled[account.slug] = now
-        if listed_at is None:
+        if polled.reconcile_flags:
+            reconciled[account.slug] = polled.at
+        if polled.listed_at is None:
             listed.pop(account.slug, None)
         else:
-            listed[account.slug] = listed_at
+            listed[account.slug] = polled.listed_at
     partitions = sync_dynamic_partitions(context, [a.slug for a in imap.registry.list()])
     cursor = changes.dump_cursors(
         cursors, listed, reconciled, gate.cursor_parts() if gate is not None else None

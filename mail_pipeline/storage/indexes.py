@@ -55,10 +55,25 @@ def scalar_indexes() -> dict[str, Any]:
 # (bench/RESULTS.md, search section). Scalar quantization costs a little accuracy; re-ranking
 # twice the asked-for candidates on the full vectors wins it back (recall@50 against exact
 # search 1.00 in the measurement behind this).
+# Building the graph is the vector index's cost (350 s at 50k rows with LanceDB's defaults, m 20
+# and ef_construction 300) and grows with ef_construction, the candidates kept per inserted row;
+# the recall it buys is cheaper to get at query time (`vectors.VECTOR_MIN_EF`). On 20,000
+# clustered synthetic vectors (`python -m bench.scale_index`, 2 cores at load 9-13): defaults
+# 4.69 ms/row and recall@10 0.838 (0.947 with query ef 64); ef_construction 150 2.43 ms/row and
+# 0.838 (0.952); m 16 and ef_construction 100 1.88 ms/row and 0.785 (0.915).
+VECTOR_M = 20
+VECTOR_EF_CONSTRUCTION = 150
+
+
 def vector_index() -> HnswSq:
     from lancedb.index import HnswSq
 
-    return HnswSq(distance_type="cosine", num_partitions=1)
+    return HnswSq(
+        distance_type="cosine",
+        num_partitions=1,
+        m=VECTOR_M,
+        ef_construction=VECTOR_EF_CONSTRUCTION,
+    )
 
 
 def maintain(table: Table, policy: Policy) -> Decision | None:
