@@ -90,8 +90,14 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
     from mail_pipeline_tests.indexed_demo import cli, serving
     from mail_pipeline_tests.servers import free_port
 
-    # The runs' email_embeddings step asks the service on this port, as under `mail-pipeline run`.
-    env = {**env, "MAIL_PIPELINE_SEARCH_PORT": str(free_port())}
+    # The runs' email_embeddings step asks the service on this port, and the watcher requests new
+    # mail's runs from the webserver, as under `mail-pipeline run`.
+    ui_port = free_port()
+    env = {
+        **env,
+        "MAIL_PIPELINE_SEARCH_PORT": str(free_port()),
+        "MAIL_PIPELINE_WATCH_RUN_URL": f"http://127.0.0.1:{ui_port}",
+    }
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -99,7 +105,7 @@ def _stack(root: Path, env: dict[str, str], watch: bool) -> Iterator[tuple[str, 
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    dagster = DagsterDev(home, env, root / "dagster.log").start()
+    dagster = DagsterDev(home, env, root / "dagster.log", ui_port).start()
     watcher = (
         subprocess.Popen([sys.executable, "-m", "mail_pipeline.cli", "watch"], env=env, cwd=root)
         if watch

@@ -7,9 +7,12 @@ from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     DeleteDynamicPartitionsRequest,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -29,6 +32,7 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.reconcile import StoredIndex, StoredMessage
 from mail_pipeline.watch import signals
+from mail_pipeline.watch.launch import ACCOUNT_TAG, TRIGGER_TAG
 
 
 def run_key(
@@ -56,9 +60,6 @@ MAX_SEPARATE_RUNS = 2
 # A tick polls every account in turn inside Dagster's sensor timeout (60 s by default): one
 # server's outage must not use it up, so the sensor retries briefly and the next tick tries again.
 SENSOR_RETRY_S = 5.0
-# Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
-# partition); the run queue limits this tag to one run per account too (dagster.yaml).
-ACCOUNT_TAG = "mail_pipeline/account"
 # Dagster's documented tags for one run over a range of partitions (what a single-run backfill
 # sets); their constants live only in dagster._core, so the strings are ours.
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -71,7 +72,7 @@ def run_requests(
     cursors: dict[str, changes.FolderCursor],
     reconciled_at: float | None = None,
 ) -> list[RunRequest]:
-    tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
+    tags = {TRIGGER_TAG: "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
         return [
             RunRequest(
@@ -232,6 +233,24 @@ class LiveGate:
         return {changes.POLLED_KEY: self.polled, changes.WOKEN_KEY: self.answered}
 
 
+# A run in these has not fetched yet: it will store whatever a poll saw before it starts.
+NOT_STARTED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+
+
+def queued_run_covers(instance: DagsterInstance, account: str, day: date) -> bool:
+    """Whether a run of the account x day partition waits to start (one the watcher requested the
+    moment IDLE reported new mail, watch/launch.py): it fetches after this poll, so requesting the
+    partition again would only run it twice."""
+    return bool(
+        instance.get_run_records(
+            RunsFilter(
+                tags={"dagster/partition": str(partition_key(account, day))}, statuses=NOT_STARTED
+            ),
+            limit=1,
+        )
+    )
+
+
 def new_mail(
     context: SensorEvaluationContext,
     imap: ImapResource,
@@ -288,9 +307,12 @@ def new_mail(
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {message}")
             continue
         notes += removed_notes(context, account, result)
+        days = sorted(result.days)
+        if last in days and queued_run_covers(context.instance, account.slug, last):
+            days.remove(last)
         requests += run_requests(
             account.slug,
-            sorted(result.days),
+            days,
             result.cursors,
             now if reconcile_flags and result.flag_days else None,
         )
