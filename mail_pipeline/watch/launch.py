@@ -15,6 +15,7 @@ more is launched.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -70,6 +71,8 @@ class RunLauncher:
         self.today = today
         self._post = post
         self._selector: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
 
     def post(self, *args: Any, **kwargs: Any) -> Any:
         if self._post is None:
@@ -105,6 +108,23 @@ class RunLauncher:
             raise BackfillRefused(answer.get("message") or str(answer)[:500])
         run_id: str = answer["run"]["runId"]
         return run_id
+
+    def launch_soon(self, account: str) -> None:
+        """`try_launch` on a thread of its own, so the folder's IDLE resumes at once (a change
+        reported while no IDLE is active would wait for the sensor's poll). One at a time per
+        account: a launch in flight makes a run that has not fetched yet, which covers this."""
+        with self._lock:
+            if account in self._in_flight:
+                return
+            self._in_flight.add(account)
+        threading.Thread(target=self._launch_then_done, args=(account,), daemon=True).start()
+
+    def _launch_then_done(self, account: str) -> None:
+        try:
+            self.try_launch(account)
+        finally:
+            with self._lock:
+                self._in_flight.discard(account)
 
     def try_launch(self, account: str) -> None:
         """`launch`, logging instead of raising: the wake-up written beside it still gets the

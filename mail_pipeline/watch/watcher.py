@@ -106,7 +106,7 @@ class Watcher:
             log.info("watch %s/%s: %s; waking the new-mail sensor", account, folder, kind)
             signals.wake(self.settings.data_dir, account)
             if self.launcher and "EXISTS" in kind.split(","):  # new mail: its run now
-                self.launcher.try_launch(account)
+                self.launcher.launch_soon(account)
 
         return changed
 
