@@ -1,5 +1,7 @@
 """Where the time of the `ingest` runs in a Dagster instance goes, from their event logs: the
-run queue, the run process's start (spawn, imports, code load), each step, the whole run.
+run queue, the run process's start (spawn, imports, code load), each step, the whole run; and,
+given when each message arrived, the time from the arrival to its run being created (the
+watcher's wake-up and the sensor's tick).
 
 `python -m bench.run_breakdown <DAGSTER_HOME>` prints the medians; the live section records them.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -39,11 +42,18 @@ def run_times(instance: DagsterInstance, run_id: str, created: float) -> dict[st
     return times
 
 
-def breakdown(home: str) -> dict[str, float]:
-    """Medians over the instance's successful runs, by part."""
+def breakdown(home: str, arrivals: Sequence[float] = ()) -> dict[str, float]:
+    """Medians over the instance's successful runs, by part; with `arrivals` (epoch seconds of
+    each APPEND), `arrival_to_run_created_s`: from each arrival to the first run created after it."""
     parts: dict[str, list[float]] = defaultdict(list)
     with DagsterInstance.from_config(home) as instance:
-        for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.SUCCESS])):
+        records = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+        created_at = sorted(r.create_timestamp.timestamp() for r in records)
+        for arrived in arrivals:
+            after = [c for c in created_at if c >= arrived]
+            if after:
+                parts["arrival_to_run_created_s"].append(after[0] - arrived)
+        for record in records:
             created = record.create_timestamp.timestamp()
             try:
                 times = run_times(instance, record.dagster_run.run_id, created)

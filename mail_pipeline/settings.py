@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # IDLE connections per account (one per folder, INBOX first; the rest are polled): Gmail allows
     # 15 per account, many servers fewer, and each run needs MAIL_PIPELINE_IMAP_CONNECTIONS more.
     watch_connections: int = Field(8, ge=0, le=15, validation_alias=_env("WATCH_CONNECTIONS"))
+    # The Dagster webserver the watcher requests today's run from when IDLE reports new mail
+    # (watch/launch.py); `mail-pipeline run` sets it for its watcher. "": the wake-up alone.
+    watch_run_url: str = Field("", validation_alias=_env("WATCH_RUN_URL"))
     # All-folders accounts: the sensor LISTs for new folders at most this often (0: every tick).
     folder_discovery_interval_s: int = Field(
         600, ge=0, validation_alias=_env("FOLDER_DISCOVERY_INTERVAL")

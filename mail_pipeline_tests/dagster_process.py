@@ -17,9 +17,9 @@ from mail_pipeline_tests.servers import free_port
 
 
 class DagsterDev:
-    def __init__(self, home: Path, env: dict[str, str], log: Path):
+    def __init__(self, home: Path, env: dict[str, str], log: Path, port: int | None = None):
         self.home, self.env, self.log = home, env, log
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     @property

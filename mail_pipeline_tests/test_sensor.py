@@ -6,7 +6,14 @@ import imaplib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from dagster import Definitions, DeleteDynamicPartitionsRequest, SensorResult, build_sensor_context
+from dagster import (
+    DagsterRun,
+    DagsterRunStatus,
+    Definitions,
+    DeleteDynamicPartitionsRequest,
+    SensorResult,
+    build_sensor_context,
+)
 
 from mail_pipeline.defs.resources import build_resources
 from mail_pipeline.defs.sensors import new_mail_sensor_every
@@ -14,6 +21,7 @@ from mail_pipeline.settings import get_settings
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 from mail_pipeline.sync import changes
+from mail_pipeline.watch.launch import partition_tags
 from mail_pipeline_tests.graph import email_chunks, email_embeddings, emails, raw_messages
 from mail_pipeline_tests.mailgen import message
 
@@ -268,3 +276,29 @@ def test_accounts_are_polled_at_once_and_a_failing_one_is_reported(dovecot, prox
     assert reason.startswith("no new mail; failed: broken: error (auth)"), reason
     assert "wrong-password" not in reason
     assert proxy.connections == 6 and not broken_barrier
+
+
+@pytest.mark.parametrize(
+    ("status", "requested"),
+    [
+        # QUEUED is in the same list (defs.sensors.NOT_STARTED), but a queued run needs a code
+        # location's origin to be stored; the live end-to-end test queues real ones.
+        (DagsterRunStatus.NOT_STARTED, False),
+        (DagsterRunStatus.STARTING, False),
+        (DagsterRunStatus.STARTED, True),  # it may have fetched before the new mail
+        (DagsterRunStatus.SUCCESS, True),
+    ],
+)
+def test_today_is_not_requested_again_while_a_run_of_it_waits_to_start(
+    dovecot, alice, instance, tick, status, requested
+):
+    first = tick(None)
+    dovecot.append([("INBOX", message("new", day(0)), day(0))])
+    # The run the watcher requested the moment IDLE reported EXISTS (watch/launch.py).
+    tags = partition_tags("alice", day(0).date())
+    instance.add_run(DagsterRun(job_name="ingest", run_id="watcher-run", status=status, tags=tags))
+    second = tick(first.cursor)
+    today = [str(r.partition_key) for r in second.run_requests or []]
+    assert today == ([f"alice|{day(0).date()}"] if requested else [])
+    # The cursor moved on either way: the next tick requests nothing for this mail.
+    assert not tick(second.cursor).run_requests

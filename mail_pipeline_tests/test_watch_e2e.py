@@ -1,6 +1,7 @@
 """Live mail end to end: the real daemon (`dagster dev`) with the sensor's own poll an hour apart,
-the watcher and the running search service: a message APPENDed is found by `GET /api/search`,
-and a flag set on the server reaches `emails`, each through a wake-up, not a poll."""
+the watcher and the running search service: a message APPENDed today is found by `GET /api/search`
+through the run the watcher requests at once, one of another day through the sensor's wake-up, and
+a flag set on the server reaches `emails` through a wake-up too, not a poll."""
 
 from __future__ import annotations
 
@@ -37,11 +38,14 @@ def live_stack(dovecot, proxy, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "3600")
     # The service on the port the runs ask, as under `mail-pipeline run`: it embeds their chunks.
     monkeypatch.setenv("MAIL_PIPELINE_SEARCH_PORT", str(free_port()))
+    # The webserver the watcher requests new mail's runs from, as under `mail-pipeline run`.
+    ui_port = free_port()
+    monkeypatch.setenv("MAIL_PIPELINE_WATCH_RUN_URL", f"http://127.0.0.1:{ui_port}")
     settings = get_settings()
     home = write_instance_config(settings)
     register(dovecot, proxy, data_dir, folders=("INBOX",))
     env = {k: v for k, v in os.environ.items() if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_"))}
-    server = DagsterDev(home, env, tmp_path / "dagster.log").start()
+    server = DagsterDev(home, env, tmp_path / "dagster.log", ui_port).start()
     stop = threading.Event()
     watcher = Watcher(settings, WatchTiming(step_s=0.5))
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
@@ -71,6 +75,25 @@ def test_appended_mail_is_found_by_the_running_service_and_flags_follow(
     live_stack, dovecot, data_dir
 ):
     home, url = live_stack
+    instance = DagsterInstance.from_config(str(home))
+    wait_until(
+        lambda: "alice" in instance.get_dynamic_partitions("accounts"), 120, "the first tick"
+    )
+    # Today's new mail: the watcher requests its run through the webserver at once.
+    now = datetime.combine(TODAY, datetime.min.time(), UTC) + timedelta(hours=8)
+    dovecot.append([("INBOX", message("live-0", now, subject="Receipt from Bolt"), now)])
+    wait_until(lambda: "Receipt from Bolt" in found(url, "Bolt"), 300, "the service to find it")
+
+    def today_triggers() -> list[str | None]:
+        partition = f"alice|{TODAY.isoformat()}"
+        return [
+            r.dagster_run.tags.get("mail_pipeline/trigger")
+            for r in finished_runs(instance, tags={"dagster/partition": partition})
+        ]
+
+    wait_until(lambda: "watcher" in today_triggers(), 120, "the watcher's run to finish")
+
+    # Yesterday's (an INTERNALDATE the watcher does not look at): the sensor's poll finds it.
     when = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), UTC) + timedelta(
         hours=9
     )
@@ -83,9 +106,9 @@ def test_appended_mail_is_found_by_the_running_service_and_flags_follow(
     client.logout()
     wait_until(lambda: flagged(data_dir) == {"Invoice from Acme"}, 300, "the flag to reach emails")
 
-    instance = DagsterInstance.from_config(str(home))
     runs = [r.dagster_run for r in finished_runs(instance)]
-    assert runs and all(r.tags.get("mail_pipeline/trigger") == "new_mail_sensor" for r in runs)
+    triggers = {r.tags.get("mail_pipeline/trigger") for r in runs}
+    assert triggers == {"new_mail_sensor", "watcher"}, triggers
     # The new chunks were embedded by the service's warm model, not by a model the run loaded.
     embedded = instance.fetch_materializations(AssetKey("email_embeddings"), limit=100).records
     by = {r.asset_materialization.metadata["embedded_by"].value for r in embedded}

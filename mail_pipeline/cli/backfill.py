@@ -116,7 +116,7 @@ def run_params(
 ) -> list[dict[str, Any]]:
     """One range run per account: one process, one IMAP login and one model load for all its days."""
     from mail_pipeline.defs.partitions import partition_key
-    from mail_pipeline.defs.sensors import ACCOUNT_TAG
+    from mail_pipeline.watch.launch import ACCOUNT_TAG
 
     def tags(account: str) -> list[dict[str, Any]]:
         return [
@@ -140,9 +140,9 @@ def launch(
 ) -> tuple[str, list[str]]:
     """Launch the runs; the backfill's id and its run ids. Raises BackfillRefused."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    selector = job_selector(_data(post, url, LOOKUP, {}), accounts, days)
+    selector = job_selector(graphql_data(post, url, LOOKUP, {}), accounts, days)
     backfill_id = secrets.token_hex(4)
-    result = _data(
+    result = graphql_data(
         post, url, LAUNCH, {"runs": run_params(selector, accounts, first, last, backfill_id)}
     )
     answer = result.get("launchMultipleRuns") or {}
@@ -170,7 +170,7 @@ def runs_url(url: str, backfill_id: str) -> str:
     return f"{url}/runs?{urlencode([('q[]', f'tag:{BACKFILL_TAG}={backfill_id}')])}"
 
 
-def _data(post: Post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+def graphql_data(post: Post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     reply = post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
     try:
         body = reply.json()

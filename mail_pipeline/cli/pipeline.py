@@ -241,11 +241,15 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
         env=child_environment(settings, home, verbose),
         cwd=home,
     )
-    # The watcher only wakes the sensor: it starts with the others and stops with them.
+    # The watcher wakes the sensor and requests new mail's runs from the webserver started here;
+    # it starts with the others and stops with them.
     watcher = (
         subprocess.Popen(
             [sys.executable, "-m", "mail_pipeline.cli", "watch"],
-            env=child_environment(settings, home, verbose),
+            env={
+                **child_environment(settings, home, verbose),
+                "MAIL_PIPELINE_WATCH_RUN_URL": settings.watch_run_url or f"http://127.0.0.1:{port}",
+            },
             cwd=home,
         )
         if settings.watch

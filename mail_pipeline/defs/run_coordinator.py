@@ -26,11 +26,11 @@ from dagster import DagsterInstance, DagsterRun, QueuedRunCoordinator, SubmitRun
 
 from mail_pipeline.defs.partitions import split_key
 from mail_pipeline.defs.sensors import (
-    ACCOUNT_TAG,
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from mail_pipeline.storage.objects import is_remote_url
+from mail_pipeline.watch.launch import ACCOUNT_TAG
 
 ACCOUNT_DIMENSION_TAG = "dagster/partition/account"
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     DeleteDynamicPartitionsRequest,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -31,6 +34,7 @@ from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.reconcile import StoredIndex, StoredMessage
 from mail_pipeline.watch import signals
+from mail_pipeline.watch.launch import ACCOUNT_TAG, TRIGGER_TAG
 
 
 def run_key(
@@ -62,9 +66,6 @@ SENSOR_RETRY_S = 5.0
 # to overlap the sign-ins' waits on the servers, few enough for a small machine and a provider's
 # per-user connection limit, which counts one per account here.
 POLL_THREADS = 8
-# Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
-# partition); the run queue limits this tag to one run per account too (dagster.yaml).
-ACCOUNT_TAG = "mail_pipeline/account"
 # Dagster's documented tags for one run over a range of partitions (what a single-run backfill
 # sets); their constants live only in dagster._core, so the strings are ours.
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -77,7 +78,7 @@ def run_requests(
     cursors: dict[str, changes.FolderCursor],
     reconciled_at: float | None = None,
 ) -> list[RunRequest]:
-    tags = {"mail_pipeline/trigger": "new_mail_sensor", ACCOUNT_TAG: account}
+    tags = {TRIGGER_TAG: "new_mail_sensor", ACCOUNT_TAG: account}
     if len(days) <= MAX_SEPARATE_RUNS:
         return [
             RunRequest(
@@ -310,6 +311,24 @@ def poll_all(
         return list(threads.map(one, accounts))
 
 
+# A run in these has not fetched yet: it will store whatever a poll saw before it starts.
+NOT_STARTED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+
+
+def queued_run_covers(instance: DagsterInstance, account: str, day: date) -> bool:
+    """Whether a run of the account x day partition waits to start (one the watcher requested the
+    moment IDLE reported new mail, watch/launch.py): it fetches after this poll, so requesting the
+    partition again would only run it twice."""
+    return bool(
+        instance.get_run_records(
+            RunsFilter(
+                tags={"dagster/partition": str(partition_key(account, day))}, statuses=NOT_STARTED
+            ),
+            limit=1,
+        )
+    )
+
+
 def new_mail(
     context: SensorEvaluationContext,
     imap: ImapResource,
@@ -339,6 +358,7 @@ def new_mail(
         accounts = [a for a in accounts if gate.due(a.slug, now)]
         for account in accounts:
             gate.polled_now(account.slug, now)
+    last = lake.window.today()
     requests, failures, notes = [], [], []
     for polled in poll_all(imap, lake, accounts, cursors, listed, reconciled):
         account, result = polled.account, polled.result
@@ -347,9 +367,12 @@ def new_mail(
             context.log.warning(f"new_mail_sensor: account {account.slug!r} failed: {polled.error}")
             continue
         notes += removed_notes(context, account, result)
+        days = sorted(result.days)
+        if last in days and queued_run_covers(context.instance, account.slug, last):
+            days.remove(last)
         requests += run_requests(
             account.slug,
-            sorted(result.days),
+            days,
             result.cursors,
             polled.at if polled.reconcile_flags and result.flag_days else None,
         )

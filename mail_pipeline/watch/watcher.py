@@ -1,6 +1,7 @@
 """The watcher: every active account's synced folders, INBOX first, each held in IDLE on its own
 connection up to a per-account budget; the rest (and servers without IDLE) are left to the
-sensor's poll. A change wakes the sensor (signals.wake); the watcher never writes the lake."""
+sensor's poll. A change wakes the sensor (signals.wake), and new mail (EXISTS) also gets today's
+`ingest` run requested at once (launch.py); the watcher never writes the lake."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mail_pipeline.storage.accounts import Account
 from mail_pipeline.sync.changes import inbox_first
 from mail_pipeline.watch import signals
 from mail_pipeline.watch.folder import DEFAULT_TIMING, FolderWatch, WatchTiming
+from mail_pipeline.watch.launch import RunLauncher
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ class Watcher:
         self.states: list[signals.FolderWatchState] = []
         self.watches: list[FolderWatch] = []
         self.threads: list[threading.Thread] = []
+        # New mail's run, requested from the webserver at once (MAIL_PIPELINE_WATCH_RUN_URL).
+        self.launcher = (
+            RunLauncher(settings.watch_run_url, settings.window.today)
+            if settings.watch_run_url
+            else None
+        )
         self._started: dict[str, float] = {}  # account -> when its start was last tried
         self._done: set[str] = set()
 
@@ -97,6 +105,8 @@ class Watcher:
         def changed(kind: str) -> None:
             log.info("watch %s/%s: %s; waking the new-mail sensor", account, folder, kind)
             signals.wake(self.settings.data_dir, account)
+            if self.launcher and "EXISTS" in kind.split(","):  # new mail: its run now
+                self.launcher.launch_soon(account)
 
         return changed
 
