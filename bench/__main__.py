@@ -1,4 +1,4 @@
-"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags,live,live_idle,scale] [--out bench/]`:
+"""`python -m bench [--n 20000] [--sections fetch,parse,embed,search,search_service,sensor,backfill,flags,live,live_idle,scale,scaleout] [--out bench/]`:
 run the benchmark sections on one synthetic mailbox and merge their figures into results.json and
 RESULTS.md."""
 
@@ -35,6 +35,7 @@ SECTION_MODULES = (
     "bench.flags",
     "bench.live",
     "bench.scale",
+    "bench.scaleout",
 )
 
 
@@ -113,6 +114,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "the product's; new_mail_to_searchable_s is measured at it)",
     )
     parser.add_argument(
+        "--scaleout-n",
+        type=int,
+        default=2000,
+        help="messages in each of the scaleout section's two mailboxes over the window (default 2000)",
+    )
+    parser.add_argument(
+        "--scaleout-days",
+        type=int,
+        default=5,
+        help="days of each account the scaleout section backfills, the window's last (default 5)",
+    )
+    parser.add_argument(
         "--scale-ns",
         type=ladder,
         default=[2_000, 20_000, 200_000],
@@ -129,7 +142,15 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.sections if s not in SECTIONS]
     small = [
         name
-        for name in ("n", "repeat", "embed_sample", "backfill_n", "sensor_interval")
+        for name in (
+            "n",
+            "repeat",
+            "embed_sample",
+            "backfill_n",
+            "sensor_interval",
+            "scaleout_n",
+            "scaleout_days",
+        )
         if getattr(args, name) < 1
     ]
     if unknown or small or args.backfill_k < 2:
@@ -189,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         backfill_n=args.backfill_n,
         backfill_k=args.backfill_k,
         sensor_interval=args.sensor_interval,
+        scaleout_n=args.scaleout_n,
+        scaleout_days=args.scaleout_days,
         scale_ns=args.scale_ns,
         scale_chunks=args.scale_chunks,
     )

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bench.daemon import FirstFound, MemorySampler, Stack, max_parallel, write_timeline
-from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
+from bench.mailbox import END, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
+from bench.sensor import add_account
 from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import wait_until
 
@@ -25,26 +26,11 @@ PICKUP_S = 60
 def register_accounts(bench: Workbench, data_dir) -> None:
     """QUIET active (the sensor keeps its cursor; it gets the new message), MAILBOX paused (the
     sensor registers its partitions and leaves its mail to the CLI backfill)."""
-    from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import Account, AccountRegistry
+    from mail_pipeline.storage.accounts import AccountRegistry
 
-    server = bench.dovecot
     registry = AccountRegistry(data_dir / "accounts.json")
     for slug, user in ((QUIET, QUIET_USER), (MAILBOX, MAILBOX_USER)):
-        registry.add(
-            Account(
-                slug=slug,
-                email=f"{user}@example.test",
-                host="127.0.0.1",
-                port=server.tls_port,
-                username=user,
-                password_token="",
-                ca_file=server.ca_file,
-                folders=FOLDERS,
-            ),
-            server.users[user],
-            crypto.load_cipher(),
-        )
+        add_account(registry, bench.dovecot, user, slug)
     registry.set_active(MAILBOX, False)
 
 

@@ -52,9 +52,11 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 class Stack:
-    """`dagster dev` over the data directory the current environment's settings name."""
+    """`dagster dev` over the data directory the current environment's settings name, on the
+    instance `write_instance_config` makes there (SQLite) or on `instance_yaml` (PostgreSQL,
+    which workers on other hosts share)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]):
+    def __init__(self, data_dir: Path, env: dict[str, str], instance_yaml: str | None = None):
         from mail_pipeline.cli.pipeline import write_instance_config
         from mail_pipeline.settings import Settings
 
@@ -62,6 +64,8 @@ class Stack:
 
         self.data_dir = data_dir
         self.home = write_instance_config(Settings())
+        if instance_yaml is not None:
+            (self.home / "dagster.yaml").write_text(instance_yaml)
         self.server = DagsterDev(self.home, env, data_dir / "dagster.log")
         self._instance = None
 
@@ -89,17 +93,18 @@ class Stack:
             self._instance = DagsterInstance.from_config(str(self.home))
         return self._instance
 
-    def backfill(self, account: str, first: date, last: date) -> str:
-        """`mail-pipeline backfill` against this webserver; returns the backfill id."""
+    def backfill(self, accounts: str | list[str], first: date, last: date) -> str:
+        """`mail-pipeline backfill` of one or more accounts against this webserver; returns the
+        backfill id."""
         from mail_pipeline import cli
 
+        named = [accounts] if isinstance(accounts, str) else accounts
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             code = cli.main(
                 [
                     "backfill",
-                    "--account",
-                    account,
+                    *[arg for account in named for arg in ("--account", account)],
                     "--from",
                     first.isoformat(),
                     "--to",

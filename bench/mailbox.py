@@ -23,7 +23,7 @@ DAYS = 30
 USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
 # Dovecot users; mailboxes other than USER's are loaded by the sections that need them.
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
 FIGURES = (
     Figure("mailbox_mb", "synthetic mailbox, total", "MB", 1),
     Figure("mailbox_avg_kb", "average message", "KB", 1),
@@ -55,6 +55,8 @@ class Workbench:
         backfill_n: int = 1000,
         backfill_k: int = 5,
         sensor_interval: int = 60,
+        scaleout_n: int = 2000,
+        scaleout_days: int = 5,
         scale_ns: list[int] | None = None,
         scale_chunks: list[int] | None = None,
     ):
@@ -67,6 +69,8 @@ class Workbench:
         self.backfill_n = backfill_n  # messages of the mailbox the 30-day daemon backfill ingests
         self.backfill_k = backfill_k  # empty days of the per-partition overhead comparison
         self.sensor_interval = sensor_interval  # of `dagster dev` in the backfill section
+        # the scaleout section: messages of each of its two mailboxes, and the days it backfills
+        self.scaleout_n, self.scaleout_days = scaleout_n, scaleout_days
         # the scale section's ladder of mailbox sizes and its search store's chunk counts
         self.scale_ns = scale_ns or [2_000, 20_000, 200_000]
         self.scale_chunks = scale_chunks or [100_000, 1_000_000]
@@ -118,12 +122,15 @@ class Workbench:
             self._loaded[USER] = messages
         return self._dovecot
 
-    def mailbox(self, user: str, n: int) -> list[SyntheticMessage]:
-        """`user`'s Dovecot mailbox: `n` synthetic messages of the bench's window and seed, loaded
-        on first use (USER's is the bench mailbox itself); INBOX and Archive exist even when empty."""
+    def mailbox(self, user: str, n: int, seed: int | None = None) -> list[SyntheticMessage]:
+        """`user`'s Dovecot mailbox: `n` synthetic messages of the bench's window and seed (or
+        `seed`, for mail unlike the others'), loaded on first use (USER's is the bench mailbox
+        itself); INBOX and Archive exist even when empty."""
         server = self.dovecot
         if user not in self._loaded:
-            messages = list(iter_mailbox(n, days=DAYS, end=END, seed=self.seed))
+            messages = list(
+                iter_mailbox(n, days=DAYS, end=END, seed=self.seed if seed is None else seed)
+            )
             ensure_folders(server, user)
             server.append([(m.folder, m.raw, m.internaldate) for m in messages], user=user)
             self._loaded[user] = messages

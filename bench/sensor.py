@@ -11,6 +11,7 @@ from bench.mailbox import FOLDERS, USER, Workbench, environment
 from bench.sections import Figure, Goal, Section, register
 
 if TYPE_CHECKING:
+    from mail_pipeline.storage.accounts import AccountRegistry
     from mail_pipeline_tests.servers import Dovecot
 
 SMALL_USER = "bob"
@@ -26,12 +27,25 @@ def account_dir(bench: Workbench, user: str, slug: str) -> Path:
 
 
 def register_account(data_dir: Path, server: Dovecot, user: str, slug: str) -> None:
-    """Add `user`'s mailbox on `server` (TLS, its CA; INBOX and Archive) to the data directory's
-    registry as account `slug`, its password sealed with the environment's key."""
-    from mail_pipeline.storage import crypto
-    from mail_pipeline.storage.accounts import Account, AccountRegistry
+    """`add_account` to the data directory's registry file."""
+    from mail_pipeline.storage.accounts import AccountRegistry
 
-    AccountRegistry(data_dir / "accounts.json").add(
+    add_account(AccountRegistry(data_dir / "accounts.json"), server, user, slug)
+
+
+def add_account(
+    registry: AccountRegistry,
+    server: Dovecot,
+    user: str,
+    slug: str,
+    folders: tuple[str, ...] = FOLDERS,
+) -> None:
+    """Add `user`'s mailbox on `server` (TLS, its CA; INBOX and Archive unless `folders` says
+    otherwise) to `registry` as account `slug`, its password sealed with the environment's key."""
+    from mail_pipeline.storage import crypto
+    from mail_pipeline.storage.accounts import Account
+
+    registry.add(
         Account(
             slug=slug,
             email=f"{user}@example.test",
@@ -40,7 +54,7 @@ def register_account(data_dir: Path, server: Dovecot, user: str, slug: str) -> N
             username=user,
             password_token="",
             ca_file=server.ca_file,
-            folders=FOLDERS,
+            folders=folders,
         ),
         server.users[user],
         crypto.load_cipher(),

@@ -6,7 +6,6 @@ with the reason.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -102,15 +101,7 @@ def root_logger_as_before():
 @pytest.fixture
 def database_url(postgres, monkeypatch) -> str:
     """A database of its own on the session's PostgreSQL, named by MAIL_PIPELINE_DATABASE_URL."""
-    import psycopg2
-
-    name = f"mp_registry_{uuid.uuid4().hex[:8]}"
-    with contextlib.closing(
-        psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
-    ) as connection:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
+    name = postgres.create_database("mp_registry")
     url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}"
     monkeypatch.setenv("MAIL_PIPELINE_DATABASE_URL", url)
     return url

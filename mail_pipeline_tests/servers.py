@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+import uuid
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -357,6 +358,19 @@ class Postgres:
             raise ServerUnavailable(f"pg_ctl start failed: {done.stderr[-1000:]}")
         self.process_started = True
         return self
+
+    def create_database(self, prefix: str) -> str:
+        """A fresh database named `prefix`_<random>; returns its name."""
+        import psycopg2
+
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with closing(
+            psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        ) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name}")
+        return name
 
     def stop(self) -> None:
         if self.process_started:

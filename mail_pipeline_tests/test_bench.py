@@ -372,3 +372,41 @@ def test_bench_scale_vectors_smoke(tmp_path):
     )
     assert "`scale_vectors_msgs_per_s_60`" in (tmp_path / "RESULTS.md").read_text()
     assert (tmp_path / "scale.png").stat().st_size > 10_000  # the chart RESULTS.md links to
+
+
+def test_bench_scaleout_smoke(tmp_path):
+    """The scaleout section at its smallest: two accounts of 30 messages, one day each, through
+    three `dagster dev` cases on Celery workers (one on S3, two on S3, two on local disk) and the
+    sensor ticks; its servers are the harness's (SeaweedFS, Redis, PostgreSQL, Dovecot). Mostly
+    fixed start-up (three `dagster dev`, five workers, the model cache's OpenVINO conversion): 20
+    minutes on the 2 shared cores at a load average of 13."""
+    _needs("dovecot", "redis-server", "taskset")
+    results = _bench(
+        tmp_path,
+        "--n",
+        "20",
+        "--sections",
+        "scaleout",
+        "--scaleout-n",
+        "30",
+        "--scaleout-days",
+        "1",
+        timeout=1800,
+    )
+    _positive(
+        results,
+        [
+            "scaleout_1worker_s",
+            "scaleout_2workers_s",
+            "scaleout_local_2workers_s",
+            "scaleout_2workers_vs_1",
+            "s3_vs_local_backfill",
+            "scaleout_1worker_embedding_share",
+            "scaleout_noop_tick_ms_s3",
+            "scaleout_noop_tick_ms_local",
+        ],
+    )
+    assert results["scaleout_days"] == 1 and results["scaleout_mailbox_n"] == 30
+    assert results["scaleout_1worker_embedding_share"] < 1
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "2 workers ≥ 1.7 × as fast as 1" in report and "backfill on S3 ≤ 1.3" in report

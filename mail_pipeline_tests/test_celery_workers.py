@@ -10,41 +10,28 @@ no worker, nor the daemon, has an accounts.json; the key comes from FERNET_KEY.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
-import subprocess
-import sys
-import uuid
-from contextlib import closing, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import psycopg2
 import pytest
-import yaml
-from dagster import (
-    AssetKey,
-    DagsterEventType,
-    DagsterInstance,
-    DagsterRunStatus,
-    EventRecordsFilter,
-    RunsFilter,
-)
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from bench.sensor import add_account
 from mail_pipeline import cli
-from mail_pipeline.cli.pipeline import instance_config
 from mail_pipeline.defs.run_launcher import liveness_dir, liveness_path
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, open_registry
+from mail_pipeline.storage.accounts import open_registry
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.storage.locks import probe
 from mail_pipeline.storage.vectors import VectorStore
+from mail_pipeline_tests.celery_pool import Worker, postgres_instance_yaml, step_workers
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 from mail_pipeline_tests.mailgen import message
 from mail_pipeline_tests.servers import free_port
 from mail_pipeline_tests.test_daemon_e2e import STAGES, finished_runs, settled
+from mail_pipeline_tests.test_storage_s3 import search_with_only_the_variables
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 TODAY = date(2026, 11, 20)
@@ -57,47 +44,10 @@ def at(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def postgres_instance_yaml(postgres, data_dir: Path) -> str:
-    """The pipeline's instance config with its storage in a fresh PostgreSQL database."""
-    name = f"mp_celery_{uuid.uuid4().hex[:8]}"
-    with closing(
-        psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres")
-    ) as con:
-        con.autocommit = True
-        with con.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name}")
-    config = instance_config(4, 5, data_dir)
-    config["storage"] = {
-        "postgres": {
-            "postgres_db": {
-                "username": "postgres",
-                "password": "unused-with-trust-auth",
-                "hostname": "127.0.0.1",
-                "db_name": name,
-                "port": postgres.port,
-                "scheme": "postgresql+psycopg2",
-            }
-        }
-    }
-    return yaml.safe_dump(config)
-
-
 def register_accounts(dovecot, data_dir: Path, database_url: str) -> None:
     registry = open_registry(data_dir, database_url)
     for user in USERS:
-        registry.add(
-            Account(
-                slug=user,
-                email=f"{user}@example.test",
-                host="127.0.0.1",
-                port=dovecot.tls_port,
-                username=user,
-                password_token="",
-                ca_file=dovecot.ca_file,
-            ),
-            dovecot.users[user],
-            crypto.load_cipher(),
-        )
+        add_account(registry, dovecot, user, user, folders=("INBOX",))
         registry.set_active(user, False)  # no sensor runs: the mail is the backfill's
         dovecot.append(
             [
@@ -122,72 +72,6 @@ def server_digests(dovecot) -> set[str]:
         digests |= {hashlib.sha256(f[b"BODY[]"]).hexdigest() for f in fetched.values()}
         client.logout()
     return digests
-
-
-class Worker:
-    """`mail-pipeline worker` in its own process group, working directory, HOME and data directory."""
-
-    def __init__(self, name: str, root: Path, env: dict[str, str], instance_yaml: str):
-        self.name, self.root = name, root
-        self.cwd, self.home, self.data = root / "cwd", root / "home", root / "data"
-        for path in (self.cwd, self.home, self.data):
-            path.mkdir(parents=True)
-        dagster_home = self.home / "dagster"
-        dagster_home.mkdir()
-        (dagster_home / "dagster.yaml").write_text(instance_yaml)
-        self.env = {
-            **env,
-            "HOME": str(self.home),
-            "DAGSTER_HOME": str(dagster_home),
-            "MAIL_PIPELINE_DATA_DIR": str(self.data),
-        }
-        self.log = root / "worker.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Worker:
-        self.process = subprocess.Popen(
-            [Path(sys.executable).with_name("mail-pipeline"), "worker", "--name", self.name],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(lambda: b"ready." in self.log.read_bytes(), 120, f"worker {self.name}")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def stored(self) -> list[str]:
-        """Files of the lake or the vectors anywhere on this worker's disk."""
-        return [
-            str(p)
-            for p in self.root.rglob("*")
-            if {"lake", "lancedb"} & set(p.relative_to(self.root).parts)
-            or p.suffix in (".parquet", ".lance")
-        ]
-
-
-def step_workers(instance: DagsterInstance) -> dict[str, list[str]]:
-    """Which Celery workers executed which steps (one entry per execution), from the events
-    dagster-celery's task reports."""
-    records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ENGINE_EVENT))
-    by_worker: dict[str, list[str]] = {}
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        metadata = event.engine_event_data.metadata if event else {}
-        if "Celery worker" in metadata:
-            hostname = str(metadata["Celery worker"].value).split("@")[0]
-            by_worker.setdefault(hostname, []).append(str(event.step_key))
-    return by_worker
 
 
 def run_is_held(instance: DagsterInstance, data_dir: Path) -> list[bool]:
@@ -291,34 +175,16 @@ def test_two_workers_run_a_backfill_sharing_only_s3_postgres_and_the_broker(
     assert not [p for p in data_dir.rglob("*") if p.suffix in (".parquet", ".lance")]
 
     # A third process with only the variables finds the mail.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(elsewhere),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "MAIL_PIPELINE_STORAGE_URL": s3_storage,
-        "MAIL_PIPELINE_DATA_DIR": str(elsewhere / "data"),
-        "MAIL_PIPELINE_SEARCH_PORT": str(free_port()),
-        **seaweedfs.environment(),
-    }
-    done = subprocess.run(
-        [Path(sys.executable).with_name("mail-pipeline"), "search", "bob report", "--json"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert any(hit["subject"].startswith("bob report") for hit in json.loads(done.stdout))
+    hits = search_with_only_the_variables(tmp_path, seaweedfs, s3_storage, "bob report")
+    assert any(hit["subject"].startswith("bob report") for hit in hits)
 
 
 @pytest.fixture
 def short_visibility(monkeypatch):
-    """A killed worker's step goes back on the queue after 90 s instead of an hour (the steps
-    here take well under that)."""
+    """A killed worker's step goes back on the queue after 90 s instead of an hour. It must exceed
+    the longest step, or a step still running is delivered a second time: at 60 s (the setting's
+    floor) an embedding step on the 2 shared cores under load ran past it and the survivor
+    executed `email_embeddings` three times, so 90 s stays."""
     monkeypatch.setenv("MAIL_PIPELINE_CELERY_VISIBILITY_TIMEOUT", "90")
 
 
@@ -330,7 +196,7 @@ def test_a_worker_killed_mid_step_leaves_the_step_to_the_other_and_nothing_chang
     # The first embedding step to start (the longest step) is where a worker dies: process group,
     # SIGKILL, so neither the worker nor its pool process can hand anything back.
     victim = wait_until(
-        lambda: next((w for w in workers if b"embedding backend:" in w.log.read_bytes()), None),
+        lambda: next((w for w in workers if w.model_loads()), None),
         600,
         "an embedding step to start",
         interval=0.2,
@@ -345,7 +211,7 @@ def test_a_worker_killed_mid_step_leaves_the_step_to_the_other_and_nothing_chang
     assert "email_embeddings" in by_worker[victim.name]
     assert by_worker[survivor.name].count("email_embeddings") == 2, by_worker
     # ... with one model load in its one pool process for both (indexing/embedder.py logs it).
-    assert survivor.log.read_text().count("embedding backend:") == 1
+    assert survivor.model_loads() == 1
 
     # Nothing lost, nothing duplicated: the server's messages once each, every chunk embedded once.
     stored = stored_digests()

@@ -125,6 +125,35 @@ def local_files(root) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def search_with_only_the_variables(tmp_path: Path, seaweedfs, s3_storage: str, query: str) -> list:
+    """`mail-pipeline search QUERY --json` in another process, in an empty working directory and
+    HOME (`tmp_path`/elsewhere), given only the storage URL and the AWS variables; its hits."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(elsewhere),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "MAIL_PIPELINE_STORAGE_URL": s3_storage,
+        "MAIL_PIPELINE_DATA_DIR": str(elsewhere / "data"),
+        # no search service answers there: the search runs in that process, on the bucket
+        "MAIL_PIPELINE_SEARCH_PORT": str(free_port()),
+        **seaweedfs.environment(),
+    }
+    done = subprocess.run(
+        [Path(sys.executable).with_name("mail-pipeline"), "search", query, "--json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    hits: list = json.loads(done.stdout)
+    return hits
+
+
 def test_pipeline_on_s3_end_to_end(
     dovecot, alice, data_dir, instance, seaweedfs, s3_storage, tmp_path, monkeypatch
 ):
@@ -164,30 +193,9 @@ def test_pipeline_on_s3_end_to_end(
     assert not [f for f in local_files(data_dir) if f.endswith((".parquet", ".lance"))]
 
     # Another process, given only the variables and an empty working directory, finds the mail.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(elsewhere),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "MAIL_PIPELINE_STORAGE_URL": s3_storage,
-        "MAIL_PIPELINE_DATA_DIR": str(elsewhere / "data"),
-        # no search service answers there: the search runs in that process, on the bucket
-        "MAIL_PIPELINE_SEARCH_PORT": str(free_port()),
-        **seaweedfs.environment(),
-    }
-    done = subprocess.run(
-        [Path(sys.executable).with_name("mail-pipeline"), "search", "INV-2026-0042", "--json"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)[0]["subject"] == "Invoice INV-2026-0042 overdue"
-    assert not list((elsewhere / "data").rglob("*.parquet"))
+    hits = search_with_only_the_variables(tmp_path, seaweedfs, s3_storage, "INV-2026-0042")
+    assert hits[0]["subject"] == "Invoice INV-2026-0042 overdue"
+    assert not list((tmp_path / "elsewhere" / "data").rglob("*.parquet"))
 
 
 def test_retention_on_s3_leaves_no_object_of_a_dropped_day(
