@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -27,9 +28,9 @@ from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.run_coordinator import range_accounts
 from mail_pipeline.defs.sensors import ACCOUNT_TAG
 from mail_pipeline.settings import get_settings
-from mail_pipeline.storage import crypto
-from mail_pipeline.storage.accounts import Account, AccountRegistry
+from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
+from mail_pipeline_tests.imap_proxy import Response, Rewrite
 
 TODAY = date(2026, 11, 20)
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -93,23 +94,14 @@ def test_a_range_run_over_several_accounts_fails_before_queueing_on_shared_stora
 
 
 @pytest.fixture
-def stack(dovecot, s3_storage, data_dir, tmp_path, monkeypatch):
+def stack(dovecot, proxy, s3_storage, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_PIPELINE_TODAY", TODAY.isoformat())
     monkeypatch.setenv("MAIL_PIPELINE_SENSOR_INTERVAL", "5")
     settings = get_settings()
     home = write_instance_config(settings)
-    AccountRegistry(settings.accounts_path).add(
-        Account(
-            slug="bob",
-            email="bob@example.test",
-            host="127.0.0.1",
-            port=dovecot.tls_port,
-            username="bob",
-            password_token="",
-            ca_file=dovecot.ca_file,
-        ),
-        dovecot.users["bob"],
-        crypto.load_cipher(),
+    # Through the proxy, which can hold a run inside its folder's SELECT (see `held_in_select`).
+    register_user(
+        dovecot, settings.accounts_path, "bob", port=proxy.port, security="plain", ca_file=None
     )
     env = {
         k: v
@@ -117,8 +109,22 @@ def stack(dovecot, s3_storage, data_dir, tmp_path, monkeypatch):
         if k.startswith(("MAIL_PIPELINE", "FERNET", "HF_", "AWS_"))
     }
     server = DagsterDev(home, env, tmp_path / "dagster.log").start()
-    yield server, DagsterInstance.from_config(str(home))
+    yield server, DagsterInstance.from_config(str(home)), proxy
     server.stop()
+
+
+def held_in_select(released: threading.Event) -> Rewrite:
+    """A proxy rewrite that holds every SELECT/EXAMINE's answer until `released` (at most 45 s,
+    under the runs' 60 s read timeout): a run cannot finish before the test lets it. The sensor's
+    polls use STATUS, so they are not held."""
+
+    def hold(response: Response) -> list[Response]:
+        last = response[-1]
+        if isinstance(last, bytes) and (b"[READ-WRITE]" in last or b"[READ-ONLY]" in last):
+            released.wait(45)
+        return [response]
+
+    return hold
 
 
 def knows_bob(server: DagsterDev) -> bool:
@@ -136,8 +142,12 @@ def finished(instance: DagsterInstance, run_ids: list[str]) -> bool:
 @pytest.mark.integration
 @pytest.mark.e2e
 def test_a_ui_range_backfill_and_a_cli_run_of_one_account_never_overlap(stack):
-    server, instance = stack
+    server, instance, proxy = stack
     wait_until(lambda: knows_bob(server), 120, "the sensor to register account bob")
+    # The range run may not finish before the CLI run exists (the backfill daemon picks a backfill
+    # up seconds later, by when a small CLI run could be done): both must be there to contend.
+    released = threading.Event()
+    proxy.rewrites.append(held_in_select(released))
     first, last = TODAY - timedelta(days=3), TODAY - timedelta(days=1)
     answer = server.graphql(
         LAUNCH_BACKFILL,
@@ -158,13 +168,14 @@ def test_a_ui_range_backfill_and_a_cli_run_of_one_account_never_overlap(stack):
         },
     )["launchPartitionBackfill"]
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
-    _cli_id, cli_runs = backfill.launch(server.url, ["bob"], first, last, requests.post)
 
     def backfill_runs() -> list[str]:
         tag = {"dagster/backfill": answer["backfillId"]}
         return [r.run_id for r in instance.get_runs(RunsFilter(tags=tag))]
 
     ui_runs = wait_until(backfill_runs, 180, "the backfill daemon to launch the range run")
+    _cli_id, cli_runs = backfill.launch(server.url, ["bob"], first, last, requests.post)
+    released.set()
     wait_until(lambda: finished(instance, ui_runs + cli_runs), 300, "both runs to finish")
 
     ui = instance.get_run_records(RunsFilter(run_ids=ui_runs))
