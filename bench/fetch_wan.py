@@ -20,6 +20,7 @@ from bench import mbsync
 from bench.fetch import settings_environment, sync_stage
 from bench.mailbox import Workbench, environment
 from bench.sections import Figure, Goal, Section, register
+from mail_pipeline.processes import stop_process
 from mail_pipeline.settings import Settings
 
 DELAY_MS, RATE_MBIT = 20, 100
@@ -56,8 +57,7 @@ def shaped(upstream_port: int) -> Iterator[tuple[int, Callable[[], dict]]]:
     try:
         yield int(proxy.stdout.readline()), crossed
     finally:
-        proxy.terminate()
-        proxy.wait()
+        stop_process(proxy, timeout=10)  # killed if SIGTERM is ignored (inherited from a parent)
 
 
 def _serve_link_check() -> int:

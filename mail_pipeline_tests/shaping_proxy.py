@@ -270,6 +270,9 @@ async def _pipe(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Stopped with SIGTERM by whoever started it: a disposition to ignore it, inherited through
+    # exec from a parent that had one, would leave it running and its starter waiting.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser(
         description="A shaping TCP proxy on loopback: delay and rate per direction."
     )
