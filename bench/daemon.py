@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from mail_pipeline.cli.backfill import BACKFILL_TAG
+from mail_pipeline.runtime.webserver import LAUNCH_RUN
 from mail_pipeline.stages import STAGES
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
 
@@ -25,18 +26,6 @@ _LAUNCHED = re.compile(r"backfill (\S+) launched")
 LOCATION = (
     "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 )
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-    ... on PipelineNotFoundError { message }
-    ... on UnauthorizedError { message }
-  }
-}"""
 
 
 @contextmanager

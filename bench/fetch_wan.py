@@ -20,7 +20,7 @@ from bench import mbsync
 from bench.fetch import settings_environment, sync_stage
 from bench.mailbox import Workbench, environment
 from bench.sections import Figure, Goal, Section, register
-from mail_pipeline.processes import stop_process
+from mail_pipeline.runtime.processes import stop_process
 from mail_pipeline.settings import Settings
 
 DELAY_MS, RATE_MBIT = 20, 100

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from mail_pipeline.processes import stop_process
+from mail_pipeline.runtime.processes import stop_process
 from mail_pipeline_tests.servers import free_port
 
 

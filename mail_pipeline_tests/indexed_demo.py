@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from mail_pipeline.processes import stop_process
+from mail_pipeline.runtime.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 END = datetime(2026, 11, 20, tzinfo=UTC)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from mail_pipeline.processes import stop_process
+from mail_pipeline.runtime.processes import stop_process
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -21,6 +21,7 @@ PLAIN = [
     "demo",
     "service",
     "watch",
+    "runtime",
 ]
 
 

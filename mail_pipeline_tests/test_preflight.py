@@ -264,7 +264,7 @@ def lookup(
 
 
 def test_the_backfill_selects_the_ingest_job():
-    from mail_pipeline.cli.backfill import job_selector
+    from mail_pipeline.runtime.webserver import job_selector
 
     assert job_selector(lookup(), ["work"], DAYS) == {
         "repositoryLocationName": "loc",
@@ -311,7 +311,7 @@ def test_the_backfill_launches_one_range_run_per_account_that_the_account_limit_
     ],
 )
 def test_a_refused_backfill_is_explained(answer, expected):
-    from mail_pipeline.cli.backfill import BackfillRefused, job_selector
+    from mail_pipeline.runtime.webserver import RunRefused, job_selector
 
-    with pytest.raises(BackfillRefused, match="^" + re.escape(expected)):
+    with pytest.raises(RunRefused, match="^" + re.escape(expected)):
         job_selector(answer, ["new", "work"], DAYS)

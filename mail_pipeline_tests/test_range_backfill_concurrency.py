@@ -26,7 +26,7 @@ from mail_pipeline.cli import backfill
 from mail_pipeline.cli.pipeline import instance_config, write_instance_config
 from mail_pipeline.defs.partitions import partition_key
 from mail_pipeline.defs.run_coordinator import range_accounts
-from mail_pipeline.defs.sensors import ACCOUNT_TAG
+from mail_pipeline.runtime.webserver import ACCOUNT_TAG, LOOKUP
 from mail_pipeline.settings import get_settings
 from mail_pipeline_tests.conftest import register_user
 from mail_pipeline_tests.dagster_process import DagsterDev, wait_until
@@ -128,7 +128,7 @@ def held_in_select(released: threading.Event) -> Rewrite:
 
 
 def knows_bob(server: DagsterDev) -> bool:
-    lookup = server.graphql(backfill.LOOKUP)
+    lookup = server.graphql(LOOKUP)
     dimensions = (lookup.get("assetNodeOrError") or {}).get("partitionKeysByDimension") or []
     return any(d["name"] == "account" and "bob" in d["partitionKeys"] for d in dimensions)
 

@@ -12,30 +12,25 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from mail_pipeline.runtime.webserver import (
+    ACCOUNT_TAG,
+    JOB,
+    LOOKUP,
+    TRIGGER_TAG,
+    Post,
+    RunRefused,
+    graphql_data,
+    job_selector,
+    refusal,
+)
 from mail_pipeline.settings import Settings
 
-# requests.post, or a test's stand-in with its signature.
-Post = Callable[..., Any]
-
-JOB = "ingest"
 BACKFILL_TAG = (
     "mail_pipeline/backfill"  # groups one command's runs (the UI's Runs page filters by tag)
 )
-
-LOOKUP = """
-query {
-  repositoriesOrError {
-    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
-    ... on Error { message }
-  }
-  assetNodeOrError(assetKey: {path: ["raw_messages"]}) {
-    ... on AssetNode { partitionKeysByDimension { name partitionKeys } }
-  }
-}"""
 
 LAUNCH = """
 mutation($runs: [ExecutionParams!]!) {
@@ -54,10 +49,6 @@ mutation($runs: [ExecutionParams!]!) {
 }"""
 
 
-class BackfillRefused(RuntimeError):
-    """The webserver cannot run this backfill; the message says why in words."""
-
-
 def check(args: argparse.Namespace, settings: Settings) -> None:
     """Accounts the registry knows and days the partitions hold, named when they are not."""
     from mail_pipeline.cli import preflight
@@ -70,53 +61,11 @@ def check(args: argparse.Namespace, settings: Settings) -> None:
     check_accounts(args.account, set(settings.registry().load()))
 
 
-def job_selector(lookup: dict[str, Any], accounts: list[str], days: list[date]) -> dict[str, Any]:
-    """The `ingest` job's selector from the LOOKUP answer, once the webserver knows every
-    account and day asked for."""
-    repositories = lookup.get("repositoriesOrError") or {}
-    selector = next(
-        (
-            {
-                "repositoryLocationName": repo["location"]["name"],
-                "repositoryName": repo["name"],
-                "jobName": JOB,
-            }
-            for repo in repositories.get("nodes") or []
-            if any(job["name"] == JOB for job in repo["jobs"])
-        ),
-        None,
-    )
-    if selector is None:
-        raise BackfillRefused(
-            f"the webserver has no `{JOB}` job: is the mail_pipeline code location loaded? "
-            f"(see Deployment in the UI){' ' + repositories['message'] if repositories.get('message') else ''}"
-        )
-    known = {
-        d["name"]: set(d["partitionKeys"])
-        for d in (lookup.get("assetNodeOrError") or {}).get("partitionKeysByDimension") or []
-    }
-    missing = sorted(set(accounts) - known.get("account", set()))
-    if missing:
-        raise BackfillRefused(
-            f"Dagster does not know account(s) {', '.join(missing)} yet: the new-mail sensor registers "
-            "accounts on its next tick (MAIL_PIPELINE_SENSOR_INTERVAL); try again after it"
-        )
-    outside = [d.isoformat() for d in days if d.isoformat() not in known.get("day", set())]
-    if outside:
-        raise BackfillRefused(
-            f"the webserver's day partitions do not hold {outside[0]}"
-            f"{f' (and {len(outside) - 1} more)' if len(outside) > 1 else ''}: is it running "
-            "with the same settings (MAIL_PIPELINE_RETENTION_DAYS, the clock)?"
-        )
-    return selector
-
-
 def run_params(
     selector: dict[str, Any], accounts: list[str], first: date, last: date, backfill_id: str
 ) -> list[dict[str, Any]]:
     """One range run per account: one process, one IMAP login and one model load for all its days."""
     from mail_pipeline.defs.partitions import partition_key
-    from mail_pipeline.watch.launch import ACCOUNT_TAG
 
     def tags(account: str) -> list[dict[str, Any]]:
         return [
@@ -125,7 +74,7 @@ def run_params(
                 "dagster/asset_partition_range_start": str(partition_key(account, first)),
                 "dagster/asset_partition_range_end": str(partition_key(account, last)),
                 ACCOUNT_TAG: account,
-                "mail_pipeline/trigger": "cli_backfill",
+                TRIGGER_TAG: "cli_backfill",
                 BACKFILL_TAG: backfill_id,
             }.items()
         ]
@@ -138,7 +87,7 @@ def run_params(
 def launch(
     url: str, accounts: list[str], first: date, last: date, post: Post
 ) -> tuple[str, list[str]]:
-    """Launch the runs; the backfill's id and its run ids. Raises BackfillRefused."""
+    """Launch the runs; the backfill's id and its run ids. Raises RunRefused."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     selector = job_selector(graphql_data(post, url, LOOKUP, {}), accounts, days)
     backfill_id = secrets.token_hex(4)
@@ -147,17 +96,15 @@ def launch(
     )
     answer = result.get("launchMultipleRuns") or {}
     if answer.get("__typename") != "LaunchMultipleRunsResult":
-        raise BackfillRefused(answer.get("message") or str(answer)[:500])
+        raise RunRefused(answer.get("message") or str(answer)[:500])
     launched, refused = [], []
     for account, run in zip(accounts, answer["launchMultipleRunsResult"]):
         if run["__typename"] == "LaunchRunSuccess":
             launched.append(run["run"]["runId"])
         else:
-            refused.append(
-                f"{account}: {run.get('message') or '; '.join(e['message'] for e in run.get('errors') or [])}"
-            )
+            refused.append(f"{account}: {refusal(run)}")
     if refused:
-        raise BackfillRefused(
+        raise RunRefused(
             "; ".join(refused) + (f" (launched: {', '.join(launched)})" if launched else "")
         )
     return backfill_id, launched
@@ -168,19 +115,6 @@ def runs_url(url: str, backfill_id: str) -> str:
     from urllib.parse import urlencode
 
     return f"{url}/runs?{urlencode([('q[]', f'tag:{BACKFILL_TAG}={backfill_id}')])}"
-
-
-def graphql_data(post: Post, url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    reply = post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60)
-    try:
-        body = reply.json()
-    except ValueError as error:
-        raise BackfillRefused(
-            f"{url} did not answer as a Dagster webserver ({reply.status_code})"
-        ) from error
-    if body.get("errors") and not body.get("data"):
-        raise BackfillRefused("; ".join(e.get("message", "") for e in body["errors"])[:500])
-    return body.get("data") or {}
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,7 +130,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    except BackfillRefused as error:
+    except RunRefused as error:
         print(f"error: backfill refused: {error}", file=sys.stderr)
         return 2
     days = (args.last - args.first).days + 1

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from mail_pipeline.cli.registry import Register, Subcommands
+from mail_pipeline.runtime.webserver import ACCOUNT_DIMENSION_TAG, ACCOUNT_TAG
 from mail_pipeline.settings import Settings
 
 
@@ -152,16 +153,8 @@ def instance_config(
             "runs": {
                 "max_concurrent_runs": max_concurrent_runs,
                 "tag_concurrency_limits": [
-                    {
-                        "key": "dagster/partition/account",
-                        "value": {"applyLimitPerUniqueValue": True},
-                        "limit": 1,
-                    },
-                    {
-                        "key": "mail_pipeline/account",
-                        "value": {"applyLimitPerUniqueValue": True},
-                        "limit": 1,
-                    },
+                    {"key": tag, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                    for tag in (ACCOUNT_DIMENSION_TAG, ACCOUNT_TAG)
                 ],
             }
         },
@@ -214,7 +207,7 @@ def _run_claimed(args: argparse.Namespace, settings: Settings, port: int) -> int
         serve_demo,
     )
     from mail_pipeline.demo import server as demo_module
-    from mail_pipeline.processes import stop_process
+    from mail_pipeline.runtime.processes import stop_process
     from mail_pipeline.service import client
 
     ensure_key()

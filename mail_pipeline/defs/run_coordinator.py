@@ -29,10 +29,8 @@ from mail_pipeline.defs.sensors import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from mail_pipeline.runtime.webserver import ACCOUNT_DIMENSION_TAG, ACCOUNT_TAG
 from mail_pipeline.storage.objects import is_remote_url
-from mail_pipeline.watch.launch import ACCOUNT_TAG
-
-ACCOUNT_DIMENSION_TAG = "dagster/partition/account"
 
 
 def range_accounts(tags: Mapping[str, str]) -> list[str] | None:

@@ -29,12 +29,12 @@ from mail_pipeline.defs.resources import ImapResource, LakeResource
 from mail_pipeline.imap import sync_folders
 from mail_pipeline.imap.errors import ImapError
 from mail_pipeline.imap.session import ImapSession
+from mail_pipeline.runtime.webserver import ACCOUNT_TAG, TRIGGER_TAG
 from mail_pipeline.storage.accounts import Account
 from mail_pipeline.storage.lake import Lake
 from mail_pipeline.sync import changes
 from mail_pipeline.sync.reconcile import StoredIndex, StoredMessage
 from mail_pipeline.watch import signals
-from mail_pipeline.watch.launch import ACCOUNT_TAG, TRIGGER_TAG
 
 
 def run_key(

@@ -13,7 +13,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from mail_pipeline.demo.synthetic import generate_mailbox
-from mail_pipeline.processes import stop_process
+from mail_pipeline.runtime.processes import stop_process
 from mail_pipeline.storage import crypto
 from mail_pipeline.storage.accounts import Account, AccountRegistry
 

@@ -21,15 +21,21 @@ from datetime import date
 from typing import Any
 
 from mail_pipeline import logs
-from mail_pipeline.cli.backfill import LOOKUP, BackfillRefused, Post, graphql_data, job_selector
+from mail_pipeline.runtime.webserver import (
+    ACCOUNT_DIMENSION_TAG,
+    ACCOUNT_TAG,
+    LAUNCH_RUN,
+    LOOKUP,
+    TRIGGER_TAG,
+    Post,
+    RunRefused,
+    graphql_data,
+    job_selector,
+    refusal,
+)
 
 log = logging.getLogger(__name__)
 
-# Here rather than in defs/sensors.py, which also uses them: the watcher never imports Dagster.
-# Range runs cannot carry a dagster/partition/account tag (Dagster would read the run as that one
-# partition); the run queue limits this tag to one run per account too (dagster.yaml).
-ACCOUNT_TAG = "mail_pipeline/account"
-TRIGGER_TAG = "mail_pipeline/trigger"
 WATCHER_TRIGGER = "watcher"
 
 PENDING = """
@@ -40,15 +46,6 @@ query($tags: [ExecutionTag!]) {
   }
 }"""
 
-LAUNCH = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on Error { message }
-  }
-}"""
-
 
 def partition_tags(account: str, day: date) -> dict[str, str]:
     """The tags Dagster gives a run of one account x day partition (the run queue limits runs per
@@ -56,7 +53,7 @@ def partition_tags(account: str, day: date) -> dict[str, str]:
     return {
         # A multi-partition key's string form (defs.partitions.split_key), without importing Dagster.
         "dagster/partition": f"{account}|{day.isoformat()}",
-        "dagster/partition/account": account,
+        ACCOUNT_DIMENSION_TAG: account,
         "dagster/partition/day": day.isoformat(),
         ACCOUNT_TAG: account,
         TRIGGER_TAG: WATCHER_TRIGGER,
@@ -83,7 +80,7 @@ class RunLauncher:
 
     def launch(self, account: str) -> str | None:
         """The new run's id, or None when a run of the partition waiting to start covers the new mail.
-        Raises BackfillRefused (or requests' errors) when the webserver cannot take it."""
+        Raises RunRefused (or requests' errors) when the webserver cannot take it."""
         day = self.today()
         if self._selector is None:
             self._selector = job_selector(
@@ -102,10 +99,12 @@ class RunLauncher:
             "selector": self._selector,
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
-        answer = graphql_data(self.post, self.url, LAUNCH, {"params": params}).get("launchRun", {})
+        answer = graphql_data(self.post, self.url, LAUNCH_RUN, {"params": params}).get(
+            "launchRun", {}
+        )
         if answer.get("__typename") != "LaunchRunSuccess":
             self._selector = None  # looked up again next time (a reloaded code location)
-            raise BackfillRefused(answer.get("message") or str(answer)[:500])
+            raise RunRefused(refusal(answer))
         run_id: str = answer["run"]["runId"]
         return run_id
 
