@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import machine, report
-from bench.mailbox import Workbench
+from bench.mailbox import SCALEOUT_CASES, Workbench
 from bench.sections import SECTIONS
 
 # LanceDB's Rust logger prints two deprecation warnings per hybrid search (the product selects
@@ -42,6 +42,16 @@ SECTION_MODULES = (
 def load_sections() -> None:
     for module in SECTION_MODULES:
         importlib.import_module(module)
+
+
+def cases(text: str) -> list[str]:
+    named = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = sorted(set(named) - set(SCALEOUT_CASES))
+    if unknown or not named:
+        raise argparse.ArgumentTypeError(
+            f"unknown case(s) {', '.join(unknown)}" if unknown else "no case named"
+        )
+    return [c for c in SCALEOUT_CASES if c in named]
 
 
 def ladder(text: str) -> list[int]:
@@ -124,6 +134,14 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=5,
         help="days of each account the scaleout section backfills, the window's last (default 5)",
+    )
+    parser.add_argument(
+        "--scaleout-cases",
+        type=cases,
+        default=list(SCALEOUT_CASES),
+        help="comma-separated cases of the scaleout section, of "
+        f"{','.join(SCALEOUT_CASES)} (default all; the ratios and the S3 against local sensor "
+        "ticks need both of their cases)",
     )
     parser.add_argument(
         "--scale-ns",
@@ -212,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         sensor_interval=args.sensor_interval,
         scaleout_n=args.scaleout_n,
         scaleout_days=args.scaleout_days,
+        scaleout_cases=args.scaleout_cases,
         scale_ns=args.scale_ns,
         scale_chunks=args.scale_chunks,
     )

@@ -22,6 +22,8 @@ END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 30
 USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
+# The scaleout section's cases, in the order a round runs them (`--scaleout-cases`).
+SCALEOUT_CASES = ("1worker", "2workers", "local_2workers")
 # Dovecot users; mailboxes other than USER's are loaded by the sections that need them.
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
 FIGURES = (
@@ -57,6 +59,7 @@ class Workbench:
         sensor_interval: int = 60,
         scaleout_n: int = 2000,
         scaleout_days: int = 5,
+        scaleout_cases: list[str] | None = None,
         scale_ns: list[int] | None = None,
         scale_chunks: list[int] | None = None,
     ):
@@ -71,6 +74,7 @@ class Workbench:
         self.sensor_interval = sensor_interval  # of `dagster dev` in the backfill section
         # the scaleout section: messages of each of its two mailboxes, and the days it backfills
         self.scaleout_n, self.scaleout_days = scaleout_n, scaleout_days
+        self.scaleout_cases = scaleout_cases or list(SCALEOUT_CASES)
         # the scale section's ladder of mailbox sizes and its search store's chunk counts
         self.scale_ns = scale_ns or [2_000, 20_000, 200_000]
         self.scale_chunks = scale_chunks or [100_000, 1_000_000]

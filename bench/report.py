@@ -31,12 +31,20 @@ RUN_KEYS = (
 
 def merge(out: Path, new: dict) -> dict:
     """The existing results with `new` written over them: keys from other sections are kept,
-    keys no section declares any more (a figure renamed or retired) are dropped."""
+    keys no section declares any more (a figure renamed or retired) are dropped, and so are the
+    old figures of a section `new` measured again (a run of some of its cases must not show an
+    older run's figures under its date)."""
     path = out / RESULTS_JSON
     old = json.loads(path.read_text()) if path.exists() else {}
     # The new run's parameters decide which run-dependent keys are still known.
     known = known_keys({**old, **new})
-    merged = {k: v for k, v in old.items() if k in known}
+    remeasured = {
+        f.key
+        for section in SECTIONS.values()
+        if f"{section.name}_date" in new
+        for f in section.all_figures(old)
+    }
+    merged = {k: v for k, v in old.items() if k in known and k not in remeasured}
     merged.update({k: round(v, 3) if isinstance(v, float) else v for k, v in new.items()})
     return merged
 
