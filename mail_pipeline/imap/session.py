@@ -44,6 +44,13 @@ META_ITEMS = [b"INTERNALDATE", b"RFC822.SIZE", b"FLAGS"]
 # bandwidth-delay product of a distant link (500 KB at 40 ms and 100 Mbit/s), so planning a
 # large folder costs one round trip, not one per chunk or two.
 META_DEPTH = 8
+# A SEARCH answer is one line of UIDs, up to 11 bytes each, and imaplib (under IMAPClient) reads
+# no line longer than 1,000,000 bytes: a folder of about 100,000 messages in the window failed
+# planning with "SEARCH => got more than 1000000 bytes" (the scale bench at 200,000 messages). A
+# folder holding more messages than this is searched this many messages at a time, each answer
+# at most 550,000 bytes, whatever the server's UIDs and however the dates fall (a mailbox
+# imported in one day has every INTERNALDATE on that day).
+SEARCH_SLICE = 50_000
 
 
 class ImapSession(ImapConnection):
@@ -267,14 +274,33 @@ class ImapSession(ImapConnection):
 
     def search_between(self, since: date, before: date) -> list[int]:
         """UIDs with INTERNALDATE in [since, before) in the server's timezone (RFC 3501 6.4.4)."""
-        return sorted(
-            self._retrying(lambda: self.client.search([b"SINCE", since, b"BEFORE", before]))
-        )
+        return self._search([b"SINCE", since, b"BEFORE", before])
 
     def search_from(self, first_uid: int) -> list[int]:
         # `UID n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8).
-        uids = self._retrying(lambda: self.client.search([b"UID", f"{first_uid}:*"]))
-        return sorted(uid for uid in uids if uid >= first_uid)
+        uids = self._search([b"UID", f"{first_uid}:*"])
+        return [uid for uid in uids if uid >= first_uid]
+
+    def _search(self, criteria: list[Any]) -> list[int]:
+        """`UID SEARCH criteria` in the selected folder, sorted; a slice of SEARCH_SLICE messages
+        at a time where the folder held more at EXAMINE (or its last reconnect)."""
+
+        def run() -> set[int]:
+            held = self._examined.messages if self._examined else 0
+            if held <= SEARCH_SLICE:
+                return set(self.client.search(criteria))
+            # A bare sequence set in UID SEARCH names messages by sequence number and is answered
+            # in UIDs (RFC 3501 6.4.4, 6.4.8): the UIDs that start each slice after the first.
+            marks = ",".join(str(n) for n in range(SEARCH_SLICE + 1, held + 1, SEARCH_SLICE))
+            starts = [1, *sorted(self.client.search([marks.encode()]))]
+            found: set[int] = set()
+            for first, after in zip(starts, [*starts[1:], None]):
+                # UIDs, not sequence numbers: messages expunged meanwhile move no slice's edge.
+                span = f"{first}:{after - 1}" if after else f"{first}:*"
+                found.update(self.client.search([b"UID", span.encode(), *criteria]))
+            return found
+
+        return sorted(self._retrying(run))
 
     def fetch_meta(self, uids: Sequence[int], batch: int = 1000) -> list[MessageMeta]:
         found: list[MessageMeta] = []
