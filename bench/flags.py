@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.mailbox import END, FOLDERS, Workbench, environment, window_days
 from bench.sections import Figure, Goal, Section, register
 from bench.sensor import register_account
+from mail_pipeline.imap.session import SEARCH_SLICE
 from mail_pipeline.storage import crypto
 
 USER = "erin"  # a copy of the bench mailbox of its own: this section changes it
@@ -101,8 +102,16 @@ def change_mailbox(client, n: int, seed: int, n_flags: int, n_expunges: int) -> 
     rng = random.Random(seed)
     try:
         for folder in FOLDERS:
-            client.select_folder(folder)
-            uids = sorted(client.search(["ALL"]))
+            held = client.select_folder(folder)[b"EXISTS"]
+            # 50,000 messages (by sequence number) a SEARCH, as the product searches: one answer
+            # of 100,000 UIDs is past the longest line imaplib reads (the scale bench's 200k rung).
+            uids = sorted(
+                uid
+                for first in range(1, held + 1, SEARCH_SLICE)
+                for uid in client.search(
+                    [f"{first}:{min(first + SEARCH_SLICE - 1, held)}".encode()]
+                )
+            )
             share = len(uids) / n
             for uid in rng.sample(uids, round(n_flags * share)):
                 flag = rng.choice(FLAGS)
