@@ -22,8 +22,9 @@ END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 30
 USER = "alice"  # holds the bench mailbox of N messages
 FOLDERS = ("INBOX", "Archive")
-# The scaleout section's cases, in the order a round runs them (`--scaleout-cases`).
-SCALEOUT_CASES = ("1worker", "2workers", "local_2workers")
+# The scaleout section's cases, in the order a round runs them (`--scaleout-cases`): each on S3
+# (else the local disk), and its workers.
+SCALEOUT_CASES = {"1worker": (True, 1), "2workers": (True, 2), "local_2workers": (False, 2)}
 # Dovecot users; mailboxes other than USER's are loaded by the sections that need them.
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
 FIGURES = (

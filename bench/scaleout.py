@@ -251,11 +251,6 @@ def noop_ticks(bench: Workbench, services: Servers, s3_url: str, local_dir: Path
     return figures
 
 
-# Each case: on S3 (else the local disk), and its workers.
-CASES = {"1worker": (True, 1), "2workers": (True, 2), "local_2workers": (False, 2)}
-assert tuple(CASES) == SCALEOUT_CASES
-
-
 def run(bench: Workbench) -> dict[str, float]:
     if (os.cpu_count() or 1) < len(CORES):
         raise RuntimeError(f"the scaleout section pins workers to cores {CORES}: too few cores")
@@ -269,7 +264,7 @@ def run(bench: Workbench) -> dict[str, float]:
         for i in range(bench.repeat):  # alternating: the other order on odd rounds
             for label in list(cases) if i % 2 == 0 else reversed(list(cases)):
                 name = f"{label.replace('_', '-')}-{i + 1}"
-                on_s3, workers = CASES[label]
+                on_s3, workers = SCALEOUT_CASES[label]
                 cases[label].append(run_case(bench, services, base, name, on_s3, workers))
         if {"2workers", "local_2workers"} <= set(cases):
             local_dir = bench.scratch / f"scaleout-local-2workers-{bench.repeat}"

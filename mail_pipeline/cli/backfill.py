@@ -96,7 +96,7 @@ def launch(
     )
     answer = result.get("launchMultipleRuns") or {}
     if answer.get("__typename") != "LaunchMultipleRunsResult":
-        raise RunRefused(answer.get("message") or str(answer)[:500])
+        raise RunRefused(refusal(answer))
     launched, refused = [], []
     for account, run in zip(accounts, answer["launchMultipleRunsResult"]):
         if run["__typename"] == "LaunchRunSuccess":
